@@ -1,0 +1,185 @@
+"""Embodied carbon and per-second footprint of one server (layer 2).
+
+``embodied(server, coefficients)`` is what ``carbonsim embodied`` prints; ``footprint`` adds
+operational carbon for a power draw, PUE and grid intensity (``carbonsim footprint``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from carbonsim.coefficients import CoefficientSet
+from carbonsim.embodied._kernels import server_components
+from carbonsim.embodied.layout import C, GPU_COMPONENTS, HOST_COMPONENTS
+from carbonsim.embodied.server import embodied_rate_mg_per_s
+from carbonsim.grid.carbon import operational_rate_mg_per_s
+from carbonsim.hardware import Server
+from carbonsim.params import server_column
+from carbonsim.sampling import percentiles, sample_matrix, triangular
+from carbonsim.errors import InputError
+
+MAX_SAMPLES = 10_000_000
+
+
+@dataclass
+class EmbodiedResult:
+    """Embodied carbon of one server under one coefficient set.
+
+    All masses in kg CO2e; rates in mg CO2e per second of the server's life.
+    """
+
+    server: Server
+    coefficients: CoefficientSet
+    host_components_kg: dict[str, float]
+    gpu_components_kg: dict[str, float]
+    host_share: float
+    sources: set[str]
+    notes: list[str] = field(default_factory=list)
+    uncertainty: dict[str, dict[str, float]] = field(default_factory=dict)
+    samples: int = 0
+    seed: int | None = None
+
+    @property
+    def host_kg(self) -> float:
+        return float(sum(self.host_components_kg.values()))
+
+    @property
+    def gpu_kg(self) -> float:
+        return float(sum(self.gpu_components_kg.values()))
+
+    @property
+    def total_kg(self) -> float:
+        return self.host_kg + self.gpu_kg
+
+    @property
+    def per_gpu_kg(self) -> float | None:
+        return self.gpu_kg / self.server.gpu_count if self.server.gpu_count else None
+
+    @property
+    def host_mg_per_s(self) -> float:
+        return float(embodied_rate_mg_per_s(self.host_kg, self.server.host_lifetime_yr.value))
+
+    @property
+    def gpu_mg_per_s(self) -> float:
+        return float(embodied_rate_mg_per_s(self.gpu_kg, self.server.gpu_lifetime_yr.value))
+
+    @property
+    def mg_per_s(self) -> float:
+        return self.host_mg_per_s + self.gpu_mg_per_s
+
+
+def embodied(server: Server, cs: CoefficientSet, samples: int = 0, seed: int | None = 0) -> EmbodiedResult:
+    """Embodied carbon of ``server`` under ``cs``, with optional Monte-Carlo percentiles.
+
+    Parameters
+    ----------
+    server : Server
+    cs : CoefficientSet
+    samples : int
+        Number of Monte-Carlo samples of the ranged inputs (0: point estimate only).
+    seed : int or None
+        Seed of the sampler.
+    """
+    col = server_column(server, cs)
+    comp = server_components(col.value[:, None])[:, 0]
+    result = EmbodiedResult(
+        server=server,
+        coefficients=cs,
+        host_components_kg={n: float(comp[C[n]]) for n in HOST_COMPONENTS},
+        gpu_components_kg={n: float(comp[C[n]]) for n in GPU_COMPONENTS},
+        host_share=float(col.value[0] * 0 + col.value[_share_row()]),
+        sources=col.sources | _server_sources(server),
+        notes=list(col.notes),
+        samples=int(samples),
+        seed=seed,
+    )
+    if samples:
+        if not 1 <= samples <= MAX_SAMPLES:
+            raise InputError(f"--samples must be between 1 and {MAX_SAMPLES}, found {samples}")
+        result.uncertainty = _sample(col, server, samples, seed)
+    return result
+
+
+def _share_row() -> int:
+    from carbonsim.embodied.layout import P
+
+    return P["host_share"]
+
+
+def _server_sources(server: Server) -> set[str]:
+    found: set[str] = set()
+
+    def walk(node):
+        from carbonsim.db.schema import Quantity
+
+        if isinstance(node, Quantity):
+            if node.source:
+                found.add(node.source)
+        elif isinstance(node, dict):
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, (list, tuple)):
+            for v in node:
+                walk(v)
+        elif hasattr(node, "__dataclass_fields__"):
+            for name in node.__dataclass_fields__:
+                walk(getattr(node, name))
+
+    walk(server)
+    return found
+
+
+def _sample(col, server: Server, n: int, seed) -> dict[str, dict[str, float]]:
+    """p5/p50/p95 of totals and rates from ``n`` draws through the kernel."""
+    mat = sample_matrix(col.value, col.low, col.high, n, seed)
+    comp = server_components(mat)
+    host = comp[: len(HOST_COMPONENTS)].sum(axis=0)
+    gpu = comp[len(HOST_COMPONENTS):].sum(axis=0)
+    rng = np.random.default_rng(None if seed is None else seed + 1)
+    life_h = _life_draws(server.host_lifetime_yr, n, rng)
+    life_g = _life_draws(server.gpu_lifetime_yr, n, rng)
+    rate = embodied_rate_mg_per_s(host, life_h) + embodied_rate_mg_per_s(gpu, life_g)
+    return {
+        "total_kg": percentiles(host + gpu),
+        "host_kg": percentiles(host),
+        "gpu_kg": percentiles(gpu),
+        "embodied_mg_per_s": percentiles(rate),
+    }
+
+
+def _life_draws(life, n, rng):
+    lo = life.value if life.low is None else life.low
+    hi = life.value if life.high is None else life.high
+    return triangular(life.value, lo, hi, n, rng)
+
+
+@dataclass
+class FootprintResult:
+    """Per-second footprint: embodied (amortised) and operational."""
+
+    embodied: EmbodiedResult
+    power_w: float
+    pue: float
+    ci_g_per_kwh: float
+    grid: str
+    grid_basis: str
+    grid_source: str | None
+    power_origin: str
+
+    @property
+    def operational_mg_per_s(self) -> float:
+        return float(operational_rate_mg_per_s(self.power_w, self.pue, self.ci_g_per_kwh))
+
+    @property
+    def embodied_mg_per_s(self) -> float:
+        return self.embodied.mg_per_s
+
+    @property
+    def total_mg_per_s(self) -> float:
+        return self.operational_mg_per_s + self.embodied_mg_per_s
+
+    @property
+    def embodied_share(self) -> float:
+        return self.embodied_mg_per_s / self.total_mg_per_s if self.total_mg_per_s else 0.0

@@ -1,0 +1,46 @@
+"""Errors raised for bad input.
+
+Every problem with a user's file is an :class:`InputError` that names the file, the field
+(a dotted path inside the file), what was found and what is allowed. The command line prints
+it as one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input: a file or value the user gave that carbonsim cannot accept.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and what is allowed.
+    file : str, optional
+        The file the problem is in.
+    field : str, optional
+        Dotted path of the field inside the file (``host.dram.gb``).
+    """
+
+    def __init__(self, message: str, file: str | None = None, field: str | None = None):
+        self.message = message
+        self.file = None if file is None else str(file)
+        self.field = field
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ": ".join(p for p in (self.file, self.field) if p)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class InputErrors(InputError):
+    """Several input problems found at once (``carbonsim db check`` reports all of them)."""
+
+    def __init__(self, errors: list[InputError]):
+        self.errors = list(errors)
+        first = self.errors[0] if self.errors else InputError("no errors")
+        more = len(self.errors) - 1
+        msg = str(first) + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+        super().__init__(msg)
+
+    def __str__(self) -> str:  # one line: the first problem and a count
+        return self.message
