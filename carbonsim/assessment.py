@@ -12,13 +12,13 @@ import numpy as np
 
 from carbonsim.coefficients import CoefficientSet
 from carbonsim.embodied._kernels import server_components
-from carbonsim.embodied.layout import C, GPU_COMPONENTS, HOST_COMPONENTS
+from carbonsim.embodied.layout import C, GPU_COMPONENTS, HOST_COMPONENTS, P
 from carbonsim.embodied.server import embodied_rate_mg_per_s
 from carbonsim.grid.carbon import operational_rate_mg_per_s
 from carbonsim.hardware import Server
 from carbonsim.params import server_column
-from carbonsim.sampling import percentiles, sample_matrix, triangular
 from carbonsim.errors import InputError
+from carbonsim.sampling import percentiles, sample_matrix, triangular
 
 MAX_SAMPLES = 10_000_000
 
@@ -89,7 +89,7 @@ def embodied(server: Server, cs: CoefficientSet, samples: int = 0, seed: int | N
         coefficients=cs,
         host_components_kg={n: float(comp[C[n]]) for n in HOST_COMPONENTS},
         gpu_components_kg={n: float(comp[C[n]]) for n in GPU_COMPONENTS},
-        host_share=float(col.value[0] * 0 + col.value[_share_row()]),
+        host_share=float(col.value[P['host_share']]),
         sources=col.sources | _server_sources(server),
         notes=list(col.notes),
         samples=int(samples),
@@ -100,12 +100,6 @@ def embodied(server: Server, cs: CoefficientSet, samples: int = 0, seed: int | N
             raise InputError(f"--samples must be between 1 and {MAX_SAMPLES}, found {samples}")
         result.uncertainty = _sample(col, server, samples, seed)
     return result
-
-
-def _share_row() -> int:
-    from carbonsim.embodied.layout import P
-
-    return P["host_share"]
 
 
 def _server_sources(server: Server) -> set[str]:
@@ -183,3 +177,54 @@ class FootprintResult:
     @property
     def embodied_share(self) -> float:
         return self.embodied_mg_per_s / self.total_mg_per_s if self.total_mg_per_s else 0.0
+
+
+def nameplate_power_w(server: Server, share: float) -> float:
+    """Upper-bound power when nothing was measured: GPU TDPs plus the host's share of CPU TDPs.
+
+    Parameters
+    ----------
+    server : Server
+    share : float
+        Share of the chassis' CPUs the server carries (see :func:`carbonsim.params.host_share`).
+
+    Returns
+    -------
+    float
+        [W]
+    """
+    gpu_w = server.gpu_count * server.gpu.tdp_w.value if server.gpu is not None else 0.0
+    cpu = server.host.cpu
+    cpu_w = share * server.host.cpu_count * (cpu.tdp_w.value if cpu.tdp_w is not None else 0.0)
+    return gpu_w + cpu_w
+
+
+def footprint(server: Server, cs: CoefficientSet, ci_g_per_kwh: float, grid: str, grid_basis: str,
+              grid_source: str | None = None, power_w: float | None = None, pue: float = 1.0,
+              samples: int = 0, seed: int | None = 0) -> FootprintResult:
+    """Per-second footprint of a server at a constant power draw.
+
+    Parameters
+    ----------
+    server : Server
+    cs : CoefficientSet
+    ci_g_per_kwh : float
+        Grid intensity [g/kWh].
+    grid, grid_basis, grid_source : str
+        What the intensity is (label), its basis (lifecycle / direct) and its source id.
+    power_w : float, optional
+        Measured IT power [W]; by default the nameplate sum of TDPs (an upper bound).
+    pue : float
+        Power usage effectiveness, >= 1.
+    """
+    if pue < 1.0:
+        raise InputError(f"PUE must be at least 1.0, found {pue}", field="pue")
+    if power_w is not None and (power_w < 0 or power_w != power_w):
+        raise InputError(f"power must be a non-negative number of watts, found {power_w}", field="power_w")
+    e = embodied(server, cs, samples=samples, seed=seed)
+    origin = "measured (--power-w)"
+    if power_w is None:
+        power_w = nameplate_power_w(server, e.host_share)
+        origin = "nameplate: GPU TDPs + host share of CPU TDPs (an upper bound; give --power-w)"
+    return FootprintResult(e, float(power_w), float(pue), float(ci_g_per_kwh), grid, grid_basis,
+                           grid_source, origin)

@@ -326,3 +326,6 @@ KINDS = {
     "fab_ci": FAB_INTENSITY,
     "grid": GRID_SOURCES,
 }
+from carbonsim.db.grid_kinds import REGIONS, TRAJECTORIES  # noqa: E402
+KINDS["regions"] = REGIONS
+KINDS["trajectories"] = TRAJECTORIES

@@ -26,6 +26,8 @@ KIND_WORD = {
     "logic": "logic node table",
     "fab_ci": "fab intensity table",
     "grid": "grid source table",
+    "regions": "region table",
+    "trajectories": "grid trajectory",
 }
 
 

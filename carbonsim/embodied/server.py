@@ -1,4 +1,4 @@
-"""A server's embodied carbon as the sum of its parts, and its amortisation over time.
+r"""A server's embodied carbon as the sum of its parts, and its amortisation over time.
 
 :func:`server_components_kg` is the readable reference implementation of the model; the
 Numba kernel in :mod:`carbonsim.embodied._kernels` computes the same numbers for many servers

@@ -1,0 +1,252 @@
+"""The ``carbonsim`` command line (layer 3): parse, call the engine, print or write.
+
+Exit codes: 0 success; 2 bad input or usage (one line on stderr naming file and field);
+1 anything else. ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+
+import click
+
+import carbonsim
+from carbonsim.errors import InputError
+
+FORMATS = click.Choice(["table", "json", "csv"])
+
+
+class _Group(click.Group):
+    """Turns InputError into one readable line and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"carbonsim: error: {exc}", err=True)
+            ctx.exit(2)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - last-resort message, traceback with --debug
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"carbonsim: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True)
+            ctx.exit(1)
+
+
+def _db(ctx, extra=()):
+    from carbonsim.db import default_database
+
+    return default_database(list(ctx.obj.get("db", ())) + list(extra))
+
+
+def _emit(ctx, text: str, out: str | None) -> None:
+    if out:
+        from carbonsim.io import write_text_atomic
+
+        write_text_atomic(out, text if text.endswith("\n") else text + "\n")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text)
+
+
+def _split_sets(assignments) -> tuple[dict, dict]:
+    """``--set`` values into (server overrides, coefficient overrides)."""
+    from carbonsim.overrides import parse_assignment
+
+    server, coeffs = {}, {}
+    for text in assignments:
+        path, value = parse_assignment(text)
+        head, _, rest = path.partition(".")
+        if head == "server" and rest:
+            server[rest] = value
+        elif head == "coefficients" and rest:
+            coeffs[rest] = value
+        else:
+            raise InputError(f"--set path must start with 'server.' or 'coefficients.', found {path!r}")
+    return server, coeffs
+
+
+def _load(ctx, server_spec, coefficients, sets, db_dirs):
+    from carbonsim.coefficients import load_coefficients
+    from carbonsim.hardware import load_server
+
+    db = _db(ctx, db_dirs)
+    server_over, coeff_over = _split_sets(sets)
+    server = load_server(server_spec, db, overrides=server_over)
+    cs = load_coefficients(coefficients, db, overrides=coeff_over)
+    return db, server, cs
+
+
+def _csv_text(header, rows) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def common_options(fn):
+    """--coefficients, --samples, --seed, --set, --db, --format, --out."""
+    from carbonsim.coefficients import DEFAULT_SET
+
+    opts = [
+        click.option("--coefficients", "-c", default=None, metavar="ID",
+                     help=f"Coefficient set (hardware_db/coefficients); default {DEFAULT_SET}."),
+        click.option("--samples", default=0, show_default=True, type=click.IntRange(0, None),
+                     help="Monte-Carlo samples of ranged inputs; adds p5/p50/p95."),
+        click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sampler."),
+        click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+                     help="Override a field: server.host.dram.gb=512, coefficients.fab.location=iceland."),
+        click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR",
+                     help="Extra database directory layered on the shipped one (repeatable)."),
+        click.option("--format", "fmt", type=FORMATS, default="table", show_default=True),
+        click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(carbonsim.__version__, prog_name="carbonsim")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR",
+              help="Extra database directory (also CARBONSIM_DB).")
+@click.pass_context
+def main(ctx, debug, db_dirs):
+    """Lifecycle carbon of AI servers: embodied + operational."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    ctx.obj["db"] = db_dirs
+
+
+# --- embodied --------------------------------------------------------------------------------------
+@main.command()
+@click.argument("server")
+@common_options
+@click.pass_context
+def embodied(ctx, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
+    """Embodied carbon of SERVER (a database id or a YAML path), by component."""
+    from carbonsim.assessment import embodied as assess
+    from carbonsim.report.documents import embodied_document
+
+    _, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
+    result = assess(srv, cs, samples=samples, seed=seed)
+    doc = embodied_document(result)
+    if fmt == "json":
+        text = json.dumps(doc, indent=2)
+    elif fmt == "csv":
+        rows = [["host", k, f"{v:.6f}"] for k, v in result.host_components_kg.items()]
+        rows += [["gpu", k, f"{v:.6f}"] for k, v in result.gpu_components_kg.items()]
+        rows += [["total", "host", f"{result.host_kg:.6f}"], ["total", "gpu", f"{result.gpu_kg:.6f}"],
+                 ["total", "server", f"{result.total_kg:.6f}"]]
+        text = _csv_text(["scope", "component", "embodied_kg"], rows)
+    else:
+        from carbonsim.report.embodied_text import embodied_table
+
+        text = embodied_table(result)
+    _emit(ctx, text, out)
+
+
+# --- footprint -------------------------------------------------------------------------------------
+@main.command()
+@click.argument("server")
+@click.option("--grid", "-g", required=True, metavar="G",
+              help="Energy source (coal, gas, solar, ...) or a mix like coal:0.3,wind:0.7.")
+@click.option("--power-w", type=float, default=None, help="Measured IT power [W]; default: nameplate TDPs.")
+@click.option("--pue", type=float, default=1.0, show_default=True, help="Power usage effectiveness.")
+@common_options
+@click.pass_context
+def footprint(ctx, server, grid, power_w, pue, coefficients, samples, seed, sets, db_dirs, fmt, out):
+    """Per-second footprint of SERVER: amortised embodied + operational carbon."""
+    from carbonsim.assessment import footprint as assess
+    from carbonsim.gridspec import resolve_grid
+    from carbonsim.report.documents import footprint_document
+
+    db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
+    g = resolve_grid(grid, db)
+    result = assess(srv, cs, g.ci_g_per_kwh, g.label, g.basis, ",".join(g.sources) or None,
+                    power_w=power_w, pue=pue, samples=samples, seed=seed)
+    doc = footprint_document(result)
+    if fmt == "json":
+        text = json.dumps(doc, indent=2)
+    elif fmt == "csv":
+        header = ["server", "coefficients", "grid", "ci_g_per_kwh", "power_w", "pue", "embodied_mg_per_s",
+                  "operational_mg_per_s", "total_mg_per_s", "embodied_share"]
+        text = _csv_text(header, [[doc[k] for k in header]])
+    else:
+        from carbonsim.report.embodied_text import footprint_table
+
+        text = footprint_table(result)
+    _emit(ctx, text, out)
+
+
+# --- db ------------------------------------------------------------------------------------------
+@main.group()
+def db():
+    """List, show and check the hardware database."""
+
+
+@db.command("list")
+@click.argument("kind", required=False)
+@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def db_list(ctx, kind, db_dirs, fmt):
+    """List entries, all kinds or one KIND (gpus, cpus, servers, coefficients, ...)."""
+    from carbonsim.db.listing import list_rows
+
+    rows = list_rows(_db(ctx, db_dirs), kind)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+    elif fmt == "csv":
+        click.echo(_csv_text(["kind", "id", "name", "summary", "path"],
+                             [[r[k] for k in ("kind", "id", "name", "summary", "path")] for r in rows]), nl=False)
+    else:
+        from carbonsim.report.text import table
+
+        click.echo(table([[r["kind"], r["id"], r["name"], r["summary"]] for r in rows],
+                         ["kind", "id", "name", "summary"], "llll"))
+
+
+@db.command("show")
+@click.argument("part_id", metavar="ID")
+@click.option("--kind", default=None, help="Kind, when the id exists in several.")
+@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
+@click.pass_context
+def db_show(ctx, part_id, kind, db_dirs):
+    """Show one entry with its sources resolved."""
+    from carbonsim.db.listing import show_text
+
+    click.echo(show_text(_db(ctx, db_dirs), part_id, kind))
+
+
+@db.command("check")
+@click.argument("directory", required=False, type=click.Path())
+@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
+@click.pass_context
+def db_check(ctx, directory, db_dirs):
+    """Check every file (DIRECTORY layered on the shipped database, or the database in use)."""
+    from carbonsim.db import Database
+    from carbonsim.db.store import database_dirs
+
+    dirs = database_dirs(list(ctx.obj.get("db", ())) + list(db_dirs))
+    if directory:
+        dirs = [d for d in dirs if str(d) != str(directory)] + [directory]
+    n_files, problems = Database(dirs).check()
+    for p in problems:
+        click.echo(str(p), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {n_files} files", err=True)
+        ctx.exit(2)
+    click.echo(f"ok: {n_files} files checked, no problems")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reports: tables, JSON documents and CSV rows for the command line (layer 3)."""

@@ -1,0 +1,63 @@
+"""Terminal tables for ``carbonsim embodied`` and ``carbonsim footprint``."""
+
+from __future__ import annotations
+
+from carbonsim.assessment import EmbodiedResult, FootprintResult
+from carbonsim.report.text import fmt_num, table
+
+
+def embodied_table(r: EmbodiedResult) -> str:
+    """Components by scope, totals, per-second rates and (with --samples) percentiles."""
+    s = r.server
+    lines = [
+        f"{s.name}  [{s.id}]",
+        f"coefficient set: {r.coefficients.id} ({r.coefficients.name})",
+        f"GPUs: {s.gpu_count} x {s.gpu.id if s.gpu else '-'}; host share of chassis: {r.host_share:.3f}; "
+        f"lifetimes: GPU {s.gpu_lifetime_yr.value:g} yr, host {s.host_lifetime_yr.value:g} yr",
+        "",
+    ]
+    total = r.total_kg or 1.0
+    rows = []
+    for scope, comps in (("host", r.host_components_kg), ("gpu", r.gpu_components_kg)):
+        for name, kg in comps.items():
+            rows.append([scope, name, fmt_num(kg), f"{100 * kg / total:.1f}%"])
+    rows.append(["host", "TOTAL", fmt_num(r.host_kg), f"{100 * r.host_kg / total:.1f}%"])
+    rows.append(["gpu", "TOTAL", fmt_num(r.gpu_kg), f"{100 * r.gpu_kg / total:.1f}%"])
+    rows.append(["server", "TOTAL", fmt_num(r.total_kg), "100.0%"])
+    lines.append(table(rows, ["scope", "component", "embodied_kg", "share"], "llrr"))
+    lines.append("")
+    per_gpu = f"; per GPU card {fmt_num(r.per_gpu_kg)} kg" if r.per_gpu_kg is not None else ""
+    lines.append(f"amortised: {r.mg_per_s:.3f} mg/s (host {r.host_mg_per_s:.3f}, GPU {r.gpu_mg_per_s:.3f}){per_gpu}")
+    if r.uncertainty:
+        lines.append("")
+        lines.append(f"uncertainty ({r.samples} samples, seed {r.seed}; triangular over each input's low..high):")
+        urows = [[k, fmt_num(v["p5"]), fmt_num(v["p50"]), fmt_num(v["p95"])] for k, v in r.uncertainty.items()]
+        lines.append(table(urows, ["quantity", "p5", "p50", "p95"], "lrrr"))
+    for note in r.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def footprint_table(f: FootprintResult) -> str:
+    """Embodied and operational side by side per second, hour and year."""
+    e = f.embodied
+    rows = []
+    for label, scale, unit in (("per second", 1.0, "mg"), ("per hour", 3.6, "g"),
+                               ("per year", 365 * 86400 / 1e6, "kg")):
+        rows.append([label, unit, fmt_num(f.embodied_mg_per_s * scale, 3),
+                     fmt_num(f.operational_mg_per_s * scale, 3), fmt_num(f.total_mg_per_s * scale, 3)])
+    lines = [
+        f"{e.server.name}  [{e.server.id}]   coefficients: {e.coefficients.id}",
+        f"power {f.power_w:,.1f} W ({f.power_origin}); PUE {f.pue:g}; grid {f.grid}: "
+        f"{f.ci_g_per_kwh:g} g/kWh ({f.grid_basis} basis)",
+        "",
+        table(rows, ["rate", "unit", "embodied", "operational", "total"], "llrrr"),
+        "",
+        f"embodied share of the total: {100 * f.embodied_share:.1f}%",
+    ]
+    if e.uncertainty:
+        u = e.uncertainty["embodied_mg_per_s"]
+        lines.append(f"embodied mg/s p5/p50/p95: {u['p5']:.3f} / {u['p50']:.3f} / {u['p95']:.3f} ({e.samples} samples)")
+    for note in e.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)

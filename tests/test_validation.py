@@ -1,0 +1,33 @@
+"""carbonsim against published numbers (cases and sources in validation_cases.py)."""
+
+import math
+
+import pytest
+
+from validation_cases import INCONSISTENT, _result, cases
+
+CASES = cases()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.group}: {c.quantity}" for c in CASES])
+def test_reproduces_published_value(case):
+    ours = case.compute()
+    # tolerance: case.rtol, for the reason in case.why_tolerance
+    assert math.isclose(ours, case.published, rel_tol=case.rtol), (
+        f"{case.quantity}: ours {ours:.6g} vs published {case.published:.6g} {case.unit} "
+        f"({100 * (ours / case.published - 1):+.3f} %, allowed {100 * case.rtol:.2f} %: {case.why_tolerance})")
+
+
+def test_a100_sxm_card_pins_the_papers_formula():
+    # The seed's summary.csv gives 112 kg per A100 card; with the A100 SXM4 80GB figures of its
+    # code the paper's own formula gives 117.33 kg (see INCONSISTENT). We pin the formula.
+    what, published, formula, why = INCONSISTENT[0]
+    r = _result("lambda-a100-x8", "hotcarbon24")
+    assert r.per_gpu_kg == pytest.approx(formula, abs=0.01), why
+    assert abs(r.per_gpu_kg / published - 1) > 0.04  # the source really is inconsistent here
+
+
+def test_t4_card_pins_the_papers_formula():
+    what, published, formula, why = INCONSISTENT[1]
+    r = _result("aws-t4-x1", "hotcarbon24")
+    assert r.per_gpu_kg == pytest.approx(formula, abs=0.01), why
