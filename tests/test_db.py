@@ -1,0 +1,141 @@
+"""The hardware database: the shipped files pass, bad files are reported with file and field."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from carbonsim.db import Database
+from carbonsim.db.store import shipped_database_dir
+from carbonsim.db.yamlio import loads_yaml
+from carbonsim.errors import InputError
+
+REQUIRED = {
+    "gpus": ["nvidia-t4", "nvidia-l4", "nvidia-rtx-a6000", "nvidia-v100-pcie-32gb", "nvidia-a100-pcie-40gb",
+             "nvidia-a100-pcie-80gb", "nvidia-a100-sxm4-80gb", "nvidia-h100-pcie-80gb", "nvidia-h100-sxm5-80gb",
+             "nvidia-gh200"],
+    "cpus": ["amd-epyc-7v12", "amd-epyc-7713", "amd-epyc-9654", "intel-xeon-platinum-8259cl",
+             "intel-xeon-platinum-8480c", "nvidia-grace"],
+    "servers": ["azure-a100-x1", "azure-a100-x2", "azure-a100-x4", "lambda-a100-x8", "lambda-a6000-x1",
+                "lambda-a6000-x2", "lambda-a6000-x4", "aws-t4-x1", "aws-t4-x4", "aws-t4-x8", "hgx-h100-x8",
+                "dell-poweredge-r740"],
+    "coefficients": ["hotcarbon24", "ecoserve", "act"],
+}
+
+
+def test_shipped_database_passes_check(db):
+    n_files, problems = db.check()
+    assert problems == [], "\n".join(map(str, problems))
+    assert n_files > 40
+
+
+@pytest.mark.parametrize("kind", REQUIRED)
+def test_required_entries_exist(db, kind):
+    missing = set(REQUIRED[kind]) - set(db.ids(kind))
+    assert not missing
+
+
+def test_every_gpu_has_what_later_models_need(db):
+    for gid in db.ids("gpus"):
+        g = db.get("gpus", gid)
+        assert g["dies"] and g["memory"]["gb"].value > 0 and g["tdp_w"].value > 0, gid
+        assert "bandwidth_gb_s" in g["memory"], gid
+        assert g.get("peak_tflops"), gid
+        assert g.get("idle_w") is not None, gid
+        assert g.get("interconnect"), gid
+
+
+def _user_db(tmp_path, kind, name, text):
+    (tmp_path / kind).mkdir(parents=True, exist_ok=True)
+    (tmp_path / kind / f"{name}.yaml").write_text(text)
+    return Database([shipped_database_dir(), tmp_path])
+
+
+GOOD_GPU = """name: Test GPU
+source: eserve-gpuconfigs
+dies: [{area_mm2: 600, node: 7nm}]
+memory: {gb: 24, technology: gddr6}
+tdp_w: 250
+"""
+
+
+@pytest.mark.parametrize("text, field, words", [
+    (GOOD_GPU + "tdp_W: 3\n", "tdp_W", "unknown key"),
+    (GOOD_GPU.replace("tdp_w: 250", "tdp_w: -5"), "tdp_w", "greater than 0"),
+    (GOOD_GPU.replace("memory: {gb: 24,", "memory: {gb: -24,"), "memory.gb", "negative"),
+    (GOOD_GPU.replace("tdp_w: 250", "tdp_w: .nan"), "tdp_w", "finite"),
+    (GOOD_GPU.replace("tdp_w: 250", "tdp_w: lots"), "tdp_w", "expected a number"),
+    (GOOD_GPU.replace("area_mm2: 600", "area_mm2: 0"), "dies[0].area_mm2", "greater than 0"),
+    (GOOD_GPU.replace("node: 7nm", "node: seven"), "dies[0].node", "process node"),
+    (GOOD_GPU.replace("source: eserve-gpuconfigs", "source: nowhere"), "tdp_w", "not in sources.yaml"),
+    (GOOD_GPU.replace("memory: {gb: 24, technology: gddr6}", "memory: {gb: 24, technology: sram}"),
+     "memory.technology", "expected one of"),
+    (GOOD_GPU.replace("tdp_w: 250", "tdp_w: {value: 250, low: 300}"), "tdp_w.low", "above value"),
+])
+def test_bad_part_reports_file_and_field(tmp_path, text, field, words):
+    db = _user_db(tmp_path, "gpus", "test-gpu", text)
+    _, problems = db.check()
+    mine = [p for p in problems if p.file and p.file.endswith("test-gpu.yaml")]
+    assert mine, problems
+    assert any(p.field == field and words in p.message for p in mine), [str(p) for p in mine]
+    with pytest.raises(InputError):
+        db.get("gpus", "test-gpu")
+
+
+def test_check_reports_every_problem_at_once(tmp_path):
+    db = _user_db(tmp_path, "gpus", "bad", GOOD_GPU.replace("tdp_w: 250", "tdp_w: -1") + "colour: red\n")
+    (tmp_path / "cpus").mkdir()
+    (tmp_path / "cpus" / "bad2.yaml").write_text("name: x\nsource: act-repo\ncores: 0\n")
+    db = Database([shipped_database_dir(), tmp_path])
+    _, problems = db.check()
+    files = {Path(p.file).name for p in problems}
+    assert {"bad.yaml", "bad2.yaml"} <= files
+    assert len(problems) >= 4
+
+
+def test_duplicate_keys_and_aliases_are_refused():
+    with pytest.raises(InputError, match="duplicate key 'a'"):
+        loads_yaml("a: 1\nb: 2\na: 3\n", "x.yaml")
+    bomb = "a: &a [1, 2]\nb: [*a, *a]\n"
+    with pytest.raises(InputError, match="anchors|aliases"):
+        loads_yaml(bomb, "x.yaml")
+    with pytest.raises(InputError, match="malformed YAML: line 2"):
+        loads_yaml("a: [1, 2\n", "x.yaml")
+
+
+def test_python_objects_are_not_constructed():
+    with pytest.raises(InputError):
+        loads_yaml("!!python/object/apply:os.system ['echo hi']", "x.yaml")
+
+
+def test_server_with_unknown_part_is_reported(tmp_path):
+    text = "name: s\nsource: act-repo\ngpus: {part: nvidia-a999, count: 2}\nhost: {cpus: {part: amd-epyc-7713, count: 1}}\n"
+    db = _user_db(tmp_path, "servers", "s", text)
+    _, problems = db.check()
+    assert any(p.field == "gpus.part" and "nvidia-a999" in p.message for p in problems)
+
+
+def test_user_layer_overrides_shipped_entry(tmp_path):
+    src = shipped_database_dir() / "gpus" / "nvidia-t4.yaml"
+    text = src.read_text().replace("tdp_w: 70", "tdp_w: 75", 1)
+    db = _user_db(tmp_path, "gpus", "nvidia-t4", text)
+    assert db.get("gpus", "nvidia-t4")["tdp_w"].value in (75.0, 70.0)
+    assert db.path("gpus", "nvidia-t4").parent.parent == tmp_path
+
+
+def test_user_sources_extend_bibliography(tmp_path):
+    (tmp_path / "sources.yaml").write_text("my-lab-2026:\n  title: Our measurements\n  year: 2026\n")
+    db = _user_db(tmp_path, "gpus", "lab-gpu", GOOD_GPU.replace("eserve-gpuconfigs", "my-lab-2026"))
+    assert db.get("gpus", "lab-gpu")["tdp_w"].source == "my-lab-2026"
+
+
+def test_unknown_id_lists_known(db):
+    with pytest.raises(InputError, match="unknown GPU 'nvidia-x'; known: .*nvidia-t4"):
+        db.path("gpus", "nvidia-x")
+
+
+def test_database_can_be_copied_and_checked(tmp_path):
+    # a user can start their own database from a copy of the shipped one
+    shutil.copytree(shipped_database_dir(), tmp_path / "copy", ignore=shutil.ignore_patterns("__pycache__"))
+    n, problems = Database([tmp_path / "copy"]).check()
+    assert problems == []
