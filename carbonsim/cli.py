@@ -187,6 +187,47 @@ def footprint(ctx, server, grid, power_w, pue, coefficients, samples, seed, sets
     _emit(ctx, text, out)
 
 
+# --- sweep -----------------------------------------------------------------------------------------
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output directory (default out/<scenario name>).")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
+              help="table: summary + Parquet table; csv: summary + CSV table; json: JSON summary on stdout.")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a scenario field.")
+@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
+@click.option("--plots", is_flag=True, help="Also draw the seed's figures (PNG and SVG) into the output directory.")
+@click.option("--no-write", is_flag=True, help="Evaluate and report the best points without writing the table.")
+@click.option("--chunk", type=click.IntRange(1024, None), default=1 << 18, show_default=True,
+              help="Points evaluated at once (bounds memory).")
+@click.pass_context
+def sweep(ctx, scenario, out_dir, fmt, sets, db_dirs, plots, no_write, chunk):
+    """Sweep SCENARIO (a YAML file): evaluate every point, write a tidy table, report the best."""
+    from carbonsim.report.sweep_text import sweep_document, sweep_table
+    from carbonsim.scenario import load_scenario
+    from carbonsim.sweep.engine import run_sweep
+
+    sc = load_scenario(scenario, sets)
+    db = _db(ctx, db_dirs)
+    if out_dir is None and not no_write:
+        out_dir = f"out/{sc.name}"
+    progress = None
+    if sys.stderr.isatty():
+        def progress(done, total):
+            click.echo(f"\r  {done:,}/{total:,} points ({100 * done / total:.0f}%)", err=True, nl=done == total)
+    result = run_sweep(sc, db, None if no_write else out_dir, "csv" if fmt == "csv" else "parquet",
+                       chunk=chunk, progress=progress)
+    if plots and result.results:
+        from carbonsim.report.plots import sweep_plots
+
+        for path in sweep_plots(result):
+            click.echo(f"wrote {path}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(sweep_document(result), indent=2))
+    else:
+        click.echo(sweep_table(result))
+
+
 # --- db ------------------------------------------------------------------------------------------
 @main.group()
 def db():

@@ -1,0 +1,1 @@
+"""The scenario sweep: parameter space, chunked evaluation, objectives (layer 2)."""

@@ -1,0 +1,114 @@
+"""One sweep point as numbers: the scenario document -> a named float vector.
+
+The vector holds the embodied model's rows (:mod:`carbonsim.embodied.layout`) followed by the
+footprint rows below (and, for LLM scenarios, the performance rows). Building a vector loads
+and validates everything the point names, so a bad value in a sweep list is reported with the
+scenario file and the sweep field.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+
+import numpy as np
+
+from carbonsim.assessment import nameplate_power_w
+from carbonsim.coefficients import load_coefficients
+from carbonsim.db.store import Database
+from carbonsim.db.yamlio import load_yaml
+from carbonsim.embodied.layout import PARAM_NAMES
+from carbonsim.errors import InputError
+from carbonsim.hardware import server_from_dict
+from carbonsim.overrides import set_path
+from carbonsim.params import server_column
+
+FOOTPRINT_ROWS = ("gpu_lifetime_yr", "host_lifetime_yr", "power_w", "pue", "ci_g_per_kwh")
+PREFIXES = ("server", "coefficients", "model")
+
+
+def apply(doc: dict, path: str, value) -> dict:
+    """``doc`` with the field at ``path`` set. ``server.*``, ``coefficients.*`` and ``model.*``
+    paths below an id are kept as overrides of that entry."""
+    head, _, rest = path.partition(".")
+    if head in PREFIXES and rest and not isinstance(doc.get(head), dict):
+        out = dict(doc)
+        over = dict(out.get(f"_{head}_overrides") or {})
+        over[rest] = value
+        out[f"_{head}_overrides"] = over
+        return out
+    return set_path(doc, path, value)
+
+
+class PointBuilder:
+    """Builds point vectors for one scenario; caches what repeats between points."""
+
+    def __init__(self, db: Database, scenario_file: str, rows: tuple[str, ...]):
+        self.db, self.file = db, scenario_file
+        self.rows = rows
+        self.index = {name: i for i, name in enumerate(rows)}
+
+    @lru_cache(maxsize=256)
+    def _server_raw(self, ref: str):
+        from pathlib import Path
+
+        if self.db.has("servers", ref) and not Path(ref).exists():
+            path = self.db.path("servers", ref)
+            return load_yaml(path), str(path), ref
+        path = Path(ref)
+        if not path.is_absolute() and not path.exists():
+            path = Path(self.file).parent / ref
+        if not path.exists() and not ref.endswith((".yaml", ".yml")):
+            self.db.path("servers", ref)  # raises "unknown server ... known: ..."
+        return load_yaml(path), str(path), path.stem
+
+    def server(self, doc: dict):
+        ref = doc["server"]
+        if isinstance(ref, dict):
+            raw, file, sid = copy.deepcopy(ref), self.file, "inline-server"
+        else:
+            raw, file, sid = self._server_raw(ref)
+            raw = copy.deepcopy(raw)
+        for path, value in (doc.get("_server_overrides") or {}).items():
+            raw = set_path(raw, path, value, file=file)
+        return server_from_dict(raw, self.db, file, sid)
+
+    def coefficients(self, doc: dict):
+        return load_coefficients(doc.get("coefficients"), self.db, doc.get("_coefficients_overrides"))
+
+    def grid(self, doc: dict):
+        from carbonsim.gridspec import resolve_grid
+
+        text = (doc.get("datacenter") or {}).get("grid")
+        return None if text is None else resolve_grid(str(text), self.db)
+
+    def vector(self, doc: dict) -> np.ndarray:
+        """The point vector of ``doc`` (rows as in ``self.rows``)."""
+        v = np.zeros(len(self.rows))
+        server = self.server(doc)
+        cs = self.coefficients(doc)
+        col = server_column(server, cs)
+        v[: len(PARAM_NAMES)] = col.value
+        dc = doc.get("datacenter") or {}
+        ix = self.index
+        v[ix["gpu_lifetime_yr"]] = server.gpu_lifetime_yr.value
+        v[ix["host_lifetime_yr"]] = server.host_lifetime_yr.value
+        share = col.value[PARAM_NAMES.index("host_share")]
+        v[ix["power_w"]] = dc.get("power_w", nameplate_power_w(server, share))
+        v[ix["pue"]] = dc.get("pue", 1.0)
+        g = self.grid(doc)
+        v[ix["ci_g_per_kwh"]] = np.nan if g is None else g.ci_g_per_kwh
+        return v
+
+    def vector_or_error(self, doc: dict, field: str) -> np.ndarray:
+        """:meth:`vector`, re-raising bad input as an error on the scenario's ``field``."""
+        try:
+            return self.vector(doc)
+        except InputError as exc:
+            inner = str(exc)
+            raise InputError(inner if field is None else f"{inner}", file=self.file, field=field) from None
+
+
+def embodied_rows() -> tuple[str, ...]:
+    """Row names of a server-only sweep point."""
+    return tuple(PARAM_NAMES) + FOOTPRINT_ROWS
