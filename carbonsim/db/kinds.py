@@ -329,3 +329,7 @@ KINDS = {
 from carbonsim.db.grid_kinds import REGIONS, TRAJECTORIES  # noqa: E402
 KINDS["regions"] = REGIONS
 KINDS["trajectories"] = TRAJECTORIES
+from carbonsim.db.model_kinds import MODEL  # noqa: E402
+KINDS["models"] = MODEL
+from carbonsim.db.model_kinds import PERF_CALIBRATION  # noqa: E402
+KINDS["perf"] = PERF_CALIBRATION

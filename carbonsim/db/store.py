@@ -28,6 +28,8 @@ KIND_WORD = {
     "grid": "grid source table",
     "regions": "region table",
     "trajectories": "grid trajectory",
+    "models": "LLM model",
+    "perf": "performance calibration",
 }
 
 

@@ -58,19 +58,54 @@ def operational_rate_mg_per_s(power_w, pue, ci_g_per_kwh):
 
 
 def mix_intensity_g_per_kwh(shares, intensities_g_per_kwh):
-    r"""Intensity of a mix of sources: :math:`CI = \sum_i w_i CI_i / \sum_i w_i`.
+    r"""Intensity of a mix of sources: the share-weighted mean of their intensities.
+
+    .. math:: CI_{mix} = \frac{\sum_i w_i \, CI_i}{\sum_i w_i}, \qquad w_i \ge 0,\ \sum_i w_i > 0
+
+    Shares are normalised here, so ``(3, 7)`` and ``(0.3, 0.7)`` give the same result. The same
+    formula gives a range when applied to the lows and to the highs of the sources; that range
+    assumes every source sits at its bound at once (fully correlated), so it is the widest one.
+    Electricity Maps and Ember compute a grid's lifecycle intensity this way from its
+    generation mix (production-based) [3]_.
 
     Parameters
     ----------
-    shares : sequence of float
-        Shares of each source (normalised here; must not all be 0).
-    intensities_g_per_kwh : sequence of float
-        Lifecycle intensity of each source [g/kWh].
+    shares : sequence of float or ndarray, shape (n,) or (n, m)
+        Share of each source (any non-negative weights; they need not sum to 1). A 2-D array
+        evaluates ``m`` mixes at once (one per column).
+    intensities_g_per_kwh : sequence of float or ndarray, shape (n,)
+        Intensity of each source [g/kWh], all on the same basis (lifecycle or direct).
 
     Returns
     -------
-    float
-        [g/kWh]
+    float or ndarray
+        [g/kWh]; a float for 1-D shares, an array of ``m`` values for 2-D shares.
+
+    Raises
+    ------
+    ValueError
+        If lengths differ, a share is negative or not finite, or all shares are 0.
+
+    References
+    ----------
+    .. [3] Electricity Maps, "Methodology: carbon intensity and emission factors"
+       (electricitymaps-contrib, config/defaults.yaml: per-source lifecycle factors).
+
+    Examples
+    --------
+    >>> mix_intensity_g_per_kwh([0.3, 0.7], [820, 11])  # IPCC AR5 coal and wind medians
+    253.7
     """
-    total = float(sum(shares))
-    return sum(w * ci for w, ci in zip(shares, intensities_g_per_kwh)) / total
+    import numpy as np
+
+    w = np.asarray(shares, dtype=float)
+    ci = np.asarray(intensities_g_per_kwh, dtype=float)
+    if ci.ndim != 1 or w.shape[0] != ci.shape[0]:
+        raise ValueError(f"{w.shape[0]} shares for {ci.shape[0]} intensities")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("shares must be finite and not negative")
+    total = w.sum(axis=0)
+    if np.any(total <= 0):
+        raise ValueError("shares sum to 0; at least one share must be positive")
+    out = np.tensordot(ci, w, axes=(0, 0)) / total
+    return float(out) if np.ndim(out) == 0 else out
