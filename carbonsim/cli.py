@@ -228,6 +228,47 @@ def sweep(ctx, scenario, out_dir, fmt, sets, db_dirs, plots, no_write, chunk):
         click.echo(sweep_table(result))
 
 
+# --- codecarbon ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("emissions_csv", type=click.Path(dir_okay=False))
+@click.option("--server", "server", required=True, metavar="SERVER",
+              help="The server the runs used (database id or YAML path).")
+@common_options
+@click.pass_context
+def codecarbon(ctx, emissions_csv, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
+    """Add embodied carbon to the runs of a CodeCarbon EMISSIONS_CSV (per run and in total)."""
+    from carbonsim.assessment import embodied as assess
+    from carbonsim.codecarbon import read_runs
+
+    _, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
+    e = assess(srv, cs, samples=samples, seed=seed)
+    runs = read_runs(emissions_csv, e)
+    keys = ["row", "run_id", "timestamp", "duration_s", "energy_kwh", "operational_kg", "embodied_host_kg",
+            "embodied_gpu_kg", "embodied_kg", "total_kg", "embodied_share"]
+    records = [{k: getattr(r, k) for k in keys} for r in runs]
+    totals = {k: sum(rec[k] for rec in records) for k in keys[3:10]}
+    totals["embodied_share"] = totals["embodied_kg"] / totals["total_kg"] if totals["total_kg"] else 0.0
+    if fmt == "json":
+        text = json.dumps({"server": srv.id, "coefficients": cs.id, "server_embodied_kg": e.total_kg,
+                           "runs": records, "total": totals}, indent=2)
+    elif fmt == "csv":
+        text = _csv_text(keys, [[rec[k] for k in keys] for rec in records])
+    else:
+        from carbonsim.report.text import table
+
+        rows = [[rec["run_id"][:13] or str(rec["row"]), f"{rec['duration_s']:,.0f}", f"{rec['energy_kwh']:.4f}",
+                 f"{1000 * rec['operational_kg']:.3f}", f"{1000 * rec['embodied_kg']:.3f}",
+                 f"{1000 * rec['total_kg']:.3f}", f"{100 * rec['embodied_share']:.1f}%"] for rec in records]
+        rows.append(["TOTAL", f"{totals['duration_s']:,.0f}", f"{totals['energy_kwh']:.4f}",
+                     f"{1000 * totals['operational_kg']:.3f}", f"{1000 * totals['embodied_kg']:.3f}",
+                     f"{1000 * totals['total_kg']:.3f}", f"{100 * totals['embodied_share']:.1f}%"])
+        head = (f"CodeCarbon runs on {srv.name} [{srv.id}]; server embodied {e.total_kg:,.1f} kg "
+                f"({cs.id}), amortised over GPU {srv.gpu_lifetime_yr.value:g} yr / host {srv.host_lifetime_yr.value:g} yr\n")
+        text = head + "\n" + table(rows, ["run", "duration_s", "energy_kwh", "operational_g", "embodied_g",
+                                          "total_g", "embodied"], "lrrrrrr")
+    _emit(ctx, text, out)
+
+
 # --- db ------------------------------------------------------------------------------------------
 @main.group()
 def db():
