@@ -161,6 +161,8 @@ class FootprintResult:
     grid_basis: str
     grid_source: str | None
     power_origin: str
+    host_power_w: float | None = None
+    gpu_power_w: float | None = None
 
     @property
     def operational_mg_per_s(self) -> float:
@@ -179,28 +181,9 @@ class FootprintResult:
         return self.embodied_mg_per_s / self.total_mg_per_s if self.total_mg_per_s else 0.0
 
 
-def nameplate_power_w(server: Server, share: float) -> float:
-    """Upper-bound power when nothing was measured: GPU TDPs plus the host's share of CPU TDPs.
-
-    Parameters
-    ----------
-    server : Server
-    share : float
-        Share of the chassis' CPUs the server carries (see :func:`carbonsim.params.host_share`).
-
-    Returns
-    -------
-    float
-        [W]
-    """
-    gpu_w = server.gpu_count * server.gpu.tdp_w.value if server.gpu is not None else 0.0
-    cpu = server.host.cpu
-    cpu_w = share * server.host.cpu_count * (cpu.tdp_w.value if cpu.tdp_w is not None else 0.0)
-    return gpu_w + cpu_w
-
-
 def footprint(server: Server, cs: CoefficientSet, ci_g_per_kwh: float, grid: str, grid_basis: str,
               grid_source: str | None = None, power_w: float | None = None, pue: float = 1.0,
+              cpu_util: float | None = None, gpu_activity: float | None = None, mem_util: float | None = None,
               samples: int = 0, seed: int | None = 0) -> FootprintResult:
     """Per-second footprint of a server at a constant power draw.
 
@@ -213,18 +196,17 @@ def footprint(server: Server, cs: CoefficientSet, ci_g_per_kwh: float, grid: str
     grid, grid_basis, grid_source : str
         What the intensity is (label), its basis (lifecycle / direct) and its source id.
     power_w : float, optional
-        Measured IT power [W]; by default the nameplate sum of TDPs (an upper bound).
+        Measured IT power [W]. Otherwise the power is estimated from ``cpu_util``,
+        ``gpu_activity`` (0..1) by :func:`carbonsim.operational.server_power`.
     pue : float
         Power usage effectiveness, >= 1.
     """
-    if pue < 1.0:
+    from carbonsim.operational import server_power
+
+    if not pue >= 1.0:
         raise InputError(f"PUE must be at least 1.0, found {pue}", field="pue")
-    if power_w is not None and (power_w < 0 or power_w != power_w):
-        raise InputError(f"power must be a non-negative number of watts, found {power_w}", field="power_w")
     e = embodied(server, cs, samples=samples, seed=seed)
-    origin = "measured (--power-w)"
-    if power_w is None:
-        power_w = nameplate_power_w(server, e.host_share)
-        origin = "nameplate: GPU TDPs + host share of CPU TDPs (an upper bound; give --power-w)"
-    return FootprintResult(e, float(power_w), float(pue), float(ci_g_per_kwh), grid, grid_basis,
-                           grid_source, origin)
+    p = server_power(server, e.host_share, power_w, cpu_util, gpu_activity, mem_util)
+    e.notes.extend(p.notes)
+    return FootprintResult(e, p.power_w, float(pue), float(ci_g_per_kwh), grid, grid_basis,
+                           grid_source, p.origin, p.host_w, p.gpu_w)

@@ -159,25 +159,37 @@ def embodied(ctx, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
 @click.argument("server")
 @click.option("--grid", "-g", required=True, metavar="G",
               help="Energy source (coal, gas, solar, ...) or a mix like coal:0.3,wind:0.7.")
-@click.option("--power-w", type=float, default=None, help="Measured IT power [W]; default: nameplate TDPs.")
-@click.option("--pue", type=float, default=1.0, show_default=True, help="Power usage effectiveness.")
+@click.option("--power-w", type=float, default=None, help="Measured IT power [W] (else estimated).")
+@click.option("--cpu-util", type=float, default=None, help="Host CPU utilisation 0..1 (default 0.5).")
+@click.option("--gpu-activity", type=float, default=None,
+              help="GPU activity 0..1 of the activity power model (default 0.5).")
+@click.option("--pue", type=float, default=1.0, show_default=True,
+              help="Power usage effectiveness (1.0 = IT energy only).")
+@click.option("--year", type=int, default=None, help="Year of a region's intensity (default: the latest).")
 @common_options
 @click.pass_context
-def footprint(ctx, server, grid, power_w, pue, coefficients, samples, seed, sets, db_dirs, fmt, out):
-    """Per-second footprint of SERVER: amortised embodied + operational carbon."""
+def footprint(ctx, server, grid, power_w, cpu_util, gpu_activity, pue, year, coefficients, samples, seed, sets,
+              db_dirs, fmt, out):
+    """Per-second footprint of SERVER: amortised embodied + operational carbon.
+
+    GRID is an energy source (coal, gas, solar, ...), a mix (coal:0.3,wind:0.7), a region id
+    (ESP, us-ca, aws-us-east-1), a trajectory or trace id, or a trace CSV path."""
     from carbonsim.assessment import footprint as assess
     from carbonsim.gridspec import resolve_grid
     from carbonsim.report.documents import footprint_document
 
     db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
-    g = resolve_grid(grid, db)
+    g = resolve_grid(grid, db, year=year)
+    for w in g.warnings:
+        click.echo(f"carbonsim: warning: {w}", err=True)
     result = assess(srv, cs, g.ci_g_per_kwh, g.label, g.basis, ",".join(g.sources) or None,
-                    power_w=power_w, pue=pue, samples=samples, seed=seed)
+                    power_w=power_w, pue=pue, cpu_util=cpu_util, gpu_activity=gpu_activity,
+                    samples=samples, seed=seed)
     doc = footprint_document(result)
     if fmt == "json":
         text = json.dumps(doc, indent=2)
     elif fmt == "csv":
-        header = ["server", "coefficients", "grid", "ci_g_per_kwh", "power_w", "pue", "embodied_mg_per_s",
+        header = ["server", "coefficients", "grid", "grid_basis", "ci_g_per_kwh", "power_w", "pue", "embodied_mg_per_s",
                   "operational_mg_per_s", "total_mg_per_s", "embodied_share"]
         text = _csv_text(header, [[doc[k] for k in header]])
     else:
@@ -267,6 +279,97 @@ def codecarbon(ctx, emissions_csv, server, coefficients, samples, seed, sets, db
         text = head + "\n" + table(rows, ["run", "duration_s", "energy_kwh", "operational_g", "embodied_g",
                                           "total_g", "embodied"], "lrrrrrr")
     _emit(ctx, text, out)
+
+
+# --- power --------------------------------------------------------------------------------------
+@main.group()
+def power():
+    """Fit host power curves to measurements."""
+
+
+@power.command("fit")
+@click.argument("measurements", type=click.Path(dir_okay=False))
+@click.option("--form", type=click.Choice(["auto", "linear", "power", "log"]), default="auto", show_default=True,
+              help="Form to fit; auto fits all and picks the lowest AICc (fewest constants within 2).")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--out-yaml", type=click.Path(dir_okay=False), default=None,
+              help="Write the chosen curve as a host.power_model block for a server spec.")
+@click.pass_context
+def power_fit(ctx, measurements, form, fmt, out_yaml):
+    """Fit host power to MEASUREMENTS (CSV: cpu_util, optional mem_util, power_w)."""
+    from carbonsim.power_io import fit_measurements_csv, power_fit_json, power_fit_rows, power_model_yaml
+
+    report = fit_measurements_csv(measurements, form)
+    rows = power_fit_rows(report)
+    if fmt == "json":
+        text = json.dumps(power_fit_json(report), indent=2)
+    elif fmt == "csv":
+        keys = list(rows[0])
+        text = _csv_text(keys, [[r[k] for k in keys] for r in rows])
+    else:
+        from carbonsim.report.text import table
+
+        def f(x, d=2):
+            return "-" if x is None else (f"{x:.{d}f}" if isinstance(x, float) else str(x))
+
+        head = (f"{measurements}: {rows[0]['n']} points, utilisation read as "
+                f"{report.measurements.util_scale}; chosen form: {report.fit.chosen}")
+        body = table([[("* " if r["chosen"] else "  ") + r["form"], f(r["idle_w"], 1), f(r["max_w"], 1),
+                       f(r["exponent"], 3), f(r["curvature"], 3), f(r["mem_w"], 1), f(r["rmse_w"]), f(r["r2"], 4),
+                       f(r["aicc"], 1)] for r in rows],
+                     ["form", "idle_w", "max_w", "exponent", "curvature", "mem_w", "rmse_w", "r2", "aicc"])
+        notes = "".join(f"\nnote: {n}" for n in report.fit.notes)
+        text = f"{head}\n\n{body}\n\nrule: {report.fit.rule}{notes}"
+    if out_yaml:
+        from carbonsim.io import write_text_atomic
+
+        write_text_atomic(out_yaml, power_model_yaml(report))
+        click.echo(f"wrote {out_yaml}", err=True)
+    click.echo(text)
+
+
+# --- grid ------------------------------------------------------------------------------------------
+@main.group()
+def grid():
+    """Grid carbon intensities: energy sources, regions, trajectories, hourly traces."""
+
+
+@grid.command("list")
+@click.option("--kind", type=click.Choice(["source", "mix", "region", "trajectory", "trace", "table"]), default=None)
+@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def grid_list(ctx, kind, db_dirs, fmt):
+    """List what --grid accepts, with intensity, year, basis and source."""
+    from carbonsim.gridspec import list_grids
+
+    rows = list_grids(_db(ctx, db_dirs), kind)
+    keys = ["kind", "id", "name", "ci_g_per_kwh", "year", "basis", "source", "table"]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+    elif fmt == "csv":
+        click.echo(_csv_text(keys, [[r.get(k) for k in keys] for r in rows]), nl=False)
+    else:
+        from carbonsim.report.text import table
+
+        def ci(x):
+            return "-" if x is None else f"{x:,.1f}"
+
+        click.echo(table([[r["kind"], r["id"], str(r.get("name") or "")[:40], ci(r.get("ci_g_per_kwh")),
+                           r.get("year") or "-", r.get("basis") or "-", r.get("source") or "-"] for r in rows],
+                         ["kind", "id", "name", "g/kWh", "year", "basis", "source"], "lllrlll"))
+
+
+@grid.command("show")
+@click.argument("grid_id", metavar="ID")
+@click.option("--table", "table_id", default=None, help="Per-source table (ipcc-ar5, unece-2021).")
+@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
+@click.pass_context
+def grid_show(ctx, grid_id, table_id, db_dirs):
+    """Show one grid entry: every value, year, basis, scope, source and licence."""
+    from carbonsim.gridspec import show_grid
+
+    click.echo(json.dumps(show_grid(grid_id, _db(ctx, db_dirs), table=table_id), indent=2, default=str))
 
 
 # --- db ------------------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class Host:
     chassis_gpu_slots: int | None = None
     overrides: dict[str, Quantity] = field(default_factory=dict)
     facts: dict[str, Quantity] = field(default_factory=dict)
+    power_model: dict | None = None
 
 
 @dataclass
@@ -109,6 +110,7 @@ class Server:
     gpu_lifetime_yr: Quantity
     host_lifetime_yr: Quantity
     note: str | None = None
+    year: int | None = None
 
 
 _HOST_OVERRIDES = ("mainboard_kg", "mainboard_cm2", "peripheral_pwb_kg", "peripheral_pwb_cm2",
@@ -250,6 +252,7 @@ def server_from_dict(raw: dict, db: Database, file: str = "<server>", server_id:
         chassis_gpu_slots=host_spec.get("chassis_gpu_slots"),
         overrides={k: host_spec[k] for k in _HOST_OVERRIDES if k in host_spec},
         facts={k: host_spec[k] for k in _HOST_FACTS if k in host_spec},
+        power_model=host_spec.get("power_model"),
     )
     for a, b in (("mainboard_kg", "mainboard_cm2"), ("peripheral_pwb_kg", "peripheral_pwb_cm2")):
         if a in host.overrides and b in host.overrides:
@@ -268,6 +271,7 @@ def server_from_dict(raw: dict, db: Database, file: str = "<server>", server_id:
         gpu_lifetime_yr=gpu_life or DEFAULT_LIFETIME_YR,
         host_lifetime_yr=host_life or DEFAULT_LIFETIME_YR,
         note=spec.get("note"),
+        year=spec.get("year"),
     )
 
 

@@ -100,6 +100,7 @@ SCENARIO = Fields(
             {"pue": Number(1.0, 5.0), "grid": Text(), "power_w": Number(0.0), "note": Text()},
             what="datacenter",
         ),
+        "load": Fields({"cpu_util": Number(0.0, 1.0), "gpu_activity": Number(0.0, 1.0)}, what="load"),
         "sweep": Fields({"product": _Axes(), "zip": _Axes()}, what="sweep"),
         "objectives": ListOf(Choice(EMBODIED_OBJECTIVES + TASK_OBJECTIVES), 1),
         "note": Text(),

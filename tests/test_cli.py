@@ -1,6 +1,7 @@
 """The command line: outputs, JSON contract keys, exit codes, one-line errors, no partial files."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -120,3 +121,105 @@ def test_real_entry_point_exit_codes():
     bad = subprocess.run([sys.executable, "-m", "carbonsim.cli", "embodied", "aws-t4-x1", "--set", "server.x=1"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stdout == ""
+
+
+def test_footprint_fig2_numbers():
+    # seed Fig. 2 (A100x4, 1100 W, PUE 1, coal): embodied 9.98, operational 250.56 mg/s
+    doc = json.loads(run("footprint", "azure-a100-x4", "--coefficients", "hotcarbon24", "--grid", "coal",
+                         "--power-w", "1100", "--pue", "1", "--format", "json").output)
+    assert doc["operational_mg_per_s"] == pytest.approx(250.56, rel=5e-4)
+    assert doc["embodied_mg_per_s"] == pytest.approx(9.98, rel=2e-3)  # 112 kg card rounded in the source
+    assert doc["power_w"] == 1100 and doc["grid_basis"] == "lifecycle"
+
+
+@pytest.mark.parametrize("grid", ["ESP", "coal:0.5,wind:0.5", "us-ca", "aws-us-east-1"])
+def test_footprint_grids(grid):
+    r = run("footprint", "azure-a100-x4", "--grid", grid, "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["ci_g_per_kwh"] > 0 and doc["grid_basis"] in ("lifecycle", "direct")
+    assert doc["power_w"] == pytest.approx(doc["host_power_w"] + doc["gpu_power_w"])
+
+
+def test_footprint_mix_is_weighted():
+    doc = json.loads(run("footprint", "aws-t4-x1", "--grid", "coal:0.5,wind:0.5", "--format", "json").stdout)
+    assert doc["ci_g_per_kwh"] == pytest.approx(0.5 * 820 + 0.5 * 11)  # IPCC AR5 medians
+
+
+def test_footprint_power_rises_with_utilisation():
+    lo = json.loads(run("footprint", "azure-a100-x4", "--grid", "coal", "--cpu-util", "0.1",
+                        "--gpu-activity", "0.1", "--format", "json").stdout)
+    hi = json.loads(run("footprint", "azure-a100-x4", "--grid", "coal", "--cpu-util", "0.9",
+                        "--gpu-activity", "0.9", "--format", "json").stdout)
+    assert hi["power_w"] > lo["power_w"] and hi["operational_mg_per_s"] > lo["operational_mg_per_s"]
+    assert hi["embodied_mg_per_s"] == lo["embodied_mg_per_s"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["footprint", "azure-a100-x4", "--grid", "atlantis"], "unknown grid 'atlantis'"),
+    (["footprint", "azure-a100-x4", "--grid", "coal:-1,wind:2"], "share of 'coal' must be a finite number >= 0"),
+    (["footprint", "azure-a100-x4", "--grid", "coal", "--cpu-util", "1.5"], "cpu_util must be between 0 and 1"),
+    (["footprint", "azure-a100-x4", "--grid", "coal", "--pue", "0.5"], "PUE must be at least 1.0"),
+])
+def test_footprint_bad_input(args, words):
+    r = run(*args)
+    assert r.exit_code == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_power_fit_round_trip_into_a_server(tmp_path):
+    # a synthetic linear ladder: 100 W idle, 300 W at full load
+    csv_path = tmp_path / "ladder.csv"
+    csv_path.write_text("cpu_util,power_w\n" + "".join(f"{u / 10},{100 + 200 * u / 10}\n" for u in range(11)))
+    block = tmp_path / "pm.yaml"
+    r = run("power", "fit", str(csv_path), "--form", "linear", "--out-yaml", str(block))
+    assert r.exit_code == 0, r.output
+    import yaml
+
+    pm = yaml.safe_load(block.read_text())["host"]["power_model"]
+    assert pm["idle_w"] == pytest.approx(100, rel=1e-6) and pm["max_w"] == pytest.approx(300, rel=1e-6)
+    server = yaml.safe_load((Path(__file__).parent.parent / "hardware_db/servers/dell-poweredge-r740.yaml").read_text())
+    server["host"]["power_model"] = pm
+    server["source"] = "act-repo"
+    f = tmp_path / "r740-measured.yaml"
+    f.write_text(yaml.safe_dump(server))
+    doc = json.loads(run("footprint", str(f), "--grid", "coal", "--cpu-util", "0.5", "--format", "json").stdout)
+    assert doc["power_w"] == pytest.approx(200, rel=1e-6) and "fitted linear curve" in doc["power_origin"]
+
+
+def test_power_fit_bad_csv(tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_text("cpu_util,watts\n0.1,100\n")
+    r = run("power", "fit", str(f))
+    assert r.exit_code == 2 and "bad.csv" in r.stderr and "power_w" in r.stderr
+
+
+def test_grid_list_and_show():
+    r = run("grid", "list", "--kind", "source", "--format", "json")
+    ids = {row["id"] for row in json.loads(r.stdout)}
+    assert {"coal", "gas", "solar", "hydro", "nuclear", "wind"} <= ids
+    r = run("grid", "show", "ESP")
+    assert r.exit_code == 0 and "basis" in r.stdout
+    assert run("grid", "show", "atlantis").exit_code == 2
+
+
+def test_codecarbon_adds_embodied():
+    data = Path(__file__).parent / "data" / "codecarbon_emissions.csv"
+    doc = json.loads(run("codecarbon", str(data), "--server", "azure-a100-x4", "--format", "json").stdout)
+    assert len(doc["runs"]) == 2
+    run0 = doc["runs"][0]
+    # 3600 s of a 1258.13 kg server amortised over 4 x 365 days
+    assert run0["embodied_kg"] == pytest.approx(1258.12604 * 3600 / (4 * 365 * 86400), rel=1e-6)
+    assert run0["operational_kg"] == pytest.approx(0.3564)
+    assert doc["total"]["total_kg"] == pytest.approx(sum(r["total_kg"] for r in doc["runs"]))
+
+
+@pytest.mark.parametrize("text, words", [
+    ("timestamp,duration\n2026-01-01,5\n", "missing column(s) emissions, energy_consumed"),
+    ("duration,emissions,energy_consumed\n5,abc,1\n", "row 2, column emissions: expected a number"),
+    ("duration,emissions,energy_consumed\n-5,1,1\n", "row 2, column duration"),
+])
+def test_codecarbon_bad_files(tmp_path, text, words):
+    f = tmp_path / "emissions.csv"
+    f.write_text(text)
+    r = run("codecarbon", str(f), "--server", "aws-t4-x1")
+    assert r.exit_code == 2 and words in r.stderr

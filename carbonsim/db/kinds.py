@@ -140,6 +140,18 @@ DRIVES = ListOf(
         what="a drive group",
     )
 )
+# A measured host power curve, as `carbonsim power fit --out-yaml` writes it.
+HOST_POWER_MODEL = Fields(
+    {
+        "form": Choice(("linear", "power", "log")),
+        "idle_w": Number(), "max_w": Number(), "exponent": Number(exclusive_min=True),
+        "curvature": Number(exclusive_min=True), "mem_w": Number(minimum=None), "const_w": Number(),
+        "fit": Fields({"n": Count(1), "rmse_w": Number(), "r2": Number(minimum=None)}, what="fit quality"),
+        "source": SourceRef(), "note": Text(),
+    },
+    required=("form", "idle_w", "max_w"),
+    what="power_model",
+)
 HOST = Fields(
     {
         "cpus": SERVER_CPUS,
@@ -160,6 +172,7 @@ HOST = Fields(
         "psu_w": Q(),
         "idle_w": Q(),
         "max_w": Q(),
+        "power_model": HOST_POWER_MODEL,
         "note": Text(),
     },
     required=("cpus",),
@@ -333,3 +346,5 @@ from carbonsim.db.model_kinds import MODEL  # noqa: E402
 KINDS["models"] = MODEL
 from carbonsim.db.model_kinds import PERF_CALIBRATION  # noqa: E402
 KINDS["perf"] = PERF_CALIBRATION
+from carbonsim.db.power_kinds import POWER  # noqa: E402
+KINDS["power"] = POWER

@@ -78,4 +78,7 @@ def check_references(db, loaded: dict[tuple[str, str], dict]) -> list[InputError
                 if target not in entry["nodes"]:
                     problems.append(InputError(f"alias target {target!r} is not a node of this table",
                                                file=file, field=f"aliases.{alias}"))
+    from carbonsim.gridspec import check_grid_data
+
+    problems.extend(check_grid_data(db))
     return problems

@@ -30,6 +30,7 @@ KIND_WORD = {
     "trajectories": "grid trajectory",
     "models": "LLM model",
     "perf": "performance calibration",
+    "power": "power calibration",
 }
 
 

@@ -10,7 +10,7 @@ kernels run; ``eta_c`` and ``eta_m`` are the efficiencies the GPU reaches when s
 (GEMM about 0.70, weight streaming about 0.75), so ``MFU/eta_c`` and ``MBU/eta_m`` are 0..1
 "how saturated" measures. ``a_c`` and ``a_m`` are the shares of the dynamic range that full
 compute and full memory saturation each draw; ``a_m`` around 0.45–0.6 because pure weight
-streaming reaches only about half of TDP (``../shared/research/inference_perf_energy.md`` §3.3).
+streaming reaches only about half of TDP (Chung et al., *The ML.ENERGY Benchmark*, arXiv 2505.06371).
 ``P_idle,loaded`` is the floor with a model resident and the GPU in P0 (2–4× the bare idle),
 ``P_cap`` the power limit (TDP unless set lower).
 
@@ -29,7 +29,8 @@ decode costs little time (Samsi et al. 2023; DVFS study arXiv 2501.08219).
 
 References
 ----------
-.. [1] ``../shared/research/inference_perf_energy.md`` §3 (form, anchors, cap treatment).
+.. [1] M. Özcan et al., Vidur-Energy, Euro-Par 2025 PECS workshop, arXiv 2507.11417 (MFU-based
+   concave power; carbonsim adds the memory term and the cap treatment).
 .. [2] S. Samsi et al., "From Words to Watts", HPEC 2023 (power caps on A100).
 .. [3] J. Chung et al., "The ML.ENERGY Benchmark", arXiv 2505.06371 (LLM serving draws well below TDP).
 """

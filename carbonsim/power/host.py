@@ -36,7 +36,7 @@ References
 .. [2] X. Fan, W.-D. Weber, L. A. Barroso, "Power provisioning for a warehouse-sized computer",
    ISCA 2007 (linear and ``2u - u^r`` server power models fitted to utilisation).
 .. [3] Boavizta API 2.5.0, CPU consumption profile ``a ln(b (x + c)) + d`` (x in % load);
-   see ``../shared/research/boavizta_peer.md``.
+   see github.com/Boavizta/boaviztapi.
 """
 
 from __future__ import annotations

@@ -31,11 +31,11 @@ are for drives *beyond* those.
 
 Baselines (our implementations of the published equations, for comparison only)
 ------------------------------------------------------------------------------
-Boavizta (API 2.5.0; ``../shared/research/boavizta_peer.md``):
+Boavizta (API 2.5.0; github.com/Boavizta/boaviztapi):
   CPU per socket = TDP × interp(load; 0/10/50/100 % → 0.12/0.32/0.75/1.02) (Teads' ratios);
   RAM per DIMM = (3.0 + 0.055·GB_per_DIMM) × (0.7 + 0.3·load) (the 2.5.0 code's load factor);
   server = 1.33 × (CPU + RAM) + drives.
-CodeCarbon (3.3.2; ``../shared/research/operational_grid_anchors.md`` §1.2):
+CodeCarbon (3.3.2; github.com/mlco2/codecarbon v3.3.2, ``core/cpu.py`` and ``core/ram.py``):
   constant mode: CPU = 0.5 × TDP (``CONSUMPTION_PERCENTAGE_CONSTANT``) whatever the load;
   ``cpu_load`` mode: CPU = TDP × (0.1 + 0.9·u³); RAM = the v3 DIMM heuristic (5 W per DIMM
   with a guessed DIMM count and diminishing marginal power); nothing else of the server.
@@ -45,10 +45,10 @@ References
 .. [1] SPEC, SPECpower_ssj2008 published results (spec.org), 200-result sample in
    ``tests/data/specpower_sample.csv``.
 .. [2] Boavizta API 2.5.0, ``consumption_profile`` (CPU and RAM), as studied in
-   ``../shared/research/boavizta_peer.md``; ratios from B. Davy, "Building an AWS EC2 carbon
+   github.com/Boavizta/boaviztapi; ratios from B. Davy, "Building an AWS EC2 carbon
    emissions dataset", Teads Engineering 2021.
 .. [3] CodeCarbon 3.3.2, ``core/cpu.py`` and ``core/ram.py`` as described in
-   ``../shared/research/operational_grid_anchors.md`` §1.2.
+   github.com/mlco2/codecarbon v3.3.2, ``core/cpu.py`` and ``core/ram.py``.
 """
 
 from __future__ import annotations

@@ -74,6 +74,8 @@ def footprint_document(f: FootprintResult) -> dict:
             "total": _r(f.total_mg_per_s * 365 * 86400 / 1e6),
         },
         "power_w": _r(f.power_w),
+        "host_power_w": _r(f.host_power_w),
+        "gpu_power_w": _r(f.gpu_power_w),
         "power_origin": f.power_origin,
         "pue": _r(f.pue),
         "grid": f.grid,

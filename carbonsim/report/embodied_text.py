@@ -46,10 +46,14 @@ def footprint_table(f: FootprintResult) -> str:
                                ("per year", 365 * 86400 / 1e6, "kg")):
         rows.append([label, unit, fmt_num(f.embodied_mg_per_s * scale, 3),
                      fmt_num(f.operational_mg_per_s * scale, 3), fmt_num(f.total_mg_per_s * scale, 3)])
+    split = ""
+    if f.host_power_w is not None:
+        split = f" = host {f.host_power_w:,.0f} W + GPUs {f.gpu_power_w or 0:,.0f} W"
     lines = [
         f"{e.server.name}  [{e.server.id}]   coefficients: {e.coefficients.id}",
-        f"power {f.power_w:,.1f} W ({f.power_origin}); PUE {f.pue:g}; grid {f.grid}: "
-        f"{f.ci_g_per_kwh:g} g/kWh ({f.grid_basis} basis)",
+        f"power {f.power_w:,.0f} W{split};  PUE {f.pue:g};  grid {f.grid}: {f.ci_g_per_kwh:g} g/kWh "
+        f"({f.grid_basis} basis)",
+        f"  power from: {f.power_origin}",
         "",
         table(rows, ["rate", "unit", "embodied", "operational", "total"], "llrrr"),
         "",

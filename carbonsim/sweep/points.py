@@ -13,7 +13,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from carbonsim.assessment import nameplate_power_w
 from carbonsim.coefficients import load_coefficients
 from carbonsim.db.store import Database
 from carbonsim.db.yamlio import load_yaml
@@ -21,6 +20,7 @@ from carbonsim.embodied.layout import PARAM_NAMES
 from carbonsim.errors import InputError
 from carbonsim.hardware import server_from_dict
 from carbonsim.overrides import set_path
+from carbonsim.operational import server_power
 from carbonsim.params import server_column
 
 FOOTPRINT_ROWS = ("gpu_lifetime_yr", "host_lifetime_yr", "power_w", "pue", "ci_g_per_kwh")
@@ -94,7 +94,9 @@ class PointBuilder:
         v[ix["gpu_lifetime_yr"]] = server.gpu_lifetime_yr.value
         v[ix["host_lifetime_yr"]] = server.host_lifetime_yr.value
         share = col.value[PARAM_NAMES.index("host_share")]
-        v[ix["power_w"]] = dc.get("power_w", nameplate_power_w(server, share))
+        load = doc.get("load") or {}
+        v[ix["power_w"]] = server_power(server, share, dc.get("power_w"), load.get("cpu_util"),
+                                        load.get("gpu_activity")).power_w
         v[ix["pue"]] = dc.get("pue", 1.0)
         g = self.grid(doc)
         v[ix["ci_g_per_kwh"]] = np.nan if g is None else g.ci_g_per_kwh
