@@ -13,7 +13,7 @@ Calibration, in order:
    fixes P_idle,loaded and the sum a_c + a_m (carbonsim.power.gpu.fit_saturating_ladder). The
    0 % point is bare idle, not loaded idle, and is not fitted.
 2. a_m = 0.525, the middle of the 0.45-0.6 "pure weight streaming reaches about half of the
-   dynamic range" anchor (../shared/research/inference_perf_energy.md section 3.3); a_c = sum - a_m.
+   dynamic range" anchor (Chung et al., ML.ENERGY Benchmark, arXiv 2505.06371); a_c = sum - a_m.
 3. eta_c = 0.70, eta_m = 0.75: the note's defaults measured from Vidur's A100/H100 profiles (section 2.4).
 4. Loaded idle of the other GPUs: a measured loaded-idle reading where one exists for the GPU or
    its die; otherwise the median loaded-idle / TDP ratio of the anchors times TDP, and never below

@@ -1,6 +1,6 @@
 """Grid intensities: per-source tables, mixes, regions, trajectories, hourly traces.
 
-Every value tested against is copied here with its source; nothing is read from ../shared.
+Every value tested against is copied here with its source; nothing is read from outside the repository.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def test_forms_monotone_in_utilisation(k, c, u1, u2):
 
 
 def test_codecarbon_ram_heuristic_matches_research_note():
-    # ../shared/research/operational_grid_anchors.md §1.2: 128 GB -> 38 W, 220 GB -> 62 W,
+    # CodeCarbon v3.3.2 RAM heuristic (mlco2/codecarbon PR #804): 128 GB -> 38 W, 220 GB -> 62 W,
     # 256 GB -> 38 W, 2 TB -> 70 W (the non-monotone quirk), 23.5 GB -> 20 W (4 DIMMs)
     np.testing.assert_allclose(codecarbon_ram_power_w(np.array([128, 220, 256, 2048, 23.5])), [38, 62, 38, 70, 20])
 
