@@ -15,6 +15,9 @@ as per cent if any value exceeds 1, otherwise as a fraction 0..1; the scale foun
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import csv
 import math
 from dataclasses import dataclass, field
@@ -335,6 +338,17 @@ def _power_db_file(name: str, db_dir=None) -> Path:
 
 
 def _load(path: Path):
+    """The parsed file, cached while it is unchanged (sweeps ask for it once per point built)."""
+    path = Path(path)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return copy.deepcopy(_load_cached(str(path), stamp))
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: str, stamp):
     from carbonsim.db.yamlio import load_yaml
 
     return load_yaml(path)

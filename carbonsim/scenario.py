@@ -92,6 +92,7 @@ SCENARIO = Fields(
                 "precision": Choice(PRECISIONS),
                 "kv_precision": Choice(PRECISIONS),
                 "engine": Choice(("synchronous", "overlapped")),
+                "embodied_attribution": Choice(("server", "used")),
             },
             required=("mode", "prompt_tokens", "output_tokens"),
             what="workload",

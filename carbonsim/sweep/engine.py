@@ -124,7 +124,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
 
     t0 = time.perf_counter()
     ev = _evaluator(scenario)
-    builder = PointBuilder(db, scenario.file, ev.rows)
+    builder = getattr(ev, "builder_class", PointBuilder)(db, scenario.file, ev.rows)
     space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
     if space.size > max_points:
         raise InputError(f"the sweep has {space.size:,} points; the limit is {max_points:,}",
