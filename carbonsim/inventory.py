@@ -55,14 +55,15 @@ Otherwise (fitted once; :func:`derive_priors` recomputes every constant from its
 * **DRAM of a GPU server**: 3 × the GPUs' memory: the median DRAM/GPU-memory ratio of the
   whole 8-GPU servers in ``hardware_db/servers/`` (nd96amsr 2.97, hgx-h100 3.13, lambda-a100
   2.81, aws-t4-x8 3.0); drawn over 2.0–3.2 × with ``--samples``. DRAM technology (when the CPU
-  is unknown): ≤2013 ddr3, 2014–2022 ddr4, ≥2023 ddr5 (first DDR4 Xeons 2014, DDR5 from 2023).
+  is unknown): ≤2013 ddr3, 2014–2022 ddr4, ≥2023 ddr5 (first DDR4 Xeons 2014; DDR5 from
+  the EPYC 9004, late 2022, and 4th-generation Xeons, 2023).
 * **cpu_count** 2: 130 of the 200 SPECpower servers have two sockets (46 one, 24 four or eight).
 * **Drives**: no SSD column → one 960 GB SSD (the calibration servers of the power prior carry
   one drive, so it adds no power; 960 GB is the entry class of enterprise read-intensive SSDs,
   drawn over 480–3840 GB with ``--samples``); ``ssd_count`` without ``ssd_gb`` → 960 GB each;
   ``ssd_gb`` without a count → 1 drive (0 when ``ssd_gb`` is 0). HDDs: none unless a column
   says so; ``hdd_count`` without ``hdd_gb`` → 16,000 GB each (the Seagate Exos X16 behind the
-  HDD kg/GB of the coefficient sets); ``hdd_gb`` without a count → 1.
+  HDD kg/GB of ``hotcarbon24`` and ``ecoserve``); ``hdd_gb`` without a count → 1.
 * **GPUs**: none unless ``gpu_model`` is given; ``gpu_model`` without ``gpu_count`` → 1.
   ``gpu_count`` > 0 without ``gpu_model`` is an error.
 * **year**: the database CPU's launch year, else the database GPU's, else 2020 (the median

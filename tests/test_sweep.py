@@ -1,6 +1,7 @@
 """The sweep engine: exact against direct evaluation, chunk-independent, clear errors, no partial output."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,63 @@ def test_interacting_axes_are_evaluated_jointly(tmp_path, db):
                 "gpus.count": int(row["server.gpus.count"])}
         e = embodied(load_server("azure-a100-x4", db, overrides=over), load_coefficients("hotcarbon24", db))
         assert row["embodied_kg"] == pytest.approx(e.total_kg, rel=1e-12)
+
+
+def test_plots_are_written(tmp_path, db):
+    from click.testing import CliRunner
+
+    scen = Path(__file__).resolve().parent.parent / "scenarios" / "seed-grid-sources.yaml"
+    r = CliRunner().invoke(main, ["sweep", str(scen), "--out", str(tmp_path / "o"), "--plots"])
+    assert r.exit_code == 0, r.output
+    names = {p.name for p in (tmp_path / "o").iterdir()}
+    for fig in ("edp_cdp_cep_vs_batch", "latency_vs_energy", "embodied_vs_operational"):
+        assert {f"{fig}.png", f"{fig}.svg"} <= names
+    assert (tmp_path / "o" / "latency_vs_energy.png").stat().st_size > 10_000
+
+
+def test_main_job_json(tmp_path):
+    scen = Path(__file__).resolve().parent.parent / "scenarios" / "a100x4.yaml"
+    r = CliRunner().invoke(main, ["sweep", str(scen), "--out", str(tmp_path / "o"), "--format", "json"])
+    doc = json.loads(r.stdout)
+    assert doc["points"] == 180 and set(doc["best"]) == {"carbon_per_task", "edp", "cdp", "cep"}
+    best = doc["best"]["edp"]
+    assert set(best["params"]) == {"workload.batch_size", "workload.tensor_parallel", "datacenter.grid"}
+    df = pd.read_parquet(doc["results"])
+    for col in ("latency_s", "throughput_tok_s", "energy_j", "gpu_energy_j", "host_energy_j", "operational_g",
+                "embodied_g", "gpu_embodied_g", "host_embodied_g", "total_g", "edp_j_s", "cdp_g_s", "cep_g_j"):
+        assert col in df
+    assert np.allclose(df["energy_j"], df["gpu_energy_j"] + df["host_energy_j"])
+    assert np.allclose(df["total_g"], df["operational_g"] + df["embodied_g"])
+    assert np.allclose(df["edp_j_s"], df["energy_j"] * df["latency_s"])
+
+
+def test_infeasible_points_are_flagged_not_dropped(tmp_path, db):
+    doc = {"name": "big-model", "server": "azure-nc96ads-a100-v4", "model": "llama-2-70b",
+           "workload": {"mode": "offline", "prompt_tokens": 32, "output_tokens": 128, "batch_size": 1},
+           "datacenter": {"grid": "coal"},
+           "sweep": {"product": {"workload.tensor_parallel": [1, 2, 4]}}}
+    r = run_sweep(load_scenario(write(tmp_path, doc)), db, tmp_path / "o")
+    df = pd.read_parquet(r.results)
+    assert len(df) == 3 and list(df["feasible"]) == [False, True, True]  # 140 GB of fp16 weights
+    assert r.best["carbon_per_task"].params["workload.tensor_parallel"] in (2, 4)
+
+
+def test_infeasible_only_space_is_an_error(tmp_path):
+    doc = {"name": "too-big", "server": "aws-t4-x1", "model": "llama-2-70b",
+           "workload": {"mode": "offline", "prompt_tokens": 32, "output_tokens": 128}, "datacenter": {"grid": "coal"}}
+    r = CliRunner().invoke(main, ["sweep", str(write(tmp_path, doc)), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "no feasible point" in r.stderr and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"model": "gpt-17"}, "unknown LLM model 'gpt-17'"),
+    ({"workload": {"mode": "offline", "prompt_tokens": 32, "output_tokens": 0}}, "workload.output_tokens"),
+    ({"workload": {"mode": "online", "prompt_tokens": 32, "output_tokens": 8}}, "workload.mode"),
+    ({"objectives": ["embodied_kg"]}, "does not apply to an LLM scenario"),
+])
+def test_bad_llm_scenarios(tmp_path, change, words):
+    doc = {"name": "x", "server": "azure-nc96ads-a100-v4", "model": "llama-2-7b",
+           "workload": {"mode": "offline", "prompt_tokens": 32, "output_tokens": 128}, "datacenter": {"grid": "coal"}}
+    doc.update(change)
+    r = CliRunner().invoke(main, ["sweep", str(write(tmp_path, doc)), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and words in r.stderr, r.stderr
