@@ -372,6 +372,36 @@ def grid_show(ctx, grid_id, table_id, db_dirs):
     click.echo(json.dumps(show_grid(grid_id, _db(ctx, db_dirs), table=table_id), indent=2, default=str))
 
 
+# --- inventory ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("fleet_csv", type=click.Path(dir_okay=False))
+@click.option("--util", "utils", default="0.5", show_default=True, metavar="U[,U...]",
+              help="Utilisation(s) 0..1 (host CPU and GPU activity), one output row per server and value.")
+@click.option("--grid", "-g", default=None, metavar="G", help="Grid for operational carbon (source, mix, region).")
+@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--years", type=float, default=1.0, show_default=True, help="Years of operation for the totals.")
+@click.option("--coefficients", "-c", default=None, metavar="ID")
+@click.option("--samples", default=0, show_default=True, type=click.IntRange(0, None))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the CSV to FILE.")
+@click.pass_context
+def inventory(ctx, fleet_csv, utils, grid, pue, years, coefficients, samples, seed, db_dirs, out):
+    """Embodied carbon, power and yearly energy/carbon for a fleet spreadsheet (one server per row)."""
+    from carbonsim.inventory import inventory_csv, read_inventory, run_inventory
+
+    try:
+        values = tuple(float(u) for u in utils.split(","))
+    except ValueError:
+        raise InputError(f"--util expects numbers like 0.3,0.6, found {utils!r}") from None
+    if any(not 0 <= u <= 1 for u in values):
+        raise InputError(f"--util values must be between 0 and 1, found {utils!r}")
+    rows = read_inventory(fleet_csv)
+    results = run_inventory(rows, _db(ctx, db_dirs), utils=values, grid=grid, pue=pue, years=years,
+                            coefficients=coefficients, samples=samples, seed=seed)
+    _emit(ctx, inventory_csv(results).rstrip("\n"), out)
+
+
 # --- db ------------------------------------------------------------------------------------------
 @main.group()
 def db():

@@ -212,7 +212,7 @@ class FilledServer:
 # Reading
 
 def _cell_error(file, line, column, raw, what):
-    return InputError(f"line {line}, column {column}: {raw!r} {what}", file=file, field=column)
+    return InputError(f"line {line}: {raw!r} {what}", file=file, field=column)
 
 
 def _parse_cell(raw: str, column: str, file: str, line: int):
@@ -306,9 +306,9 @@ def read_inventory(path) -> list[InventoryRow]:
             cell = record[i] if i < len(record) else ""
             values[column] = _parse_cell(cell, column, file, lineno)
         if values["id"] is None:
-            raise InputError(f"line {lineno}, column id: empty; every row needs an id", file=file, field="id")
+            raise InputError(f"line {lineno}: empty id; every row needs one", file=file, field="id")
         if values["id"] in seen:
-            raise InputError(f"line {lineno}, column id: duplicate id {values['id']!r} (first on line "
+            raise InputError(f"line {lineno}: duplicate id {values['id']!r} (first on line "
                              f"{seen[values['id']]})", file=file, field="id")
         seen[values["id"]] = lineno
         rows.append(InventoryRow(file=file, line=lineno, has_lifetime_column="lifetime_yr" in idx, **values))
@@ -522,7 +522,7 @@ def fill_row(row: InventoryRow, db, cpus: PartMatcher, gpus: PartMatcher) -> Fil
         gpu_id, cands = gpus.match(row.gpu_model)
         if gpu_id is None:
             what = f"matches several GPUs ({', '.join(cands)})" if cands else "is not a GPU in the database"
-            raise InputError(f"{row.where()}, column gpu_model: {row.gpu_model!r} {what}; give a GPU id "
+            raise InputError(f"{row.where()}: {row.gpu_model!r} {what}; give a GPU id "
                              f"(known: {', '.join(db.ids('gpus'))}) or add the GPU to a --db database",
                              file=row.file, field="gpu_model")
         gpu_spec = db.get("gpus", gpu_id)
@@ -531,7 +531,7 @@ def fill_row(row: InventoryRow, db, cpus: PartMatcher, gpus: PartMatcher) -> Fil
             filled.append("gpu_count")
             notes.append(f"gpu_count blank: {DEFAULT_GPU_COUNT} assumed")
     elif row.gpu_model is None and gpu_count:
-        raise InputError(f"{row.where()}, column gpu_count: {gpu_count} GPUs but no gpu_model; carbonsim does "
+        raise InputError(f"{row.where()}: {gpu_count} GPUs but no gpu_model; carbonsim does "
                          "not guess GPUs", file=row.file, field="gpu_model")
     gpu_count = gpu_count or 0
     if gpu_count == 0:

@@ -223,3 +223,23 @@ def test_codecarbon_bad_files(tmp_path, text, words):
     f.write_text(text)
     r = run("codecarbon", str(f), "--server", "aws-t4-x1")
     assert r.exit_code == 2 and words in r.stderr
+
+
+def test_inventory_command(tmp_path):
+    f = tmp_path / "fleet.csv"
+    f.write_text("id,cpu_model,cpu_count,dram_gb,ssd_gb,gpu_model,gpu_count,year\n"
+                 "a,AMD EPYC 7713,2,512,3840,,,2022\nb,,2,1024,7680,NVIDIA A100-SXM4-80GB,8,2021\n")
+    out = tmp_path / "out.csv"
+    r = run("inventory", str(f), "--util", "0.2,0.8", "--grid", "coal", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    import pandas as pd
+
+    df = pd.read_csv(out)
+    assert list(df["id"]) == ["a", "a", "b", "b"] and set(df["util"]) == {0.2, 0.8}
+    hi, lo = df[(df.id == "b") & (df.util == 0.8)].iloc[0], df[(df.id == "b") & (df.util == 0.2)].iloc[0]
+    assert hi["power_w"] > lo["power_w"] and hi["embodied_kg"] == lo["embodied_kg"]
+    assert hi["operational_kg_per_yr"] == pytest.approx(hi["energy_kwh_per_yr"] * 820 / 1000, rel=1e-4)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,dram_gb\nx,lots\n")
+    r = run("inventory", str(bad))
+    assert r.exit_code == 2 and "dram_gb" in r.stderr and len(r.stderr.strip().splitlines()) == 1
