@@ -229,6 +229,8 @@ def sweep(ctx, scenario, out_dir, fmt, sets, db_dirs, plots, no_write, chunk):
             click.echo(f"\r  {done:,}/{total:,} points ({100 * done / total:.0f}%)", err=True, nl=done == total)
     result = run_sweep(sc, db, None if no_write else out_dir, "csv" if fmt == "csv" else "parquet",
                        chunk=chunk, progress=progress)
+    for w in result.warnings:
+        click.echo(f"carbonsim: warning: {w}", err=True)
     if plots and result.results:
         from carbonsim.report.plots import sweep_plots
 

@@ -188,3 +188,12 @@ def test_bad_llm_scenarios(tmp_path, change, words):
     doc.update(change)
     r = CliRunner().invoke(main, ["sweep", str(write(tmp_path, doc)), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and words in r.stderr, r.stderr
+
+
+def test_mixed_grid_bases_warn(tmp_path, db):
+    # us-ca is a direct-combustion value (EPA eGRID), ESP a lifecycle one (Ember): never mixed silently
+    doc = dict(SERVERS, sweep={"product": {"datacenter.grid": ["ESP", "us-ca"]}})
+    r = run_sweep(load_scenario(write(tmp_path, doc)), db, None)
+    assert r.warnings and "different bases" in r.warnings[0]
+    doc = dict(SERVERS, sweep={"product": {"datacenter.grid": ["coal", "wind"]}})
+    assert run_sweep(load_scenario(write(tmp_path, doc)), db, None).warnings == []

@@ -55,6 +55,7 @@ class SweepResult:
     meta: dict
     elapsed_s: float
     columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _evaluator(scenario: Scenario):
@@ -130,6 +131,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         raise InputError(f"the sweep has {space.size:,} points; the limit is {max_points:,}",
                          file=scenario.file, field="sweep")
     base_metrics = {k: float(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
+    warnings = _basis_warnings(scenario, builder)
 
     tmp = None
     writer = None
@@ -184,6 +186,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             "objectives": scenario.objectives,
             "sources": sorted(_sources(builder, scenario)),
             "columns_units": "columns carry their unit as a suffix (_kg, _g, _j, _s, _mg_per_s, _w)",
+            "warnings": warnings,
         }
         results = None
         if writer is not None:
@@ -198,12 +201,28 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             results = str(out_dir / writer.path.name)
             tmp = None
         return SweepResult(scenario, space.size, n_feasible, best, base_metrics, results, meta,
-                           time.perf_counter() - t0, space.columns())
+                           time.perf_counter() - t0, space.columns(), warnings)
     finally:
         if writer is not None and tmp is not None:
             writer.close()
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _basis_warnings(scenario: Scenario, builder) -> list[str]:
+    """A warning when the grids a sweep compares are on different bases (never mixed silently)."""
+    values = list(scenario.product.get("datacenter.grid") or scenario.zipped.get("datacenter.grid") or [])
+    if not values:
+        return []
+    bases: dict[str, list[str]] = {}
+    for v in values:
+        g = builder.grid({"datacenter": {"grid": v}})
+        bases.setdefault(g.basis, []).append(str(v))
+    if len(bases) < 2:
+        return []
+    parts = "; ".join(f"{b}: {', '.join(v)}" for b, v in bases.items())
+    return [f"datacenter.grid compares intensities on different bases ({parts}); direct-combustion "
+            "values leave out upstream emissions and read lower than lifecycle ones"]
 
 
 def _sources(builder, scenario: Scenario) -> set[str]:
