@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 
+from carbonsim.db.grid_kinds import REGIONS, TRAJECTORIES
+from carbonsim.db.model_kinds import MODEL, PERF_CALIBRATION
+from carbonsim.db.power_kinds import POWER
 from carbonsim.db.schema import (
     ID_PATTERN,
     Choice,
@@ -338,13 +341,9 @@ KINDS = {
     "logic": LOGIC_NODES,
     "fab_ci": FAB_INTENSITY,
     "grid": GRID_SOURCES,
+    "regions": REGIONS,
+    "trajectories": TRAJECTORIES,
+    "models": MODEL,
+    "perf": PERF_CALIBRATION,
+    "power": POWER,
 }
-from carbonsim.db.grid_kinds import REGIONS, TRAJECTORIES  # noqa: E402
-KINDS["regions"] = REGIONS
-KINDS["trajectories"] = TRAJECTORIES
-from carbonsim.db.model_kinds import MODEL  # noqa: E402
-KINDS["models"] = MODEL
-from carbonsim.db.model_kinds import PERF_CALIBRATION  # noqa: E402
-KINDS["perf"] = PERF_CALIBRATION
-from carbonsim.db.power_kinds import POWER  # noqa: E402
-KINDS["power"] = POWER
