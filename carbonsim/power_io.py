@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from carbonsim.errors import InputError
+from carbonsim.textfiles import read_text
 from carbonsim.power.fit import HostPowerFit, fit_host_power
 from carbonsim.power.host import FORMS
 from carbonsim.power.prior import (
@@ -116,20 +117,7 @@ def read_measurements_csv(path) -> Measurements:
     """
     path = Path(path)
     file = str(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise InputError("file not found", file=file) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", file=file) from None
-    if path.is_dir():
-        raise InputError("is a directory, expected a CSV file", file=file)
-    if size > MAX_CSV_BYTES:
-        raise InputError(f"file is {size} bytes; the limit is {MAX_CSV_BYTES}", file=file)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", file=file) from None
+    text = read_text(path, "CSV", MAX_CSV_BYTES)
 
     header = None
     header_line = 0

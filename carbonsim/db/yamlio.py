@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from carbonsim.errors import InputError
+from carbonsim.textfiles import read_text
 
 #: Largest YAML file accepted (bytes). Hardware specs and scenarios are a few kB.
 MAX_YAML_BYTES = 5_000_000
@@ -77,21 +78,5 @@ def load_yaml(path: str | Path):
     InputError
         The file is missing, unreadable, too large, not UTF-8 or not valid YAML.
     """
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", file=path) from None
-    if path.is_dir():
-        raise InputError("is a directory, expected a YAML file", file=path)
-    if size > MAX_YAML_BYTES:
-        raise InputError(f"file is {size} bytes; the limit is {MAX_YAML_BYTES}", file=path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError("file is not UTF-8 text", file=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", file=path) from None
+    text = read_text(path, "YAML", MAX_YAML_BYTES)
     return loads_yaml(text, file=path)
