@@ -119,7 +119,7 @@ def capped_gpu_power(mfu, mbu, idle_loaded_w, tdp_w, a_c, a_m, eta_c, eta_m, lim
     span = tdp_w - idle_loaded_w
     budget = (np.asarray(limit_w, dtype=float) - idle_loaded_w) / span
     uncapped = x_c + x_m
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a tiny x_c gives f_need -> inf, clipped
         f_need = np.where(x_c > 0, (budget - x_m) / np.where(x_c > 0, x_c, 1.0), 1.0)
     f = np.where(np.minimum(uncapped, 1.0) > budget, np.clip(f_need, f_min, 1.0), 1.0)
     power = idle_loaded_w + span * np.clip(f * x_c + x_m, 0.0, 1.0)
