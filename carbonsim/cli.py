@@ -242,6 +242,54 @@ def sweep(ctx, scenario, out_dir, fmt, sets, db_dirs, plots, no_write, chunk):
         click.echo(sweep_table(result))
 
 
+# --- compare --------------------------------------------------------------------------------------
+@main.command()
+@click.argument("servers", nargs=-1, required=True)
+@click.option("--grid", "-g", default="coal", show_default=True, metavar="G")
+@click.option("--years", type=float, default=4.0, show_default=True, help="Years of use.")
+@click.option("--utilization", "-u", type=float, default=0.5, show_default=True,
+              help="CPU utilisation and GPU activity, 0..1.")
+@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--coefficients", "-c", default=None, metavar="ID")
+@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def compare(ctx, servers, grid, years, utilization, pue, coefficients, db_dirs, fmt):
+    """Compare SERVERS over --years of use: embodied + operational, and the break-even grid intensity."""
+    from carbonsim.coefficients import load_coefficients
+    from carbonsim.compare import compare_servers
+    from carbonsim.gridspec import resolve_grid
+    from carbonsim.hardware import load_server
+
+    db = _db(ctx, db_dirs)
+    cs = load_coefficients(coefficients, db)
+    g = resolve_grid(grid, db)
+    rows = compare_servers([load_server(s, db) for s in servers], cs, g.ci_g_per_kwh, years, utilization, pue)
+    keys = ["server", "embodied_kg", "embodied_kg_amortised", "power_w", "energy_kwh", "operational_kg",
+            "total_kg", "break_even_ci_g_per_kwh"]
+    recs = [{"server": r.server.id, **{k: getattr(r, k) for k in keys[1:]}} for r in rows]
+    if fmt == "json":
+        click.echo(json.dumps({"grid": g.label, "ci_g_per_kwh": g.ci_g_per_kwh, "grid_basis": g.basis,
+                               "years": years, "utilization": utilization, "pue": pue,
+                               "coefficients": cs.id, "servers": recs}, indent=2))
+    elif fmt == "csv":
+        click.echo(_csv_text(keys, [[r[k] for k in keys] for r in recs]), nl=False)
+    else:
+        from carbonsim.report.text import fmt_num, table
+
+        best = min(recs, key=lambda r: r["total_kg"])["server"]
+        body = table([[("* " if r["server"] == best else "  ") + r["server"], fmt_num(r["embodied_kg"], 0),
+                       fmt_num(r["embodied_kg_amortised"], 0), fmt_num(r["power_w"], 0),
+                       fmt_num(r["operational_kg"], 0), fmt_num(r["total_kg"], 0),
+                       "-" if r["break_even_ci_g_per_kwh"] is None else fmt_num(r["break_even_ci_g_per_kwh"], 0)]
+                      for r in recs],
+                     ["server", "embodied_kg", f"embodied_{years:g}yr_kg", "power_w", "operational_kg",
+                      "total_kg", f"break_even_vs_{recs[0]['server']}_g_per_kwh"])
+        click.echo(f"{years:g} years at utilisation {utilization:g}, PUE {pue:g}, grid {g.label} "
+                   f"{g.ci_g_per_kwh:g} g/kWh ({g.basis}); coefficients {cs.id}\n\n{body}\n\n"
+                   "* lowest total. Break-even: the grid intensity at which a server's total equals the first's.")
+
+
 # --- codecarbon ------------------------------------------------------------------------------------
 @main.command()
 @click.argument("emissions_csv", type=click.Path(dir_okay=False))

@@ -243,3 +243,16 @@ def test_inventory_command(tmp_path):
     bad.write_text("id,dram_gb\nx,lots\n")
     r = run("inventory", str(bad))
     assert r.exit_code == 2 and "dram_gb" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_compare_break_even():
+    doc = json.loads(run("compare", "azure-nc96ads-a100-v4", "lambda-a6000-x4", "--grid", "wind", "--years", "5",
+                         "-u", "0.6", "--format", "json").stdout)
+    a, b = doc["servers"]
+    assert a["total_kg"] == pytest.approx(a["embodied_kg_amortised"] + a["operational_kg"])
+    # at the break-even intensity both totals are equal (the definition)
+    ci = b["break_even_ci_g_per_kwh"]
+    tot_a = a["embodied_kg_amortised"] + a["energy_kwh"] * ci / 1000
+    tot_b = b["embodied_kg_amortised"] + b["energy_kwh"] * ci / 1000
+    assert tot_a == pytest.approx(tot_b, rel=1e-9)
+    assert run("compare", "azure-a100-x4", "--years", "-1").exit_code == 2
