@@ -93,6 +93,7 @@ SCENARIO = Fields(
                 "kv_precision": Choice(PRECISIONS),
                 "engine": Choice(("synchronous", "overlapped")),
                 "embodied_attribution": Choice(("server", "used")),
+                "power_cap_w": Number(0.0, exclusive_min=True),
             },
             required=("mode", "prompt_tokens", "output_tokens"),
             what="workload",

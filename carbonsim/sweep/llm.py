@@ -5,6 +5,8 @@ and finishes together after ``latency_s``; each task is attributed ``1/B`` of th
 
 - GPU energy: ``tp · (P(prefill activity)·t_prefill + P(decode activity)·t_decode
   + P_idle,loaded·(t_comm + t_wait)) / B`` with the activity power model (docs/power.md);
+  under ``workload.power_cap_w`` the compute-bound share of each phase (``x_c / (x_c + x_m)``
+  of its activity) slows by the clock factor the cap forces, and power stays under the cap;
 - host energy: the host's power (linear between its idle and full-load power from the spec
   prior or its fitted curve, at the CPU utilisation the engine's scheduler causes) times
   ``latency_s / B``;
@@ -28,12 +30,12 @@ from carbonsim.llm_inputs import model_spec, perf_rows
 from carbonsim.operational import gpu_constants, host_power
 from carbonsim.perf import offline_task
 from carbonsim.perf.layout import O, PARAM_NAMES as PERF_NAMES
-from carbonsim.power.gpu import gpu_power_w
+from carbonsim.power.gpu import capped_gpu_power, capped_time_factor
 from carbonsim.sweep.points import PointBuilder, embodied_rows
 from carbonsim.units import J_PER_KWH, SECONDS_PER_YEAR
 
 POWER_ROWS = ("gpu_idle_loaded_w", "gpu_cap_w", "gpu_a_c", "gpu_a_m", "gpu_eta_c", "gpu_eta_m",
-              "host_idle_w", "host_max_w", "host_cores", "attribute_whole_server")
+              "host_idle_w", "host_max_w", "host_cores", "attribute_whole_server", "gpu_power_limit_w")
 LLM_ROWS = embodied_rows() + tuple(f"perf_{n}" for n in PERF_NAMES) + POWER_ROWS
 
 OBJECTIVE_COLUMNS = {
@@ -67,6 +69,7 @@ class LLMPointBuilder(PointBuilder):
         v[ix["host_max_w"]] = host_power(server, share, 1.0)[0]
         v[ix["host_cores"]] = share * server.host.cpu_count * (server.host.cpu.cores or 1)
         v[ix["attribute_whole_server"]] = doc["workload"].get("embodied_attribution", "server") == "server"
+        v[ix["gpu_power_limit_w"]] = doc["workload"].get("power_cap_w", c["cap_w"])
         return v
 
 
@@ -89,17 +92,25 @@ class LLMEvaluator:
         out = offline_task(np.ascontiguousarray(mat[self._perf]))
         batch = mat[ix["perf_batch"]]
         tp = mat[ix["perf_tp"]]
-        lat = out[O["latency_s"]]
-        per_task_s = lat / batch
-
-        def gpu_w(mfu, mbu):
-            return gpu_power_w(mfu, mbu, mat[ix["gpu_idle_loaded_w"]], mat[ix["gpu_cap_w"]], mat[ix["gpu_a_c"]],
-                               mat[ix["gpu_a_m"]], mat[ix["gpu_eta_c"]], mat[ix["gpu_eta_m"]])
-
         idle = mat[ix["gpu_idle_loaded_w"]]
-        gpu_batch_j = tp * (gpu_w(out[O["prefill_mfu"]], out[O["prefill_mbu"]]) * out[O["prefill_gpu_s"]]
-                            + gpu_w(out[O["decode_mfu"]], out[O["decode_mbu"]]) * out[O["decode_gpu_s"]]
-                            + idle * (out[O["comm_s"]] + out[O["gpu_wait_s"]]))
+        a_c, a_m = mat[ix["gpu_a_c"]], mat[ix["gpu_a_m"]]
+        eta_c, eta_m = mat[ix["gpu_eta_c"]], mat[ix["gpu_eta_m"]]
+
+        def phase(name):
+            """Power and kernel time of a phase under the power limit (no limit: the TDP)."""
+            mfu, mbu = out[O[f"{name}_mfu"]], out[O[f"{name}_mbu"]]
+            power, f = capped_gpu_power(mfu, mbu, idle, mat[ix["gpu_cap_w"]], a_c, a_m, eta_c, eta_m,
+                                        mat[ix["gpu_power_limit_w"]])
+            x_c, x_m = mfu / eta_c, mbu / eta_m
+            share = np.where(x_c + x_m > 0, x_c / np.maximum(x_c + x_m, 1e-12), 0.0)  # compute-bound share
+            return power, out[O[f"{name}_gpu_s"]] * capped_time_factor(share, f)
+
+        p_pre, t_pre = phase("prefill")
+        p_dec, t_dec = phase("decode")
+        stretch = (t_pre - out[O["prefill_gpu_s"]]) + (t_dec - out[O["decode_gpu_s"]])
+        lat = out[O["latency_s"]] + stretch
+        per_task_s = lat / batch
+        gpu_batch_j = tp * (p_pre * t_pre + p_dec * t_dec + idle * (out[O["comm_s"]] + out[O["gpu_wait_s"]]))
         # scheduler: one busy core per engine worker while the CPU works
         cpu_util = np.minimum(1.0, tp * out[O["cpu_s"]] / np.maximum(lat, 1e-12) / mat[ix["host_cores"]])
         host_w = mat[ix["host_idle_w"]] + (mat[ix["host_max_w"]] - mat[ix["host_idle_w"]]) * cpu_util
@@ -118,9 +129,9 @@ class LLMEvaluator:
         feasible = (out[O["feasible"]] > 0.5) & (tp <= n_gpu)
         return {
             "latency_s": lat,
-            "ttft_s": out[O["ttft_s"]],
-            "tpot_s": out[O["tpot_s"]],
-            "throughput_tok_s": out[O["throughput_tok_s"]],
+            "ttft_s": out[O["ttft_s"]] + (t_pre - out[O["prefill_gpu_s"]]),
+            "tpot_s": out[O["tpot_s"]] + (t_dec - out[O["decode_gpu_s"]]) / mat[ix["perf_output_tokens"]],
+            "throughput_tok_s": out[O["throughput_tok_s"]] * out[O["latency_s"]] / lat,
             "energy_j": energy_j,
             "gpu_energy_j": gpu_j,
             "host_energy_j": host_j,
