@@ -148,12 +148,18 @@ def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario
     """Validate a scenario document (``--set`` assignments applied first)."""
     if not isinstance(raw, dict):
         raise InputError("expected a mapping at the top of the scenario file", file=file)
+    entry_overrides: dict[str, dict] = {}
     for text in sets:
         path, value = parse_assignment(text)
-        raw = set_path(raw, path, value, file=file)
+        head, _, rest = path.partition(".")
+        if head in ("server", "coefficients", "model") and rest and not isinstance(raw.get(head), dict):
+            entry_overrides.setdefault(f"_{head}_overrides", {})[rest] = value  # a field inside the entry
+        else:
+            raw = set_path(raw, path, value, file=file)
     ck = Checker(file)
     spec = SCENARIO.check(raw, "", ck)
     ck.raise_if_errors()
+    spec.update(entry_overrides)
     sweep = spec.get("sweep") or {}
     product, zipped = sweep.get("product") or {}, sweep.get("zip") or {}
     if zipped:

@@ -209,3 +209,11 @@ def test_power_cap_trades_time_for_power(tmp_path, db):
     df = pd.read_parquet(run_sweep(load_scenario(write(tmp_path, doc)), db, tmp_path / "o").results)
     assert (np.diff(df["latency_s"]) >= 0).all() and (df["gpu_power_w"] <= df["workload.power_cap_w"] + 1e-9).all()
     assert df["ttft_s"].iloc[2] > df["ttft_s"].iloc[0]  # prefill is compute-bound: it slows most
+
+
+def test_set_reaches_inside_the_server_and_coefficients(tmp_path, db):
+    sc = load_scenario(write(tmp_path, SERVERS), sets=["server.host.ssd_gb=100", "coefficients.gpu.margin=1.0"])
+    r = run_sweep(sc, db, None)
+    e = embodied(load_server("azure-a100-x4", db, overrides={"host.ssd_gb": 100}),
+                 load_coefficients("hotcarbon24", db, overrides={"gpu.margin": 1.0}))
+    assert r.baseline["embodied_kg"] == pytest.approx(e.total_kg, rel=1e-12)
