@@ -42,11 +42,6 @@ class ParamColumn:
         else:
             self.value[i] = self.low[i] = self.high[i] = float(x)
 
-    @property
-    def ranged_rows(self) -> np.ndarray:
-        """Indices of rows with a range to sample."""
-        return np.flatnonzero((self.low != self.value) | (self.high != self.value))
-
 
 def _product(a: Quantity, b: Quantity) -> Quantity:
     """Product of two non-negative quantities; the range spans low*low .. high*high."""

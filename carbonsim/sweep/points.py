@@ -102,14 +102,6 @@ class PointBuilder:
         v[ix["ci_g_per_kwh"]] = np.nan if g is None else g.ci_g_per_kwh
         return v
 
-    def vector_or_error(self, doc: dict, field: str) -> np.ndarray:
-        """:meth:`vector`, re-raising bad input as an error on the scenario's ``field``."""
-        try:
-            return self.vector(doc)
-        except InputError as exc:
-            inner = str(exc)
-            raise InputError(inner if field is None else f"{inner}", file=self.file, field=field) from None
-
 
 def embodied_rows() -> tuple[str, ...]:
     """Row names of a server-only sweep point."""
