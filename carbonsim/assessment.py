@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from carbonsim.coefficients import CoefficientSet
+from carbonsim.db.schema import cited_sources
 from carbonsim.embodied._kernels import server_components
 from carbonsim.embodied.layout import C, GPU_COMPONENTS, HOST_COMPONENTS, P
 from carbonsim.embodied.server import embodied_rate_mg_per_s
@@ -90,7 +91,7 @@ def embodied(server: Server, cs: CoefficientSet, samples: int = 0, seed: int | N
         host_components_kg={n: float(comp[C[n]]) for n in HOST_COMPONENTS},
         gpu_components_kg={n: float(comp[C[n]]) for n in GPU_COMPONENTS},
         host_share=float(col.value[P['host_share']]),
-        sources=col.sources | _server_sources(server),
+        sources=col.sources | cited_sources(server),
         notes=list(col.notes),
         samples=int(samples),
         seed=seed,
@@ -100,29 +101,6 @@ def embodied(server: Server, cs: CoefficientSet, samples: int = 0, seed: int | N
             raise InputError(f"--samples must be between 1 and {MAX_SAMPLES}, found {samples}")
         result.uncertainty = _sample(col, server, samples, seed)
     return result
-
-
-def _server_sources(server: Server) -> set[str]:
-    found: set[str] = set()
-
-    def walk(node):
-        from carbonsim.db.schema import Quantity
-
-        if isinstance(node, Quantity):
-            if node.source:
-                found.add(node.source)
-        elif isinstance(node, dict):
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, (list, tuple)):
-            for v in node:
-                walk(v)
-        elif hasattr(node, "__dataclass_fields__"):
-            for name in node.__dataclass_fields__:
-                walk(getattr(node, name))
-
-    walk(server)
-    return found
 
 
 def _sample(col, server: Server, n: int, seed) -> dict[str, dict[str, float]]:

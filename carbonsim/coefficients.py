@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from carbonsim.db.kinds import COEFFICIENTS
-from carbonsim.db.schema import Checker, Quantity, q
+from carbonsim.db.schema import Checker, Quantity, cited_sources, q
 from carbonsim.db.store import Database
 from carbonsim.embodied.logic import gas_per_area_g_per_cm2
 from carbonsim.errors import InputError
@@ -118,21 +118,7 @@ class CoefficientSet:
 
     def sources(self) -> set[str]:
         """Every source id the set's numbers cite."""
-        found: set[str] = {self.spec["source"]}
-
-        def walk(node):
-            if isinstance(node, Quantity) and node.source:
-                found.add(node.source)
-            elif isinstance(node, dict):
-                for v in node.values():
-                    walk(v)
-            elif isinstance(node, list):
-                for v in node:
-                    walk(v)
-
-        walk(self.spec)
-        walk(self.fab_ci_g_per_kwh)
-        return found
+        return cited_sources(self.spec) | cited_sources(self.fab_ci_g_per_kwh)
 
 
 def load_coefficients(set_id: str | None, db: Database, overrides: dict | None = None) -> CoefficientSet:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from carbonsim.db.kinds import KINDS
-from carbonsim.db.schema import Quantity
+from carbonsim.db.schema import Quantity, cited_sources
 from carbonsim.db.store import Database
 from carbonsim.errors import InputError
 
@@ -71,21 +71,7 @@ def show_text(db: Database, part_id: str, kind: str | None = None) -> str:
     if len(kinds) > 1:
         raise InputError(f"{part_id!r} exists as {', '.join(kinds)}; choose with --kind")
     entry = db.get(kinds[0], part_id)
-    cited = set()
-
-    def walk(n):
-        if isinstance(n, Quantity) and n.source:
-            cited.add(n.source)
-        elif isinstance(n, dict):
-            if isinstance(n.get("source"), str):
-                cited.add(n["source"])
-            for x in n.values():
-                walk(x)
-        elif isinstance(n, list):
-            for x in n:
-                walk(x)
-
-    walk(entry)
+    cited = cited_sources(entry)
     sources = db.sources()
     text = f"# {kinds[0]}/{part_id}  ({db.path(kinds[0], part_id)})\n"
     text += yaml.safe_dump(_plain(entry), sort_keys=False, allow_unicode=True, width=100)

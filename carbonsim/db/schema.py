@@ -56,6 +56,31 @@ class Quantity:
         )
 
 
+def cited_sources(node) -> set[str]:
+    """Every source id cited inside ``node``: quantities' sources and ``source:`` keys of mappings,
+    walking dicts, lists, tuples and dataclasses."""
+    found: set[str] = set()
+
+    def walk(n):
+        if isinstance(n, Quantity):
+            if n.source:
+                found.add(n.source)
+        elif isinstance(n, dict):
+            if isinstance(n.get("source"), str):
+                found.add(n["source"])
+            for v in n.values():
+                walk(v)
+        elif isinstance(n, (list, tuple)):
+            for v in n:
+                walk(v)
+        elif hasattr(n, "__dataclass_fields__"):
+            for name in n.__dataclass_fields__:
+                walk(getattr(n, name))
+
+    walk(node)
+    return found
+
+
 def q(value: float, source: str | None = None, low=None, high=None) -> Quantity:
     """Shorthand for building a :class:`Quantity` in code."""
     return Quantity(float(value), source, low, high)
