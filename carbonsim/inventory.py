@@ -728,24 +728,18 @@ def gpu_power_total_w(servers: list[FilledServer], utils, db_dir=None) -> tuple[
 
     Activity model (:func:`carbonsim.power.gpu.gpu_power_w`) with ``util`` as the load of the
     calibration ladder: ``MFU = util·eta_c``, ``MBU = util·eta_m``. A GPU without activity
-    constants gets loaded idle 0.210 × TDP, cap = TDP and the A100's a_c, a_m, eta (the
-    fallback of ``benchmarks/calibrate_gpu_activity.py``), with a note.
+    constants gets the fallback of :func:`carbonsim.power_io.gpu_activity_constants`, with a note.
     """
-    from carbonsim.power_io import load_gpu_activity
+    from carbonsim.power_io import gpu_activity_constants
 
     u = np.asarray(utils, dtype=float)
-    consts = load_gpu_activity(None, db_dir=db_dir)
-    ref = consts.get("nvidia-a100-sxm4-80gb") or next(iter(consts.values()))
     out = np.zeros((len(servers), len(u)))
     notes = [""] * len(servers)
     for i, s in enumerate(servers):
         if s.gpu_id is None:
             continue
-        c = consts.get(s.gpu_id)
-        if c is None:
-            tdp = float(s.gpu_tdp_w)
-            c = dict(ref, idle_loaded_w=0.210 * tdp, cap_w=tdp)
-            notes[i] = f"{s.gpu_id}: no activity constants; loaded idle 0.21 x TDP, A100 slopes"
+        c, fallback = gpu_activity_constants(s.gpu_id, float(s.gpu_tdp_w), db_dir=db_dir)
+        notes[i] = fallback or ""
         p = gpu_power_w(u * c["eta_c"], u * c["eta_m"], c["idle_loaded_w"], c["cap_w"], c["a_c"], c["a_m"],
                         c["eta_c"], c["eta_m"])
         out[i] = s.gpu_count * p

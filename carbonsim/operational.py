@@ -25,8 +25,6 @@ from carbonsim.power.host import evaluate_form
 #: Utilisations assumed when the user gives none (stated in every output that uses them).
 DEFAULT_CPU_UTIL = 0.5
 DEFAULT_GPU_ACTIVITY = 0.5
-#: Loaded-idle / TDP ratio for GPUs without constants (median of measured anchors, docs/power.md).
-IDLE_LOADED_PER_TDP = 0.210
 
 
 @dataclass
@@ -43,18 +41,11 @@ def _fraction(x, name):
         raise InputError(f"{name} must be between 0 and 1, found {x}", field=name)
 
 
-def gpu_constants(server: Server) -> dict:
-    """Activity-model constants of the server's GPU (shipped file, else a TDP-based rule)."""
-    from carbonsim.power_io import load_gpu_activity
+def gpu_constants(server: Server) -> tuple[dict, str | None]:
+    """Activity-model constants of the server's GPU and a note when they are a fallback."""
+    from carbonsim.power_io import gpu_activity_constants
 
-    gpu = server.gpu
-    try:
-        return dict(load_gpu_activity(gpu.id))
-    except InputError:
-        tdp = gpu.tdp_w.value
-        return {"idle_loaded_w": IDLE_LOADED_PER_TDP * tdp, "cap_w": tdp, "a_c": 0.848, "a_m": 0.525,
-                "eta_c": 0.70, "eta_m": 0.75, "note": f"no activity constants for {gpu.id}; loaded idle "
-                f"{IDLE_LOADED_PER_TDP} x TDP, cap = TDP"}
+    return gpu_activity_constants(server.gpu.id, server.gpu.tdp_w.value)
 
 
 def host_power(server: Server, share: float, cpu_util: float, mem_util: float = 0.0) -> tuple[float, str]:
@@ -110,9 +101,9 @@ def server_power(server: Server, share: float, power_w=None, cpu_util=None, gpu_
         if gpu_activity is None:
             gpu_activity = DEFAULT_GPU_ACTIVITY
             notes.append(f"GPU activity assumed {DEFAULT_GPU_ACTIVITY:g} (give --gpu-activity)")
-        c = gpu_constants(server)
-        if "note" in c and "no activity constants" in c["note"]:
-            notes.append(c["note"])
+        c, fallback = gpu_constants(server)
+        if fallback:
+            notes.append(fallback)
         # activity given directly: MFU/eta_c term carries it, MBU term 0, a_c = 1
         per_gpu = float(gpu_power_w(gpu_activity * c["eta_c"], 0.0, c["idle_loaded_w"], c["cap_w"], 1.0, 0.0,
                                     c["eta_c"], c["eta_m"]))

@@ -402,6 +402,28 @@ def spec_prior_power_w(cpu_util, cpu_tdp_w, sockets, cores_total, memory_gb, yea
     return p, note
 
 
+#: Loaded-idle / TDP ratio for GPUs without a reading: the median of the measured anchors
+#: (A100, H100, V100, A40, MI300X; benchmarks/calibrate_gpu_activity.py, docs/power.md).
+IDLE_LOADED_PER_TDP = 0.210
+#: GPU whose calibrated slopes (a_c, a_m, eta_c, eta_m) other GPUs borrow.
+REFERENCE_GPU = "nvidia-a100-sxm4-80gb"
+
+
+def gpu_activity_constants(gpu_id: str, tdp_w: float, db_dir=None) -> tuple[dict, str | None]:
+    """Activity constants of a GPU, and a note when they are a fallback.
+
+    A GPU with no entry in ``gpu-activity.yaml`` gets a loaded idle of
+    :data:`IDLE_LOADED_PER_TDP` × TDP, its TDP as cap, and the slopes of :data:`REFERENCE_GPU`.
+    """
+    gpus = load_gpu_activity(None, db_dir=db_dir)
+    if gpu_id in gpus:
+        return dict(gpus[gpu_id]), None
+    ref = gpus.get(REFERENCE_GPU) or next(iter(gpus.values()))
+    c = dict(ref, idle_loaded_w=IDLE_LOADED_PER_TDP * tdp_w, cap_w=tdp_w)
+    return c, (f"{gpu_id}: no activity constants; loaded idle {IDLE_LOADED_PER_TDP} x TDP, cap = TDP, "
+               f"slopes of {REFERENCE_GPU}")
+
+
 def load_gpu_activity(gpu_id: str | None = None, db_dir=None) -> dict:
     """Activity-model constants per GPU (``hardware_db/power/gpu-activity.yaml``).
 

@@ -61,7 +61,7 @@ class LLMPointBuilder(PointBuilder):
         ix = self.index
         for name, value in rows.items():
             v[ix[f"perf_{name}"]] = value
-        c = gpu_constants(server)
+        c, _ = gpu_constants(server)
         for key in ("idle_loaded_w", "cap_w", "a_c", "a_m", "eta_c", "eta_m"):
             v[ix[f"gpu_{key}"]] = c[key]
         share = v[PARAM_NAMES.index("host_share")]
