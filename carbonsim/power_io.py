@@ -419,9 +419,10 @@ def gpu_activity_constants(gpu_id: str, tdp_w: float, db_dir=None) -> tuple[dict
     if gpu_id in gpus:
         return dict(gpus[gpu_id]), None
     ref = gpus.get(REFERENCE_GPU) or next(iter(gpus.values()))
-    c = dict(ref, idle_loaded_w=IDLE_LOADED_PER_TDP * tdp_w, cap_w=tdp_w)
-    return c, (f"{gpu_id}: no activity constants; loaded idle {IDLE_LOADED_PER_TDP} x TDP, cap = TDP, "
-               f"slopes of {REFERENCE_GPU}")
+    note = (f"{gpu_id}: no activity constants; loaded idle {IDLE_LOADED_PER_TDP} x TDP, cap = TDP, "
+            f"slopes of {REFERENCE_GPU}")
+    c = dict(ref, idle_loaded_w=IDLE_LOADED_PER_TDP * tdp_w, cap_w=tdp_w, note=note)
+    return c, note
 
 
 def load_gpu_activity(gpu_id: str | None = None, db_dir=None) -> dict:
