@@ -52,7 +52,7 @@ def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: s
     precision = workload.get("precision", "fp16")
     w_bytes, kv_bytes, math_precision = PRECISIONS[precision]
     if "kv_precision" in workload:
-        kv_bytes = PRECISIONS[workload["kv_precision"]][1] if workload["kv_precision"] not in ("fp8", "int8") else 1.0
+        kv_bytes = PRECISIONS[workload["kv_precision"]][0]  # element size of that precision
     peaks = gpu.peak_tflops
     peak = peaks.get(math_precision) or (peaks.get("fp16") if math_precision == "bf16" else None)
     if peak is None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import carbonsim
+from carbonsim.units import KG_TO_MG, SECONDS_PER_YEAR
 from carbonsim.assessment import EmbodiedResult, FootprintResult
+
+
+MG_PER_S_TO_KG_PER_YR = SECONDS_PER_YEAR / KG_TO_MG
 
 
 def _r(x, digits=6):
@@ -69,9 +73,9 @@ def footprint_document(f: FootprintResult) -> dict:
             "total": _r(f.total_mg_per_s * 3.6),
         },
         "per_year_kg": {
-            "embodied": _r(f.embodied_mg_per_s * 365 * 86400 / 1e6),
-            "operational": _r(f.operational_mg_per_s * 365 * 86400 / 1e6),
-            "total": _r(f.total_mg_per_s * 365 * 86400 / 1e6),
+            "embodied": _r(f.embodied_mg_per_s * MG_PER_S_TO_KG_PER_YR),
+            "operational": _r(f.operational_mg_per_s * MG_PER_S_TO_KG_PER_YR),
+            "total": _r(f.total_mg_per_s * MG_PER_S_TO_KG_PER_YR),
         },
         "power_w": _r(f.power_w),
         "host_power_w": _r(f.host_power_w),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from carbonsim.assessment import EmbodiedResult, FootprintResult
+from carbonsim.report.documents import MG_PER_S_TO_KG_PER_YR
 from carbonsim.report.text import fmt_num, table
 
 
@@ -43,7 +44,7 @@ def footprint_table(f: FootprintResult) -> str:
     e = f.embodied
     rows = []
     for label, scale, unit in (("per second", 1.0, "mg"), ("per hour", 3.6, "g"),
-                               ("per year", 365 * 86400 / 1e6, "kg")):
+                               ("per year", MG_PER_S_TO_KG_PER_YR, "kg")):
         rows.append([label, unit, fmt_num(f.embodied_mg_per_s * scale, 3),
                      fmt_num(f.operational_mg_per_s * scale, 3), fmt_num(f.total_mg_per_s * scale, 3)])
     split = ""

@@ -25,6 +25,7 @@ import numpy as np
 
 from carbonsim.embodied._kernels import server_components
 from carbonsim.embodied.layout import N_HOST, N_PARAMS, PARAM_NAMES
+from carbonsim.embodied.server import embodied_rate_mg_per_s
 from carbonsim.grid.carbon import operational_g
 from carbonsim.llm_inputs import model_spec, perf_rows
 from carbonsim.operational import gpu_constants, host_power
@@ -32,7 +33,7 @@ from carbonsim.perf import offline_task
 from carbonsim.perf.layout import O, PARAM_NAMES as PERF_NAMES
 from carbonsim.power.gpu import capped_gpu_power, capped_time_factor
 from carbonsim.sweep.points import PointBuilder, embodied_rows
-from carbonsim.units import J_PER_KWH, SECONDS_PER_YEAR
+from carbonsim.units import J_PER_KWH
 
 POWER_ROWS = ("gpu_idle_loaded_w", "gpu_cap_w", "gpu_a_c", "gpu_a_m", "gpu_eta_c", "gpu_eta_m",
               "host_idle_w", "host_max_w", "host_cores", "attribute_whole_server", "gpu_power_limit_w")
@@ -118,9 +119,9 @@ class LLMEvaluator:
         host_j = host_w * per_task_s
         energy_j = gpu_j + host_j
         op_g = operational_g(energy_j / J_PER_KWH, mat[ix["pue"]], mat[ix["ci_g_per_kwh"]])
-        host_rate_g_s = host_kg * 1e3 / (mat[ix["host_lifetime_yr"]] * SECONDS_PER_YEAR)
-        card_rate_g_s = np.where(n_gpu > 0, gpu_kg / np.maximum(n_gpu, 1), 0.0) * 1e3 / (
-            mat[ix["gpu_lifetime_yr"]] * SECONDS_PER_YEAR)
+        host_rate_g_s = embodied_rate_mg_per_s(host_kg, mat[ix["host_lifetime_yr"]]) / 1e3
+        card_kg = np.where(n_gpu > 0, gpu_kg / np.maximum(n_gpu, 1), 0.0)
+        card_rate_g_s = embodied_rate_mg_per_s(card_kg, mat[ix["gpu_lifetime_yr"]]) / 1e3
         emb_host_g = host_rate_g_s * per_task_s
         gpus_held = np.where(mat[ix["attribute_whole_server"]] > 0.5, n_gpu, tp)
         emb_gpu_g = card_rate_g_s * gpus_held * per_task_s
