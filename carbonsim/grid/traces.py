@@ -20,16 +20,22 @@ from __future__ import annotations
 import numpy as np
 
 
-def _check(t_s, ci_g_per_kwh):
-    t = np.asarray(t_s, dtype=float)
-    c = np.asarray(ci_g_per_kwh, dtype=float)
+def series(x, values, what: str, x_name: str = "times", values_name: str = "intensities"):
+    """``x`` and ``values`` as float arrays, checked: 1-D, equal non-zero length, ``x`` strictly
+    increasing, values finite and not negative (``ValueError`` naming ``what`` otherwise)."""
+    t = np.asarray(x, dtype=float)
+    c = np.asarray(values, dtype=float)
     if t.ndim != 1 or t.shape != c.shape or t.size == 0:
-        raise ValueError("times and intensities must be 1-D arrays of the same, non-zero length")
+        raise ValueError(f"{x_name} and {values_name} must be 1-D arrays of the same, non-zero length")
     if np.any(np.diff(t) <= 0):
-        raise ValueError("trace times must increase strictly")
+        raise ValueError(f"{what} {x_name} must increase strictly")
     if not np.all(np.isfinite(c)) or np.any(c < 0):
-        raise ValueError("trace intensities must be finite and not negative")
+        raise ValueError(f"{what} {values_name} must be finite and not negative")
     return t, c
+
+
+def _check(t_s, ci_g_per_kwh):
+    return series(t_s, ci_g_per_kwh, "trace")
 
 
 def nominal_step_s(t_s) -> float:
@@ -145,14 +151,7 @@ def energy_weighted_ci_g_per_kwh(t_s, ci_g_per_kwh, load_t_s, load_power_w, load
         If the load draws no energy while the trace covers it.
     """
     t, c = _check(t_s, ci_g_per_kwh)
-    lt = np.asarray(load_t_s, dtype=float)
-    p = np.asarray(load_power_w, dtype=float)
-    if lt.ndim != 1 or lt.shape != p.shape or lt.size == 0:
-        raise ValueError("load times and powers must be 1-D arrays of the same, non-zero length")
-    if np.any(np.diff(lt) <= 0):
-        raise ValueError("load times must increase strictly")
-    if not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError("load power must be finite and not negative")
+    lt, p = series(load_t_s, load_power_w, "load", values_name="powers")
     end = (lt[-1] + nominal_step_s(lt)) if load_end_s is None else float(load_end_s)
     if end <= lt[-1]:
         raise ValueError("load_end_s must be after the last load time")

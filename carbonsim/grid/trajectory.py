@@ -17,18 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from carbonsim.grid.traces import series
+
 INTERPOLATIONS = ("linear", "exponential", "step")
 
 
 def _points(years, ci_g_per_kwh, interpolation):
-    y = np.asarray(years, dtype=float)
-    c = np.asarray(ci_g_per_kwh, dtype=float)
-    if y.ndim != 1 or y.shape != c.shape or y.size == 0:
-        raise ValueError("years and intensities must be 1-D arrays of the same, non-zero length")
-    if np.any(np.diff(y) <= 0):
-        raise ValueError("trajectory years must increase strictly")
-    if not np.all(np.isfinite(c)) or np.any(c < 0):
-        raise ValueError("trajectory intensities must be finite and not negative")
+    y, c = series(years, ci_g_per_kwh, "trajectory", x_name="years")
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}; found {interpolation!r}")
     if interpolation == "exponential" and np.any(c <= 0):
