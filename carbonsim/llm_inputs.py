@@ -15,7 +15,8 @@ from carbonsim.overrides import apply_overrides
 from carbonsim.perf.layout import PRECISIONS
 
 CALIBRATION_ID = "calibration"
-DEFAULT_ENGINE = "vllm-sync"
+#: Engine form (workload.engine) -> engine profile in the calibration file.
+ENGINES = {"synchronous": "vllm-sync", "overlapped": "vllm-overlapped"}
 
 
 def _v(x):
@@ -69,10 +70,14 @@ def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: s
     else:
         d = cal["link_default"]
         alpha = _v(d["allreduce_alpha_s"])
-        bw = _v((gpu.interconnect or {}).get("bandwidth_gb_s") or (gpu.interconnect or {}).get("pcie_gb_s") or 32.0)
-        bus = _v(d["bus_efficiency"]) * bw / 2.0
-    engine = cal["engines"][workload.get("engine_id", DEFAULT_ENGINE if workload.get("engine", "synchronous")
-                                          == "synchronous" else "vllm-overlapped")]
+        link = gpu.interconnect or {}
+        bw = _v(link.get("bandwidth_gb_s") or link.get("pcie_gb_s"))
+        if bw is None and tp > 1:
+            raise InputError(f"GPU {gpu.id} has no interconnect bandwidth, needed for tensor_parallel {tp}",
+                             file=file, field="server.gpus.interconnect")
+        # with tp = 1 there is no all-reduce; the row only has to be positive
+        bus = _v(d["bus_efficiency"]) * (bw or 1.0) / 2.0
+    engine = cal["engines"][ENGINES[workload.get("engine", "synchronous")]]
     moe = model.get("moe") or {}
     heads = int(_v(model["heads"]))
     return {
