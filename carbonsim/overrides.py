@@ -42,6 +42,24 @@ def set_path(document: dict, path: str, value, file: str | None = None) -> dict:
     return doc
 
 
+#: Scenario fields that name a database entry; ``head.rest`` paths below an id override a field
+#: inside that entry and are kept in ``_<head>_overrides``.
+ENTRY_FIELDS = ("server", "coefficients", "model")
+
+
+def set_scenario_path(doc: dict, path: str, value, file: str | None = None) -> dict:
+    """``doc`` (a scenario) with the field at ``path`` set; ``server.host.dram.gb`` on a scenario
+    whose ``server`` is an id becomes an override of that server's field."""
+    head, _, rest = path.partition(".")
+    if head in ENTRY_FIELDS and rest and not isinstance(doc.get(head), dict):
+        out = dict(doc)
+        over = dict(out.get(f"_{head}_overrides") or {})
+        over[rest] = value
+        out[f"_{head}_overrides"] = over
+        return out
+    return set_path(doc, path, value, file=file)
+
+
 def apply_overrides(document: dict, overrides: dict[str, object] | None, file: str | None = None) -> dict:
     """Apply several ``path -> value`` overrides in order."""
     for path, value in (overrides or {}).items():

@@ -16,7 +16,7 @@ from pathlib import Path
 from carbonsim.db.schema import Checker, Choice, Count, Fields, ListOf, Number, Spec, Text, _typename
 from carbonsim.db.yamlio import load_yaml
 from carbonsim.errors import InputError
-from carbonsim.overrides import parse_assignment, set_path
+from carbonsim.overrides import ENTRY_FIELDS, parse_assignment, set_scenario_path
 
 PATH_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 MAX_AXIS_VALUES = 1_000_000
@@ -148,14 +148,10 @@ def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario
     """Validate a scenario document (``--set`` assignments applied first)."""
     if not isinstance(raw, dict):
         raise InputError("expected a mapping at the top of the scenario file", file=file)
-    entry_overrides: dict[str, dict] = {}
     for text in sets:
         path, value = parse_assignment(text)
-        head, _, rest = path.partition(".")
-        if head in ("server", "coefficients", "model") and rest and not isinstance(raw.get(head), dict):
-            entry_overrides.setdefault(f"_{head}_overrides", {})[rest] = value  # a field inside the entry
-        else:
-            raw = set_path(raw, path, value, file=file)
+        raw = set_scenario_path(raw, path, value, file=file)
+    entry_overrides = {k: raw.pop(k) for k in [f"_{h}_overrides" for h in ENTRY_FIELDS] if k in raw}
     ck = Checker(file)
     spec = SCENARIO.check(raw, "", ck)
     ck.raise_if_errors()

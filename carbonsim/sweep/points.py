@@ -24,22 +24,6 @@ from carbonsim.operational import server_power
 from carbonsim.params import server_column
 
 FOOTPRINT_ROWS = ("gpu_lifetime_yr", "host_lifetime_yr", "power_w", "pue", "ci_g_per_kwh")
-PREFIXES = ("server", "coefficients", "model")
-
-
-def apply(doc: dict, path: str, value) -> dict:
-    """``doc`` with the field at ``path`` set. ``server.*``, ``coefficients.*`` and ``model.*``
-    paths below an id are kept as overrides of that entry."""
-    head, _, rest = path.partition(".")
-    if head in PREFIXES and rest and not isinstance(doc.get(head), dict):
-        out = dict(doc)
-        over = dict(out.get(f"_{head}_overrides") or {})
-        over[rest] = value
-        out[f"_{head}_overrides"] = over
-        return out
-    return set_path(doc, path, value)
-
-
 class PointBuilder:
     """Builds point vectors for one scenario; caches what repeats between points."""
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from carbonsim.errors import InputError
-from carbonsim.sweep.points import PointBuilder, apply
+from carbonsim.overrides import set_scenario_path
+from carbonsim.sweep.points import PointBuilder
 
 #: Largest number of value combinations an interacting group of axes may have.
 MAX_GROUP_COMBOS = 200_000
@@ -36,7 +37,7 @@ class Axis:
 
     def assign(self, doc: dict, i: int) -> dict:
         for path, vals in zip(self.paths, self.values):
-            doc = apply(doc, path, vals[i])
+            doc = set_scenario_path(doc, path, vals[i])
         return doc
 
     def field(self, k: int, i: int) -> str:
