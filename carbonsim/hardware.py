@@ -275,6 +275,23 @@ def server_from_dict(raw: dict, db: Database, file: str = "<server>", server_id:
     )
 
 
+def server_file(ref: str, db: Database, relative_to: str | Path | None = None) -> tuple[Path, str]:
+    """Where a server reference points: ``(file, id)``.
+
+    A database id wins unless a file of that name exists; otherwise ``ref`` is a path, tried as
+    given and then relative to ``relative_to`` (the directory of the scenario that names it).
+    A reference that is neither gets the database's "unknown server ... known: ..." error.
+    """
+    path = Path(ref)
+    if db.has("servers", ref) and not path.exists():
+        return db.path("servers", ref), ref
+    if not path.exists() and relative_to is not None and not path.is_absolute():
+        path = Path(relative_to) / ref
+    if not path.exists() and path.suffix not in (".yaml", ".yml") and "/" not in ref:
+        db.path("servers", ref)  # raises: unknown server, with the known ids
+    return path, path.stem
+
+
 def load_server(spec, db: Database, overrides: dict | None = None) -> Server:
     """A :class:`Server` from a database id, a YAML path or a parsed dict.
 
@@ -288,12 +305,6 @@ def load_server(spec, db: Database, overrides: dict | None = None) -> Server:
     """
     if isinstance(spec, dict):
         return server_from_dict(apply_overrides(spec, overrides), db, "<server>")
-    text = str(spec)
-    path = Path(text)
-    looks_like_path = path.suffix in (".yaml", ".yml") or "/" in text or path.exists()
-    if looks_like_path and not (db.has("servers", text) and not path.exists()):
-        raw = load_yaml(path)
-        return server_from_dict(apply_overrides(raw, overrides, file=text), db, text, path.stem)
-    file = db.path("servers", text)
+    file, sid = server_file(str(spec), db)
     raw = load_yaml(file)
-    return server_from_dict(apply_overrides(raw, overrides, file=str(file)), db, str(file), text)
+    return server_from_dict(apply_overrides(raw, overrides, file=str(file)), db, str(file), sid)

@@ -217,3 +217,14 @@ def test_set_reaches_inside_the_server_and_coefficients(tmp_path, db):
     e = embodied(load_server("azure-a100-x4", db, overrides={"host.ssd_gb": 100}),
                  load_coefficients("hotcarbon24", db, overrides={"gpu.margin": 1.0}))
     assert r.baseline["embodied_kg"] == pytest.approx(e.total_kg, rel=1e-12)
+
+
+def test_server_path_relative_to_the_scenario(tmp_path, db, monkeypatch):
+    src = Path(__file__).resolve().parent.parent / "hardware_db" / "servers" / "aws-t4-x4.yaml"
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "my-box.yaml").write_text(src.read_text())
+    scen = write(tmp_path / "sub", dict(SERVERS, server="my-box.yaml", sweep={}))
+    monkeypatch.chdir(tmp_path)  # the server file is found next to the scenario, not in the cwd
+    r = run_sweep(load_scenario(scen), db, None)
+    direct = embodied(load_server("aws-t4-x4", db), load_coefficients("hotcarbon24", db))
+    assert r.baseline["embodied_kg"] == pytest.approx(direct.total_kg)

@@ -9,6 +9,7 @@ scenario file and the sweep field.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from functools import lru_cache
 
 import numpy as np
@@ -18,7 +19,7 @@ from carbonsim.db.store import Database
 from carbonsim.db.yamlio import load_yaml
 from carbonsim.embodied.layout import PARAM_NAMES
 from carbonsim.errors import InputError
-from carbonsim.hardware import server_from_dict
+from carbonsim.hardware import server_file, server_from_dict
 from carbonsim.overrides import set_path
 from carbonsim.operational import server_power
 from carbonsim.params import server_column
@@ -34,17 +35,8 @@ class PointBuilder:
 
     @lru_cache(maxsize=256)
     def _server_raw(self, ref: str):
-        from pathlib import Path
-
-        if self.db.has("servers", ref) and not Path(ref).exists():
-            path = self.db.path("servers", ref)
-            return load_yaml(path), str(path), ref
-        path = Path(ref)
-        if not path.is_absolute() and not path.exists():
-            path = Path(self.file).parent / ref
-        if not path.exists() and not ref.endswith((".yaml", ".yml")):
-            self.db.path("servers", ref)  # raises "unknown server ... known: ..."
-        return load_yaml(path), str(path), path.stem
+        path, sid = server_file(ref, self.db, Path(self.file).parent)
+        return load_yaml(path), str(path), sid
 
     def server(self, doc: dict):
         ref = doc["server"]
