@@ -22,7 +22,7 @@ from carbonsim.coefficients import CoefficientSet
 from carbonsim.errors import InputError
 from carbonsim.hardware import Server
 from carbonsim.operational import server_power
-from carbonsim.units import HOURS_PER_YEAR, J_PER_KWH
+from carbonsim.units import HOURS_PER_YEAR
 
 
 @dataclass
@@ -55,7 +55,7 @@ def compare_servers(servers: list[Server], cs: CoefficientSet, ci_g_per_kwh: flo
         e = embodied(s, cs)
         amortised = (e.host_kg * years / s.host_lifetime_yr.value + e.gpu_kg * years / s.gpu_lifetime_yr.value)
         p = server_power(s, e.host_share, None, utilization, utilization)
-        energy_kwh = p.power_w * HOURS_PER_YEAR * years * 3600.0 / J_PER_KWH
+        energy_kwh = p.power_w / 1000.0 * HOURS_PER_YEAR * years  # W -> kW, times hours
         out.append(Comparison(s, e.total_kg, amortised, p.power_w, energy_kwh,
                               energy_kwh * pue * ci_g_per_kwh / 1000.0, p.origin))
     a = out[0]
