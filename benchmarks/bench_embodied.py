@@ -17,14 +17,14 @@ import time
 
 import numpy as np
 
-from carbonsim.assessment import embodied
-from carbonsim.coefficients import load_coefficients
-from carbonsim.db import default_database
-from carbonsim.embodied._kernels import server_components
-from carbonsim.embodied.layout import N_COMPONENTS, P
-from carbonsim.embodied.server import server_components_kg, server_components_reference
-from carbonsim.hardware import load_server
-from carbonsim.params import server_column
+from carbonsim.engine.studies.assessment import embodied
+from carbonsim.engine.inputs.coefficients import load_coefficients
+from carbonsim.engine.db import default_database
+from carbonsim.models.embodied._kernels import server_components
+from carbonsim.models.embodied.layout import N_COMPONENTS, P
+from carbonsim.models.embodied.server import server_components_kg, server_components_reference
+from carbonsim.engine.inputs.server import load_server
+from carbonsim.engine.inputs.columns import server_column
 
 VARIED = {  # row -> relative spread of the random variation
     "gpu_die1_area_cm2": 0.5, "gpu_mem_gb": 0.5, "gpu_tdp_w": 0.5, "gpu_board_w": 0.5,

@@ -65,10 +65,10 @@ def server_scenario(n_dram: int) -> dict:
 @contextlib.contextmanager
 def numpy_reference():
     """Swap the Numba kernels for the NumPy reference implementations inside the sweep."""
-    import carbonsim.sweep.evaluators as ev
-    import carbonsim.sweep.llm as llm
-    from carbonsim.embodied.server import server_components_reference
-    from carbonsim.perf.llm import offline_task_reference
+    import carbonsim.engine.sweep.evaluators as ev
+    import carbonsim.engine.sweep.llm as llm
+    from carbonsim.models.embodied.server import server_components_reference
+    from carbonsim.models.perf.llm import offline_task_reference
 
     saved = (ev.server_components, llm.server_components, llm.offline_task)
     ev.server_components = llm.server_components = lambda p, out=None: server_components_reference(p)
@@ -80,8 +80,8 @@ def numpy_reference():
 
 
 def run(doc: dict, out_dir, db, **kw):
-    from carbonsim.scenario import scenario_from_dict
-    from carbonsim.sweep.engine import run_sweep
+    from carbonsim.engine.sweep.scenario import scenario_from_dict
+    from carbonsim.engine.sweep.run import run_sweep
 
     sc = scenario_from_dict(doc, "<benchmark>")
     t0 = time.perf_counter()
@@ -101,7 +101,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller spaces (a smoke run)")
     args = ap.parse_args()
-    from carbonsim.db import default_database
+    from carbonsim.engine.db import default_database
 
     db = default_database()
     tmp = Path(tempfile.mkdtemp(prefix="carbonsim-bench-"))
@@ -128,9 +128,9 @@ def main():
                 base = nb / tb
             rows.append((f"server-only sweep, writing Parquet ({n:,} points)", n, n / t, base))
             shutil.rmtree(tmp / f"srv{n_dram}", ignore_errors=True)
-        from carbonsim.assessment import embodied
-        from carbonsim.coefficients import load_coefficients
-        from carbonsim.hardware import load_server
+        from carbonsim.engine.studies.assessment import embodied
+        from carbonsim.engine.inputs.coefficients import load_coefficients
+        from carbonsim.engine.inputs.server import load_server
 
         cs = load_coefficients("hotcarbon24", db)
         t0 = time.perf_counter()

@@ -10,7 +10,7 @@ Run from the repository root:  python benchmarks/calibrate_gpu_activity.py
 Calibration, in order:
 1. Teads A100 ladder (10/50/100 % load; cap = TDP = 400 W). The load is read as a stress that
    raises compute and memory saturation together (MFU/eta_c = MBU/eta_m = load), so the ladder
-   fixes P_idle,loaded and the sum a_c + a_m (carbonsim.power.gpu.fit_saturating_ladder). The
+   fixes P_idle,loaded and the sum a_c + a_m (carbonsim.models.power.gpu.fit_saturating_ladder). The
    0 % point is bare idle, not loaded idle, and is not fitted.
 2. a_m = 0.525, the middle of the 0.45-0.6 "pure weight streaming reaches about half of the
    dynamic range" anchor (Chung et al., ML.ENERGY Benchmark, arXiv 2505.06371); a_c = sum - a_m.
@@ -34,7 +34,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from carbonsim.power.gpu import fit_saturating_ladder, gpu_power_w  # noqa: E402
+from carbonsim.models.power.gpu import fit_saturating_ladder, gpu_power_w  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from calibrate_host_prior import write_doc_section  # noqa: E402

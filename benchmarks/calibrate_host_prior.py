@@ -21,8 +21,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from carbonsim.power.fit import fit_host_power  # noqa: E402
-from carbonsim.power.prior import (  # noqa: E402
+from carbonsim.models.power.fit import fit_host_power  # noqa: E402
+from carbonsim.models.power.prior import (  # noqa: E402
     FEATURES_WITH_YEAR, FEATURES_WITHOUT_YEAR, LOAD_LEVELS, abs_pct_error, boavizta_server_power_w,
     codecarbon_constant_power_w, codecarbon_cpu_load_power_w, cross_validated_prior_power_w,
     design_matrix, fit_host_prior,

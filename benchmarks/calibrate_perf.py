@@ -27,8 +27,8 @@ from scipy.optimize import least_squares
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from carbonsim.perf.layout import P  # noqa: E402
-from carbonsim.perf.llm import (  # noqa: E402
+from carbonsim.models.perf.layout import P  # noqa: E402
+from carbonsim.models.perf.llm import (  # noqa: E402
     allreduce_time_s,
     offline_task_reference,
     pack_params,
@@ -196,7 +196,7 @@ def check_throughput(df, gpu_fit, p, links):
         layer_overhead_s=g["layer_overhead_s"], engine_overlap=1, **OVERLAPPED,
     )
     out = offline_task_reference(params)
-    from carbonsim.perf.layout import O
+    from carbonsim.models.perf.layout import O
     thr["model"] = out[O["throughput_tok_s"]]
     thr["err_pct"] = pct(thr.model, thr.measured)
     return thr

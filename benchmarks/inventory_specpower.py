@@ -31,9 +31,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from carbonsim.db import default_database  # noqa: E402
-from carbonsim.inventory import read_inventory, run_inventory  # noqa: E402
-from carbonsim.power.prior import (  # noqa: E402
+from carbonsim.engine.db import default_database  # noqa: E402
+from carbonsim.engine.studies.inventory import read_inventory, run_inventory  # noqa: E402
+from carbonsim.models.power.prior import (  # noqa: E402
     LOAD_LEVELS, abs_pct_error, cross_validated_prior_power_w, design_matrix, fit_host_prior,
     prior_power_from_features_w,
 )

@@ -2,8 +2,8 @@
 
 Layers (imports point downward only):
 
-1. models  -- :mod:`carbonsim.embodied`, :mod:`carbonsim.grid`: pure functions over numbers/arrays.
-2. engine  -- :mod:`carbonsim.db`, :mod:`carbonsim.hardware`, :mod:`carbonsim.coefficients`,
+1. models  -- :mod:`carbonsim.models.embodied`, :mod:`carbonsim.models.grid`: pure functions over numbers/arrays.
+2. engine  -- :mod:`carbonsim.engine.db`, :mod:`carbonsim.engine.inputs.server`, :mod:`carbonsim.engine.inputs.coefficients`,
    :mod:`carbonsim.footprint`: files to objects, objects to arrays, validation.
 3. interfaces -- :mod:`carbonsim.cli`, :mod:`carbonsim.report`.
 """

@@ -40,14 +40,14 @@ class _Group(click.Group):
 
 
 def _db(ctx, extra=()):
-    from carbonsim.db import default_database
+    from carbonsim.engine.db import default_database
 
     return default_database(list(ctx.obj.get("db", ())) + list(extra))
 
 
 def _emit(ctx, text: str, out: str | None) -> None:
     if out:
-        from carbonsim.io import write_text_atomic
+        from carbonsim.engine.outputs import write_text_atomic
 
         write_text_atomic(out, text if text.endswith("\n") else text + "\n")
         click.echo(f"wrote {out}", err=True)
@@ -57,7 +57,7 @@ def _emit(ctx, text: str, out: str | None) -> None:
 
 def _split_sets(assignments) -> tuple[dict, dict]:
     """``--set`` values into (server overrides, coefficient overrides)."""
-    from carbonsim.overrides import parse_assignment
+    from carbonsim.engine.inputs.overrides import parse_assignment
 
     server, coeffs = {}, {}
     for text in assignments:
@@ -73,8 +73,8 @@ def _split_sets(assignments) -> tuple[dict, dict]:
 
 
 def _load(ctx, server_spec, coefficients, sets, db_dirs):
-    from carbonsim.coefficients import load_coefficients
-    from carbonsim.hardware import load_server
+    from carbonsim.engine.inputs.coefficients import load_coefficients
+    from carbonsim.engine.inputs.server import load_server
 
     db = _db(ctx, db_dirs)
     server_over, coeff_over = _split_sets(sets)
@@ -93,7 +93,7 @@ def _csv_text(header, rows) -> str:
 
 def common_options(fn):
     """--coefficients, --samples, --seed, --set, --db, --format, --out."""
-    from carbonsim.coefficients import DEFAULT_SET
+    from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 
     opts = [
         click.option("--coefficients", "-c", default=None, metavar="ID",
@@ -133,7 +133,7 @@ def main(ctx, debug, db_dirs):
 @click.pass_context
 def embodied(ctx, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
     """Embodied carbon of SERVER (a database id or a YAML path), by component."""
-    from carbonsim.assessment import embodied as assess
+    from carbonsim.engine.studies.assessment import embodied as assess
     from carbonsim.report.documents import embodied_document
 
     _, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
@@ -174,8 +174,8 @@ def footprint(ctx, server, grid, power_w, cpu_util, gpu_activity, pue, year, coe
 
     GRID is an energy source (coal, gas, solar, ...), a mix (coal:0.3,wind:0.7), a region id
     (ESP, us-ca, aws-us-east-1), a trajectory or trace id, or a trace CSV path."""
-    from carbonsim.assessment import footprint as assess
-    from carbonsim.gridspec import resolve_grid
+    from carbonsim.engine.studies.assessment import footprint as assess
+    from carbonsim.engine.inputs.grid import resolve_grid
     from carbonsim.report.documents import footprint_document
 
     db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
@@ -216,8 +216,8 @@ def footprint(ctx, server, grid, power_w, cpu_util, gpu_activity, pue, year, coe
 def sweep(ctx, scenario, out_dir, fmt, sets, db_dirs, plots, no_write, chunk):
     """Sweep SCENARIO (a YAML file): evaluate every point, write a tidy table, report the best."""
     from carbonsim.report.sweep_text import sweep_document, sweep_table
-    from carbonsim.scenario import load_scenario
-    from carbonsim.sweep.engine import run_sweep
+    from carbonsim.engine.sweep.scenario import load_scenario
+    from carbonsim.engine.sweep.run import run_sweep
 
     sc = load_scenario(scenario, sets)
     db = _db(ctx, db_dirs)
@@ -256,10 +256,10 @@ def sweep(ctx, scenario, out_dir, fmt, sets, db_dirs, plots, no_write, chunk):
 @click.pass_context
 def compare(ctx, servers, grid, years, utilization, pue, coefficients, db_dirs, fmt):
     """Compare SERVERS over --years of use: embodied + operational, and the break-even grid intensity."""
-    from carbonsim.coefficients import load_coefficients
-    from carbonsim.compare import compare_servers
-    from carbonsim.gridspec import resolve_grid
-    from carbonsim.hardware import load_server
+    from carbonsim.engine.inputs.coefficients import load_coefficients
+    from carbonsim.engine.studies.compare import compare_servers
+    from carbonsim.engine.inputs.grid import resolve_grid
+    from carbonsim.engine.inputs.server import load_server
 
     db = _db(ctx, db_dirs)
     cs = load_coefficients(coefficients, db)
@@ -299,8 +299,8 @@ def compare(ctx, servers, grid, years, utilization, pue, coefficients, db_dirs, 
 @click.pass_context
 def codecarbon(ctx, emissions_csv, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
     """Add embodied carbon to the runs of a CodeCarbon EMISSIONS_CSV (per run and in total)."""
-    from carbonsim.assessment import embodied as assess
-    from carbonsim.codecarbon import read_runs
+    from carbonsim.engine.studies.assessment import embodied as assess
+    from carbonsim.engine.studies.codecarbon import read_runs
 
     _, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
     e = assess(srv, cs, samples=samples, seed=seed)
@@ -347,7 +347,7 @@ def power():
 @click.pass_context
 def power_fit(ctx, measurements, form, fmt, out_yaml):
     """Fit host power to MEASUREMENTS (CSV: cpu_util, optional mem_util, power_w)."""
-    from carbonsim.power_io import fit_measurements_csv, power_fit_json, power_fit_rows, power_model_yaml
+    from carbonsim.engine.inputs.power import fit_measurements_csv, power_fit_json, power_fit_rows, power_model_yaml
 
     report = fit_measurements_csv(measurements, form)
     rows = power_fit_rows(report)
@@ -371,7 +371,7 @@ def power_fit(ctx, measurements, form, fmt, out_yaml):
         notes = "".join(f"\nnote: {n}" for n in report.fit.notes)
         text = f"{head}\n\n{body}\n\nrule: {report.fit.rule}{notes}"
     if out_yaml:
-        from carbonsim.io import write_text_atomic
+        from carbonsim.engine.outputs import write_text_atomic
 
         write_text_atomic(out_yaml, power_model_yaml(report))
         click.echo(f"wrote {out_yaml}", err=True)
@@ -391,7 +391,7 @@ def grid():
 @click.pass_context
 def grid_list(ctx, kind, db_dirs, fmt):
     """List what --grid accepts, with intensity, year, basis and source."""
-    from carbonsim.gridspec import list_grids
+    from carbonsim.engine.inputs.grid import list_grids
 
     rows = list_grids(_db(ctx, db_dirs), kind)
     keys = ["kind", "id", "name", "ci_g_per_kwh", "year", "basis", "source", "table"]
@@ -417,7 +417,7 @@ def grid_list(ctx, kind, db_dirs, fmt):
 @click.pass_context
 def grid_show(ctx, grid_id, table_id, db_dirs):
     """Show one grid entry: every value, year, basis, scope, source and licence."""
-    from carbonsim.gridspec import show_grid
+    from carbonsim.engine.inputs.grid import show_grid
 
     click.echo(json.dumps(show_grid(grid_id, _db(ctx, db_dirs), table=table_id), indent=2, default=str))
 
@@ -438,7 +438,7 @@ def grid_show(ctx, grid_id, table_id, db_dirs):
 @click.pass_context
 def inventory(ctx, fleet_csv, utils, grid, pue, years, coefficients, samples, seed, db_dirs, out):
     """Embodied carbon, power and yearly energy/carbon for a fleet spreadsheet (one server per row)."""
-    from carbonsim.inventory import inventory_csv, read_inventory, run_inventory
+    from carbonsim.engine.studies.inventory import inventory_csv, read_inventory, run_inventory
 
     try:
         values = tuple(float(u) for u in utils.split(","))
@@ -465,7 +465,7 @@ def db():
 @click.pass_context
 def db_list(ctx, kind, db_dirs, fmt):
     """List entries, all kinds or one KIND (gpus, cpus, servers, coefficients, ...)."""
-    from carbonsim.db.listing import list_rows
+    from carbonsim.engine.db.listing import list_rows
 
     rows = list_rows(_db(ctx, db_dirs), kind)
     if fmt == "json":
@@ -487,7 +487,7 @@ def db_list(ctx, kind, db_dirs, fmt):
 @click.pass_context
 def db_show(ctx, part_id, kind, db_dirs):
     """Show one entry with its sources resolved."""
-    from carbonsim.db.listing import show_text
+    from carbonsim.engine.db.listing import show_text
 
     click.echo(show_text(_db(ctx, db_dirs), part_id, kind))
 
@@ -498,8 +498,8 @@ def db_show(ctx, part_id, kind, db_dirs):
 @click.pass_context
 def db_check(ctx, directory, db_dirs):
     """Check every file (DIRECTORY layered on the shipped database, or the database in use)."""
-    from carbonsim.db import Database
-    from carbonsim.db.store import database_dirs
+    from carbonsim.engine.db import Database
+    from carbonsim.engine.db.store import database_dirs
 
     dirs = database_dirs(list(ctx.obj.get("db", ())) + list(db_dirs))
     if directory:

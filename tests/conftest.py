@@ -8,6 +8,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 @pytest.fixture(scope="session")
 def db():
-    from carbonsim.db import default_database
+    from carbonsim.engine.db import default_database
 
     return default_database()

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from carbonsim.db import Database
-from carbonsim.db.store import shipped_database_dir
-from carbonsim.db.yamlio import loads_yaml
+from carbonsim.engine.db import Database
+from carbonsim.engine.db.store import shipped_database_dir
+from carbonsim.engine.readers.yamlfile import loads_yaml
 from carbonsim.errors import InputError
 
 REQUIRED = {

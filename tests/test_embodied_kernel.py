@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from carbonsim.embodied._kernels import server_components
-from carbonsim.embodied.layout import N_PARAMS, P, PARAM_NAMES
-from carbonsim.embodied.server import server_components_reference
+from carbonsim.models.embodied._kernels import server_components
+from carbonsim.models.embodied.layout import N_PARAMS, P, PARAM_NAMES
+from carbonsim.models.embodied.server import server_components_reference
 
 
 def random_params(n, seed):

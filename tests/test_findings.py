@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from carbonsim.scenario import load_scenario
-from carbonsim.sweep.engine import run_sweep
+from carbonsim.engine.sweep.scenario import load_scenario
+from carbonsim.engine.sweep.run import run_sweep
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 MODELS = ["opt-125m", "llama-2-7b", "qwen1.5-moe-a2.7b"]

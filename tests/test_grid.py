@@ -10,18 +10,18 @@ import math
 import numpy as np
 import pytest
 
-from carbonsim.db import Database, default_database
+from carbonsim.engine.db import Database, default_database
 from carbonsim.errors import InputError
-from carbonsim.grid.carbon import mix_intensity_g_per_kwh, operational_rate_mg_per_s
-from carbonsim.grid.traces import (
+from carbonsim.models.grid.carbon import mix_intensity_g_per_kwh, operational_rate_mg_per_s
+from carbonsim.models.grid.traces import (
     covered_intervals,
     energy_weighted_ci_g_per_kwh,
     lowest_mean_window,
     time_weighted_mean_g_per_kwh,
     trace_mean_g_per_kwh,
 )
-from carbonsim.grid.trajectory import trajectory_ci_g_per_kwh, trajectory_mean_g_per_kwh
-from carbonsim.gridspec import (
+from carbonsim.models.grid.trajectory import trajectory_ci_g_per_kwh, trajectory_mean_g_per_kwh
+from carbonsim.engine.inputs.grid import (
     check_grid_data,
     check_same_basis,
     list_grids,

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from carbonsim.assessment import embodied
-from carbonsim.coefficients import load_coefficients
+from carbonsim.engine.studies.assessment import embodied
+from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.errors import InputError
-from carbonsim.hardware import server_from_dict
-from carbonsim import inventory as inv
-from carbonsim.inventory import PartMatcher, derive_priors, inventory_columns, read_inventory, run_inventory
+from carbonsim.engine.inputs.server import server_from_dict
+from carbonsim.engine.studies import inventory as inv
+from carbonsim.engine.studies.inventory import PartMatcher, derive_priors, inventory_columns, read_inventory, run_inventory
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECPOWER = ROOT / "tests" / "data" / "specpower_sample.csv"
@@ -200,7 +200,7 @@ def test_prior_cpu_row_equals_inline_spec(tmp_path, db):
 # --- outputs -------------------------------------------------------------------------------------------
 
 def test_outputs_power_energy_and_operational(tmp_path, db):
-    from carbonsim.power_io import load_gpu_activity, spec_prior_power_w
+    from carbonsim.engine.inputs.power import load_gpu_activity, spec_prior_power_w
 
     p = write(tmp_path, "r1,AMD EPYC 7713,2,128,225,512,3,2880,,,NVIDIA A100-SXM4-80GB,4,,2021\n")
     out = run_inventory(read_inventory(p), db, utils=(0.0, 0.5, 1.0), grid="coal", pue=1.5, years=3, samples=200)
@@ -267,7 +267,7 @@ def _bench():
 
 def test_specpower_inventory_error_equals_the_prior_in_sample_error(tmp_path, db):
     import pandas as pd
-    from carbonsim.power.prior import LOAD_LEVELS, abs_pct_error, design_matrix, fit_host_prior, \
+    from carbonsim.models.power.prior import LOAD_LEVELS, abs_pct_error, design_matrix, fit_host_prior, \
         prior_power_from_features_w
 
     df = pd.read_csv(SPECPOWER)

@@ -1,4 +1,4 @@
-"""Fitting host power forms (carbonsim.power.fit) and reading measurement CSVs (carbonsim.power_io)."""
+"""Fitting host power forms (carbonsim.models.power.fit) and reading measurement CSVs (carbonsim.engine.inputs.power)."""
 
 from pathlib import Path
 
@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from carbonsim.errors import InputError
-from carbonsim.power.fit import fit_form, fit_host_power, select_form
-from carbonsim.power.host import evaluate_form
-from carbonsim.power_io import (
+from carbonsim.models.power.fit import fit_form, fit_host_power, select_form
+from carbonsim.models.power.host import evaluate_form
+from carbonsim.engine.inputs.power import (
     fit_measurements_csv, power_fit_json, power_fit_rows, power_model_yaml, read_measurements_csv,
 )
 

@@ -1,4 +1,4 @@
-"""Activity-based GPU power (carbonsim.power.gpu) and its shipped constants."""
+"""Activity-based GPU power (carbonsim.models.power.gpu) and its shipped constants."""
 
 from pathlib import Path
 
@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbonsim.errors import InputError
-from carbonsim.power.gpu import (
+from carbonsim.models.power.gpu import (
     activity, capped_gpu_power, capped_time_factor, fit_saturating_ladder, gpu_power_w, step_energy_j,
 )
-from carbonsim.power_io import load_gpu_activity
+from carbonsim.engine.inputs.power import load_gpu_activity
 
 ROOT = Path(__file__).resolve().parents[1]
 POINTS = Path(__file__).parent / "data" / "gpu_power_points.csv"

@@ -1,4 +1,4 @@
-"""Host power forms (carbonsim.power.host) and the spec-based prior (carbonsim.power.prior)."""
+"""Host power forms (carbonsim.models.power.host) and the spec-based prior (carbonsim.models.power.prior)."""
 
 from pathlib import Path
 
@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbonsim.power.host import (
+from carbonsim.models.power.host import (
     boavizta_log_constants, evaluate_form, linear_power_w, log_power_w, power_law_power_w,
 )
-from carbonsim.power.prior import (
+from carbonsim.models.power.prior import (
     LOAD_LEVELS, abs_pct_error, boavizta_server_power_w, codecarbon_constant_power_w,
     codecarbon_ram_power_w, cross_validated_prior_power_w, design_matrix, fit_host_prior, host_prior_power_w,
 )
-from carbonsim.power_io import load_host_prior, spec_prior_power_w
+from carbonsim.engine.inputs.power import load_host_prior, spec_prior_power_w
 
 DATA = Path(__file__).parent / "data" / "specpower_sample.csv"
 LEVELS = ["p_idle_w"] + [f"p{i}_w" for i in range(10, 101, 10)]

@@ -4,10 +4,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbonsim.assessment import embodied
-from carbonsim.coefficients import load_coefficients
-from carbonsim.embodied.server import embodied_rate_mg_per_s
-from carbonsim.hardware import load_server
+from carbonsim.engine.studies.assessment import embodied
+from carbonsim.engine.inputs.coefficients import load_coefficients
+from carbonsim.models.embodied.server import embodied_rate_mg_per_s
+from carbonsim.engine.inputs.server import load_server
 
 SETS = st.sampled_from(["hotcarbon24", "ecoserve", "act"])
 SERVERS = st.sampled_from(["azure-a100-x4", "lambda-a6000-x2", "hgx-h100-x8", "aws-t4-x4",

@@ -9,12 +9,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from carbonsim.assessment import embodied
+from carbonsim.engine.studies.assessment import embodied
 from carbonsim.cli import main
-from carbonsim.coefficients import load_coefficients
-from carbonsim.hardware import load_server
-from carbonsim.scenario import load_scenario, scenario_from_dict
-from carbonsim.sweep.engine import run_sweep
+from carbonsim.engine.inputs.coefficients import load_coefficients
+from carbonsim.engine.inputs.server import load_server
+from carbonsim.engine.sweep.scenario import load_scenario, scenario_from_dict
+from carbonsim.engine.sweep.run import run_sweep
 
 SERVERS = {
     "name": "server-configs",

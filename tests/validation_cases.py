@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from carbonsim.assessment import embodied
-from carbonsim.coefficients import load_coefficients
-from carbonsim.db import default_database
-from carbonsim.embodied.logic import carbon_per_area_kg_per_cm2, gas_per_area_g_per_cm2
-from carbonsim.grid.carbon import operational_rate_mg_per_s
-from carbonsim.hardware import load_server
+from carbonsim.engine.studies.assessment import embodied
+from carbonsim.engine.inputs.coefficients import load_coefficients
+from carbonsim.engine.db import default_database
+from carbonsim.models.embodied.logic import carbon_per_area_kg_per_cm2, gas_per_area_g_per_cm2
+from carbonsim.models.grid.carbon import operational_rate_mg_per_s
+from carbonsim.engine.inputs.server import load_server
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import carbonsim
 from carbonsim.units import KG_TO_MG, SECONDS_PER_YEAR
-from carbonsim.assessment import EmbodiedResult, FootprintResult
+from carbonsim.engine.studies.assessment import EmbodiedResult, FootprintResult
 
 
 MG_PER_S_TO_KG_PER_YR = SECONDS_PER_YEAR / KG_TO_MG

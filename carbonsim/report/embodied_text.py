@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carbonsim.assessment import EmbodiedResult, FootprintResult
+from carbonsim.engine.studies.assessment import EmbodiedResult, FootprintResult
 from carbonsim.report.documents import MG_PER_S_TO_KG_PER_YR
 from carbonsim.report.text import fmt_num, table
 

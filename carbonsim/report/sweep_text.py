@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from carbonsim.report.text import table
-from carbonsim.sweep.engine import SweepResult
+from carbonsim.engine.sweep.run import SweepResult
 
 UNITS = {
     "embodied_kg": "kg", "embodied_mg_per_s": "mg/s", "total_mg_per_s": "mg/s",

@@ -1,5 +1,0 @@
-"""The hardware database: find, load and check part files (layer 2)."""
-
-from carbonsim.db.store import Database, default_database
-
-__all__ = ["Database", "default_database"]

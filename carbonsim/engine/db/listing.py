@@ -1,0 +1,83 @@
+"""Rows and texts for ``carbonsim db list`` and ``carbonsim db show`` (layer 2)."""
+
+from __future__ import annotations
+
+import yaml
+
+from carbonsim.engine.db.kinds import KINDS
+from carbonsim.engine.db.schema import Quantity, cited_sources
+from carbonsim.engine.db.store import Database
+from carbonsim.errors import InputError
+
+
+def _summary(kind: str, e: dict) -> str:
+    def v(x):
+        return f"{x.value:g}" if isinstance(x, Quantity) else str(x)
+
+    if kind == "gpus":
+        mem = e.get("memory", {})
+        return f"{v(mem.get('gb'))} GB {mem.get('technology')}, {v(e['tdp_w'])} W"
+    if kind == "cpus":
+        return f"{e.get('cores')} cores, {v(e['tdp_w'])} W"
+    if kind == "servers":
+        g = e.get("gpus") or {}
+        gpu = f"{g.get('count', 0)} x {g.get('part', 'inline GPU')}" if g.get("count") else "no GPU"
+        cpu = e["host"]["cpus"]
+        return f"{gpu}; {cpu.get('count')} x {cpu.get('part', 'inline CPU')}"
+    if kind == "coefficients":
+        return (e.get("description") or "").split(".")[0][:70]
+    for key in ("nodes", "ci_g_per_kwh"):
+        if isinstance(e.get(key), dict):
+            return f"{len(e[key])} entries"
+    return ""
+
+
+def list_rows(db: Database, kind: str | None = None) -> list[dict]:
+    """One row per entry: kind, id, name, a one-line summary, path."""
+    kinds = [kind] if kind else list(KINDS)
+    rows = []
+    for k in kinds:
+        for part_id in db.ids(k):
+            entry = db.get(k, part_id)
+            rows.append({"kind": k, "id": part_id, "name": entry.get("name", ""),
+                         "summary": _summary(k, entry), "path": str(db.path(k, part_id))})
+    return rows
+
+
+def _plain(node):
+    if isinstance(node, Quantity):
+        out = {"value": node.value}
+        for key in ("low", "high", "source", "note"):
+            if getattr(node, key) is not None:
+                out[key] = getattr(node, key)
+        return out if len(out) > 1 else node.value
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items() if not str(k).startswith("_")}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def show_text(db: Database, part_id: str, kind: str | None = None) -> str:
+    """The entry as YAML, with the sources it cites listed after it."""
+    kinds = [kind] if kind else [k for k in KINDS if db.has(k, part_id)]
+    if not kinds or (kind and not db.has(kind, part_id)):
+        known = sorted({i for k in KINDS for i in db.ids(k)})
+        import difflib
+
+        close = difflib.get_close_matches(part_id, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise InputError(f"no database entry {part_id!r}{hint}")
+    if len(kinds) > 1:
+        raise InputError(f"{part_id!r} exists as {', '.join(kinds)}; choose with --kind")
+    entry = db.get(kinds[0], part_id)
+    cited = cited_sources(entry)
+    sources = db.sources()
+    text = f"# {kinds[0]}/{part_id}  ({db.path(kinds[0], part_id)})\n"
+    text += yaml.safe_dump(_plain(entry), sort_keys=False, allow_unicode=True, width=100)
+    text += "\n# sources\n"
+    for sid in sorted(cited):
+        s = sources.get(sid, {})
+        who = ", ".join(s.get("authors", [])) or s.get("publisher", "")
+        text += f"- {sid}: {s.get('title', '?')} ({who}, {s.get('year', '?')}) {s.get('url', '')}\n"
+    return text.rstrip()

@@ -1,0 +1,70 @@
+"""Schemas of the power calibration files in ``hardware_db/power/``.
+
+Two formats, told apart by their keys: the spec-based host power prior (``rows``,
+``load_levels``, ``shape``, ``with_year``, ``without_year``) and the per-GPU activity constants
+(``gpus``). Both are written by the calibration scripts in ``benchmarks/``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from carbonsim.engine.db.schema import (
+    Count,
+    Fields,
+    ListOf,
+    MapOf,
+    Number,
+    QuantitySpec,
+    SourceRef,
+    Spec,
+    Text,
+)
+
+_FLOATS = ListOf(Number(minimum=None))
+_ERRORS = Fields(
+    {"median": ListOf(Number()), "p90": ListOf(Number()),
+     "all_levels": Fields({"median": Number(), "p90": Number()}, required=("median", "p90"))},
+    required=("median", "p90", "all_levels"),
+    what="cross-validated errors",
+)
+_VARIANT = Fields(
+    {"features": ListOf(Text()), "ln_idle_w": _FLOATS, "ln_max_w": _FLOATS, "error_cv_pct": _ERRORS,
+     "error_in_sample_pct": _ERRORS},
+    required=("features", "ln_idle_w", "ln_max_w", "error_cv_pct"),
+    what="a prior variant",
+)
+HOST_PRIOR = Fields(
+    {
+        "name": Text(), "source": SourceRef(), "note": Text(), "rows": Count(1),
+        "load_levels": ListOf(Number(0, 1)), "shape": ListOf(Number(0, 1)),
+        "with_year": _VARIANT, "without_year": _VARIANT,
+        "extra_ssd_w": QuantitySpec(), "extra_hdd_w": QuantitySpec(),
+    },
+    required=("name", "source", "load_levels", "shape", "with_year", "without_year"),
+    what="host power prior",
+)
+GPU_ACTIVITY = Fields(
+    {
+        "name": Text(), "source": SourceRef(), "note": Text(),
+        "gpus": MapOf(Fields(
+            {"idle_loaded_w": Number(), "cap_w": Number(exclusive_min=True), "a_c": Number(), "a_m": Number(),
+             "eta_c": Number(0, 1, exclusive_min=True), "eta_m": Number(0, 1, exclusive_min=True),
+             "source": SourceRef(), "note": Text()},
+            required=("idle_loaded_w", "cap_w", "a_c", "a_m", "eta_c", "eta_m", "source"),
+            what="GPU activity constants"), re.compile(r"^[a-z0-9][a-z0-9._-]*$"), "a GPU id"),
+    },
+    required=("name", "source", "gpus"),
+    what="GPU activity constants",
+)
+
+
+class PowerFile(Spec):
+    """Either format, chosen by the presence of ``gpus``."""
+
+    def check(self, value, path, ck):
+        spec = GPU_ACTIVITY if isinstance(value, dict) and "gpus" in value else HOST_PRIOR
+        return spec.check(value, path, ck)
+
+
+POWER = PowerFile()

@@ -1,0 +1,210 @@
+"""Find, load and check files of the hardware database.
+
+The shipped database lives inside the installed package; a user database (``--db DIR`` or
+the ``CARBONSIM_DB`` environment variable, several joined by ``os.pathsep``) is layered on top:
+an entry with the same kind and id overrides the shipped one, and its ``sources.yaml`` adds to
+the bibliography.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import carbonsim
+from carbonsim.engine.db.kinds import KINDS, SOURCE_ENTRY
+from carbonsim.engine.db.schema import ID_PATTERN, Checker, MapOf
+from carbonsim.engine.readers.yamlfile import load_yaml
+from carbonsim.errors import InputError
+
+#: Kind directories and the singular word used in messages.
+KIND_WORD = {
+    "gpus": "GPU",
+    "cpus": "CPU",
+    "servers": "server",
+    "coefficients": "coefficient set",
+    "logic": "logic node table",
+    "fab_ci": "fab intensity table",
+    "grid": "grid source table",
+    "regions": "region table",
+    "trajectories": "grid trajectory",
+    "models": "LLM model",
+    "perf": "performance calibration",
+    "power": "power calibration",
+}
+
+
+def shipped_database_dir() -> Path:
+    """Directory of the database that ships with carbonsim."""
+    installed = Path(carbonsim.__file__).resolve().parent / "hardware_db"
+    if installed.is_dir():
+        return installed
+    return Path(carbonsim.__file__).resolve().parent.parent / "hardware_db"
+
+
+class Database:
+    """A stack of database directories; later directories override earlier ones.
+
+    Parameters
+    ----------
+    dirs : list of path
+        Database roots, lowest priority first. Each may hold ``gpus/``, ``cpus/``,
+        ``servers/``, ``coefficients/``, ``logic/``, ``fab_ci/``, ``grid/`` and ``sources.yaml``.
+    """
+
+    def __init__(self, dirs):
+        self.dirs = [Path(d) for d in dirs]
+        for d in self.dirs:
+            if not d.is_dir():
+                raise InputError("database directory not found", file=d)
+        self._index = self._build_index()
+        self._cache: dict[tuple[str, str], dict] = {}
+        self._sources: dict | None = None
+        self._source_errors: list[InputError] = []
+
+    # -- discovery ---------------------------------------------------------------------------
+    def _build_index(self) -> dict[str, dict[str, Path]]:
+        index: dict[str, dict[str, Path]] = {k: {} for k in KINDS}
+        for root in self.dirs:
+            for kind in KINDS:
+                sub = root / kind
+                if not sub.is_dir():
+                    continue
+                for path in sorted(sub.glob("*.yaml")):
+                    index[kind][path.stem] = path
+        return index
+
+    def ids(self, kind: str) -> list[str]:
+        """Sorted ids of one kind."""
+        self._check_kind(kind)
+        return sorted(self._index[kind])
+
+    def has(self, kind: str, part_id: str) -> bool:
+        return part_id in self._index.get(kind, {})
+
+    def path(self, kind: str, part_id: str) -> Path:
+        """Path of an entry; :class:`InputError` naming the known ids when absent."""
+        self._check_kind(kind)
+        try:
+            return self._index[kind][part_id]
+        except KeyError:
+            known = ", ".join(self.ids(kind)) or "none"
+            raise InputError(f"unknown {KIND_WORD[kind]} {part_id!r}; known: {known}") from None
+
+    @staticmethod
+    def _check_kind(kind: str) -> None:
+        if kind not in KINDS:
+            raise InputError(f"unknown kind {kind!r}; kinds are: {', '.join(KINDS)}")
+
+    # -- sources ---------------------------------------------------------------------------------
+    def sources(self) -> dict[str, dict]:
+        """The merged bibliography (``sources.yaml`` of every layer)."""
+        if self._sources is None:
+            merged: dict[str, dict] = {}
+            errors: list[InputError] = []
+            for root in self.dirs:
+                path = root / "sources.yaml"
+                if not path.exists():
+                    continue
+                try:
+                    raw = load_yaml(path)
+                except InputError as exc:
+                    errors.append(exc)
+                    continue
+                if raw is None:
+                    continue
+                ck = Checker(path)
+                out = MapOf(SOURCE_ENTRY, ID_PATTERN, "a source id").check(raw, "", ck)
+                errors.extend(ck.errors)
+                if out:
+                    merged.update({k: v for k, v in out.items() if v is not None})
+            self._sources, self._source_errors = merged, errors
+        return self._sources
+
+    # -- loading ---------------------------------------------------------------------------------
+    def check_file(self, kind: str, path: Path) -> tuple[dict | None, list[InputError]]:
+        """Validate one file of ``kind``; return (normalised content, problems)."""
+        sources = set(self.sources())
+        try:
+            raw = load_yaml(path)
+        except InputError as exc:
+            return None, [exc]
+        ck = Checker(path, sources=sources)
+        if not ID_PATTERN.match(path.stem):
+            ck.error("", f"file name {path.name!r} is not a valid id (lower case, digits, '.', '-', '_')")
+        if not isinstance(raw, dict):
+            ck.error("", "expected a mapping at the top of the file")
+            return None, ck.errors
+        if isinstance(raw.get("source"), str):
+            ck.default_source = raw["source"]
+        out = KINDS[kind].check(raw, "", ck)
+        return out, ck.errors
+
+    def get(self, kind: str, part_id: str) -> dict:
+        """Load and validate one entry; raise :class:`InputError` on the first problem."""
+        key = (kind, part_id)
+        if key not in self._cache:
+            path = self.path(kind, part_id)
+            out, errors = self.check_file(kind, path)
+            if errors:
+                raise errors[0] if len(errors) == 1 else _many(errors)
+            out["_path"] = str(path)
+            out["_id"] = part_id
+            self._cache[key] = out
+        return self._cache[key]
+
+    # -- checking everything ------------------------------------------------------------------------
+    def check(self) -> tuple[int, list[InputError]]:
+        """Validate every file and every cross-reference.
+
+        Returns
+        -------
+        n_files : int
+            Number of files checked.
+        problems : list of InputError
+            Every problem found, in file order.
+        """
+        from carbonsim.engine.db.references import check_references
+
+        self._sources = None
+        self.sources()
+        problems = list(self._source_errors)
+        n_files = sum(1 for root in self.dirs if (root / "sources.yaml").exists())
+        loaded: dict[tuple[str, str], dict] = {}
+        for root in self.dirs:
+            for kind in KINDS:
+                sub = root / kind
+                if not sub.is_dir():
+                    continue
+                for path in sorted(sub.glob("*.yaml")):
+                    n_files += 1
+                    out, errors = self.check_file(kind, path)
+                    problems.extend(errors)
+                    if out is not None and not errors and self._index[kind].get(path.stem) == path:
+                        out["_path"] = str(path)
+                        out["_id"] = path.stem
+                        loaded[(kind, path.stem)] = out
+            for extra in sorted(root.glob("*/*.yml")):
+                problems.append(InputError("use the .yaml extension; .yml files are ignored", file=extra))
+        problems.extend(check_references(self, loaded))
+        return n_files, problems
+
+
+def _many(errors):
+    from carbonsim.errors import InputErrors
+
+    return InputErrors(errors)
+
+
+def database_dirs(user_dirs=()) -> list[Path]:
+    """Shipped directory, then ``CARBONSIM_DB`` entries, then ``user_dirs``."""
+    dirs = [shipped_database_dir()]
+    env = os.environ.get("CARBONSIM_DB", "")
+    dirs += [Path(p) for p in env.split(os.pathsep) if p.strip()]
+    dirs += [Path(p) for p in user_dirs]
+    return dirs
+
+
+def default_database(user_dirs=()) -> Database:
+    """The shipped database with the user's layers on top."""
+    return Database(database_dirs(user_dirs))

@@ -1,0 +1,123 @@
+"""Fill the performance model's input rows from database entries and a workload (layer 2).
+
+Model shape from ``hardware_db/models/<id>.yaml``, GPU peak and bandwidth from the GPU part,
+efficiency, link and engine constants from ``hardware_db/perf/calibration.yaml`` (docs/perf.md
+§3 documents each row's origin), precision bytes from :data:`carbonsim.models.perf.layout.PRECISIONS`.
+"""
+
+from __future__ import annotations
+
+from carbonsim.engine.db.schema import Quantity
+from carbonsim.engine.db.store import Database
+from carbonsim.errors import InputError
+from carbonsim.engine.inputs.server import Server
+from carbonsim.engine.inputs.overrides import apply_overrides
+from carbonsim.models.perf.layout import PRECISIONS
+
+CALIBRATION_ID = "calibration"
+#: Engine form (workload.engine) -> engine profile in the calibration file.
+ENGINES = {"synchronous": "vllm-sync", "overlapped": "vllm-overlapped"}
+
+
+def _v(x):
+    return x.value if isinstance(x, Quantity) else x
+
+
+def model_spec(db: Database, model, overrides: dict | None = None, file: str | None = None) -> dict:
+    """A validated model spec by id, with optional field overrides."""
+    if not isinstance(model, str):
+        raise InputError("model must be a model id (hardware_db/models)", file=file, field="model")
+    spec = dict(db.get("models", model))
+    if overrides:
+        plain = {k: _v(v) for k, v in spec.items() if not k.startswith("_")}
+        spec = apply_overrides(plain, overrides, file=file)
+    return spec
+
+
+def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: str | None = None) -> dict:
+    """Rows of :data:`carbonsim.models.perf.layout.PARAM_NAMES` for one point.
+
+    Parameters
+    ----------
+    db : Database
+    server : Server
+        Its GPU supplies peak FLOP/s, bandwidth and memory.
+    model : dict
+        Model spec (:func:`model_spec`).
+    workload : dict
+        The scenario's ``workload`` mapping.
+    """
+    gpu = server.gpu
+    if gpu is None or server.gpu_count == 0:
+        raise InputError("an LLM scenario needs a server with GPUs", file=file, field="server")
+    precision = workload.get("precision", "fp16")
+    w_bytes, kv_bytes, math_precision = PRECISIONS[precision]
+    if "kv_precision" in workload:
+        kv_bytes = PRECISIONS[workload["kv_precision"]][0]  # element size of that precision
+    peaks = gpu.peak_tflops
+    peak = peaks.get(math_precision) or (peaks.get("fp16") if math_precision == "bf16" else None)
+    if peak is None:
+        raise InputError(f"GPU {gpu.id} has no peak_tflops.{math_precision} for precision {precision!r}",
+                         file=file, field="workload.precision")
+    if gpu.memory_bandwidth_gb_s is None:
+        raise InputError(f"GPU {gpu.id} has no memory.bandwidth_gb_s", file=file, field="server.gpus")
+    cal = db.get("perf", CALIBRATION_ID)
+    eff = cal["gpus"].get(gpu.id) or cal["gpus"]["default"]
+    tp = int(workload.get("tensor_parallel", 1))
+    link = next((l for l in cal.get("links", {}).values() if gpu.id in l["gpus"] and l["tp"] == tp), None)
+    if link is not None:
+        alpha, bus = _v(link["allreduce_alpha_s"]), _v(link["bus_bandwidth_gb_s"])
+    else:
+        d = cal["link_default"]
+        alpha = _v(d["allreduce_alpha_s"])
+        link = gpu.interconnect or {}
+        bw = _v(link.get("bandwidth_gb_s") or link.get("pcie_gb_s"))
+        if bw is None and tp > 1:
+            raise InputError(f"GPU {gpu.id} has no interconnect bandwidth, needed for tensor_parallel {tp}",
+                             file=file, field="server.gpus.interconnect")
+        # with tp = 1 there is no all-reduce; the row only has to be positive
+        bus = _v(d["bus_efficiency"]) * (bw or 1.0) / 2.0
+    engine = cal["engines"][ENGINES[workload.get("engine", "synchronous")]]
+    moe = model.get("moe") or {}
+    heads = int(_v(model["heads"]))
+    return {
+        "n_layers": _v(model["layers"]),
+        "hidden": _v(model["hidden"]),
+        "n_heads": heads,
+        "n_kv_heads": _v(model.get("kv_heads", heads)),
+        "head_dim": _v(model.get("head_dim") or _v(model["hidden"]) / heads),
+        "ffn": _v(model["ffn"]),
+        "ffn_matrices": 3.0 if model.get("gated") else 2.0,
+        "vocab": _v(model["vocab"]),
+        "tied_embeddings": 1.0 if model.get("tied_embeddings") else 0.0,
+        "extra_params": _v(model.get("extra_params", 0.0)),
+        "moe_experts": _v(moe.get("experts", 0)),
+        "moe_top_k": _v(moe.get("top_k", 0)),
+        "moe_expert_ffn": _v(moe.get("expert_ffn", 0)),
+        "moe_shared_ffn": _v(moe.get("shared_ffn", 0)),
+        "weight_bytes": w_bytes,
+        "kv_bytes": kv_bytes,
+        "act_bytes": 2.0,
+        "peak_tflops": _v(peak),
+        "memory_bandwidth_gb_s": _v(gpu.memory_bandwidth_gb_s),
+        "memory_gb": _v(gpu.memory_gb),
+        "tp": tp,
+        "allreduce_alpha_s": alpha,
+        "link_bandwidth_gb_s": bus,
+        "batch": int(workload.get("batch_size", 1)),
+        "prompt_tokens": int(workload["prompt_tokens"]),
+        "output_tokens": int(workload["output_tokens"]),
+        "max_batched_tokens": 0.0,
+        "eta_compute": _v(eff["eta_compute"]),
+        "eta_memory": _v(eff["eta_memory"]),
+        "smooth_max_p": _v(cal["smooth_max_p"]),
+        "layer_overhead_s": _v(eff["layer_overhead_s"]),
+        "moe_compute_factor": _v(cal["moe_compute_factor"]) if moe else 1.0,
+        "cpu_base_s": _v(engine["cpu_base_s"]),
+        "cpu_per_seq_s": _v(engine["cpu_per_seq_s"]),
+        "cpu_tp_base_s": _v(engine["cpu_tp_base_s"]),
+        "cpu_tp_per_seq_s": _v(engine["cpu_tp_per_seq_s"]),
+        "engine_overlap": 1.0 if engine["form"] == "overlapped" else 0.0,
+        "memory_utilization": _v(cal["memory_utilization"]),
+        "memory_reserve_gb": _v(cal["memory_reserve_gb"]),
+    }

@@ -1,0 +1,82 @@
+"""Safe YAML reading for user and database files.
+
+Only plain data is built (no Python objects). Anchors and aliases are refused, so a file
+cannot expand into billions of nodes ("billion laughs"); duplicate keys are refused because
+YAML silently keeps the last one, which hides typos in hand-written specs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from carbonsim.errors import InputError
+from carbonsim.engine.readers.text import read_text
+
+#: Largest YAML file accepted (bytes). Hardware specs and scenarios are a few kB.
+MAX_YAML_BYTES = 5_000_000
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases and duplicate keys."""
+
+    def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases (*name) are not allowed", event.start_mark
+            )
+        event = self.peek_event()
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"YAML anchors (&{anchor}) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):  # noqa: D102 - PyYAML hook
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (list, dict)):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "mapping keys must be plain scalars", key_node.start_mark
+                )
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {seen[key] + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _describe(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return problem
+
+
+def loads_yaml(text: str, file: str | Path = "<string>"):
+    """Parse YAML text strictly; raise :class:`InputError` naming ``file`` on any problem."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise InputError(f"malformed YAML: {_describe(exc)}", file=file) from None
+
+
+def load_yaml(path: str | Path):
+    """Read and parse one YAML file strictly.
+
+    Raises
+    ------
+    InputError
+        The file is missing, unreadable, too large, not UTF-8 or not valid YAML.
+    """
+    text = read_text(path, "YAML", MAX_YAML_BYTES)
+    return loads_yaml(text, file=path)

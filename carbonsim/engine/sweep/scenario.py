@@ -1,0 +1,191 @@
+"""Scenario files: load and validate (layer 2). The format is a public contract (DESIGN.md §5).
+
+A scenario names a server, optionally an LLM model and workload, a datacenter (PUE and grid),
+and a sweep: ``product:`` (cartesian) and ``zip:`` (element-wise) lists over any field by its
+dotted path. Without ``model`` and ``workload`` it sweeps the server alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from carbonsim.engine.db.schema import Checker, Choice, Count, Fields, ListOf, Number, Spec, Text, _typename
+from carbonsim.engine.readers.yamlfile import load_yaml
+from carbonsim.errors import InputError
+from carbonsim.engine.inputs.overrides import ENTRY_FIELDS, parse_assignment, set_scenario_path
+
+PATH_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+MAX_AXIS_VALUES = 1_000_000
+EMBODIED_OBJECTIVES = ("embodied_kg", "embodied_mg_per_s", "total_mg_per_s")
+TASK_OBJECTIVES = ("carbon_per_task", "energy_per_task", "latency", "edp", "cdp", "cep",
+                   "embodied_per_task", "operational_per_task")
+PRECISIONS = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
+
+
+class _Scalar(Spec):
+    """A sweep value: a number, text or boolean."""
+
+    def check(self, value, path, ck):
+        if isinstance(value, bool) or isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)):
+            if value != value or value in (float("inf"), float("-inf")):
+                ck.error(path, f"expected a finite number, found {value!r}")
+                return None
+            return value
+        if isinstance(value, dict):
+            return value  # an inline part or a mapping value; checked when the point is built
+        ck.error(path, f"expected a number or text, found {_typename(value)}")
+        return None
+
+
+class _Axes(Spec):
+    """``{dotted.path: [v1, v2, ...]}``."""
+
+    def check(self, value, path, ck):
+        if not isinstance(value, dict):
+            ck.error(path, f"expected a mapping of dotted paths to lists, found {_typename(value)}")
+            return None
+        out = {}
+        for k, v in value.items():
+            sub = f"{path}.{k}"
+            if not isinstance(k, str) or not PATH_PATTERN.match(k):
+                ck.error(sub, "expected a dotted field path like workload.batch_size")
+                continue
+            if not isinstance(v, list) or not v:
+                ck.error(sub, f"expected a non-empty list of values, found {_typename(v)}")
+                continue
+            if len(v) > MAX_AXIS_VALUES:
+                ck.error(sub, f"at most {MAX_AXIS_VALUES} values per axis")
+                continue
+            items = [_Scalar().check(x, f"{sub}[{i}]", ck) for i, x in enumerate(v)]
+            out[k] = items
+        return out
+
+
+class _ServerRef(Spec):
+    def check(self, value, path, ck):
+        if isinstance(value, (str, dict)):
+            return value
+        ck.error(path, f"expected a server id, a path or an inline server, found {_typename(value)}")
+        return None
+
+
+SCENARIO = Fields(
+    {
+        "name": Text(),
+        "description": Text(),
+        "server": _ServerRef(),
+        "model": Text(),
+        "coefficients": Text(),
+        "workload": Fields(
+            {
+                "mode": Choice(("offline",)),
+                "prompt_tokens": Count(1),
+                "output_tokens": Count(1),
+                "batch_size": Count(1),
+                "tensor_parallel": Count(1),
+                "precision": Choice(PRECISIONS),
+                "kv_precision": Choice(PRECISIONS),
+                "engine": Choice(("synchronous", "overlapped")),
+                "embodied_attribution": Choice(("server", "used")),
+                "power_cap_w": Number(0.0, exclusive_min=True),
+            },
+            required=("mode", "prompt_tokens", "output_tokens"),
+            what="workload",
+        ),
+        "datacenter": Fields(
+            {"pue": Number(1.0, 5.0), "grid": Text(), "power_w": Number(0.0), "note": Text()},
+            what="datacenter",
+        ),
+        "load": Fields({"cpu_util": Number(0.0, 1.0), "gpu_activity": Number(0.0, 1.0)}, what="load"),
+        "sweep": Fields({"product": _Axes(), "zip": _Axes()}, what="sweep"),
+        "objectives": ListOf(Choice(EMBODIED_OBJECTIVES + TASK_OBJECTIVES), 1),
+        "note": Text(),
+    },
+    required=("name", "server"),
+    what="a scenario",
+)
+
+
+@dataclass
+class Scenario:
+    """A validated scenario: the base document and its sweep axes."""
+
+    name: str
+    file: str
+    doc: dict
+    product: dict[str, list] = field(default_factory=dict)
+    zipped: dict[str, list] = field(default_factory=dict)
+    objectives: list[str] = field(default_factory=list)
+
+    @property
+    def llm(self) -> bool:
+        """True when the scenario evaluates LLM tasks (a model and a workload)."""
+        return "model" in self.doc and "workload" in self.doc
+
+    @property
+    def n_points(self) -> int:
+        n = 1
+        for values in self.product.values():
+            n *= len(values)
+        if self.zipped:
+            n *= len(next(iter(self.zipped.values())))
+        return n
+
+    def hash(self) -> str:
+        """SHA-256 of the scenario's content (after --set), for the meta record."""
+        blob = json.dumps({"doc": self.doc, "product": self.product, "zip": self.zipped},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario:
+    """Validate a scenario document (``--set`` assignments applied first)."""
+    if not isinstance(raw, dict):
+        raise InputError("expected a mapping at the top of the scenario file", file=file)
+    for text in sets:
+        path, value = parse_assignment(text)
+        raw = set_scenario_path(raw, path, value, file=file)
+    entry_overrides = {k: raw.pop(k) for k in [f"_{h}_overrides" for h in ENTRY_FIELDS] if k in raw}
+    ck = Checker(file)
+    spec = SCENARIO.check(raw, "", ck)
+    ck.raise_if_errors()
+    spec.update(entry_overrides)
+    sweep = spec.get("sweep") or {}
+    product, zipped = sweep.get("product") or {}, sweep.get("zip") or {}
+    if zipped:
+        lengths = {k: len(v) for k, v in zipped.items()}
+        if len(set(lengths.values())) > 1:
+            raise InputError(f"zip lists must have equal lengths, found {lengths}", file=file, field="sweep.zip")
+    both = set(product) & set(zipped)
+    if both:
+        raise InputError(f"{sorted(both)[0]!r} is in both product and zip", file=file, field="sweep")
+    llm = "model" in spec and "workload" in spec
+    if ("model" in spec) != ("workload" in spec):
+        missing = "workload" if "model" in spec else "model"
+        raise InputError(f"an LLM scenario needs both model and workload; {missing} is missing", file=file,
+                         field=missing)
+    objectives = spec.get("objectives") or (["carbon_per_task", "edp", "cdp", "cep"] if llm
+                                            else ["embodied_kg", "total_mg_per_s"])
+    allowed = TASK_OBJECTIVES if llm else EMBODIED_OBJECTIVES
+    for i, o in enumerate(objectives):
+        if o not in allowed:
+            kind = "an LLM scenario" if llm else "a server-only scenario (no model/workload)"
+            raise InputError(f"objective {o!r} does not apply to {kind}; allowed: {', '.join(allowed)}",
+                             file=file, field=f"objectives[{i}]")
+    if not llm and "total_mg_per_s" in objectives and not (spec.get("datacenter") or {}).get("grid"):
+        if "datacenter.grid" not in product and "datacenter.grid" not in zipped:
+            raise InputError("objective total_mg_per_s needs datacenter.grid", file=file, field="datacenter")
+    base = {k: v for k, v in spec.items() if k not in ("sweep", "objectives")}
+    return Scenario(spec["name"], file, base, product, zipped, list(objectives))
+
+
+def load_scenario(path: str | Path, sets=()) -> Scenario:
+    """Load and validate a scenario file (``sets``: ``--set PATH=VALUE`` strings)."""
+    raw = load_yaml(path)
+    return scenario_from_dict(raw, str(path), sets)

@@ -1,0 +1,171 @@
+"""The parameter space of a sweep, expanded lazily.
+
+Every axis (a ``product`` entry, or all ``zip`` entries together) has a finite list of values.
+For each value we build the full point vector once and keep its difference from the base point,
+restricted to the rows it changes. Axes that change disjoint rows combine additively, so any
+point is ``base + sum of its axes' differences``; axes that interact (touch the same rows, or
+fail a cross-check at their extreme values) are merged into one group whose combinations are
+built in full. A chunk of points is then a few gathers and adds, whatever the space's size.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from carbonsim.errors import InputError
+from carbonsim.engine.inputs.overrides import set_scenario_path
+from carbonsim.engine.sweep.points import PointBuilder
+
+#: Largest number of value combinations an interacting group of axes may have.
+MAX_GROUP_COMBOS = 200_000
+
+
+@dataclass
+class Axis:
+    """One dimension of the space: one path (product) or several paths moving together (zip)."""
+
+    paths: tuple[str, ...]
+    values: tuple[list, ...]  # one list per path, equal lengths
+    kind: str  # "product" | "zip"
+
+    @property
+    def size(self) -> int:
+        return len(self.values[0])
+
+    def assign(self, doc: dict, i: int) -> dict:
+        for path, vals in zip(self.paths, self.values):
+            doc = set_scenario_path(doc, path, vals[i])
+        return doc
+
+    def field(self, k: int, i: int) -> str:
+        return f"sweep.{self.kind}.{self.paths[k]}[{i}]"
+
+
+@dataclass
+class Group:
+    axes: list[int]  # indices into Space.axes
+    rows: np.ndarray  # rows this group changes
+    table: np.ndarray  # (n_combos, len(rows)) differences from the base vector
+
+
+class Space:
+    """A lazily expanded sweep space over a base document."""
+
+    def __init__(self, base_doc: dict, product: dict, zipped: dict, builder: PointBuilder):
+        self.base_doc = base_doc
+        self.builder = builder
+        self.axes: list[Axis] = [Axis((p,), (v,), "product") for p, v in product.items()]
+        if zipped:
+            self.axes.append(Axis(tuple(zipped), tuple(zipped.values()), "zip"))
+        self.shape = tuple(a.size for a in self.axes)
+        self.size = int(np.prod(self.shape, dtype=np.int64)) if self.axes else 1
+        self.base = self._vector(base_doc, None, None)
+        self.groups = self._groups()
+
+    # -- building -----------------------------------------------------------------------------------
+    def _vector(self, doc, axis: Axis | None, i: int | None) -> np.ndarray:
+        try:
+            return self.builder.vector(doc)
+        except InputError as exc:
+            if axis is None:
+                raise
+            values = ", ".join(f"{p}={vals[i]!r}" for p, vals in zip(axis.paths, axis.values))
+            raise InputError(f"{values}: {exc}", file=self.builder.file, field=axis.field(0, i)) from None
+
+    def _axis_deltas(self, a: int) -> np.ndarray:
+        axis = self.axes[a]
+        return np.stack([self._vector(axis.assign(self.base_doc, i), axis, i) - self.base
+                         for i in range(axis.size)])
+
+    def _groups(self) -> list[Group]:
+        deltas = [self._axis_deltas(a) for a in range(len(self.axes))]
+        touched = [set(np.flatnonzero(np.any(d != 0, axis=0))) for d in deltas]
+        parent = list(range(len(self.axes)))
+
+        def find(x):
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for a, b in itertools.combinations(range(len(self.axes)), 2):
+            if touched[a] & touched[b] or not self._additive(a, b, deltas):
+                parent[find(a)] = find(b)
+        members: dict[int, list[int]] = {}
+        for a in range(len(self.axes)):
+            members.setdefault(find(a), []).append(a)
+        groups = []
+        for axes in members.values():
+            if len(axes) == 1:
+                d = deltas[axes[0]]
+                rows = np.array(sorted(touched[axes[0]]), dtype=np.int64)
+                groups.append(Group(axes, rows, np.ascontiguousarray(d[:, rows])))
+            else:
+                groups.append(self._joint_group(axes))
+        return groups
+
+    def _additive(self, a: int, b: int, deltas) -> bool:
+        """Cross-check at the extreme values: does (a=i, b=j) equal base + d_a + d_b?"""
+        A, B = self.axes[a], self.axes[b]
+        for i, j in {(A.size - 1, B.size - 1), (0, B.size - 1), (A.size - 1, 0)}:
+            doc = B.assign(A.assign(self.base_doc, i), j)
+            both = self._vector(doc, A, i)
+            if not np.allclose(both, self.base + deltas[a][i] + deltas[b][j], rtol=1e-12, atol=1e-12,
+                               equal_nan=True):
+                return False
+        return True
+
+    def _joint_group(self, axes: list[int]) -> Group:
+        sizes = [self.axes[a].size for a in axes]
+        n = int(np.prod(sizes))
+        if n > MAX_GROUP_COMBOS:
+            names = ", ".join(p for a in axes for p in self.axes[a].paths)
+            raise InputError(f"the axes {names} interact and have {n:,} combinations (limit "
+                             f"{MAX_GROUP_COMBOS:,}); sweep fewer values together", file=self.builder.file,
+                             field="sweep")
+        table = np.empty((n, len(self.base)))
+        for k, combo in enumerate(itertools.product(*[range(s) for s in sizes])):
+            doc = self.base_doc
+            for a, i in zip(axes, combo):
+                doc = self.axes[a].assign(doc, i)
+            table[k] = self._vector(doc, self.axes[axes[0]], combo[0]) - self.base
+        rows = np.flatnonzero(np.any(table != 0, axis=0))
+        return Group(axes, rows, np.ascontiguousarray(table[:, rows]))
+
+    # -- expansion ------------------------------------------------------------------------------------
+    def coords(self, start: int, stop: int) -> list[np.ndarray]:
+        """Index of each axis' value for points ``start..stop-1`` (C order: last axis fastest)."""
+        if not self.axes:
+            return []
+        return list(np.unravel_index(np.arange(start, stop, dtype=np.int64), self.shape))
+
+    def chunk(self, start: int, stop: int, coords=None) -> np.ndarray:
+        """Point vectors (n_rows, stop - start) of points ``start..stop-1``."""
+        n = stop - start
+        out = np.repeat(self.base[:, None], n, axis=1)
+        coords = self.coords(start, stop) if coords is None else coords
+        for g in self.groups:
+            if len(g.rows) == 0:
+                continue
+            if len(g.axes) == 1:
+                combo = coords[g.axes[0]]
+            else:
+                combo = np.ravel_multi_index([coords[a] for a in g.axes], [self.axes[a].size for a in g.axes])
+            out[g.rows] += g.table[combo].T
+        return out
+
+    def columns(self) -> list[str]:
+        """Output column names of the swept parameters."""
+        return [p for a in self.axes for p in a.paths]
+
+    def values(self, coords) -> dict[str, np.ndarray]:
+        """Swept parameter values of a chunk, one array per path."""
+        out = {}
+        for a, axis in enumerate(self.axes):
+            for path, vals in zip(axis.paths, axis.values):
+                arr = np.asarray([v if not isinstance(v, dict) else str(v) for v in vals])
+                out[path] = arr[coords[a]]
+        return out
