@@ -39,6 +39,23 @@ class _Group(click.Group):
             ctx.exit(1)
 
 
+def _on_signal(signum, frame):
+    # SystemExit unwinds through every `finally`, so temporary output is removed.
+    raise SystemExit(128 + signum)
+
+
+def _exit_cleanly_on_signals():
+    """SIGTERM and SIGHUP end carbonsim like Ctrl-C: temporary files removed, old results intact."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            try:
+                signal.signal(getattr(signal, name), _on_signal)
+            except ValueError:  # not the main thread (an embedding application); leave its handlers
+                pass
+
+
 def _db(ctx, extra=()):
     from carbonsim.engine.db import default_database
 
@@ -123,6 +140,7 @@ def main(ctx, debug, db_dirs):
     """Lifecycle carbon of AI servers: embodied + operational."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    _exit_cleanly_on_signals()
     ctx.obj["db"] = db_dirs
 
 

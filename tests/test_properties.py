@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from carbonsim.engine.studies.assessment import embodied
 from carbonsim.engine.inputs.coefficients import load_coefficients
-from carbonsim.models.embodied.server import embodied_rate_mg_per_s
+from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
 from carbonsim.engine.inputs.server import load_server
 
 SETS = st.sampled_from(["hotcarbon24", "ecoserve", "act"])

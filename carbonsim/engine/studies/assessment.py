@@ -14,7 +14,7 @@ from carbonsim.engine.inputs.coefficients import CoefficientSet
 from carbonsim.engine.db.schema import cited_sources
 from carbonsim.models.embodied._kernels import server_components
 from carbonsim.models.embodied.layout import C, GPU_COMPONENTS, HOST_COMPONENTS, P
-from carbonsim.models.embodied.server import embodied_rate_mg_per_s
+from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
 from carbonsim.models.grid.carbon import operational_rate_mg_per_s
 from carbonsim.engine.inputs.server import Server
 from carbonsim.engine.inputs.columns import server_column

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carbonsim.engine.studies.assessment import EmbodiedResult
-from carbonsim.models.embodied.server import amortised_kg
+from carbonsim.models.lifecycle.amortisation import amortised_kg
 from carbonsim.errors import InputError
 
 #: CodeCarbon 3.x header (38 columns, in order).

@@ -10,7 +10,7 @@ import numpy as np
 
 from carbonsim.models.embodied._kernels import server_components
 from carbonsim.models.embodied.layout import N_HOST, N_PARAMS
-from carbonsim.models.embodied.server import embodied_rate_mg_per_s
+from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
 from carbonsim.models.grid.carbon import operational_rate_mg_per_s
 from carbonsim.engine.sweep.points import embodied_rows
 

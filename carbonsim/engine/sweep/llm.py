@@ -25,7 +25,7 @@ import numpy as np
 
 from carbonsim.models.embodied._kernels import server_components
 from carbonsim.models.embodied.layout import N_HOST, N_PARAMS, PARAM_NAMES
-from carbonsim.models.embodied.server import embodied_rate_mg_per_s
+from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
 from carbonsim.models.grid.carbon import operational_g
 from carbonsim.engine.inputs.llm import model_spec, perf_rows
 from carbonsim.engine.inputs.operational import gpu_constants, host_power

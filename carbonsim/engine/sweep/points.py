@@ -72,7 +72,7 @@ class PointBuilder:
         share = col.value[PARAM_NAMES.index("host_share")]
         load = doc.get("load") or {}
         v[ix["power_w"]] = server_power(server, share, dc.get("power_w"), load.get("cpu_util"),
-                                        load.get("gpu_activity")).power_w
+                                        load.get("gpu_util", load.get("gpu_activity"))).power_w
         v[ix["pue"]] = dc.get("pue", 1.0)
         g = self.grid(doc)
         v[ix["ci_g_per_kwh"]] = np.nan if g is None else g.ci_g_per_kwh

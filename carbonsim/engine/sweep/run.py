@@ -7,10 +7,6 @@ failed run leaves nothing behind.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +16,7 @@ import numpy as np
 import carbonsim
 from carbonsim.engine.db.store import Database
 from carbonsim.errors import InputError
+from carbonsim.engine.outputs import OutputFolder, write_error
 from carbonsim.engine.sweep.scenario import Scenario
 from carbonsim.engine.sweep.space import Space
 
@@ -100,10 +97,13 @@ class _Writer:
             pd.DataFrame(columns).to_csv(self._fh, header=header, index=False, float_format="%.9g")
 
     def close(self) -> None:
+        """Close the file (idempotent)."""
         if self._pq is not None:
             self._pq.close()
+            self._pq = None
         if self._fh is not None:
             self._fh.close()
+            self._fh = None
 
 
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
@@ -133,13 +133,10 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     base_metrics = {k: float(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
     warnings = _basis_warnings(scenario, builder)
 
-    tmp = None
-    writer = None
+    folder = writer = None
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        writer = _Writer(tmp / ("points.parquet" if fmt == "parquet" else "points.csv"), fmt)
+        folder = OutputFolder(out_dir)
+        writer = _Writer(folder.path / ("points.parquet" if fmt == "parquet" else "points.csv"), fmt)
 
     best_val = {o: np.inf for o in scenario.objectives}
     best_idx = {o: -1 for o in scenario.objectives}
@@ -191,22 +188,17 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         results = None
         if writer is not None:
             writer.close()
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-            if out_dir.exists():
-                shutil.rmtree(out_dir)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; give it normal permissions
-            os.replace(tmp, out_dir)
-            results = str(out_dir / writer.path.name)
-            tmp = None
+            target = folder.commit(meta)
+            results = str(target / writer.path.name)
         return SweepResult(scenario, space.size, n_feasible, best, base_metrics, results, meta,
                            time.perf_counter() - t0, space.columns(), warnings)
+    except OSError as exc:
+        raise write_error(exc, out_dir) from None
     finally:
-        if writer is not None and tmp is not None:
+        if writer is not None:
             writer.close()
-        if tmp is not None and tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        if folder is not None:
+            folder.discard()
 
 
 def _basis_warnings(scenario: Scenario, builder) -> list[str]:

@@ -19,6 +19,8 @@ from carbonsim.errors import InputError
 from carbonsim.engine.inputs.overrides import ENTRY_FIELDS, parse_assignment, set_scenario_path
 
 PATH_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+#: A scenario name becomes a folder name (out/<name>): a plain file name, no path.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_AXIS_VALUES = 1_000_000
 EMBODIED_OBJECTIVES = ("embodied_kg", "embodied_mg_per_s", "total_mg_per_s")
 TASK_OBJECTIVES = ("carbon_per_task", "energy_per_task", "latency", "edp", "cdp", "cep",
@@ -77,7 +79,7 @@ class _ServerRef(Spec):
 
 SCENARIO = Fields(
     {
-        "name": Text(),
+        "name": Text(NAME_PATTERN, "a plain name (letters, digits, '.', '-', '_'; no '/'), used as the output folder name"),
         "description": Text(),
         "server": _ServerRef(),
         "model": Text(),
@@ -102,7 +104,8 @@ SCENARIO = Fields(
             {"pue": Number(1.0, 5.0), "grid": Text(), "power_w": Number(0.0), "note": Text()},
             what="datacenter",
         ),
-        "load": Fields({"cpu_util": Number(0.0, 1.0), "gpu_activity": Number(0.0, 1.0)}, what="load"),
+        "load": Fields({"cpu_util": Number(0.0, 1.0), "gpu_util": Number(0.0, 1.0), "gpu_activity": Number(0.0, 1.0)},
+                       what="load"),
         "sweep": Fields({"product": _Axes(), "zip": _Axes()}, what="sweep"),
         "objectives": ListOf(Choice(EMBODIED_OBJECTIVES + TASK_OBJECTIVES), 1),
         "note": Text(),

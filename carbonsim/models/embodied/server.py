@@ -31,7 +31,6 @@ from carbonsim.models.embodied.layout import COMPONENTS, N_COMPONENTS, P
 from carbonsim.models.embodied.logic import carbon_per_area_kg_per_cm2, die_kg, packaging_kg
 from carbonsim.models.embodied.memory import capacity_kg
 from carbonsim.models.embodied.thermal import cooling_kg
-from carbonsim.units import SECONDS_PER_YEAR, KG_TO_MG
 
 
 def _dies_kg(p, prefix: str):
@@ -128,49 +127,3 @@ def server_components_reference(params) -> np.ndarray:
     for i, name in enumerate(COMPONENTS):
         out[i] = comp[name]
     return out
-
-
-def amortised_kg(embodied_kg, used_s, lifetime_yr):
-    r"""Share of a part's embodied carbon attributed to ``used_s`` seconds of use.
-
-    .. math:: E_{used} = E \cdot \frac{T}{LT}
-
-    Parameters
-    ----------
-    embodied_kg : numeric
-        Embodied carbon of the part [kg].
-    used_s : numeric
-        Time used [s].
-    lifetime_yr : numeric
-        Lifetime the carbon is spread over [yr] (years of 365 days).
-
-    Returns
-    -------
-    numeric
-        [kg]
-
-    References
-    ----------
-    ACT Eq. 1 ``(T / LT) * E``; the seed paper Sec. 3.2, lifetime 3-5 years.
-    """
-    return embodied_kg * used_s / (lifetime_yr * SECONDS_PER_YEAR)
-
-
-def embodied_rate_mg_per_s(embodied_kg, lifetime_yr):
-    r"""Embodied carbon per second of life: :math:`r = E / LT` [mg/s].
-
-    The seed's Fig. 2: (811.4 + 448) kg over 4 years = 9.98 mg/s.
-
-    Parameters
-    ----------
-    embodied_kg : numeric
-        [kg]
-    lifetime_yr : numeric
-        [yr]
-
-    Returns
-    -------
-    numeric
-        [mg/s]
-    """
-    return amortised_kg(embodied_kg, 1.0, lifetime_yr) * KG_TO_MG
