@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from carbonsim.engine.studies.assessment import embodied
+from carbonsim.engine.studies.embodied import embodied
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.db import default_database
 from carbonsim.models.embodied._kernels import server_components

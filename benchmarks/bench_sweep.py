@@ -128,7 +128,7 @@ def main():
                 base = nb / tb
             rows.append((f"server-only sweep, writing Parquet ({n:,} points)", n, n / t, base))
             shutil.rmtree(tmp / f"srv{n_dram}", ignore_errors=True)
-        from carbonsim.engine.studies.assessment import embodied
+        from carbonsim.engine.studies.embodied import embodied
         from carbonsim.engine.inputs.coefficients import load_coefficients
         from carbonsim.engine.inputs.server import load_server
 

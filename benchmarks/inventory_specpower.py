@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from carbonsim.engine.db import default_database  # noqa: E402
-from carbonsim.engine.studies.inventory import read_inventory, run_inventory  # noqa: E402
+from carbonsim.engine.readers.inventory import read_inventory  # noqa: E402
+from carbonsim.engine.studies.inventory import run_inventory  # noqa: E402
 from carbonsim.models.power.prior import (  # noqa: E402
     LOAD_LEVELS, abs_pct_error, cross_validated_prior_power_w, design_matrix, fit_host_prior,
     prior_power_from_features_w,

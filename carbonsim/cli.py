@@ -28,7 +28,7 @@ class _Group(click.Group):
         except InputError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"carbonsim: error: {exc}", err=True)
+            click.echo(f"carbonsim: error: {exc.for_cli()}", err=True)
             ctx.exit(2)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -151,7 +151,7 @@ def main(ctx, debug, db_dirs):
 @click.pass_context
 def embodied(ctx, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
     """Embodied carbon of SERVER (a database id or a YAML path), by component."""
-    from carbonsim.engine.studies.assessment import embodied as assess
+    from carbonsim.engine.studies.embodied import embodied as assess
     from carbonsim.report.documents import embodied_document
 
     _, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
@@ -192,16 +192,16 @@ def footprint(ctx, server, grid, power_w, cpu_util, gpu_activity, pue, year, coe
 
     GRID is an energy source (coal, gas, solar, ...), a mix (coal:0.3,wind:0.7), a region id
     (ESP, us-ca, aws-us-east-1), a trajectory or trace id, or a trace CSV path."""
-    from carbonsim.engine.studies.assessment import footprint as assess
+    from carbonsim.engine.chain import Load
     from carbonsim.engine.inputs.grid import resolve_grid
+    from carbonsim.engine.studies.footprint import footprint as assess
     from carbonsim.report.documents import footprint_document
 
     db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
     g = resolve_grid(grid, db, year=year)
     for w in g.warnings:
         click.echo(f"carbonsim: warning: {w}", err=True)
-    result = assess(srv, cs, g.ci_g_per_kwh, g.label, g.basis, ",".join(g.sources) or None,
-                    power_w=power_w, pue=pue, cpu_util=cpu_util, gpu_activity=gpu_activity,
+    result = assess(srv, cs, g, db, pue=pue, load=Load(cpu_util, gpu_activity, power_w=power_w),
                     samples=samples, seed=seed)
     doc = footprint_document(result)
     if fmt == "json":
@@ -274,15 +274,17 @@ def sweep(ctx, scenario, out_dir, fmt, sets, db_dirs, plots, no_write, chunk):
 @click.pass_context
 def compare(ctx, servers, grid, years, utilization, pue, coefficients, db_dirs, fmt):
     """Compare SERVERS over --years of use: embodied + operational, and the break-even grid intensity."""
+    from carbonsim.engine.chain import Load
     from carbonsim.engine.inputs.coefficients import load_coefficients
-    from carbonsim.engine.studies.compare import compare_servers
     from carbonsim.engine.inputs.grid import resolve_grid
     from carbonsim.engine.inputs.server import load_server
+    from carbonsim.engine.studies.compare import compare_servers
 
     db = _db(ctx, db_dirs)
     cs = load_coefficients(coefficients, db)
     g = resolve_grid(grid, db)
-    rows = compare_servers([load_server(s, db) for s in servers], cs, g.ci_g_per_kwh, years, utilization, pue)
+    rows = compare_servers([load_server(s, db) for s in servers], cs, g.ci_g_per_kwh, db, years,
+                           Load(utilization, utilization), pue)
     keys = ["server", "embodied_kg", "embodied_kg_amortised", "power_w", "energy_kwh", "operational_kg",
             "total_kg", "break_even_ci_g_per_kwh"]
     recs = [{"server": r.server.id, **{k: getattr(r, k) for k in keys[1:]}} for r in rows]
@@ -311,39 +313,48 @@ def compare(ctx, servers, grid, years, utilization, pue, coefficients, db_dirs, 
 # --- codecarbon ------------------------------------------------------------------------------------
 @main.command()
 @click.argument("emissions_csv", type=click.Path(dir_okay=False))
-@click.option("--server", "server", required=True, metavar="SERVER",
-              help="The server the runs used (database id or YAML path).")
+@click.option("--server", "server", default=None, metavar="SERVER",
+              help="The server the runs used (database id or YAML path); default: built from the "
+                   "cpu_model, gpu_model, gpu_count and ram_total_size CodeCarbon recorded.")
 @common_options
 @click.pass_context
 def codecarbon(ctx, emissions_csv, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
     """Add embodied carbon to the runs of a CodeCarbon EMISSIONS_CSV (per run and in total)."""
-    from carbonsim.engine.studies.assessment import embodied as assess
     from carbonsim.engine.studies.codecarbon import read_runs
 
-    _, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
-    e = assess(srv, cs, samples=samples, seed=seed)
-    runs = read_runs(emissions_csv, e)
-    keys = ["row", "run_id", "timestamp", "duration_s", "energy_kwh", "operational_kg", "embodied_host_kg",
-            "embodied_gpu_kg", "embodied_kg", "total_kg", "embodied_share"]
-    records = [{k: getattr(r, k) for k in keys} for r in runs]
-    totals = {k: sum(rec[k] for rec in records) for k in keys[3:10]}
+    if server is None:
+        from carbonsim.engine.inputs.coefficients import load_coefficients
+
+        db, srv = _db(ctx, db_dirs), None
+        cs = load_coefficients(coefficients, db)
+    else:
+        db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
+    runs = read_runs(emissions_csv, cs, db, srv)
+    servers = {r.server.server.id: r.server for r in runs}
+    keys = ["line", "run_id", "timestamp", "server", "flushes", "duration_s", "energy_kwh", "operational_kg",
+            "embodied_host_kg", "embodied_gpu_kg", "embodied_kg", "total_kg", "embodied_share"]
+    records = [r.record() for r in runs]
+    totals = {k: sum(rec[k] for rec in records) for k in keys[5:12]}
     totals["embodied_share"] = totals["embodied_kg"] / totals["total_kg"] if totals["total_kg"] else 0.0
     if fmt == "json":
-        text = json.dumps({"server": srv.id, "coefficients": cs.id, "server_embodied_kg": e.total_kg,
+        text = json.dumps({"coefficients": cs.id,
+                           "servers": {k: {"embodied_kg": e.total_kg, "name": e.server.name}
+                                       for k, e in servers.items()},
                            "runs": records, "total": totals}, indent=2)
     elif fmt == "csv":
         text = _csv_text(keys, [[rec[k] for k in keys] for rec in records])
     else:
         from carbonsim.report.text import table
 
-        rows = [[rec["run_id"][:13] or str(rec["row"]), f"{rec['duration_s']:,.0f}", f"{rec['energy_kwh']:.4f}",
+        rows = [[rec["run_id"][:13] or f"line {rec['line']}", f"{rec['duration_s']:,.0f}", f"{rec['energy_kwh']:.4f}",
                  f"{1000 * rec['operational_kg']:.3f}", f"{1000 * rec['embodied_kg']:.3f}",
                  f"{1000 * rec['total_kg']:.3f}", f"{100 * rec['embodied_share']:.1f}%"] for rec in records]
         rows.append(["TOTAL", f"{totals['duration_s']:,.0f}", f"{totals['energy_kwh']:.4f}",
                      f"{1000 * totals['operational_kg']:.3f}", f"{1000 * totals['embodied_kg']:.3f}",
                      f"{1000 * totals['total_kg']:.3f}", f"{100 * totals['embodied_share']:.1f}%"])
-        head = (f"CodeCarbon runs on {srv.name} [{srv.id}]; server embodied {e.total_kg:,.1f} kg "
-                f"({cs.id}), amortised over GPU {srv.gpu_lifetime_yr.value:g} yr / host {srv.host_lifetime_yr.value:g} yr\n")
+        head = "".join(f"CodeCarbon runs on {e.server.name} [{k}]; server embodied {e.total_kg:,.1f} kg ({cs.id}), "
+                       f"amortised over GPU {e.server.gpu_lifetime_yr.value:g} yr / host "
+                       f"{e.server.host_lifetime_yr.value:g} yr\n" for k, e in servers.items())
         text = head + "\n" + table(rows, ["run", "duration_s", "energy_kwh", "operational_g", "embodied_g",
                                           "total_g", "embodied"], "lrrrrrr")
     _emit(ctx, text, out)
@@ -365,7 +376,7 @@ def power():
 @click.pass_context
 def power_fit(ctx, measurements, form, fmt, out_yaml):
     """Fit host power to MEASUREMENTS (CSV: cpu_util, optional mem_util, power_w)."""
-    from carbonsim.engine.inputs.power import fit_measurements_csv, power_fit_json, power_fit_rows, power_model_yaml
+    from carbonsim.engine.studies.power_fit import fit_measurements_csv, power_fit_json, power_fit_rows, power_model_yaml
 
     report = fit_measurements_csv(measurements, form)
     rows = power_fit_rows(report)
@@ -409,7 +420,7 @@ def grid():
 @click.pass_context
 def grid_list(ctx, kind, db_dirs, fmt):
     """List what --grid accepts, with intensity, year, basis and source."""
-    from carbonsim.engine.inputs.grid import list_grids
+    from carbonsim.engine.studies.grids import list_grids
 
     rows = list_grids(_db(ctx, db_dirs), kind)
     keys = ["kind", "id", "name", "ci_g_per_kwh", "year", "basis", "source", "table"]
@@ -435,7 +446,7 @@ def grid_list(ctx, kind, db_dirs, fmt):
 @click.pass_context
 def grid_show(ctx, grid_id, table_id, db_dirs):
     """Show one grid entry: every value, year, basis, scope, source and licence."""
-    from carbonsim.engine.inputs.grid import show_grid
+    from carbonsim.engine.studies.grids import show_grid
 
     click.echo(json.dumps(show_grid(grid_id, _db(ctx, db_dirs), table=table_id), indent=2, default=str))
 
@@ -456,7 +467,9 @@ def grid_show(ctx, grid_id, table_id, db_dirs):
 @click.pass_context
 def inventory(ctx, fleet_csv, utils, grid, pue, years, coefficients, samples, seed, db_dirs, out):
     """Embodied carbon, power and yearly energy/carbon for a fleet spreadsheet (one server per row)."""
-    from carbonsim.engine.studies.inventory import inventory_csv, read_inventory, run_inventory
+    from carbonsim.engine.inputs.grid import resolve_grid
+    from carbonsim.engine.readers.inventory import read_inventory
+    from carbonsim.engine.studies.inventory import inventory_csv, run_inventory
 
     try:
         values = tuple(float(u) for u in utils.split(","))
@@ -465,7 +478,9 @@ def inventory(ctx, fleet_csv, utils, grid, pue, years, coefficients, samples, se
     if any(not 0 <= u <= 1 for u in values):
         raise InputError(f"--util values must be between 0 and 1, found {utils!r}")
     rows = read_inventory(fleet_csv)
-    results = run_inventory(rows, _db(ctx, db_dirs), utils=values, grid=grid, pue=pue, years=years,
+    db = _db(ctx, db_dirs)
+    g = None if grid is None else resolve_grid(grid, db)
+    results = run_inventory(rows, db, utils=values, grid=g, pue=pue, years=years,
                             coefficients=coefficients, samples=samples, seed=seed)
     _emit(ctx, inventory_csv(results).rstrip("\n"), out)
 

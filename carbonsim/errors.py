@@ -31,6 +31,25 @@ class InputError(ValueError):
         where = ": ".join(p for p in (self.file, self.field) if p)
         return f"{where}: {self.message}" if where else self.message
 
+    def for_cli(self) -> str:
+        """The one line the command line prints."""
+        return str(self)
+
+
+class OptionError(InputError):
+    """A bad value given as a command-line option or a keyword argument of the Python API.
+
+    ``str()`` names the argument as Python sees it (``pue: ...``); :meth:`for_cli` names the
+    option (``--pue: ...``).
+    """
+
+    def __init__(self, message: str, option: str):
+        self.option = option
+        super().__init__(message, field=option)
+
+    def for_cli(self) -> str:
+        return f"--{self.option.replace('_', '-')}: {self.message}"
+
 
 class InputErrors(InputError):
     """Several input problems found at once (``carbonsim db check`` reports all of them)."""

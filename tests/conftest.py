@@ -1,9 +1,10 @@
-import sys
+"""Shared fixtures. Tests mirror the layers: models/ (layer 1), engine/ (layer 2), cli/ (layer 3)."""
+
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import carbonsim
-from carbonsim.units import KG_TO_MG, SECONDS_PER_YEAR
-from carbonsim.engine.studies.assessment import EmbodiedResult, FootprintResult
-
-
-MG_PER_S_TO_KG_PER_YR = SECONDS_PER_YEAR / KG_TO_MG
+from carbonsim.engine.studies.embodied import EmbodiedResult
+from carbonsim.engine.studies.footprint import MG_PER_S_TO_KG_PER_YR, FootprintResult
 
 
 def _r(x, digits=6):
@@ -66,6 +63,8 @@ def footprint_document(f: FootprintResult) -> dict:
         **per_s,
         "host_embodied_mg_per_s": _r(e.host_mg_per_s),
         "gpu_embodied_mg_per_s": _r(e.gpu_mg_per_s),
+        "host_operational_mg_per_s": _r(f.rates["host_operational_mg_per_s"]),
+        "gpu_operational_mg_per_s": _r(f.rates["gpu_operational_mg_per_s"]),
         "embodied_share": _r(f.embodied_share),
         "per_hour_g": {
             "embodied": _r(f.embodied_mg_per_s * 3.6),
@@ -82,10 +81,11 @@ def footprint_document(f: FootprintResult) -> dict:
         "gpu_power_w": _r(f.gpu_power_w),
         "power_origin": f.power_origin,
         "pue": _r(f.pue),
-        "grid": f.grid,
+        "grid": f.grid.label,
         "ci_g_per_kwh": _r(f.ci_g_per_kwh),
-        "grid_basis": f.grid_basis,
-        "grid_source": f.grid_source,
+        "grid_basis": f.grid.basis,
+        "grid_source": ",".join(f.grid.sources) or None,
+        "notes": list(f.notes),
         "embodied": embodied_document(e),
     }
     return doc

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from carbonsim.engine.studies.assessment import EmbodiedResult, FootprintResult
-from carbonsim.report.documents import MG_PER_S_TO_KG_PER_YR
+from carbonsim.engine.studies.embodied import EmbodiedResult
+from carbonsim.engine.studies.footprint import MG_PER_S_TO_KG_PER_YR, FootprintResult
 from carbonsim.report.text import fmt_num, table
 
 
@@ -52,8 +52,8 @@ def footprint_table(f: FootprintResult) -> str:
         split = f" = host {f.host_power_w:,.0f} W + GPUs {f.gpu_power_w or 0:,.0f} W"
     lines = [
         f"{e.server.name}  [{e.server.id}]   coefficients: {e.coefficients.id}",
-        f"power {f.power_w:,.0f} W{split};  PUE {f.pue:g};  grid {f.grid}: {f.ci_g_per_kwh:g} g/kWh "
-        f"({f.grid_basis} basis)",
+        f"power {f.power_w:,.0f} W{split};  PUE {f.pue:g};  grid {f.grid.label}: {f.ci_g_per_kwh:g} g/kWh "
+        f"({f.grid.basis} basis)",
         f"  power from: {f.power_origin}",
         "",
         table(rows, ["rate", "unit", "embodied", "operational", "total"], "llrrr"),
@@ -63,6 +63,6 @@ def footprint_table(f: FootprintResult) -> str:
     if e.uncertainty:
         u = e.uncertainty["embodied_mg_per_s"]
         lines.append(f"embodied mg/s p5/p50/p95: {u['p5']:.3f} / {u['p50']:.3f} / {u['p95']:.3f} ({e.samples} samples)")
-    for note in e.notes:
+    for note in e.notes + f.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ intensities and are refused here (GSF SCI v1.1 excludes them).
 
 from __future__ import annotations
 
+from carbonsim.models.grid.carbon import BASES
 from carbonsim.engine.db.schema import (
     ID_PATTERN,
     Choice,
@@ -24,8 +25,6 @@ from carbonsim.engine.db.schema import (
     Text,
 )
 
-#: Accounting bases of a grid intensity.
-BASES = ("lifecycle", "direct")
 #: How a trajectory is evaluated between its points (see carbonsim.models.grid.trajectory).
 INTERPOLATIONS = ("linear", "exponential", "step")
 

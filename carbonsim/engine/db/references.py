@@ -78,7 +78,67 @@ def check_references(db, loaded: dict[tuple[str, str], dict]) -> list[InputError
                 if target not in entry["nodes"]:
                     problems.append(InputError(f"alias target {target!r} is not a node of this table",
                                                file=file, field=f"aliases.{alias}"))
-    from carbonsim.engine.inputs.grid import check_grid_data
-
     problems.extend(check_grid_data(db))
     return problems
+
+
+def check_grid_data(db) -> list[InputError]:
+    """Problems across the grid files that a per-file schema cannot see.
+
+    - a region id defined twice within one database layer (across region tables);
+    - a region id equal to an energy-source name, trajectory id or trace id (ambiguous ``--grid``);
+    - ``zone`` of a region, ``region`` of a trajectory or trace that names no region;
+    - shipped trace CSVs that do not read, or whose ``# source:`` is not in sources.yaml.
+    """
+    problems: list[InputError] = []
+    sources = set(db.sources())
+    seen: dict[tuple[int, str], str] = {}
+    for t in db.ids("regions"):
+        path = db.path("regions", t)
+        try:
+            entries = db.get("regions", t).get("regions") or {}
+        except InputError:
+            continue  # reported by the schema check
+        layer = db.layer(path)
+        for rid in entries:
+            if (layer, rid) in seen:
+                problems.append(InputError(f"region {rid!r} is also defined in {seen[(layer, rid)]}",
+                                           file=str(path), field=f"regions.{rid}"))
+            seen[(layer, rid)] = str(path)
+    try:
+        regions = db.regions()
+    except InputError as exc:
+        return problems + [exc]
+    trajectories, traces = set(db.ids("trajectories")), set(db.ids("traces"))
+    source_names = {n for t in db.ids("grid") for n in db.get("grid", t)["ci_g_per_kwh"]}
+    for rid, (t, e) in regions.items():
+        path = str(db.path("regions", t))
+        for other, what in ((source_names, "an energy-source name"), (trajectories, "a trajectory id"),
+                            (traces, "a trace id")):
+            if rid in other:
+                problems.append(InputError(f"region id {rid!r} is also {what}; --grid {rid} would be ambiguous",
+                                           file=path, field=f"regions.{rid}"))
+        if e.get("zone") and e["zone"] not in regions:
+            problems.append(InputError(f"zone {e['zone']!r} is not a region id", file=path,
+                                       field=f"regions.{rid}.zone"))
+    for tid in trajectories:
+        t = db.get("trajectories", tid)
+        if t.get("region") and t["region"] not in regions:
+            problems.append(InputError(f"region {t['region']!r} is not a region id",
+                                       file=str(db.path("trajectories", tid)), field="region"))
+    for tid in traces:
+        p = db.path("traces", tid)
+        try:
+            tr = db.trace(tid)
+        except InputError:
+            continue  # reported by Database.check
+        if tr.meta.get("source") and tr.meta["source"] not in sources:
+            problems.append(InputError(f"source {tr.meta['source']!r} is not in sources.yaml", file=str(p),
+                                       field="# source"))
+        if tr.meta.get("region") and tr.meta["region"] not in regions:
+            problems.append(InputError(f"region {tr.meta['region']!r} is not a region id", file=str(p),
+                                       field="# region"))
+        if tid in source_names or tid in trajectories:
+            problems.append(InputError(f"trace id {tid!r} is also a source or trajectory id", file=str(p)))
+    return problems
+

@@ -31,7 +31,10 @@ KIND_WORD = {
     "models": "LLM model",
     "perf": "performance calibration",
     "power": "power calibration",
+    "traces": "grid trace",
 }
+#: Kinds stored as CSV tables rather than YAML (each read by its own reader).
+CSV_KINDS = ("traces",)
 
 
 def shipped_database_dir() -> Path:
@@ -61,16 +64,18 @@ class Database:
         self._cache: dict[tuple[str, str], dict] = {}
         self._sources: dict | None = None
         self._source_errors: list[InputError] = []
+        self._regions: dict | None = None
+        self._memo: dict = {}
 
     # -- discovery ---------------------------------------------------------------------------
     def _build_index(self) -> dict[str, dict[str, Path]]:
-        index: dict[str, dict[str, Path]] = {k: {} for k in KINDS}
+        index: dict[str, dict[str, Path]] = {k: {} for k in (*KINDS, *CSV_KINDS)}
         for root in self.dirs:
-            for kind in KINDS:
+            for kind in index:
                 sub = root / kind
                 if not sub.is_dir():
                     continue
-                for path in sorted(sub.glob("*.yaml")):
+                for path in sorted(sub.glob("*.csv" if kind in CSV_KINDS else "*.yaml")):
                     index[kind][path.stem] = path
         return index
 
@@ -91,10 +96,18 @@ class Database:
             known = ", ".join(self.ids(kind)) or "none"
             raise InputError(f"unknown {KIND_WORD[kind]} {part_id!r}; known: {known}") from None
 
+    def layer(self, path) -> int:
+        """Index of the database directory ``path`` lies in (0 = the shipped one)."""
+        path = Path(path).resolve()
+        for i, root in enumerate(self.dirs):
+            if path.is_relative_to(root.resolve()):
+                return i
+        return len(self.dirs)
+
     @staticmethod
     def _check_kind(kind: str) -> None:
-        if kind not in KINDS:
-            raise InputError(f"unknown kind {kind!r}; kinds are: {', '.join(KINDS)}")
+        if kind not in KINDS and kind not in CSV_KINDS:
+            raise InputError(f"unknown kind {kind!r}; kinds are: {', '.join((*KINDS, *CSV_KINDS))}")
 
     # -- sources ---------------------------------------------------------------------------------
     def sources(self) -> dict[str, dict]:
@@ -153,6 +166,32 @@ class Database:
             self._cache[key] = out
         return self._cache[key]
 
+    def memo(self, key, build):
+        """``build()`` once per database: objects derived from entries (fitted priors, indexes)."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
+
+    def regions(self) -> dict[str, tuple[str, dict]]:
+        """Every region id -> (region table id, entry), across tables; a layer above overrides."""
+        if self._regions is None:
+            tables = sorted(self.ids("regions"), key=lambda t: (self.layer(self.path("regions", t)), t))
+            out: dict[str, tuple[str, dict]] = {}
+            for t in tables:
+                for rid, entry in (self.get("regions", t).get("regions") or {}).items():
+                    out[rid] = (t, entry)
+            self._regions = out
+        return self._regions
+
+    def trace(self, trace_id: str):
+        """The grid trace ``trace_id`` (``traces/<id>.csv``), read and validated once."""
+        key = ("traces", trace_id)
+        if key not in self._cache:
+            from carbonsim.engine.readers.traces import read_trace_csv
+
+            self._cache[key] = read_trace_csv(self.path("traces", trace_id))
+        return self._cache[key]
+
     # -- checking everything ------------------------------------------------------------------------
     def check(self) -> tuple[int, list[InputError]]:
         """Validate every file and every cross-reference.
@@ -184,6 +223,15 @@ class Database:
                         out["_path"] = str(path)
                         out["_id"] = path.stem
                         loaded[(kind, path.stem)] = out
+            for kind in CSV_KINDS:
+                for path in sorted((root / kind).glob("*.csv")) if (root / kind).is_dir() else []:
+                    n_files += 1
+                    try:
+                        from carbonsim.engine.readers.traces import read_trace_csv
+
+                        read_trace_csv(path)
+                    except InputError as exc:
+                        problems.append(exc)
             for extra in sorted(root.glob("*/*.yml")):
                 problems.append(InputError("use the .yaml extension; .yml files are ignored", file=extra))
         problems.extend(check_references(self, loaded))

@@ -7,6 +7,7 @@ YAML silently keeps the last one, which hides typos in hand-written specs.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -54,6 +55,15 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# YAML 1.1 (PyYAML) reads 1e3 as text because its float pattern needs a dot; people write
+# 1e3 and mean a number.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def _describe(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -68,6 +78,8 @@ def loads_yaml(text: str, file: str | Path = "<string>"):
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader subclass
     except yaml.YAMLError as exc:
         raise InputError(f"malformed YAML: {_describe(exc)}", file=file) from None
+    except RecursionError:
+        raise InputError("YAML nested too deeply (a spec is a few levels deep)", file=file) from None
 
 
 def load_yaml(path: str | Path):

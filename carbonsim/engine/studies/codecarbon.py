@@ -1,54 +1,45 @@
-"""Read CodeCarbon's ``emissions.csv`` and add the embodied carbon it leaves out (layer 2).
+"""``carbonsim codecarbon``: the embodied carbon CodeCarbon leaves out, added per run (layer 2).
 
-CodeCarbon (mlco2/codecarbon) measures energy and operational emissions of a run; its users
-have asked for the embodied half since 2023 (mlco2/codecarbon#471). carbonsim reads its 38-column
-``emissions.csv`` (one row per run or per flush; ``duration`` in s, ``emissions`` in kg CO2e,
-``energy_consumed`` in kWh) and attributes to each run the embodied carbon of the server it ran
-on, amortised over the run's duration: ``E_host · T / LT_host + E_GPU · T / LT_GPU``.
+CodeCarbon measures a run's energy and operational emissions; its users have asked for the
+embodied half since 2023 (mlco2/codecarbon#471). Each run is attributed the embodied carbon of
+the server it ran on, amortised over the run's duration,
+``E_host · T / LT_host + E_GPU · T / LT_GPU`` (:mod:`carbonsim.models.lifecycle.amortisation`).
+The server is the one given, or is built from what CodeCarbon recorded (``cpu_model``,
+``gpu_model``, ``gpu_count``, ``ram_total_size``) with the fleet-inventory rules of
+:mod:`carbonsim.engine.studies.inventory` (an unknown GPU is an error, never guessed).
 """
 
 from __future__ import annotations
 
-import csv
-import math
 from dataclasses import dataclass
-from pathlib import Path
 
-from carbonsim.engine.studies.assessment import EmbodiedResult
-from carbonsim.models.lifecycle.amortisation import amortised_kg
+from carbonsim.engine.inputs.coefficients import CoefficientSet
+from carbonsim.engine.inputs.parts import PartMatcher
+from carbonsim.engine.inputs.server import Server, server_from_dict
+from carbonsim.engine.readers.codecarbon import CodeCarbonRun, read_emissions
+from carbonsim.engine.readers.inventory import InventoryRow
+from carbonsim.engine.studies.embodied import EmbodiedResult, embodied
+from carbonsim.engine.studies.inventory import fill_row
 from carbonsim.errors import InputError
-
-#: CodeCarbon 3.x header (38 columns, in order).
-CODECARBON_COLUMNS = (
-    "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,gpu_power,"
-    "ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,water_consumed,country_name,country_iso_code,"
-    "region,cloud_provider,cloud_region,os,python_version,codecarbon_version,cpu_count,cpu_model,gpu_count,"
-    "gpu_model,longitude,latitude,ram_total_size,tracking_mode,cpu_utilization_percent,"
-    "gpu_utilization_percent,ram_utilization_percent,ram_used_gb,on_cloud,pue,wue"
-).split(",")
-REQUIRED = ("duration", "emissions", "energy_consumed")
-NUMERIC = ("duration", "emissions", "energy_consumed", "cpu_energy", "gpu_energy", "ram_energy", "pue")
+from carbonsim.models.lifecycle.amortisation import amortised_kg
 
 
 @dataclass
 class Run:
-    """One row of emissions.csv with its embodied share."""
+    """One run with its embodied share."""
 
-    row: int
-    run_id: str
-    timestamp: str
-    project_name: str
-    duration_s: float
-    energy_kwh: float
-    operational_kg: float
+    run: CodeCarbonRun
+    server: EmbodiedResult
     embodied_host_kg: float
     embodied_gpu_kg: float
-    country: str
-    pue: float | None
 
     @property
     def embodied_kg(self) -> float:
         return self.embodied_host_kg + self.embodied_gpu_kg
+
+    @property
+    def operational_kg(self) -> float:
+        return self.run.emissions_kg
 
     @property
     def total_kg(self) -> float:
@@ -58,71 +49,48 @@ class Run:
     def embodied_share(self) -> float:
         return self.embodied_kg / self.total_kg if self.total_kg > 0 else 0.0
 
-    @property
-    def ci_g_per_kwh(self) -> float | None:
-        """Intensity CodeCarbon applied (emissions / energy)."""
-        return 1000 * self.operational_kg / self.energy_kwh if self.energy_kwh > 0 else None
+    def record(self) -> dict:
+        r = self.run
+        return {"line": r.line, "run_id": r.run_id, "timestamp": r.timestamp, "server": self.server.server.id,
+                "flushes": r.rows, "duration_s": r.duration_s, "energy_kwh": r.energy_kwh,
+                "operational_kg": self.operational_kg, "embodied_host_kg": self.embodied_host_kg,
+                "embodied_gpu_kg": self.embodied_gpu_kg, "embodied_kg": self.embodied_kg,
+                "total_kg": self.total_kg, "embodied_share": self.embodied_share}
 
 
-def _number(text: str, file: str, row: int, column: str, required: bool) -> float | None:
-    if text is None or text.strip() == "":
-        if required:
-            raise InputError("value is missing", file=file, field=f"row {row}, column {column}")
-        return None
+def server_from_run(run: CodeCarbonRun, db, file: str) -> Server:
+    """The server a run used, from the hardware CodeCarbon recorded."""
+    if not run.gpu_model and not run.cpu_model:
+        raise InputError(f"line {run.line}: CodeCarbon recorded no cpu_model or gpu_model; give --server",
+                         file=file, field="cpu_model")
+    row = InventoryRow(id=f"codecarbon-line-{run.line}", file=file, line=run.line, cpu_model=run.cpu_model,
+                       gpu_model=run.gpu_model, gpu_count=run.gpu_count, dram_gb=run.ram_gb)
     try:
-        x = float(text)
-    except ValueError:
-        raise InputError(f"expected a number, found {text!r}", file=file, field=f"row {row}, column {column}") from None
-    if not math.isfinite(x) or x < 0:
-        raise InputError(f"expected a finite non-negative number, found {text!r}", file=file,
-                         field=f"row {row}, column {column}")
-    return x
+        filled = fill_row(row, db, PartMatcher(db, "cpus"), PartMatcher(db, "gpus"))
+    except InputError as exc:
+        raise InputError(f"{exc.message}; or give --server", file=file, field=exc.field) from None
+    return server_from_dict(filled.spec, db, file, row.id)
 
 
-def read_runs(path: str | Path, server_embodied: EmbodiedResult) -> list[Run]:
-    """Runs of a CodeCarbon ``emissions.csv`` with the server's embodied carbon attributed.
+def read_runs(path, cs: CoefficientSet, db, server: Server | None = None) -> list[Run]:
+    """Runs of a CodeCarbon ``emissions.csv`` with their servers' embodied carbon attributed.
 
     Parameters
     ----------
     path : path
-        CodeCarbon's output file (its header line first).
-    server_embodied : EmbodiedResult
-        Embodied carbon of the server the runs used.
-
-    Raises
-    ------
-    InputError
-        Missing file, a missing required column, or a bad value (named by row and column).
+    cs : CoefficientSet
+    db : Database
+    server : Server, optional
+        The server every run used; without it, each run's server is built from its row.
     """
-    file = str(path)
-    try:
-        fh = open(path, newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError("file not found", file=file) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", file=file) from None
-    with fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise InputError(f"not a CodeCarbon emissions.csv: missing column(s) {', '.join(missing)}", file=file,
-                             field="header")
-        host_kg, gpu_kg = server_embodied.host_kg, server_embodied.gpu_kg
-        life_h = server_embodied.server.host_lifetime_yr.value
-        life_g = server_embodied.server.gpu_lifetime_yr.value
-        runs = []
-        for i, rec in enumerate(reader, start=2):  # row 1 is the header
-            vals = {c: _number(rec.get(c), file, i, c, c in REQUIRED) for c in NUMERIC if c in header}
-            dur = vals["duration"]
-            runs.append(Run(
-                row=i, run_id=rec.get("run_id") or "", timestamp=rec.get("timestamp") or "",
-                project_name=rec.get("project_name") or "", duration_s=dur, energy_kwh=vals["energy_consumed"],
-                operational_kg=vals["emissions"],
-                embodied_host_kg=float(amortised_kg(host_kg, dur, life_h)),
-                embodied_gpu_kg=float(amortised_kg(gpu_kg, dur, life_g)),
-                country=rec.get("country_iso_code") or rec.get("country_name") or "", pue=vals.get("pue"),
-            ))
-    if not runs:
-        raise InputError("the file has a header but no runs", file=file)
-    return runs
+    runs = read_emissions(path)
+    cache: dict[tuple, EmbodiedResult] = {}
+    out = []
+    for r in runs:
+        key = ("given",) if server is not None else r.hardware
+        if key not in cache:
+            cache[key] = embodied(server if server is not None else server_from_run(r, db, str(path)), cs)
+        e = cache[key]
+        out.append(Run(r, e, float(amortised_kg(e.host_kg, r.duration_s, e.server.host_lifetime_yr.value)),
+                       float(amortised_kg(e.gpu_kg, r.duration_s, e.server.gpu_lifetime_yr.value))))
+    return out

@@ -1,28 +1,31 @@
-"""Compare servers over a period of use (layer 2): embodied + operational, and the break-even grid.
+r"""``carbonsim compare``: servers over a period of use, and the break-even grid (layer 2).
 
-For each server, over ``years`` of use at utilisation ``u`` in a datacenter with ``pue`` on a grid
-of intensity ``CI``:
+For each server, over ``years`` of use at a steady load in a datacenter with ``pue`` on a grid
+of intensity ``CI``, through :class:`~carbonsim.engine.chain.CarbonChain`:
 
 .. math::
 
-    C = E \\cdot \\frac{Y}{LT} + P(u) \\cdot 8760\\,h \\cdot Y \\cdot PUE \\cdot CI
+    C = E_{host} \frac{Y}{LT_{host}} + E_{GPU} \frac{Y}{LT_{GPU}} + P \cdot 8760\,h \cdot Y \cdot PUE \cdot CI
 
-(embodied amortised over its lifetime, ACT Eq. 1; GPU and host lifetimes separately). Against the
-first server, the **break-even intensity** is the CI at which the two totals are equal,
-``CI* = (E'_B - E'_A) / ((P_A - P_B) · 8760 h · Y · PUE)`` with ``E'`` the amortised embodied
-carbon; below it the server with less embodied carbon wins, above it the one drawing less power.
+(ACT Eq. 1 amortisation; :mod:`carbonsim.models.lifecycle.amortisation`). Against the first
+server, the break-even intensity is where the two totals are equal
+(:func:`~carbonsim.models.lifecycle.amortisation.break_even_ci_g_per_kwh`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carbonsim.engine.studies.assessment import embodied
+import numpy as np
+
+from carbonsim.engine.chain import CarbonChain, Load
+from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import CoefficientSet
-from carbonsim.errors import InputError
+from carbonsim.engine.inputs.options import check_options
 from carbonsim.engine.inputs.server import Server
-from carbonsim.engine.inputs.operational import server_power
-from carbonsim.units import HOURS_PER_YEAR
+from carbonsim.models.lifecycle.amortisation import (
+    break_even_ci_g_per_kwh, period_embodied_kg, period_energy_kwh,
+)
 
 
 @dataclass
@@ -41,27 +44,38 @@ class Comparison:
         return self.embodied_kg_amortised + self.operational_kg
 
 
-def compare_servers(servers: list[Server], cs: CoefficientSet, ci_g_per_kwh: float, years: float = 4.0,
-                    utilization: float = 0.5, pue: float = 1.0) -> list[Comparison]:
-    """Totals over ``years`` for each server, and each one's break-even intensity against the first."""
-    if not years > 0:
-        raise InputError(f"--years must be positive, found {years}", field="years")
-    if not 0 <= utilization <= 1:
-        raise InputError(f"--utilization must be between 0 and 1, found {utilization}", field="utilization")
-    if not pue >= 1:
-        raise InputError(f"PUE must be at least 1.0, found {pue}", field="pue")
-    out = []
-    for s in servers:
-        e = embodied(s, cs)
-        amortised = (e.host_kg * years / s.host_lifetime_yr.value + e.gpu_kg * years / s.gpu_lifetime_yr.value)
-        p = server_power(s, e.host_share, None, utilization, utilization)
-        energy_kwh = p.power_w / 1000.0 * HOURS_PER_YEAR * years  # W -> kW, times hours
-        out.append(Comparison(s, e.total_kg, amortised, p.power_w, energy_kwh,
-                              energy_kwh * pue * ci_g_per_kwh / 1000.0, p.origin))
-    a = out[0]
-    for b in out[1:]:
-        d_power_kwh = (a.energy_kwh - b.energy_kwh) * pue
-        if abs(d_power_kwh) > 1e-12:
-            ci = (b.embodied_kg_amortised - a.embodied_kg_amortised) * 1000.0 / d_power_kwh
-            b.break_even_ci_g_per_kwh = ci if ci > 0 else None
+def compare_servers(servers: list[Server], cs: CoefficientSet, ci_g_per_kwh: float, db: Database,
+                    years: float = 4.0, load: Load | None = None, pue: float = 1.0) -> list[Comparison]:
+    """Totals over ``years`` for each server, and each one's break-even intensity against the first.
+
+    Parameters
+    ----------
+    servers : list of Server
+    cs : CoefficientSet
+    ci_g_per_kwh : float
+        Grid intensity [g/kWh].
+    db : Database
+    years : float
+        Period of use [yr], > 0.
+    load : Load, optional
+        Utilisations (the same for every server; default 0.5).
+    pue : float
+    """
+    load = load or Load()
+    check_options(years=years, pue=pue, cpu_util=load.cpu_util, gpu_util=load.gpu_util)
+    chain = CarbonChain(db)
+    cols = [chain.column(s, cs, ci_g_per_kwh=ci_g_per_kwh, pue=pue, load=load) for s in servers]
+    mat = np.stack([c.value for c in cols], axis=1)
+    res = chain.evaluate_load(mat)
+    ix = chain.index
+    amortised = period_embodied_kg(res["host_embodied_kg"], res["gpu_embodied_kg"], mat[ix["host_lifetime_yr"]],
+                                   mat[ix["gpu_lifetime_yr"]], years)
+    energy = period_energy_kwh(res["power_w"], years)
+    operational = energy * pue * ci_g_per_kwh / 1000.0
+    out = [Comparison(s, float(res["embodied_kg"][i]), float(amortised[i]), float(res["power_w"][i]),
+                      float(energy[i]), float(operational[i]), cols[i].power_origin)
+           for i, s in enumerate(servers)]
+    be = break_even_ci_g_per_kwh(amortised[0], energy[0], amortised[1:], energy[1:], pue)
+    for b, ci in zip(out[1:], np.atleast_1d(be)):
+        b.break_even_ci_g_per_kwh = None if np.isnan(ci) else float(ci)
     return out

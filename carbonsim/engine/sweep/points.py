@@ -1,37 +1,43 @@
-"""One sweep point as numbers: the scenario document -> a named float vector.
+"""One sweep point as numbers: a scenario document -> a column of :class:`CarbonChain`'s rows
+(layer 2).
 
-The vector holds the embodied model's rows (:mod:`carbonsim.models.embodied.layout`) followed by the
-footprint rows below (and, for LLM scenarios, the performance rows). Building a vector loads
-and validates everything the point names, so a bad value in a sweep list is reported with the
-scenario file and the sweep field.
+Building a point loads and validates everything it names (server, coefficient set, grid,
+model, workload), so a bad value in a sweep list is reported with the scenario file and the
+sweep field. What repeats between points (files, resolved grids, coefficient sets) is cached.
 """
 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from carbonsim.engine.inputs.coefficients import load_coefficients
+from carbonsim.engine.chain import CarbonChain, Load
 from carbonsim.engine.db.store import Database
-from carbonsim.engine.readers.yamlfile import load_yaml
-from carbonsim.models.embodied.layout import PARAM_NAMES
-from carbonsim.errors import InputError
-from carbonsim.engine.inputs.server import server_file, server_from_dict
+from carbonsim.engine.inputs.coefficients import load_coefficients
+from carbonsim.engine.inputs.llm import model_spec, perf_rows
 from carbonsim.engine.inputs.overrides import set_path
-from carbonsim.engine.inputs.operational import server_power
-from carbonsim.engine.inputs.columns import server_column
+from carbonsim.engine.inputs.server import server_file, server_from_dict
+from carbonsim.engine.readers.yamlfile import load_yaml
 
-FOOTPRINT_ROWS = ("gpu_lifetime_yr", "host_lifetime_yr", "power_w", "pue", "ci_g_per_kwh")
+
 class PointBuilder:
-    """Builds point vectors for one scenario; caches what repeats between points."""
+    """Builds point columns for one scenario.
 
-    def __init__(self, db: Database, scenario_file: str, rows: tuple[str, ...]):
-        self.db, self.file = db, scenario_file
-        self.rows = rows
-        self.index = {name: i for i, name in enumerate(rows)}
+    Parameters
+    ----------
+    db : Database
+    scenario_file : str
+        Named in errors; server paths are relative to its folder.
+    chain : CarbonChain
+        The composition whose rows the columns fill.
+    """
+
+    def __init__(self, db: Database, scenario_file: str, chain: CarbonChain):
+        self.db, self.file, self.chain = db, scenario_file, chain
+        self.rows = chain.rows
 
     @lru_cache(maxsize=256)
     def _server_raw(self, ref: str):
@@ -50,35 +56,44 @@ class PointBuilder:
         return server_from_dict(raw, self.db, file, sid)
 
     def coefficients(self, doc: dict):
-        return load_coefficients(doc.get("coefficients"), self.db, doc.get("_coefficients_overrides"))
+        over = doc.get("_coefficients_overrides")
+        if over:
+            return load_coefficients(doc.get("coefficients"), self.db, over)
+        return self._coefficients(doc.get("coefficients"))
+
+    @lru_cache(maxsize=64)
+    def _coefficients(self, set_id):
+        return load_coefficients(set_id, self.db)
 
     def grid(self, doc: dict):
+        text = (doc.get("datacenter") or {}).get("grid")
+        return None if text is None else self._grid(str(text))
+
+    @lru_cache(maxsize=1024)
+    def _grid(self, text: str):
         from carbonsim.engine.inputs.grid import resolve_grid
 
-        text = (doc.get("datacenter") or {}).get("grid")
-        return None if text is None else resolve_grid(str(text), self.db)
+        return resolve_grid(text, self.db)
 
-    def vector(self, doc: dict) -> np.ndarray:
-        """The point vector of ``doc`` (rows as in ``self.rows``)."""
-        v = np.zeros(len(self.rows))
+    def column(self, doc: dict):
+        """The :class:`~carbonsim.engine.chain.Column` of ``doc``."""
         server = self.server(doc)
         cs = self.coefficients(doc)
-        col = server_column(server, cs)
-        v[: len(PARAM_NAMES)] = col.value
         dc = doc.get("datacenter") or {}
-        ix = self.index
-        v[ix["gpu_lifetime_yr"]] = server.gpu_lifetime_yr.value
-        v[ix["host_lifetime_yr"]] = server.host_lifetime_yr.value
-        share = col.value[PARAM_NAMES.index("host_share")]
-        load = doc.get("load") or {}
-        v[ix["power_w"]] = server_power(server, share, dc.get("power_w"), load.get("cpu_util"),
-                                        load.get("gpu_util", load.get("gpu_activity"))).power_w
-        v[ix["pue"]] = dc.get("pue", 1.0)
         g = self.grid(doc)
-        v[ix["ci_g_per_kwh"]] = np.nan if g is None else g.ci_g_per_kwh
-        return v
+        ci = np.nan if g is None else g.ci_g_per_kwh
+        if self.chain.tasks:
+            workload = doc["workload"]
+            model = model_spec(self.db, doc["model"], doc.get("_model_overrides"), self.file)
+            rows = perf_rows(self.db, server, model, workload, self.file)
+            return self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", 1.0), perf_rows=rows,
+                                     whole_server=workload.get("embodied_attribution", "server") == "server",
+                                     power_cap_w=workload.get("power_cap_w"))
+        load = doc.get("load") or {}
+        return self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", 1.0),
+                                 load=Load(load.get("cpu_util"), load.get("gpu_util", load.get("gpu_activity")),
+                                           power_w=dc.get("power_w")))
 
-
-def embodied_rows() -> tuple[str, ...]:
-    """Row names of a server-only sweep point."""
-    return tuple(PARAM_NAMES) + FOOTPRINT_ROWS
+    def vector(self, doc: dict) -> np.ndarray:
+        """The point's numbers (rows as in :attr:`rows`)."""
+        return self.column(doc).value

@@ -18,6 +18,10 @@ from carbonsim.engine.db.store import Database
 from carbonsim.errors import InputError
 from carbonsim.engine.outputs import OutputFolder, write_error
 from carbonsim.engine.sweep.scenario import Scenario
+from carbonsim.engine.chain import CarbonChain
+from carbonsim.engine.inputs.coefficients import DEFAULT_SET
+from carbonsim.engine.sweep.evaluators import Evaluator
+from carbonsim.engine.sweep.points import PointBuilder
 from carbonsim.engine.sweep.space import Space
 
 DEFAULT_CHUNK = 1 << 18
@@ -53,16 +57,6 @@ class SweepResult:
     elapsed_s: float
     columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-def _evaluator(scenario: Scenario):
-    if scenario.llm:
-        from carbonsim.engine.sweep.llm import LLMEvaluator
-
-        return LLMEvaluator()
-    from carbonsim.engine.sweep.evaluators import EmbodiedEvaluator
-
-    return EmbodiedEvaluator()
 
 
 def _scalar(x):
@@ -121,11 +115,10 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         Points evaluated at once (bounds memory: about 8 bytes x (rows + columns) x chunk).
     progress : callable(done, total) or None
     """
-    from carbonsim.engine.sweep.points import PointBuilder
-
     t0 = time.perf_counter()
-    ev = _evaluator(scenario)
-    builder = getattr(ev, "builder_class", PointBuilder)(db, scenario.file, ev.rows)
+    chain = CarbonChain(db, tasks=scenario.llm)
+    ev = Evaluator(chain)
+    builder = PointBuilder(db, scenario.file, chain)
     space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
     if space.size > max_points:
         raise InputError(f"the sweep has {space.size:,} points; the limit is {max_points:,}",
@@ -176,7 +169,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             "scenario": scenario.name,
             "scenario_file": scenario.file,
             "scenario_hash": scenario.hash(),
-            "coefficients": scenario.doc.get("coefficients") or "hotcarbon24",
+            "coefficients": scenario.doc.get("coefficients") or DEFAULT_SET,
             "points": space.size,
             "feasible_points": n_feasible,
             "axes": {a.kind + ":" + "+".join(a.paths): a.size for a in space.axes},
@@ -218,13 +211,9 @@ def _basis_warnings(scenario: Scenario, builder) -> list[str]:
 
 
 def _sources(builder, scenario: Scenario) -> set[str]:
-    from carbonsim.engine.inputs.columns import server_column
-
-    doc = scenario.doc
-    server = builder.server(doc)
-    cs = builder.coefficients(doc)
-    found = set(server_column(server, cs).sources)
-    g = builder.grid(doc)
+    col = builder.column(scenario.doc)
+    found = set(col.sources)
+    g = builder.grid(scenario.doc)
     if g is not None:
         found |= set(g.sources)
     return found

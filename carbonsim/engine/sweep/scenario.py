@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from carbonsim.engine.db.schema import Checker, Choice, Count, Fields, ListOf, Number, Spec, Text, _typename
+from carbonsim.engine.db.schema import Checker, Choice, Count, Fields, ListOf, Spec, Text, _typename
 from carbonsim.engine.readers.yamlfile import load_yaml
+from carbonsim.engine.inputs.options import POWER_CAP_W, POWER_W, PUE, UTIL
 from carbonsim.errors import InputError
+from carbonsim.models.perf.layout import PRECISIONS
 from carbonsim.engine.inputs.overrides import ENTRY_FIELDS, parse_assignment, set_scenario_path
 
 PATH_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
@@ -25,7 +27,6 @@ MAX_AXIS_VALUES = 1_000_000
 EMBODIED_OBJECTIVES = ("embodied_kg", "embodied_mg_per_s", "total_mg_per_s")
 TASK_OBJECTIVES = ("carbon_per_task", "energy_per_task", "latency", "edp", "cdp", "cep",
                    "embodied_per_task", "operational_per_task")
-PRECISIONS = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
 
 
 class _Scalar(Spec):
@@ -91,21 +92,20 @@ SCENARIO = Fields(
                 "output_tokens": Count(1),
                 "batch_size": Count(1),
                 "tensor_parallel": Count(1),
-                "precision": Choice(PRECISIONS),
-                "kv_precision": Choice(PRECISIONS),
+                "precision": Choice(tuple(PRECISIONS)),
+                "kv_precision": Choice(tuple(PRECISIONS)),
                 "engine": Choice(("synchronous", "overlapped")),
                 "embodied_attribution": Choice(("server", "used")),
-                "power_cap_w": Number(0.0, exclusive_min=True),
+                "power_cap_w": POWER_CAP_W,
             },
             required=("mode", "prompt_tokens", "output_tokens"),
             what="workload",
         ),
         "datacenter": Fields(
-            {"pue": Number(1.0, 5.0), "grid": Text(), "power_w": Number(0.0), "note": Text()},
+            {"pue": PUE, "grid": Text(), "power_w": POWER_W, "note": Text()},
             what="datacenter",
         ),
-        "load": Fields({"cpu_util": Number(0.0, 1.0), "gpu_util": Number(0.0, 1.0), "gpu_activity": Number(0.0, 1.0)},
-                       what="load"),
+        "load": Fields({"cpu_util": UTIL, "gpu_util": UTIL, "gpu_activity": UTIL}, what="load"),
         "sweep": Fields({"product": _Axes(), "zip": _Axes()}, what="sweep"),
         "objectives": ListOf(Choice(EMBODIED_OBJECTIVES + TASK_OBJECTIVES), 1),
         "note": Text(),

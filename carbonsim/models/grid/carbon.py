@@ -11,6 +11,11 @@ from __future__ import annotations
 from carbonsim.units import J_PER_KWH
 
 
+#: Bases of a grid intensity: ``lifecycle`` (upstream emissions of fuel supply and plant
+#: construction included; IPCC AR5 Annex III) or ``direct`` (combustion at the plant only).
+BASES = ("lifecycle", "direct")
+
+
 def operational_g(energy_kwh, pue, ci_g_per_kwh):
     r"""Operational carbon of IT energy in a datacenter.
 

@@ -155,14 +155,14 @@ def energy_weighted_ci_g_per_kwh(t_s, ci_g_per_kwh, load_t_s, load_power_w, load
     end = (lt[-1] + nominal_step_s(lt)) if load_end_s is None else float(load_end_s)
     if end <= lt[-1]:
         raise ValueError("load_end_s must be after the last load time")
-    ls, le = lt, np.append(lt[1:], end)
+
     s, e = covered_intervals(t, step_s)
     # Overlap of every trace interval with every load interval, via the merged breakpoints.
-    cuts = np.unique(np.concatenate([s, e[np.isfinite(e)], ls, [end]]))
+    cuts = np.unique(np.concatenate([s, e[np.isfinite(e)], lt, [end]]))
     mid = 0.5 * (cuts[:-1] + cuts[1:])
     dt = np.diff(cuts)
     i = np.searchsorted(s, mid, side="right") - 1
-    j = np.searchsorted(ls, mid, side="right") - 1
+    j = np.searchsorted(lt, mid, side="right") - 1
     ok = (i >= 0) & (j >= 0) & (mid < end)
     ok[ok] &= mid[ok] < e[i[ok]]
     energy = p[j[ok]] * dt[ok]

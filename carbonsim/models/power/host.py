@@ -50,6 +50,12 @@ FORMS: dict[str, tuple[str, ...]] = {
     "log": ("idle_w", "max_w", "curvature"),
 }
 
+#: Number standing for each form in a numeric point vector (a sweep holds one curve per point);
+#: ``table`` is a shape tabulated at :data:`TABLE_LEVELS` (the spec-based prior's).
+FORM_CODES: dict[str, int] = {"linear": 0, "power": 1, "log": 2, "table": 3}
+#: Utilisations at which a tabulated shape is given: 0, 0.1, ..., 1 (SPECpower's load levels).
+TABLE_LEVELS = np.linspace(0.0, 1.0, 11)
+
 #: Unit of every constant a form may carry ("" = dimensionless).
 CONSTANT_UNITS: dict[str, str] = {
     "idle_w": "W",
@@ -123,6 +129,61 @@ def log_shape(cpu_util, curvature):
     u = np.clip(_arr(cpu_util), 0.0, None)
     c = _arr(curvature)
     return np.log1p(u / c) / np.log1p(1.0 / c)
+
+
+def table_shape(cpu_util, fractions):
+    r"""A shape tabulated at :data:`TABLE_LEVELS`, interpolated linearly.
+
+    Parameters
+    ----------
+    cpu_util : array_like, shape (n,) or scalar
+        CPU utilisation, 0..1 (clipped).
+    fractions : array_like, shape (11,) or (11, n)
+        :math:`s` at 0, 0.1, ..., 1: one table for all points, or one per point.
+
+    Returns
+    -------
+    ndarray
+        Fraction of the dynamic range, 0..1.
+    """
+    u = np.clip(_arr(cpu_util), 0.0, 1.0)
+    f = _arr(fractions)
+    steps = len(TABLE_LEVELS) - 1
+    i = np.minimum((u * steps).astype(int), steps - 1)
+    w = u * steps - i
+    if f.ndim == 1:
+        return f[i] + (f[i + 1] - f[i]) * w
+    j = np.arange(f.shape[1]) if u.ndim else 0
+    return f[i, j] + (f[i + 1, j] - f[i, j]) * w
+
+
+def coded_shape(cpu_util, form_code, k, fractions):
+    r"""The shape of the form numbered ``form_code`` (:data:`FORM_CODES`), point by point.
+
+    Parameters
+    ----------
+    cpu_util : array_like
+        CPU utilisation, 0..1.
+    form_code : array_like
+        0 linear, 1 power (``k`` = exponent), 2 log (``k`` = curvature), 3 table.
+    k : array_like
+        Shape constant of the power and log forms (any positive value for the others).
+    fractions : array_like, shape (11,) or (11, n)
+        The tabulated shape, used where the form is ``table``.
+
+    Returns
+    -------
+    ndarray
+    """
+    u = np.clip(_arr(cpu_util), 0.0, 1.0)
+    code = _arr(form_code)
+    kk = np.where(code == FORM_CODES["power"], k, 1.0)
+    cc = np.where(code == FORM_CODES["log"], k, 1.0)
+    return np.select(
+        [code == FORM_CODES["linear"], code == FORM_CODES["power"], code == FORM_CODES["log"]],
+        [u, power_shape(u, kk), log_shape(u, cc)],
+        table_shape(u, fractions),
+    )
 
 
 def host_power_w(cpu_util, idle_w, max_w, shape, mem_util=0.0, mem_w=0.0, const_w=0.0):

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbonsim.engine.studies.assessment import embodied
+from carbonsim.engine.studies.embodied import embodied
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
 from carbonsim.engine.inputs.server import load_server

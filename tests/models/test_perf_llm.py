@@ -9,7 +9,7 @@ import yaml
 from carbonsim.models.perf import O, P, PARAM_NAMES, PRECISIONS, offline_task, offline_task_reference, pack_params
 from carbonsim.models.perf.llm import allreduce_time_s, expected_distinct_experts, smooth_max
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CAL = yaml.safe_load((ROOT / "hardware_db" / "perf" / "calibration.yaml").read_text())
 
 

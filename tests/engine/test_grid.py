@@ -21,13 +21,12 @@ from carbonsim.models.grid.traces import (
     trace_mean_g_per_kwh,
 )
 from carbonsim.models.grid.trajectory import trajectory_ci_g_per_kwh, trajectory_mean_g_per_kwh
+from carbonsim.engine.db.references import check_grid_data
+from carbonsim.engine.readers.traces import read_trace_csv
+from carbonsim.engine.studies.grids import list_grids, show_grid
 from carbonsim.engine.inputs.grid import (
-    check_grid_data,
     check_same_basis,
-    list_grids,
-    read_trace_csv,
     resolve_grid,
-    show_grid,
     trajectory_mean,
 )
 
@@ -313,19 +312,20 @@ def test_trace_reader_and_resolve(tmp_path, gdb):
 
 
 @pytest.mark.parametrize("body, field, match", [
-    ("timestamp,ci\n2024-01-01T00:00:00Z,1\n", "line 1", "missing column 'ci_g_per_kwh'"),
-    ("timestamp,ci_g_per_kwh\n2024-13-01T00:00:00Z,1\n", "row 1 (line 2), column timestamp", "ISO 8601"),
+    ("timestamp,ci\n2024-01-01T00:00:00Z,1\n", "ci_g_per_kwh", "line 1: missing column 'ci_g_per_kwh'"),
+    ("timestamp,ci_g_per_kwh\n2024-13-01T00:00:00Z,1\n", "timestamp", "line 2: .*ISO 8601"),
     ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,1\n2024-01-01T01:00:00Z,-5\n",
-     "row 2 (line 3), column ci_g_per_kwh", ">= 0"),
-    ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,nan\n", "row 1 (line 2), column ci_g_per_kwh", "finite"),
-    ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,inf\n", "column ci_g_per_kwh", "finite"),
-    ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,x\n", "column ci_g_per_kwh", "expected a number"),
+     "ci_g_per_kwh", "line 3: -5 is negative"),
+    ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,nan\n", "ci_g_per_kwh", "line 2: .*finite"),
+    ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,inf\n", "ci_g_per_kwh", "finite"),
+    ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,x\n", "ci_g_per_kwh", "not a number"),
     ("timestamp,ci_g_per_kwh\n2024-01-01T01:00:00Z,1\n2024-01-01T00:00:00Z,2\n",
-     "row 2 (line 3), column timestamp", "earlier"),
+     "timestamp", "line 3: .*earlier"),
     ("timestamp,ci_g_per_kwh\n2024-01-01T01:00:00Z,1\n2024-01-01T01:00:00Z,2\n",
-     "row 2 (line 3), column timestamp", "duplicates"),
-    ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,1\n2024-01-01T01:00:00,2\n", "column timestamp", "UTC offset"),
-    ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,1,3\n", "row 1 (line 2)", "3 cells for 2 columns"),
+     "timestamp", "line 3: .*duplicates"),
+    ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,1\n2024-01-01T01:00:00,2\n", "timestamp", "UTC offset"),
+    ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,1,3\n", None, "line 2: 3 cells for 2 columns"),
+    ("timestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,\"1\n", None, "line 2: .*quote"),
     ("timestamp,ci_g_per_kwh\n", None, "no data rows"),
     ("# basis: marginal\ntimestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,1\n", "# basis", "lifecycle, direct"),
     ("# scope: market-based\ntimestamp,ci_g_per_kwh\n2024-01-01T00:00:00Z,1\n", "# scope", "location-based"),

@@ -9,14 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from carbonsim.engine.studies.assessment import embodied
+from carbonsim.engine.studies.embodied import embodied
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.errors import InputError
 from carbonsim.engine.inputs.server import server_from_dict
-from carbonsim.engine.studies import inventory as inv
-from carbonsim.engine.studies.inventory import PartMatcher, derive_priors, inventory_columns, read_inventory, run_inventory
+from carbonsim.engine.inputs.grid import resolve_grid
+from carbonsim.engine.inputs.parts import PartMatcher
+from carbonsim.engine.readers.inventory import read_inventory
+from carbonsim.engine.studies.inventory import derive_priors, fill_row, inventory_columns, run_inventory
+from carbonsim.models import spec_priors as inv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPECPOWER = ROOT / "tests" / "data" / "specpower_sample.csv"
 HEADER = "id,cpu_model,cpu_count,cores_total,cpu_tdp_w,dram_gb,ssd_count,ssd_gb,hdd_count,hdd_gb,gpu_model,gpu_count,psu_w,year\n"
 
@@ -39,6 +42,10 @@ def write(tmp_path, body, header=HEADER, name="fleet.csv", encoding="utf-8"):
     ("a,,,,,,,,,,,,,1850\n", "year", 2, "outside"),
     ("a,,,,,,,,,,,,,\na,,,,,,,,,,,,,\n", "id", 3, "duplicate id 'a' (first on line 2)"),
     (",,2,,,,,,,,,,,\n", "id", 2, "empty"),
+    # the one CSV reader: every record has as many cells as the header, quotes close
+    ("a,,2,,,,,,,,,,,,\n", "", 2, "15 cells for 14 columns"),
+    ("a,,2,,,,,,,,,,\n", "", 2, "13 cells for 14 columns"),
+    ('a,"AMD EPYC,2,,,,,,,,,,,\n', "", 2, "quote"),
 ])
 def test_bad_cells_name_file_line_and_column(tmp_path, body, column, line, words):
     p = write(tmp_path, body)
@@ -50,7 +57,7 @@ def test_bad_cells_name_file_line_and_column(tmp_path, body, column, line, words
 
 
 def test_header_problems(tmp_path):
-    with pytest.raises(InputError, match="no 'id' column"):
+    with pytest.raises(InputError, match="missing column 'id'"):
         read_inventory(write(tmp_path, "1,2\n", header="cpu_model,cpu_count\n"))
     with pytest.raises(InputError, match="duplicate column"):
         read_inventory(write(tmp_path, "a,1,2\n", header="id,cpu_count,cpu_count\n"))
@@ -124,7 +131,7 @@ def test_blank_row_fills_everything_and_flags_it(tmp_path, db):
     assert "prior without year" in r["notes"]
     rows = read_inventory(write(tmp_path, "a,,,,,,,,,,,,,\n"))
     cpus, gpus = PartMatcher(db, "cpus"), PartMatcher(db, "gpus")
-    f = inv.fill_row(rows[0], db, cpus, gpus)
+    f = fill_row(rows[0], db, cpus, gpus)
     per = inv.prior_cores_per_cpu(inv.DEFAULT_YEAR)
     assert (f.cpu_count, f.cores_total, f.year, f.year_known) == (2, 2 * per, 2020, False)
     assert f.cpu_tdp_w == pytest.approx(inv.prior_tdp_w(per))
@@ -148,7 +155,7 @@ def test_priors_and_node_rule(tmp_path, db):
 
 def test_gpu_row_and_drive_defaults(tmp_path, db):
     rows = read_inventory(write(tmp_path, "g,,,,,,3,,2,,NVIDIA A100-SXM4-80GB,,3000,\n"))
-    f = inv.fill_row(rows[0], db, PartMatcher(db, "cpus"), PartMatcher(db, "gpus"))
+    f = fill_row(rows[0], db, PartMatcher(db, "cpus"), PartMatcher(db, "gpus"))
     assert (f.gpu_id, f.gpu_count, f.year) == ("nvidia-a100-sxm4-80gb", 1, 2020)
     assert f.year_known  # launch year of the GPU
     assert f.dram_gb == pytest.approx(3 * 80)
@@ -200,15 +207,15 @@ def test_prior_cpu_row_equals_inline_spec(tmp_path, db):
 # --- outputs -------------------------------------------------------------------------------------------
 
 def test_outputs_power_energy_and_operational(tmp_path, db):
-    from carbonsim.engine.inputs.power import load_gpu_activity, spec_prior_power_w
+    from carbonsim.engine.inputs.power import gpu_activity_table, prior_curve
 
     p = write(tmp_path, "r1,AMD EPYC 7713,2,128,225,512,3,2880,,,NVIDIA A100-SXM4-80GB,4,,2021\n")
-    out = run_inventory(read_inventory(p), db, utils=(0.0, 0.5, 1.0), grid="coal", pue=1.5, years=3, samples=200)
+    out = run_inventory(read_inventory(p), db, utils=(0.0, 0.5, 1.0), grid=resolve_grid("coal", db), pue=1.5, years=3, samples=200)
     assert [o["util"] for o in out] == [0.0, 0.5, 1.0]
     assert list(out[0]) == inventory_columns(samples=200, grid=True)
-    c = load_gpu_activity("nvidia-a100-sxm4-80gb")
+    c = gpu_activity_table(db)["nvidia-a100-sxm4-80gb"]
     for o in out:
-        host, _ = spec_prior_power_w(o["util"], 225, 2, 128, 512, 2021, ssd_count=3)
+        host = prior_curve(db, 225, 2, 128, 512, 2021, ssd_count=3).power_w(o["util"])
         x = min(1.0, (c["a_c"] + c["a_m"]) * o["util"])
         gpu = 4 * (c["idle_loaded_w"] + (c["cap_w"] - c["idle_loaded_w"]) * x)
         assert o["host_power_w"] == pytest.approx(host, rel=1e-12)
@@ -251,7 +258,7 @@ def test_two_thousand_rows_run(tmp_path, db):
     for i in range(2000):
         g = gpus[i % 3] or ","
         lines.append(f"s{i},{cpus[i % 4]},{1 + i % 2},,,{'' if i % 5 else 256},,,,,{g},,{2015 + i % 9}\n")
-    out = run_inventory(read_inventory(write(tmp_path, "".join(lines))), db, utils=(0.2, 0.8), grid="wind")
+    out = run_inventory(read_inventory(write(tmp_path, "".join(lines))), db, utils=(0.2, 0.8), grid=resolve_grid("wind", db))
     assert len(out) == 4000
     assert all(math.isfinite(o["power_w"]) and o["power_w"] > 0 and o["embodied_kg"] > 0 for o in out)
 

@@ -12,10 +12,10 @@ from carbonsim.errors import InputError
 from carbonsim.models.power.gpu import (
     activity, capped_gpu_power, capped_time_factor, fit_saturating_ladder, gpu_power_w, step_energy_j,
 )
-from carbonsim.engine.inputs.power import load_gpu_activity
+from carbonsim.engine.inputs.power import gpu_activity_table, gpu_constants
 
-ROOT = Path(__file__).resolve().parents[1]
-POINTS = Path(__file__).parent / "data" / "gpu_power_points.csv"
+ROOT = Path(__file__).resolve().parents[2]
+POINTS = Path(__file__).resolve().parents[1] / "data" / "gpu_power_points.csv"
 A100 = dict(idle_loaded_w=83.9, cap_w=400.0, a_c=0.848, a_m=0.525, eta_c=0.70, eta_m=0.75)
 unit = st.floats(0.0, 1.0)
 
@@ -58,8 +58,8 @@ def test_step_energy():
     assert step_energy_j(0.01, 0.002, 300.0, 80.0) == pytest.approx(3.16)
 
 
-def test_shipped_a100_constants_pinned_to_teads_points():
-    c = load_gpu_activity("nvidia-a100-sxm4-80gb")
+def test_shipped_a100_constants_pinned_to_teads_points(db):
+    c = gpu_activity_table(db)["nvidia-a100-sxm4-80gb"]
     pts = pd.read_csv(POINTS)
     teads = pts[pts.id.str.startswith("teads-") & (pts.load > 0)]
     # Teads load read as MFU/eta_c = MBU/eta_m = load (see benchmarks/calibrate_gpu_activity.py)
@@ -70,25 +70,25 @@ def test_shipped_a100_constants_pinned_to_teads_points():
     assert np.all(np.abs(err) < 0.025), err
 
 
-def test_calibration_reproduces_shipped_constants():
+def test_calibration_reproduces_shipped_constants(db):
     pts = pd.read_csv(POINTS)
     t = pts[pts.id.str.startswith("teads-") & (pts.load > 0)]
     idle_l, s, _ = fit_saturating_ladder(t.load, t.value_w, 400.0)
-    c = load_gpu_activity("nvidia-a100-sxm4-80gb")
+    c = gpu_activity_table(db)["nvidia-a100-sxm4-80gb"]
     assert idle_l == pytest.approx(c["idle_loaded_w"], abs=0.1)
     assert s == pytest.approx(c["a_c"] + c["a_m"], abs=1e-3)
 
 
-def test_every_database_gpu_has_constants_and_they_are_sane():
+def test_every_database_gpu_has_constants_and_they_are_sane(db):
     ids = sorted(p.stem for p in (ROOT / "hardware_db" / "gpus").glob("*.yaml"))
-    table = load_gpu_activity()
+    table = gpu_activity_table(db)
     assert sorted(table) == ids
     for gid, c in table.items():
         assert 0 < c["idle_loaded_w"] < c["cap_w"], gid
         assert 0 < c["a_m"] < 1 and c["a_c"] > 0 and 0 < c["eta_c"] <= 1 and 0 < c["eta_m"] <= 1
         assert c["source"] and c["note"]
-    with pytest.raises(InputError):
-        load_gpu_activity("nvidia-no-such-gpu")
+    c, note = gpu_constants(db, "nvidia-no-such-gpu", 300.0)  # a fallback, and it says so
+    assert note and c["cap_w"] == 300.0 and c["idle_loaded_w"] == pytest.approx(0.21 * 300)
 
 
 def test_activity_formula():

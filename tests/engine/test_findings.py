@@ -14,7 +14,7 @@ import pytest
 from carbonsim.engine.sweep.scenario import load_scenario
 from carbonsim.engine.sweep.run import run_sweep
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 MODELS = ["opt-125m", "llama-2-7b", "qwen1.5-moe-a2.7b"]
 
 

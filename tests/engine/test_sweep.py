@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from carbonsim.engine.studies.assessment import embodied
+from carbonsim.engine.studies.embodied import embodied
 from carbonsim.cli import main
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.inputs.server import load_server
@@ -133,7 +133,7 @@ def test_interacting_axes_are_evaluated_jointly(tmp_path, db):
 def test_plots_are_written(tmp_path, db):
     from click.testing import CliRunner
 
-    scen = Path(__file__).resolve().parent.parent / "scenarios" / "seed-grid-sources.yaml"
+    scen = Path(__file__).resolve().parents[2] / "scenarios" / "seed-grid-sources.yaml"
     r = CliRunner().invoke(main, ["sweep", str(scen), "--out", str(tmp_path / "o"), "--plots"])
     assert r.exit_code == 0, r.output
     names = {p.name for p in (tmp_path / "o").iterdir()}
@@ -143,7 +143,7 @@ def test_plots_are_written(tmp_path, db):
 
 
 def test_main_job_json(tmp_path):
-    scen = Path(__file__).resolve().parent.parent / "scenarios" / "a100x4.yaml"
+    scen = Path(__file__).resolve().parents[2] / "scenarios" / "a100x4.yaml"
     r = CliRunner().invoke(main, ["sweep", str(scen), "--out", str(tmp_path / "o"), "--format", "json"])
     doc = json.loads(r.stdout)
     assert doc["points"] == 180 and set(doc["best"]) == {"carbon_per_task", "edp", "cdp", "cep"}
@@ -220,7 +220,7 @@ def test_set_reaches_inside_the_server_and_coefficients(tmp_path, db):
 
 
 def test_server_path_relative_to_the_scenario(tmp_path, db, monkeypatch):
-    src = Path(__file__).resolve().parent.parent / "hardware_db" / "servers" / "aws-t4-x4.yaml"
+    src = Path(__file__).resolve().parents[2] / "hardware_db" / "servers" / "aws-t4-x4.yaml"
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "my-box.yaml").write_text(src.read_text())
     scen = write(tmp_path / "sub", dict(SERVERS, server="my-box.yaml", sweep={}))

@@ -10,11 +10,12 @@ import yaml
 from carbonsim.errors import InputError
 from carbonsim.models.power.fit import fit_form, fit_host_power, select_form
 from carbonsim.models.power.host import evaluate_form
-from carbonsim.engine.inputs.power import (
-    fit_measurements_csv, power_fit_json, power_fit_rows, power_model_yaml, read_measurements_csv,
+from carbonsim.engine.readers.measurements import read_measurements_csv
+from carbonsim.engine.studies.power_fit import (
+    fit_measurements_csv, power_fit_json, power_fit_rows, power_model_yaml,
 )
 
-DATA = Path(__file__).parent / "data" / "specpower_sample.csv"
+DATA = Path(__file__).resolve().parents[1] / "data" / "specpower_sample.csv"
 U = np.repeat(np.linspace(0, 1, 11), 3)  # a SPECpower-style ladder, three readings per level
 
 
@@ -131,7 +132,9 @@ def test_csv_fraction_and_yaml_block_round_trip(tmp_path):
     ("cpu_util,power_w\n0.1,100\nnan,150\n", "cpu_util", "not a finite"),
     ("cpu_util,power_w\n0.1,100\n0.5,\n", "power_w", "empty value"),
     ("cpu_util,power_w\n-0.1,100\n0.5,120\n", "cpu_util", "negative"),
-    ("cpu_util,power_w\n10,100\n150,120\n", "cpu_util", "above 100"),
+    ("cpu_util,power_w\n10,100\n150,120\n", "cpu_util", "larger than 100"),
+    ("cpu_util,power_w\n0.1,100\n0.5,1e308\n", "power_w", "larger than 1e+06"),
+    ("cpu_util,power_w\n0.1,100\n0.5,120,7\n", None, "line 3: 3 cells for 2 columns"),
     ("cpu_util,power_w\n0.1,0\n0.5,120\n", "power_w", "> 0"),
     ("cpu_util,power_w,mem_util\n0.1,100,x\n", "mem_util", "not a number"),
 ])

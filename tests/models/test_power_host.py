@@ -15,9 +15,9 @@ from carbonsim.models.power.prior import (
     LOAD_LEVELS, abs_pct_error, boavizta_server_power_w, codecarbon_constant_power_w,
     codecarbon_ram_power_w, cross_validated_prior_power_w, design_matrix, fit_host_prior, host_prior_power_w,
 )
-from carbonsim.engine.inputs.power import load_host_prior, spec_prior_power_w
+from carbonsim.engine.inputs.power import host_prior, prior_curve
 
-DATA = Path(__file__).parent / "data" / "specpower_sample.csv"
+DATA = Path(__file__).resolve().parents[1] / "data" / "specpower_sample.csv"
 LEVELS = ["p_idle_w"] + [f"p{i}_w" for i in range(10, 101, 10)]
 
 
@@ -93,11 +93,11 @@ def test_prior_beats_boavizta_and_codecarbon_out_of_sample(sample):
     assert np.median(med["prior"]) < 0.5 * min(np.median(med["boavizta"]), np.median(med["codecarbon"]))
 
 
-def test_shipped_prior_is_reproducible_from_tests_data(sample):
+def test_shipped_prior_is_reproducible_from_tests_data(sample, db):
     P = sample[LEVELS].to_numpy(float)
     X = design_matrix(sample.cpu_tdp_w, sample.sockets, sample.cores_total, sample.memory_gb, sample.year)
     refit = fit_host_prior(X, P)
-    shipped, meta = load_host_prior(with_year=True)
+    shipped, meta = host_prior(db, with_year=True)
     # YAML stores 6 significant digits
     np.testing.assert_allclose(shipped.idle_coef, refit.idle_coef, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(shipped.max_coef, refit.max_coef, rtol=1e-5, atol=1e-6)
@@ -105,15 +105,15 @@ def test_shipped_prior_is_reproducible_from_tests_data(sample):
     assert meta["source"] == "specpower-sample" and meta["rows"] == len(sample)
 
 
-def test_prior_function_and_spec_wrapper():
-    prior, _ = load_host_prior(with_year=True)
+def test_prior_function_and_spec_wrapper(db):
+    prior, _ = host_prior(db, with_year=True)
     u = np.linspace(0, 1, 11)
     p = host_prior_power_w(u, 205.0, 2, 64, 512, prior, year=2021)
     assert np.all(np.diff(p) >= 0) and 80 < p[0] < p[-1] < 1000
     with pytest.raises(ValueError):
         host_prior_power_w(0.5, 205.0, 2, 64, 512, prior)
-    p1, note = spec_prior_power_w(0.5, 205.0, 2, 64, 512, year=2021, ssd_count=1)
-    p4, _ = spec_prior_power_w(0.5, 205.0, 2, 64, 512, year=2021, ssd_count=4)
-    assert p4 == pytest.approx(p1 + 3 * 6.0) and "prior" in note
-    capped, _ = spec_prior_power_w(1.0, 205.0, 2, 64, 512, year=2021, psu_w=200)
-    assert capped == 200
+    c1 = prior_curve(db, 205.0, 2, 64, 512, year=2021, ssd_count=1)
+    c4 = prior_curve(db, 205.0, 2, 64, 512, year=2021, ssd_count=4)
+    assert c4.power_w(0.5) == pytest.approx(c1.power_w(0.5) + 3 * 6.0) and "prior" in c1.origin
+    # the curve is the prior function itself (tabulated shape, interpolated at any utilisation)
+    np.testing.assert_allclose(c1.power_w(u), p, rtol=1e-12)

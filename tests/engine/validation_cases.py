@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from carbonsim.engine.studies.assessment import embodied
+from carbonsim.engine.studies.embodied import embodied
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.db import default_database
 from carbonsim.models.embodied.logic import carbon_per_area_kg_per_cm2, gas_per_area_g_per_cm2

@@ -1,0 +1,331 @@
+r"""The one composition of carbonsim's models (layer 2), in the manner of pvlib's ``ModelChain``.
+
+:class:`CarbonChain` turns a server, a coefficient set, a grid and either a steady **load** or
+an LLM **workload** into numbers, and numbers into results, through one sequence of stages:
+
+1. **embodied**: every part's manufacturing carbon (:mod:`carbonsim.models.embodied`);
+2. **power**: the host's curve at its CPU utilisation (:mod:`carbonsim.models.power.host`),
+   the GPUs by the activity model (:mod:`carbonsim.models.power.gpu`); for LLM work the
+   activity comes from the performance model (:mod:`carbonsim.models.perf`) and the CPU
+   utilisation from the engine's scheduler; a measured power replaces the estimate;
+3. **energy and operational carbon**: power × time × PUE × grid intensity
+   (:mod:`carbonsim.models.grid.carbon`);
+4. **amortisation**: embodied carbon over the GPU and host lifetimes
+   (:mod:`carbonsim.models.lifecycle`), per second or per request.
+
+Every command (``embodied``, ``footprint``, ``compare``, ``inventory``, ``codecarbon``) and both
+sweep evaluators go through it, so the same server at the same load gives the same watts and
+kilograms everywhere. A point is one column of a float matrix whose rows are :attr:`rows`;
+many points (a sweep, a fleet) are evaluated at once. Stages are attributes holding layer-1
+functions and can be swapped (``CarbonChain(db, embodied=my_model)``).
+
+Utilisation (docs/nomenclature.md): ``cpu_util`` is the fraction of CPU time busy; ``gpu_util``
+is the load of the GPU's calibration ladder, ``MFU/eta_c = MBU/eta_m = gpu_util``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from carbonsim.engine.db.store import Database
+from carbonsim.engine.inputs.coefficients import CoefficientSet
+from carbonsim.engine.inputs.columns import ParamColumn, server_column
+from carbonsim.engine.inputs.power import HostCurve, gpu_constants, host_curve
+from carbonsim.engine.inputs.server import Server
+from carbonsim.errors import InputError
+from carbonsim.models.embodied._kernels import server_components
+from carbonsim.models.embodied.layout import COMPONENTS, N_HOST, N_PARAMS, PARAM_NAMES
+from carbonsim.models.grid.carbon import operational_rate_mg_per_s
+from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
+from carbonsim.models.lifecycle.tasks import offline_task_carbon
+from carbonsim.models.perf.layout import O, PARAM_NAMES as PERF_NAMES
+from carbonsim.models.power.gpu import capped_gpu_power, capped_time_factor, gpu_power_w
+from carbonsim.models.power.host import TABLE_LEVELS, coded_shape, host_power_w
+
+#: Utilisations assumed when none is given (stated in every output that uses them).
+DEFAULT_CPU_UTIL = 0.5
+DEFAULT_GPU_UTIL = 0.5
+
+SHAPE_ROWS = tuple(f"host_shape_{i}" for i in range(len(TABLE_LEVELS)))
+SERVER_ROWS = ("gpu_lifetime_yr", "host_lifetime_yr")
+HOST_ROWS = ("host_idle_w", "host_max_w", "host_form", "host_k", *SHAPE_ROWS, "host_mem_w", "host_const_w",
+             "host_psu_w", "host_cores")
+GPU_ROWS = ("gpu_idle_loaded_w", "gpu_cap_w", "gpu_a_c", "gpu_a_m", "gpu_eta_c", "gpu_eta_m",
+            "gpu_power_limit_w")
+# Flags (0/1) say whether a power was measured and whether a grid is known: point vectors hold no
+# NaN, so sweep axes can be combined by adding differences.
+LOAD_ROWS = ("cpu_util", "gpu_util", "mem_util", "power_measured", "measured_power_w")
+SITE_ROWS = ("pue", "grid_known", "ci_g_per_kwh")
+#: Rows of a steady-load point: the embodied model's, then the rows above.
+LOAD_POINT_ROWS = tuple(PARAM_NAMES) + SERVER_ROWS + HOST_ROWS + GPU_ROWS + LOAD_ROWS + SITE_ROWS
+#: Extra rows of an LLM-task point: the performance model's inputs and the attribution rule.
+TASK_ROWS = tuple(f"perf_{n}" for n in PERF_NAMES) + ("whole_server",)
+
+
+@dataclass
+class Load:
+    """A steady load: utilisations 0..1 (None: the defaults, with a note) or a measured power [W]."""
+
+    cpu_util: float | None = None
+    gpu_util: float | None = None
+    mem_util: float = 0.0
+    power_w: float | None = None
+
+
+@dataclass
+class Column:
+    """One point as numbers, with what the numbers cite and what was assumed."""
+
+    value: np.ndarray
+    embodied: ParamColumn
+    sources: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    power_origin: str = ""
+
+
+class CarbonChain:
+    """Compose embodied carbon, power, energy, operational carbon and amortisation.
+
+    Parameters
+    ----------
+    db : Database
+        Where power constants (and, for LLM work, model and calibration data) are read.
+    tasks : bool
+        Points are LLM tasks (a model and a workload) rather than a steady load.
+    embodied : callable
+        ``params (N_PARAMS, n) -> components kg (N_COMPONENTS, n)``; the Numba kernel by default.
+    """
+
+    def __init__(self, db: Database, tasks: bool = False, embodied=server_components):
+        self.db = db
+        self.tasks = tasks
+        self.embodied = embodied
+        self.rows = LOAD_POINT_ROWS + (TASK_ROWS if tasks else ())
+        self.index = {name: i for i, name in enumerate(self.rows)}
+
+    # -- inputs -> numbers ------------------------------------------------------------------------
+    def column(self, server: Server, cs: CoefficientSet, *, ci_g_per_kwh: float = float("nan"), pue: float = 1.0,
+               load: Load | None = None, perf_rows: dict | None = None, whole_server: bool = True,
+               power_cap_w: float | None = None) -> Column:
+        """The numbers of one point.
+
+        Parameters
+        ----------
+        server : Server
+        cs : CoefficientSet
+        ci_g_per_kwh : float
+            Grid intensity (``nan``: no grid, no operational carbon).
+        pue : float
+        load : Load, optional
+            Steady load (ignored for tasks, where the workload sets the activity).
+        perf_rows : dict, optional
+            Performance-model inputs of an LLM task (:func:`carbonsim.engine.inputs.llm.perf_rows`).
+        whole_server : bool
+            A task holds the whole server's embodied carbon (True) or only its GPUs in use.
+        power_cap_w : float, optional
+            GPU power limit [W] (default: the GPU's cap, its TDP).
+        """
+        emb = server_column(server, cs)
+        v = np.zeros(len(self.rows))
+        ix = self.index
+        v[:N_PARAMS] = emb.value
+        share = float(emb.value[PARAM_NAMES.index("host_share")])
+        v[ix["gpu_lifetime_yr"]] = server.gpu_lifetime_yr.value
+        v[ix["host_lifetime_yr"]] = server.host_lifetime_yr.value
+        col = Column(v, emb, set(emb.sources), list(emb.notes))
+        load = load or Load()
+        measured = load.power_w is not None and not self.tasks
+        if measured:
+            v[ix["power_measured"]], v[ix["measured_power_w"]] = 1.0, load.power_w
+            col.power_origin = "measured (--power-w)"
+        else:
+            curve = host_curve(server, self.db, share)
+            self._put_host(v, curve, server, share)
+            col.power_origin = curve.origin
+            if server.gpu is not None and server.gpu_count:
+                c, fallback = gpu_constants(self.db, server.gpu.id, server.gpu.tdp_w.value)
+                for key in ("idle_loaded_w", "cap_w", "a_c", "a_m", "eta_c", "eta_m"):
+                    v[ix[f"gpu_{key}"]] = c[key]
+                v[ix["gpu_power_limit_w"]] = c["cap_w"] if power_cap_w is None else power_cap_w
+                if c.get("source"):
+                    col.sources.add(c["source"])
+                if fallback:
+                    col.notes.append(fallback)
+        if not self.tasks and not measured:
+            cpu, gpu = load.cpu_util, load.gpu_util
+            if cpu is None:
+                cpu = DEFAULT_CPU_UTIL
+                col.notes.append(f"CPU utilisation assumed {DEFAULT_CPU_UTIL:g} (give --cpu-util)")
+            if gpu is None and server.gpu_count:
+                gpu = DEFAULT_GPU_UTIL
+                col.notes.append(f"GPU utilisation assumed {DEFAULT_GPU_UTIL:g} (give --gpu-util)")
+            v[ix["cpu_util"]], v[ix["gpu_util"]], v[ix["mem_util"]] = cpu, gpu or 0.0, load.mem_util
+            if server.gpu_count:
+                col.power_origin += f"; GPUs by the activity model at utilisation {gpu:g}"
+        v[ix["pue"]] = pue
+        known = ci_g_per_kwh is not None and not np.isnan(ci_g_per_kwh)
+        v[ix["grid_known"]], v[ix["ci_g_per_kwh"]] = (1.0, ci_g_per_kwh) if known else (0.0, 0.0)
+        if self.tasks:
+            if perf_rows is None:
+                raise InputError("an LLM task needs a model and a workload")
+            for name, value in perf_rows.items():
+                v[ix[f"perf_{name}"]] = value
+            v[ix["whole_server"]] = 1.0 if whole_server else 0.0
+        return col
+
+    def _put_host(self, v: np.ndarray, curve: HostCurve, server: Server, share: float) -> None:
+        ix = self.index
+        v[ix["host_idle_w"]], v[ix["host_max_w"]] = curve.idle_w, curve.max_w
+        v[ix["host_form"]], v[ix["host_k"]] = curve.code, curve.k
+        v[ix[SHAPE_ROWS[0]]: ix[SHAPE_ROWS[-1]] + 1] = curve.fractions
+        v[ix["host_mem_w"]], v[ix["host_const_w"]] = curve.mem_w, curve.const_w
+        psu = server.host.facts.get("psu_w")
+        v[ix["host_psu_w"]] = 0.0 if psu is None else psu.value  # 0: no rating known, no cap
+        v[ix["host_cores"]] = share * server.host.cpu_count * (server.host.cpu.cores or 1)
+
+    # -- numbers -> results -----------------------------------------------------------------------
+    def components_kg(self, mat: np.ndarray) -> np.ndarray:
+        """Stage 1: embodied kg by component, rows in :data:`~carbonsim.models.embodied.layout.COMPONENTS`."""
+        return self.embodied(np.ascontiguousarray(mat[:N_PARAMS]))
+
+    def host_w(self, mat: np.ndarray, cpu_util) -> np.ndarray:
+        """Stage 2, host: the server's share of its chassis curve at ``cpu_util`` [W]."""
+        ix = self.index
+        shape = coded_shape(cpu_util, mat[ix["host_form"]], mat[ix["host_k"]],
+                            mat[ix[SHAPE_ROWS[0]]: ix[SHAPE_ROWS[-1]] + 1])
+        chassis = host_power_w(cpu_util, mat[ix["host_idle_w"]], mat[ix["host_max_w"]], shape,
+                               mat[ix["mem_util"]], mat[ix["host_mem_w"]], mat[ix["host_const_w"]])
+        return mat[ix["host_share"]] * chassis
+
+    def evaluate(self, mat: np.ndarray, components: bool = False) -> dict[str, np.ndarray]:
+        """All results of the points in ``mat`` (shape ``(len(rows), n)``).
+
+        Steady load: embodied kg (host, GPU, total, and by component when ``components``), the
+        embodied, operational and total rates [mg/s] split host/GPU, power [W]. LLM tasks:
+        per-request latency, energy, carbon and delay products (see :meth:`evaluate_tasks`).
+        """
+        if self.tasks:
+            return self.evaluate_tasks(mat)
+        return self.evaluate_load(mat, components)
+
+    def evaluate_load(self, mat: np.ndarray, components: bool = False) -> dict[str, np.ndarray]:
+        """Steady-load results (see :meth:`evaluate`)."""
+        ix = self.index
+        comps = self.components_kg(mat)
+        host_kg, gpu_kg = comps[:N_HOST].sum(axis=0), comps[N_HOST:].sum(axis=0)
+        host_rate = embodied_rate_mg_per_s(host_kg, mat[ix["host_lifetime_yr"]])
+        gpu_rate = embodied_rate_mg_per_s(gpu_kg, mat[ix["gpu_lifetime_yr"]])
+        out = {"embodied_kg": host_kg + gpu_kg, "host_embodied_kg": host_kg, "gpu_embodied_kg": gpu_kg,
+               "embodied_mg_per_s": host_rate + gpu_rate, "host_embodied_mg_per_s": host_rate,
+               "gpu_embodied_mg_per_s": gpu_rate}
+        if components:
+            for i, name in enumerate(COMPONENTS):
+                out[f"{'host' if i < N_HOST else 'gpu'}_{name}_kg"] = comps[i]
+        if not np.any(mat[ix["grid_known"]] > 0.5):
+            return out
+        ci = self.ci_g_per_kwh(mat)
+        host_w, gpu_w, limited = self.load_power_w(mat)
+        measured = mat[ix["power_measured"]] > 0.5
+        power = np.where(measured, mat[ix["measured_power_w"]], host_w + gpu_w)
+        pue = mat[ix["pue"]]
+        op = operational_rate_mg_per_s(power, pue, ci)
+        out.update({
+            "power_w": power, "host_power_w": host_w, "gpu_power_w": gpu_w, "psu_limited": limited,
+            "pue": pue.copy(), "ci_g_per_kwh": ci.copy(),
+            "operational_mg_per_s": op,
+            "host_operational_mg_per_s": operational_rate_mg_per_s(host_w, pue, ci),
+            "gpu_operational_mg_per_s": operational_rate_mg_per_s(gpu_w, pue, ci),
+            "total_mg_per_s": out["embodied_mg_per_s"] + op,
+        })
+        out["embodied_share"] = out["embodied_mg_per_s"] / out["total_mg_per_s"]
+        return out
+
+    def load_power_w(self, mat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stage 2 under a steady load: host and GPU power [W] (``nan`` where a power was measured),
+        and whether the PSU limited them.
+
+        The sum is capped at the server's share of the chassis PSU rating (``host.psu_w``);
+        host and GPUs are scaled down together.
+        """
+        ix = self.index
+        host_w = self.host_w(mat, mat[ix["cpu_util"]])
+        u = mat[ix["gpu_util"]]
+        # servers without GPUs carry zeros in the GPU rows
+        eta_c = np.where(mat[ix["gpu_eta_c"]] > 0, mat[ix["gpu_eta_c"]], 1.0)
+        eta_m = np.where(mat[ix["gpu_eta_m"]] > 0, mat[ix["gpu_eta_m"]], 1.0)
+        per_gpu = gpu_power_w(u * eta_c, u * eta_m, mat[ix["gpu_idle_loaded_w"]], mat[ix["gpu_cap_w"]],
+                              mat[ix["gpu_a_c"]], mat[ix["gpu_a_m"]], eta_c, eta_m)
+        per_gpu = np.minimum(per_gpu, mat[ix["gpu_power_limit_w"]])
+        gpu_w = mat[ix["gpu_count"]] * np.where(mat[ix["gpu_count"]] > 0, per_gpu, 0.0)
+        total = host_w + gpu_w
+        cap = mat[ix["host_share"]] * mat[ix["host_psu_w"]]
+        scale = np.where((cap > 0) & (total > cap), cap / np.where(total > 0, total, 1.0), 1.0)
+        measured = mat[ix["power_measured"]] > 0.5
+        return (np.where(measured, np.nan, host_w * scale), np.where(measured, np.nan, gpu_w * scale),
+                ~measured & (scale < 1.0))
+
+    def ci_g_per_kwh(self, mat: np.ndarray) -> np.ndarray:
+        """Grid intensity of each point [g/kWh]; ``nan`` where no grid was given."""
+        ix = self.index
+        return np.where(mat[ix["grid_known"]] > 0.5, mat[ix["ci_g_per_kwh"]], np.nan)
+
+    def evaluate_tasks(self, mat: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-request results of offline LLM batches.
+
+        GPU energy: the tensor-parallel GPUs at their phase powers (activity from the
+        performance model; under ``power_cap_w`` the compute-bound share of each phase slows by
+        the clock factor the cap forces) plus loaded idle while they wait on communication and
+        the CPU. Host: its curve at the CPU utilisation the engine's scheduler causes (one busy
+        core per engine worker while the CPU works). Accounting:
+        :func:`carbonsim.models.lifecycle.tasks.offline_task_carbon`.
+        """
+        from carbonsim.models.perf import offline_task
+
+        ix = self.index
+        comps = self.components_kg(mat)
+        host_kg, gpu_kg = comps[:N_HOST].sum(axis=0), comps[N_HOST:].sum(axis=0)
+        n_gpu = mat[ix["gpu_count"]]
+        perf = slice(ix[f"perf_{PERF_NAMES[0]}"], ix[f"perf_{PERF_NAMES[-1]}"] + 1)
+        out = offline_task(np.ascontiguousarray(mat[perf]))
+        batch, tp = mat[ix["perf_batch"]], mat[ix["perf_tp"]]
+        idle = mat[ix["gpu_idle_loaded_w"]]
+        a_c, a_m = mat[ix["gpu_a_c"]], mat[ix["gpu_a_m"]]
+        eta_c, eta_m = mat[ix["gpu_eta_c"]], mat[ix["gpu_eta_m"]]
+
+        def phase(name):
+            mfu, mbu = out[O[f"{name}_mfu"]], out[O[f"{name}_mbu"]]
+            power, f = capped_gpu_power(mfu, mbu, idle, mat[ix["gpu_cap_w"]], a_c, a_m, eta_c, eta_m,
+                                        mat[ix["gpu_power_limit_w"]])
+            x_c, x_m = mfu / eta_c, mbu / eta_m
+            share = np.where(x_c + x_m > 0, x_c / np.maximum(x_c + x_m, 1e-12), 0.0)  # compute-bound share
+            return power, out[O[f"{name}_gpu_s"]] * capped_time_factor(share, f)
+
+        p_pre, t_pre = phase("prefill")
+        p_dec, t_dec = phase("decode")
+        stretch = (t_pre - out[O["prefill_gpu_s"]]) + (t_dec - out[O["decode_gpu_s"]])
+        lat = out[O["latency_s"]] + stretch
+        gpu_batch_j = tp * (p_pre * t_pre + p_dec * t_dec + idle * (out[O["comm_s"]] + out[O["gpu_wait_s"]]))
+        cpu_util = np.minimum(1.0, tp * out[O["cpu_s"]] / np.maximum(lat, 1e-12) / mat[ix["host_cores"]])
+        host_w = self.host_w(mat, cpu_util)
+        held = np.where(mat[ix["whole_server"]] > 0.5, n_gpu, tp)
+        res = offline_task_carbon(lat, batch, gpu_batch_j, host_w, host_kg, gpu_kg, n_gpu, held,
+                                  mat[ix["host_lifetime_yr"]], mat[ix["gpu_lifetime_yr"]], mat[ix["pue"]],
+                                  self.ci_g_per_kwh(mat))
+        feasible = (out[O["feasible"]] > 0.5) & (tp <= n_gpu)
+        return {
+            "latency_s": lat,
+            "ttft_s": out[O["ttft_s"]] + (t_pre - out[O["prefill_gpu_s"]]),
+            "tpot_s": out[O["tpot_s"]] + (t_dec - out[O["decode_gpu_s"]]) / mat[ix["perf_output_tokens"]],
+            "throughput_tok_s": out[O["throughput_tok_s"]] * out[O["latency_s"]] / lat,
+            **res,
+            "mfu": out[O["mfu"]],
+            "mbu": out[O["mbu"]],
+            "gpu_power_w": gpu_batch_j / np.maximum(lat * tp, 1e-12),
+            "host_power_w": host_w,
+            "ci_g_per_kwh": self.ci_g_per_kwh(mat),
+            "memory_needed_gb": out[O["memory_needed_gb"]],
+            "max_batch": out[O["max_batch"]],
+            "feasible": feasible,
+        }

@@ -1,0 +1,50 @@
+"""The one definition of each tunable value (layer 2): its allowed range, used wherever the value
+enters: a scenario or server file, ``--set``, a sweep axis, a command-line option or a keyword of
+the Python API. A value gets the same check whichever way it comes in.
+"""
+
+from __future__ import annotations
+
+from carbonsim.engine.db.schema import Checker, Count, Number
+from carbonsim.errors import OptionError
+
+#: Power usage effectiveness: 1 (IT energy only) to 5 (beyond any reported datacenter).
+PUE = Number(1.0, 5.0)
+#: A utilisation: fraction 0..1 (not per cent).
+UTIL = Number(0.0, 1.0)
+#: A measured IT power [W]: up to 10 MW (a whole hall; no single server comes near).
+POWER_W = Number(0.0, 1e7)
+#: A period of use [yr].
+YEARS = Number(0.0, 100.0, exclusive_min=True)
+#: Monte-Carlo samples (a million draws of one server are about 600 MB of inputs).
+SAMPLES = Count(0, 1_000_000)
+#: Seed of a random generator (NumPy accepts 0..2**32-1 as one integer seed).
+SEED = Count(0, 2**32 - 1)
+#: A calendar year.
+YEAR = Count(1990, 2100)
+#: A GPU power limit [W].
+POWER_CAP_W = Number(1.0, 5000.0)
+
+#: Keyword / option name -> spec. The command line spells each as ``--name-with-dashes``.
+OPTIONS = {
+    "pue": PUE, "cpu_util": UTIL, "gpu_util": UTIL, "util": UTIL, "power_w": POWER_W, "years": YEARS,
+    "samples": SAMPLES, "seed": SEED, "year": YEAR,
+}
+
+
+def check_options(**values):
+    """Check keyword/option values by :data:`OPTIONS`; ``None`` means not given.
+
+    Raises
+    ------
+    OptionError
+        The first bad value, naming it (``--pue: ...`` on the command line).
+    """
+    for name, value in values.items():
+        if value is None:
+            continue
+        ck = Checker("")
+        for v in (value if isinstance(value, (list, tuple)) else [value]):
+            OPTIONS[name].check(v, "", ck)
+            if ck.errors:
+                raise OptionError(ck.errors[0].message, name)

@@ -1,0 +1,159 @@
+"""The one CSV reader (layer 2): every user table (fleet inventories, grid traces, power
+measurements, CodeCarbon logs) is read here, so every table gets the same checks and the same
+errors, each naming the file, the line and the column.
+
+Checked: the file exists, is UTF-8 text and under a size limit; quotes are closed; the header
+has no duplicate or empty names and holds the required columns; every record has exactly as
+many cells as the header; there is at least one data record. Blank lines are skipped; lines
+starting with ``#`` are comments (those before the header are kept, for files that carry
+``# key: value`` metadata).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from carbonsim.engine.readers.text import read_text
+from carbonsim.errors import InputError
+
+#: Largest table accepted (bytes).
+MAX_TABLE_BYTES = 100_000_000
+#: Largest magnitude of a number in a table: beyond it products overflow; no physical input
+#: of carbonsim comes near it.
+MAX_MAGNITUDE = 1e12
+
+
+@dataclass
+class Record:
+    """One data record: its first physical line and its cells by column name."""
+
+    line: int
+    cells: dict[str, str]
+
+    def where(self) -> str:
+        return f"line {self.line}"
+
+
+@dataclass
+class Table:
+    """A validated CSV table."""
+
+    file: str
+    columns: list[str]
+    records: list[Record]
+    comments: list[str] = field(default_factory=list)
+    header_line: int = 1
+
+    def has(self, column: str) -> bool:
+        return column in self.columns
+
+
+def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: int = MAX_TABLE_BYTES,
+               what: str = "CSV") -> Table:
+    """Read ``path`` as a CSV table.
+
+    Parameters
+    ----------
+    path : path
+    required : sequence of str
+        Columns that must be in the header.
+    lower : bool
+        Compare column names in lower case (and return them so).
+    max_bytes : int
+        Size limit.
+    what : str
+        What the file is, for messages ("inventory CSV").
+
+    Raises
+    ------
+    InputError
+        Naming the file and, where it applies, the line and column.
+    """
+    file = str(path)
+    text = read_text(path, "CSV", max_bytes)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header, header_line = None, 0
+    comments: list[str] = []
+    records: list[Record] = []
+    last = 0
+    while True:
+        start = last + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InputError(f"line {start}: not a readable CSV record ({exc}; is a quote left open?)",
+                             file=file) from None
+        last = reader.line_num
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if cells[0].lstrip().startswith("#"):
+            if header is None:
+                comments.append(",".join(cells).lstrip()[1:].strip())
+            continue
+        if header is None:
+            header = [c.strip().lower() if lower else c.strip() for c in cells]
+            header_line = start
+            if any(not c for c in header):
+                raise InputError(f"line {start}: the header has an empty column name", file=file)
+            dupes = sorted({c for c in header if header.count(c) > 1})
+            if dupes:
+                raise InputError(f"line {start}: duplicate column", file=file, field=dupes[0])
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise InputError(f"line {start}: missing column {missing[0]!r} (the header has: "
+                                 f"{', '.join(header)}); a {what} needs {', '.join(required)}",
+                                 file=file, field=missing[0])
+            continue
+        if len(cells) != len(header):
+            more = "more" if len(cells) > len(header) else "fewer"
+            raise InputError(f"line {start}: {len(cells)} cells for {len(header)} columns ({more} cells than "
+                             "the header names; a stray comma, or a value with a comma that needs quotes?)",
+                             file=file)
+        records.append(Record(start, dict(zip(header, cells))))
+    if header is None:
+        raise InputError(f"file is empty (no header line); expected a {what}", file=file)
+    if not records:
+        raise InputError(f"no data rows after the header (line {header_line})", file=file)
+    return Table(file, header, records, comments, header_line)
+
+
+def parse_number(text: str | None, file: str, line: int, column: str, *, required: bool = False,
+                 minimum: float | None = 0.0, positive: bool = False, integer: bool = False,
+                 maximum: float = MAX_MAGNITUDE) -> float | None:
+    """A cell as a number, or ``None`` when blank and not required.
+
+    Raises
+    ------
+    InputError
+        ``line N: ...`` naming the file and column: not a number, not finite, out of range,
+        fractional where a whole number is needed.
+    """
+    raw = (text or "").strip()
+    if raw == "":
+        if required:
+            raise InputError(f"line {line}: empty value; a number is required", file=file, field=column)
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"line {line}: {raw!r} is not a number", file=file, field=column) from None
+    if not math.isfinite(value):
+        raise InputError(f"line {line}: {raw!r} is not a finite number", file=file, field=column)
+    if minimum is not None and value < minimum:
+        word = "negative" if minimum == 0 else f"below {minimum:g}"
+        raise InputError(f"line {line}: {raw} is {word}", file=file, field=column)
+    if positive and value <= 0:
+        raise InputError(f"line {line}: {raw} must be > 0", file=file, field=column)
+    if abs(value) > maximum:
+        raise InputError(f"line {line}: {raw} is larger than {maximum:g}", file=file, field=column)
+    if integer:
+        if value != int(value):
+            raise InputError(f"line {line}: {raw!r} must be a whole number", file=file, field=column)
+        return int(value)
+    return value

@@ -1,0 +1,121 @@
+"""``carbonsim footprint``: the per-second footprint of a server at a steady load (layer 2):
+amortised embodied plus operational carbon, through :class:`~carbonsim.engine.chain.CarbonChain`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from carbonsim.engine.chain import CarbonChain, Load
+from carbonsim.engine.db.store import Database
+from carbonsim.engine.inputs.coefficients import CoefficientSet
+from carbonsim.engine.inputs.grid import GridIntensity
+from carbonsim.engine.inputs.options import check_options
+from carbonsim.engine.inputs.server import Server
+from carbonsim.engine.studies.embodied import EmbodiedResult, embodied
+from carbonsim.units import KG_TO_MG, SECONDS_PER_YEAR
+
+#: mg/s -> kg per year (365 days).
+MG_PER_S_TO_KG_PER_YR = SECONDS_PER_YEAR / KG_TO_MG
+
+
+@dataclass
+class FootprintResult:
+    """Per-second footprint: embodied (amortised) and operational, split host/GPU.
+
+    ``rates`` holds the chain's results for the point (``embodied_mg_per_s``,
+    ``operational_mg_per_s``, ``host_power_w`` ...).
+    """
+
+    embodied: EmbodiedResult
+    grid: GridIntensity
+    pue: float
+    rates: dict[str, float]
+    power_origin: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def power_w(self) -> float:
+        return self.rates["power_w"]
+
+    @property
+    def host_power_w(self) -> float | None:
+        return self.rates["host_power_w"]
+
+    @property
+    def gpu_power_w(self) -> float | None:
+        return self.rates["gpu_power_w"]
+
+    @property
+    def embodied_mg_per_s(self) -> float:
+        return self.rates["embodied_mg_per_s"]
+
+    @property
+    def operational_mg_per_s(self) -> float:
+        return self.rates["operational_mg_per_s"]
+
+    @property
+    def total_mg_per_s(self) -> float:
+        return self.rates["total_mg_per_s"]
+
+    @property
+    def embodied_share(self) -> float:
+        return self.rates["embodied_share"]
+
+    @property
+    def ci_g_per_kwh(self) -> float:
+        return self.grid.ci_g_per_kwh
+
+    @property
+    def total_kg(self) -> float:
+        return self.embodied.total_kg
+
+    @property
+    def host_kg(self) -> float:
+        return self.embodied.host_kg
+
+    @property
+    def gpu_kg(self) -> float:
+        return self.embodied.gpu_kg
+
+    def to_frame(self):
+        """Rates per second, hour and year as a pandas DataFrame (index: embodied, operational, total)."""
+        import pandas as pd
+
+        per_s = {k: self.rates[f"{k}_mg_per_s"] for k in ("embodied", "operational", "total")}
+        return pd.DataFrame({"mg_per_s": per_s, "g_per_h": {k: v * 3.6 for k, v in per_s.items()},
+                             "kg_per_yr": {k: v * MG_PER_S_TO_KG_PER_YR for k, v in per_s.items()}})
+
+
+def footprint(server: Server, cs: CoefficientSet, grid: GridIntensity, db: Database, pue: float = 1.0,
+              load: Load | None = None, samples: int = 0, seed: int | None = 0) -> FootprintResult:
+    """Per-second footprint of ``server`` on ``grid`` at a steady ``load``.
+
+    Parameters
+    ----------
+    server : Server
+    cs : CoefficientSet
+    grid : GridIntensity
+    db : Database
+        Power constants are read from it.
+    pue : float
+        Power usage effectiveness, >= 1.
+    load : Load, optional
+        Utilisations or a measured power (default: utilisation 0.5, stated in the notes).
+    samples, seed
+        Monte-Carlo percentiles of the embodied part.
+    """
+    load = load or Load()
+    check_options(pue=pue, cpu_util=load.cpu_util, gpu_util=load.gpu_util, power_w=load.power_w, samples=samples,
+                  seed=seed)
+    chain = CarbonChain(db)
+    col = chain.column(server, cs, ci_g_per_kwh=grid.ci_g_per_kwh, pue=pue, load=load)
+    res = chain.evaluate_load(col.value[:, None])
+    rates = {k: float(v[0]) for k, v in res.items()}
+    for k in ("host_power_w", "gpu_power_w", "host_operational_mg_per_s", "gpu_operational_mg_per_s"):
+        if np.isnan(rates[k]):
+            rates[k] = None
+    e = embodied(server, cs, samples=samples, seed=seed, model=chain.embodied)
+    notes = [n for n in col.notes if n not in e.notes]
+    return FootprintResult(e, grid, float(pue), rates, col.power_origin, notes)
