@@ -1,14 +1,24 @@
-"""The ``carbonsim`` command line (layer 3): parse, call the engine, print or write.
+"""The ``carbonsim`` command line (layer 3): each command parses its options, calls one engine
+function and hands the result to :mod:`carbonsim.report`.
 
-Exit codes: 0 success; 2 bad input or usage (one line on stderr naming file and field);
-1 anything else. ``--debug`` shows tracebacks.
+Exit codes: 0 success; 2 bad input or usage (one line on stderr naming the file or option and
+the field); 1 anything else (``--debug`` shows the traceback).
+
+Conventions shared by every command:
+
+- ``--format`` is what goes to stdout (``table``, ``json`` or ``csv``); by default ``table``, or
+  the type of the ``--out`` file (``.json``, ``.csv``);
+- ``--out FILE`` writes that text to FILE instead (``sweep --out DIR`` names the results folder);
+- utilisation is ``--util U`` (CPU and GPUs), or ``--cpu-util`` / ``--gpu-util`` separately;
+- ``--grid G`` defaults to ``world`` (the latest world average) everywhere;
+- ``-q/--quiet`` silences warnings, notes and progress on stderr.
+
+Shell completion: ``eval "$(_CARBONSIM_COMPLETE=bash_source carbonsim)"`` (zsh: ``zsh_source``,
+fish: ``fish_source``), see docs/cli.md.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import sys
 
 import click
@@ -17,6 +27,10 @@ import carbonsim
 from carbonsim.errors import InputError
 
 FORMATS = click.Choice(["table", "json", "csv"])
+#: The grid every command uses unless told otherwise.
+DEFAULT_GRID = "world"
+GRID_HELP = (f"Energy source (coal, wind, ...), mix (coal:0.3,wind:0.7), region (ESP, us-ca, aws-us-east-1), "
+             f"trajectory or trace id, or a trace CSV; default {DEFAULT_GRID} (`carbonsim grid list`).")
 
 
 class _Group(click.Group):
@@ -56,10 +70,26 @@ def _exit_cleanly_on_signals():
                 pass
 
 
+# --- shared helpers --------------------------------------------------------------------------------
 def _db(ctx, extra=()):
     from carbonsim.engine.db import default_database
 
     return default_database(list(ctx.obj.get("db", ())) + list(extra))
+
+
+def _say(ctx, text: str) -> None:
+    """A warning or note on stderr, unless --quiet."""
+    if not ctx.obj.get("quiet"):
+        click.echo(f"carbonsim: {text}", err=True)
+
+
+def _fmt(fmt: str | None, out: str | None) -> str:
+    """--format, or the type of the --out file, or table."""
+    if fmt:
+        return fmt
+    if out and out.lower().endswith((".json", ".csv")):
+        return out.rsplit(".", 1)[1].lower()
+    return "table"
 
 
 def _emit(ctx, text: str, out: str | None) -> None:
@@ -67,297 +97,234 @@ def _emit(ctx, text: str, out: str | None) -> None:
         from carbonsim.engine.outputs import write_text_atomic
 
         write_text_atomic(out, text if text.endswith("\n") else text + "\n")
-        click.echo(f"wrote {out}", err=True)
+        _say(ctx, f"wrote {out}")
     else:
-        click.echo(text)
-
-
-def _split_sets(assignments) -> tuple[dict, dict]:
-    """``--set`` values into (server overrides, coefficient overrides)."""
-    from carbonsim.engine.inputs.overrides import parse_assignment
-
-    server, coeffs = {}, {}
-    for text in assignments:
-        path, value = parse_assignment(text)
-        head, _, rest = path.partition(".")
-        if head == "server" and rest:
-            server[rest] = value
-        elif head == "coefficients" and rest:
-            coeffs[rest] = value
-        else:
-            raise InputError(f"--set path must start with 'server.' or 'coefficients.', found {path!r}")
-    return server, coeffs
+        click.echo(text.rstrip("\n"))
 
 
 def _load(ctx, server_spec, coefficients, sets, db_dirs):
     from carbonsim.engine.inputs.coefficients import load_coefficients
+    from carbonsim.engine.inputs.overrides import split_sets
     from carbonsim.engine.inputs.server import load_server
 
     db = _db(ctx, db_dirs)
-    server_over, coeff_over = _split_sets(sets)
-    server = load_server(server_spec, db, overrides=server_over)
-    cs = load_coefficients(coefficients, db, overrides=coeff_over)
-    return db, server, cs
+    server_over, coeff_over = split_sets(sets)
+    return db, load_server(server_spec, db, overrides=server_over), load_coefficients(coefficients, db, coeff_over)
 
 
-def _csv_text(header, rows) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
+def _grid(ctx, db, text, year=None):
+    from carbonsim.engine.inputs.grid import resolve_grid
+    from carbonsim.engine.inputs.options import check_options
+
+    check_options(year=year)
+    g = resolve_grid(text, db, year=year)
+    for w in g.warnings:
+        _say(ctx, f"warning: {w}")
+    return g
 
 
-def common_options(fn):
-    """--coefficients, --samples, --seed, --set, --db, --format, --out."""
+def _load_of(util, cpu_util, gpu_util, power_w=None):
+    from carbonsim.engine.chain import Load
+
+    return Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util, power_w=power_w)
+
+
+def _opts(*opts):
+    def deco(fn):
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+    return deco
+
+
+def _coefficients_option():
     from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 
-    opts = [
-        click.option("--coefficients", "-c", default=None, metavar="ID",
-                     help=f"Coefficient set (hardware_db/coefficients); default {DEFAULT_SET}."),
-        click.option("--samples", default=0, show_default=True, type=click.IntRange(0, None),
-                     help="Monte-Carlo samples of ranged inputs; adds p5/p50/p95."),
-        click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sampler."),
-        click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
-                     help="Override a field: server.host.dram.gb=512, coefficients.fab.location=iceland."),
-        click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR",
-                     help="Extra database directory layered on the shipped one (repeatable)."),
-        click.option("--format", "fmt", type=FORMATS, default="table", show_default=True),
-        click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout."),
-    ]
-    for opt in reversed(opts):
-        fn = opt(fn)
-    return fn
+    return click.option("--coefficients", "-c", default=None, metavar="ID",
+                        help=f"Coefficient set (hardware_db/coefficients); default {DEFAULT_SET}.")
 
 
+DB_OPTION = click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR",
+                         help="Extra database directory layered on the shipped one (repeatable).")
+FORMAT_OPTION = click.option("--format", "fmt", type=FORMATS, default=None,
+                             help="What to print: table, json or csv (default: table, or the --out file's type).")
+OUT_OPTION = click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                          help="Write the output to FILE instead of stdout.")
+SET_OPTION = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+                          help="Override a field: server.host.dram.gb=512, coefficients.fab.location=iceland.")
+SAMPLING = _opts(
+    click.option("--samples", default=0, show_default=True, type=int,
+                 help="Monte-Carlo samples of ranged inputs; adds p5/p50/p95."),
+    click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sampler."),
+)
+
+
+def _util_options(default=None, many=False):
+    what = "U[,U...]" if many else "U"
+    return _opts(
+        click.option("--util", "util", default=default, metavar=what,
+                     help="Utilisation of CPUs and GPUs, 0..1" + (", one result per value" if many else "")
+                     + (f" (default {default})." if default else " (default 0.5).")),
+        click.option("--cpu-util", type=float, default=None, metavar="U", help="CPU utilisation 0..1 (overrides --util)."),
+        click.option("--gpu-util", "--gpu-activity", "gpu_util", type=float, default=None, metavar="U",
+                     help="GPU utilisation 0..1 (overrides --util): the load of the GPU's calibration ladder."),
+    )
+
+
+def _floats(text, option):
+    from carbonsim.errors import OptionError
+
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in str(text).split(",")]
+    except ValueError:
+        raise OptionError(f"expected numbers like 0.3,0.6, found {text!r}", option) from None
+
+
+# --- the group ---------------------------------------------------------------------------------------
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(carbonsim.__version__, prog_name="carbonsim")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR",
-              help="Extra database directory (also CARBONSIM_DB).")
+@click.option("--quiet", "-q", is_flag=True, help="No warnings, notes or progress on stderr.")
+@DB_OPTION
 @click.pass_context
-def main(ctx, debug, db_dirs):
+def main(ctx, debug, quiet, db_dirs):
     """Lifecycle carbon of AI servers: embodied + operational."""
     ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
+    ctx.obj.update(debug=debug, quiet=quiet, db=db_dirs)
     _exit_cleanly_on_signals()
-    ctx.obj["db"] = db_dirs
 
 
 # --- embodied --------------------------------------------------------------------------------------
 @main.command()
 @click.argument("server")
-@common_options
+@_coefficients_option()
+@SAMPLING
+@SET_OPTION
+@DB_OPTION
+@FORMAT_OPTION
+@OUT_OPTION
 @click.pass_context
 def embodied(ctx, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
     """Embodied carbon of SERVER (a database id or a YAML path), by component."""
-    from carbonsim.engine.studies.embodied import embodied as assess
-    from carbonsim.report.documents import embodied_document
+    from carbonsim.engine.studies.embodied import embodied as study
+    from carbonsim.report.embodied_text import embodied_text
 
     _, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
-    result = assess(srv, cs, samples=samples, seed=seed)
-    doc = embodied_document(result)
-    if fmt == "json":
-        text = json.dumps(doc, indent=2)
-    elif fmt == "csv":
-        rows = [["host", k, f"{v:.6f}"] for k, v in result.host_components_kg.items()]
-        rows += [["gpu", k, f"{v:.6f}"] for k, v in result.gpu_components_kg.items()]
-        rows += [["total", "host", f"{result.host_kg:.6f}"], ["total", "gpu", f"{result.gpu_kg:.6f}"],
-                 ["total", "server", f"{result.total_kg:.6f}"]]
-        text = _csv_text(["scope", "component", "embodied_kg"], rows)
-    else:
-        from carbonsim.report.embodied_text import embodied_table
-
-        text = embodied_table(result)
-    _emit(ctx, text, out)
+    _emit(ctx, embodied_text(study(srv, cs, samples=samples, seed=seed), _fmt(fmt, out)), out)
 
 
 # --- footprint -------------------------------------------------------------------------------------
 @main.command()
 @click.argument("server")
-@click.option("--grid", "-g", required=True, metavar="G",
-              help="Energy source (coal, gas, solar, ...) or a mix like coal:0.3,wind:0.7.")
+@click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP)
+@click.option("--year", type=int, default=None, help="Year of a region's or trajectory's intensity.")
 @click.option("--power-w", type=float, default=None, help="Measured IT power [W] (else estimated).")
-@click.option("--cpu-util", type=float, default=None, help="Host CPU utilisation 0..1 (default 0.5).")
-@click.option("--gpu-activity", type=float, default=None,
-              help="GPU activity 0..1 of the activity power model (default 0.5).")
+@_util_options()
 @click.option("--pue", type=float, default=1.0, show_default=True,
               help="Power usage effectiveness (1.0 = IT energy only).")
-@click.option("--year", type=int, default=None, help="Year of a region's intensity (default: the latest).")
-@common_options
+@_coefficients_option()
+@SAMPLING
+@SET_OPTION
+@DB_OPTION
+@FORMAT_OPTION
+@OUT_OPTION
 @click.pass_context
-def footprint(ctx, server, grid, power_w, cpu_util, gpu_activity, pue, year, coefficients, samples, seed, sets,
+def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, coefficients, samples, seed, sets,
               db_dirs, fmt, out):
-    """Per-second footprint of SERVER: amortised embodied + operational carbon.
-
-    GRID is an energy source (coal, gas, solar, ...), a mix (coal:0.3,wind:0.7), a region id
-    (ESP, us-ca, aws-us-east-1), a trajectory or trace id, or a trace CSV path."""
-    from carbonsim.engine.chain import Load
-    from carbonsim.engine.inputs.grid import resolve_grid
-    from carbonsim.engine.studies.footprint import footprint as assess
-    from carbonsim.report.documents import footprint_document
+    """Per-second footprint of SERVER: amortised embodied + operational carbon."""
+    from carbonsim.engine.studies.footprint import footprint as study
+    from carbonsim.report.embodied_text import footprint_text
 
     db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
-    g = resolve_grid(grid, db, year=year)
-    for w in g.warnings:
-        click.echo(f"carbonsim: warning: {w}", err=True)
-    result = assess(srv, cs, g, db, pue=pue, load=Load(cpu_util, gpu_activity, power_w=power_w),
-                    samples=samples, seed=seed)
-    doc = footprint_document(result)
-    if fmt == "json":
-        text = json.dumps(doc, indent=2)
-    elif fmt == "csv":
-        header = ["server", "coefficients", "grid", "grid_basis", "ci_g_per_kwh", "power_w", "pue", "embodied_mg_per_s",
-                  "operational_mg_per_s", "total_mg_per_s", "embodied_share"]
-        text = _csv_text(header, [[doc[k] for k in header]])
-    else:
-        from carbonsim.report.embodied_text import footprint_table
-
-        text = footprint_table(result)
-    _emit(ctx, text, out)
+    u = _floats(util, "util")
+    result = study(srv, cs, _grid(ctx, db, grid, year), db, pue=pue,
+                   load=_load_of(u[0] if u else None, cpu_util, gpu_util, power_w), samples=samples, seed=seed)
+    _emit(ctx, footprint_text(result, _fmt(fmt, out)), out)
 
 
-# --- sweep -----------------------------------------------------------------------------------------
-@main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Output directory (default out/<scenario name>).")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
-              help="table: summary + Parquet table; csv: summary + CSV table; json: JSON summary on stdout.")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a scenario field.")
-@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
-@click.option("--plots", is_flag=True, help="Also draw the seed's figures (PNG and SVG) into the output directory.")
-@click.option("--no-write", is_flag=True, help="Evaluate and report the best points without writing the table.")
-@click.option("--chunk", type=click.IntRange(1024, None), default=1 << 18, show_default=True,
-              help="Points evaluated at once (bounds memory).")
-@click.pass_context
-def sweep(ctx, scenario, out_dir, fmt, sets, db_dirs, plots, no_write, chunk):
-    """Sweep SCENARIO (a YAML file): evaluate every point, write a tidy table, report the best."""
-    from carbonsim.report.sweep_text import sweep_document, sweep_table
-    from carbonsim.engine.sweep.scenario import load_scenario
-    from carbonsim.engine.sweep.run import run_sweep
-
-    sc = load_scenario(scenario, sets)
-    db = _db(ctx, db_dirs)
-    if out_dir is None and not no_write:
-        out_dir = f"out/{sc.name}"
-    progress = None
-    if sys.stderr.isatty():
-        def progress(done, total):
-            click.echo(f"\r  {done:,}/{total:,} points ({100 * done / total:.0f}%)", err=True, nl=done == total)
-    result = run_sweep(sc, db, None if no_write else out_dir, "csv" if fmt == "csv" else "parquet",
-                       chunk=chunk, progress=progress)
-    for w in result.warnings:
-        click.echo(f"carbonsim: warning: {w}", err=True)
-    if plots and result.results:
-        from carbonsim.report.plots import sweep_plots
-
-        for path in sweep_plots(result):
-            click.echo(f"wrote {path}", err=True)
-    if fmt == "json":
-        click.echo(json.dumps(sweep_document(result), indent=2))
-    else:
-        click.echo(sweep_table(result))
-
-
-# --- compare --------------------------------------------------------------------------------------
+# --- compare ---------------------------------------------------------------------------------------
 @main.command()
 @click.argument("servers", nargs=-1, required=True)
-@click.option("--grid", "-g", default="coal", show_default=True, metavar="G")
+@click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP)
 @click.option("--years", type=float, default=4.0, show_default=True, help="Years of use.")
-@click.option("--utilization", "-u", type=float, default=0.5, show_default=True,
-              help="CPU utilisation and GPU activity, 0..1.")
+@_util_options()
+@click.option("--utilization", "-u", "utilization", type=float, default=None, hidden=True)
 @click.option("--pue", type=float, default=1.0, show_default=True)
-@click.option("--coefficients", "-c", default=None, metavar="ID")
-@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@_coefficients_option()
+@DB_OPTION
+@FORMAT_OPTION
+@OUT_OPTION
 @click.pass_context
-def compare(ctx, servers, grid, years, utilization, pue, coefficients, db_dirs, fmt):
+def compare(ctx, servers, grid, years, util, cpu_util, gpu_util, utilization, pue, coefficients, db_dirs, fmt, out):
     """Compare SERVERS over --years of use: embodied + operational, and the break-even grid intensity."""
-    from carbonsim.engine.chain import Load
     from carbonsim.engine.inputs.coefficients import load_coefficients
-    from carbonsim.engine.inputs.grid import resolve_grid
     from carbonsim.engine.inputs.server import load_server
-    from carbonsim.engine.studies.compare import compare_servers
+    from carbonsim.engine.studies.compare import compare as study
+    from carbonsim.report.study_text import compare_text
 
     db = _db(ctx, db_dirs)
-    cs = load_coefficients(coefficients, db)
-    g = resolve_grid(grid, db)
-    rows = compare_servers([load_server(s, db) for s in servers], cs, g.ci_g_per_kwh, db, years,
-                           Load(utilization, utilization), pue)
-    keys = ["server", "embodied_kg", "embodied_kg_amortised", "power_w", "energy_kwh", "operational_kg",
-            "total_kg", "break_even_ci_g_per_kwh"]
-    recs = [{"server": r.server.id, **{k: getattr(r, k) for k in keys[1:]}} for r in rows]
-    if fmt == "json":
-        click.echo(json.dumps({"grid": g.label, "ci_g_per_kwh": g.ci_g_per_kwh, "grid_basis": g.basis,
-                               "years": years, "utilization": utilization, "pue": pue,
-                               "coefficients": cs.id, "servers": recs}, indent=2))
-    elif fmt == "csv":
-        click.echo(_csv_text(keys, [[r[k] for k in keys] for r in recs]), nl=False)
-    else:
-        from carbonsim.report.text import fmt_num, table
+    u = _floats(util, "util")
+    u = u[0] if u else utilization  # --utilization/-u: the earlier spelling of --util
+    result = study([load_server(s, db) for s in servers], load_coefficients(coefficients, db), _grid(ctx, db, grid),
+                   db, years, _load_of(u, cpu_util, gpu_util), pue)
+    _emit(ctx, compare_text(result, _fmt(fmt, out)), out)
 
-        best = min(recs, key=lambda r: r["total_kg"])["server"]
-        body = table([[("* " if r["server"] == best else "  ") + r["server"], fmt_num(r["embodied_kg"], 0),
-                       fmt_num(r["embodied_kg_amortised"], 0), fmt_num(r["power_w"], 0),
-                       fmt_num(r["operational_kg"], 0), fmt_num(r["total_kg"], 0),
-                       "-" if r["break_even_ci_g_per_kwh"] is None else fmt_num(r["break_even_ci_g_per_kwh"], 0)]
-                      for r in recs],
-                     ["server", "embodied_kg", f"embodied_{years:g}yr_kg", "power_w", "operational_kg",
-                      "total_kg", f"break_even_vs_{recs[0]['server']}_g_per_kwh"])
-        click.echo(f"{years:g} years at utilisation {utilization:g}, PUE {pue:g}, grid {g.label} "
-                   f"{g.ci_g_per_kwh:g} g/kWh ({g.basis}); coefficients {cs.id}\n\n{body}\n\n"
-                   "* lowest total. Break-even: the grid intensity at which a server's total equals the first's.")
+
+# --- inventory ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("fleet_csv", type=click.Path(dir_okay=False))
+@_util_options(default="0.5", many=True)
+@click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP)
+@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--years", type=float, default=1.0, show_default=True, help="Years of operation for the totals.")
+@_coefficients_option()
+@SAMPLING
+@DB_OPTION
+@FORMAT_OPTION
+@OUT_OPTION
+@click.pass_context
+def inventory(ctx, fleet_csv, util, cpu_util, gpu_util, grid, pue, years, coefficients, samples, seed, db_dirs,
+              fmt, out):
+    """Embodied carbon, power and yearly energy/carbon of a fleet spreadsheet (one server per row)."""
+    from carbonsim.engine.readers.inventory import read_inventory
+    from carbonsim.engine.studies.inventory import inventory as study
+    from carbonsim.report.study_text import inventory_text
+
+    db = _db(ctx, db_dirs)
+    result = study(read_inventory(fleet_csv), db, utils=_floats(util, "util"), grid=_grid(ctx, db, grid), pue=pue,
+                   years=years, coefficients=coefficients, samples=samples, seed=seed, cpu_util=cpu_util,
+                   gpu_util=gpu_util)
+    _emit(ctx, inventory_text(result, _fmt(fmt, out)), out)
 
 
 # --- codecarbon ------------------------------------------------------------------------------------
 @main.command()
 @click.argument("emissions_csv", type=click.Path(dir_okay=False))
 @click.option("--server", "server", default=None, metavar="SERVER",
-              help="The server the runs used (database id or YAML path); default: built from the "
-                   "cpu_model, gpu_model, gpu_count and ram_total_size CodeCarbon recorded.")
-@common_options
+              help="The server the runs used (database id or YAML path); default: built from the cpu_model, "
+                   "gpu_model, gpu_count and ram_total_size CodeCarbon recorded.")
+@_coefficients_option()
+@SET_OPTION
+@DB_OPTION
+@FORMAT_OPTION
+@OUT_OPTION
 @click.pass_context
-def codecarbon(ctx, emissions_csv, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
-    """Add embodied carbon to the runs of a CodeCarbon EMISSIONS_CSV (per run and in total)."""
-    from carbonsim.engine.studies.codecarbon import read_runs
+def codecarbon(ctx, emissions_csv, server, coefficients, sets, db_dirs, fmt, out):
+    """Add embodied carbon to the runs of a CodeCarbon EMISSIONS_CSV (each run once: its last row)."""
+    from carbonsim.engine.inputs.coefficients import load_coefficients
+    from carbonsim.engine.studies.codecarbon import codecarbon as study
+    from carbonsim.report.study_text import codecarbon_text
 
     if server is None:
-        from carbonsim.engine.inputs.coefficients import load_coefficients
+        from carbonsim.engine.inputs.overrides import split_sets
 
         db, srv = _db(ctx, db_dirs), None
-        cs = load_coefficients(coefficients, db)
+        cs = load_coefficients(coefficients, db, split_sets(sets)[1])
     else:
         db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
-    runs = read_runs(emissions_csv, cs, db, srv)
-    servers = {r.server.server.id: r.server for r in runs}
-    keys = ["line", "run_id", "timestamp", "server", "flushes", "duration_s", "energy_kwh", "operational_kg",
-            "embodied_host_kg", "embodied_gpu_kg", "embodied_kg", "total_kg", "embodied_share"]
-    records = [r.record() for r in runs]
-    totals = {k: sum(rec[k] for rec in records) for k in keys[5:12]}
-    totals["embodied_share"] = totals["embodied_kg"] / totals["total_kg"] if totals["total_kg"] else 0.0
-    if fmt == "json":
-        text = json.dumps({"coefficients": cs.id,
-                           "servers": {k: {"embodied_kg": e.total_kg, "name": e.server.name}
-                                       for k, e in servers.items()},
-                           "runs": records, "total": totals}, indent=2)
-    elif fmt == "csv":
-        text = _csv_text(keys, [[rec[k] for k in keys] for rec in records])
-    else:
-        from carbonsim.report.text import table
-
-        rows = [[rec["run_id"][:13] or f"line {rec['line']}", f"{rec['duration_s']:,.0f}", f"{rec['energy_kwh']:.4f}",
-                 f"{1000 * rec['operational_kg']:.3f}", f"{1000 * rec['embodied_kg']:.3f}",
-                 f"{1000 * rec['total_kg']:.3f}", f"{100 * rec['embodied_share']:.1f}%"] for rec in records]
-        rows.append(["TOTAL", f"{totals['duration_s']:,.0f}", f"{totals['energy_kwh']:.4f}",
-                     f"{1000 * totals['operational_kg']:.3f}", f"{1000 * totals['embodied_kg']:.3f}",
-                     f"{1000 * totals['total_kg']:.3f}", f"{100 * totals['embodied_share']:.1f}%"])
-        head = "".join(f"CodeCarbon runs on {e.server.name} [{k}]; server embodied {e.total_kg:,.1f} kg ({cs.id}), "
-                       f"amortised over GPU {e.server.gpu_lifetime_yr.value:g} yr / host "
-                       f"{e.server.host_lifetime_yr.value:g} yr\n" for k, e in servers.items())
-        text = head + "\n" + table(rows, ["run", "duration_s", "energy_kwh", "operational_g", "embodied_g",
-                                          "total_g", "embodied"], "lrrrrrr")
-    _emit(ctx, text, out)
+    _emit(ctx, codecarbon_text(study(emissions_csv, cs, db, srv), _fmt(fmt, out)), out)
 
 
 # --- power --------------------------------------------------------------------------------------
@@ -370,41 +337,25 @@ def power():
 @click.argument("measurements", type=click.Path(dir_okay=False))
 @click.option("--form", type=click.Choice(["auto", "linear", "power", "log"]), default="auto", show_default=True,
               help="Form to fit; auto fits all and picks the lowest AICc (fewest constants within 2).")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-@click.option("--out-yaml", type=click.Path(dir_okay=False), default=None,
+@FORMAT_OPTION
+@OUT_OPTION
+@click.option("--out-yaml", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write the chosen curve as a host.power_model block for a server spec.")
 @click.pass_context
-def power_fit(ctx, measurements, form, fmt, out_yaml):
+def power_fit(ctx, measurements, form, fmt, out, out_yaml):
     """Fit host power to MEASUREMENTS (CSV: cpu_util, optional mem_util, power_w)."""
-    from carbonsim.engine.studies.power_fit import fit_measurements_csv, power_fit_json, power_fit_rows, power_model_yaml
+    from carbonsim.engine.studies.power_fit import (
+        fit_measurements_csv, power_fit_json, power_fit_rows, power_model_yaml,
+    )
+    from carbonsim.report.study_text import power_fit_text
 
     report = fit_measurements_csv(measurements, form)
-    rows = power_fit_rows(report)
-    if fmt == "json":
-        text = json.dumps(power_fit_json(report), indent=2)
-    elif fmt == "csv":
-        keys = list(rows[0])
-        text = _csv_text(keys, [[r[k] for k in keys] for r in rows])
-    else:
-        from carbonsim.report.text import table
-
-        def f(x, d=2):
-            return "-" if x is None else (f"{x:.{d}f}" if isinstance(x, float) else str(x))
-
-        head = (f"{measurements}: {rows[0]['n']} points, utilisation read as "
-                f"{report.measurements.util_scale}; chosen form: {report.fit.chosen}")
-        body = table([[("* " if r["chosen"] else "  ") + r["form"], f(r["idle_w"], 1), f(r["max_w"], 1),
-                       f(r["exponent"], 3), f(r["curvature"], 3), f(r["mem_w"], 1), f(r["rmse_w"]), f(r["r2"], 4),
-                       f(r["aicc"], 1)] for r in rows],
-                     ["form", "idle_w", "max_w", "exponent", "curvature", "mem_w", "rmse_w", "r2", "aicc"])
-        notes = "".join(f"\nnote: {n}" for n in report.fit.notes)
-        text = f"{head}\n\n{body}\n\nrule: {report.fit.rule}{notes}"
     if out_yaml:
         from carbonsim.engine.outputs import write_text_atomic
 
         write_text_atomic(out_yaml, power_model_yaml(report))
-        click.echo(f"wrote {out_yaml}", err=True)
-    click.echo(text)
+        _say(ctx, f"wrote {out_yaml}")
+    _emit(ctx, power_fit_text(report, power_fit_rows(report), power_fit_json(report), _fmt(fmt, out)), out)
 
 
 # --- grid ------------------------------------------------------------------------------------------
@@ -415,74 +366,105 @@ def grid():
 
 @grid.command("list")
 @click.option("--kind", type=click.Choice(["source", "mix", "region", "trajectory", "trace", "table"]), default=None)
-@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@DB_OPTION
+@FORMAT_OPTION
+@OUT_OPTION
 @click.pass_context
-def grid_list(ctx, kind, db_dirs, fmt):
+def grid_list(ctx, kind, db_dirs, fmt, out):
     """List what --grid accepts, with intensity, year, basis and source."""
     from carbonsim.engine.studies.grids import list_grids
+    from carbonsim.report.study_text import grid_list_text
 
-    rows = list_grids(_db(ctx, db_dirs), kind)
-    keys = ["kind", "id", "name", "ci_g_per_kwh", "year", "basis", "source", "table"]
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, default=str))
-    elif fmt == "csv":
-        click.echo(_csv_text(keys, [[r.get(k) for k in keys] for r in rows]), nl=False)
-    else:
-        from carbonsim.report.text import table
-
-        def ci(x):
-            return "-" if x is None else f"{x:,.1f}"
-
-        click.echo(table([[r["kind"], r["id"], str(r.get("name") or "")[:40], ci(r.get("ci_g_per_kwh")),
-                           r.get("year") or "-", r.get("basis") or "-", r.get("source") or "-"] for r in rows],
-                         ["kind", "id", "name", "g/kWh", "year", "basis", "source"], "lllrlll"))
+    _emit(ctx, grid_list_text(list_grids(_db(ctx, db_dirs), kind), _fmt(fmt, out)), out)
 
 
 @grid.command("show")
 @click.argument("grid_id", metavar="ID")
 @click.option("--table", "table_id", default=None, help="Per-source table (ipcc-ar5, unece-2021).")
-@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
+@DB_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
+              help="table (readable YAML) or json (default: table, or the --out file's type).")
+@OUT_OPTION
 @click.pass_context
-def grid_show(ctx, grid_id, table_id, db_dirs):
+def grid_show(ctx, grid_id, table_id, db_dirs, fmt, out):
     """Show one grid entry: every value, year, basis, scope, source and licence."""
     from carbonsim.engine.studies.grids import show_grid
+    from carbonsim.report.study_text import mapping_text
 
-    click.echo(json.dumps(show_grid(grid_id, _db(ctx, db_dirs), table=table_id), indent=2, default=str))
+    _emit(ctx, mapping_text(show_grid(grid_id, _db(ctx, db_dirs), table=table_id), _fmt(fmt, out)), out)
 
 
-# --- inventory ------------------------------------------------------------------------------------
+# --- sweep -----------------------------------------------------------------------------------------
 @main.command()
-@click.argument("fleet_csv", type=click.Path(dir_okay=False))
-@click.option("--util", "utils", default="0.5", show_default=True, metavar="U[,U...]",
-              help="Utilisation(s) 0..1 (host CPU and GPU activity), one output row per server and value.")
-@click.option("--grid", "-g", default=None, metavar="G", help="Grid for operational carbon (source, mix, region).")
-@click.option("--pue", type=float, default=1.0, show_default=True)
-@click.option("--years", type=float, default=1.0, show_default=True, help="Years of operation for the totals.")
-@click.option("--coefficients", "-c", default=None, metavar="ID")
-@click.option("--samples", default=0, show_default=True, type=click.IntRange(0, None))
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the CSV to FILE.")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Results FOLDER (default out/<scenario name>): the table, meta.json and figures. Only a "
+                   "folder carbonsim wrote is ever replaced.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
+              help="What to print: the best points as a table, JSON or CSV.")
+@click.option("--table-format", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
+              help="File type of the points table written into --out.")
+@SET_OPTION
+@DB_OPTION
+@click.option("--best-by", default=None, metavar="PATH[,PATH...]",
+              help="Report the best point per group of these columns (e.g. model,datacenter.grid).")
+@click.option("--plots", is_flag=True, help="Also draw the seed's figures (PDF, SVG, PNG) into the results folder.")
+@click.option("--no-write", is_flag=True, help="Evaluate and report the best points without writing anything.")
+@click.option("--chunk", type=click.IntRange(1024, 1 << 24), default=1 << 18, show_default=True,
+              help="Largest number of points evaluated at once (bounds memory).")
+@click.option("--dask", "dask", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Evaluate chunks on Dask: a LocalCluster, or the scheduler at ADDRESS (pip install '.[dask]').")
 @click.pass_context
-def inventory(ctx, fleet_csv, utils, grid, pue, years, coefficients, samples, seed, db_dirs, out):
-    """Embodied carbon, power and yearly energy/carbon for a fleet spreadsheet (one server per row)."""
-    from carbonsim.engine.inputs.grid import resolve_grid
-    from carbonsim.engine.readers.inventory import read_inventory
-    from carbonsim.engine.studies.inventory import inventory_csv, run_inventory
+def sweep(ctx, scenario, out_dir, fmt, table_format, sets, db_dirs, best_by, plots, no_write, chunk, dask):
+    """Sweep SCENARIO (a YAML file): evaluate every point, write a tidy table, report the best."""
+    from carbonsim.engine.sweep.run import run_sweep
+    from carbonsim.engine.sweep.scenario import load_scenario
+    from carbonsim.report.sweep_text import sweep_text
 
-    try:
-        values = tuple(float(u) for u in utils.split(","))
-    except ValueError:
-        raise InputError(f"--util expects numbers like 0.3,0.6, found {utils!r}") from None
-    if any(not 0 <= u <= 1 for u in values):
-        raise InputError(f"--util values must be between 0 and 1, found {utils!r}")
-    rows = read_inventory(fleet_csv)
+    if no_write and (plots or out_dir):
+        raise click.UsageError("--no-write writes nothing: it cannot be combined with --plots or --out")
+    sc = load_scenario(scenario, sets)
     db = _db(ctx, db_dirs)
-    g = None if grid is None else resolve_grid(grid, db)
-    results = run_inventory(rows, db, utils=values, grid=g, pue=pue, years=years,
-                            coefficients=coefficients, samples=samples, seed=seed)
-    _emit(ctx, inventory_csv(results).rstrip("\n"), out)
+    if out_dir is None and not no_write:
+        out_dir = f"out/{sc.name}"
+    result = run_sweep(sc, db, None if no_write else out_dir, table_format, chunk=chunk,
+                       progress=_progress(ctx), best_by=_keys(best_by), executor=dask,
+                       figures=_figures if plots else None)
+    for w in result.warnings:
+        _say(ctx, f"warning: {w}")
+    click.echo(sweep_text(result, fmt).rstrip("\n"))
+
+
+def _keys(text):
+    return None if not text else [k.strip() for k in text.split(",") if k.strip()]
+
+
+def _figures(points, out_dir, title):
+    from carbonsim.report.plots import sweep_figures
+
+    return sweep_figures(points, out_dir, title)
+
+
+def _progress(ctx):
+    """A progress line on stderr (a terminal only, not with --quiet), redrawn at most every 0.2 s."""
+    if ctx.obj.get("quiet") or not sys.stderr.isatty():
+        return None
+    import time
+
+    state = {"t": 0.0, "t0": time.perf_counter()}
+
+    def show(done, total, message=None):
+        now = time.perf_counter()
+        if message:
+            click.echo(f"carbonsim: {message}", err=True)
+            return
+        if done < total and now - state["t"] < 0.2:
+            return
+        state["t"] = now
+        click.echo(f"\r  {done:,}/{total:,} points ({100 * done / max(total, 1):.0f}%, {now - state['t0']:.1f} s)",
+                   err=True, nl=done >= total)
+
+    return show
 
 
 # --- db ------------------------------------------------------------------------------------------
@@ -493,41 +475,37 @@ def db():
 
 @db.command("list")
 @click.argument("kind", required=False)
-@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@DB_OPTION
+@FORMAT_OPTION
+@OUT_OPTION
 @click.pass_context
-def db_list(ctx, kind, db_dirs, fmt):
+def db_list(ctx, kind, db_dirs, fmt, out):
     """List entries, all kinds or one KIND (gpus, cpus, servers, coefficients, ...)."""
     from carbonsim.engine.db.listing import list_rows
+    from carbonsim.report.study_text import db_list_text
 
-    rows = list_rows(_db(ctx, db_dirs), kind)
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-    elif fmt == "csv":
-        click.echo(_csv_text(["kind", "id", "name", "summary", "path"],
-                             [[r[k] for k in ("kind", "id", "name", "summary", "path")] for r in rows]), nl=False)
-    else:
-        from carbonsim.report.text import table
-
-        click.echo(table([[r["kind"], r["id"], r["name"], r["summary"]] for r in rows],
-                         ["kind", "id", "name", "summary"], "llll"))
+    _emit(ctx, db_list_text(list_rows(_db(ctx, db_dirs), kind), _fmt(fmt, out)), out)
 
 
 @db.command("show")
 @click.argument("part_id", metavar="ID")
 @click.option("--kind", default=None, help="Kind, when the id exists in several.")
-@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
+@DB_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None,
+              help="table (the entry as YAML with its sources) or json.")
+@OUT_OPTION
 @click.pass_context
-def db_show(ctx, part_id, kind, db_dirs):
+def db_show(ctx, part_id, kind, db_dirs, fmt, out):
     """Show one entry with its sources resolved."""
-    from carbonsim.engine.db.listing import show_text
+    from carbonsim.engine.db.listing import show_entry
+    from carbonsim.report.study_text import db_show_text
 
-    click.echo(show_text(_db(ctx, db_dirs), part_id, kind))
+    _emit(ctx, db_show_text(show_entry(_db(ctx, db_dirs), part_id, kind), _fmt(fmt, out)), out)
 
 
 @db.command("check")
 @click.argument("directory", required=False, type=click.Path())
-@click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR")
+@DB_OPTION
 @click.pass_context
 def db_check(ctx, directory, db_dirs):
     """Check every file (DIRECTORY layered on the shipped database, or the database in use)."""

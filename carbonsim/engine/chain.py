@@ -85,6 +85,24 @@ class Column:
     power_origin: str = ""
 
 
+#: Why an LLM point cannot run, by code (0: it can).
+INFEASIBLE_REASONS = np.array(["", "tensor_parallel exceeds the GPUs in the server",
+                               "tensor_parallel does not divide the attention heads",
+                               "tensor_parallel and the KV heads do not divide one another",
+                               "weights and KV cache do not fit in GPU memory"], dtype=object)
+
+
+def infeasibility(tp, n_gpu, heads, kv_heads, fits) -> np.ndarray:
+    """Code into :data:`INFEASIBLE_REASONS` of each point (the first reason that applies).
+
+    Megatron-style tensor parallelism splits the attention heads evenly over the GPUs; KV heads
+    are split when there are at least ``tp`` of them and replicated otherwise (vLLM's rule).
+    """
+    tp, kv = np.asarray(tp, float), np.asarray(kv_heads, float)
+    kv_ok = np.where(kv >= tp, np.mod(kv, tp) == 0, np.mod(tp, np.maximum(kv, 1)) == 0)
+    return np.select([tp > n_gpu, np.mod(heads, tp) != 0, ~kv_ok, ~np.asarray(fits)], [1, 2, 3, 4], 0)
+
+
 class CarbonChain:
     """Compose embodied carbon, power, energy, operational carbon and amortisation.
 
@@ -313,7 +331,8 @@ class CarbonChain:
         res = offline_task_carbon(lat, batch, gpu_batch_j, host_w, host_kg, gpu_kg, n_gpu, held,
                                   mat[ix["host_lifetime_yr"]], mat[ix["gpu_lifetime_yr"]], mat[ix["pue"]],
                                   self.ci_g_per_kwh(mat))
-        feasible = (out[O["feasible"]] > 0.5) & (tp <= n_gpu)
+        reason = infeasibility(tp, n_gpu, mat[ix["perf_n_heads"]], mat[ix["perf_n_kv_heads"]],
+                               out[O["feasible"]] > 0.5)
         return {
             "latency_s": lat,
             "ttft_s": out[O["ttft_s"]] + (t_pre - out[O["prefill_gpu_s"]]),
@@ -326,6 +345,7 @@ class CarbonChain:
             "host_power_w": host_w,
             "ci_g_per_kwh": self.ci_g_per_kwh(mat),
             "memory_needed_gb": out[O["memory_needed_gb"]],
-            "max_batch": out[O["max_batch"]],
-            "feasible": feasible,
+            "max_batch": out[O["max_batch"]].astype(np.int64),
+            "feasible": reason == 0,
+            "infeasible_reason": INFEASIBLE_REASONS[reason],
         }

@@ -4,7 +4,35 @@ from __future__ import annotations
 
 from carbonsim.engine.studies.embodied import EmbodiedResult
 from carbonsim.engine.studies.footprint import MG_PER_S_TO_KG_PER_YR, FootprintResult
-from carbonsim.report.text import fmt_num, table
+from carbonsim.report.documents import embodied_document, footprint_document
+from carbonsim.report.text import csv_text, fmt_num, json_text, table
+
+
+def embodied_text(r: EmbodiedResult, fmt: str) -> str:
+    """``carbonsim embodied`` output: a table, one JSON document, or CSV rows (scope, component, kg)."""
+    if fmt == "json":
+        return json_text(embodied_document(r))
+    if fmt == "csv":
+        rows = [["host", k, f"{v:.6f}"] for k, v in r.host_components_kg.items()]
+        rows += [["gpu", k, f"{v:.6f}"] for k, v in r.gpu_components_kg.items()]
+        rows += [["total", "host", f"{r.host_kg:.6f}"], ["total", "gpu", f"{r.gpu_kg:.6f}"],
+                 ["total", "server", f"{r.total_kg:.6f}"]]
+        return csv_text(["scope", "component", "embodied_kg"], rows)
+    return embodied_table(r)
+
+
+FOOTPRINT_CSV = ["server", "coefficients", "grid", "grid_basis", "ci_g_per_kwh", "power_w", "host_power_w",
+                 "gpu_power_w", "pue", "embodied_mg_per_s", "operational_mg_per_s", "total_mg_per_s", "embodied_share"]
+
+
+def footprint_text(f: FootprintResult, fmt: str) -> str:
+    """``carbonsim footprint`` output: a table, one JSON document, or one CSV row."""
+    if fmt == "json":
+        return json_text(footprint_document(f))
+    if fmt == "csv":
+        doc = footprint_document(f)
+        return csv_text(FOOTPRINT_CSV, [[doc[k] for k in FOOTPRINT_CSV]])
+    return footprint_table(f)
 
 
 def embodied_table(r: EmbodiedResult) -> str:

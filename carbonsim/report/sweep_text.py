@@ -1,15 +1,10 @@
-"""Summary of a sweep for the terminal and as JSON (DESIGN.md §7: points, best, results)."""
+"""Summary of a sweep for the terminal, as JSON and as CSV (DESIGN.md §7: points, best, results)."""
 
 from __future__ import annotations
 
-from carbonsim.report.text import table
-from carbonsim.engine.sweep.run import SweepResult
-
-UNITS = {
-    "embodied_kg": "kg", "embodied_mg_per_s": "mg/s", "total_mg_per_s": "mg/s",
-    "total_g": "g/task", "energy_j": "J/task", "latency_s": "s", "edp_j_s": "J·s", "cdp_g_s": "g·s",
-    "cep_g_j": "g·J", "embodied_g": "g/task", "operational_g": "g/task",
-}
+from carbonsim.engine.sweep.columns import unit_of
+from carbonsim.engine.sweep.run import Best, SweepResult
+from carbonsim.report.text import csv_text, json_text, table
 
 
 def _fmt(x) -> str:
@@ -18,23 +13,31 @@ def _fmt(x) -> str:
     return str(x)
 
 
+def _entry(b: Best) -> dict:
+    return {
+        "objective": b.objective,
+        "column": b.column,
+        "unit": unit_of(b.column),
+        "value": b.value,
+        "group": b.group,
+        "params": b.params,
+        "metrics": b.metrics,
+        "baseline_value": b.baseline_value,
+        "saving_vs_baseline": b.saving,
+        "baseline_note": b.baseline_note,
+        "point_index": b.index,
+    }
+
+
 def sweep_document(r: SweepResult) -> dict:
-    best = {}
-    for o, b in r.best.items():
-        best[o] = {
-            "column": b.column,
-            "value": b.value,
-            "params": b.params,
-            "metrics": b.metrics,
-            "baseline_value": b.baseline_value,
-            "saving_vs_baseline": b.saving,
-            "point_index": b.index,
-        }
+    """``sweep --format json``: ``points``, ``best`` (one entry per objective), ``best_by`` (one
+    per objective and group), ``baseline``, ``results`` (the written table, or null), ``meta``."""
     return {
         "scenario": r.scenario.name,
         "points": r.points,
         "feasible_points": r.feasible_points,
-        "best": best,
+        "best": {o: _entry(b) for o, b in r.best.items()},
+        "best_by": [_entry(b) for b in r.best_by],
         "baseline": r.baseline,
         "results": r.results,
         "meta": r.meta,
@@ -42,19 +45,49 @@ def sweep_document(r: SweepResult) -> dict:
     }
 
 
+def _rows(bests) -> list[dict]:
+    out = []
+    for b in bests:
+        saving = "-" if b.saving is None else f"{100 * b.saving:.1f}%"
+        if b.baseline_note:
+            saving = "n/a"
+        out.append({"objective": b.objective,
+                    "group": ", ".join(f"{k}={_fmt(v)}" for k, v in b.group.items()),
+                    "best": f"{_fmt(b.value)} {unit_of(b.column)}".strip(),
+                    "baseline": "-" if b.baseline_value is None else _fmt(b.baseline_value),
+                    "saving": saving,
+                    "at": ", ".join(f"{k}={_fmt(v)}" for k, v in b.params.items() if k not in b.group)
+                    or "(base point)",
+                    "note": b.baseline_note or ""})
+    return out
+
+
 def sweep_table(r: SweepResult) -> str:
+    bests = r.best_by or list(r.best.values())
+    rows = _rows(bests)
+    keys = ["objective"] + (["group"] if r.best_by else []) + ["best", "baseline", "saving", "at"]
     lines = [
         f"scenario {r.scenario.name}: {r.points:,} points ({r.feasible_points:,} feasible) "
         f"in {r.elapsed_s:.2f} s ({r.points / max(r.elapsed_s, 1e-9):,.0f} points/s)",
         "",
+        table([[x[k] for k in keys] for x in rows], keys, "l" * (len(keys) - 4) + "rrrl"),
     ]
-    rows = []
-    for o, b in r.best.items():
-        params = ", ".join(f"{k}={_fmt(v)}" for k, v in b.params.items()) or "(base point)"
-        saving = "-" if b.saving is None else f"{100 * b.saving:.1f}%"
-        base = "-" if b.baseline_value is None else _fmt(b.baseline_value)
-        rows.append([o, f"{_fmt(b.value)} {UNITS.get(b.column, '')}".strip(), base, saving, params])
-    lines.append(table(rows, ["objective", "best", "baseline", "saving", "at"], "lrrrl"))
+    notes = sorted({x["note"] for x in rows if x["note"]})
+    for n in notes:
+        lines.append(f"saving n/a: {n}")
     if r.results:
         lines += ["", f"table: {r.results}"]
     return "\n".join(lines)
+
+
+def sweep_text(r: SweepResult, fmt: str) -> str:
+    """What ``carbonsim sweep`` prints: a table, one JSON document, or the best points as CSV."""
+    if fmt == "json":
+        return json_text(sweep_document(r))
+    if fmt == "csv":
+        bests = r.best_by or list(r.best.values())
+        params = sorted({k for b in bests for k in b.params})
+        keys = ["objective", "column", "value", "baseline_value", "saving_vs_baseline", *params]
+        return csv_text(keys, [[b.objective, b.column, b.value, b.baseline_value, b.saving,
+                                *[b.params.get(p) for p in params]] for b in bests])
+    return sweep_table(r)

@@ -23,3 +23,22 @@ def table(rows: list[list], header: list[str], align: str | None = None) -> str:
 
     sep = "  ".join("-" * w for w in widths)
     return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def csv_text(header, rows) -> str:
+    """Rows as CSV text with a header line."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def json_text(doc) -> str:
+    """One JSON document; a number that is not finite is a bug, never written as Infinity/NaN."""
+    import json
+
+    return json.dumps(doc, indent=2, allow_nan=False, default=str)

@@ -58,26 +58,50 @@ def _plain(node):
     return node
 
 
-def show_text(db: Database, part_id: str, kind: str | None = None) -> str:
-    """The entry as YAML, with the sources it cites listed after it."""
+def show_entry(db: Database, part_id: str, kind: str | None = None) -> dict:
+    """One entry as plain data: ``kind``, ``id``, ``path``, ``entry`` and the ``sources`` it cites.
+
+    Raises
+    ------
+    InputError
+        No such entry (with close matches), or an id in several kinds without ``kind``.
+    """
     kinds = [kind] if kind else [k for k in KINDS if db.has(k, part_id)]
     if not kinds or (kind and not db.has(kind, part_id)):
-        known = sorted({i for k in KINDS for i in db.ids(k)})
         import difflib
 
+        known = sorted({i for k in KINDS for i in db.ids(k)})
         close = difflib.get_close_matches(part_id, known, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise InputError(f"no database entry {part_id!r}{hint}")
     if len(kinds) > 1:
         raise InputError(f"{part_id!r} exists as {', '.join(kinds)}; choose with --kind")
     entry = db.get(kinds[0], part_id)
-    cited = cited_sources(entry)
     sources = db.sources()
-    text = f"# {kinds[0]}/{part_id}  ({db.path(kinds[0], part_id)})\n"
-    text += yaml.safe_dump(_plain(entry), sort_keys=False, allow_unicode=True, width=100)
-    text += "\n# sources\n"
-    for sid in sorted(cited):
-        s = sources.get(sid, {})
-        who = ", ".join(s.get("authors", [])) or s.get("publisher", "")
-        text += f"- {sid}: {s.get('title', '?')} ({who}, {s.get('year', '?')}) {s.get('url', '')}\n"
-    return text.rstrip()
+    cited = [{"id": sid, **{k: v for k, v in sources.get(sid, {}).items()}} for sid in sorted(cited_sources(entry))]
+    return {"kind": kinds[0], "id": part_id, "path": str(db.path(kinds[0], part_id)), "entry": _plain(entry),
+            "sources": cited}
+
+
+def _flat(node, prefix: str = "") -> dict:
+    """Nested plain data as one level of dotted keys (lists of mappings are indexed)."""
+    out = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+    elif isinstance(node, list) and any(isinstance(v, (dict, list)) for v in node):
+        for i, v in enumerate(node):
+            out.update(_flat(v, f"{prefix}{i}."))
+    else:
+        out[prefix[:-1]] = node
+    return out
+
+
+def frame_rows(db: Database, kind: str) -> list[dict]:
+    """Every entry of ``kind`` as one flat row: ``id``, then each field by dotted path (numbers as
+    values; their sources in the ``*.source`` columns where the file gives them)."""
+    rows = []
+    for part_id in db.ids(kind):
+        entry = db.get(kind, part_id)
+        rows.append({"id": part_id, **_flat(_plain(entry))})
+    return rows

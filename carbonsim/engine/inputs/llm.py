@@ -8,7 +8,10 @@ efficiency, link and engine constants from ``hardware_db/perf/calibration.yaml``
 from __future__ import annotations
 
 from carbonsim.engine.db.schema import Quantity
+from carbonsim.engine.db.model_kinds import MODEL
+from carbonsim.engine.db.schema import Checker
 from carbonsim.engine.db.store import Database
+from carbonsim.engine.readers.yamlfile import load_yaml
 from carbonsim.errors import InputError
 from carbonsim.engine.inputs.server import Server
 from carbonsim.engine.inputs.overrides import apply_overrides
@@ -27,11 +30,18 @@ def model_spec(db: Database, model, overrides: dict | None = None, file: str | N
     """A validated model spec by id, with optional field overrides."""
     if not isinstance(model, str):
         raise InputError("model must be a model id (hardware_db/models)", file=file, field="model")
-    spec = dict(db.get("models", model))
-    if overrides:
-        plain = {k: _v(v) for k, v in spec.items() if not k.startswith("_")}
-        spec = apply_overrides(plain, overrides, file=file)
-    return spec
+    spec = db.get("models", model)
+    if not overrides:
+        return dict(spec)
+    # the overridden document gets the same check as the file
+    path = db.path("models", model)
+    raw = apply_overrides(load_yaml(path), overrides, file=str(path))
+    ck = Checker(path, sources=set(db.sources()))
+    if isinstance(raw.get("source"), str):
+        ck.default_source = raw["source"]
+    out = MODEL.check(raw, "", ck)
+    ck.raise_if_errors()
+    return out
 
 
 def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: str | None = None) -> dict:

@@ -65,3 +65,26 @@ def apply_overrides(document: dict, overrides: dict[str, object] | None, file: s
     for path, value in (overrides or {}).items():
         document = set_path(document, path, value, file=file)
     return document
+
+
+def split_sets(assignments) -> tuple[dict, dict]:
+    """``--set`` texts of a server command into (server overrides, coefficient overrides).
+
+    Raises
+    ------
+    OptionError
+        A path that starts with neither ``server.`` nor ``coefficients.``.
+    """
+    from carbonsim.errors import OptionError
+
+    server, coeffs = {}, {}
+    for text in assignments:
+        path, value = parse_assignment(text)
+        head, _, rest = path.partition(".")
+        if head == "server" and rest:
+            server[rest] = value
+        elif head == "coefficients" and rest:
+            coeffs[rest] = value
+        else:
+            raise OptionError(f"the path must start with 'server.' or 'coefficients.', found {path!r}", "set")
+    return server, coeffs

@@ -191,7 +191,7 @@ def _merge_part(section: dict, kind: str, db: Database, file: str, field_prefix:
 
 def _drives(section: dict, key_list: str, key_gb: str) -> list[DriveGroup]:
     groups = []
-    if section.get(key_gb) is not None:
+    if section.get(key_gb) is not None and section[key_gb].value > 0:  # ssd_gb: 0 means no drive
         groups.append(DriveGroup(count=1, gb_each=section[key_gb]))
     for g in section.get(key_list) or []:
         groups.append(DriveGroup(

@@ -58,6 +58,36 @@ class Run:
                 "total_kg": self.total_kg, "embodied_share": self.embodied_share}
 
 
+@dataclass
+class CodeCarbonResult:
+    """Every run with its embodied share, and the totals."""
+
+    runs: list[Run]
+    coefficients: CoefficientSet
+
+    SUMMED = ("duration_s", "energy_kwh", "operational_kg", "embodied_host_kg", "embodied_gpu_kg", "embodied_kg",
+              "total_kg")
+
+    @property
+    def servers(self) -> dict[str, EmbodiedResult]:
+        return {r.server.server.id: r.server for r in self.runs}
+
+    def records(self) -> list[dict]:
+        return [r.record() for r in self.runs]
+
+    def totals(self) -> dict:
+        recs = self.records()
+        out = {k: sum(r[k] for r in recs) for k in self.SUMMED}
+        out["embodied_share"] = out["embodied_kg"] / out["total_kg"] if out["total_kg"] else 0.0
+        return out
+
+    def to_frame(self):
+        """One row per run (pandas DataFrame)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.records())
+
+
 def server_from_run(run: CodeCarbonRun, db, file: str) -> Server:
     """The server a run used, from the hardware CodeCarbon recorded."""
     if not run.gpu_model and not run.cpu_model:
@@ -70,6 +100,11 @@ def server_from_run(run: CodeCarbonRun, db, file: str) -> Server:
     except InputError as exc:
         raise InputError(f"{exc.message}; or give --server", file=file, field=exc.field) from None
     return server_from_dict(filled.spec, db, file, row.id)
+
+
+def codecarbon(path, cs: CoefficientSet, db, server: Server | None = None) -> CodeCarbonResult:
+    """The runs of ``path`` with embodied carbon added (:func:`read_runs`)."""
+    return CodeCarbonResult(read_runs(path, cs, db, server), cs)
 
 
 def read_runs(path, cs: CoefficientSet, db, server: Server | None = None) -> list[Run]:

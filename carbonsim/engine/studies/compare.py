@@ -44,6 +44,38 @@ class Comparison:
         return self.embodied_kg_amortised + self.operational_kg
 
 
+@dataclass
+class CompareResult:
+    """Servers compared over a period: one :class:`Comparison` each, and the setting."""
+
+    servers: list[Comparison]
+    grid: object
+    years: float
+    load: Load
+    pue: float
+    coefficients: CoefficientSet
+
+    KEYS = ("embodied_kg", "embodied_kg_amortised", "power_w", "energy_kwh", "operational_kg", "total_kg",
+            "break_even_ci_g_per_kwh")
+
+    def records(self) -> list[dict]:
+        return [{"server": c.server.id, **{k: getattr(c, k) for k in self.KEYS}} for c in self.servers]
+
+    def to_frame(self):
+        """One row per server (pandas DataFrame)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.records()).set_index("server")
+
+
+def compare(servers: list[Server], cs: CoefficientSet, grid, db: Database, years: float = 4.0,
+            load: Load | None = None, pue: float = 1.0) -> CompareResult:
+    """:func:`compare_servers` on a resolved grid, with the setting kept for reports."""
+    load = load or Load()
+    rows = compare_servers(servers, cs, grid.ci_g_per_kwh, db, years, load, pue)
+    return CompareResult(rows, grid, float(years), load, float(pue), cs)
+
+
 def compare_servers(servers: list[Server], cs: CoefficientSet, ci_g_per_kwh: float, db: Database,
                     years: float = 4.0, load: Load | None = None, pue: float = 1.0) -> list[Comparison]:
     """Totals over ``years`` for each server, and each one's break-even intensity against the first.

@@ -403,7 +403,8 @@ def _value(x) -> float:
 # Running
 
 def run_inventory(rows: list[InventoryRow], db, utils=(0.5,), grid=None, pue: float = 1.0, years: float = 1.0,
-                  coefficients=None, samples: int = 0, seed: int | None = 0) -> list[dict]:
+                  coefficients=None, samples: int = 0, seed: int | None = 0, cpu_util: float | None = None,
+                  gpu_util: float | None = None) -> list[dict]:
     """Embodied carbon, power, energy and operational carbon of every server at every utilisation.
 
     Each filled row becomes a server spec (a whole chassis) and goes through
@@ -417,6 +418,8 @@ def run_inventory(rows: list[InventoryRow], db, utils=(0.5,), grid=None, pue: fl
     db : Database
     utils : sequence of float
         Utilisations 0..1 (CPU and GPU); one output row per server and value.
+    cpu_util, gpu_util : float, optional
+        Fix the CPU or the GPU utilisation instead (the other follows ``utils``).
     grid : GridIntensity, optional
         Without it no operational carbon is reported.
     pue : float
@@ -437,7 +440,8 @@ def run_inventory(rows: list[InventoryRow], db, utils=(0.5,), grid=None, pue: fl
     """
     if not utils:
         raise OptionError("give at least one utilisation", "util")
-    check_options(util=list(utils), pue=pue, years=years, samples=samples, seed=seed)
+    check_options(util=list(utils), cpu_util=cpu_util, gpu_util=gpu_util, pue=pue, years=years, samples=samples,
+                  seed=seed)
     u = np.asarray(utils, dtype=float)
     samples = int(samples or 0)
     cs = coefficients if isinstance(coefficients, CoefficientSet) else load_coefficients(coefficients, db)
@@ -449,7 +453,9 @@ def run_inventory(rows: list[InventoryRow], db, utils=(0.5,), grid=None, pue: fl
     for s in filled:
         try:
             server = server_from_dict(s.spec, db, s.row.file, s.row.id)
-            per_u = [chain.column(server, cs, ci_g_per_kwh=ci, pue=pue, load=Load(x, x)) for x in u]
+            per_u = [chain.column(server, cs, ci_g_per_kwh=ci, pue=pue,
+                                  load=Load(x if cpu_util is None else cpu_util, x if gpu_util is None else gpu_util))
+                     for x in u]
         except InputError as exc:
             raise InputError(f"{s.row.where()}: {exc.message}", file=s.row.file, field=exc.field) from None
         servers.append(server)
@@ -492,6 +498,23 @@ def run_inventory(rows: list[InventoryRow], db, utils=(0.5,), grid=None, pue: fl
             d.update(coefficients=cs.id, filled=";".join(s.filled), notes=notes[i])
             out.append(d)
     return out
+
+
+@dataclass
+class InventoryResult:
+    """One row per server and utilisation (:data:`OUTPUT_COLUMNS` order)."""
+
+    rows: list[dict]
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+
+def inventory(rows: list[InventoryRow], db, **kwargs) -> InventoryResult:
+    """:func:`run_inventory` as a result object (for reports and the Python API)."""
+    return InventoryResult(run_inventory(rows, db, **kwargs))
 
 
 def inventory_columns(samples: int = 0, grid: bool = False) -> list[str]:

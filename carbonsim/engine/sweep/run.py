@@ -1,34 +1,44 @@
-"""Run a sweep: expand the space in chunks, evaluate, write a tidy table, find the best points.
+"""Run a sweep (layer 2): expand the space in chunks, evaluate them through the chain, write a tidy
+table, find the best points (overall and per group), and compare them with the baseline.
 
-Memory stays bounded by the chunk size whatever the number of points. Output files are written
-into a temporary directory that is renamed into place only when the whole sweep succeeded, so a
-failed run leaves nothing behind.
+Memory stays bounded by the chunk size whatever the number of points. Chunks are evaluated by an
+executor: in this process (default), or on Dask (:mod:`carbonsim.engine.sweep.executors`); both
+give the same rows in the same order. Output goes into a temporary folder that replaces the
+previous result only when the whole sweep succeeded (:class:`carbonsim.engine.outputs.OutputFolder`).
 """
 
 from __future__ import annotations
 
+import platform
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 import carbonsim
-from carbonsim.engine.db.store import Database
-from carbonsim.errors import InputError
-from carbonsim.engine.outputs import OutputFolder, write_error
-from carbonsim.engine.sweep.scenario import Scenario
 from carbonsim.engine.chain import CarbonChain
+from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET
+from carbonsim.engine.outputs import OutputFolder, write_error
+from carbonsim.engine.sweep.columns import fixed_inputs, per_token, unit_of
 from carbonsim.engine.sweep.evaluators import Evaluator
 from carbonsim.engine.sweep.points import PointBuilder
-from carbonsim.engine.sweep.space import Space
+from carbonsim.engine.sweep.scenario import Scenario
+from carbonsim.engine.sweep.space import Expansion, Space
+from carbonsim.errors import InputError, OptionError
 
 DEFAULT_CHUNK = 1 << 18
+#: First chunk of an adaptive run; chunks double while one takes under TARGET_CHUNK_S.
+FIRST_CHUNK = 4096
+TARGET_CHUNK_S = 0.25
 
 
 @dataclass
 class Best:
+    """The best point for one objective (in one group of ``--best-by``)."""
+
     objective: str
     column: str
     value: float
@@ -36,11 +46,14 @@ class Best:
     params: dict
     metrics: dict
     baseline_value: float | None
+    group: dict = field(default_factory=dict)
+    baseline_note: str | None = None
 
     @property
     def saving(self) -> float | None:
-        """Fractional saving of the best point against the baseline (1 - best / baseline)."""
-        if self.baseline_value in (None, 0) or self.baseline_value != self.baseline_value:
+        """Fractional saving of the best point against the baseline (``1 - best / baseline``);
+        None when the baseline is outside the swept range, infeasible or zero."""
+        if self.baseline_note or self.baseline_value in (None, 0) or self.baseline_value != self.baseline_value:
             return None
         return 1.0 - self.value / self.baseline_value
 
@@ -57,16 +70,335 @@ class SweepResult:
     elapsed_s: float
     columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    best_by: list[Best] = field(default_factory=list)
+    frame: object = None  # pandas DataFrame of every point when collected
 
 
-def _scalar(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
+@dataclass
+class ChunkPlan:
+    """What a worker needs to evaluate any chunk: plain arrays and names (picklable)."""
+
+    expansion: Expansion
+    tasks: bool
+    objectives: list[tuple[str, str]]  # (objective, column)
+    group_axes: list[int]
+    fixed: dict
+    file: str
+
+
+@dataclass
+class ChunkSummary:
+    """What a chunk contributes to the answer: feasible count and best (value, index) per group."""
+
+    n_feasible: int
+    best: dict  # (objective, group index) -> (value, point index)
+
+
+_CHAINS: dict[bool, CarbonChain] = {}
+
+
+def _chain(tasks: bool) -> CarbonChain:
+    # evaluation needs no database: one chain per process and kind
+    if tasks not in _CHAINS:
+        _CHAINS[tasks] = CarbonChain(None, tasks=tasks)
+    return _CHAINS[tasks]
+
+
+def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkSummary]:
+    """Evaluate points ``start..stop-1``: the table's columns and the chunk's summary."""
+    ex = plan.expansion
+    coords = ex.coords(start, stop)
+    mat = ex.chunk(start, stop, coords)
+    ev = Evaluator(_chain(plan.tasks))
+    metrics = ev.metrics(mat)
+    if plan.tasks:
+        metrics.update(per_token(metrics, mat[ev.chain.index["perf_output_tokens"]]))
+    feasible = ev.feasible(metrics)
+    ok = np.ones(stop - start, bool) if feasible is None else feasible
+    _check_finite(plan, metrics, ok, start)
+    n = stop - start
+    if plan.group_axes:
+        gshape = [ex.shape[a] for a in plan.group_axes]
+        g = np.ravel_multi_index([coords[a] for a in plan.group_axes], gshape)
+    else:
+        g = np.zeros(n, dtype=np.int64)
+    best = {}
+    for objective, column in plan.objectives:
+        vals = np.where(ok, metrics[column], np.inf)
+        order = np.lexsort((vals, g))
+        first = order[np.r_[True, g[order][1:] != g[order][:-1]]]
+        for j in first:
+            if np.isfinite(vals[j]):
+                best[(objective, int(g[j]))] = (float(vals[j]), start + int(j))
+    columns = {k: np.full(n, v, dtype=object if isinstance(v, str) else None) for k, v in plan.fixed.items()}
+    columns.update(ex.values(coords))
+    columns.update(metrics)
+    return columns, ChunkSummary(int(ok.sum()), best)
+
+
+def _check_finite(plan: ChunkPlan, metrics: dict, ok: np.ndarray, start: int) -> None:
+    """A feasible point whose result is not finite means an input out of range: say which."""
+    names = ["latency_s", "energy_j", "embodied_g"] if plan.tasks else ["embodied_kg", "embodied_mg_per_s"]
+    names += [c for _, c in plan.objectives]
+    has_grid = np.isfinite(metrics["ci_g_per_kwh"]) if "ci_g_per_kwh" in metrics else np.zeros(len(ok), bool)
+    for name in dict.fromkeys(names):
+        grid_needed = name in ("total_g", "operational_g", "cdp_g_s", "cep_g_j", "total_mg_per_s",
+                               "operational_mg_per_s")
+        bad = ok & ~np.isfinite(metrics[name]) & (has_grid if grid_needed else True)
+        if bad.any():
+            i = start + int(np.flatnonzero(bad)[0])
+            raise InputError(f"point {i} gives a non-finite {name}; an input is out of range",
+                             file=plan.file, field="sweep")
+
+
+def _merge(into: dict, summary: ChunkSummary) -> None:
+    for key, (v, i) in summary.best.items():
+        if key not in into or v < into[key][0]:
+            into[key] = (v, i)
+
+
+def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
+              chunk: int = DEFAULT_CHUNK, progress=None, max_points: int = 2_000_000_000, best_by=None,
+              executor: str | None = None, collect: bool = False, figures=None) -> SweepResult:
+    """Evaluate every point of ``scenario``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    db : Database
+    out_dir : path or None
+        Folder for the table (``points.parquet`` or ``points.csv``), ``meta.json`` and figures;
+        None writes nothing.
+    fmt : {"parquet", "csv"}
+        File type of the table.
+    chunk : int
+        Largest number of points evaluated at once (memory: about 8 bytes x rows x chunk).
+    progress : callable(done, total, message=None) or None
+    best_by : list of str, optional
+        Swept or fixed columns: report the best point of each combination of their values too.
+    executor : None, "local" or str
+        None evaluates in this process; "local" starts a Dask LocalCluster; any other text is the
+        address of a Dask scheduler.
+    collect : bool
+        Keep every point in memory and return it as ``result.frame`` (a pandas DataFrame).
+    figures : callable(points, folder, title) -> list of paths, optional
+        Draws figures into the output folder before it is put in place.
+    """
+    t0 = time.perf_counter()
+    chain = CarbonChain(db, tasks=scenario.llm)
+    ev = Evaluator(chain)
+    builder = PointBuilder(db, scenario.file, chain)
+    space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
+    if space.size > max_points:
+        raise InputError(f"the sweep has {space.size:,} points; the limit is {max_points:,}",
+                         file=scenario.file, field="sweep")
+    if out_dir is None and figures is not None:
+        raise OptionError("figures are drawn into the results folder; give one (no --no-write)", "plots")
+    warnings = _basis_warnings(scenario, builder)
+    objectives = [(o, ev.objective_column(o)) for o in scenario.objectives]
+    fixed = fixed_inputs(scenario.doc, scenario.llm, set(space.columns()))
+    group_axes = _group_axes(best_by or [], space, fixed)
+    plan = ChunkPlan(space.expansion, scenario.llm, objectives, group_axes, fixed, scenario.file)
+    base_metrics = {k: _plain(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
+
+    folder = OutputFolder(out_dir) if out_dir is not None else None
+    try:
+        if executor is None:
+            best, n_feasible, table, frames = _run_local(plan, space.size, chunk, folder, fmt, progress, collect)
+        else:
+            from carbonsim.engine.sweep.executors import run_dask
+
+            best, n_feasible, table, frames = run_dask(plan, space.size, chunk, folder, fmt, progress, collect,
+                                                       executor)
+        if n_feasible == 0:
+            raise InputError("no feasible point in the sweep (see the infeasible_reason column with --no-write "
+                             "off, or reduce batch size / tensor parallelism)", file=scenario.file, field="sweep")
+        best_all, best_groups = _best_points(plan, space, ev, best, base_metrics)
+        meta = _meta(scenario, space, n_feasible, builder, warnings, executor)
+        results = None
+        frame = None
+        if collect:
+            import pandas as pd
+
+            frame = pd.concat(frames, ignore_index=True) if frames else None
+        if folder is not None:
+            if figures is not None:
+                import pandas as pd
+
+                points = frame if frame is not None else pd.read_parquet(folder.path / table) \
+                    if fmt == "parquet" else pd.read_csv(folder.path / table)
+                figures(points, folder.path, scenario.name)
+            meta["columns"] = {c: unit_of(c) for c in _columns(plan, space, ev)}
+            target = folder.commit(meta)
+            results = str(target / table)
+        return SweepResult(scenario, space.size, n_feasible, best_all, base_metrics, results, meta,
+                           time.perf_counter() - t0, space.columns(), warnings, best_groups, frame)
+    except OSError as exc:
+        raise write_error(exc, out_dir) from None
+    finally:
+        if folder is not None:
+            folder.discard()
+
+
+def _plain(x):
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _group_axes(keys: list[str], space: Space, fixed: dict) -> list[int]:
+    axes = []
+    for k in keys:
+        found = [a for a, axis in enumerate(space.axes) if k in axis.paths]
+        if found:
+            if found[0] not in axes:
+                axes.append(found[0])
+        elif k not in fixed:
+            swept = ", ".join(space.columns()) or "none"
+            raise OptionError(f"{k!r} is not a column of this sweep (swept: {swept})", "best_by")
+    return axes
+
+
+def _run_local(plan, size, chunk, folder, fmt, progress, collect):
+    """Chunks in this process: adaptive sizes (progress at least every TARGET_CHUNK_S), one table file."""
+    writer = None
+    table = "points.parquet" if fmt == "parquet" else "points.csv"
+    if folder is not None:
+        writer = _Writer(folder.path / table, fmt)
+    if progress is not None and not _kernels_cached(plan.tasks):
+        progress(0, size, "compiling kernels (first run only)…")
+    best, n_feasible, frames = {}, 0, []
+    step = min(chunk, FIRST_CHUNK)
+    start = 0
+    try:
+        while start < size:
+            stop = min(size, start + step)
+            t = time.perf_counter()
+            columns, summary = evaluate_chunk(plan, start, stop)
+            n_feasible += summary.n_feasible
+            _merge(best, summary)
+            if writer is not None:
+                writer.write(columns)
+            if collect:
+                import pandas as pd
+
+                frames.append(pd.DataFrame(columns))
+            if progress is not None:
+                progress(stop, size)
+            if time.perf_counter() - t < TARGET_CHUNK_S:
+                step = min(chunk, step * 2)
+            start = stop
+        if writer is not None:
+            writer.close()
+    finally:
+        if writer is not None:
+            writer.close()
+    return best, n_feasible, table, frames
+
+
+def _kernels_cached(tasks: bool) -> bool:
+    """Whether Numba's on-disk cache already holds the kernels this sweep runs (else they compile)."""
+    try:
+        from carbonsim.models.embodied._kernels import server_components_kernel
+
+        kernels = [server_components_kernel]
+        if tasks:
+            from carbonsim.models.perf._kernels import offline_task_kernel
+
+            kernels.append(offline_task_kernel)
+        for k in kernels:
+            if k.signatures:
+                continue
+            cache = getattr(k, "_cache", None)
+            index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+            if index is None or not Path(index).exists():
+                return False
+        return True
+    except Exception:  # noqa: BLE001 - a hint only; never fail a sweep over it
+        return True
+
+
+def _best_points(plan: ChunkPlan, space: Space, ev: Evaluator, best: dict, base_metrics: dict):
+    """Best points overall and per group, each with its baseline (the scenario's own values)."""
+    ex = plan.expansion
+    base_coords = space.base_coords()
+
+    def point(i):
+        c = ex.coords(i, i + 1)
+        m = ev.metrics(ex.chunk(i, i + 1, c))
+        return ({k: _plain(v[0]) for k, v in ex.values(c).items()}, {k: _plain(v[0]) for k, v in m.items()})
+
+    def baseline(group_coords: dict):
+        """(value row, note) of the baseline point for a group; whole-space baseline for {}."""
+        coords = [group_coords.get(a, base_coords[a]) for a in range(len(space.axes))]
+        if any(c is None for c in coords):
+            missing = [p for a, c in enumerate(coords) if c is None for p in space.axes[a].paths]
+            return None, f"the scenario's own {', '.join(missing)} is not among the swept values"
+        i = int(np.ravel_multi_index(coords, ex.shape)) if ex.shape else 0
+        _, m = point(i)
+        if "feasible" in m and not m["feasible"]:
+            return m, "the baseline point is infeasible"
+        return m, None
+
+    overall = {}
+    groups = []
+    for objective, column in plan.objectives:
+        cand = [(v, i) for (o, _), (v, i) in best.items() if o == objective]
+        v, i = min(cand)
+        params, metrics = point(i)
+        m, note = baseline({})
+        base_value = base_metrics.get(column) if m is None else m.get(column)
+        overall[objective] = Best(objective, column, v, i, params, metrics, base_value, {}, note)
+        if plan.group_axes:
+            gshape = [ex.shape[a] for a in plan.group_axes]
+            for (o, g), (gv, gi) in sorted(best.items(), key=lambda kv: kv[0][1]):
+                if o != objective:
+                    continue
+                gcoords = dict(zip(plan.group_axes, np.unravel_index(g, gshape)))
+                params, metrics = point(gi)
+                m, note = baseline({a: int(c) for a, c in gcoords.items()})
+                group = {p: params[p] for a in plan.group_axes for p in space.axes[a].paths}
+                groups.append(Best(objective, column, gv, gi, params, metrics, None if m is None else m.get(column),
+                                   group, note))
+    return overall, groups
+
+
+def _columns(plan: ChunkPlan, space: Space, ev: Evaluator) -> list[str]:
+    cols, _ = evaluate_chunk(plan, 0, 1)
+    return list(cols)
+
+
+def _versions() -> dict:
+    out = {"carbonsim": carbonsim.__version__, "python": platform.python_version()}
+    for name in ("numpy", "numba", "pandas", "pyarrow", "scipy"):
+        try:
+            out[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    return out
+
+
+def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, executor) -> dict:
+    return {
+        "carbonsim_version": carbonsim.__version__,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "versions": _versions(),
+        "scenario": scenario.name,
+        "scenario_file": scenario.file,
+        "scenario_hash": scenario.hash(),
+        "resolved_scenario": {**scenario.doc, "sweep": {"product": scenario.product, "zip": scenario.zipped},
+                              "objectives": scenario.objectives},
+        "coefficients": scenario.doc.get("coefficients") or DEFAULT_SET,
+        "points": space.size,
+        "feasible_points": n_feasible,
+        "axes": {a.kind + ":" + "+".join(a.paths): a.size for a in space.axes},
+        "objectives": scenario.objectives,
+        "sources": sorted(_sources(builder, scenario)),
+        "executor": executor or "in-process",
+        "warnings": warnings,
+    }
 
 
 class _Writer:
-    """Chunked Parquet or CSV writer."""
+    """Chunked Parquet or CSV writer; units go into the Parquet schema's field metadata."""
 
     def __init__(self, path: Path, fmt: str):
         self.path, self.fmt = path, fmt
@@ -75,10 +407,9 @@ class _Writer:
 
     def write(self, columns: dict[str, np.ndarray]) -> None:
         if self.fmt == "parquet":
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.table({k: pa.array(v) for k, v in columns.items()})
+            table = arrow_table(columns)
             if self._pq is None:
                 self._pq = pq.ParquetWriter(self.path, table.schema, compression="snappy")
             self._pq.write_table(table)
@@ -100,98 +431,17 @@ class _Writer:
             self._fh = None
 
 
-def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
-              chunk: int = DEFAULT_CHUNK, progress=None, max_points: int = 2_000_000_000) -> SweepResult:
-    """Evaluate every point of ``scenario``.
+def arrow_table(columns: dict[str, np.ndarray]):
+    """The columns as an Arrow table whose fields carry their units (``unit`` metadata)."""
+    import pyarrow as pa
 
-    Parameters
-    ----------
-    scenario : Scenario
-    db : Database
-    out_dir : path or None
-        Directory for ``points.parquet`` (or ``points.csv``) and ``meta.json``; None writes nothing.
-    fmt : {"parquet", "csv"}
-    chunk : int
-        Points evaluated at once (bounds memory: about 8 bytes x (rows + columns) x chunk).
-    progress : callable(done, total) or None
-    """
-    t0 = time.perf_counter()
-    chain = CarbonChain(db, tasks=scenario.llm)
-    ev = Evaluator(chain)
-    builder = PointBuilder(db, scenario.file, chain)
-    space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
-    if space.size > max_points:
-        raise InputError(f"the sweep has {space.size:,} points; the limit is {max_points:,}",
-                         file=scenario.file, field="sweep")
-    base_metrics = {k: float(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
-    warnings = _basis_warnings(scenario, builder)
-
-    folder = writer = None
-    if out_dir is not None:
-        folder = OutputFolder(out_dir)
-        writer = _Writer(folder.path / ("points.parquet" if fmt == "parquet" else "points.csv"), fmt)
-
-    best_val = {o: np.inf for o in scenario.objectives}
-    best_idx = {o: -1 for o in scenario.objectives}
-    n_feasible = 0
-    try:
-        for start in range(0, space.size, chunk):
-            stop = min(space.size, start + chunk)
-            coords = space.coords(start, stop)
-            mat = space.chunk(start, stop, coords)
-            metrics = ev.metrics(mat)
-            feasible = ev.feasible(metrics)
-            n_feasible += (stop - start) if feasible is None else int(feasible.sum())
-            for o in scenario.objectives:
-                col = metrics[ev.objective_column(o)]
-                vals = col if feasible is None else np.where(feasible, col, np.inf)
-                j = int(np.argmin(vals))
-                if vals[j] < best_val[o]:
-                    best_val[o], best_idx[o] = float(vals[j]), start + j
-            if writer is not None:
-                writer.write({**space.values(coords), **metrics})
-            if progress is not None:
-                progress(stop, space.size)
-        if n_feasible == 0:
-            raise InputError("no feasible point in the sweep (every configuration exceeds GPU memory)",
-                             file=scenario.file, field="sweep")
-        best = {}
-        for o in scenario.objectives:
-            i = best_idx[o]
-            c = space.coords(i, i + 1)
-            m = ev.metrics(space.chunk(i, i + 1, c))
-            params = {k: _scalar(v[0]) for k, v in space.values(c).items()}
-            best[o] = Best(o, ev.objective_column(o), best_val[o], i, params,
-                           {k: float(v[0]) for k, v in m.items()},
-                           base_metrics.get(ev.objective_column(o)))
-        meta = {
-            "carbonsim_version": carbonsim.__version__,
-            "scenario": scenario.name,
-            "scenario_file": scenario.file,
-            "scenario_hash": scenario.hash(),
-            "coefficients": scenario.doc.get("coefficients") or DEFAULT_SET,
-            "points": space.size,
-            "feasible_points": n_feasible,
-            "axes": {a.kind + ":" + "+".join(a.paths): a.size for a in space.axes},
-            "objectives": scenario.objectives,
-            "sources": sorted(_sources(builder, scenario)),
-            "columns_units": "columns carry their unit as a suffix (_kg, _g, _j, _s, _mg_per_s, _w)",
-            "warnings": warnings,
-        }
-        results = None
-        if writer is not None:
-            writer.close()
-            target = folder.commit(meta)
-            results = str(target / writer.path.name)
-        return SweepResult(scenario, space.size, n_feasible, best, base_metrics, results, meta,
-                           time.perf_counter() - t0, space.columns(), warnings)
-    except OSError as exc:
-        raise write_error(exc, out_dir) from None
-    finally:
-        if writer is not None:
-            writer.close()
-        if folder is not None:
-            folder.discard()
+    fields, arrays = [], []
+    for k, v in columns.items():
+        arr = pa.array(v)
+        unit = unit_of(k)
+        fields.append(pa.field(k, arr.type, metadata={"unit": unit} if unit else None))
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata={"generator": "carbonsim"}))
 
 
 def _basis_warnings(scenario: Scenario, builder) -> list[str]:

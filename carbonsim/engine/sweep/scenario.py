@@ -88,10 +88,10 @@ SCENARIO = Fields(
         "workload": Fields(
             {
                 "mode": Choice(("offline",)),
-                "prompt_tokens": Count(1),
-                "output_tokens": Count(1),
-                "batch_size": Count(1),
-                "tensor_parallel": Count(1),
+                "prompt_tokens": Count(1, 10_000_000),
+                "output_tokens": Count(1, 10_000_000),
+                "batch_size": Count(1, 1_000_000),
+                "tensor_parallel": Count(1, 1024),
                 "precision": Choice(tuple(PRECISIONS)),
                 "kv_precision": Choice(tuple(PRECISIONS)),
                 "engine": Choice(("synchronous", "overlapped")),
@@ -147,6 +147,20 @@ class Scenario:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def check_point(doc: dict, file: str) -> None:
+    """Check one point of a sweep (the base document with its axis values set) against the same
+    schema as the file, so a value gets the same check as a sweep axis as in the file.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the field (``workload.batch_size: must not be below 1, found 0``).
+    """
+    ck = Checker(file)
+    SCENARIO.check({k: v for k, v in doc.items() if not k.startswith("_")}, "", ck)
+    ck.raise_if_errors()
+
+
 def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario:
     """Validate a scenario document (``--set`` assignments applied first)."""
     if not isinstance(raw, dict):
@@ -181,9 +195,13 @@ def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario
             kind = "an LLM scenario" if llm else "a server-only scenario (no model/workload)"
             raise InputError(f"objective {o!r} does not apply to {kind}; allowed: {', '.join(allowed)}",
                              file=file, field=f"objectives[{i}]")
-    if not llm and "total_mg_per_s" in objectives and not (spec.get("datacenter") or {}).get("grid"):
-        if "datacenter.grid" not in product and "datacenter.grid" not in zipped:
-            raise InputError("objective total_mg_per_s needs datacenter.grid", file=file, field="datacenter")
+    has_grid = bool((spec.get("datacenter") or {}).get("grid")) or "datacenter.grid" in product \
+        or "datacenter.grid" in zipped
+    if llm and not has_grid:
+        raise InputError("an LLM scenario needs datacenter.grid (its tasks' operational carbon)", file=file,
+                         field="datacenter.grid")
+    if not llm and "total_mg_per_s" in objectives and not has_grid:
+        raise InputError("objective total_mg_per_s needs datacenter.grid", file=file, field="datacenter")
     base = {k: v for k, v in spec.items() if k not in ("sweep", "objectives")}
     return Scenario(spec["name"], file, base, product, zipped, list(objectives))
 

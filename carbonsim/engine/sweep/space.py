@@ -1,4 +1,4 @@
-"""The parameter space of a sweep, expanded lazily.
+"""The parameter space of a sweep, expanded lazily (layer 2).
 
 Every axis (a ``product`` entry, or all ``zip`` entries together) has a finite list of values.
 For each value we build the full point vector once and keep its difference from the base point,
@@ -6,6 +6,9 @@ restricted to the rows it changes. Axes that change disjoint rows combine additi
 point is ``base + sum of its axes' differences``; axes that interact (touch the same rows, or
 fail a cross-check at their extreme values) are merged into one group whose combinations are
 built in full. A chunk of points is then a few gathers and adds, whatever the space's size.
+
+:class:`Space` builds (it needs the database); :class:`Expansion` is what it builds: plain
+arrays, cheap to send to another process (the Dask executor) and enough to expand any chunk.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from carbonsim.errors import InputError
 from carbonsim.engine.inputs.overrides import set_scenario_path
 from carbonsim.engine.sweep.points import PointBuilder
+from carbonsim.engine.sweep.scenario import check_point
+from carbonsim.errors import InputError
 
 #: Largest number of value combinations an interacting group of axes may have.
 MAX_GROUP_COMBOS = 200_000
@@ -43,12 +47,63 @@ class Axis:
     def field(self, k: int, i: int) -> str:
         return f"sweep.{self.kind}.{self.paths[k]}[{i}]"
 
+    def column_values(self, k: int) -> np.ndarray:
+        """The values of path ``k`` as an array for the table (mappings as text)."""
+        vals = self.values[k]
+        if all(isinstance(v, bool) for v in vals):
+            return np.asarray(vals, dtype=bool)
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            return np.asarray(vals, dtype=np.int64)
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            return np.asarray(vals, dtype=float)
+        return np.asarray([str(v) for v in vals], dtype=object)
+
 
 @dataclass
 class Group:
-    axes: list[int]  # indices into Space.axes
+    axes: list[int]  # indices into the axes
     rows: np.ndarray  # rows this group changes
     table: np.ndarray  # (n_combos, len(rows)) differences from the base vector
+
+
+@dataclass
+class Expansion:
+    """Everything needed to expand points ``start..stop`` into vectors and swept values."""
+
+    base: np.ndarray
+    groups: list[Group]
+    shape: tuple[int, ...]
+    paths: list[str]
+    axis_of_path: list[int]
+    path_values: list[np.ndarray]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    def coords(self, start: int, stop: int) -> list[np.ndarray]:
+        """Index of each axis' value for points ``start..stop-1`` (C order: last axis fastest)."""
+        if not self.shape:
+            return []
+        return list(np.unravel_index(np.arange(start, stop, dtype=np.int64), self.shape))
+
+    def chunk(self, start: int, stop: int, coords=None) -> np.ndarray:
+        """Point vectors (n_rows, stop - start) of points ``start..stop-1``."""
+        out = np.repeat(self.base[:, None], stop - start, axis=1)
+        coords = self.coords(start, stop) if coords is None else coords
+        for g in self.groups:
+            if len(g.rows) == 0:
+                continue
+            if len(g.axes) == 1:
+                combo = coords[g.axes[0]]
+            else:
+                combo = np.ravel_multi_index([coords[a] for a in g.axes], [self.shape[a] for a in g.axes])
+            out[g.rows] += g.table[combo].T
+        return out
+
+    def values(self, coords) -> dict[str, np.ndarray]:
+        """Swept values of a chunk, one array per path."""
+        return {p: v[coords[a]] for p, a, v in zip(self.paths, self.axis_of_path, self.path_values)}
 
 
 class Space:
@@ -63,17 +118,28 @@ class Space:
         self.shape = tuple(a.size for a in self.axes)
         self.size = int(np.prod(self.shape, dtype=np.int64)) if self.axes else 1
         self.base = self._vector(base_doc, None, None)
+        self._deltas = [self._axis_deltas(a) for a in range(len(self.axes))]
         self.groups = self._groups()
+        paths = [(p, a, k) for a, axis in enumerate(self.axes) for k, p in enumerate(axis.paths)]
+        self.expansion = Expansion(self.base, self.groups, self.shape, [p for p, _, _ in paths],
+                                   [a for _, a, _ in paths], [self.axes[a].column_values(k) for _, a, k in paths])
 
     # -- building -----------------------------------------------------------------------------------
     def _vector(self, doc, axis: Axis | None, i: int | None) -> np.ndarray:
         try:
-            return self.builder.vector(doc)
+            check_point(doc, self.builder.file)
+            v = self.builder.vector(doc)
         except InputError as exc:
             if axis is None:
                 raise
             values = ", ".join(f"{p}={vals[i]!r}" for p, vals in zip(axis.paths, axis.values))
             raise InputError(f"{values}: {exc}", file=self.builder.file, field=axis.field(0, i)) from None
+        if not np.all(np.isfinite(v)):
+            bad = self.builder.rows[int(np.flatnonzero(~np.isfinite(v))[0])]
+            where = "" if axis is None else axis.field(0, i)
+            raise InputError(f"the point's {bad} is not finite; an input is out of range",
+                             file=self.builder.file, field=where or None)
+        return v
 
     def _axis_deltas(self, a: int) -> np.ndarray:
         axis = self.axes[a]
@@ -81,7 +147,7 @@ class Space:
                          for i in range(axis.size)])
 
     def _groups(self) -> list[Group]:
-        deltas = [self._axis_deltas(a) for a in range(len(self.axes))]
+        deltas = self._deltas
         touched = [set(np.flatnonzero(np.any(d != 0, axis=0))) for d in deltas]
         parent = list(range(len(self.axes)))
 
@@ -113,8 +179,7 @@ class Space:
         for i, j in {(A.size - 1, B.size - 1), (0, B.size - 1), (A.size - 1, 0)}:
             doc = B.assign(A.assign(self.base_doc, i), j)
             both = self._vector(doc, A, i)
-            if not np.allclose(both, self.base + deltas[a][i] + deltas[b][j], rtol=1e-12, atol=1e-12,
-                               equal_nan=True):
+            if not np.allclose(both, self.base + deltas[a][i] + deltas[b][j], rtol=1e-12, atol=1e-12):
                 return False
         return True
 
@@ -135,37 +200,26 @@ class Space:
         rows = np.flatnonzero(np.any(table != 0, axis=0))
         return Group(axes, rows, np.ascontiguousarray(table[:, rows]))
 
-    # -- expansion ------------------------------------------------------------------------------------
+    # -- where the base point is ------------------------------------------------------------------------
+    def base_coords(self) -> list[int | None]:
+        """For each axis, the index of a value that leaves the base point unchanged (None: the
+        scenario's own value is not among the axis' values)."""
+        out = []
+        for d in self._deltas:
+            same = np.flatnonzero(np.all(d == 0, axis=1))
+            out.append(int(same[0]) if same.size else None)
+        return out
+
+    # -- delegation ------------------------------------------------------------------------------------
     def coords(self, start: int, stop: int) -> list[np.ndarray]:
-        """Index of each axis' value for points ``start..stop-1`` (C order: last axis fastest)."""
-        if not self.axes:
-            return []
-        return list(np.unravel_index(np.arange(start, stop, dtype=np.int64), self.shape))
+        return self.expansion.coords(start, stop)
 
     def chunk(self, start: int, stop: int, coords=None) -> np.ndarray:
-        """Point vectors (n_rows, stop - start) of points ``start..stop-1``."""
-        n = stop - start
-        out = np.repeat(self.base[:, None], n, axis=1)
-        coords = self.coords(start, stop) if coords is None else coords
-        for g in self.groups:
-            if len(g.rows) == 0:
-                continue
-            if len(g.axes) == 1:
-                combo = coords[g.axes[0]]
-            else:
-                combo = np.ravel_multi_index([coords[a] for a in g.axes], [self.axes[a].size for a in g.axes])
-            out[g.rows] += g.table[combo].T
-        return out
+        return self.expansion.chunk(start, stop, coords)
+
+    def values(self, coords) -> dict[str, np.ndarray]:
+        return self.expansion.values(coords)
 
     def columns(self) -> list[str]:
         """Output column names of the swept parameters."""
-        return [p for a in self.axes for p in a.paths]
-
-    def values(self, coords) -> dict[str, np.ndarray]:
-        """Swept parameter values of a chunk, one array per path."""
-        out = {}
-        for a, axis in enumerate(self.axes):
-            for path, vals in zip(axis.paths, axis.values):
-                arr = np.asarray([v if not isinstance(v, dict) else str(v) for v in vals])
-                out[path] = arr[coords[a]]
-        return out
+        return list(self.expansion.paths)

@@ -1,0 +1,85 @@
+"""The columns of a sweep's table (layer 2): fixed inputs, per-token results, units.
+
+Every table carries its fixed inputs as columns (server, model, precision, tokens, PUE, grid...),
+so tables of separate sweeps stack and compare like with like. Units travel with the table:
+in the Parquet schema (``unit`` metadata of each field) and in ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from carbonsim.engine.inputs.coefficients import DEFAULT_SET
+
+#: Inputs every LLM table holds as columns, with the value used when the scenario leaves them out.
+TASK_INPUTS = {
+    "server": None, "model": None, "coefficients": DEFAULT_SET, "workload.precision": "fp16",
+    "workload.prompt_tokens": None, "workload.output_tokens": None, "workload.batch_size": 1,
+    "workload.tensor_parallel": 1, "workload.engine": "synchronous", "datacenter.pue": 1.0,
+    "datacenter.grid": None,
+}
+#: Inputs every server-only table holds as columns.
+SERVER_INPUTS = {
+    "server": None, "coefficients": DEFAULT_SET, "load.cpu_util": None, "load.gpu_util": None,
+    "datacenter.pue": 1.0, "datacenter.grid": None, "datacenter.power_w": None,
+}
+
+#: Units of result columns ("per request": one task of an offline batch, seed §5.1).
+UNITS = {
+    "latency_s": "s per request", "ttft_s": "s", "tpot_s": "s per output token",
+    "throughput_tok_s": "output tokens/s per TP group",
+    "energy_j": "J per request", "gpu_energy_j": "J per request", "host_energy_j": "J per request",
+    "operational_g": "gCO2e per request", "embodied_g": "gCO2e per request", "gpu_embodied_g": "gCO2e per request",
+    "host_embodied_g": "gCO2e per request", "total_g": "gCO2e per request",
+    "energy_j_per_token": "J per output token", "total_g_per_1k_tokens": "gCO2e per 1000 output tokens",
+    "operational_g_per_1k_tokens": "gCO2e per 1000 output tokens",
+    "embodied_g_per_1k_tokens": "gCO2e per 1000 output tokens",
+    "edp_j_s": "J·s per request", "cdp_g_s": "gCO2e·s per request", "cep_g_j": "gCO2e·J per request",
+    "mfu": "fraction", "mbu": "fraction", "gpu_power_w": "W per GPU", "host_power_w": "W", "power_w": "W",
+    "ci_g_per_kwh": "gCO2e/kWh", "memory_needed_gb": "GB per GPU", "max_batch": "requests",
+    "feasible": "boolean", "infeasible_reason": "text", "psu_limited": "boolean",
+    "embodied_kg": "kgCO2e", "host_embodied_kg": "kgCO2e", "gpu_embodied_kg": "kgCO2e",
+    "embodied_mg_per_s": "mgCO2e/s", "host_embodied_mg_per_s": "mgCO2e/s", "gpu_embodied_mg_per_s": "mgCO2e/s",
+    "operational_mg_per_s": "mgCO2e/s", "host_operational_mg_per_s": "mgCO2e/s",
+    "gpu_operational_mg_per_s": "mgCO2e/s", "total_mg_per_s": "mgCO2e/s", "embodied_share": "fraction",
+    "pue": "ratio", "datacenter.pue": "ratio", "workload.prompt_tokens": "tokens",
+    "workload.output_tokens": "tokens", "workload.batch_size": "requests", "load.cpu_util": "fraction",
+    "load.gpu_util": "fraction", "datacenter.power_w": "W",
+}
+
+
+def unit_of(column: str) -> str:
+    """The unit of a column ("" when it has none: names, choices)."""
+    if column in UNITS:
+        return UNITS[column]
+    if column.endswith("_kg"):
+        return "kgCO2e"
+    return ""
+
+
+def fixed_inputs(doc: dict, tasks: bool, swept: set[str]) -> dict:
+    """The scenario's fixed inputs that the table carries as constant columns."""
+    out = {}
+    for path, default in (TASK_INPUTS if tasks else SERVER_INPUTS).items():
+        if path in swept:
+            continue
+        node = doc
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        value = default if node is None else node
+        if isinstance(value, dict):
+            value = "inline"
+        if value is not None:
+            out[path] = value
+    return out
+
+
+def per_token(metrics: dict, output_tokens: np.ndarray) -> dict:
+    """Per-token and per-1000-token columns beside the per-request ones (LLM tables)."""
+    k = 1000.0 / output_tokens
+    return {
+        "energy_j_per_token": metrics["energy_j"] / output_tokens,
+        "total_g_per_1k_tokens": metrics["total_g"] * k,
+        "operational_g_per_1k_tokens": metrics["operational_g"] * k,
+        "embodied_g_per_1k_tokens": metrics["embodied_g"] * k,
+    }

@@ -1,0 +1,155 @@
+"""Tables, CSV and JSON for ``compare``, ``codecarbon``, ``inventory``, ``power fit``, ``grid`` and
+``db`` (layer 3): each function takes an engine result and returns the text to print."""
+
+from __future__ import annotations
+
+from carbonsim.report.text import csv_text, fmt_num, json_text, table
+
+
+def _plain(x):
+    return None if x is None else x
+
+
+# --- compare ------------------------------------------------------------------------------------------
+def compare_text(r, fmt: str) -> str:
+    recs = r.records()
+    keys = ["server", *r.KEYS]
+    if fmt == "json":
+        g = r.grid
+        return json_text({"grid": g.label, "ci_g_per_kwh": g.ci_g_per_kwh, "grid_basis": g.basis, "years": r.years,
+                          "cpu_util": r.load.cpu_util, "gpu_util": r.load.gpu_util, "pue": r.pue,
+                          "coefficients": r.coefficients.id, "servers": recs})
+    if fmt == "csv":
+        return csv_text(keys, [[rec[k] for k in keys] for rec in recs])
+    best = min(recs, key=lambda x: x["total_kg"])["server"]
+    body = table([[("* " if x["server"] == best else "  ") + x["server"], fmt_num(x["embodied_kg"], 0),
+                   fmt_num(x["embodied_kg_amortised"], 0), fmt_num(x["power_w"], 0), fmt_num(x["operational_kg"], 0),
+                   fmt_num(x["total_kg"], 0), fmt_num(x["break_even_ci_g_per_kwh"], 0)] for x in recs],
+                 ["server", "embodied_kg", f"embodied_{r.years:g}yr_kg", "power_w", "operational_kg", "total_kg",
+                  f"break_even_vs_{recs[0]['server']}_g_per_kwh"])
+    g = r.grid
+    util = f"CPU {r.load.cpu_util:g}, GPU {r.load.gpu_util:g}" if r.load.cpu_util is not None else "0.5 (default)"
+    return (f"{r.years:g} years at utilisation {util}, PUE {r.pue:g}, grid {g.label} {g.ci_g_per_kwh:g} g/kWh "
+            f"({g.basis}); coefficients {r.coefficients.id}\n\n{body}\n\n"
+            "* lowest total. Break-even: the grid intensity at which a server's total equals the first's "
+            "(- where one is lower on every grid).")
+
+
+# --- codecarbon ---------------------------------------------------------------------------------------
+CODECARBON_KEYS = ["line", "run_id", "timestamp", "server", "flushes", "duration_s", "energy_kwh", "operational_kg",
+                   "embodied_host_kg", "embodied_gpu_kg", "embodied_kg", "total_kg", "embodied_share"]
+
+
+def codecarbon_text(r, fmt: str) -> str:
+    recs, totals = r.records(), r.totals()
+    if fmt == "json":
+        servers = {k: {"embodied_kg": e.total_kg, "name": e.server.name} for k, e in r.servers.items()}
+        return json_text({"coefficients": r.coefficients.id, "servers": servers, "runs": recs, "total": totals})
+    if fmt == "csv":
+        return csv_text(CODECARBON_KEYS, [[rec[k] for k in CODECARBON_KEYS] for rec in recs])
+
+    def row(label, x):
+        return [label, f"{x['duration_s']:,.0f}", f"{x['energy_kwh']:.4f}", f"{1000 * x['operational_kg']:.3f}",
+                f"{1000 * x['embodied_kg']:.3f}", f"{1000 * x['total_kg']:.3f}", f"{100 * x['embodied_share']:.1f}%"]
+
+    rows = [row(rec["run_id"][:13] or f"line {rec['line']}", rec) for rec in recs] + [row("TOTAL", totals)]
+    head = "".join(f"CodeCarbon runs on {e.server.name} [{k}]; server embodied {e.total_kg:,.1f} kg "
+                   f"({r.coefficients.id}), amortised over GPU {e.server.gpu_lifetime_yr.value:g} yr / host "
+                   f"{e.server.host_lifetime_yr.value:g} yr\n" for k, e in r.servers.items())
+    return head + "\n" + table(rows, ["run", "duration_s", "energy_kwh", "operational_g", "embodied_g", "total_g",
+                                      "embodied"], "lrrrrrr")
+
+
+# --- inventory ----------------------------------------------------------------------------------------
+def inventory_text(r, fmt: str) -> str:
+    rows = r.rows
+    cols = list(rows[0]) if rows else []
+    if fmt == "json":
+        return json_text({"columns": cols, "rows": rows})
+    if fmt == "csv":
+        return csv_text(cols, [[f"{v:.6g}" if isinstance(v, float) else v for v in x.values()] for x in rows])
+    show = [c for c in ("id", "util", "embodied_kg", "power_w", "energy_kwh_per_yr", "operational_kg_per_yr",
+                        "total_kg_per_yr", "filled") if c in cols]
+    body = table([[fmt_num(x[c], 1) if isinstance(x[c], float) else x[c] for c in show] for x in rows], show,
+                 "l" + "r" * (len(show) - 2) + "l")
+    first = rows[0]
+    tail = (f"\n\ngrid {first['grid']} {first['ci_g_per_kwh']:g} g/kWh ({first['grid_basis']}), PUE {first['pue']:g}, "
+            f"coefficients {first['coefficients']}; filled: values taken from priors (docs/inventory.md). "
+            "Every column: --format csv or json." if "grid" in first else "")
+    return body + tail
+
+
+# --- power fit ----------------------------------------------------------------------------------------
+def power_fit_text(report, rows: list[dict], doc: dict, fmt: str) -> str:
+    if fmt == "json":
+        return json_text(doc)
+    if fmt == "csv":
+        keys = list(rows[0])
+        return csv_text(keys, [[x[k] for k in keys] for x in rows])
+
+    def f(x, d=2):
+        return "-" if x is None else (f"{x:.{d}f}" if isinstance(x, float) else str(x))
+
+    head = (f"{report.measurements.file}: {rows[0]['n']} points, utilisation read as "
+            f"{report.measurements.util_scale}; chosen form: {report.fit.chosen}")
+    body = table([[("* " if x["chosen"] else "  ") + x["form"], f(x["idle_w"], 1), f(x["max_w"], 1),
+                   f(x["exponent"], 3), f(x["curvature"], 3), f(x["mem_w"], 1), f(x["rmse_w"]), f(x["r2"], 4),
+                   f(x["aicc"], 1)] for x in rows],
+                 ["form", "idle_w", "max_w", "exponent", "curvature", "mem_w", "rmse_w", "r2", "aicc"])
+    notes = "".join(f"\nnote: {n}" for n in report.fit.notes)
+    return f"{head}\n\n{body}\n\nrule: {report.fit.rule}{notes}"
+
+
+# --- grid ---------------------------------------------------------------------------------------------
+GRID_KEYS = ["kind", "id", "name", "ci_g_per_kwh", "year", "basis", "source", "table"]
+
+
+def grid_list_text(rows: list[dict], fmt: str) -> str:
+    if fmt == "json":
+        return json_text(rows)
+    if fmt == "csv":
+        return csv_text(GRID_KEYS, [[x.get(k) for k in GRID_KEYS] for x in rows])
+
+    def ci(x):
+        return "-" if x is None else f"{x:,.1f}"
+
+    return table([[x["kind"], x["id"], str(x.get("name") or "")[:40], ci(x.get("ci_g_per_kwh")), x.get("year") or "-",
+                   x.get("basis") or "-", x.get("source") or "-"] for x in rows],
+                 ["kind", "id", "name", "g/kWh", "year", "basis", "source"], "lllrlll")
+
+
+def mapping_text(doc: dict, fmt: str) -> str:
+    """A nested mapping (``grid show``): JSON, or indented ``key: value`` lines."""
+    if fmt == "json":
+        return json_text(doc)
+    import yaml
+
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100).rstrip()
+
+
+# --- db -----------------------------------------------------------------------------------------------
+DB_KEYS = ["kind", "id", "name", "summary", "path"]
+
+
+def db_list_text(rows: list[dict], fmt: str) -> str:
+    if fmt == "json":
+        return json_text(rows)
+    if fmt == "csv":
+        return csv_text(DB_KEYS, [[x[k] for k in DB_KEYS] for x in rows])
+    return table([[x["kind"], x["id"], x["name"], x["summary"]] for x in rows], ["kind", "id", "name", "summary"],
+                 "llll")
+
+
+def db_show_text(shown: dict, fmt: str) -> str:
+    """``db show``: the entry as YAML with its sources listed after it, or one JSON document."""
+    if fmt == "json":
+        return json_text(shown)
+    import yaml
+
+    text = f"# {shown['kind']}/{shown['id']}  ({shown['path']})\n"
+    text += yaml.safe_dump(shown["entry"], sort_keys=False, allow_unicode=True, width=100)
+    text += "\n# sources\n"
+    for s in shown["sources"]:
+        who = ", ".join(s.get("authors", [])) or s.get("publisher", "")
+        text += f"- {s['id']}: {s.get('title', '?')} ({who}, {s.get('year', '?')}) {s.get('url', '')}\n"
+    return text.rstrip()
