@@ -398,7 +398,7 @@ def test_widths_in_every_format(tmp_path, width, inches):
 
     for name, fig in all_figures(width):
         assert fig.get_size_inches()[0] == pytest.approx(inches)
-        paths = plots._save(fig, tmp_path, name, plots.FORMATS)
+        paths = plots.save_figure(fig, tmp_path, name, plots.FORMATS)
         svg, pdf, png = (p for ext in ("svg", "pdf", "png") for p in paths if p.suffix == f".{ext}")
         assert ET.parse(svg).getroot().get("width") == f"{inches * 72:g}pt"
         box = re.search(rb"/MediaBox \[\s*0 0 ([\d.]+)", pdf.read_bytes())

@@ -30,6 +30,7 @@ Conventions shared by all figures:
 - text is DejaVu Sans at 7 pt or more; SVG and PDF keep text as text (``svg.fonttype
   'none'``, ``pdf.fonttype 42``); files carry no dates, so output is reproducible.
 
+Save with :func:`save_figure` (it applies the font settings SVG and PDF need at write time).
 Artists carry a ``gid`` naming the table column they show (``"edp_j_s|llama-2-7b"``), which the
 SVG keeps as element ids and the tests use to read the data back.
 """
@@ -398,12 +399,32 @@ def _grid_lines(ax, axis="y") -> None:
     ax.set_axisbelow(True)
 
 
-def _save(fig: Figure, out_dir: Path, stem: str, formats) -> list[Path]:
+def save_figure(fig: Figure, out_dir: Path, stem: str, formats=FORMATS) -> list[Path]:
+    """Write ``fig`` as ``out_dir/stem.<ext>`` for each format, with text kept as text.
+
+    Use this rather than ``fig.savefig``: SVG and PDF font handling is read from the
+    matplotlib settings in force when the file is written, and this applies :data:`STYLE`.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        A figure from one of the ``fig_*`` functions.
+    out_dir : pathlib.Path
+        Existing directory.
+    stem : str
+        File name without extension.
+    formats : sequence of {"pdf", "svg", "png"}
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in the order of ``formats``.
+    """
     paths = []
     with mpl.rc_context(STYLE):
         for ext in formats:
             p = out_dir / f"{stem}.{ext}"
-            meta = {"Date": None} if ext == "svg" else {"CreationDate": None} if ext == "pdf" else {}
+            meta = {"Date": None} if ext == "svg" else {"CreationDate": None} if ext == "pdf" else {}  # no dates
             fig.savefig(p, format=ext, dpi=PNG_DPI, metadata=meta)
             paths.append(p)
     return paths
@@ -831,7 +852,8 @@ def fig_tp_tradeoffs(df: pd.DataFrame, *, width: str = "double", panels: str | N
     tps = tps[:MAX_SERIES]
     single = width == "single"
     gap = "\n" if single else " "  # a column is too narrow for the label on one line
-    metrics = (("energy_j", f"Energy{gap}(J per request)"), ("embodied_g", f"Embodied carbon{gap}(gCO₂e per request)"))
+    metrics = (("energy_j", f"Energy{gap}(J per request)"),
+               ("embodied_g", f"Embodied carbon{gap}(gCO₂e per request)"))
     n = len(panel_levels)
 
     with mpl.rc_context(STYLE):
@@ -933,10 +955,10 @@ def sweep_figures(points: pd.DataFrame, out_dir: Path, title: str, *, width: str
     mode = _rate_mode(df)
     if _varies(df, GRID) and can(RATE_UNITS[mode][k] for k in ("embodied", "operational")):
         stem = "embodied_vs_operational_rate" if mode == "per_second" else "embodied_vs_operational"
-        written += _save(fig_rates_by_grid(df, width=width, title=title), out_dir, stem, formats)
+        written += save_figure(fig_rates_by_grid(df, width=width, title=title), out_dir, stem, formats)
     comp = [f"host_{c}_kg" for c in HOST_COMPONENTS] + [f"gpu_{c}_kg" for c in GPU_COMPONENTS]
     if can(comp):
-        written += _save(fig_components(df, width=width, title=title), out_dir, "embodied_components", formats)
+        written += save_figure(fig_components(df, width=width, title=title), out_dir, "embodied_components", formats)
     if _varies(df, BATCH) and can(m for m, _, _ in BATCH_METRICS):
         if grid is not None:
             grids = [grid]
@@ -946,9 +968,9 @@ def sweep_figures(points: pd.DataFrame, out_dir: Path, title: str, *, width: str
             grids = [None]
         for g in grids:
             stem = "edp_cdp_cep_vs_batch" + ("" if len(grids) == 1 else f"_{_stem_part(g)}")
-            written += _save(fig_batch_metrics(df, g, width=width, title=title), out_dir, stem, formats)
+            written += save_figure(fig_batch_metrics(df, g, width=width, title=title), out_dir, stem, formats)
     if _varies(df, BATCH) and can((BATCH, "latency_s", "energy_j", "embodied_g")):
-        written += _save(fig_tp_tradeoffs(df, width=width, title=title), out_dir, "latency_vs_energy", formats)
+        written += save_figure(fig_tp_tradeoffs(df, width=width, title=title), out_dir, "latency_vs_energy", formats)
     return written
 
 
