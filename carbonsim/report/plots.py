@@ -876,14 +876,14 @@ def fig_tp_tradeoffs(df: pd.DataFrame, *, width: str = "double", panels: str | N
                             ms=3.5, mfc=COLORS[k] if k == 0 else "white", lw=0.9, gid=f"{xcol}|{label}",
                             label=label)
                     # batch labels: all of up to six points, else every other one and the last;
-                    # alternate lines put them below-left and above-right of their points
+                    # successive lines put them below-left, above-right, below-right of their points
                     idx = range(len(g)) if len(g) <= 6 else sorted({*range(0, len(g), 2), len(g) - 1})
-                    up = k % 2 == 1
+                    dx, dy = ((-3, -2), (3, 2), (3, -2))[k % 3]
                     for i in idx:
                         row = g.iloc[i]
-                        ax.annotate(_num(row[BATCH]), (row[xcol], row["latency_s"]),
-                                    xytext=(3, 2) if up else (-3, -2), textcoords="offset points", fontsize=7,
-                                    color=COLORS[k], ha="left" if up else "right", va="bottom" if up else "top",
+                        ax.annotate(_num(row[BATCH]), (row[xcol], row["latency_s"]), xytext=(dx, dy),
+                                    textcoords="offset points", fontsize=7, color=COLORS[k],
+                                    ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
                                     gid=f"batch|{xcol}|{label}")
                 _log_axis(ax, "x", g_panel[xcol], pad=0.12)
                 _log_axis(ax, "y", g_panel["latency_s"], pad=0.12)
