@@ -408,7 +408,8 @@ def grid_show(ctx, grid_id, table_id, db_dirs, fmt, out):
 @DB_OPTION
 @click.option("--best-by", default=None, metavar="PATH[,PATH...]",
               help="Report the best point per group of these columns (e.g. model,datacenter.grid).")
-@click.option("--plots", is_flag=True, help="Also draw the seed's figures (PDF, SVG, PNG) into the results folder.")
+@click.option("--plots", is_flag=True, help="Also draw the seed's figures (PDF, SVG, PNG; docs/figures.md) into "
+              "the results folder.")
 @click.option("--no-write", is_flag=True, help="Evaluate and report the best points without writing anything.")
 @click.option("--chunk", type=click.IntRange(1024, 1 << 24), default=1 << 18, show_default=True,
               help="Largest number of points evaluated at once (bounds memory).")
@@ -439,10 +440,10 @@ def _keys(text):
     return None if not text else [k.strip() for k in text.split(",") if k.strip()]
 
 
-def _figures(points, out_dir, title):
+def _figures(points, out_dir, title, grid=None):
     from carbonsim.report.plots import sweep_figures
 
-    return sweep_figures(points, out_dir, title)
+    return sweep_figures(points, out_dir, title, grid=grid)
 
 
 def _progress(ctx):

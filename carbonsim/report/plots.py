@@ -972,24 +972,3 @@ def sweep_figures(points: pd.DataFrame, out_dir: Path, title: str, *, width: str
     if _varies(df, BATCH) and can((BATCH, "latency_s", "energy_j", "embodied_g")):
         written += save_figure(fig_tp_tradeoffs(df, width=width, title=title), out_dir, "latency_vs_energy", formats)
     return written
-
-
-def sweep_plots(result) -> list[Path]:
-    """Figures of a finished sweep next to its table (what ``carbonsim sweep --plots`` calls).
-
-    Reads the table ``result.results`` and calls :func:`sweep_figures` with the scenario name as
-    title; the batch figure is drawn for the scenario's own grid when the sweep has it.
-
-    Parameters
-    ----------
-    result : carbonsim.sweep.engine.SweepResult
-
-    Returns
-    -------
-    list of pathlib.Path
-    """
-    path = Path(result.results)
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    base_grid = (result.scenario.doc.get("datacenter") or {}).get("grid")
-    grid = base_grid if GRID in df.columns and base_grid in set(df[GRID]) else None
-    return sweep_figures(df, path.parent, result.scenario.name, grid=grid)

@@ -13,7 +13,7 @@ from carbonsim.engine.studies.embodied import embodied
 from carbonsim.cli import main
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.inputs.server import load_server
-from carbonsim.engine.sweep.scenario import load_scenario, scenario_from_dict
+from carbonsim.engine.sweep.scenario import load_scenario
 from carbonsim.engine.sweep.run import run_sweep
 
 SERVERS = {

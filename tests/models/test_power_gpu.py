@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbonsim.errors import InputError
 from carbonsim.models.power.gpu import (
     activity, capped_gpu_power, capped_time_factor, fit_saturating_ladder, gpu_power_w, step_energy_j,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import yaml
 
 from carbonsim.engine.db.kinds import KINDS
 from carbonsim.engine.db.schema import Quantity, cited_sources

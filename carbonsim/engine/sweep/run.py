@@ -181,7 +181,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         address of a Dask scheduler.
     collect : bool
         Keep every point in memory and return it as ``result.frame`` (a pandas DataFrame).
-    figures : callable(points, folder, title) -> list of paths, optional
+    figures : callable(points, folder, title, grid=None) -> list of paths, optional
         Draws figures into the output folder before it is put in place.
     """
     t0 = time.perf_counter()
@@ -227,7 +227,10 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
 
                 points = frame if frame is not None else pd.read_parquet(folder.path / table) \
                     if fmt == "parquet" else pd.read_csv(folder.path / table)
-                figures(points, folder.path, scenario.name)
+                base_grid = (scenario.doc.get("datacenter") or {}).get("grid")
+                figures(points, folder.path, scenario.name,
+                        grid=base_grid if "datacenter.grid" in points and base_grid in set(points["datacenter.grid"])
+                        else None)
             meta["columns"] = {c: unit_of(c) for c in _columns(plan, space, ev)}
             target = folder.commit(meta)
             results = str(target / table)

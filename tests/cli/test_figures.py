@@ -20,7 +20,7 @@ from carbonsim.report import plots
 from carbonsim.report.plots import (MissingColumnsError, fig_batch_metrics, fig_components, fig_rates_by_grid,
                                     fig_tp_tradeoffs, sweep_figures)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECONDS_PER_YEAR = 365 * 86400
 
 # IPCC AR5 lifecycle medians [g/kWh], as in the seed's Fig. 2 (HotCarbon'24).
@@ -476,9 +476,9 @@ def test_bad_arguments():
 
 
 def test_real_sweep_table(tmp_path, db):
-    # the engine's own table (columns as written today), drawn through sweep_figures
-    from carbonsim.scenario import load_scenario
-    from carbonsim.sweep.engine import run_sweep
+    # the engine's own table, drawn through sweep_figures
+    from carbonsim.engine.sweep.run import run_sweep
+    from carbonsim.engine.sweep.scenario import load_scenario
 
     result = run_sweep(load_scenario(ROOT / "scenarios" / "seed-grid-sources.yaml"), db, tmp_path / "o", "parquet")
     df = pd.read_parquet(result.results)
