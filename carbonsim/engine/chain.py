@@ -35,14 +35,32 @@ from carbonsim.engine.inputs.columns import ParamColumn, server_column
 from carbonsim.engine.inputs.power import HostCurve, gpu_constants, host_curve
 from carbonsim.engine.inputs.server import Server
 from carbonsim.errors import InputError
-from carbonsim.models.embodied._kernels import server_components
 from carbonsim.models.embodied.layout import COMPONENTS, N_HOST, N_PARAMS, PARAM_NAMES
+from carbonsim.models.embodied.server import server_components_reference
 from carbonsim.models.grid.carbon import operational_rate_mg_per_s
 from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
 from carbonsim.models.lifecycle.tasks import offline_task_carbon
+from carbonsim.models.perf.llm import offline_task_reference
 from carbonsim.models.perf.layout import O, PARAM_NAMES as PERF_NAMES
 from carbonsim.models.power.gpu import capped_gpu_power, capped_time_factor, gpu_power_w
 from carbonsim.models.power.host import TABLE_LEVELS, coded_shape, host_power_w
+
+def embodied_kernel(params: np.ndarray) -> np.ndarray:
+    """The compiled embodied model (Numba is imported on first use)."""
+    from carbonsim.models.embodied._kernels import server_components
+
+    return server_components(params)
+
+
+def perf_kernel(params: np.ndarray) -> np.ndarray:
+    """The compiled performance model (Numba is imported on first use)."""
+    from carbonsim.models.perf import offline_task
+
+    return offline_task(params)
+
+
+#: Above this many points at once the compiled kernels pay for their loading time.
+COMPILED_ABOVE = 4096
 
 #: Utilisations assumed when none is given (stated in every output that uses them).
 DEFAULT_CPU_UTIL = 0.5
@@ -112,16 +130,28 @@ class CarbonChain:
         Where power constants (and, for LLM work, model and calibration data) are read.
     tasks : bool
         Points are LLM tasks (a model and a workload) rather than a steady load.
-    embodied : callable
-        ``params (N_PARAMS, n) -> components kg (N_COMPONENTS, n)``; the Numba kernel by default.
+    compiled : bool
+        Evaluate with the Numba kernels (fast on many points; the first call in a process loads
+        them) or with the readable NumPy references (faster for a few points; the parity tests
+        hold the two to 1e-9).
+    embodied, perf : callable, optional
+        Replace a stage: ``params (N_PARAMS, n) -> (N_COMPONENTS, n)`` embodied kg by component;
+        ``perf params -> (N_OUTPUTS, n)`` performance outputs.
     """
 
-    def __init__(self, db: Database, tasks: bool = False, embodied=server_components):
+    def __init__(self, db: Database, tasks: bool = False, compiled: bool = True, embodied=None, perf=None):
         self.db = db
         self.tasks = tasks
-        self.embodied = embodied
+        self.compiled = compiled
+        self.embodied = embodied or (embodied_kernel if compiled else server_components_reference)
+        self.perf = perf or (perf_kernel if compiled else offline_task_reference)
         self.rows = LOAD_POINT_ROWS + (TASK_ROWS if tasks else ())
         self.index = {name: i for i, name in enumerate(self.rows)}
+
+    @classmethod
+    def for_points(cls, db: Database, n_points: int, tasks: bool = False) -> "CarbonChain":
+        """A chain that evaluates ``n_points`` at once with the faster implementation for that size."""
+        return cls(db, tasks=tasks, compiled=n_points > COMPILED_ABOVE)
 
     # -- inputs -> numbers ------------------------------------------------------------------------
     def column(self, server: Server, cs: CoefficientSet, *, ci_g_per_kwh: float = float("nan"), pue: float = 1.0,
@@ -299,14 +329,12 @@ class CarbonChain:
         core per engine worker while the CPU works). Accounting:
         :func:`carbonsim.models.lifecycle.tasks.offline_task_carbon`.
         """
-        from carbonsim.models.perf import offline_task
-
         ix = self.index
         comps = self.components_kg(mat)
         host_kg, gpu_kg = comps[:N_HOST].sum(axis=0), comps[N_HOST:].sum(axis=0)
         n_gpu = mat[ix["gpu_count"]]
         perf = slice(ix[f"perf_{PERF_NAMES[0]}"], ix[f"perf_{PERF_NAMES[-1]}"] + 1)
-        out = offline_task(np.ascontiguousarray(mat[perf]))
+        out = self.perf(np.ascontiguousarray(mat[perf]))
         batch, tp = mat[ix["perf_batch"]], mat[ix["perf_tp"]]
         idle = mat[ix["gpu_idle_loaded_w"]]
         a_c, a_m = mat[ix["gpu_a_c"]], mat[ix["gpu_a_m"]]

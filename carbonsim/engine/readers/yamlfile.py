@@ -19,8 +19,21 @@ from carbonsim.engine.readers.text import read_text
 MAX_YAML_BYTES = 5_000_000
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses aliases and duplicate keys."""
+try:  # libyaml's C parser, five times faster; the composer and constructor stay in Python
+    from yaml.cyaml import CParser as _Parser
+
+    class _Base(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        def __init__(self, stream):
+            _Parser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+except ImportError:  # PyYAML built without libyaml
+    _Base = yaml.SafeLoader
+
+
+class _StrictLoader(_Base):
+    """A safe loader that refuses aliases and duplicate keys."""
 
     def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
         if self.check_event(yaml.AliasEvent):

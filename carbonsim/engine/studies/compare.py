@@ -95,7 +95,7 @@ def compare_servers(servers: list[Server], cs: CoefficientSet, ci_g_per_kwh: flo
     """
     load = load or Load()
     check_options(years=years, pue=pue, cpu_util=load.cpu_util, gpu_util=load.gpu_util)
-    chain = CarbonChain(db)
+    chain = CarbonChain.for_points(db, len(servers))
     cols = [chain.column(s, cs, ci_g_per_kwh=ci_g_per_kwh, pue=pue, load=load) for s in servers]
     mat = np.stack([c.value for c in cols], axis=1)
     res = chain.evaluate_load(mat)

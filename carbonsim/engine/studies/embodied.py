@@ -13,7 +13,7 @@ from carbonsim.engine.db.schema import cited_sources
 from carbonsim.engine.inputs.columns import server_column
 from carbonsim.engine.inputs.server import Server
 from carbonsim.engine.inputs.options import check_options
-from carbonsim.models.embodied._kernels import server_components
+from carbonsim.engine.chain import CarbonChain
 from carbonsim.models.embodied.layout import C, GPU_COMPONENTS, HOST_COMPONENTS, N_HOST, P
 from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
 from carbonsim.models.uncertainty import percentiles, sample_matrix, triangular
@@ -74,7 +74,7 @@ class EmbodiedResult:
 
 
 def embodied(server: Server, cs: CoefficientSet, samples: int = 0, seed: int | None = 0,
-             model=server_components) -> EmbodiedResult:
+             model=None) -> EmbodiedResult:
     """Embodied carbon of ``server`` under ``cs``, with optional Monte-Carlo percentiles.
 
     Parameters
@@ -85,12 +85,13 @@ def embodied(server: Server, cs: CoefficientSet, samples: int = 0, seed: int | N
         Monte-Carlo samples of the ranged inputs (0: point estimate only).
     seed : int or None
         Seed of the sampler.
-    model : callable
-        The embodied stage (:attr:`carbonsim.engine.chain.CarbonChain.embodied`).
+    model : callable, optional
+        The embodied stage (:attr:`carbonsim.engine.chain.CarbonChain.embodied`); default the one a
+        chain picks for this many points (the NumPy reference for a few, the kernel for many).
     """
     check_options(samples=samples, seed=seed if isinstance(seed, int) else None)
     col = server_column(server, cs)
-    comp = model(col.value[:, None])[:, 0]
+    comp = (model or CarbonChain.for_points(None, 1).embodied)(col.value[:, None])[:, 0]
     result = EmbodiedResult(
         server=server,
         coefficients=cs,
@@ -103,7 +104,7 @@ def embodied(server: Server, cs: CoefficientSet, samples: int = 0, seed: int | N
         seed=seed,
     )
     if samples:
-        result.uncertainty = _sample(col, server, samples, seed, model)
+        result.uncertainty = _sample(col, server, samples, seed, model or CarbonChain.for_points(None, samples).embodied)
     return result
 
 

@@ -109,7 +109,7 @@ def footprint(server: Server, cs: CoefficientSet, grid: GridIntensity, db: Datab
     load = load or Load()
     check_options(pue=pue, cpu_util=load.cpu_util, gpu_util=load.gpu_util, power_w=load.power_w, samples=samples,
                   seed=seed)
-    chain = CarbonChain(db)
+    chain = CarbonChain.for_points(db, 1)
     col = chain.column(server, cs, ci_g_per_kwh=grid.ci_g_per_kwh, pue=pue, load=load)
     res = chain.evaluate_load(col.value[:, None])
     rates = {k: float(v[0]) for k, v in res.items()}

@@ -447,7 +447,7 @@ def run_inventory(rows: list[InventoryRow], db, utils=(0.5,), grid=None, pue: fl
     cs = coefficients if isinstance(coefficients, CoefficientSet) else load_coefficients(coefficients, db)
     cpus, gpus = PartMatcher(db, "cpus"), PartMatcher(db, "gpus")
     filled = [fill_row(r, db, cpus, gpus) for r in rows]
-    chain = CarbonChain(db)
+    chain = CarbonChain.for_points(db, len(filled) * len(u))
     ci = grid.ci_g_per_kwh if grid is not None else 1.0  # operational results dropped without a grid
     cols, notes, servers = [], [], []
     for s in filled:

@@ -22,7 +22,7 @@ IN_FLIGHT_PER_WORKER = 2
 
 def evaluate_part(plan, k: int, start: int, stop: int, part: str | None, collect: bool):
     """Worker task: evaluate chunk ``k``, write it as a Parquet part, return its summary."""
-    from carbonsim.engine.sweep.run import arrow_table, evaluate_chunk
+    from carbonsim.engine.sweep.chunks import arrow_table, evaluate_chunk
 
     columns, summary = evaluate_chunk(plan, start, stop)
     if part is not None:
@@ -56,7 +56,7 @@ def run_dask(plan, size: int, chunk: int, folder, fmt: str, progress, collect: b
     """Evaluate every chunk on Dask; return what the in-process run returns."""
     from dask.distributed import as_completed
 
-    from carbonsim.engine.sweep.run import _merge
+    from carbonsim.engine.sweep.chunks import merge_best
 
     if folder is not None and fmt != "parquet":
         raise OptionError("Dask workers write Parquet parts; use --table-format parquet", "dask")
@@ -81,7 +81,7 @@ def run_dask(plan, size: int, chunk: int, folder, fmt: str, progress, collect: b
         for fut in pending:
             k, summary, frame = fut.result()
             n_feasible += summary.n_feasible
-            _merge(best, summary)
+            merge_best(best, summary)
             if collect:
                 frames[k] = frame
             done += bounds[k][2] - bounds[k][1]

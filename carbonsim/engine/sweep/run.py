@@ -22,11 +22,12 @@ from carbonsim.engine.chain import CarbonChain
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 from carbonsim.engine.outputs import OutputFolder, write_error
-from carbonsim.engine.sweep.columns import fixed_inputs, per_token, unit_of
+from carbonsim.engine.sweep.chunks import ChunkPlan, arrow_table, evaluate_chunk, merge_best
+from carbonsim.engine.sweep.columns import fixed_inputs, unit_of
 from carbonsim.engine.sweep.evaluators import Evaluator
 from carbonsim.engine.sweep.points import PointBuilder
 from carbonsim.engine.sweep.scenario import Scenario
-from carbonsim.engine.sweep.space import Expansion, Space
+from carbonsim.engine.sweep.space import Space
 from carbonsim.errors import InputError, OptionError
 
 DEFAULT_CHUNK = 1 << 18
@@ -74,89 +75,6 @@ class SweepResult:
     frame: object = None  # pandas DataFrame of every point when collected
 
 
-@dataclass
-class ChunkPlan:
-    """What a worker needs to evaluate any chunk: plain arrays and names (picklable)."""
-
-    expansion: Expansion
-    tasks: bool
-    objectives: list[tuple[str, str]]  # (objective, column)
-    group_axes: list[int]
-    fixed: dict
-    file: str
-
-
-@dataclass
-class ChunkSummary:
-    """What a chunk contributes to the answer: feasible count and best (value, index) per group."""
-
-    n_feasible: int
-    best: dict  # (objective, group index) -> (value, point index)
-
-
-_CHAINS: dict[bool, CarbonChain] = {}
-
-
-def _chain(tasks: bool) -> CarbonChain:
-    # evaluation needs no database: one chain per process and kind
-    if tasks not in _CHAINS:
-        _CHAINS[tasks] = CarbonChain(None, tasks=tasks)
-    return _CHAINS[tasks]
-
-
-def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkSummary]:
-    """Evaluate points ``start..stop-1``: the table's columns and the chunk's summary."""
-    ex = plan.expansion
-    coords = ex.coords(start, stop)
-    mat = ex.chunk(start, stop, coords)
-    ev = Evaluator(_chain(plan.tasks))
-    metrics = ev.metrics(mat)
-    if plan.tasks:
-        metrics.update(per_token(metrics, mat[ev.chain.index["perf_output_tokens"]]))
-    feasible = ev.feasible(metrics)
-    ok = np.ones(stop - start, bool) if feasible is None else feasible
-    _check_finite(plan, metrics, ok, start)
-    n = stop - start
-    if plan.group_axes:
-        gshape = [ex.shape[a] for a in plan.group_axes]
-        g = np.ravel_multi_index([coords[a] for a in plan.group_axes], gshape)
-    else:
-        g = np.zeros(n, dtype=np.int64)
-    best = {}
-    for objective, column in plan.objectives:
-        vals = np.where(ok, metrics[column], np.inf)
-        order = np.lexsort((vals, g))
-        first = order[np.r_[True, g[order][1:] != g[order][:-1]]]
-        for j in first:
-            if np.isfinite(vals[j]):
-                best[(objective, int(g[j]))] = (float(vals[j]), start + int(j))
-    columns = {k: np.full(n, v, dtype=object if isinstance(v, str) else None) for k, v in plan.fixed.items()}
-    columns.update(ex.values(coords))
-    columns.update(metrics)
-    return columns, ChunkSummary(int(ok.sum()), best)
-
-
-def _check_finite(plan: ChunkPlan, metrics: dict, ok: np.ndarray, start: int) -> None:
-    """A feasible point whose result is not finite means an input out of range: say which."""
-    names = ["latency_s", "energy_j", "embodied_g"] if plan.tasks else ["embodied_kg", "embodied_mg_per_s"]
-    names += [c for _, c in plan.objectives]
-    has_grid = np.isfinite(metrics["ci_g_per_kwh"]) if "ci_g_per_kwh" in metrics else np.zeros(len(ok), bool)
-    for name in dict.fromkeys(names):
-        grid_needed = name in ("total_g", "operational_g", "cdp_g_s", "cep_g_j", "total_mg_per_s",
-                               "operational_mg_per_s")
-        bad = ok & ~np.isfinite(metrics[name]) & (has_grid if grid_needed else True)
-        if bad.any():
-            i = start + int(np.flatnonzero(bad)[0])
-            raise InputError(f"point {i} gives a non-finite {name}; an input is out of range",
-                             file=plan.file, field="sweep")
-
-
-def _merge(into: dict, summary: ChunkSummary) -> None:
-    for key, (v, i) in summary.best.items():
-        if key not in into or v < into[key][0]:
-            into[key] = (v, i)
-
-
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
               chunk: int = DEFAULT_CHUNK, progress=None, max_points: int = 2_000_000_000, best_by=None,
               executor: str | None = None, collect: bool = False, figures=None) -> SweepResult:
@@ -185,10 +103,10 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         Draws figures into the output folder before it is put in place.
     """
     t0 = time.perf_counter()
-    chain = CarbonChain(db, tasks=scenario.llm)
-    ev = Evaluator(chain)
-    builder = PointBuilder(db, scenario.file, chain)
+    builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=scenario.llm, compiled=False))
     space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
+    chain = CarbonChain(db, tasks=scenario.llm, compiled=_compiled(space, scenario.llm))
+    ev = Evaluator(chain)
     if space.size > max_points:
         raise InputError(f"the sweep has {space.size:,} points; the limit is {max_points:,}",
                          file=scenario.file, field="sweep")
@@ -198,7 +116,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     objectives = [(o, ev.objective_column(o)) for o in scenario.objectives]
     fixed = fixed_inputs(scenario.doc, scenario.llm, set(space.columns()))
     group_axes = _group_axes(best_by or [], space, fixed)
-    plan = ChunkPlan(space.expansion, scenario.llm, objectives, group_axes, fixed, scenario.file)
+    plan = ChunkPlan(space.expansion, scenario.llm, chain.compiled, objectives, group_axes, fixed, scenario.file)
     base_metrics = {k: _plain(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
 
     folder = OutputFolder(out_dir) if out_dir is not None else None
@@ -243,6 +161,24 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             folder.discard()
 
 
+#: Sweeps up to this many points (and, for LLM tasks, output tokens) run on the NumPy references:
+#: loading the compiled kernels costs more than it saves there.
+SMALL_SWEEP_POINTS = 4096
+SMALL_SWEEP_OUTPUT_TOKENS = 512
+
+
+def _compiled(space: Space, tasks: bool) -> bool:
+    """One implementation for the whole sweep (so every executor gives the same rows)."""
+    if space.size > SMALL_SWEEP_POINTS:
+        return True
+    if tasks:  # the reference sums decode steps one by one: its cost grows with the output tokens
+        row = space.builder.chain.index["perf_output_tokens"]
+        most = space.base[row] + sum(max(0.0, float(g.table[:, list(g.rows).index(row)].max()))
+                                     for g in space.groups if row in g.rows)
+        return bool(most > SMALL_SWEEP_OUTPUT_TOKENS)
+    return False
+
+
 def _plain(x):
     return x.item() if isinstance(x, np.generic) else x
 
@@ -266,7 +202,7 @@ def _run_local(plan, size, chunk, folder, fmt, progress, collect):
     table = "points.parquet" if fmt == "parquet" else "points.csv"
     if folder is not None:
         writer = _Writer(folder.path / table, fmt)
-    if progress is not None and not _kernels_cached(plan.tasks):
+    if progress is not None and plan.compiled and not _kernels_cached(plan.tasks):
         progress(0, size, "compiling kernels (first run only)…")
     best, n_feasible, frames = {}, 0, []
     step = min(chunk, FIRST_CHUNK)
@@ -277,7 +213,7 @@ def _run_local(plan, size, chunk, folder, fmt, progress, collect):
             t = time.perf_counter()
             columns, summary = evaluate_chunk(plan, start, stop)
             n_feasible += summary.n_feasible
-            _merge(best, summary)
+            merge_best(best, summary)
             if writer is not None:
                 writer.write(columns)
             if collect:
@@ -370,11 +306,14 @@ def _columns(plan: ChunkPlan, space: Space, ev: Evaluator) -> list[str]:
 
 
 def _versions() -> dict:
+    """Versions of Python and the packages that shape the numbers (read without importing them)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     out = {"carbonsim": carbonsim.__version__, "python": platform.python_version()}
-    for name in ("numpy", "numba", "pandas", "pyarrow", "scipy"):
+    for name in ("numpy", "numba", "scipy", "pandas", "pyarrow", "pyyaml"):
         try:
-            out[name] = __import__(name).__version__
-        except ImportError:
+            out[name] = version(name)
+        except PackageNotFoundError:
             pass
     return out
 
@@ -432,19 +371,6 @@ class _Writer:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-
-
-def arrow_table(columns: dict[str, np.ndarray]):
-    """The columns as an Arrow table whose fields carry their units (``unit`` metadata)."""
-    import pyarrow as pa
-
-    fields, arrays = [], []
-    for k, v in columns.items():
-        arr = pa.array(v)
-        unit = unit_of(k)
-        fields.append(pa.field(k, arr.type, metadata={"unit": unit} if unit else None))
-        arrays.append(arr)
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata={"generator": "carbonsim"}))
 
 
 def _basis_warnings(scenario: Scenario, builder) -> list[str]:

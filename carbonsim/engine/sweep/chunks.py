@@ -1,0 +1,116 @@
+"""One chunk of a sweep (layer 2): expand points, evaluate them through the chain, summarise.
+
+The same :func:`evaluate_chunk` serves the in-process run and Dask workers
+(:mod:`carbonsim.engine.sweep.executors`); what it needs travels in a :class:`ChunkPlan` of
+plain arrays and names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from carbonsim.engine.chain import CarbonChain
+from carbonsim.engine.sweep.columns import per_token, unit_of
+from carbonsim.engine.sweep.evaluators import Evaluator
+from carbonsim.engine.sweep.space import Expansion
+from carbonsim.errors import InputError
+
+
+@dataclass
+class ChunkPlan:
+    """What a worker needs to evaluate any chunk: plain arrays and names (picklable)."""
+
+    expansion: Expansion
+    tasks: bool
+    compiled: bool
+    objectives: list[tuple[str, str]]  # (objective, column)
+    group_axes: list[int]
+    fixed: dict
+    file: str
+
+
+@dataclass
+class ChunkSummary:
+    """What a chunk contributes to the answer: feasible count and best (value, index) per group."""
+
+    n_feasible: int
+    best: dict  # (objective, group index) -> (value, point index)
+
+
+_CHAINS: dict[tuple, CarbonChain] = {}
+
+
+def _chain(tasks: bool, compiled: bool) -> CarbonChain:
+    # evaluation needs no database: one chain per process and kind
+    key = (tasks, compiled)
+    if key not in _CHAINS:
+        _CHAINS[key] = CarbonChain(None, tasks=tasks, compiled=compiled)
+    return _CHAINS[key]
+
+
+def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkSummary]:
+    """Evaluate points ``start..stop-1``: the table's columns and the chunk's summary."""
+    ex = plan.expansion
+    coords = ex.coords(start, stop)
+    mat = ex.chunk(start, stop, coords)
+    ev = Evaluator(_chain(plan.tasks, plan.compiled))
+    metrics = ev.metrics(mat)
+    if plan.tasks:
+        metrics.update(per_token(metrics, mat[ev.chain.index["perf_output_tokens"]]))
+    feasible = ev.feasible(metrics)
+    ok = np.ones(stop - start, bool) if feasible is None else feasible
+    _check_finite(plan, metrics, ok, start)
+    n = stop - start
+    if plan.group_axes:
+        gshape = [ex.shape[a] for a in plan.group_axes]
+        g = np.ravel_multi_index([coords[a] for a in plan.group_axes], gshape)
+    else:
+        g = np.zeros(n, dtype=np.int64)
+    best = {}
+    for objective, column in plan.objectives:
+        vals = np.where(ok, metrics[column], np.inf)
+        order = np.lexsort((vals, g))
+        first = order[np.r_[True, g[order][1:] != g[order][:-1]]]
+        for j in first:
+            if np.isfinite(vals[j]):
+                best[(objective, int(g[j]))] = (float(vals[j]), start + int(j))
+    columns = {k: np.full(n, v, dtype=object if isinstance(v, str) else None) for k, v in plan.fixed.items()}
+    columns.update(ex.values(coords))
+    columns.update(metrics)
+    return columns, ChunkSummary(int(ok.sum()), best)
+
+
+def _check_finite(plan: ChunkPlan, metrics: dict, ok: np.ndarray, start: int) -> None:
+    """A feasible point whose result is not finite means an input out of range: say which."""
+    names = ["latency_s", "energy_j", "embodied_g"] if plan.tasks else ["embodied_kg", "embodied_mg_per_s"]
+    names += [c for _, c in plan.objectives]
+    has_grid = np.isfinite(metrics["ci_g_per_kwh"]) if "ci_g_per_kwh" in metrics else np.zeros(len(ok), bool)
+    for name in dict.fromkeys(names):
+        grid_needed = name in ("total_g", "operational_g", "cdp_g_s", "cep_g_j", "total_mg_per_s",
+                               "operational_mg_per_s")
+        bad = ok & ~np.isfinite(metrics[name]) & (has_grid if grid_needed else True)
+        if bad.any():
+            i = start + int(np.flatnonzero(bad)[0])
+            raise InputError(f"point {i} gives a non-finite {name}; an input is out of range",
+                             file=plan.file, field="sweep")
+
+
+def merge_best(into: dict, summary: ChunkSummary) -> None:
+    for key, (v, i) in summary.best.items():
+        if key not in into or v < into[key][0]:
+            into[key] = (v, i)
+
+
+def arrow_table(columns: dict[str, np.ndarray]):
+    """The columns as an Arrow table whose fields carry their units (``unit`` metadata)."""
+    import pyarrow as pa
+
+    fields, arrays = [], []
+    for k, v in columns.items():
+        arr = pa.array(v)
+        unit = unit_of(k)
+        fields.append(pa.field(k, arr.type, metadata={"unit": unit} if unit else None))
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata={"generator": "carbonsim"}))
