@@ -57,6 +57,7 @@ class CoefficientSet:
         self.fab_ci_g_per_kwh: Quantity = self._fab_ci(fab, db)
         self.gpu = spec["gpu"]
         self.host = spec["host"]
+        self._sources: frozenset | None = None
 
     def _fab_ci(self, fab: dict, db: Database) -> Quantity:
         if fab.get("ci_g_per_kwh") is not None:
@@ -118,7 +119,9 @@ class CoefficientSet:
 
     def sources(self) -> set[str]:
         """Every source id the set's numbers cite."""
-        return cited_sources(self.spec) | cited_sources(self.fab_ci_g_per_kwh)
+        if self._sources is None:
+            self._sources = frozenset(cited_sources(self.spec) | cited_sources(self.fab_ci_g_per_kwh))
+        return set(self._sources)
 
 
 def load_coefficients(set_id: str | None, db: Database, overrides: dict | None = None) -> CoefficientSet:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 from carbonsim.engine.readers.yamlfile import loads_yaml
 from carbonsim.errors import InputError
 
@@ -22,21 +20,23 @@ def parse_assignment(text: str) -> tuple[str, object]:
 def set_path(document: dict, path: str, value, file: str | None = None) -> dict:
     """A copy of ``document`` with the field at dotted ``path`` set to ``value``.
 
-    Intermediate mappings are created where missing; the document's own schema check then
-    decides whether the resulting field is allowed.
+    Only the mappings along ``path`` are copied; the rest is shared with ``document``, which is
+    left unchanged (documents are never modified in place). Intermediate mappings are created
+    where missing; the document's own schema check then decides whether the field is allowed.
     """
-    doc = copy.deepcopy(document) if document is not None else {}
-    if not isinstance(doc, dict):
+    doc = dict(document) if document is not None else {}
+    if not isinstance(document, (dict, type(None))):
         raise InputError("cannot apply --set: the document is not a mapping", file=file)
     node = doc
     parts = path.split(".")
     for i, key in enumerate(parts[:-1]):
         child = node.get(key)
         if child is None:
-            child = node[key] = {}
+            child = {}
         if not isinstance(child, dict):
             raise InputError(f"cannot set {path!r}: {'.'.join(parts[: i + 1])!r} is not a mapping",
                              file=file, field=path)
+        node[key] = child = dict(child)
         node = child
     node[parts[-1]] = value
     return doc

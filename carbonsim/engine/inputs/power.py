@@ -83,6 +83,8 @@ def host_prior(db: Database, with_year: bool = True) -> tuple[HostPrior, dict]:
         if tuple(block["features"]) != expected:
             raise InputError(f"features {block['features']} differ from {list(expected)}",
                              file=entry["_path"], field=f"{key}.features")
+        if not np.allclose(entry["load_levels"], TABLE_LEVELS):
+            raise InputError("load_levels must be 0, 0.1, ..., 1", file=entry["_path"], field="load_levels")
         return HostPrior(expected, np.asarray(block["ln_idle_w"], float), np.asarray(block["ln_max_w"], float),
                          np.asarray(entry["load_levels"], float), np.asarray(entry["shape"], float))
 
@@ -104,8 +106,6 @@ def prior_curve(db: Database, cpu_tdp_w, sockets, cores_total, memory_gb, year=N
     already in the prior; each further drive adds the entry's ``extra_ssd_w`` / ``extra_hdd_w``.
     """
     prior, entry = host_prior(db, with_year=year is not None)
-    if not np.allclose(prior.shape_util, TABLE_LEVELS):
-        raise InputError("load_levels must be 0, 0.1, ..., 1", file=entry["_path"], field="load_levels")
     X = design_matrix(cpu_tdp_w, sockets, cores_total, max(float(memory_gb), 1.0), year)
     idle = float(np.exp(X @ prior.idle_coef)[0])
     full = float(np.exp(X @ prior.max_coef)[0])

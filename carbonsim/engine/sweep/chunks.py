@@ -76,7 +76,7 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
         for j in first:
             if np.isfinite(vals[j]):
                 best[(objective, int(g[j]))] = (float(vals[j]), start + int(j))
-    columns = {k: np.full(n, v, dtype=object if isinstance(v, str) else None) for k, v in plan.fixed.items()}
+    columns = {k: FixedColumn(v, n) for k, v in plan.fixed.items()}
     columns.update(ex.values(coords))
     columns.update(metrics)
     return columns, ChunkSummary(int(ok.sum()), best)
@@ -103,14 +103,46 @@ def merge_best(into: dict, summary: ChunkSummary) -> None:
             into[key] = (v, i)
 
 
+class FixedColumn:
+    """A column holding one value ``n`` times, built only in the form a writer needs."""
+
+    def __init__(self, value, n: int):
+        self.value, self.n = value, n
+
+    def __array__(self, dtype=None, copy=None):
+        return np.full(self.n, self.value, dtype=object if isinstance(self.value, str) else dtype)
+
+    def __len__(self):
+        return self.n
+
+    def arrow(self):
+        import pyarrow as pa
+
+        return pa.repeat(pa.scalar(self.value), self.n)
+
+
 def arrow_table(columns: dict[str, np.ndarray]):
     """The columns as an Arrow table whose fields carry their units (``unit`` metadata)."""
     import pyarrow as pa
 
     fields, arrays = [], []
     for k, v in columns.items():
-        arr = pa.array(v)
+        arr = v.arrow() if isinstance(v, FixedColumn) else pa.array(v)
         unit = unit_of(k)
         fields.append(pa.field(k, arr.type, metadata={"unit": unit} if unit else None))
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata={"generator": "carbonsim"}))
+
+
+def as_arrays(columns: dict) -> dict[str, np.ndarray]:
+    """The columns as NumPy arrays (fixed columns expanded), for pandas and CSV."""
+    return {k: np.asarray(v) for k, v in columns.items()}
+
+
+def parquet_options(table) -> dict:
+    """Writer options: Snappy; dictionary encoding only for text columns (for floats it costs
+    four times the writing time and saves nothing)."""
+    import pyarrow as pa
+
+    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    return {"compression": "snappy", "use_dictionary": text}

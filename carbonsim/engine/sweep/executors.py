@@ -22,18 +22,19 @@ IN_FLIGHT_PER_WORKER = 2
 
 def evaluate_part(plan, k: int, start: int, stop: int, part: str | None, collect: bool):
     """Worker task: evaluate chunk ``k``, write it as a Parquet part, return its summary."""
-    from carbonsim.engine.sweep.chunks import arrow_table, evaluate_chunk
+    from carbonsim.engine.sweep.chunks import arrow_table, as_arrays, evaluate_chunk, parquet_options
 
     columns, summary = evaluate_chunk(plan, start, stop)
     if part is not None:
         import pyarrow.parquet as pq
 
-        pq.write_table(arrow_table(columns), part, compression="snappy")
+        table = arrow_table(columns)
+        pq.write_table(table, part, **parquet_options(table))
     frame = None
     if collect:
         import pandas as pd
 
-        frame = pd.DataFrame(columns)
+        frame = pd.DataFrame(as_arrays(columns))
     return k, summary, frame
 
 

@@ -8,7 +8,6 @@ sweep field. What repeats between points (files, resolved grids, coefficient set
 
 from __future__ import annotations
 
-import copy
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,10 +46,9 @@ class PointBuilder:
     def server(self, doc: dict):
         ref = doc["server"]
         if isinstance(ref, dict):
-            raw, file, sid = copy.deepcopy(ref), self.file, "inline-server"
+            raw, file, sid = ref, self.file, "inline-server"
         else:
-            raw, file, sid = self._server_raw(ref)
-            raw = copy.deepcopy(raw)
+            raw, file, sid = self._server_raw(ref)  # shared: set_path copies what it changes
         for path, value in (doc.get("_server_overrides") or {}).items():
             raw = set_path(raw, path, value, file=file)
         return server_from_dict(raw, self.db, file, sid)

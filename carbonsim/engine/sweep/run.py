@@ -22,7 +22,9 @@ from carbonsim.engine.chain import CarbonChain
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 from carbonsim.engine.outputs import OutputFolder, write_error
-from carbonsim.engine.sweep.chunks import ChunkPlan, arrow_table, evaluate_chunk, merge_best
+from carbonsim.engine.sweep.chunks import (
+    ChunkPlan, arrow_table, as_arrays, evaluate_chunk, merge_best, parquet_options,
+)
 from carbonsim.engine.sweep.columns import fixed_inputs, unit_of
 from carbonsim.engine.sweep.evaluators import Evaluator
 from carbonsim.engine.sweep.points import PointBuilder
@@ -219,7 +221,7 @@ def _run_local(plan, size, chunk, folder, fmt, progress, collect):
             if collect:
                 import pandas as pd
 
-                frames.append(pd.DataFrame(columns))
+                frames.append(pd.DataFrame(as_arrays(columns)))
             if progress is not None:
                 progress(stop, size)
             if time.perf_counter() - t < TARGET_CHUNK_S:
@@ -353,7 +355,7 @@ class _Writer:
 
             table = arrow_table(columns)
             if self._pq is None:
-                self._pq = pq.ParquetWriter(self.path, table.schema, compression="snappy")
+                self._pq = pq.ParquetWriter(self.path, table.schema, **parquet_options(table))
             self._pq.write_table(table)
         else:
             import pandas as pd
@@ -361,7 +363,7 @@ class _Writer:
             header = self._fh is None
             if header:
                 self._fh = open(self.path, "w", newline="", encoding="utf-8")
-            pd.DataFrame(columns).to_csv(self._fh, header=header, index=False, float_format="%.9g")
+            pd.DataFrame(as_arrays(columns)).to_csv(self._fh, header=header, index=False, float_format="%.9g")
 
     def close(self) -> None:
         """Close the file (idempotent)."""

@@ -89,7 +89,8 @@ class Expansion:
 
     def chunk(self, start: int, stop: int, coords=None) -> np.ndarray:
         """Point vectors (n_rows, stop - start) of points ``start..stop-1``."""
-        out = np.repeat(self.base[:, None], stop - start, axis=1)
+        out = np.empty((len(self.base), stop - start))
+        out[:] = self.base[:, None]
         coords = self.coords(start, stop) if coords is None else coords
         for g in self.groups:
             if len(g.rows) == 0:
