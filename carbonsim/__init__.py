@@ -1,11 +1,35 @@
 """carbonsim: lifecycle carbon (embodied + operational) of AI servers and the LLM work they run.
 
-Layers (imports point downward only):
+The Python API (docs/api.md)::
 
-1. models  -- :mod:`carbonsim.models.embodied`, :mod:`carbonsim.models.grid`: pure functions over numbers/arrays.
-2. engine  -- :mod:`carbonsim.engine.db`, :mod:`carbonsim.engine.inputs.server`, :mod:`carbonsim.engine.inputs.coefficients`,
-   :mod:`carbonsim.footprint`: files to objects, objects to arrays, validation.
-3. interfaces -- :mod:`carbonsim.cli`, :mod:`carbonsim.report`.
+    import carbonsim
+    carbonsim.embodied("azure-a100-x4").total_kg
+    carbonsim.footprint("azure-a100-x4", grid="ESP", util=0.6).to_frame()
+    carbonsim.sweep("scenarios/a100x4.yaml").points      # a pandas DataFrame; nothing written
+    carbonsim.db.frame("gpus")
+
+Layers (imports point downward only): :mod:`carbonsim.models` (layer 1: physics and accounting,
+pure functions over arrays), :mod:`carbonsim.engine` (layer 2: files to objects to arrays, the
+one composition :class:`~carbonsim.engine.chain.CarbonChain`, one study per command, the sweep),
+and the interfaces (layer 3): :mod:`carbonsim.cli`, :mod:`carbonsim.api`, :mod:`carbonsim.report`.
 """
 
+from carbonsim.errors import InputError
+
 __version__ = "0.1.0"
+__all__ = ["InputError", "compare", "db", "embodied", "footprint", "inventory", "sweep"]
+
+_API = ("compare", "db", "embodied", "footprint", "inventory", "sweep")
+
+
+def __getattr__(name):
+    # the API loads on first use, so `import carbonsim` (and the command line) stays quick
+    if name in _API:
+        from carbonsim import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'carbonsim' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_API))

@@ -83,9 +83,15 @@ def show_entry(db: Database, part_id: str, kind: str | None = None) -> dict:
 
 
 def _flat(node, prefix: str = "") -> dict:
-    """Nested plain data as one level of dotted keys (lists of mappings are indexed)."""
+    """Nested entries as one level of dotted keys (lists of mappings are indexed); a number with
+    provenance gives its value under its own key and its source, range and note beside it."""
     out = {}
-    if isinstance(node, dict):
+    if isinstance(node, Quantity):
+        out[prefix[:-1]] = node.value
+        for key in ("source", "low", "high"):
+            if getattr(node, key) is not None:
+                out[f"{prefix}{key}"] = getattr(node, key)
+    elif isinstance(node, dict):
         for k, v in node.items():
             out.update(_flat(v, f"{prefix}{k}."))
     elif isinstance(node, list) and any(isinstance(v, (dict, list)) for v in node):
@@ -102,5 +108,5 @@ def frame_rows(db: Database, kind: str) -> list[dict]:
     rows = []
     for part_id in db.ids(kind):
         entry = db.get(kind, part_id)
-        rows.append({"id": part_id, **_flat(_plain(entry))})
+        rows.append({"id": part_id, **_flat({k: v for k, v in entry.items() if not str(k).startswith("_")})})
     return rows

@@ -1,0 +1,267 @@
+"""The Python API (layer 3): the command line's verbs as functions that return objects with
+pandas tables, for notebooks and scripts.
+
+>>> import carbonsim
+>>> r = carbonsim.embodied("azure-a100-x4")                    # doctest: +SKIP
+>>> r.total_kg, r.to_frame()                                   # doctest: +SKIP
+>>> s = carbonsim.sweep("scenarios/a100x4.yaml")               # nothing written
+>>> s.points.head(), s.best                                    # doctest: +SKIP
+>>> carbonsim.db.frame("gpus")                                 # doctest: +SKIP
+
+Every argument gets the same checks as on the command line (a bad value raises
+:class:`carbonsim.InputError` naming it). ``docs/api.md`` is a worked session; its examples run
+as tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from carbonsim.errors import InputError
+
+__all__ = ["SweepOutcome", "compare", "db", "embodied", "footprint", "inventory", "sweep"]
+
+
+def _database(db=None):
+    """A :class:`~carbonsim.engine.db.Database` from None (shipped), a folder, a list of folders
+    (layered on the shipped one) or a Database."""
+    from carbonsim.engine.db import Database, default_database
+
+    if isinstance(db, Database):
+        return db
+    if db is None:
+        return default_database()
+    return default_database([db] if isinstance(db, (str, Path)) else list(db))
+
+
+def _sets(set) -> list[str]:
+    """``set=`` as ``{"server.host.dram.gb": 512}`` or ``["server.host.dram.gb=512"]``."""
+    if not set:
+        return []
+    if isinstance(set, dict):
+        import yaml
+
+        return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+                for k, v in set.items()]
+    return list(set)
+
+
+def _server_and_set(server, coefficients, set, db):
+    from carbonsim.engine.inputs.coefficients import load_coefficients
+    from carbonsim.engine.inputs.overrides import split_sets
+    from carbonsim.engine.inputs.server import load_server
+
+    server_over, coeff_over = split_sets(_sets(set))
+    spec = server if isinstance(server, dict) else str(server)
+    return load_server(spec, db, overrides=server_over), load_coefficients(coefficients, db, coeff_over)
+
+
+def embodied(server, coefficients: str | None = None, *, samples: int = 0, seed: int = 0, set=None, db=None):
+    """Embodied carbon of ``server`` by component.
+
+    Parameters
+    ----------
+    server : str, path or dict
+        A database id (``"azure-a100-x4"``), a YAML path or a server spec as a dict.
+    coefficients : str, optional
+        Coefficient set id (default ``hotcarbon24``).
+    samples, seed : int
+        Monte-Carlo percentiles of ranged inputs.
+    set : dict or list of str, optional
+        Overrides, as ``--set`` (``{"server.host.dram.gb": 512}``).
+    db : folder, list of folders or Database, optional
+        A user database layered on the shipped one.
+
+    Returns
+    -------
+    EmbodiedResult
+        ``total_kg``, ``host_kg``, ``gpu_kg``, ``host_components_kg``, ``gpu_components_kg``,
+        ``mg_per_s``, ``uncertainty`` and ``to_frame()``.
+    """
+    from carbonsim.engine.studies.embodied import embodied as study
+
+    database = _database(db)
+    srv, cs = _server_and_set(server, coefficients, set, database)
+    return study(srv, cs, samples=samples, seed=seed)
+
+
+def footprint(server, grid: str = "world", *, pue: float = 1.0, util: float | None = None,
+              cpu_util: float | None = None, gpu_util: float | None = None, power_w: float | None = None,
+              year: int | None = None, coefficients: str | None = None, samples: int = 0, seed: int = 0,
+              set=None, db=None):
+    """Per-second footprint of ``server`` on ``grid``: amortised embodied + operational carbon.
+
+    Parameters are those of ``carbonsim footprint`` (``util`` sets CPU and GPU utilisation).
+
+    Returns
+    -------
+    FootprintResult
+        ``embodied_mg_per_s``, ``operational_mg_per_s``, ``total_mg_per_s``, ``power_w``,
+        ``host_power_w``, ``gpu_power_w``, ``total_kg``, ``embodied`` (an EmbodiedResult) and
+        ``to_frame()`` (rates per second, hour and year).
+    """
+    from carbonsim.engine.chain import Load
+    from carbonsim.engine.inputs.grid import resolve_grid
+    from carbonsim.engine.inputs.options import check_options
+    from carbonsim.engine.studies.footprint import footprint as study
+
+    database = _database(db)
+    srv, cs = _server_and_set(server, coefficients, set, database)
+    check_options(year=year, util=util)
+    load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util, power_w=power_w)
+    return study(srv, cs, resolve_grid(grid, database, year=year), database, pue=pue, load=load,
+                 samples=samples, seed=seed)
+
+
+def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | None = None,
+            cpu_util: float | None = None, gpu_util: float | None = None, pue: float = 1.0,
+            coefficients: str | None = None, db=None):
+    """Servers over ``years`` of use: embodied + operational, and the break-even grid intensity.
+
+    Returns
+    -------
+    CompareResult
+        ``servers`` (one Comparison each) and ``to_frame()`` (one row per server).
+    """
+    from carbonsim.engine.chain import Load
+    from carbonsim.engine.inputs.coefficients import load_coefficients
+    from carbonsim.engine.inputs.grid import resolve_grid
+    from carbonsim.engine.inputs.options import check_options
+    from carbonsim.engine.inputs.server import load_server
+    from carbonsim.engine.studies.compare import compare as study
+
+    database = _database(db)
+    check_options(util=util)
+    load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util)
+    return study([load_server(s, database) for s in servers], load_coefficients(coefficients, database),
+                 resolve_grid(grid, database), database, years, load, pue)
+
+
+def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, years: float = 1.0,
+              coefficients: str | None = None, samples: int = 0, seed: int = 0, db=None):
+    """A fleet spreadsheet: embodied carbon, power and yearly energy/carbon per server and
+    utilisation. Returns an InventoryResult (``rows``, ``to_frame()``)."""
+    from carbonsim.engine.inputs.grid import resolve_grid
+    from carbonsim.engine.readers.inventory import read_inventory
+    from carbonsim.engine.studies.inventory import inventory as study
+
+    database = _database(db)
+    utils = [util] if isinstance(util, (int, float)) else list(util)
+    return study(read_inventory(fleet_csv), database, utils=utils, grid=resolve_grid(grid, database), pue=pue,
+                 years=years, coefficients=coefficients, samples=samples, seed=seed)
+
+
+@dataclass
+class SweepOutcome:
+    """A finished sweep.
+
+    Attributes
+    ----------
+    points : pandas.DataFrame
+        Every point: swept and fixed inputs, then results (units in ``units``).
+    best : pandas.DataFrame
+        One row per objective (per group with ``best_by``): the best value, its point's inputs,
+        the baseline and the saving.
+    units : dict
+        Column -> unit.
+    result : SweepResult
+        The engine's result (``meta``, ``warnings``, ``results`` path when written).
+    """
+
+    points: object
+    best: object
+    units: dict
+    result: object
+
+    @property
+    def meta(self) -> dict:
+        return self.result.meta
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.result.warnings
+
+
+def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: str = "parquet",
+          dask: str | None = None) -> SweepOutcome:
+    """Evaluate every point of a scenario; nothing is written unless ``out`` names a folder.
+
+    Parameters
+    ----------
+    scenario : path or dict
+        A scenario file, or the scenario as a dict (the file's content).
+    set : dict or list of str, optional
+        Overrides of scenario fields (``{"workload.output_tokens": 256}``).
+    db : folder, list of folders or Database, optional
+    out : folder, optional
+        Also write the table and ``meta.json`` there (only a folder carbonsim wrote is replaced).
+    best_by : list of str, optional
+        Columns to group the best points by (``["model", "datacenter.grid"]``).
+    table_format : {"parquet", "csv"}
+    dask : str, optional
+        ``"local"`` (a LocalCluster) or a scheduler address.
+    """
+    import pandas as pd
+
+    from carbonsim.engine.sweep.columns import unit_of
+    from carbonsim.engine.sweep.run import run_sweep
+    from carbonsim.engine.sweep.scenario import load_scenario, scenario_from_dict
+
+    if isinstance(scenario, dict):
+        sc = scenario_from_dict(scenario, "<scenario>", _sets(set))
+    elif isinstance(scenario, (str, Path)):
+        sc = load_scenario(scenario, _sets(set))
+    else:
+        raise InputError(f"scenario must be a path or a dict, found {type(scenario).__name__}", field="scenario")
+    r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
+                  executor=dask, collect=True)
+    rows = []
+    for b in (r.best_by or r.best.values()):
+        rows.append({"objective": b.objective, **{f"group.{k}": v for k, v in b.group.items()}, "column": b.column,
+                     "value": b.value, "baseline_value": b.baseline_value, "saving": b.saving,
+                     "baseline_note": b.baseline_note, **b.params})
+    best = pd.DataFrame(rows).set_index("objective")
+    points = r.frame
+    return SweepOutcome(points, best, {c: unit_of(c) for c in points.columns}, r)
+
+
+class _Database:
+    """``carbonsim.db``: the hardware database as tables.
+
+    >>> carbonsim.db.frame("gpus")              # doctest: +SKIP
+    >>> carbonsim.db.show("nvidia-h100-sxm5-80gb")   # doctest: +SKIP
+    """
+
+    def frame(self, kind: str, db=None):
+        """Every entry of ``kind`` (gpus, cpus, servers, models, ...) as a pandas DataFrame, one row
+        per entry, one column per field (dotted paths), indexed by id."""
+        import pandas as pd
+
+        from carbonsim.engine.db.listing import frame_rows
+
+        return pd.DataFrame(frame_rows(_database(db), kind)).set_index("id")
+
+    def list(self, kind: str | None = None, db=None):
+        """Kind, id, name and a summary of every entry (of one kind), as a DataFrame."""
+        import pandas as pd
+
+        from carbonsim.engine.db.listing import list_rows
+
+        return pd.DataFrame(list_rows(_database(db), kind))
+
+    def show(self, entry_id: str, kind: str | None = None, db=None) -> dict:
+        """One entry as plain data, with the sources it cites."""
+        from carbonsim.engine.db.listing import show_entry
+
+        return show_entry(_database(db), entry_id, kind)
+
+    def check(self, db=None) -> list:
+        """Every problem in every file of the database (an empty list when all is well)."""
+        return _database(db).check()[1]
+
+    def __repr__(self) -> str:
+        return "carbonsim.db: frame(kind), list(kind), show(id), check()"
+
+
+db = _Database()
