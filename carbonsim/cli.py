@@ -172,14 +172,18 @@ def _util_options(default=None, many=False):
 
 
 def _floats(text, option):
+    """A comma-separated list of numbers, each checked as the engine checks ``option``."""
+    from carbonsim.engine.inputs.options import check_options
     from carbonsim.errors import OptionError
 
     if text is None:
         return None
     try:
-        return [float(x) for x in str(text).split(",")]
+        values = [float(x) for x in str(text).split(",")]
     except ValueError:
         raise OptionError(f"expected numbers like 0.3,0.6, found {text!r}", option) from None
+    check_options(**{option: values})
+    return values
 
 
 # --- the group ---------------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ from typing import Any
 from carbonsim.errors import InputError
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+#: Largest magnitude any number in a file may have: far above every physical input carbonsim
+#: takes, and low enough that no product of inputs overflows to infinity.
+MAX_MAGNITUDE = 1e15
 NODE_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?nm$")
 
 
@@ -163,6 +166,9 @@ class Number(Spec):
                 return None
         if self.maximum is not None and value > self.maximum:
             ck.error(path, f"must be at most {self.maximum:g}, found {value!r}")
+            return None
+        if abs(value) > MAX_MAGNITUDE:
+            ck.error(path, f"{value!r} is beyond any plausible value (limit {MAX_MAGNITUDE:g})")
             return None
         return int(value) if self.integer else float(value)
 
