@@ -83,7 +83,7 @@ def test_bom_extra_columns_case_and_blank_lines(tmp_path):
 
 @pytest.mark.parametrize("text, expected", [
     ("AMD EPYC 7713", "amd-epyc-7713"), ("amd-epyc-7713", "amd-epyc-7713"), ("EPYC 7713", "amd-epyc-7713"),
-    ("AMD EPYC 7713 2.0GHz", "amd-epyc-7713"),
+    ("AMD EPYC 7713 2.0GHz", "amd-epyc-7713"), ("AMD EPYC 7V12 64-Core Processor", "amd-epyc-7v12"),
     ("Intel(R) Xeon(R) Platinum 8180 CPU @ 2.50GHz", "intel-xeon-platinum-8180"),
     ("NVIDIA Grace CPU", "nvidia-grace"), ("Intel Xeon Platinum 8180M", None), ("AMD EPYC 7742", None),
 ])

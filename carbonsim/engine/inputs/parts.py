@@ -2,7 +2,7 @@
 to database ids (layer 2).
 
 A name is normalised by: lower case; drop ``(r)``, ``(tm)``, ``®``, ``™``, ``@`` and clock
-speeds (``2.50GHz``); for CPUs also drop the words ``processor`` and ``cpu``; split into
+speeds (``2.50GHz``) and core counts (``64-Core``); for CPUs also drop the words ``processor`` and ``cpu``; split into
 alphanumeric tokens. It matches a database part when its tokens equal, as a set, the tokens of
 the part's id or of its ``name``, first as written and then with the brand words ``nvidia``,
 ``amd``, ``intel`` and ``tesla`` removed from both sides. The match must be unique. So
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import re
 
-_NOISE = re.compile(r"\(r\)|\(tm\)|®|™|@|\b\d+(\.\d+)?\s*[gm]hz\b")
+# trademarks, clock speeds and core counts ("AMD EPYC 7V12 64-Core Processor", as CPU-info tools
+# such as CodeCarbon's report it) say nothing about which part it is
+_NOISE = re.compile(r"\(r\)|\(tm\)|®|™|@|\b\d+(\.\d+)?\s*[gm]hz\b|\b\d+[- ]cores?\b")
 _BRANDS = {"nvidia", "amd", "intel", "tesla"}
 _CPU_WORDS = {"processor", "cpu"}
 
