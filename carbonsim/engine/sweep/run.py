@@ -108,6 +108,8 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=scenario.llm, compiled=False))
     space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
     chain = CarbonChain(db, tasks=scenario.llm, compiled=_compiled(space, scenario.llm))
+    if progress is not None and chain.compiled and not _kernels_cached(scenario.llm):
+        progress(0, space.size, "compiling kernels (first run only)…")
     ev = Evaluator(chain)
     if space.size > max_points:
         raise InputError(f"the sweep has {space.size:,} points; the limit is {max_points:,}",
@@ -204,8 +206,6 @@ def _run_local(plan, size, chunk, folder, fmt, progress, collect):
     table = "points.parquet" if fmt == "parquet" else "points.csv"
     if folder is not None:
         writer = _Writer(folder.path / table, fmt)
-    if progress is not None and plan.compiled and not _kernels_cached(plan.tasks):
-        progress(0, size, "compiling kernels (first run only)…")
     best, n_feasible, frames = {}, 0, []
     step = min(chunk, FIRST_CHUNK)
     start = 0

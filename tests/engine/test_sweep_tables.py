@@ -1,0 +1,104 @@
+"""Sweep tables that compare like with like: fixed inputs as columns, per-token columns, honest
+types, units in the file, a meta record, best points per group, and savings only against a
+baseline that was swept."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from carbonsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SCEN = """name: {name}
+server: azure-nc96ads-a100-v4
+model: {model}
+workload: {{mode: offline, prompt_tokens: 32, output_tokens: 128, batch_size: {batch}, tensor_parallel: 1}}
+datacenter: {{pue: 1.1, grid: coal}}
+sweep:
+  product:
+    workload.batch_size: [1, 8, 64]
+    datacenter.grid: [coal, wind]
+"""
+
+
+def sweep(tmp_path, name="t", model="llama-2-7b", batch=8, *extra):
+    f = tmp_path / f"{name}.yaml"
+    f.write_text(SCEN.format(name=name, model=model, batch=batch))
+    r = CliRunner().invoke(main, ["sweep", str(f), "--out", str(tmp_path / name), *extra])
+    assert r.exit_code == 0, r.output
+    return tmp_path / name
+
+
+def test_fixed_inputs_are_columns_so_tables_stack(tmp_path):
+    a = pd.read_parquet(sweep(tmp_path, "a", "llama-2-7b") / "points.parquet")
+    b = pd.read_parquet(sweep(tmp_path, "b", "opt-125m") / "points.parquet")
+    both = pd.concat([a, b], ignore_index=True)
+    assert list(a.columns) == list(b.columns)
+    for col, value in {"server": "azure-nc96ads-a100-v4", "coefficients": "hotcarbon24",
+                       "workload.precision": "fp16", "workload.prompt_tokens": 32,
+                       "workload.output_tokens": 128, "datacenter.pue": 1.1}.items():
+        assert (both[col] == value).all(), col
+    assert set(both["model"]) == {"llama-2-7b", "opt-125m"}
+
+
+def test_per_token_columns_and_types(tmp_path):
+    df = pd.read_parquet(sweep(tmp_path) / "points.parquet")
+    assert df["energy_j_per_token"].tolist() == pytest.approx((df["energy_j"] / 128).tolist())
+    assert df["total_g_per_1k_tokens"].tolist() == pytest.approx((df["total_g"] / 128 * 1000).tolist())
+    assert df["feasible"].dtype == bool and df["max_batch"].dtype.kind == "i"
+
+
+def test_units_in_parquet_and_meta(tmp_path):
+    out = sweep(tmp_path)
+    schema = pq.read_schema(out / "points.parquet")
+    unit = {f.name: (f.metadata or {}).get(b"unit", b"").decode() for f in schema}
+    assert unit["energy_j"] == "J per request" and unit["total_g_per_1k_tokens"] == "gCO2e per 1000 output tokens"
+    assert unit["latency_s"] == "s per request"
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["columns"]["energy_j"] == "J per request"
+    assert meta["resolved_scenario"]["workload"]["prompt_tokens"] == 32
+    assert meta["resolved_scenario"]["sweep"]["product"]["datacenter.grid"] == ["coal", "wind"]
+    assert {"carbonsim", "numpy", "numba", "python"} <= set(meta["versions"])
+    assert meta["created_utc"].endswith("Z")
+
+
+def test_json_feasible_is_boolean_and_max_batch_integer(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text(SCEN.format(name="j", model="llama-2-7b", batch=8))
+    doc = json.loads(CliRunner().invoke(main, ["sweep", str(f), "--no-write", "--format", "json"]).stdout)
+    m = doc["best"]["edp"]["metrics"]
+    assert m["feasible"] is True and isinstance(m["max_batch"], int)
+
+
+def test_best_by_reports_each_group(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text(SCEN.format(name="g", model="llama-2-7b", batch=8))
+    doc = json.loads(CliRunner().invoke(main, ["sweep", str(f), "--no-write", "--format", "json",
+                                               "--best-by", "datacenter.grid"]).stdout)
+    carbon = [b for b in doc["best_by"] if b["objective"] == "carbon_per_task"]
+    assert [b["group"]["datacenter.grid"] for b in carbon] == ["coal", "wind"]
+    for b in carbon:
+        # the baseline of a group is the scenario's batch (8) on that group's grid
+        assert b["params"]["datacenter.grid"] == b["group"]["datacenter.grid"]
+        assert b["saving_vs_baseline"] == pytest.approx(1 - b["value"] / b["baseline_value"])
+    # without --best-by the saving would compare wind's best with coal's baseline: never so
+    coal, wind = carbon
+    assert wind["baseline_value"] < coal["baseline_value"]
+    bad = CliRunner().invoke(main, ["sweep", str(f), "--no-write", "--best-by", "workload.precision,nope"])
+    assert bad.exit_code == 2 and "--best-by" in bad.stderr and "'nope'" in bad.stderr
+
+
+def test_baseline_outside_the_swept_range_gives_no_saving(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text(SCEN.format(name="o", model="llama-2-7b", batch=256))  # 256 is not among 1, 8, 64
+    r = CliRunner().invoke(main, ["sweep", str(f), "--no-write", "--format", "json"])
+    best = json.loads(r.stdout)["best"]
+    for b in best.values():
+        assert b["saving_vs_baseline"] is None
+        assert "workload.batch_size is not among the swept values" in b["baseline_note"]
+    table = CliRunner().invoke(main, ["sweep", str(f), "--no-write"]).stdout
+    assert "n/a" in table and "not among the swept values" in table and "%" not in table.split("saving")[1][:40]
