@@ -415,7 +415,7 @@ def grid_show(ctx, grid_id, table_id, db_dirs, fmt, out):
 @click.option("--plots", is_flag=True, help="Also draw the seed's figures (PDF, SVG, PNG; docs/figures.md) into "
               "the results folder.")
 @click.option("--no-write", is_flag=True, help="Evaluate and report the best points without writing anything.")
-@click.option("--chunk", type=click.IntRange(1024, 1 << 24), default=1 << 18, show_default=True,
+@click.option("--chunk", type=click.IntRange(1024, 1 << 24), default=1 << 16, show_default=True,
               help="Largest number of points evaluated at once (bounds memory).")
 @click.option("--dask", "dask", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Evaluate chunks on Dask: a LocalCluster, or the scheduler at ADDRESS (pip install '.[dask]').")

@@ -105,6 +105,12 @@ def prior_curve(db: Database, cpu_tdp_w, sockets, cores_total, memory_gb, year=N
     The calibration servers carried one drive of their own, so the first drive (SSD first) is
     already in the prior; each further drive adds the entry's ``extra_ssd_w`` / ``extra_hdd_w``.
     """
+    key = ("prior-curve", float(cpu_tdp_w), int(sockets), float(cores_total), float(memory_gb), year,
+           int(ssd_count), int(hdd_count))
+    return db.memo(key, lambda: _prior_curve(db, *key[1:]))  # sweeps ask for the same spec many times
+
+
+def _prior_curve(db, cpu_tdp_w, sockets, cores_total, memory_gb, year, ssd_count, hdd_count) -> HostCurve:
     prior, entry = host_prior(db, with_year=year is not None)
     X = design_matrix(cpu_tdp_w, sockets, cores_total, max(float(memory_gb), 1.0), year)
     idle = float(np.exp(X @ prior.idle_coef)[0])

@@ -54,7 +54,7 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     """Evaluate points ``start..stop-1``: the table's columns and the chunk's summary."""
     ex = plan.expansion
     coords = ex.coords(start, stop)
-    mat = ex.chunk(start, stop, coords)
+    mat = ex.chunk(start, stop, coords, reuse=True)
     ev = Evaluator(_chain(plan.tasks, plan.compiled))
     metrics = ev.metrics(mat)
     if plan.tasks:

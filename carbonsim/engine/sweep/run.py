@@ -32,7 +32,8 @@ from carbonsim.engine.sweep.scenario import Scenario
 from carbonsim.engine.sweep.space import Space
 from carbonsim.errors import InputError, OptionError
 
-DEFAULT_CHUNK = 1 << 18
+#: Points per chunk: 65,536 points of about 100 rows are 50 MB, reused from chunk to chunk.
+DEFAULT_CHUNK = 1 << 16
 #: First chunk of an adaptive run; chunks double while one takes under TARGET_CHUNK_S.
 FIRST_CHUNK = 4096
 TARGET_CHUNK_S = 0.25

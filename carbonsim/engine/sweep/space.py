@@ -14,7 +14,7 @@ arrays, cheap to send to another process (the Dask executor) and enough to expan
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -76,6 +76,10 @@ class Expansion:
     paths: list[str]
     axis_of_path: list[int]
     path_values: list[np.ndarray]
+    _buffers: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __getstate__(self):  # buffers stay in their process
+        return {**self.__dict__, "_buffers": {}}
 
     @property
     def size(self) -> int:
@@ -87,11 +91,21 @@ class Expansion:
             return []
         return list(np.unravel_index(np.arange(start, stop, dtype=np.int64), self.shape))
 
-    def chunk(self, start: int, stop: int, coords=None) -> np.ndarray:
-        """Point vectors (n_rows, stop - start) of points ``start..stop-1``."""
-        out = np.empty((len(self.base), stop - start))
-        out[:] = self.base[:, None]
+    def chunk(self, start: int, stop: int, coords=None, reuse: bool = False) -> np.ndarray:
+        """Point vectors (n_rows, stop - start) of points ``start..stop-1``.
+
+        With ``reuse`` the array is a buffer kept for the next chunk of the same size: the rows
+        no axis changes are written once, and each chunk rewrites only the swept rows (do not
+        keep the array across calls).
+        """
+        n = stop - start
         coords = self.coords(start, stop) if coords is None else coords
+        out = self._buffers.get(n) if reuse else None
+        if out is None:
+            out = np.empty((len(self.base), n))
+            out[:] = self.base[:, None]
+            if reuse:
+                self._buffers = {n: out}  # one size at a time: chunks grow, then stay the same
         for g in self.groups:
             if len(g.rows) == 0:
                 continue
@@ -99,7 +113,7 @@ class Expansion:
                 combo = coords[g.axes[0]]
             else:
                 combo = np.ravel_multi_index([coords[a] for a in g.axes], [self.shape[a] for a in g.axes])
-            out[g.rows] += g.table[combo].T
+            out[g.rows] = self.base[g.rows, None] + g.table[combo].T
         return out
 
     def values(self, coords) -> dict[str, np.ndarray]:
