@@ -1,21 +1,24 @@
-"""Sweep throughput, main-job wall time and peak memory, each against a baseline in the same run.
+"""Sweep throughput, the main job's wall time and peak memory, each against a baseline measured in
+the same run.
 
-    python benchmarks/bench_sweep.py [--quick]
+    python benchmarks/bench_sweep.py [--quick] [--baseline-rev REV]
 
-1. Offline LLM sweep, points/s (evaluation, no table written) with the Numba kernels, and with
-   the same engine running the NumPy reference implementations instead.
-2. Server-only (embodied) sweep, points/s end to end including writing Parquet, for 10^6 and
-   10^7 points; the NumPy-reference engine on 10^6; a pure-Python loop (one load + one embodied()
-   call per configuration, as per-server tools work) on 300 points.
-3. The main job (`carbonsim sweep scenarios/a100x4.yaml`): cold (no compiled-kernel cache) and
-   warm wall time, as a new process each.
-4. Peak resident memory of a 10^7-point server sweep (a child process).
+1. Offline LLM sweep, points/s (evaluation and best points, no table), with the Numba kernels
+   and with the same engine on the NumPy reference implementations.
+2. Server-only sweep, points/s end to end writing Parquet (10^6 points over four axes), kernels
+   against the NumPy-reference engine; and a pure-Python loop (one load + one embodied() call
+   per configuration, as per-server tools work).
+3. Through the command line, as a new process each (the way a user runs it): the main job
+   (`carbonsim sweep scenarios/a100x4.yaml`, cold with an empty kernel cache and warm) and a
+   1,000 x 1,000 server sweep (2,000 axis values to build, 10^6 points written); with
+   ``--baseline-rev`` the same two commands of an earlier carbonsim (a git revision of this
+   repository, checked out into a temporary worktree) run in the same session.
+4. Peak resident memory of a 10^7-point server sweep (a child process; not with --quick).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import resource
 import shutil
@@ -62,75 +65,100 @@ def server_scenario(n_dram: int) -> dict:
     }
 
 
-@contextlib.contextmanager
-def numpy_reference():
-    """Swap the Numba kernels for the NumPy reference implementations inside the sweep."""
-    import carbonsim.engine.sweep.evaluators as ev
-    import carbonsim.engine.sweep.llm as llm
-    from carbonsim.models.embodied.server import server_components_reference
-    from carbonsim.models.perf.llm import offline_task_reference
-
-    saved = (ev.server_components, llm.server_components, llm.offline_task)
-    ev.server_components = llm.server_components = lambda p, out=None: server_components_reference(p)
-    llm.offline_task = lambda p, out=None: offline_task_reference(p)
-    try:
-        yield
-    finally:
-        ev.server_components, llm.server_components, llm.offline_task = saved
+def square_scenario(n: int, gpu_key: str = "gpu_util") -> str:
+    """The issue's set-up stress test: two server axes of n values each (n^2 points)."""
+    dram = ", ".join(str(64 + i) for i in range(n))
+    ssd = ", ".join(str(100 + 4 * i) for i in range(n))
+    return (f"name: square\nserver: azure-a100-x4\nload: {{cpu_util: 0.5, {gpu_key}: 0.5}}\n"
+            f"datacenter: {{pue: 1.2, grid: coal}}\nsweep:\n  product:\n    server.host.dram.gb: [{dram}]\n"
+            f"    server.host.ssd_gb: [{ssd}]\n")
 
 
-def run(doc: dict, out_dir, db, **kw):
+def run(doc: dict, out_dir, db, compiled=None, **kw):
+    """One sweep in this process; ``compiled=False`` forces the NumPy references."""
+    from carbonsim.engine.sweep import run as sweep_run
     from carbonsim.engine.sweep.scenario import scenario_from_dict
-    from carbonsim.engine.sweep.run import run_sweep
 
-    sc = scenario_from_dict(doc, "<benchmark>")
-    t0 = time.perf_counter()
-    r = run_sweep(sc, db, out_dir, **kw)
-    return r.points, time.perf_counter() - t0
+    saved = sweep_run._compiled
+    if compiled is not None:
+        sweep_run._compiled = lambda space, tasks: compiled
+    try:
+        sc = scenario_from_dict(doc, "<benchmark>")
+        t0 = time.perf_counter()
+        r = sweep_run.run_sweep(sc, db, out_dir, **kw)
+        return r.points, time.perf_counter() - t0
+    finally:
+        sweep_run._compiled = saved
 
 
-def child_peak_rss_mb(args) -> tuple[float, float]:
+def timed(args, env=None) -> tuple[float, float]:
+    """Wall time [s] and peak RSS [MB] of a child process."""
     t0 = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(args, check=True, capture_output=True)
+    subprocess.run(args, check=True, capture_output=True, env=env)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(peak, before) / 1024, time.perf_counter() - t0
+    return time.perf_counter() - t0, max(peak, before) / 1024
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as a user's shell
+    env.update(extra)
+    return env
+
+
+def cli_timings(tmp: Path, src: Path | None, label: str, gpu_key: str) -> list[tuple[str, str, float]]:
+    """Main job cold and warm, and the 1,000 x 1,000 sweep, as new processes of one code version."""
+    env = clean_env()
+    cache = tmp / f"numba-cache-{label}"
+    if src is None:
+        cli = [sys.executable, "-m", "carbonsim.cli", "-q"]
+    else:  # the earlier checkout first, ahead of an editable install's import hook
+        boot = ("import sys; sys.meta_path = [f for f in sys.meta_path if 'editable' not in type(f).__module__]; "
+                f"sys.path.insert(0, {str(src)!r}); from carbonsim.cli import main; "
+                "sys.argv[0] = 'carbonsim'; main()")
+        cli = [sys.executable, "-c", boot]
+    main = [*cli, "sweep", str((src or ROOT) / "scenarios" / "a100x4.yaml"), "--out", str(tmp / f"main-{label}")]
+    cold, _ = timed(main, dict(env, NUMBA_CACHE_DIR=str(cache)))
+    warm = min(timed(main, dict(env, NUMBA_CACHE_DIR=str(cache)))[0] for _ in range(3))
+    scen = tmp / f"square-{label}.yaml"
+    scen.write_text(square_scenario(1000, gpu_key))
+    square = [*cli, "sweep", str(scen), "--out", str(tmp / f"square-{label}")]
+    timed(square, dict(env, NUMBA_CACHE_DIR=str(cache)))  # compile what this sweep needs
+    wall = min(timed(square, dict(env, NUMBA_CACHE_DIR=str(cache)))[0] for _ in range(2))
+    return [(label, "main job cold [s]", cold), (label, "main job warm [s]", warm),
+            (label, "1,000 x 1,000 server sweep [s]", wall), (label, "  points/s end to end", 1e6 / wall)]
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller spaces (a smoke run)")
+    ap.add_argument("--baseline-rev", default=None,
+                    help="git revision of an earlier carbonsim to time the command-line cases against")
     args = ap.parse_args()
     from carbonsim.engine.db import default_database
 
     db = default_database()
     tmp = Path(tempfile.mkdtemp(prefix="carbonsim-bench-"))
     rows = []
+    worktree = None
     try:
         # 1. LLM sweep ----------------------------------------------------------------------------
         n_batch = 16 if args.quick else 128
-        doc = llm_scenario(n_batch)
-        run(llm_scenario(2), None, db)  # warm the kernels
-        n, t = run(doc, None, db)
-        with numpy_reference():
-            nb, tb = run(llm_scenario(max(2, n_batch // 8)), None, db)
+        run(llm_scenario(2), None, db, compiled=True)  # load the kernels
+        n, t = run(llm_scenario(n_batch), None, db)
+        nb, tb = run(llm_scenario(max(2, n_batch // 8)), None, db, compiled=False)
         rows.append(("offline LLM sweep, evaluate + best points (no table)", n, n / t, nb / tb))
-        n, t = run(doc, tmp / "llm", db)
+        n, t = run(llm_scenario(n_batch), tmp / "llm", db)
         rows.append(("offline LLM sweep, writing Parquet", n, n / t, None))
 
         # 2. server-only sweep ----------------------------------------------------------------------
-        for n_dram in ((5,) if args.quick else (25, 250)):
-            n, t = run(server_scenario(n_dram), tmp / f"srv{n_dram}", db)
-            base = None
-            if n_dram == (5 if args.quick else 25):
-                with numpy_reference():
-                    nb, tb = run(server_scenario(n_dram), tmp / f"srvref{n_dram}", db)
-                base = nb / tb
-            rows.append((f"server-only sweep, writing Parquet ({n:,} points)", n, n / t, base))
-            shutil.rmtree(tmp / f"srv{n_dram}", ignore_errors=True)
-        from carbonsim.engine.studies.embodied import embodied
+        n_dram = 5 if args.quick else 25
+        n, t = run(server_scenario(n_dram), tmp / "srv", db)
+        nb, tb = run(server_scenario(n_dram), tmp / "srv-ref", db, compiled=False)
+        rows.append((f"server-only sweep (four axes), writing Parquet ({n:,} points)", n, n / t, nb / tb))
         from carbonsim.engine.inputs.coefficients import load_coefficients
         from carbonsim.engine.inputs.server import load_server
+        from carbonsim.engine.studies.embodied import embodied
 
         cs = load_coefficients("hotcarbon24", db)
         t0 = time.perf_counter()
@@ -147,29 +175,30 @@ def main():
             print(f"| {what} | {n:,} | {rate:,.0f} | {b} | {ratio} |")
         print(f"\npure Python, one load_server + embodied() per configuration: {py_rate:,.0f} configurations/s")
 
-        # 3. main job cold / warm -----------------------------------------------------------------
-        cache_dirs = [p for p in (ROOT / "carbonsim").rglob("__pycache__")]
-        for d in cache_dirs:
-            for f in list(d.glob("*.nbi")) + list(d.glob("*.nbc")):
-                f.unlink()
-        job = [sys.executable, "-m", "carbonsim.cli", "sweep", str(ROOT / "scenarios" / "a100x4.yaml"),
-               "--out", str(tmp / "main")]
-        _, cold = child_peak_rss_mb(job)
-        _, warm1 = child_peak_rss_mb(job)
-        _, warm2 = child_peak_rss_mb(job)
-        print(f"\nmain job `carbonsim sweep scenarios/a100x4.yaml` (180 points): cold {cold:.2f} s "
-              f"(compiles the kernels), warm {min(warm1, warm2):.2f} s")
+        # 3. the command line, this version and (optionally) an earlier one --------------------------
+        timings = cli_timings(tmp, None, "this version", "gpu_util")
+        if args.baseline_rev:
+            worktree = tmp / "baseline"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline_rev],
+                           check=True, capture_output=True)
+            timings += cli_timings(tmp, worktree, args.baseline_rev[:10], "gpu_activity")
+        print("\n| code | command line, new process each | value |\n|---|---|---:|")
+        for label, what, value in timings:
+            print(f"| {label} | {what} | {value:,.2f} |" if value < 1000 else f"| {label} | {what} | {value:,.0f} |")
 
         # 4. peak memory of a 10^7-point sweep ---------------------------------------------------------
         if not args.quick:
             scen = tmp / "big.yaml"
             scen.write_text(yaml.safe_dump(server_scenario(250)))
-            peak, wall = child_peak_rss_mb([sys.executable, "-m", "carbonsim.cli", "sweep", str(scen),
-                                            "--out", str(tmp / "big")])
+            wall, peak = timed([sys.executable, "-m", "carbonsim.cli", "-q", "sweep", str(scen), "--out",
+                                str(tmp / "big")], clean_env())
             size = sum(p.stat().st_size for p in (tmp / "big").iterdir()) / 1e6
-            print(f"10^7-point server sweep as a new process: {wall:.1f} s wall, peak RSS {peak:,.0f} MB, "
+            print(f"\n10^7-point server sweep as a new process: {wall:.1f} s wall, peak RSS {peak:,.0f} MB, "
                   f"Parquet {size:,.0f} MB")
     finally:
+        if worktree is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
+                           capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

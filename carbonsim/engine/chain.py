@@ -59,8 +59,10 @@ def perf_kernel(params: np.ndarray) -> np.ndarray:
     return offline_task(params)
 
 
-#: Above this many points at once the compiled kernels pay for their loading time.
-COMPILED_ABOVE = 4096
+#: Above this many points at once the compiled kernels pay for their loading time (about 0.3 s
+#: with Numba's import): LLM tasks cost the NumPy reference about 20 us a point against 1 us
+#: compiled; a steady-load point costs it 0.3 us against 0.04 us (benchmarks/, docs/performance.md).
+COMPILED_ABOVE = {True: 4096, False: 2_000_000}
 
 #: Utilisations assumed when none is given (stated in every output that uses them).
 DEFAULT_CPU_UTIL = 0.5
@@ -151,7 +153,7 @@ class CarbonChain:
     @classmethod
     def for_points(cls, db: Database, n_points: int, tasks: bool = False) -> "CarbonChain":
         """A chain that evaluates ``n_points`` at once with the faster implementation for that size."""
-        return cls(db, tasks=tasks, compiled=n_points > COMPILED_ABOVE)
+        return cls(db, tasks=tasks, compiled=n_points > COMPILED_ABOVE[tasks])
 
     # -- inputs -> numbers ------------------------------------------------------------------------
     def column(self, server: Server, cs: CoefficientSet, *, ci_g_per_kwh: float = float("nan"), pue: float = 1.0,

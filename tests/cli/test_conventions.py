@@ -100,9 +100,10 @@ def test_progress_comes_in_chunks_that_grow(db):
 
 def test_a_terminal_sees_progress_and_the_compile_line(tmp_path):
     """On a terminal: a line while Numba compiles (first run only), then the progress line."""
-    scen = tmp_path / "s.yaml"
-    scen.write_text("name: s\nserver: aws-t4-x1\ndatacenter: {grid: coal}\n"
-                    "sweep: {product: {server.host.dram.gb: [%s]}}\n" % ", ".join(str(16 + i) for i in range(5000)))
+    scen = tmp_path / "s.yaml"  # 5,000 LLM points: above the size where the kernels pay off
+    scen.write_text("name: s\nserver: azure-nc96ads-a100-v4\nmodel: opt-125m\ndatacenter: {grid: coal}\n"
+                    "workload: {mode: offline, prompt_tokens: 32, output_tokens: 64, batch_size: 1}\n"
+                    "sweep: {product: {workload.batch_size: [%s]}}\n" % ", ".join(str(1 + i) for i in range(5000)))
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))  # an empty cache: kernels compile
     pid, fd = pty.fork()
     if pid == 0:  # child: carbonsim on a pseudo-terminal

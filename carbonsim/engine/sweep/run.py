@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import carbonsim
-from carbonsim.engine.chain import CarbonChain
+from carbonsim.engine.chain import COMPILED_ABOVE, CarbonChain
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 from carbonsim.engine.outputs import OutputFolder, write_error
@@ -166,15 +166,15 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             folder.discard()
 
 
-#: Sweeps up to this many points (and, for LLM tasks, output tokens) run on the NumPy references:
-#: loading the compiled kernels costs more than it saves there.
-SMALL_SWEEP_POINTS = 4096
+#: LLM sweeps up to this many output tokens may run on the NumPy reference, which sums decode
+#: steps one by one.
 SMALL_SWEEP_OUTPUT_TOKENS = 512
 
 
 def _compiled(space: Space, tasks: bool) -> bool:
-    """One implementation for the whole sweep (so every executor gives the same rows)."""
-    if space.size > SMALL_SWEEP_POINTS:
+    """One implementation for the whole sweep (so every executor gives the same rows): the
+    kernels where they save more than their loading time (:data:`~carbonsim.engine.chain.COMPILED_ABOVE`)."""
+    if space.size > COMPILED_ABOVE[tasks]:
         return True
     if tasks:  # the reference sums decode steps one by one: its cost grows with the output tokens
         row = space.builder.chain.index["perf_output_tokens"]
