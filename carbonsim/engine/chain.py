@@ -81,7 +81,7 @@ SITE_ROWS = ("pue", "grid_known", "ci_g_per_kwh")
 #: Rows of a steady-load point: the embodied model's, then the rows above.
 LOAD_POINT_ROWS = tuple(PARAM_NAMES) + SERVER_ROWS + HOST_ROWS + GPU_ROWS + LOAD_ROWS + SITE_ROWS
 #: Extra rows of an LLM-task point: the performance model's inputs and the attribution rule.
-TASK_ROWS = tuple(f"perf_{n}" for n in PERF_NAMES) + ("whole_server",)
+TASK_ROWS = tuple(f"perf_{n}" for n in PERF_NAMES) + ("whole_server", "replicas", "gpu_idle_w")
 
 
 @dataclass
@@ -106,13 +106,13 @@ class Column:
 
 
 #: Why an LLM point cannot run, by code (0: it can).
-INFEASIBLE_REASONS = np.array(["", "tensor_parallel exceeds the GPUs in the server",
+INFEASIBLE_REASONS = np.array(["", "replicas x tensor_parallel exceeds the GPUs in the server",
                                "tensor_parallel does not divide the attention heads",
                                "tensor_parallel and the KV heads do not divide one another",
                                "weights and KV cache do not fit in GPU memory"], dtype=object)
 
 
-def infeasibility(tp, n_gpu, heads, kv_heads, fits) -> np.ndarray:
+def infeasibility(tp, n_gpu, heads, kv_heads, fits, replicas=1) -> np.ndarray:
     """Code into :data:`INFEASIBLE_REASONS` of each point (the first reason that applies).
 
     Megatron-style tensor parallelism splits the attention heads evenly over the GPUs; KV heads
@@ -120,7 +120,8 @@ def infeasibility(tp, n_gpu, heads, kv_heads, fits) -> np.ndarray:
     """
     tp, kv = np.asarray(tp, float), np.asarray(kv_heads, float)
     kv_ok = np.where(kv >= tp, np.mod(kv, tp) == 0, np.mod(tp, np.maximum(kv, 1)) == 0)
-    return np.select([tp > n_gpu, np.mod(heads, tp) != 0, ~kv_ok, ~np.asarray(fits)], [1, 2, 3, 4], 0)
+    return np.select([np.asarray(replicas) * tp > n_gpu, np.mod(heads, tp) != 0, ~kv_ok, ~np.asarray(fits)],
+                     [1, 2, 3, 4], 0)
 
 
 class CarbonChain:
@@ -158,7 +159,7 @@ class CarbonChain:
     # -- inputs -> numbers ------------------------------------------------------------------------
     def column(self, server: Server, cs: CoefficientSet, *, ci_g_per_kwh: float = float("nan"), pue: float = 1.0,
                load: Load | None = None, perf_rows: dict | None = None, whole_server: bool = True,
-               power_cap_w: float | None = None) -> Column:
+               power_cap_w: float | None = None, replicas: int | None = None) -> Column:
         """The numbers of one point.
 
         Parameters
@@ -173,9 +174,13 @@ class CarbonChain:
         perf_rows : dict, optional
             Performance-model inputs of an LLM task (:func:`carbonsim.engine.inputs.llm.perf_rows`).
         whole_server : bool
-            A task holds the whole server's embodied carbon (True) or only its GPUs in use.
+            Requests are charged the whole server, idle GPUs included (True), or only the GPUs
+            their replicas use and that share of the host (False); power and embodied carbon alike.
         power_cap_w : float, optional
             GPU power limit [W] (default: the GPU's cap, its TDP).
+        replicas : int, optional
+            Model replicas serving at once, each on ``tensor_parallel`` GPUs (default: as many as
+            the server holds, ``gpu_count // tensor_parallel``, at least 1).
         """
         emb = server_column(server, cs)
         v = np.zeros(len(self.rows))
@@ -223,6 +228,12 @@ class CarbonChain:
             for name, value in perf_rows.items():
                 v[ix[f"perf_{name}"]] = value
             v[ix["whole_server"]] = 1.0 if whole_server else 0.0
+            tp = int(perf_rows["tp"])
+            v[ix["replicas"]] = replicas if replicas is not None else max(1, server.gpu_count // tp)
+            idle = server.gpu.idle_w if server.gpu is not None else None
+            v[ix["gpu_idle_w"]] = v[ix["gpu_idle_loaded_w"]] if idle is None else idle.value
+            if idle is not None and idle.source:
+                col.sources.add(idle.source)
         return col
 
     def _put_host(self, v: np.ndarray, curve: HostCurve, server: Server, share: float) -> None:
@@ -324,12 +335,13 @@ class CarbonChain:
     def evaluate_tasks(self, mat: np.ndarray) -> dict[str, np.ndarray]:
         """Per-request results of offline LLM batches.
 
-        GPU energy: the tensor-parallel GPUs at their phase powers (activity from the
-        performance model; under ``power_cap_w`` the compute-bound share of each phase slows by
-        the clock factor the cap forces) plus loaded idle while they wait on communication and
-        the CPU. Host: its curve at the CPU utilisation the engine's scheduler causes (one busy
-        core per engine worker while the CPU works). Accounting:
-        :func:`carbonsim.models.lifecycle.tasks.offline_task_carbon`.
+        ``replicas`` copies of the model each run a batch on their tensor-parallel GPUs. GPU
+        energy: those GPUs at their phase powers (activity from the performance model; under
+        ``power_cap_w`` the compute-bound share of each phase slows by the clock factor the cap
+        forces) plus loaded idle while they wait on communication and the CPU; with whole-server
+        attribution the GPUs that serve no replica draw their idle power. Host: its curve at the
+        CPU utilisation the replicas' schedulers cause (one busy core per engine worker while the
+        CPU works). Accounting: :func:`carbonsim.models.lifecycle.tasks.offline_task_carbon`.
         """
         ix = self.index
         comps = self.components_kg(mat)
@@ -337,7 +349,7 @@ class CarbonChain:
         n_gpu = mat[ix["gpu_count"]]
         perf = slice(ix[f"perf_{PERF_NAMES[0]}"], ix[f"perf_{PERF_NAMES[-1]}"] + 1)
         out = self.perf(np.ascontiguousarray(mat[perf]))
-        batch, tp = mat[ix["perf_batch"]], mat[ix["perf_tp"]]
+        batch, tp, reps = mat[ix["perf_batch"]], mat[ix["perf_tp"]], mat[ix["replicas"]]
         idle = mat[ix["gpu_idle_loaded_w"]]
         a_c, a_m = mat[ix["gpu_a_c"]], mat[ix["gpu_a_m"]]
         eta_c, eta_m = mat[ix["gpu_eta_c"]], mat[ix["gpu_eta_m"]]
@@ -355,14 +367,19 @@ class CarbonChain:
         stretch = (t_pre - out[O["prefill_gpu_s"]]) + (t_dec - out[O["decode_gpu_s"]])
         lat = out[O["latency_s"]] + stretch
         gpu_batch_j = tp * (p_pre * t_pre + p_dec * t_dec + idle * (out[O["comm_s"]] + out[O["gpu_wait_s"]]))
-        cpu_util = np.minimum(1.0, tp * out[O["cpu_s"]] / np.maximum(lat, 1e-12) / mat[ix["host_cores"]])
+        serving = reps * tp
+        whole = mat[ix["whole_server"]] > 0.5
+        spare = np.maximum(n_gpu - serving, 0.0)
+        gpu_j = reps * gpu_batch_j + np.where(whole, spare * mat[ix["gpu_idle_w"]] * lat, 0.0)
+        cpu_util = np.minimum(1.0, serving * out[O["cpu_s"]] / np.maximum(lat, 1e-12) / mat[ix["host_cores"]])
         host_w = self.host_w(mat, cpu_util)
-        held = np.where(mat[ix["whole_server"]] > 0.5, n_gpu, tp)
-        res = offline_task_carbon(lat, batch, gpu_batch_j, host_w, host_kg, gpu_kg, n_gpu, held,
+        n_safe = np.maximum(n_gpu, 1.0)
+        res = offline_task_carbon(lat, reps * batch, gpu_j, host_w, np.where(whole, 1.0, np.minimum(1.0, serving / n_safe)),
+                                  host_kg, gpu_kg, n_gpu, np.where(whole, n_gpu, serving),
                                   mat[ix["host_lifetime_yr"]], mat[ix["gpu_lifetime_yr"]], mat[ix["pue"]],
                                   self.ci_g_per_kwh(mat))
         reason = infeasibility(tp, n_gpu, mat[ix["perf_n_heads"]], mat[ix["perf_n_kv_heads"]],
-                               out[O["feasible"]] > 0.5)
+                               out[O["feasible"]] > 0.5, reps)
         return {
             "latency_s": lat,
             "ttft_s": out[O["ttft_s"]] + (t_pre - out[O["prefill_gpu_s"]]),
@@ -373,6 +390,7 @@ class CarbonChain:
             "mbu": out[O["mbu"]],
             "gpu_power_w": gpu_batch_j / np.maximum(lat * tp, 1e-12),
             "host_power_w": host_w,
+            "replicas": reps.astype(np.int64),
             "ci_g_per_kwh": self.ci_g_per_kwh(mat),
             "memory_needed_gb": out[O["memory_needed_gb"]],
             "max_batch": out[O["max_batch"]].astype(np.int64),

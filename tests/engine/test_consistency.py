@@ -62,8 +62,9 @@ def test_llm_sweep_host_power_is_the_host_curve_at_the_scheduler_utilisation(db)
     res = chain.evaluate(v[:, None])
     perf = np.array([v[chain.index[f"perf_{n}"]] for n in PARAM_NAMES])[:, None]
     out = offline_task(perf)
-    cores = v[chain.index["host_cores"]]
-    u = min(1.0, out[O["cpu_s"], 0] / out[O["latency_s"], 0] / cores)  # tp = 1
+    cores, replicas = v[chain.index["host_cores"]], v[chain.index["replicas"]]
+    assert replicas == 4  # by default every GPU of the 4-GPU server serves a replica (tp = 1)
+    u = min(1.0, replicas * out[O["cpu_s"], 0] / out[O["latency_s"], 0] / cores)
     share = v[chain.index["host_share"]]
     expected = share * host_curve(load_server("azure-nc96ads-a100-v4", db), db, share).power_w(u)
     assert res["host_power_w"][0] == pytest.approx(float(expected), rel=1e-12)

@@ -1,8 +1,11 @@
-"""The seed paper's §5 findings (HotCarbon'24, Li, Graif, Gupta), checked on carbonsim's sweeps.
+"""The seed paper's §5 findings (HotCarbon'24, Li, Graif, Gupta), each checked under ONE default
+configuration: the seed's setup as the shipped scenarios state it (Azure NC96ads A100 v4, one
+replica, synchronous early-2024 vLLM engine, whole-server attribution; docs/findings.md).
 
-Each test runs a shipped scenario and checks a qualitative claim of the seed's §5. Where the
-model reproduces a claim only under one engine form, the test says which and pins what the
-other form gives; docs/findings.md explains why.
+Every assertion is the claim itself, so it fails when the finding flips. A finding carbonsim does
+not reproduce under this default is marked ``xfail(strict=True)`` with the measured numbers in its
+reason: it is reported as not reproduced (docs/findings.md), and the day the model reproduces it
+the strict xfail fails and the docs must be updated.
 """
 
 from pathlib import Path
@@ -11,19 +14,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from carbonsim.engine.sweep.scenario import load_scenario
 from carbonsim.engine.sweep.run import run_sweep
+from carbonsim.engine.sweep.scenario import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 MODELS = ["opt-125m", "llama-2-7b", "qwen1.5-moe-a2.7b"]
+DEFAULT = {"workload.engine": "synchronous", "workload.replicas": 1, "workload.embodied_attribution": "server"}
 
 
 @pytest.fixture(scope="module")
-def sweeps(tmp_path_factory, db):
+def sweeps(db):
     out = {}
     for name in ("seed-batching", "seed-tensor-parallel", "seed-grid-sources"):
-        r = run_sweep(load_scenario(SCENARIOS / f"{name}.yaml"), db, tmp_path_factory.mktemp(name) / "out")
-        out[name] = pd.read_parquet(r.results)
+        sc = load_scenario(SCENARIOS / f"{name}.yaml")
+        for path, value in DEFAULT.items():  # every scenario states the one default configuration
+            assert sc.doc["workload"][path.split(".")[1]] == value, (name, path)
+        out[name] = run_sweep(sc, db, None, collect=True).frame
     return out
 
 
@@ -33,84 +39,145 @@ def _series(df, **eq):
     return df.set_index("workload.batch_size").sort_index()
 
 
-def test_best_batch_grows_with_model_complexity(sweeps):
-    # seed §5.1: optimal EDP/CDP batch differs by model and grows OPT-125m < Llama-7B < Qwen-MoE
-    df = sweeps["seed-batching"]
-    for metric in ("edp_j_s", "cdp_g_s"):
-        best = [int(_series(df, model=m)[metric].idxmin()) for m in MODELS]
-        assert best[0] < best[1] < best[2], (metric, best)
-        assert all(8 <= b <= 512 for b in best), best  # the seed's range of optima
-
-
-def test_cep_is_convex_in_batch(sweeps):
-    # seed §5.1: CEP per task vs batch size is convex. Checked against log2(batch) (the seed's
-    # axis): second differences of CEP are >= 0. (Its minimum sits at the largest batch here, see
-    # docs/findings.md: per-task embodied carbon falls with batch because tasks share the time.)
-    for m in MODELS:
-        cep = _series(sweeps["seed-batching"], model=m)["cep_g_j"].to_numpy()
-        assert np.all(np.diff(cep, 2) >= 0), m
-
-
-def _tp(df, model, engine, grid=None):
-    sel = {"model": model} if engine is None else {"model": model, "workload.engine": engine}
+def _tp(df, model, grid=None):
+    sel = {"model": model}
     if grid:
         sel["datacenter.grid"] = grid
     return (_series(df, **sel, **{"workload.tensor_parallel": 1}),
             _series(df, **sel, **{"workload.tensor_parallel": 2}))
 
 
-@pytest.mark.parametrize("engine", ["synchronous", "overlapped"])
-def test_no_tp_for_small_model(sweeps, engine):
-    # seed §5.2: for OPT-125m no TP is preferred at every batch size for latency, energy and carbon
-    one, two = _tp(sweeps["seed-tensor-parallel"], "opt-125m", engine)
+def test_best_edp_batch_is_16_64_128(sweeps):
+    # seed §5.1 / Fig. 8: the optimal EDP and CDP batch differs by model and grows with complexity;
+    # the seed's optima are 16 (OPT-125m), 64 (Llama-2-7B) and 128 (Qwen-MoE)
+    df = sweeps["seed-batching"]
+    for metric in ("edp_j_s", "cdp_g_s"):
+        best = [int(_series(df, model=m)[metric].idxmin()) for m in MODELS]
+        assert best == [16, 64, 128], (metric, best)
+
+
+def test_cep_is_convex_and_the_seeds_reading_has_an_interior_minimum(sweeps):
+    # seed §5.1: CEP per task vs batch is convex (against log2 batch, the seed's axis). carbonsim's
+    # CEP (embodied for each request's share of the batch time) falls to batch 512; the seed's
+    # reading (embodied for a request's whole latency, cep_delay) has its minimum inside 1-512.
+    for m in MODELS:
+        s = _series(sweeps["seed-batching"], model=m)
+        assert np.all(np.diff(s["cep_g_j"].to_numpy(), 2) >= 0), m
+        best = int(s["cep_delay_g_j"].idxmin())
+        assert 1 < best < 512, (m, best)
+
+
+def test_no_tp_for_the_small_model(sweeps):
+    # seed §5.2: for OPT-125m no TP is preferred at every batch for latency, energy and carbon
+    one, two = _tp(sweeps["seed-tensor-parallel"], "opt-125m")
     for col in ("latency_s", "energy_j", "total_g"):
         assert (two[col] > one[col]).all(), col
 
 
-def test_tp_gains_little_latency_at_large_energy_cost_for_llama(sweeps):
-    # seed §5.2: for Llama-7B TP=2 gains under ~10 % latency; no TP is preferred for energy.
-    one, two = _tp(sweeps["seed-tensor-parallel"], "llama-2-7b", "synchronous")
-    gain = 1 - two["latency_s"] / one["latency_s"]
-    assert (gain < 0.10).all()
-    assert ((two["energy_j"] / one["energy_j"] - 1) > 0.30).all()  # a large energy cost (seed: up to 55 %)
-    # overlapped engine: the gain is small only at small batches (7-10 % up to batch 16)
-    one, two = _tp(sweeps["seed-tensor-parallel"], "llama-2-7b", "overlapped")
-    gain = 1 - two["latency_s"] / one["latency_s"]
-    assert (gain.loc[:16] > 0).all() and (gain.loc[:16] < 0.10).all()
+def test_no_tp_for_energy_with_larger_models(sweeps):
+    # seed §5.2: "No-TP is preferred for energy [for Llama and MoE]; the gain is large (55 % at best)".
+    # carbonsim: TP=2 costs Llama-2-7B 18-30 % more energy per task at every batch (a smaller gain
+    # than the seed's best case, the direction holds).
+    one, two = _tp(sweeps["seed-tensor-parallel"], "llama-2-7b")
+    cost = two["energy_j"] / one["energy_j"] - 1
+    assert (cost > 0.10).all(), cost.round(3).tolist()
 
 
-def test_tp_lowers_embodied_for_larger_models(sweeps):
-    # seed §5.2: TP is preferred for embodied carbon for larger models (up to 17 %). Holds when
-    # TP's per-step CPU overhead is hidden (overlapped engine); the whole server is held by the
-    # task (embodied proportional to delay), so TP lowers embodied exactly where it lowers latency.
-    df = sweeps["seed-tensor-parallel"]
-    one, two = _tp(df, "llama-2-7b", "overlapped")
+@pytest.mark.xfail(strict=True, reason="not reproduced: in the seed's setup (synchronous engine) TP=2 is "
+                   "16-30 % SLOWER for Llama-2-7B at every batch; only an engine that hides its CPU work "
+                   "(overlapped) gives TP=2 a 7-10 % gain at small batches (docs/findings.md)")
+def test_tp_gives_llama_a_small_latency_gain(sweeps):
+    # seed §5.2: for Llama-7B, TP is preferred for latency, but the win is small (under 8 % mostly)
+    one, two = _tp(sweeps["seed-tensor-parallel"], "llama-2-7b")
+    gain = 1 - two["latency_s"] / one["latency_s"]
+    assert ((gain > 0) & (gain < 0.10)).all(), gain.round(3).tolist()
+
+
+@pytest.mark.xfail(strict=True, reason="not reproduced: embodied carbon per task follows latency, and TP=2 "
+                   "is slower in the seed's setup, so it carries 16-30 % MORE embodied carbon per task "
+                   "(Llama-2-7B) (docs/findings.md)")
+def test_tp_lowers_embodied_carbon_for_larger_models(sweeps):
+    # seed §5.2: TP is preferred for embodied carbon for larger models (17 % at best)
+    one, two = _tp(sweeps["seed-tensor-parallel"], "llama-2-7b")
     assert (two["embodied_g"] < one["embodied_g"]).all()
-    one, two = _tp(df, "qwen1.5-moe-a2.7b", "overlapped")
-    assert (two["embodied_g"].loc[8:] < one["embodied_g"].loc[8:]).all()
-    # synchronous engine (Ray-based TP workers, 2.3 ms + 0.09 ms/seq per step, Vidur): TP=2 is
-    # slower for Llama-7B, so it carries more embodied carbon per task
-    one, two = _tp(df, "llama-2-7b", "synchronous")
-    assert (two["embodied_g"] > one["embodied_g"]).all()
+
+
+def test_moe_is_more_carbon_efficient_than_dense_at_iso_accuracy(sweeps):
+    # seed §5.2: JetMoE (iso-accuracy with Llama) gains 19 % in carbon efficiency. carbonsim:
+    # JetMoE-8B emits less per task than Llama-2-7B at every batch, 1-54 % (13 % at batch 64,
+    # the best EDP batch of both)
+    df = sweeps["seed-batching"]
+    moe, dense = _series(df, model="jetmoe-8b"), _series(df, model="llama-2-7b")
+    gain = 1 - moe["total_g"] / dense["total_g"]
+    assert (gain > 0).all(), gain.round(3).tolist()
+    assert 0.05 < gain.loc[64] < 0.30
 
 
 def test_embodied_dominates_clean_grids_operational_coal(sweeps):
-    # seed Fig. 2 / §5: on clean grids (wind, nuclear, hydro) embodied carbon dominates a task's
-    # footprint; on coal the operational part does
+    # seed Fig. 2 / §5: on clean grids (wind, nuclear, hydro, solar) embodied carbon dominates a
+    # task's footprint; on coal and gas the operational part does
     df = sweeps["seed-grid-sources"]
-    for grid, dominant in (("coal", "operational_g"), ("gas", "operational_g"), ("wind", "embodied_g"),
-                           ("nuclear", "embodied_g"), ("hydro", "embodied_g")):
+    for grid, dominant in (("coal", "operational_g"), ("gas", "operational_g"), ("solar", "embodied_g"),
+                           ("hydro", "embodied_g"), ("nuclear", "embodied_g"), ("wind", "embodied_g")):
         d = df[df["datacenter.grid"] == grid]
         other = "embodied_g" if dominant == "operational_g" else "operational_g"
         assert (d[dominant] > d[other]).all(), grid
 
 
+@pytest.mark.xfail(strict=True, reason="not reproduced: TP=2 is slower for Llama-2-7B in the seed's setup, "
+                   "so it raises the total per task on every grid (wind +16-28 %, coal +18-28 %) "
+                   "(docs/findings.md)")
 def test_tp_preferred_on_clean_grids_not_on_coal(sweeps):
-    # seed §5.2: with cleaner grids TP is preferred for larger models; with coal, no TP
-    # (overlapped engine, Llama-7B, batch <= 64)
+    # seed §5.2, implication 2: with cleaner grids TP is preferred for larger models; with coal, no TP
     df = sweeps["seed-grid-sources"].assign(model="llama-2-7b")
-    df = df[df["workload.batch_size"] <= 64]
-    one, two = _tp(df, "llama-2-7b", None, "wind")
+    one, two = _tp(df, "llama-2-7b", "wind")
     assert (two["total_g"] < one["total_g"]).all()
-    one, two = _tp(df, "llama-2-7b", None, "coal")
+    one, two = _tp(df, "llama-2-7b", "coal")
     assert (two["total_g"] > one["total_g"]).all()
+
+
+def test_findings_doc_states_what_holds():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "findings.md").read_text()
+    for test in ("test_tp_gives_llama_a_small_latency_gain", "test_tp_lowers_embodied_carbon_for_larger_models",
+                 "test_tp_preferred_on_clean_grids_not_on_coal"):
+        line = next(x for x in text.splitlines() if test in x)
+        assert "not reproduced" in line, test
+
+
+# --- the seed's Fig. 7 (embodied components of the Azure A100 and T4 VMs) ------------------------
+# Fig. 7 reads (seed_targets.yaml, from the figure): A100 host 619.2 kg, GPU 224.2 kg; T4 host
+# 278.3 kg, GPU 41.8 kg. hotcarbon24 as shipped gives the A100 x2 VM a host of 405.7 kg: the
+# summary.csv accounting (fixed parts x n/8, no CPU die) behind Figs. 1 and 2. Fig. 7 uses another
+# one: the whole chassis' fixed parts (no n/8 share) plus a 27 kg CPU die (the seed code's "ACT
+# Table 12" value, EcoServe's fixed CPU).
+FIG7_ACCOUNTING = ["--set", "coefficients.host.cpu={model: fixed, kg_per_server: 27}"]
+
+
+def _fig7(server, slots):
+    import json
+
+    from click.testing import CliRunner
+
+    from carbonsim.cli import main
+
+    r = CliRunner().invoke(main, ["embodied", server, "--format", "json", *FIG7_ACCOUNTING,
+                                  "--set", f"server.host.chassis_gpu_slots={slots}"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    return d["host_kg"], d["gpu_kg"]
+
+
+def test_fig7_a100_accounting():
+    host, gpu = _fig7("azure-a100-x2", 2)
+    # tolerance 0.5 %: the figure's labels are read to 0.1 kg; the peripheral boards differ by
+    # 0.6 kg between the paper's (54.29 kg) and summary.csv's (54.88 kg) card lists
+    assert host == pytest.approx(619.2, rel=0.005)
+    assert gpu == pytest.approx(224.2, rel=0.005)
+
+
+@pytest.mark.xfail(strict=True, reason="not reproduced: the same accounting gives the T4 VM a host of 295.0 kg "
+                   "(+6.0 %) and a GPU of 37.2 kg (-11 %); summary.csv's T4 rows are internally inconsistent and "
+                   "no reading reproduces both (docs/findings.md)")
+def test_fig7_t4_accounting():
+    host, gpu = _fig7("aws-t4-x1", 1)
+    assert host == pytest.approx(278.3, rel=0.02) and gpu == pytest.approx(41.8, rel=0.02)

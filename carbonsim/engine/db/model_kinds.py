@@ -63,6 +63,9 @@ MODEL = Fields(
         "sliding_window": Count(1),
         "dtype": Choice(DTYPES),
         "moe": MOE,
+        # weights the forward pass does not read every step (e.g. inactive attention experts):
+        # they take memory but no bandwidth
+        "extra_params": Q(),
         "params_b": Q(exclusive_min=True),
         "active_params_b": Q(exclusive_min=True),
         "note": Text(),

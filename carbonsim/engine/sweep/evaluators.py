@@ -14,6 +14,7 @@ TASK_OBJECTIVE_COLUMNS = {
     "edp": "edp_j_s",
     "cdp": "cdp_g_s",
     "cep": "cep_g_j",
+    "cep_delay": "cep_delay_g_j",
     "embodied_per_task": "embodied_g",
     "operational_per_task": "operational_g",
 }

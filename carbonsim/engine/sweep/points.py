@@ -86,7 +86,7 @@ class PointBuilder:
             rows = perf_rows(self.db, server, model, workload, self.file)
             return self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", 1.0), perf_rows=rows,
                                      whole_server=workload.get("embodied_attribution", "server") == "server",
-                                     power_cap_w=workload.get("power_cap_w"))
+                                     power_cap_w=workload.get("power_cap_w"), replicas=workload.get("replicas"))
         load = doc.get("load") or {}
         return self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", 1.0),
                                  load=Load(load.get("cpu_util"), load.get("gpu_util", load.get("gpu_activity")),

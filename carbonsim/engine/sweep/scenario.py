@@ -25,7 +25,7 @@ PATH_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_AXIS_VALUES = 1_000_000
 EMBODIED_OBJECTIVES = ("embodied_kg", "embodied_mg_per_s", "total_mg_per_s")
-TASK_OBJECTIVES = ("carbon_per_task", "energy_per_task", "latency", "edp", "cdp", "cep",
+TASK_OBJECTIVES = ("carbon_per_task", "energy_per_task", "latency", "edp", "cdp", "cep", "cep_delay",
                    "embodied_per_task", "operational_per_task")
 
 
@@ -96,6 +96,7 @@ SCENARIO = Fields(
                 "kv_precision": Choice(tuple(PRECISIONS)),
                 "engine": Choice(("synchronous", "overlapped")),
                 "embodied_attribution": Choice(("server", "used")),
+                "replicas": Count(1, 1024),
                 "power_cap_w": POWER_CAP_W,
             },
             required=("mode", "prompt_tokens", "output_tokens"),
