@@ -19,19 +19,9 @@ from pathlib import Path
 
 
 def scenario(n_batch: int) -> dict:
-    return {
-        "name": "bench-dask", "server": "azure-nc96ads-a100-v4", "model": "llama-2-7b",
-        "workload": {"mode": "offline", "prompt_tokens": 32, "output_tokens": 128, "batch_size": 8},
-        "datacenter": {"pue": 1.1, "grid": "coal"},
-        "sweep": {"product": {
-            "workload.batch_size": list(range(1, n_batch + 1)),
-            "workload.prompt_tokens": [16 * (i + 1) for i in range(32)],
-            "workload.output_tokens": [16 * (i + 1) for i in range(16)],
-            "workload.tensor_parallel": [1, 2, 4],
-            "datacenter.grid": ["coal", "gas", "solar", "hydro", "nuclear", "wind"],
-        }},
-        "objectives": ["carbon_per_task", "edp"],
-    }
+    from bench_sweep import llm_scenario  # the same LLM sweep the sweep benchmark times
+
+    return llm_scenario(n_batch)
 
 
 def main():
@@ -39,6 +29,9 @@ def main():
     ap.add_argument("--batches", type=int, default=64, help="batch sizes 1..N (points = N x 9,216)")
     args = ap.parse_args()
     import pandas as pd
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from dask.distributed import Client, LocalCluster
 
     from carbonsim.engine.db import default_database
@@ -68,7 +61,7 @@ def main():
             cluster.close()
             pd.testing.assert_frame_equal(pd.read_parquet(r.results), reference, check_exact=True)
             rows.append((f"Dask LocalCluster, {workers} worker{'s' if workers > 1 else ''}", rate, startup))
-        print(f"| executor | points | points/s | vs in-process | cluster start-up [s] |\n|---|---:|---:|---:|---:|")
+        print("| executor | points | points/s | vs in-process | cluster start-up [s] |\n|---|---:|---:|---:|---:|")
         for what, rate, startup in rows:
             print(f"| {what} | {local.points:,} | {rate:,.0f} | {rate / rows[0][1]:.2f}x | "
                   f"{'-' if not startup else f'{startup:.1f}'} |")

@@ -142,7 +142,7 @@ def markdown(errs, n_rows, n_excluded, fits_summary):
         f"(SPECpower_ssj2008 published results; {n_rows} servers that give a CPU TDP, {n_excluded} without TDP excluded).",
         "Absolute % error of predicted vs measured AC wall power, per SPECpower load level.",
         f"carbonsim prior errors are out-of-sample: {N_FOLDS}-fold cross-validation by row (seed {SEED}).",
-        f"Baselines are not fitted. Boavizta: 2.5.0 CPU curve (0.12/0.32/0.75/1.02 x TDP per socket), RAM (3.0 + 0.055 GB) W",
+        "Baselines are not fitted. Boavizta: 2.5.0 CPU curve (0.12/0.32/0.75/1.02 x TDP per socket), RAM (3.0 + 0.055 GB) W",
         f"per DIMM x (0.7 + 0.3 load) with {DIMM_GB:g} GB DIMMs, x 1.33, no drives. CodeCarbon constant: 0.5 x TDP x sockets",
         "+ v3 RAM heuristic (5 W/DIMM). CodeCarbon cpu_load: TDP x sockets x (0.1 + 0.9 u^3) + the same RAM.",
         "",

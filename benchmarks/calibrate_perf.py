@@ -16,7 +16,6 @@ Run: ``python benchmarks/calibrate_perf.py`` (a few seconds, no Numba needed).
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from scipy.optimize import least_squares
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from carbonsim.models.perf.layout import P  # noqa: E402
 from carbonsim.models.perf.llm import (  # noqa: E402
     allreduce_time_s,
     offline_task_reference,

@@ -11,7 +11,6 @@ the strict xfail fails and the docs must be updated.
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from carbonsim.engine.sweep.run import run_sweep

@@ -153,6 +153,18 @@ class Database:
         out = KINDS[kind].check(raw, "", ck)
         return out, ck.errors
 
+    def check_document(self, kind: str, raw, path) -> dict:
+        """Validate an edited document of ``kind`` (a file's content with ``--set`` overrides
+        applied) exactly as the file itself is validated; raise the first problem."""
+        ck = Checker(path, sources=set(self.sources()))
+        if not isinstance(raw, dict):
+            ck.error("", "expected a mapping at the top of the file")
+        elif isinstance(raw.get("source"), str):
+            ck.default_source = raw["source"]
+        out = KINDS[kind].check(raw, "", ck) if isinstance(raw, dict) else None
+        ck.raise_if_errors()
+        return out
+
     def get(self, kind: str, part_id: str) -> dict:
         """Load and validate one entry; raise :class:`InputError` on the first problem."""
         key = (kind, part_id)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carbonsim.engine.db.kinds import COEFFICIENTS
-from carbonsim.engine.db.schema import Checker, Quantity, cited_sources, q
+from carbonsim.engine.db.schema import Quantity, cited_sources, q
 from carbonsim.engine.db.store import Database
 from carbonsim.models.embodied.logic import gas_per_area_g_per_cm2
 from carbonsim.errors import InputError
@@ -138,10 +137,5 @@ def load_coefficients(set_id: str | None, db: Database, overrides: dict | None =
     path = db.path("coefficients", set_id)
     if not overrides:
         return CoefficientSet(set_id, db.get("coefficients", set_id), db, str(path))
-    raw = apply_overrides(load_yaml(path), overrides, file=str(path))
-    ck = Checker(path, sources=set(db.sources()))
-    if isinstance(raw.get("source"), str):
-        ck.default_source = raw["source"]
-    spec = COEFFICIENTS.check(raw, "", ck)
-    ck.raise_if_errors()
+    spec = db.check_document("coefficients", apply_overrides(load_yaml(path), overrides, file=str(path)), path)
     return CoefficientSet(set_id, spec, db, str(path))

@@ -8,8 +8,6 @@ efficiency, link and engine constants from ``hardware_db/perf/calibration.yaml``
 from __future__ import annotations
 
 from carbonsim.engine.db.schema import Quantity
-from carbonsim.engine.db.model_kinds import MODEL
-from carbonsim.engine.db.schema import Checker
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.readers.yamlfile import load_yaml
 from carbonsim.errors import InputError
@@ -35,13 +33,7 @@ def model_spec(db: Database, model, overrides: dict | None = None, file: str | N
         return dict(spec)
     # the overridden document gets the same check as the file
     path = db.path("models", model)
-    raw = apply_overrides(load_yaml(path), overrides, file=str(path))
-    ck = Checker(path, sources=set(db.sources()))
-    if isinstance(raw.get("source"), str):
-        ck.default_source = raw["source"]
-    out = MODEL.check(raw, "", ck)
-    ck.raise_if_errors()
-    return out
+    return db.check_document("models", apply_overrides(load_yaml(path), overrides, file=str(path)), path)
 
 
 def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: str | None = None) -> dict:
