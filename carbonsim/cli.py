@@ -159,12 +159,14 @@ SAMPLING = _opts(
 )
 
 
-def _util_options(default=None, many=False):
+def _util_options(many=False):
+    from carbonsim.engine.inputs.options import DEFAULT_UTIL
+
     what = "U[,U...]" if many else "U"
     return _opts(
-        click.option("--util", "util", default=default, metavar=what,
+        click.option("--util", "util", default=str(DEFAULT_UTIL) if many else None, metavar=what,
                      help="Utilisation of CPUs and GPUs, 0..1" + (", one result per value" if many else "")
-                     + (f" (default {default})." if default else " (default 0.5).")),
+                     + f" (default {DEFAULT_UTIL:g})."),
         click.option("--cpu-util", type=float, default=None, metavar="U", help="CPU utilisation 0..1 (overrides --util)."),
         click.option("--gpu-util", "--gpu-activity", "gpu_util", type=float, default=None, metavar="U",
                      help="GPU utilisation 0..1 (overrides --util): the load of the GPU's calibration ladder."),
@@ -279,7 +281,7 @@ def compare(ctx, servers, grid, years, util, cpu_util, gpu_util, utilization, pu
 # --- inventory ------------------------------------------------------------------------------------
 @main.command()
 @click.argument("fleet_csv", type=click.Path(dir_okay=False))
-@_util_options(default="0.5", many=True)
+@_util_options(many=True)
 @click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP)
 @click.option("--pue", type=float, default=1.0, show_default=True)
 @click.option("--years", type=float, default=1.0, show_default=True, help="Years of operation for the totals.")

@@ -32,6 +32,7 @@ import numpy as np
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import CoefficientSet
 from carbonsim.engine.inputs.columns import ParamColumn, server_column
+from carbonsim.engine.inputs.options import DEFAULT_UTIL
 from carbonsim.engine.inputs.power import HostCurve, gpu_constants, host_curve
 from carbonsim.engine.inputs.server import Server
 from carbonsim.errors import InputError
@@ -65,8 +66,7 @@ def perf_kernel(params: np.ndarray) -> np.ndarray:
 COMPILED_ABOVE = {True: 4096, False: 2_000_000}
 
 #: Utilisations assumed when none is given (stated in every output that uses them).
-DEFAULT_CPU_UTIL = 0.5
-DEFAULT_GPU_UTIL = 0.5
+DEFAULT_CPU_UTIL = DEFAULT_GPU_UTIL = DEFAULT_UTIL
 
 SHAPE_ROWS = tuple(f"host_shape_{i}" for i in range(len(TABLE_LEVELS)))
 SERVER_ROWS = ("gpu_lifetime_yr", "host_lifetime_yr")

@@ -12,6 +12,8 @@ from carbonsim.errors import OptionError
 PUE = Number(1.0, 5.0)
 #: A utilisation: fraction 0..1 (not per cent).
 UTIL = Number(0.0, 1.0)
+#: Utilisation assumed (CPU and GPU) when none is given; every output that uses it says so.
+DEFAULT_UTIL = 0.5
 #: A measured IT power [W]: up to 10 MW (a whole hall; no single server comes near).
 POWER_W = Number(0.0, 1e7)
 #: A period of use [yr].

@@ -97,7 +97,7 @@ from carbonsim.engine.inputs.parts import PartMatcher
 from carbonsim.engine.inputs.server import DEFAULT_LIFETIME_YR, server_from_dict
 from carbonsim.engine.readers.inventory import InventoryRow
 from carbonsim.engine.studies.embodied import embodied
-from carbonsim.engine.inputs.options import check_options
+from carbonsim.engine.inputs.options import DEFAULT_UTIL, check_options
 from carbonsim.errors import InputError, OptionError
 from carbonsim.models.lifecycle.amortisation import period_energy_kwh
 from carbonsim.models.spec_priors import (
@@ -402,7 +402,7 @@ def _value(x) -> float:
 # ------------------------------------------------------------------------------------------------
 # Running
 
-def run_inventory(rows: list[InventoryRow], db, utils=(0.5,), grid=None, pue: float = 1.0, years: float = 1.0,
+def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None, pue: float = 1.0, years: float = 1.0,
                   coefficients=None, samples: int = 0, seed: int | None = 0, cpu_util: float | None = None,
                   gpu_util: float | None = None) -> list[dict]:
     """Embodied carbon, power, energy and operational carbon of every server at every utilisation.
