@@ -85,14 +85,21 @@ def _describe(exc: yaml.YAMLError) -> str:
     return problem
 
 
+_TOO_DEEP = "YAML nested too deeply (a spec is a few levels deep)"
+
+
 def loads_yaml(text: str, file: str | Path = "<string>"):
     """Parse YAML text strictly; raise :class:`InputError` naming ``file`` on any problem."""
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader subclass
     except yaml.YAMLError as exc:
+        # libyaml's own depth limit (newer builds) and Python's recursion limit are the
+        # same problem to the user.
+        if "nesting depth" in str(exc):
+            raise InputError(_TOO_DEEP, file=file) from None
         raise InputError(f"malformed YAML: {_describe(exc)}", file=file) from None
     except RecursionError:
-        raise InputError("YAML nested too deeply (a spec is a few levels deep)", file=file) from None
+        raise InputError(_TOO_DEEP, file=file) from None
 
 
 def load_yaml(path: str | Path):
