@@ -13,11 +13,16 @@ import numpy as np
 from carbonsim.engine.inputs.coefficients import CoefficientSet
 from carbonsim.engine.db.schema import Quantity, q
 from carbonsim.models.embodied.layout import N_PARAMS, P
+from carbonsim.models.spec_priors import DEFAULT_YEAR
 from carbonsim.errors import InputError
 from carbonsim.engine.inputs.server import Die, DriveGroup, Server
 from carbonsim.units import MM2_PER_CM2
 
 MAX_DIE_TYPES = 2
+#: Year of a server file without ``year:`` where the coefficient set has year-dependent terms
+#: (``server-lca``): 2020, the inventory's own default (the median launch year of the database
+#: CPUs, :data:`carbonsim.models.spec_priors.DEFAULT_YEAR`); a note says it was assumed.
+DEFAULT_SERVER_YEAR = DEFAULT_YEAR
 
 
 @dataclass
@@ -180,6 +185,8 @@ def _server_column(server: Server, cs: CoefficientSet) -> ParamColumn:
         col.put("cpu_given_kg", cpu.embodied_kg)
     elif model == "fixed":
         col.put("cpu_given_kg", cs.host["cpu"]["kg_per_server"].scaled(1.0 / host.cpu_count))
+    elif model == "fixed_per_cpu":
+        col.put("cpu_given_kg", cs.host["cpu"]["kg_per_cpu"])
     else:
         col.put("cpu_given_kg", 0.0)
     col.put("dram_gb", host.dram_gb)
@@ -211,4 +218,42 @@ def _server_column(server: Server, cs: CoefficientSet) -> ParamColumn:
         col.put("peripheral_pwb_kg", _product(area, cs.host_value("peripheral_pwb_kg_per_cm2")))
     for name in ("psu_kg", "chassis_kg", "fans_kg", "packaging_kg"):
         col.put(name, ov.get(name, cs.host_value(name)))
+    _put_lca_terms(col, server, cs)
     return col
+
+
+def _put_lca_terms(col: ParamColumn, server: Server, cs: CoefficientSet) -> None:
+    """The rows of the per-drive parts, the SSD kg/GB trend, assembly and unitemised electronics
+    (zero where the set has none, which leaves the other sets' results unchanged)."""
+    host = server.host
+    trend = cs.host.get("ssd_kg_per_gb_trend")
+    unitemised = cs.host.get("unitemised_electronics")
+    uses_year = (trend is not None and trend["decline_per_yr"].value != 0) or (
+        unitemised is not None and unitemised["ref_kg"].value != 0)
+    year = server.year
+    if year is None:
+        year = DEFAULT_SERVER_YEAR
+        if uses_year:
+            col.notes.append(f"no year in the server file; coefficient set {cs.id!r} assumes {year} for its "
+                             "year-dependent terms (SSD kg/GB, unitemised electronics)")
+    col.put("server_year", year)
+    col.put("ssd_count", sum(g.count for g in host.ssd))
+    col.put("ssd_kg_per_drive", cs.host_value("ssd_kg_per_drive"))
+    col.put("hdd_count", sum(g.count for g in host.hdd))
+    col.put("hdd_kg_per_drive", cs.host_value("hdd_kg_per_drive"))
+    if trend is not None:
+        col.put("ssd_trend_ref_year", trend["ref_year"])
+        col.put("ssd_trend_decline_per_yr", trend["decline_per_yr"])
+        col.put("ssd_floor_kg_per_gb", trend["floor_kg_per_gb"])
+        col.put("ssd_ceiling_kg_per_gb", trend["ceiling_kg_per_gb"])
+        if any(g.dram_gb_each is not None and g.dram_gb_each.value > 0 for g in host.ssd):
+            col.notes.append(f"coefficient set {cs.id!r}: on-drive SSD DRAM follows the SSD kg/GB trend by year")
+    col.put("assembly_kg", cs.host_value("assembly_kg"))
+    if unitemised is not None:
+        col.put("unitemised_ref_kg", unitemised["ref_kg"])
+        col.put("unitemised_ref_year", unitemised["ref_year"])
+        col.put("unitemised_decline_per_yr", unitemised["decline_per_yr"])
+        span = unitemised.get("fitted_years")
+        if span and unitemised["ref_kg"].value != 0 and not span[0] <= year <= span[1]:
+            col.notes.append(f"year {year} is outside {span[0]}-{span[1]}, the years coefficient set {cs.id!r}'s "
+                             "unitemised-electronics term was fitted on: extrapolated")
