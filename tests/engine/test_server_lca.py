@@ -168,3 +168,13 @@ def test_server_lca_set_cites_every_number(db):
     cs = load_coefficients("server-lca", db)
     assert {"dell-r740-lca", "boaviztapi-2.5.0", "uba-green-cloud-2021", "teehan-kandlikar-2013", "act-repo",
             "tannu-nair-hotcarbon22", "carbonsim-estimate", "li-hotcarbon24", "eserve-code"} <= cs.sources()
+
+
+def test_on_drive_dram_counts_as_dram_whatever_the_year(db):
+    # with the NAND trend, the DRAM on a drive is a per-drive part at the DRAM kg/GB, not trended flash
+    cs = load_coefficients("server-lca", db)
+    drive = {"count": 1, "gb_each": 400, "dram_gb_each": 68}
+    for year in (2016, 2019, 2030):
+        with_dram = embodied(_server(db, year, ssd=[drive]), cs).host_components_kg["ssd"]
+        without = embodied(_server(db, year, ssd=[{"count": 1, "gb_each": 400}]), cs).host_components_kg["ssd"]
+        assert with_dram - without == pytest.approx(68 * 1.38802, rel=1e-12), year
