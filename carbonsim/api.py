@@ -141,7 +141,8 @@ def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | N
 def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, years: float = 1.0,
               coefficients: str | None = None, samples: int = 0, seed: int = 0, db=None):
     """A fleet spreadsheet: embodied carbon, power and yearly energy/carbon per server and
-    utilisation. Returns an InventoryResult (``rows``, ``to_frame()``)."""
+    utilisation. Returns an InventoryResult (``rows``, ``to_frame()``). ``coefficients``
+    defaults to ``server-lca`` (the other functions default to ``hotcarbon24``)."""
     from carbonsim.engine.inputs.grid import resolve_grid
     from carbonsim.engine.readers.inventory import read_inventory
     from carbonsim.engine.studies.inventory import inventory as study

@@ -137,11 +137,12 @@ def _opts(*opts):
     return deco
 
 
-def _coefficients_option():
-    from carbonsim.engine.inputs.coefficients import DEFAULT_SET
+def _coefficients_option(inventory: bool = False):
+    from carbonsim.engine.inputs.coefficients import DEFAULT_SET, INVENTORY_DEFAULT_SET
 
     return click.option("--coefficients", "-c", default=None, metavar="ID",
-                        help=f"Coefficient set (hardware_db/coefficients); default {DEFAULT_SET}.")
+                        help=f"Coefficient set (hardware_db/coefficients); default "
+                             f"{INVENTORY_DEFAULT_SET if inventory else DEFAULT_SET}.")
 
 
 DB_OPTION = click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR",
@@ -285,7 +286,7 @@ def compare(ctx, servers, grid, years, util, cpu_util, gpu_util, utilization, pu
 @click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP)
 @click.option("--pue", type=float, default=1.0, show_default=True)
 @click.option("--years", type=float, default=1.0, show_default=True, help="Years of operation for the totals.")
-@_coefficients_option()
+@_coefficients_option(inventory=True)
 @SAMPLING
 @DB_OPTION
 @FORMAT_OPTION

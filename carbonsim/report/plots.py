@@ -104,9 +104,18 @@ SHORT = {BATCH: "batch", TP: "TP", GRID: "grid", "datacenter.pue": "PUE",
 #: Component columns of seed Fig. 7 and their labels.
 HOST_COMPONENTS = {"cpu": "CPU", "dram": "DRAM", "ssd": "SSD", "hdd": "HDD", "mainboard": "mainboard",
                    "peripheral_pwb": "peripheral PWB", "psu": "PSU", "chassis": "chassis", "fans": "fans",
-                   "packaging": "packaging"}
+                   "packaging": "packaging", "assembly": "assembly", "unitemised": "unitemised electronics"}
+#: Host components added after the first release (server-lca): drawn when the table has them.
+OPTIONAL_HOST_COMPONENTS = ("assembly", "unitemised")
 GPU_COMPONENTS = {"soc": "SoC", "memory": "memory", "pcb": "PCB", "pdn": "PDN", "cooling": "cooling",
                   "interconnect": "interconnect"}
+
+
+def _component_columns() -> list[str]:
+    """The component columns a table needs for the components figure (the optional ones aside)."""
+    return ([f"host_{c}_kg" for c in HOST_COMPONENTS if c not in OPTIONAL_HOST_COMPONENTS]
+            + [f"gpu_{c}_kg" for c in GPU_COMPONENTS])
+
 
 #: Seed Fig. 8 panels: column, panel title, y label.
 BATCH_METRICS = (
@@ -605,11 +614,13 @@ def fig_components(df: pd.DataFrame, *, by: str | None = None, width: str = "dou
     Raises
     ------
     MissingColumnsError
-        When the table lacks any of the sixteen component columns.
+        When the table lacks any of the sixteen component columns (``host_assembly_kg`` and
+        ``host_unitemised_kg``, added later, are drawn when present).
     """
-    cols = {"host": {f"host_{c}_kg": lab for c, lab in HOST_COMPONENTS.items()},
+    _require(df, _component_columns(), "fig_components")
+    cols = {"host": {f"host_{c}_kg": lab for c, lab in HOST_COMPONENTS.items()
+                     if c not in OPTIONAL_HOST_COMPONENTS or f"host_{c}_kg" in df.columns},
             "gpu": {f"gpu_{c}_kg": lab for c, lab in GPU_COMPONENTS.items()}}
-    _require(df, [*cols["host"], *cols["gpu"]], "fig_components")
     df = _feasible(df)
     values = [*cols["host"], *cols["gpu"]]
     if by is None:
@@ -956,8 +967,7 @@ def sweep_figures(points: pd.DataFrame, out_dir: Path, title: str, *, width: str
     if _varies(df, GRID) and can(RATE_UNITS[mode][k] for k in ("embodied", "operational")):
         stem = "embodied_vs_operational_rate" if mode == "per_second" else "embodied_vs_operational"
         written += save_figure(fig_rates_by_grid(df, width=width, title=title), out_dir, stem, formats)
-    comp = [f"host_{c}_kg" for c in HOST_COMPONENTS] + [f"gpu_{c}_kg" for c in GPU_COMPONENTS]
-    if can(comp):
+    if can(_component_columns()):
         written += save_figure(fig_components(df, width=width, title=title), out_dir, "embodied_components", formats)
     if _varies(df, BATCH) and can(m for m, _, _ in BATCH_METRICS):
         if grid is not None:

@@ -25,7 +25,7 @@ def test_embodied_table_and_json():
     assert set(doc["components"]) == {"host", "gpu"}
     assert set(doc["components"]["gpu"]) == {"soc", "memory", "pcb", "pdn", "cooling", "interconnect"}
     assert set(doc["components"]["host"]) == {"cpu", "dram", "ssd", "hdd", "mainboard", "peripheral_pwb",
-                                              "psu", "chassis", "fans", "packaging"}
+                                              "psu", "chassis", "fans", "packaging", "assembly", "unitemised"}
     assert doc["total_kg"] == pytest.approx(doc["host_kg"] + doc["gpu_kg"])
 
 

@@ -21,18 +21,20 @@ def run(*args):
     return r.stdout
 
 
-@pytest.mark.parametrize("util", [0.0, 0.5, 1.0])
-def test_hgx_h100_same_watts_and_kg_everywhere(tmp_path, util):
-    u = str(util)
-    fp = json.loads(run("footprint", "hgx-h100-x8", "--grid", "coal", "--util", u, "--format", "json"))
-    cmp = json.loads(run("compare", "hgx-h100-x8", "--grid", "coal", "--util", u, "--years", "1",
+# The same coefficient set everywhere (inventory's default, server-lca, differs from the others').
+@pytest.mark.parametrize("coeffs, util", [("hotcarbon24", 0.0), ("hotcarbon24", 0.5), ("hotcarbon24", 1.0),
+                                          ("server-lca", 0.5)])
+def test_hgx_h100_same_watts_and_kg_everywhere(tmp_path, coeffs, util):
+    u, c = str(util), ("--coefficients", coeffs)
+    fp = json.loads(run("footprint", "hgx-h100-x8", "--grid", "coal", "--util", u, *c, "--format", "json"))
+    cmp = json.loads(run("compare", "hgx-h100-x8", "--grid", "coal", "--util", u, "--years", "1", *c,
                          "--format", "json"))["servers"][0]
     fleet = tmp_path / "fleet.csv"
     fleet.write_text(HGX_ROW)
-    inv = json.loads(run("inventory", str(fleet), "--util", u, "--grid", "coal", "--format", "json"))["rows"][0]
+    inv = json.loads(run("inventory", str(fleet), "--util", u, "--grid", "coal", *c, "--format", "json"))["rows"][0]
     scen = tmp_path / "s.yaml"
-    scen.write_text(f"name: one\nserver: hgx-h100-x8\nload: {{cpu_util: {u}, gpu_util: {u}}}\n"
-                    "datacenter: {pue: 1.0, grid: coal}\n")
+    scen.write_text(f"name: one\nserver: hgx-h100-x8\ncoefficients: {coeffs}\n"
+                    f"load: {{cpu_util: {u}, gpu_util: {u}}}\ndatacenter: {{pue: 1.0, grid: coal}}\n")
     sw = json.loads(run("sweep", str(scen), "--no-write", "--format", "json"))["baseline"]
     watts = [fp["power_w"], cmp["power_w"], inv["power_w"], sw["power_w"]]
     kg = [fp["embodied"]["total_kg"], cmp["embodied_kg"], inv["embodied_kg"], sw["embodied_kg"]]

@@ -19,7 +19,7 @@ REQUIRED = {
     "servers": ["azure-a100-x1", "azure-a100-x2", "azure-a100-x4", "lambda-a100-x8", "lambda-a6000-x1",
                 "lambda-a6000-x2", "lambda-a6000-x4", "aws-t4-x1", "aws-t4-x4", "aws-t4-x8", "hgx-h100-x8",
                 "dell-poweredge-r740"],
-    "coefficients": ["hotcarbon24", "ecoserve", "act"],
+    "coefficients": ["hotcarbon24", "ecoserve", "act", "server-lca"],
 }
 
 

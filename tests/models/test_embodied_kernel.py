@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from carbonsim.models.embodied._kernels import server_components
-from carbonsim.models.embodied.layout import N_PARAMS, P, PARAM_NAMES
+from carbonsim.models.embodied.layout import N_COMPONENTS, N_PARAMS, P, PARAM_NAMES
 from carbonsim.models.embodied.server import server_components_reference
 
 
@@ -24,7 +24,32 @@ def random_params(n, seed):
     for name in PARAM_NAMES:
         if name.endswith("_count") or name.endswith("_n_ic"):
             p[P[name]] = rng.integers(0, 16, n)
+    # year-dependent rows (server-lca): years and rates in a physical range, so that the
+    # exponentials stay finite; some servers without a trend, ceiling or unitemised term
+    p[P["server_year"]] = rng.integers(1990, 2040, n)
+    for ref in ("ssd_trend_ref_year", "unitemised_ref_year"):
+        p[P[ref]] = rng.integers(2000, 2030, n)
+    for rate in ("ssd_trend_decline_per_yr", "unitemised_decline_per_yr"):
+        p[P[rate]] = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(-0.1, 0.5, n))
+    p[P["ssd_kg_per_gb"]] = rng.uniform(0.0, 0.3, n)
+    p[P["ssd_floor_kg_per_gb"]] = np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0.0, 0.02, n))
+    p[P["ssd_ceiling_kg_per_gb"]] = np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0.02, 0.2, n))
+    p[P["unitemised_ref_kg"]] = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0.0, 2000.0, n))
     return p
+
+
+def test_random_servers_reach_every_branch_of_the_new_rows():
+    # the SSD trend hits its floor, its ceiling and neither; some servers have no ceiling
+    from carbonsim.models.embodied.storage import flash_kg_per_gb
+
+    p = random_params(5000, 0)
+    k = flash_kg_per_gb(p[P["ssd_kg_per_gb"]], p[P["server_year"]], p[P["ssd_trend_ref_year"]],
+                        p[P["ssd_trend_decline_per_yr"]], p[P["ssd_floor_kg_per_gb"]], p[P["ssd_ceiling_kg_per_gb"]])
+    floor, ceil = p[P["ssd_floor_kg_per_gb"]], p[P["ssd_ceiling_kg_per_gb"]]
+    assert ((k == floor) & (floor > 0)).sum() > 100
+    assert ((k == ceil) & (ceil > 0)).sum() > 100
+    assert ((k > floor) & ((ceil == 0) | (k < ceil))).sum() > 100
+    assert (ceil == 0).sum() > 100 and (p[P["unitemised_ref_kg"]] == 0).sum() > 100
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -38,6 +63,6 @@ def test_kernel_matches_reference(seed):
 
 def test_kernel_reuses_output_buffer():
     params = random_params(10, 3)
-    out = np.full((16, 10), np.nan)
+    out = np.full((N_COMPONENTS, 10), np.nan)
     res = server_components(params, out=out)
     assert res is out and np.isfinite(out).all()

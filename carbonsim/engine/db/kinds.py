@@ -22,6 +22,7 @@ from carbonsim.engine.db.schema import (
     Number,
     QuantitySpec,
     SourceRef,
+    Spec,
     Text,
 )
 
@@ -236,11 +237,78 @@ COEFF_GPU = Fields(
     required=("soc", "memory_kg_per_gb", "margin"),
     what="gpu coefficients",
 )
-COEFF_CPU = Fields(
-    {"model": Choice(("die", "fixed", "none")), "kg_per_server": Q(), "note": Text()},
+
+
+class _WithRules(Spec):
+    """A :class:`Fields` spec plus checks between its keys: ``rules(value) -> [(key, message)]``."""
+
+    def __init__(self, fields: Fields, rules):
+        self.fields, self.rules = fields, rules
+
+    def check(self, value, path, ck):
+        out = self.fields.check(value, path, ck)
+        if isinstance(out, dict):
+            for key, message in self.rules(out):
+                ck.error(f"{path}.{key}" if path else key, message)
+        return out
+
+
+def _cpu_rules(cpu: dict):
+    needs = {"fixed": "kg_per_server", "fixed_per_cpu": "kg_per_cpu"}.get(cpu.get("model"))
+    if needs and cpu.get(needs) is None:
+        yield needs, f"required by model {cpu['model']!r}"
+
+
+def _trend_rules(t: dict):
+    lo, hi = t.get("floor_kg_per_gb"), t.get("ceiling_kg_per_gb")
+    if lo is not None and hi is not None and lo.value > hi.value:
+        yield "floor_kg_per_gb", f"floor {lo.value:g} is above the ceiling {hi.value:g}"
+
+
+def _unitemised_rules(u: dict):
+    years = u.get("fitted_years")
+    if years is not None and (len(years) != 2 or years[0] > years[1]):
+        yield "fitted_years", "give two years, first <= last"
+
+
+COEFF_CPU = _WithRules(Fields(
+    {
+        # die: ACT's die model; fixed: kg_per_server shared by the CPUs; fixed_per_cpu: kg_per_cpu
+        # for each CPU package (the Dell R740 LCA's value); none: not modelled
+        "model": Choice(("die", "fixed", "fixed_per_cpu", "none")),
+        "kg_per_server": Q(),
+        "kg_per_cpu": Q(),
+        "note": Text(),
+    },
     required=("model",),
     what="cpu coefficients",
-)
+), _cpu_rules)
+# SSD kg/GB by year: ssd_kg_per_gb holds the value of ref_year; it falls by decline_per_yr and
+# stays within floor..ceiling (models/embodied/storage.py: flash_kg_per_gb).
+SSD_TREND = _WithRules(Fields(
+    {
+        "ref_year": Count(1990, 2100),
+        "decline_per_yr": Q(),
+        "floor_kg_per_gb": Q(),
+        "ceiling_kg_per_gb": Q(**POSITIVE),
+        "note": Text(),
+    },
+    required=("ref_year", "decline_per_yr", "floor_kg_per_gb", "ceiling_kg_per_gb"),
+    what="an SSD kg/GB trend",
+), _trend_rules)
+# ref_kg x exp(-decline_per_yr x (year - ref_year)) (models/embodied/electronics.py);
+# fitted_years: the span of server years ref_kg was fitted on (outside it, a note says so).
+UNITEMISED = _WithRules(Fields(
+    {
+        "ref_kg": Q(),
+        "ref_year": Count(1990, 2100),
+        "decline_per_yr": Q(),
+        "fitted_years": ListOf(Count(1990, 2100), 2),
+        "note": Text(),
+    },
+    required=("ref_kg", "ref_year", "decline_per_yr"),
+    what="unitemised electronics",
+), _unitemised_rules)
 COEFF_HOST = Fields(
     {
         "cpu": COEFF_CPU,
@@ -257,6 +325,12 @@ COEFF_HOST = Fields(
         "fans_kg": Q(),
         "packaging_kg": Q(),
         "chassis_gpu_slots": Count(1),
+        # server-lca terms (docs/embodied.md); absent = 0 / no trend
+        "ssd_kg_per_drive": Q(),
+        "hdd_kg_per_drive": Q(),
+        "ssd_kg_per_gb_trend": SSD_TREND,
+        "assembly_kg": Q(),
+        "unitemised_electronics": UNITEMISED,
         "note": Text(),
     },
     required=("cpu", "memory_kg_per_gb", "ssd_kg_per_gb", "hdd_kg_per_gb"),

@@ -18,6 +18,10 @@ from carbonsim.engine.readers.yamlfile import load_yaml
 
 #: The set used unless another is chosen: the seed paper's, which reproduces its Figs. 1, 2 and 7.
 DEFAULT_SET = "hotcarbon24"
+#: The set ``carbonsim inventory`` uses unless another is chosen: ``server-lca``, built for
+#: physical servers from published LCAs and cross-validated on vendor carbon footprints
+#: (docs/embodied.md, docs/validation.md). Re-exported by :mod:`carbonsim.engine.studies.inventory`.
+INVENTORY_DEFAULT_SET = "server-lca"
 
 ZERO = q(0.0)
 

@@ -13,11 +13,16 @@ import numpy as np
 from carbonsim.engine.inputs.coefficients import CoefficientSet
 from carbonsim.engine.db.schema import Quantity, q
 from carbonsim.models.embodied.layout import N_PARAMS, P
+from carbonsim.models.spec_priors import DEFAULT_YEAR
 from carbonsim.errors import InputError
 from carbonsim.engine.inputs.server import Die, DriveGroup, Server
 from carbonsim.units import MM2_PER_CM2
 
 MAX_DIE_TYPES = 2
+#: Year of a server file without ``year:`` where the coefficient set has year-dependent terms
+#: (``server-lca``): 2020, the inventory's own default (the median launch year of the database
+#: CPUs, :data:`carbonsim.models.spec_priors.DEFAULT_YEAR`); a note says it was assumed.
+DEFAULT_SERVER_YEAR = DEFAULT_YEAR
 
 
 @dataclass
@@ -51,6 +56,14 @@ def _product(a: Quantity, b: Quantity) -> Quantity:
     return Quantity(v, a.source or b.source, lo if lo != v else None, hi if hi != v else None)
 
 
+def _sum(a: Quantity, b: Quantity) -> Quantity:
+    """Sum of two quantities; the range spans low+low .. high+high."""
+    lo = (a.low if a.low is not None else a.value) + (b.low if b.low is not None else b.value)
+    hi = (a.high if a.high is not None else a.value) + (b.high if b.high is not None else b.value)
+    v = a.value + b.value
+    return Quantity(v, a.source or b.source, lo if lo != v else None, hi if hi != v else None)
+
+
 def _put_dies(col: ParamColumn, prefix: str, dies: list[Die], cs: CoefficientSet, where: str) -> None:
     if len(dies) > MAX_DIE_TYPES:
         raise InputError(f"at most {MAX_DIE_TYPES} die types per part are supported, found {len(dies)}",
@@ -71,7 +84,8 @@ def _put_dies(col: ParamColumn, prefix: str, dies: list[Die], cs: CoefficientSet
 
 
 def _drives_kg_per_gb(groups: list[DriveGroup], per_gb, dram_per_gb):
-    """Total GB, effective kg/GB (on-drive DRAM folded in) and IC count of drive groups."""
+    """Total GB, effective kg/GB (on-drive DRAM folded in unless ``dram_per_gb`` is None) and IC
+    count of drive groups."""
     total_gb = sum(g.count * g.gb_each.value for g in groups)
     n_ic = sum(g.count * (g.packages_each + g.dram_packages_each) for g in groups)
     if total_gb <= 0:
@@ -79,7 +93,7 @@ def _drives_kg_per_gb(groups: list[DriveGroup], per_gb, dram_per_gb):
     parts = []
     for g in groups:
         parts.append(_product(g.gb_each.scaled(g.count), per_gb(g.process)))
-        if g.dram_gb_each is not None and g.dram_gb_each.value > 0:
+        if dram_per_gb is not None and g.dram_gb_each is not None and g.dram_gb_each.value > 0:
             parts.append(_product(g.dram_gb_each.scaled(g.count), dram_per_gb(g.dram_process)))
     kg = sum(p.value for p in parts)
     lo = sum(p.low if p.low is not None else p.value for p in parts)
@@ -180,6 +194,8 @@ def _server_column(server: Server, cs: CoefficientSet) -> ParamColumn:
         col.put("cpu_given_kg", cpu.embodied_kg)
     elif model == "fixed":
         col.put("cpu_given_kg", cs.host["cpu"]["kg_per_server"].scaled(1.0 / host.cpu_count))
+    elif model == "fixed_per_cpu":
+        col.put("cpu_given_kg", cs.host["cpu"]["kg_per_cpu"])
     else:
         col.put("cpu_given_kg", 0.0)
     col.put("dram_gb", host.dram_gb)
@@ -190,8 +206,10 @@ def _server_column(server: Server, cs: CoefficientSet) -> ParamColumn:
         gb, kg_per_gb, n_ic = _drives_kg_per_gb(
             groups,
             lambda proc, f=per_gb, k=kind: f(proc, where=f"host.{k}"),
-            lambda proc: cs.host_memory_kg_per_gb(host.dram_technology, proc,
-                                                   where=f"host.{kind}.dram_process"),
+            # with an SSD kg/GB trend (a NAND trend), on-drive DRAM is a per-drive part instead
+            None if kind == "ssd" and cs.host.get("ssd_kg_per_gb_trend") else
+            lambda proc, k=kind: cs.host_memory_kg_per_gb(host.dram_technology, proc,
+                                                          where=f"host.{k}.dram_process"),
         )
         col.put(f"{kind}_gb", gb)
         col.put(f"{kind}_kg_per_gb", kg_per_gb if groups else per_gb(None, where=f"host.{kind}"))
@@ -211,4 +229,49 @@ def _server_column(server: Server, cs: CoefficientSet) -> ParamColumn:
         col.put("peripheral_pwb_kg", _product(area, cs.host_value("peripheral_pwb_kg_per_cm2")))
     for name in ("psu_kg", "chassis_kg", "fans_kg", "packaging_kg"):
         col.put(name, ov.get(name, cs.host_value(name)))
+    _put_lca_terms(col, server, cs)
     return col
+
+
+def _put_lca_terms(col: ParamColumn, server: Server, cs: CoefficientSet) -> None:
+    """The rows of the per-drive parts, the SSD kg/GB trend, assembly and unitemised electronics
+    (zero where the set has none, which leaves the other sets' results unchanged)."""
+    host = server.host
+    trend = cs.host.get("ssd_kg_per_gb_trend")
+    unitemised = cs.host.get("unitemised_electronics")
+    uses_year = (trend is not None and trend["decline_per_yr"].value != 0) or (
+        unitemised is not None and unitemised["ref_kg"].value != 0)
+    year = server.year
+    if year is None:
+        year = DEFAULT_SERVER_YEAR
+        if uses_year:
+            col.notes.append(f"no year in the server file; coefficient set {cs.id!r} assumes {year} for its "
+                             "year-dependent terms (SSD kg/GB, unitemised electronics)")
+    col.put("server_year", year)
+    n_ssd = sum(g.count for g in host.ssd)
+    col.put("ssd_count", n_ssd)
+    per_drive = cs.host_value("ssd_kg_per_drive")
+    if trend is not None and n_ssd:
+        # on-drive DRAM (left out of the trended kg/GB) joins the per-drive part, spread over the drives
+        dram = [_product(g.dram_gb_each.scaled(g.count / n_ssd),
+                         cs.host_memory_kg_per_gb(host.dram_technology, g.dram_process, where="host.ssd.dram_process"))
+                for g in host.ssd if g.dram_gb_each is not None and g.dram_gb_each.value > 0]
+        for q_ in dram:
+            per_drive = _sum(per_drive, q_)
+    col.put("ssd_kg_per_drive", per_drive)
+    col.put("hdd_count", sum(g.count for g in host.hdd))
+    col.put("hdd_kg_per_drive", cs.host_value("hdd_kg_per_drive"))
+    if trend is not None:
+        col.put("ssd_trend_ref_year", trend["ref_year"])
+        col.put("ssd_trend_decline_per_yr", trend["decline_per_yr"])
+        col.put("ssd_floor_kg_per_gb", trend["floor_kg_per_gb"])
+        col.put("ssd_ceiling_kg_per_gb", trend["ceiling_kg_per_gb"])
+    col.put("assembly_kg", cs.host_value("assembly_kg"))
+    if unitemised is not None:
+        col.put("unitemised_ref_kg", unitemised["ref_kg"])
+        col.put("unitemised_ref_year", unitemised["ref_year"])
+        col.put("unitemised_decline_per_yr", unitemised["decline_per_yr"])
+        span = unitemised.get("fitted_years")
+        if span and unitemised["ref_kg"].value != 0 and not span[0] <= year <= span[1]:
+            col.notes.append(f"year {year} is outside {span[0]}-{span[1]}, the years coefficient set {cs.id!r}'s "
+                             "unitemised-electronics term was fitted on: extrapolated")

@@ -1,11 +1,13 @@
 """Numba kernel of the embodied model: many servers at once.
 
 Same equations as :func:`carbonsim.models.embodied.server.server_components_kg` (the readable
-reference); ``tests/test_embodied_kernel.py`` checks that the two agree on seeded random inputs.
+reference); ``tests/models/test_embodied_kernel.py`` checks that the two agree on seeded random inputs.
 Row indices are module constants so Numba compiles them in.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -48,10 +50,30 @@ _HDD = P["hdd_gb"]
 _FIXED = P["mainboard_kg"]  # mainboard, peripheral_pwb, psu, chassis, fans, packaging follow
 _OUT_FIXED = C["mainboard"]
 _OUT_GPU = C["soc"]
+# rows appended after the first release (server-lca terms)
+_YEAR = P["server_year"]
+_SSD_N = P["ssd_count"]
+_SSD_DRIVE = P["ssd_kg_per_drive"]
+_HDD_N = P["hdd_count"]
+_HDD_DRIVE = P["hdd_kg_per_drive"]
+_SSD_REF_Y = P["ssd_trend_ref_year"]
+_SSD_DECL = P["ssd_trend_decline_per_yr"]
+_SSD_FLOOR = P["ssd_floor_kg_per_gb"]
+_SSD_CEIL = P["ssd_ceiling_kg_per_gb"]
+_ASM = P["assembly_kg"]
+_U_KG = P["unitemised_ref_kg"]
+_U_REF_Y = P["unitemised_ref_year"]
+_U_DECL = P["unitemised_decline_per_yr"]
+_OUT_SSD = C["ssd"]
+_OUT_HDD = C["hdd"]
+_OUT_ASM = C["assembly"]
+_OUT_U = C["unitemised"]
 
 # die group rows are: area_cm2, count, epa, gpa, mpa (layout.py keeps them adjacent)
 assert P["gpu_die1_mpa_g_per_cm2"] == _G_D1 + 4 and P["cpu_die2_mpa_g_per_cm2"] == _C_D2 + 4
 assert P["dram_kg_per_gb"] == _DRAM + 1 and P["dram_n_ic"] == _DRAM + 2
+assert P["ssd_kg_per_gb"] == _SSD + 1 and P["ssd_n_ic"] == _SSD + 2
+assert P["hdd_kg_per_gb"] == _HDD + 1 and P["hdd_n_ic"] == _HDD + 2
 assert P["packaging_kg"] == _FIXED + 5 and C["packaging"] == _OUT_FIXED + 5
 
 
@@ -100,12 +122,20 @@ def server_components_kernel(params, out):
         else:
             cpu = p[_C_GIVEN, j]
         share = p[_SHARE, j]
+        year = p[_YEAR, j]
         out[0, j] = share * p[_C_N, j] * cpu
         out[1, j] = _capacity_kg(p, _DRAM, j, msy, pkg)
-        out[2, j] = _capacity_kg(p, _SSD, j, msy, pkg)
-        out[3, j] = _capacity_kg(p, _HDD, j, msy, pkg)
+        # SSD kg/GB of the server's year, within the floor and (when > 0) the ceiling
+        k_ssd = max(p[_SSD + 1, j] * math.exp(-p[_SSD_DECL, j] * (year - p[_SSD_REF_Y, j])), p[_SSD_FLOOR, j])
+        if p[_SSD_CEIL, j] > 0:
+            k_ssd = min(k_ssd, p[_SSD_CEIL, j])
+        out[_OUT_SSD, j] = (p[_SSD, j] * k_ssd / msy + p[_SSD + 2, j] * pkg
+                            + p[_SSD_N, j] * p[_SSD_DRIVE, j])
+        out[_OUT_HDD, j] = _capacity_kg(p, _HDD, j, msy, pkg) + p[_HDD_N, j] * p[_HDD_DRIVE, j]
         for k in range(6):
             out[_OUT_FIXED + k, j] = share * p[_FIXED + k, j]
+        out[_OUT_ASM, j] = share * p[_ASM, j]
+        out[_OUT_U, j] = share * (p[_U_KG, j] * math.exp(-p[_U_DECL, j] * (year - p[_U_REF_Y, j])))
 
 
 def server_components(params: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

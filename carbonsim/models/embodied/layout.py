@@ -4,6 +4,11 @@ A server (with a coefficient set) becomes one column of a ``(N_PARAMS, n_points)
 row ``P[name]`` holds parameter ``name``. Many servers, sweep points or Monte-Carlo samples are
 many columns. Units are in the names. Per-card GPU values are multiplied by ``gpu_count``;
 the host's fixed chassis parts by ``host_share`` (the VM's share of a multi-GPU chassis).
+
+Rows added after the first release are appended at the end (the kernel reads the earlier rows by
+fixed offsets): the server's year, per-drive SSD and HDD parts, the SSD kg/GB trend by year,
+final assembly and the unitemised-electronics term (the ``server-lca`` coefficient set). Zero in
+all of them reproduces the earlier model exactly.
 """
 
 from __future__ import annotations
@@ -33,6 +38,16 @@ PARAM_NAMES: tuple[str, ...] = (
     "ssd_gb", "ssd_kg_per_gb", "ssd_n_ic",
     "hdd_gb", "hdd_kg_per_gb", "hdd_n_ic",
     "mainboard_kg", "peripheral_pwb_kg", "psu_kg", "chassis_kg", "fans_kg", "packaging_kg",
+    # appended: the year the server was made (year-dependent terms only)
+    "server_year",
+    # per-drive parts (casing, controller, board), not scaled by host_share like capacity
+    "ssd_count", "ssd_kg_per_drive", "hdd_count", "hdd_kg_per_drive",
+    # SSD kg/GB by year: ssd_kg_per_gb holds the value of ssd_trend_ref_year (ceiling 0: none)
+    "ssd_trend_ref_year", "ssd_trend_decline_per_yr", "ssd_floor_kg_per_gb", "ssd_ceiling_kg_per_gb",
+    # final assembly, a fixed chassis part scaled by host_share
+    "assembly_kg",
+    # unitemised electronics: host_share x ref_kg x exp(-decline x (server_year - ref_year))
+    "unitemised_ref_kg", "unitemised_ref_year", "unitemised_decline_per_yr",
 )
 
 #: Row index of each parameter.
@@ -41,6 +56,7 @@ N_PARAMS = len(PARAM_NAMES)
 
 HOST_COMPONENTS: tuple[str, ...] = (
     "cpu", "dram", "ssd", "hdd", "mainboard", "peripheral_pwb", "psu", "chassis", "fans", "packaging",
+    "assembly", "unitemised",
 )
 GPU_COMPONENTS: tuple[str, ...] = ("soc", "memory", "pcb", "pdn", "cooling", "interconnect")
 #: Output rows: host components, then GPU components (all cards, margin included) [kg].

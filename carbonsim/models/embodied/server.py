@@ -11,15 +11,24 @@ The model (seed paper Sec. 3.2 and ACT):
     E_{GPU} = n_{GPU} \cdot m \cdot (E_{SoC} + E_{VRAM} + E_{PCB} + E_{PDN} + E_{cool} + E_{link})
 
     E_{host} = s \cdot (E_{CPU} + E_{mainboard} + E_{PWB} + E_{PSU} + E_{chassis} + E_{fans}
-               + E_{pack}) + E_{DRAM} + E_{SSD} + E_{HDD}
+               + E_{pack} + E_{asm} + E_{U}(y)) + E_{DRAM} + E_{SSD} + E_{HDD}
+
+    E_{SSD} = G_{SSD}\, k_{SSD}(y) / Y + n_{SSD}\, e_{SSD} + N_{IC} K, \qquad
+    E_{HDD} = G_{HDD}\, k_{HDD} / Y + n_{HDD}\, e_{HDD} + N_{IC} K
 
 with :math:`m` the GPU margin (1.05 in the seed's code) and :math:`s` the share of a multi-GPU
 chassis a VM holds (``n_GPU / 8`` in the seed's code). DRAM and storage are given as the VM's own.
+The assembly :math:`E_{asm}`, the per-drive parts :math:`e`, the SSD kg/GB trend
+:math:`k_{SSD}(y)` (:mod:`~carbonsim.models.embodied.storage`) and the unitemised electronics
+:math:`E_U(y)` (:mod:`~carbonsim.models.embodied.electronics`) are the ``server-lca`` set's
+terms; they are zero, or constant in the year, in the other sets.
 
 References
 ----------
 .. [1] Y. Li, O. Graif, U. Gupta, "Towards Carbon-efficient LLM Life Cycle", HotCarbon 2024.
 .. [2] U. Gupta et al., ACT, ISCA 2022.
+.. [3] Dell Technologies / thinkstep, "Life Cycle Assessment of Dell R740", 2019; Boavizta,
+   boaviztapi 2.5.0 ``factors.yml`` (the ``server-lca`` set, docs/embodied.md).
 """
 
 from __future__ import annotations
@@ -27,9 +36,11 @@ from __future__ import annotations
 import numpy as np
 
 from carbonsim.models.embodied.board import pcb_kg, pdn_kg
+from carbonsim.models.embodied.electronics import unitemised_electronics_kg
 from carbonsim.models.embodied.layout import COMPONENTS, N_COMPONENTS, P
 from carbonsim.models.embodied.logic import carbon_per_area_kg_per_cm2, die_kg, packaging_kg
 from carbonsim.models.embodied.memory import capacity_kg
+from carbonsim.models.embodied.storage import flash_kg_per_gb, per_drive_kg
 from carbonsim.models.embodied.thermal import cooling_kg
 
 
@@ -94,17 +105,24 @@ def server_components_kg(params) -> dict[str, np.ndarray]:
         p[P["cpu_given_kg"]],
     )
     share = p[P["host_share"]]
+    year = p[P["server_year"]]
+    ssd_kg_per_gb = flash_kg_per_gb(p[P["ssd_kg_per_gb"]], year, p[P["ssd_trend_ref_year"]],
+                                    p[P["ssd_trend_decline_per_yr"]], p[P["ssd_floor_kg_per_gb"]],
+                                    p[P["ssd_ceiling_kg_per_gb"]])
     out = {
         "cpu": share * p[P["cpu_count"]] * cpu_each,
         "dram": capacity_kg(p[P["dram_gb"]], p[P["dram_kg_per_gb"]], ms_yield)
         + packaging_kg(p[P["dram_n_ic"]], pkg),
-        "ssd": capacity_kg(p[P["ssd_gb"]], p[P["ssd_kg_per_gb"]], ms_yield)
-        + packaging_kg(p[P["ssd_n_ic"]], pkg),
+        "ssd": capacity_kg(p[P["ssd_gb"]], ssd_kg_per_gb, ms_yield)
+        + packaging_kg(p[P["ssd_n_ic"]], pkg) + per_drive_kg(p[P["ssd_count"]], p[P["ssd_kg_per_drive"]]),
         "hdd": capacity_kg(p[P["hdd_gb"]], p[P["hdd_kg_per_gb"]], ms_yield)
-        + packaging_kg(p[P["hdd_n_ic"]], pkg),
+        + packaging_kg(p[P["hdd_n_ic"]], pkg) + per_drive_kg(p[P["hdd_count"]], p[P["hdd_kg_per_drive"]]),
     }
-    for fixed in ("mainboard", "peripheral_pwb", "psu", "chassis", "fans", "packaging"):
+    for fixed in ("mainboard", "peripheral_pwb", "psu", "chassis", "fans", "packaging", "assembly"):
         out[fixed] = share * p[P[f"{fixed}_kg"]]
+    out["unitemised"] = share * unitemised_electronics_kg(year, p[P["unitemised_ref_kg"]],
+                                                          p[P["unitemised_ref_year"]],
+                                                          p[P["unitemised_decline_per_yr"]])
     out.update({name: cards * value for name, value in card.items()})
     return {name: out[name] for name in COMPONENTS}
 
