@@ -15,13 +15,18 @@ from energy_cases import (
     read_not_expressed, scenario_doc, case_run,
 )
 
-RESULTS = {r.case_id: r for r in evaluate_cases()}
 #: The issue's target on the rows whose setup is fully stated.
 TARGET_MEDIAN = 0.25
+CASE_IDS = [c["case_id"] for c in read_cases()]
+
+
+def results() -> dict:
+    """Case id -> CaseResult (energy_cases.evaluate_cases is cached)."""
+    return {r.case_id: r for r in evaluate_cases()}
 
 
 def test_fully_stated_rows_meet_the_target():
-    rows = [r for r in RESULTS.values() if r.fully_stated]
+    rows = [r for r in results().values() if r.fully_stated]
     assert len(rows) == 8
     # none of them is in any fit set: their errors are out of sample
     assert not any(r.in_fit_set for r in rows)
@@ -29,9 +34,9 @@ def test_fully_stated_rows_meet_the_target():
     assert s["median"] <= TARGET_MEDIAN, s
 
 
-@pytest.mark.parametrize("case_id", list(RESULTS))
+@pytest.mark.parametrize("case_id", CASE_IDS)
 def test_case_within_its_tolerance(case_id):
-    r = RESULTS[case_id]
+    r = results()[case_id]
     # tolerance: r.tolerance.rtol, for the reason in r.tolerance.why (energy_cases.TOLERANCES)
     assert abs(r.error) <= r.tolerance.rtol, (
         f"{case_id}: ours {r.held_out:.4g} vs measured {r.measured:.4g} ({100 * r.error:+.1f} %, allowed "
@@ -41,7 +46,7 @@ def test_case_within_its_tolerance(case_id):
 def test_all_expressible_rows_do_not_drift():
     # Not the target (the engine's step-time gaps dominate these rows; docs/validation_energy.md):
     # a guard at the present median 35 % and 90th percentile 71 %, with a few points of margin.
-    s = abs_stats(r.error for r in RESULTS.values())
+    s = abs_stats(r.error for r in results().values())
     assert s["n"] == 30
     assert s["median"] <= 0.40 and s["p90"] <= 0.75, s
 
@@ -50,7 +55,7 @@ def test_power_model_alone_at_the_measured_duration():
     # The power model with the timing error removed (kernel time and activity from the performance
     # model, the rest of the measured duration at the loaded idle), on the 25 cases that report or
     # imply an average power; held-out constants. Present: median 10.8 %, p90 26 %.
-    errs = [r.power_at_measured_time_w / r.measured_power_w - 1 for r in RESULTS.values()
+    errs = [r.power_at_measured_time_w / r.measured_power_w - 1 for r in results().values()
             if math.isfinite(r.measured_power_w) and math.isfinite(r.power_at_measured_time_w)]
     s = abs_stats(errs)
     assert s["n"] == 25
@@ -58,7 +63,7 @@ def test_power_model_alone_at_the_measured_duration():
 
 
 def test_the_known_gaps_point_the_known_way():
-    v1 = [r for r in RESULTS.values() if r.case["group"] == "mlenergy-v1-hf"]
+    v1 = [r for r in results().values() if r.case["group"] == "mlenergy-v1-hf"]
     # HF eager + FastChat: carbonsim's steps are too short at every batch (host time per step missing)
     assert all(r.measured_s_per_token > 1.2 * r.ours_s_per_token for r in v1)
     # static batches run to the longest response: always well below the measurement
@@ -86,9 +91,9 @@ def test_reported_rows_are_never_in_their_own_fit():
             for r in runs:
                 fit, kept = fit_gpu(gid, exclude=r.run_id)
                 assert len(kept) == len(runs) - 1 and r.run_id not in {k.run_id for k in kept}
-                assert RESULTS[r.run_id].in_fit_set
+                assert results()[r.run_id].in_fit_set
     # a v1 case is reported with its leave-one-out constants, which differ from the shipped ones
-    moved = [r for r in RESULTS.values() if r.in_fit_set and not math.isclose(r.held_out, r.ours, rel_tol=1e-6)]
+    moved = [r for r in results().values() if r.in_fit_set and not math.isclose(r.held_out, r.ours, rel_tol=1e-6)]
     assert len(moved) >= 10
 
 
@@ -119,7 +124,7 @@ def test_cases_are_what_a_sweep_gives(db):
         "server.gpus.part": [r.gpu_id for r in runs], "model": [r.model_id for r in runs],
         "workload.batch_size": [r.batch for r in runs], "workload.output_tokens": [r.output_tokens for r in runs]}}
     points = sweep(doc, set=["server.gpus.count=1"], db=db).points
-    ours = np.array([RESULTS[c["case_id"]].ours for c in cases])
+    ours = np.array([results()[c["case_id"]].ours for c in cases])
     assert np.allclose(points["gpu_energy_j"].to_numpy(), ours, rtol=1e-9)
 
 
@@ -134,3 +139,17 @@ def test_every_measured_energy_row_is_a_case_or_says_why_not(db):
     for c in cases:
         assert db.has("models", c["model_id"]) and db.has("gpus", c["gpu_id"])
         assert c["measured_scope"].startswith("GPU only")  # compared with gpu_energy_j
+
+
+def test_the_report_is_generated_from_these_cases():
+    # docs/validation_energy.md holds the offline section exactly as docs/make_validation.py writes
+    # it from the cases above (regenerate with `python docs/make_validation.py`)
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "docs"))
+    from energy_offline import offline_tasks_section
+
+    doc = (root / "docs" / "validation_energy.md").read_text(encoding="utf-8")
+    assert "## Offline tasks (per-request energy)\n\n" + offline_tasks_section().strip() in doc
