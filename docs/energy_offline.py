@@ -224,6 +224,10 @@ def gaps(results) -> list[str]:
     wi_b1 = [what_if[r.case_id] for r in v1b1]
     wi_static = [what_if[r.case_id] for r in results if r.static_batch]
     blog1, blog2 = by["mleblog-1"], by["mleblog-2"]
+    cases, _, chain, mat, _ = ec.case_points()
+    j = next(j for j, c in enumerate(cases) if c["group"] == ec.V1_GROUP)
+    sync = (mat[chain.index["perf_cpu_base_s"], j], mat[chain.index["perf_cpu_per_seq_s"], j])
+    b200_idle = ec.fit_gpu(B200)[0].idle_loaded_w
     out = ["Each gap: what the model lacks, the evidence in these cases, and the recommended change. None of "
            "these changes is in the model; the what-if numbers run the same engine with one input row changed and "
            "are estimates.", "",
@@ -235,7 +239,8 @@ def gaps(results) -> list[str]:
            f"{1e3 * pl.min():.2f}-{1e3 * pl.max():.2f} ms per decoder layer (median {1e3 * np.median(pl):.3f} ms, "
            f"{len(pl)} batch-1 rows): eager PyTorch launches every kernel from Python, one synchronising step at a "
            "time, and the benchmark detokenises and searches stop strings after every token. carbonsim gives these "
-           "rows the synchronous `vllm-sync` constants (1.43 ms + 0.115 ms per sequence per step). "
+           f"rows the synchronous `vllm-sync` constants ({1e3 * sync[0]:.2f} ms + {1e3 * sync[1]:.3f} ms per sequence "
+           "per step). "
            "**Change:** an `hf-eager` engine profile whose host time per step scales with the layers (`c_L × L`), "
            f"synchronous. What-if (leave-one-out median `c_L` as the per-step CPU time, GPU at its loaded idle "
            f"meanwhile): batch-1 v1 rows {stat(wi_b1)} median / p90 |error| instead of "
@@ -298,7 +303,7 @@ def gaps(results) -> list[str]:
             "- A40 and A100 SXM4 40GB were missing from `hardware_db` (added). ML.ENERGY v1 does not state the A100 "
             "or V100 variant: SXM4 40GB (the same group's v2 data name it) and V100 PCIe 32GB (the SXM2's 900 GB/s) "
             "are assumed.",
-            "- B200 has no loaded-idle reading: its fitted 277 W floor should be replaced by a measurement.",
+            f"- B200 has no loaded-idle reading: its fitted {b200_idle:.0f} W floor should be replaced by a measurement.",
             "- Length distributions are replaced by their means; attention and KV terms see E[L] instead of "
             "length-weighted averages (small for these rows)."]
     return out
