@@ -105,7 +105,7 @@ def write_yaml(priors, errs, n_rows, n_excluded, path=YAML_OUT):
         f"  results that give a CPU TDP ({n_excluded} rows without TDP excluded). P(u) = P_idle + (P_100 - P_idle) * shape(u),",
         "  shape interpolated linearly between load_levels. AC wall power, PSU losses included. Year is clipped to",
         "  2007-2022. Errors are absolute % errors from 5-fold cross-validation by row (seed 0), per load level.",
-        "  See docs/power.md and carbonsim/power/prior.py.",
+        "  See docs/power.md and carbonsim/models/power/prior.py.",
         f"rows: {n_rows}",
         f"load_levels: {_fmt_list(LOAD_LEVELS, 3)}",
         f"shape: {_fmt_list(py.shape_fraction, 4)}",

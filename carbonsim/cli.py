@@ -170,7 +170,7 @@ def _util_options(many=False):
                      + f" (default {DEFAULT_UTIL:g})."),
         click.option("--cpu-util", type=float, default=None, metavar="U", help="CPU utilisation 0..1 (overrides --util)."),
         click.option("--gpu-util", "--gpu-activity", "gpu_util", type=float, default=None, metavar="U",
-                     help="GPU utilisation 0..1 (overrides --util): the load of the GPU's calibration ladder."),
+                     help="GPU utilisation 0..1 (overrides --util): the load of a GPU load ladder (docs/nomenclature.md)."),
     )
 
 

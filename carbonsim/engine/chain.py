@@ -20,7 +20,8 @@ many points (a sweep, a fleet) are evaluated at once. Stages are attributes hold
 functions and can be swapped (``CarbonChain(db, embodied=my_model)``).
 
 Utilisation (docs/nomenclature.md): ``cpu_util`` is the fraction of CPU time busy; ``gpu_util``
-is the load of the GPU's calibration ladder, ``MFU/eta_c = MBU/eta_m = gpu_util``.
+is the load of a GPU load ladder, ``P = P_idle,loaded + (P_cap - P_idle,loaded) min(1, s gpu_util)`` with the
+ladder slope ``s`` of the database (:func:`carbonsim.models.power.gpu.steady_load_power_w`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
 from carbonsim.models.lifecycle.tasks import offline_task_carbon
 from carbonsim.models.perf.llm import offline_task_reference
 from carbonsim.models.perf.layout import O, PARAM_NAMES as PERF_NAMES
-from carbonsim.models.power.gpu import capped_gpu_power, capped_time_factor, gpu_power_w
+from carbonsim.models.power.gpu import capped_gpu_power, capped_time_factor, steady_load_power_w
 from carbonsim.models.power.host import TABLE_LEVELS, coded_shape, host_power_w
 
 def embodied_kernel(params: np.ndarray) -> np.ndarray:
@@ -73,7 +74,7 @@ SERVER_ROWS = ("gpu_lifetime_yr", "host_lifetime_yr")
 HOST_ROWS = ("host_idle_w", "host_max_w", "host_form", "host_k", *SHAPE_ROWS, "host_mem_w", "host_const_w",
              "host_psu_w", "host_cores")
 GPU_ROWS = ("gpu_idle_loaded_w", "gpu_cap_w", "gpu_a_c", "gpu_a_m", "gpu_eta_c", "gpu_eta_m",
-            "gpu_power_limit_w")
+            "gpu_ladder_slope", "gpu_power_limit_w")
 # Flags (0/1) say whether a power was measured and whether a grid is known: point vectors hold no
 # NaN, so sweep axes can be combined by adding differences.
 LOAD_ROWS = ("cpu_util", "gpu_util", "mem_util", "power_measured", "measured_power_w")
@@ -201,7 +202,7 @@ class CarbonChain:
             col.power_origin = curve.origin
             if server.gpu is not None and server.gpu_count:
                 c, fallback = gpu_constants(self.db, server.gpu.id, server.gpu.tdp_w.value)
-                for key in ("idle_loaded_w", "cap_w", "a_c", "a_m", "eta_c", "eta_m"):
+                for key in ("idle_loaded_w", "cap_w", "a_c", "a_m", "eta_c", "eta_m", "ladder_slope"):
                     v[ix[f"gpu_{key}"]] = c[key]
                 v[ix["gpu_power_limit_w"]] = c["cap_w"] if power_cap_w is None else power_cap_w
                 if c.get("source"):
@@ -312,12 +313,9 @@ class CarbonChain:
         """
         ix = self.index
         host_w = self.host_w(mat, mat[ix["cpu_util"]])
-        u = mat[ix["gpu_util"]]
+        per_gpu = steady_load_power_w(mat[ix["gpu_util"]], mat[ix["gpu_idle_loaded_w"]], mat[ix["gpu_cap_w"]],
+                                      mat[ix["gpu_ladder_slope"]])
         # servers without GPUs carry zeros in the GPU rows
-        eta_c = np.where(mat[ix["gpu_eta_c"]] > 0, mat[ix["gpu_eta_c"]], 1.0)
-        eta_m = np.where(mat[ix["gpu_eta_m"]] > 0, mat[ix["gpu_eta_m"]], 1.0)
-        per_gpu = gpu_power_w(u * eta_c, u * eta_m, mat[ix["gpu_idle_loaded_w"]], mat[ix["gpu_cap_w"]],
-                              mat[ix["gpu_a_c"]], mat[ix["gpu_a_m"]], eta_c, eta_m)
         per_gpu = np.minimum(per_gpu, mat[ix["gpu_power_limit_w"]])
         gpu_w = mat[ix["gpu_count"]] * np.where(mat[ix["gpu_count"]] > 0, per_gpu, 0.0)
         total = host_w + gpu_w

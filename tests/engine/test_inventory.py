@@ -95,7 +95,8 @@ def test_cpu_names(db, text, expected):
     ("NVIDIA A100-SXM4-80GB", "nvidia-a100-sxm4-80gb"), ("A100 SXM4 80GB", "nvidia-a100-sxm4-80gb"),
     ("NVIDIA A100 80GB PCIe", "nvidia-a100-pcie-80gb"), ("Tesla T4", "nvidia-t4"),
     ("Tesla V100-PCIE-32GB", "nvidia-v100-pcie-32gb"), ("nvidia-h100-sxm5-80gb", "nvidia-h100-sxm5-80gb"),
-    ("NVIDIA A100-SXM4-40GB", None),
+    ("NVIDIA A100-SXM4-40GB", "nvidia-a100-sxm4-40gb"), ("NVIDIA A40", "nvidia-a40"),
+    ("Tesla V100-SXM2-16GB", None),  # another memory variant of a GPU the database has is not matched
 ])
 def test_gpu_names(db, text, expected):
     assert PartMatcher(db, "gpus").match(text)[0] == expected
@@ -214,9 +215,10 @@ def test_outputs_power_energy_and_operational(tmp_path, db):
     assert [o["util"] for o in out] == [0.0, 0.5, 1.0]
     assert list(out[0]) == inventory_columns(samples=200, grid=True)
     c = gpu_activity_table(db)["nvidia-a100-sxm4-80gb"]
+    slope = db.get("power", "gpu-activity")["ladder_slope"]
     for o in out:
         host = prior_curve(db, 225, 2, 128, 512, 2021, ssd_count=3).power_w(o["util"])
-        x = min(1.0, (c["a_c"] + c["a_m"]) * o["util"])
+        x = min(1.0, slope * o["util"])
         gpu = 4 * (c["idle_loaded_w"] + (c["cap_w"] - c["idle_loaded_w"]) * x)
         assert o["host_power_w"] == pytest.approx(host, rel=1e-12)
         assert o["gpu_power_w"] == pytest.approx(gpu, rel=1e-12)

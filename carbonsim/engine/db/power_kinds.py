@@ -47,6 +47,7 @@ HOST_PRIOR = Fields(
 GPU_ACTIVITY = Fields(
     {
         "name": Text(), "source": SourceRef(), "note": Text(),
+        "ladder_slope": Number(exclusive_min=True),
         "gpus": MapOf(Fields(
             {"idle_loaded_w": Number(), "cap_w": Number(exclusive_min=True), "a_c": Number(), "a_m": Number(),
              "eta_c": Number(0, 1, exclusive_min=True), "eta_m": Number(0, 1, exclusive_min=True),
@@ -54,7 +55,7 @@ GPU_ACTIVITY = Fields(
             required=("idle_loaded_w", "cap_w", "a_c", "a_m", "eta_c", "eta_m", "source"),
             what="GPU activity constants"), re.compile(r"^[a-z0-9][a-z0-9._-]*$"), "a GPU id"),
     },
-    required=("name", "source", "gpus"),
+    required=("name", "source", "ladder_slope", "gpus"),
     what="GPU activity constants",
 )
 

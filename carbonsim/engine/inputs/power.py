@@ -10,9 +10,10 @@ so a user layer (``--db``) overrides them everywhere:
 - ``gpu-activity``: per-GPU constants of the activity model (:mod:`carbonsim.models.power.gpu`).
 
 Utilisation, for every command (docs/nomenclature.md): a host's CPU utilisation ``u`` is the
-fraction of CPU time busy (SPECpower's load level); a GPU's utilisation is the load of its
-calibration ladder, read as ``MFU/eta_c = MBU/eta_m = u``. LLM work replaces the GPU's ``u``
-by the performance model's MFU and MBU.
+fraction of CPU time busy (SPECpower's load level); a GPU's utilisation is the load of a load
+ladder whose slope (``ladder_slope``) is the database's, the same for every GPU
+(:func:`~carbonsim.models.power.gpu.steady_load_power_w`). LLM work replaces the GPU's ``u``
+by the performance model's MFU and MBU and the GPU's activity constants.
 """
 
 from __future__ import annotations
@@ -167,16 +168,18 @@ def gpu_constants(db: Database, gpu_id: str, tdp_w: float) -> tuple[dict, str | 
     Returns
     -------
     constants : dict
-        ``idle_loaded_w, cap_w, a_c, a_m, eta_c, eta_m`` (plus ``source``, ``note``).
+        ``idle_loaded_w, cap_w, a_c, a_m, eta_c, eta_m`` (LLM work), ``ladder_slope`` (steady
+        loads, the same for every GPU), plus ``source``, ``note``.
     note : str or None
     """
     gpus = gpu_activity_table(db)
+    slope = db.get("power", GPU_ACTIVITY_ID)["ladder_slope"]
     if gpu_id in gpus:
-        return dict(gpus[gpu_id]), None
+        return dict(gpus[gpu_id], ladder_slope=slope), None
     ref = gpus.get(REFERENCE_GPU) or next(iter(gpus.values()))
     note = (f"{gpu_id}: no activity constants; loaded idle {IDLE_LOADED_PER_TDP} x TDP, cap = TDP, "
             f"slopes of {REFERENCE_GPU}")
-    return dict(ref, idle_loaded_w=IDLE_LOADED_PER_TDP * tdp_w, cap_w=tdp_w, note=note), note
+    return dict(ref, idle_loaded_w=IDLE_LOADED_PER_TDP * tdp_w, cap_w=tdp_w, ladder_slope=slope, note=note), note
 
 
 __all__ = ["FORMS", "GPU_ACTIVITY_ID", "HOST_PRIOR_ID", "HostCurve", "gpu_activity_table", "gpu_constants",

@@ -82,7 +82,7 @@ servers and cross-validated on 34 vendor PCFs, docs/validation.md), the row bein
 chassis (host share 1). The ``year`` (given or filled) sets that set's SSD kg/GB and its
 unitemised-electronics term. Host power from the spec-based prior (:mod:`carbonsim.models.power.prior`) at
 CPU utilisation ``util``, plus each GPU by the activity model with ``util`` read as the load of
-its calibration ladder (``MFU/eta_c = MBU/eta_m = util``; util 0 gives the loaded idle);
+a load ladder (``steady_load_power_w``; util 0 gives the loaded idle);
 the sum is capped at ``psu_w`` when given. Energy per year = power × 8,760 h (365 days, the
 year of :mod:`carbonsim.units`); operational carbon = energy × PUE × grid intensity.
 """

@@ -1,7 +1,7 @@
 """Numba kernel of the LLM performance model: many inference points at once.
 
 Same equations as :func:`carbonsim.models.perf.llm.offline_task_reference` (the readable reference);
-``tests/test_perf_llm.py`` checks that the two agree on seeded random inputs. The decode
+``tests/models/test_perf_llm.py`` checks that the two agree on seeded random inputs. The decode
 phase uses the closed form of the context-linear attention term: a decode step's GPU time is
 ``G0 + A (c + 1)`` (the attention smooth max is homogeneous of degree 1), so the sum over the
 ``s_out`` steps needs no loop for a synchronous engine and a loop of additions and ``max``

@@ -2,7 +2,7 @@ r"""Roofline step model of LLM inference: prefill and decode, tensor parallelism
 
 Readable NumPy reference. Every function is pure and works on arrays (one element per point);
 :mod:`carbonsim.models.perf._kernels` computes the same numbers with Numba, and
-``tests/test_perf_llm.py`` checks that the two agree on seeded random inputs.
+``tests/models/test_perf_llm.py`` checks that the two agree on seeded random inputs.
 
 The model (``docs/perf.md`` has the derivation and the calibration):
 

@@ -37,6 +37,8 @@ References
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import numpy as np
 
 
@@ -88,6 +90,42 @@ def gpu_power_w(mfu, mbu, idle_loaded_w, cap_w, a_c, a_m, eta_c, eta_m):
     366.6
     """
     x = np.clip(activity(mfu, mbu, a_c, a_m, eta_c, eta_m), 0.0, 1.0)
+    return idle_loaded_w + (cap_w - idle_loaded_w) * x
+
+
+def steady_load_power_w(load, idle_loaded_w, cap_w, ladder_slope):
+    r"""GPU power under a steady utilisation (no LLM workload to give MFU and MBU).
+
+    .. math:: P = P_{idle,loaded} + (P_{cap} - P_{idle,loaded}) \min(1, s\,u)
+
+    ``u`` is the load of a load ladder and ``s`` the ladder's slope, fitted by
+    :func:`fit_saturating_ladder` (the Teads A100 ladder gives ``s = 1.373``: the cap is reached
+    at ``u = 0.73``). The slope is kept apart from the LLM activity constants ``a_c, a_m``: those
+    describe kernels that saturate compute or memory, one at a time, and on GPUs fitted to
+    measured LLM power their sum reaches 2, which would put a half-loaded GPU at its cap.
+
+    Parameters
+    ----------
+    load : array_like
+        Utilisation, 0..1.
+    idle_loaded_w, cap_w : float or array_like
+        Loaded idle and power limit [W].
+    ladder_slope : float or array_like
+        ``s`` (dimensionless).
+
+    Returns
+    -------
+    ndarray
+        [W]
+
+    Examples
+    --------
+    Teads A100 ladder (loaded idle 83.9 W, cap 400 W): 50 % load.
+
+    >>> round(float(steady_load_power_w(0.5, 83.9, 400.0, 1.373)), 1)
+    300.9
+    """
+    x = np.clip(ladder_slope * np.asarray(load, dtype=float), 0.0, 1.0)
     return idle_loaded_w + (cap_w - idle_loaded_w) * x
 
 
@@ -191,3 +229,138 @@ def fit_saturating_ladder(load, power_w, cap_w):
         if best is None or sol.cost < best.cost:
             best = sol
     return float(best.x[0]), float(best.x[1]), best.fun
+
+
+@dataclass(frozen=True)
+class KernelPhases:
+    """One GPU's kernel work over a run, by phase, as the performance model gives it.
+
+    Arrays with one element per run: kernel seconds of the prefill and decode phases, seconds in
+    collectives, and each phase's MFU and MBU while its kernels run.
+    """
+
+    prefill_s: np.ndarray
+    decode_s: np.ndarray
+    comm_s: np.ndarray
+    prefill_mfu: np.ndarray
+    prefill_mbu: np.ndarray
+    decode_mfu: np.ndarray
+    decode_mbu: np.ndarray
+
+    def take(self, index) -> "KernelPhases":
+        """The runs at ``index`` (an index array or a boolean mask)."""
+        return KernelPhases(*(np.asarray(getattr(self, f.name))[index] for f in fields(self)))
+
+
+def power_over_duration_w(phases: KernelPhases, duration_s, idle_loaded_w, cap_w, a_c, a_m, eta_c, eta_m):
+    r"""Average GPU power over a measured duration, with the performance model's kernel work.
+
+    The kernels of each phase run at their activity power (:func:`gpu_power_w`); for the rest of
+    the duration (collectives, host stalls, anything the step model does not count) the GPU sits
+    at its loaded idle, the split :class:`carbonsim.engine.chain.CarbonChain` uses for a task:
+
+    .. math::
+
+        \bar P = \frac{P_{pre} t_{pre} + P_{dec} t_{dec}
+                       + P_{idle,loaded}\,(T - t_{pre} - t_{dec})}{T},
+        \qquad T = \max(T_{measured},\ t_{pre} + t_{dec} + t_{comm})
+
+    Comparing :math:`\bar P` with a measured average power tests the power model alone: the
+    timing model's error is removed by using the measured duration.
+
+    Parameters
+    ----------
+    phases : KernelPhases
+    duration_s : array_like
+        Measured wall time of the run [s].
+    idle_loaded_w, cap_w, a_c, a_m, eta_c, eta_m : float or array_like
+        Activity constants (:func:`gpu_power_w`).
+
+    Returns
+    -------
+    ndarray
+        [W]
+    """
+    consts = (idle_loaded_w, cap_w, a_c, a_m, eta_c, eta_m)
+    p_pre = gpu_power_w(phases.prefill_mfu, phases.prefill_mbu, *consts)
+    p_dec = gpu_power_w(phases.decode_mfu, phases.decode_mbu, *consts)
+    t_pre, t_dec = np.asarray(phases.prefill_s, float), np.asarray(phases.decode_s, float)
+    total = np.maximum(np.asarray(duration_s, dtype=float), t_pre + t_dec + np.asarray(phases.comm_s, float))
+    energy = p_pre * t_pre + p_dec * t_dec + idle_loaded_w * (total - t_pre - t_dec)
+    return energy / total
+
+
+@dataclass(frozen=True)
+class ActivityFit:
+    """Activity constants fitted to measured average GPU power (:func:`fit_activity_power`)."""
+
+    idle_loaded_w: float
+    cap_w: float
+    a_c: float
+    a_m: float
+    eta_c: float
+    eta_m: float
+    fitted: tuple[str, ...]
+    residuals: np.ndarray  # model / measured - 1 at each run
+    at_bound: tuple[str, ...]  # slopes the fit drove to their upper bound
+
+    def constants(self) -> dict:
+        """The six constants of :func:`gpu_power_w`, rounded as the database stores them."""
+        return {"idle_loaded_w": round(self.idle_loaded_w, 1), "cap_w": self.cap_w, "a_c": round(self.a_c, 3),
+                "a_m": round(self.a_m, 3), "eta_c": round(self.eta_c, 3), "eta_m": round(self.eta_m, 3)}
+
+
+#: Upper bound of a fitted ``a_c`` or ``a_m``: saturating one resource cannot draw much more than
+#: the whole dynamic range (values above 1 say the other resource's term adds nothing at saturation).
+A_MAX = 1.2
+
+
+def fit_activity_power(phases: KernelPhases, duration_s, power_w, cap_w, eta_c, eta_m, idle_loaded_w=None,
+                       idle_min_w=30.0, a_c=None, a_max=A_MAX) -> ActivityFit:
+    r"""Fit activity constants to measured average GPU power at the measured durations.
+
+    Least squares on the relative error :math:`\bar P / P_{measured} - 1` of
+    :func:`power_over_duration_w` (``scipy.optimize.least_squares``, trust-region reflective),
+    from the start ``idle = max(idle_min_w, 100)``, ``a_m = 0.6``, ``a_c = 0.9``.
+
+    Parameters
+    ----------
+    phases : KernelPhases
+        Each measured run's kernel work from the performance model.
+    duration_s, power_w : array_like
+        Measured wall time [s] and average GPU power [W] of each run.
+    cap_w, eta_c, eta_m : float
+        Held fixed: the power limit and the saturation efficiencies.
+    idle_loaded_w : float, optional
+        A loaded-idle reading to hold fixed; ``None`` fits it within ``[idle_min_w, cap_w]``.
+    idle_min_w : float
+        Lower bound of a fitted loaded idle (a bare-idle reading).
+    a_c : float, optional
+        Hold ``a_c`` fixed (it cannot be identified when every run has a tiny MFU).
+    a_max : float
+        Upper bound of the fitted slopes.
+
+    Returns
+    -------
+    ActivityFit
+    """
+    from scipy.optimize import least_squares
+
+    duration = np.asarray(duration_s, dtype=float)
+    power = np.asarray(power_w, dtype=float)
+    names = (() if idle_loaded_w is not None else ("idle_loaded_w",)) + ("a_m",) + (() if a_c is not None else ("a_c",))
+    fixed = {"idle_loaded_w": idle_loaded_w, "a_c": a_c}
+
+    def model(theta):
+        k = {**fixed, **dict(zip(names, theta))}
+        return power_over_duration_w(phases, duration, k["idle_loaded_w"], cap_w, k["a_c"], k["a_m"], eta_c, eta_m)
+
+    start = {"idle_loaded_w": max(idle_min_w, 100.0), "a_m": 0.6, "a_c": 0.9}
+    lower = {"idle_loaded_w": idle_min_w, "a_m": 0.0, "a_c": 0.0}
+    upper = {"idle_loaded_w": float(cap_w), "a_m": a_max, "a_c": a_max}
+    sol = least_squares(lambda th: model(th) / power - 1.0, [start[n] for n in names],
+                        bounds=([lower[n] for n in names], [upper[n] for n in names]))
+    k = {**fixed, **{n: float(x) for n, x in zip(names, sol.x)}}
+    at_bound = tuple(n for n in names if n != "idle_loaded_w" and k[n] >= a_max - 1e-3)
+    return ActivityFit(float(k["idle_loaded_w"]), float(cap_w), float(k["a_c"]), float(k["a_m"]), float(eta_c),
+                       float(eta_m), names, model(sol.x) / power - 1.0, at_bound)
