@@ -62,3 +62,83 @@ def lifecycle_text(lc: dict) -> str:
         lines.append("best policy year by year:\n" + years_text(g["years"]))
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+# --- train -----------------------------------------------------------------------------------------
+def train_text(r, fmt: str) -> str:
+    """``carbonsim train``: a table, one JSON document (DESIGN.md §7 keys) or one CSV row."""
+    from carbonsim.report.text import csv_text, json_text
+
+    d = r.as_dict()
+    if fmt == "json":
+        return json_text(d)
+    keys = ["gpu_hours", "days", "energy_mwh", "gpu_energy_mwh", "host_energy_mwh", "operational_kg", "embodied_kg",
+            "total_kg", "mfu", "flops", "ci_g_per_kwh"]
+    if fmt == "csv":
+        return csv_text(keys + ["sci_unit", "sci_g_per_unit"],
+                        [[d[k] for k in keys] + [d["sci"]["unit"], d["sci"]["g_per_unit"]]])
+    i = d["inputs"]
+    active = "" if i["active_params_b"] == i["params_b"] else f" ({i['active_params_b']:g} B active)"
+    rows = [
+        ["FLOPs", f"{r.flops:.3e}", "6 N D" + (" + attention" if i["seq_len"] else "")],
+        ["efficiency (MFU)", f"{r.mfu:.3f}", r.mfu_origin],
+        ["GPU-hours", fmt_num(r.gpu_hours, 0), f"on {i['gpu']} at {i['peak_tflops']:g} TFLOP/s {i['precision']}"],
+        ["days", "-" if r.days is None else fmt_num(r.days, 1), "" if r.days is None else f"on {i['gpus']:,} GPUs"],
+        ["power per GPU [W]", fmt_num(r.gpu_w + r.host_w_per_gpu, 0),
+         f"GPU {r.gpu_w:.0f} + host share {r.host_w_per_gpu:.0f}: {r.power_origin}"],
+        ["energy [MWh]", fmt_num(r.energy_mwh, 1), f"GPU {r.gpu_energy_mwh:,.1f} + host {r.host_energy_mwh:,.1f}, PUE {i['pue']:g}"],
+        ["operational [t]", fmt_num(r.operational_kg / 1000, 2), f"{r.grid.label} {r.ci_g_per_kwh:g} g/kWh ({r.grid.basis})"],
+        ["embodied [t]", fmt_num(r.embodied_kg / 1000, 2),
+         f"device-hours x amortised rate (GPU {i['gpu_lifetime_yr']:g} yr, host {i['host_lifetime_yr']:g} yr, "
+         f"use {i['usage']:g}) on {r.server or 'no server'}"],
+        ["total [t]", fmt_num(r.total_kg / 1000, 2), ""],
+        [f"SCI [g per {r.per}]", f"{r.sci_g:.4g}", "(E*I + M) / R"],
+    ]
+    head = f"training {i['params_b']:g} B parameters{active} on {i['tokens_b']:g} B tokens\n\n"
+    return head + table(rows, ["quantity", "value", "how"], "lrl")
+
+
+# --- budget ----------------------------------------------------------------------------------------
+def budget_text(r, fmt: str) -> str:
+    """``carbonsim budget``: items with their tier and running use, then each category's status."""
+    from carbonsim.report.text import csv_text, json_text
+
+    d = r.as_dict()
+    keys = ["name", "kind", "kg", "share", "tier", "cumulative_kg", "remaining_kg", "fits", "how"]
+    if fmt == "json":
+        return json_text(d)
+    if fmt == "csv":
+        return csv_text(keys, [[it[k] for k in keys] for it in d["items"]])
+    rows = [[it["name"], it["kind"], fmt_num(it["kg"], 1), f"{100 * it['share']:.1f}%", it["tier"],
+             fmt_num(it["remaining_kg"], 1), "yes" if it["fits"] else "NO", it["how"]] for it in d["items"]]
+    body = table(rows, ["item", "kind", "kg", "of allocation", "tier", "remaining kg", "fits", "how"], "llrrlrll")
+    cats = table([[k, fmt_num(c["allocation_kg"], 1), fmt_num(c["planned_kg"], 1), fmt_num(c["remaining_kg"], 1),
+                   c["status"]] for k, c in d["categories"].items()],
+                 ["category", "allocation kg", "planned kg", "remaining kg", "status"], "lrrrl")
+    t = d["classification"]
+    unit = "share of the category's allocation" if t["by"] == "share" else "kg"
+    rule = ", ".join(f"{tier} below {x:g}" for tier, x in zip(t["tiers"], t["thresholds"])) + \
+        f", critical from {t['thresholds'][-1]:g}"
+    return (f"budget {d['name']}" + (f" ({d['period']})" if d["period"] else "") + f": {d['budget_kg']:,.0f} kg\n\n"
+            f"{body}\n\n{cats}\n\ntiers by {unit}: {rule}")
+
+
+# --- schedule --------------------------------------------------------------------------------------
+def schedule_text(r, fmt: str) -> str:
+    """``carbonsim schedule``: the best region and start, the saving, and every region's best."""
+    from carbonsim.report.text import csv_text, json_text
+
+    d = r.as_dict()
+    if fmt == "json":
+        return json_text(d)
+    keys = ["grid", "kind", "basis", "now_ci_g_per_kwh", "now_kg", "best_start", "best_ci_g_per_kwh", "best_kg"]
+    if fmt == "csv":
+        return csv_text(keys, [[x[k] for k in keys] for x in d["regions"]])
+    rows = [[("* " if i == r.best_region else "  ") + x["grid"], x["basis"], fmt_num(x["now_ci_g_per_kwh"], 1),
+             fmt_num(x["now_kg"], 2), x["best_start"], fmt_num(x["best_ci_g_per_kwh"], 1), fmt_num(x["best_kg"], 2)]
+            for i, x in enumerate(d["regions"])]
+    body = table(rows, ["region", "basis", "now g/kWh", "now kg", "best start", "best g/kWh", "best kg"], "llrrlrr")
+    saving = "-" if d["saving"] is None else f"{100 * d['saving']:.1f} %"
+    return (f"job: {d['energy_kwh']:,.1f} kWh over {d['hours']:g} h (PUE {d['pue']:g}), start between {d['now']} and "
+            f"{d['window_hours']:g} h later\n\n{body}\n\nbest: {d['best']['grid']} from {d['best']['start']}, "
+            f"{d['best']['kg']:,.2f} kg; now in {d['default']['grid']}: {d['default']['kg']:,.2f} kg; saving {saving}")
