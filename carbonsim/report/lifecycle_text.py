@@ -7,6 +7,10 @@ from __future__ import annotations
 from carbonsim.report.text import fmt_num, table
 
 
+#: Groups shown with their matrix and year-by-year table; more are summarised one line each.
+MAX_DETAILED_GROUPS = 6
+
+
 def _t(kg) -> str:
     return f"{kg / 1000:,.1f}"
 
@@ -43,6 +47,15 @@ def lifecycle_text(lc: dict) -> str:
     """The lifecycle part of ``carbonsim sweep``'s table output."""
     parts = [generations_text(lc["generations"])]
     axes = lc["policy_axes"]
+    if len(lc["groups"]) > MAX_DETAILED_GROUPS:
+        rows = [[_group_label(g["group"])] + [g["best"][a] for a in axes]
+                + [_t(g["best"]["total_kg"]), _t(g["best"]["embodied_kg"]), _t(g["best"]["operational_kg"]),
+                   "-" if "keep_longest" not in g else f"{100 * (1 - g['best']['total_kg'] / g['keep_longest']['total_kg']):.1f}%"]
+                for g in lc["groups"]]
+        parts.append(f"best policy of each of {len(lc['groups'])} groups (the table and years.csv hold every point):\n"
+                     + table(rows, ["group"] + [a.split(".")[-1] for a in axes]
+                             + ["total t", "embodied t", "operational t", "vs keeping longest"]))
+        return "\n\n".join(parts)
     for g in lc["groups"]:
         best, keep = g["best"], g.get("keep_longest")
         lines = [f"== {_group_label(g['group'])}"]

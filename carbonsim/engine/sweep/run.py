@@ -113,7 +113,9 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         builder = LifecyclePoints(db, scenario.file)
         space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
         chain = CarbonChain(db, tasks=False, compiled=False)
-        ev = LifecycleEvaluator()
+        from carbonsim.engine.sweep.lifecycle import COMPILED_ABOVE as LIFECYCLE_COMPILED_ABOVE
+
+        ev = LifecycleEvaluator(compiled=space.size > LIFECYCLE_COMPILED_ABOVE)
     else:
         builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=scenario.llm, compiled=False))
         space = Space(scenario.doc, scenario.product, scenario.zipped, builder)

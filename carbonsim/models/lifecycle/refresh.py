@@ -101,10 +101,11 @@ def fleet_reference(point: dict, years: dict, per_year: bool = False) -> dict[st
     credit = np.asarray(point["credit"], float)
     y = {k: np.asarray(years[k], float) for k in YEAR_INPUTS}
     n, ny = y["cap_tok_s"].shape
+    last = int(min(ny, H.max(initial=0)))  # years after every point's horizon stay zero
     sets = np.zeros((n, ny))
     hosts = np.zeros((n, ny))
     out_year = {k: np.zeros((n, ny)) for k in YEAR_OUTPUTS}
-    for k in range(ny):
+    for k in range(last):
         active = k < H
         dem = np.where(active, demand_tok_s(d0, g, k), 0.0)
         alive_cap = np.zeros(n)
