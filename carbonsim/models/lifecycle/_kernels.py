@@ -1,6 +1,6 @@
 """Numba kernel of the fleet model (layer 1): the same equations as
 :func:`carbonsim.models.lifecycle.refresh.fleet_reference`, one point at a time in compiled loops.
-The parity test (``tests/models/test_lifecycle.py``) holds the two together on random inputs.
+The parity test (``tests/models/test_refresh_training.py``) holds the two together on random inputs.
 """
 
 from __future__ import annotations
