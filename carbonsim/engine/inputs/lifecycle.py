@@ -165,7 +165,7 @@ def yearly_intensity(grid_text: str, db: Database, start_year: int, years: int):
                 held.append(start_year + k)
         ci = np.array(values)
         if held:
-            notes.append(f"{first.id}: no published value for {held[0]}-{held[-1]}; the nearest published one is used")
+            notes.append(f"{first.id}: no published value for {held[0]}-{held[-1]}; its default (latest) value is used")
     else:
         ci = np.full(years, first.ci_g_per_kwh)
     return ci, first, notes
