@@ -219,3 +219,24 @@ def test_a_users_trace_csv_works_the_same(db, tmp_path):
     a = schedule(["us-ciso-2022"], db, 500.0, 4.0, start="2022-03-01T00:00Z")
     b = schedule([str(f)], db, 500.0, 4.0, start="2022-03-01T00:00Z")
     assert a.best_kg == pytest.approx(b.best_kg) and a.best_start == b.best_start
+
+
+def test_training_scenario_equals_the_command(db):
+    # a `training:` scenario's points are `carbonsim train`'s numbers
+    from carbonsim.engine.studies.train import train
+
+    sc = scenario_from_dict({"name": "t", "training": {"params_b": 7, "tokens_b": 300, "gpu": "nvidia-h100-sxm5-80gb",
+                                                       "gpus": 256, "seq_len": 4096},
+                             "datacenter": {"pue": 1.2, "grid": "coal"},
+                             "sweep": {"product": {"datacenter.grid": ["coal", "FRA"],
+                                                   "training.mfu": [0.3, 0.45]}}})
+    r = run_sweep(sc, db, None, collect=True)
+    assert r.points == 4
+    row = r.frame[(r.frame["datacenter.grid"] == "FRA") & (r.frame["training.mfu"] == 0.45)].iloc[0]
+    t = train(db, params_b=7, tokens_b=300, gpu="nvidia-h100-sxm5-80gb", gpus=256, seq_len=4096, mfu=0.45, pue=1.2,
+              grid=resolve_grid("FRA", db), cs=load_coefficients(None, db))
+    for k in ("gpu_hours", "energy_mwh", "operational_kg", "embodied_kg", "total_kg", "days"):
+        assert row[k] == pytest.approx(getattr(t, k) if k != "days" else t.days, rel=1e-9), k
+    with pytest.raises(InputError, match="tokens_b"):
+        scenario_from_dict({"name": "t", "training": {"params_b": 7, "tokens_b": 0, "gpu": "nvidia-b200"},
+                            "datacenter": {"grid": "coal"}})

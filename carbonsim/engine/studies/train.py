@@ -247,6 +247,11 @@ def train(db: Database, *, params_b: float, tokens_b: float, gpu: str, grid, cs:
                       f"(cross-validated median device-hours error {err:.0f} %)")
             for r in em.runs:
                 sources |= r.sources
+            peaks = [r.peak_tflops for r in em.runs]
+            sizes = [r.params_b for r in em.runs]
+            if not min(peaks) <= peak <= max(peaks) or not min(sizes) <= active <= max(sizes):
+                notes.append(f"the efficiency model extrapolates: its runs span {min(sizes):g}-{max(sizes):g} B "
+                             f"parameters on devices of {min(peaks):g}-{max(peaks):g} TFLOP/s (give --mfu)")
         else:
             mfu_used, origin = float(mfu), "given"
         hours = float(device_hours(flops, peak * 1e12, mfu_used))

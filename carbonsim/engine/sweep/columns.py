@@ -56,6 +56,10 @@ def unit_of(column: str) -> str:
 
     if column in LIFECYCLE_UNITS:
         return LIFECYCLE_UNITS[column]
+    from carbonsim.engine.sweep.training import UNITS as TRAINING_UNITS
+
+    if column in TRAINING_UNITS:
+        return TRAINING_UNITS[column]
     if column.startswith("sci_g_per_"):
         return "gCO2e per " + column[len("sci_g_per_"):].replace("1k_tokens", "1000 output tokens")
     if column.endswith("_kg"):

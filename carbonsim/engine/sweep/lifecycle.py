@@ -52,8 +52,7 @@ FIXED_INPUTS = {
 }
 UNITS = {
     "embodied_gross_kg": "kgCO2e over the horizon (purchases)", "end_credit_kg": "kgCO2e",
-    "total_kg": "kgCO2e over the horizon", "operational_kg": "kgCO2e over the horizon",
-    "embodied_kg": "kgCO2e over the horizon (net of the end credit)", "energy_mwh": "MWh (facility)",
+    "total_kg": "kgCO2e", "operational_kg": "kgCO2e", "energy_mwh": "MWh (facility)",
     "gpus_bought": "GPUs", "hosts_bought": "hosts", "gpu_sets_bought": "servers' GPU sets",
     "tokens": "output tokens served", "mean_utilization": "fraction", "sci_g_per_1k_tokens": "gCO2e per 1000 output tokens",
     "sci_g_per_request": "gCO2e per request", "lifecycle.horizon_yr": "yr", "lifecycle.gpu_refresh_yr": "yr",

@@ -108,14 +108,20 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     """
     t0 = time.perf_counter()
     if scenario.lifecycle:  # a fleet over a horizon: its own points and evaluator (sweep/lifecycle.py)
+        from carbonsim.engine.sweep.lifecycle import COMPILED_ABOVE as LIFECYCLE_COMPILED_ABOVE
         from carbonsim.engine.sweep.lifecycle import LifecycleEvaluator, LifecyclePoints
 
         builder = LifecyclePoints(db, scenario.file)
         space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
         chain = CarbonChain(db, tasks=False, compiled=False)
-        from carbonsim.engine.sweep.lifecycle import COMPILED_ABOVE as LIFECYCLE_COMPILED_ABOVE
-
         ev = LifecycleEvaluator(compiled=space.size > LIFECYCLE_COMPILED_ABOVE)
+    elif scenario.training:  # `carbonsim train` as a file (sweep/training.py)
+        from carbonsim.engine.sweep.training import TrainingEvaluator, TrainingPoints
+
+        builder = TrainingPoints(db, scenario.file)
+        space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
+        chain = CarbonChain(db, tasks=False, compiled=False)
+        ev = TrainingEvaluator()
     else:
         builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=scenario.llm, compiled=False))
         space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
@@ -136,9 +142,13 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
 
         fixed = lifecycle_inputs(scenario.doc, set(space.columns()))
         collect = True  # the policy table is read from the points (lifecycle sweeps are small)
+    elif scenario.training:
+        from carbonsim.engine.sweep.training import fixed_inputs as training_inputs
+
+        fixed = training_inputs(scenario.doc, set(space.columns()))
     group_axes = _group_axes(best_by or [], space, fixed)
     plan = ChunkPlan(space.expansion, scenario.llm, chain.compiled, objectives, group_axes, fixed, scenario.file,
-                     evaluator=ev if scenario.lifecycle else None, sci=_sci_unit(scenario))
+                     evaluator=ev if (scenario.lifecycle or scenario.training) else None, sci=_sci_unit(scenario))
     base_metrics = {k: _plain(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
 
     folder = OutputFolder(out_dir) if out_dir is not None else None

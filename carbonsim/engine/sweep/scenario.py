@@ -16,8 +16,8 @@ from pathlib import Path
 from carbonsim.engine.db.schema import Checker, Choice, Count, Fields, ListOf, Spec, Text, _typename
 from carbonsim.engine.readers.yamlfile import load_yaml
 from carbonsim.engine.inputs.options import (
-    DEMAND_PER_S, GROWTH_PER_YR, HORIZON_YR, POWER_CAP_W, POWER_W, PUE, REFRESH_YR, REQUESTS_PER_USER,
-    TARGET_UTIL, UTIL, YEAR,
+    DAYS, DEMAND_PER_S, DEVICE_HOURS, DEVICES, GROWTH_PER_YR, HORIZON_YR, MFU, PARAMS_B, POWER_CAP_W, POWER_W, PUE,
+    REFRESH_YR, REQUESTS_PER_USER, SEQ_LEN, TARGET_UTIL, TOKENS_B, USAGE, UTIL, YEAR, YEARS,
 )
 from carbonsim.errors import InputError
 from carbonsim.models.perf.layout import PRECISIONS
@@ -163,7 +163,26 @@ LIFECYCLE_SCENARIO = Fields(
 )
 
 
+#: ``carbonsim train`` as a file: its options under ``training:`` (docs/lifecycle.md, section 2).
+TRAINING = Fields(
+    {"params_b": PARAMS_B, "active_params_b": PARAMS_B, "tokens_b": TOKENS_B, "gpu": Text(), "gpus": DEVICES,
+     "mfu": MFU, "seq_len": SEQ_LEN, "model": Text(), "gpu_hours": DEVICE_HOURS, "days": DAYS, "power_w": POWER_W,
+     "server": Text(), "lifetime_yr": YEARS, "usage": USAGE, "per": Choice(("run", "1k-tokens")), "note": Text()},
+    required=("params_b", "tokens_b", "gpu"),
+    what="training",
+)
+TRAINING_SCENARIO = Fields(
+    {"name": SCENARIO.fields["name"], "description": Text(), "coefficients": Text(), "training": TRAINING,
+     "datacenter": SCENARIO.fields["datacenter"], "sweep": SCENARIO.fields["sweep"], "note": Text(),
+     "objectives": ListOf(Choice(("total_kg", "operational_kg", "embodied_kg", "energy_mwh", "gpu_hours", "days")), 1)},
+    required=("name", "training"),
+    what="a training scenario",
+)
+
+
 def _schema(doc) -> Fields:
+    if isinstance(doc, dict) and "training" in doc:
+        return TRAINING_SCENARIO
     return LIFECYCLE_SCENARIO if isinstance(doc, dict) and "lifecycle" in doc else SCENARIO
 
 
@@ -182,6 +201,11 @@ class Scenario:
     def llm(self) -> bool:
         """True when the scenario evaluates LLM tasks (a model and a workload)."""
         return "model" in self.doc and "workload" in self.doc and not self.lifecycle
+
+    @property
+    def training(self) -> bool:
+        """True when the scenario is a training run (a ``training`` section)."""
+        return "training" in self.doc
 
     @property
     def lifecycle(self) -> bool:
@@ -232,6 +256,8 @@ def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario
     spec.update(entry_overrides)
     if "lifecycle" in spec:
         return _lifecycle_scenario(spec, file)
+    if "training" in spec:
+        return _lifecycle_scenario(spec, file, default_objective="total_kg")
     sweep = spec.get("sweep") or {}
     product, zipped = sweep.get("product") or {}, sweep.get("zip") or {}
     if zipped:
@@ -265,8 +291,9 @@ def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario
     return Scenario(spec["name"], file, base, product, zipped, list(objectives))
 
 
-def _lifecycle_scenario(spec: dict, file: str) -> Scenario:
-    """The checks of a lifecycle scenario beyond its schema (its points are checked when built)."""
+def _lifecycle_scenario(spec: dict, file: str, default_objective: str = "total_kg") -> Scenario:
+    """The checks of a lifecycle or training scenario beyond its schema (its points are checked
+    when built)."""
     sweep = spec.get("sweep") or {}
     product, zipped = sweep.get("product") or {}, sweep.get("zip") or {}
     if zipped and len({len(v) for v in zipped.values()}) > 1:
@@ -278,8 +305,9 @@ def _lifecycle_scenario(spec: dict, file: str) -> Scenario:
     has_grid = bool((spec.get("datacenter") or {}).get("grid")) or "datacenter.grid" in product \
         or "datacenter.grid" in zipped
     if not has_grid:
-        raise InputError("a lifecycle scenario needs datacenter.grid", file=file, field="datacenter.grid")
-    objectives = spec.get("objectives") or ["total_kg"]
+        what = "a training" if "training" in spec else "a lifecycle"
+        raise InputError(f"{what} scenario needs datacenter.grid", file=file, field="datacenter.grid")
+    objectives = spec.get("objectives") or [default_objective]
     base = {k: v for k, v in spec.items() if k not in ("sweep", "objectives")}
     return Scenario(spec["name"], file, base, product, zipped, list(objectives))
 
