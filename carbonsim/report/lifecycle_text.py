@@ -65,7 +65,7 @@ def lifecycle_text(lc: dict) -> str:
         lines.append(f"best policy: {policy}: total {_t(best['total_kg'])} t (embodied {_t(best['embodied_kg'])} t, "
                      f"operational {_t(best['operational_kg'])} t), {int(best['gpus_bought']):,} GPUs and "
                      f"{int(best['hosts_bought']):,} hosts bought, {best['sci_g_per_1k_tokens']:.4g} g per 1000 tokens")
-        if keep is not None:
+        if keep is not None and any(keep[a] != best[a] for a in axes):
             kp = ", ".join(f"{a.split('.')[-1]}={keep[a]}" for a in axes)
             d_emb = best["embodied_kg"] - keep["embodied_kg"]
             d_op = best["operational_kg"] - keep["operational_kg"]

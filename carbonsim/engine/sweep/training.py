@@ -84,8 +84,6 @@ class TrainingPoints:
         v = np.zeros(len(ROWS))
         ix = self.index
         measured = r.mfu_origin.startswith("measured")
-        from carbonsim.models.lifecycle.training import embodied_per_device_hour_kg  # noqa: F401
-
         rate = r.embodied_kg / r.gpu_hours if r.gpu_hours > 0 else 0.0
         for name, value in (("flops", r.flops), ("peak_flops_per_s", r.inputs["peak_tflops"] * 1e12), ("mfu", r.mfu),
                             ("hours_measured", 1.0 if measured else 0.0),
