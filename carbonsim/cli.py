@@ -457,7 +457,12 @@ def _keys(text):
 def _figures(points, out_dir, title, grid=None):
     from carbonsim.report.plots import sweep_figures
 
-    return sweep_figures(points, out_dir, title, grid=grid)
+    written = sweep_figures(points, out_dir, title, grid=grid)
+    if "lifecycle.gpu_refresh_yr" in points:  # refresh-policy sweeps (docs/lifecycle.md)
+        from carbonsim.report.lifecycle_plots import refresh_figures
+
+        written += refresh_figures(points, out_dir, title)
+    return written
 
 
 def _progress(ctx):

@@ -140,3 +140,14 @@ def test_sci_column_in_llm_sweep_tables(tmp_path):
     assert r.exit_code == 0, r.output
     t = pd.read_csv(tmp_path / "o" / "points.csv")
     assert t["sci_g_per_user"].iloc[0] == pytest.approx(t["total_g"].iloc[0] * 50, rel=1e-6)
+
+
+def test_refresh_policy_figure(tmp_path):
+    import carbonsim
+    from carbonsim.report.lifecycle_plots import refresh_figures
+
+    s = carbonsim.sweep(ROOT / "scenarios" / "refresh-cycles.yaml")
+    files = refresh_figures(s.points, tmp_path, "refresh-cycles", formats=("svg",))
+    assert [f.name for f in files] == ["refresh_policies.svg"]
+    text = files[0].read_text()
+    assert "coal: best GPU 3 yr, host 8 yr" in text and "wind: best GPU 8 yr, host 8 yr" in text
