@@ -142,6 +142,8 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
 
         fixed = lifecycle_inputs(scenario.doc, set(space.columns()))
         collect = True  # the policy table is read from the points (lifecycle sweeps are small)
+        if best_by is None:  # the best policy of each grid, growth ...: the other swept columns
+            best_by = [c for c in space.columns() if c not in ("lifecycle.gpu_refresh_yr", "lifecycle.host_refresh_yr")]
     elif scenario.training:
         from carbonsim.engine.sweep.training import fixed_inputs as training_inputs
 
