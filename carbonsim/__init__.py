@@ -17,9 +17,9 @@ and the interfaces (layer 3): :mod:`carbonsim.cli`, :mod:`carbonsim.api`, :mod:`
 from carbonsim.errors import InputError
 
 __version__ = "0.1.0"
-__all__ = ["InputError", "compare", "db", "embodied", "footprint", "inventory", "sweep"]
+__all__ = ["InputError", "budget", "compare", "db", "embodied", "footprint", "inventory", "schedule", "sweep", "train"]
 
-_API = ("compare", "db", "embodied", "footprint", "inventory", "sweep")
+_API = ("budget", "compare", "db", "embodied", "footprint", "inventory", "schedule", "sweep", "train")
 
 
 def __getattr__(name):

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from carbonsim.errors import InputError
 
-__all__ = ["SweepOutcome", "compare", "db", "embodied", "footprint", "inventory", "sweep"]
+__all__ = ["SweepOutcome", "budget", "compare", "db", "embodied", "footprint", "inventory", "schedule", "sweep",
+           "train"]
 
 
 def _database(db=None):
@@ -116,7 +117,7 @@ def footprint(server, grid: str = "world", *, pue: float = 1.0, util: float | No
 
 def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | None = None,
             cpu_util: float | None = None, gpu_util: float | None = None, pue: float = 1.0,
-            coefficients: str | None = None, db=None):
+            coefficients: str | None = None, db=None, year: int | None = None):
     """Servers over ``years`` of use: embodied + operational, and the break-even grid intensity.
 
     Returns
@@ -132,10 +133,10 @@ def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | N
     from carbonsim.engine.studies.compare import compare as study
 
     database = _database(db)
-    check_options(util=util)
+    check_options(util=util, year=year)
     load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util)
     return study([load_server(s, database) for s in servers], load_coefficients(coefficients, database),
-                 resolve_grid(grid, database), database, years, load, pue)
+                 resolve_grid(grid, database, year=year), database, years, load, pue, year)
 
 
 def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, years: float = 1.0,
@@ -151,6 +152,49 @@ def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, 
     utils = [util] if isinstance(util, (int, float)) else list(util)
     return study(read_inventory(fleet_csv), database, utils=utils, grid=resolve_grid(grid, database), pue=pue,
                  years=years, coefficients=coefficients, samples=samples, seed=seed)
+
+
+def train(params_b: float, tokens_b: float, gpu: str, *, grid: str = "world", active_params_b: float | None = None,
+          gpus: int | None = None, mfu: float | None = None, pue: float = 1.0, seq_len: int | None = None,
+          model: str | None = None, gpu_hours: float | None = None, days: float | None = None,
+          power_w: float | None = None, server: str | None = None, lifetime_yr: float | None = None,
+          usage: float = 1.0, per: str = "run", coefficients: str | None = None, db=None):
+    """The carbon of training an LLM, as ``carbonsim train`` (docs/lifecycle.md).
+
+    Returns
+    -------
+    TrainResult
+        ``gpu_hours``, ``energy_mwh``, ``operational_kg``, ``embodied_kg``, ``total_kg``, ``mfu``,
+        ``flops``, ``sci_g`` and ``as_dict()``.
+    """
+    from carbonsim.engine.inputs.coefficients import load_coefficients
+    from carbonsim.engine.inputs.grid import resolve_grid
+    from carbonsim.engine.studies.train import train as study
+
+    database = _database(db)
+    return study(database, params_b=params_b, tokens_b=tokens_b, gpu=gpu, grid=resolve_grid(str(grid), database),
+                 cs=load_coefficients(coefficients, database), active_params_b=active_params_b, gpus=gpus, mfu=mfu,
+                 pue=pue, seq_len=seq_len, model=model, gpu_hours=gpu_hours, days=days, power_w=power_w,
+                 server=server, lifetime_yr=lifetime_yr, usage=usage, per=per)
+
+
+def budget(budget_file, *, db=None):
+    """Planned runs and sweeps against a carbon budget file, as ``carbonsim budget``
+    (docs/budgets.md). Returns a BudgetResult (``items``, ``allocation_kg``, ``as_dict()``)."""
+    from carbonsim.engine.studies.budget import budget as study
+
+    return study(budget_file, _database(db))
+
+
+def schedule(energy_kwh: float, hours: float, grids=("world",), *, start: str | None = None,
+             window_hours: float = 24.0, pue: float = 1.0, db=None):
+    """The region and start time with the least carbon for a deferrable job, as
+    ``carbonsim schedule`` (the first grid is the default region). Returns a ScheduleResult
+    (``best``, ``best_kg``, ``now_kg``, ``saving``, ``as_dict()``)."""
+    from carbonsim.engine.studies.schedule import schedule as study
+
+    grids = [grids] if isinstance(grids, str) else list(grids)
+    return study(grids, _database(db), energy_kwh, hours, start, window_hours, pue)
 
 
 @dataclass

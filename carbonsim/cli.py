@@ -231,6 +231,9 @@ def embodied(ctx, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
 @_util_options()
 @click.option("--pue", type=float, default=1.0, show_default=True,
               help="Power usage effectiveness (1.0 = IT energy only).")
+@click.option("--per", type=click.Choice(["hour", "day", "request", "1k-tokens"]), default=None,
+              help="Also give the carbon per functional unit (SCI); request and 1k-tokens need --rate.")
+@click.option("--rate", type=float, default=None, help="Requests (--per request) or output tokens (--per 1k-tokens) per second.")
 @_coefficients_option()
 @SAMPLING
 @SET_OPTION
@@ -238,8 +241,8 @@ def embodied(ctx, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, coefficients, samples, seed, sets,
-              db_dirs, fmt, out):
+def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, per, rate, coefficients, samples, seed,
+              sets, db_dirs, fmt, out):
     """Per-second footprint of SERVER: amortised embodied + operational carbon."""
     from carbonsim.engine.studies.footprint import footprint as study
     from carbonsim.report.embodied_text import footprint_text
@@ -248,6 +251,10 @@ def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, c
     u = _floats(util, "util")
     result = study(srv, cs, _grid(ctx, db, grid, year), db, pue=pue,
                    load=_load_of(u[0] if u else None, cpu_util, gpu_util, power_w), samples=samples, seed=seed)
+    if per is not None or rate is not None:
+        from carbonsim.engine.studies.footprint import with_sci
+
+        result = with_sci(result, per or "hour", rate)
     _emit(ctx, footprint_text(result, _fmt(fmt, out)), out)
 
 
@@ -256,6 +263,8 @@ def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, c
 @click.argument("servers", nargs=-1, required=True)
 @click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP)
 @click.option("--years", type=float, default=4.0, show_default=True, help="Years of use.")
+@click.option("--year", "start_year", type=int, default=None,
+              help="First year of use (a trajectory grid is followed over the years of use from it).")
 @_util_options()
 @click.option("--utilization", "-u", "utilization", type=float, default=None, hidden=True)
 @click.option("--pue", type=float, default=1.0, show_default=True)
@@ -264,7 +273,8 @@ def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, c
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def compare(ctx, servers, grid, years, util, cpu_util, gpu_util, utilization, pue, coefficients, db_dirs, fmt, out):
+def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, utilization, pue, coefficients, db_dirs,
+            fmt, out):
     """Compare SERVERS over --years of use: embodied + operational, and the break-even grid intensity."""
     from carbonsim.engine.inputs.coefficients import load_coefficients
     from carbonsim.engine.inputs.server import load_server
@@ -274,8 +284,8 @@ def compare(ctx, servers, grid, years, util, cpu_util, gpu_util, utilization, pu
     db = _db(ctx, db_dirs)
     u = _floats(util, "util")
     u = u[0] if u else utilization  # --utilization/-u: the earlier spelling of --util
-    result = study([load_server(s, db) for s in servers], load_coefficients(coefficients, db), _grid(ctx, db, grid),
-                   db, years, _load_of(u, cpu_util, gpu_util), pue)
+    result = study([load_server(s, db) for s in servers], load_coefficients(coefficients, db),
+                   _grid(ctx, db, grid, start_year), db, years, _load_of(u, cpu_util, gpu_util), pue, start_year)
     _emit(ctx, compare_text(result, _fmt(fmt, out)), out)
 
 
@@ -450,7 +460,12 @@ def _keys(text):
 def _figures(points, out_dir, title, grid=None):
     from carbonsim.report.plots import sweep_figures
 
-    return sweep_figures(points, out_dir, title, grid=grid)
+    written = sweep_figures(points, out_dir, title, grid=grid)
+    if "lifecycle.gpu_refresh_yr" in points:  # refresh-policy sweeps (docs/lifecycle.md)
+        from carbonsim.report.lifecycle_plots import refresh_figures
+
+        written += refresh_figures(points, out_dir, title)
+    return written
 
 
 def _progress(ctx):
@@ -473,6 +488,93 @@ def _progress(ctx):
                    err=True, nl=done >= total)
 
     return show
+
+
+# --- train -----------------------------------------------------------------------------------------
+@main.command()
+@click.option("--params-b", type=float, required=True, metavar="N", help="Parameters [billions].")
+@click.option("--active-params-b", type=float, default=None, metavar="A",
+              help="Parameters active per token [billions] (mixture of experts; default all).")
+@click.option("--tokens-b", type=float, required=True, metavar="D", help="Training tokens [billions].")
+@click.option("--gpu", required=True, metavar="ID", help="GPU part id (carbonsim db list gpus).")
+@click.option("--gpus", type=int, default=None, metavar="K", help="GPUs of the run (gives its days).")
+@click.option("--mfu", type=float, default=None, metavar="X",
+              help="Model FLOP utilisation 0..1 (default: predicted from published runs).")
+@click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP + " Or g/kWh.")
+@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--seq-len", type=int, default=None, metavar="S", help="Training sequence length (counts attention FLOPs).")
+@click.option("--model", "model_id", default=None, metavar="ID", help="Model shape from the database (layers, heads).")
+@click.option("--gpu-hours", type=float, default=None, help="Measured device-hours (replaces the efficiency).")
+@click.option("--days", type=float, default=None, help="Measured days of the run (with --gpus).")
+@click.option("--power-w", type=float, default=None,
+              help="Measured average power per device [W], host share included (replaces the power model).")
+@click.option("--server", default=None, metavar="SERVER",
+              help="Server holding the GPU, for host power and embodied carbon (default: the database's).")
+@click.option("--lifetime-yr", type=float, default=None, help="Lifetime embodied carbon is spread over (default the server's).")
+@click.option("--usage", type=float, default=1.0, show_default=True, help="Share of its life a device is in use.")
+@click.option("--per", type=click.Choice(["run", "1k-tokens"]), default="run", show_default=True,
+              help="Functional unit of the SCI value.")
+@_coefficients_option()
+@DB_OPTION
+@FORMAT_OPTION
+@OUT_OPTION
+@click.pass_context
+def train(ctx, params_b, active_params_b, tokens_b, gpu, gpus, mfu, grid, pue, seq_len, model_id, gpu_hours, days,
+          power_w, server, lifetime_yr, usage, per, coefficients, db_dirs, fmt, out):
+    """Carbon of training an LLM: FLOPs, GPU-hours, energy, operational + embodied (LLMCarbon-style)."""
+    from carbonsim.engine.inputs.coefficients import load_coefficients
+    from carbonsim.engine.studies.train import train as study
+    from carbonsim.report.lifecycle_text import train_text
+
+    database = _db(ctx, db_dirs)
+    result = study(database, params_b=params_b, active_params_b=active_params_b, tokens_b=tokens_b, gpu=gpu,
+                   gpus=gpus, mfu=mfu, grid=_grid(ctx, database, grid), cs=load_coefficients(coefficients, database),
+                   pue=pue, seq_len=seq_len, model=model_id, gpu_hours=gpu_hours, days=days, power_w=power_w,
+                   server=server, lifetime_yr=lifetime_yr, usage=usage, per=per)
+    for n in result.notes:
+        _say(ctx, f"note: {n}")
+    _emit(ctx, train_text(result, _fmt(fmt, out)), out)
+
+
+# --- budget ----------------------------------------------------------------------------------------
+@main.command()
+@click.argument("budget_file", metavar="BUDGET.yaml", type=click.Path(dir_okay=False))
+@DB_OPTION
+@FORMAT_OPTION
+@OUT_OPTION
+@click.pass_context
+def budget(ctx, budget_file, db_dirs, fmt, out):
+    """Check planned training runs and inference sweeps against a carbon budget (docs/budgets.md)."""
+    from carbonsim.engine.studies.budget import budget as study
+    from carbonsim.report.lifecycle_text import budget_text
+
+    _emit(ctx, budget_text(study(budget_file, _db(ctx, db_dirs)), _fmt(fmt, out)), out)
+
+
+# --- schedule --------------------------------------------------------------------------------------
+@main.command()
+@click.option("--energy-kwh", type=float, required=True, help="IT energy of the job [kWh].")
+@click.option("--hours", type=float, required=True, help="Duration of the job [h].")
+@click.option("--grid", "-g", "grids", multiple=True, metavar="G",
+              help="A candidate region (repeatable; the first is the default one): a trace id, a trace CSV or any "
+                   f"--grid value; default {DEFAULT_GRID}.")
+@click.option("--start", default=None, metavar="TIME", help="Now, ISO 8601 (default: the first trace's first hour).")
+@click.option("--window-hours", type=float, default=24.0, show_default=True,
+              help="Allowed start times: from --start to this many hours later, minus the job.")
+@click.option("--pue", type=float, default=1.0, show_default=True)
+@DB_OPTION
+@FORMAT_OPTION
+@OUT_OPTION
+@click.pass_context
+def schedule(ctx, energy_kwh, hours, grids, start, window_hours, pue, db_dirs, fmt, out):
+    """When and where to run a deferrable job: the region and start time with the least carbon."""
+    from carbonsim.engine.studies.schedule import schedule as study
+    from carbonsim.report.lifecycle_text import schedule_text
+
+    result = study(list(grids) or [DEFAULT_GRID], _db(ctx, db_dirs), energy_kwh, hours, start, window_hours, pue)
+    for n in result.notes:
+        _say(ctx, f"note: {n}")
+    _emit(ctx, schedule_text(result, _fmt(fmt, out)), out)
 
 
 # --- db ------------------------------------------------------------------------------------------

@@ -88,4 +88,6 @@ def footprint_document(f: FootprintResult) -> dict:
         "notes": list(f.notes),
         "embodied": embodied_document(e),
     }
+    if getattr(f, "sci", None):
+        doc["sci"] = f.sci
     return doc

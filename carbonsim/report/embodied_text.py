@@ -88,6 +88,9 @@ def footprint_table(f: FootprintResult) -> str:
         "",
         f"embodied share of the total: {100 * f.embodied_share:.1f}%",
     ]
+    if getattr(f, "sci", None):
+        rate = f" at {f.sci['rate']:g} {f.sci['rate_is']}" if f.sci["rate"] is not None else ""
+        lines.append(f"SCI (E*I + M)/R: {f.sci['g_per_unit']:.4g} g per {f.sci['unit']}{rate}")
     if e.uncertainty:
         u = e.uncertainty["embodied_mg_per_s"]
         lines.append(f"embodied mg/s p5/p50/p95: {u['p5']:.3f} / {u['p50']:.3f} / {u['p95']:.3f} ({e.samples} samples)")

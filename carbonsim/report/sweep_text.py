@@ -42,6 +42,7 @@ def sweep_document(r: SweepResult) -> dict:
         "results": r.results,
         "meta": r.meta,
         "elapsed_s": round(r.elapsed_s, 4),
+        **({"lifecycle": r.lifecycle} if getattr(r, "lifecycle", None) else {}),
     }
 
 
@@ -75,6 +76,10 @@ def sweep_table(r: SweepResult) -> str:
     notes = sorted({x["note"] for x in rows if x["note"]})
     for n in notes:
         lines.append(f"saving n/a: {n}")
+    if getattr(r, "lifecycle", None):
+        from carbonsim.report.lifecycle_text import lifecycle_text
+
+        lines += ["", lifecycle_text(r.lifecycle)]
     if r.results:
         lines += ["", f"table: {r.results}"]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from carbonsim.engine.db.grid_kinds import REGIONS, TRAJECTORIES
+from carbonsim.engine.db.lifecycle_kinds import GENERATIONS, TRAINING_RUNS
 from carbonsim.engine.db.model_kinds import MODEL, PERF_CALIBRATION
 from carbonsim.engine.db.power_kinds import POWER
 from carbonsim.engine.db.schema import (
@@ -420,4 +421,6 @@ KINDS = {
     "models": MODEL,
     "perf": PERF_CALIBRATION,
     "power": POWER,
+    "generations": GENERATIONS,
+    "training": TRAINING_RUNS,
 }

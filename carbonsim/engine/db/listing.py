@@ -25,6 +25,10 @@ def _summary(kind: str, e: dict) -> str:
         return f"{gpu}; {cpu.get('count')} x {cpu.get('part', 'inline CPU')}"
     if kind == "coefficients":
         return (e.get("description") or "").split(".")[0][:70]
+    if kind == "generations":
+        return ", ".join(f"{g['name']} {g['available']}" for g in e.get("generations") or [])
+    if kind == "training":
+        return f"{len(e.get('runs') or {})} runs"
     for key in ("nodes", "ci_g_per_kwh"):
         if isinstance(e.get(key), dict):
             return f"{len(e[key])} entries"

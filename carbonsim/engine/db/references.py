@@ -79,6 +79,9 @@ def check_references(db, loaded: dict[tuple[str, str], dict]) -> list[InputError
                     problems.append(InputError(f"alias target {target!r} is not a node of this table",
                                                file=file, field=f"aliases.{alias}"))
     problems.extend(check_grid_data(db))
+    from carbonsim.engine.db.lifecycle_kinds import check_lifecycle_references
+
+    problems.extend(check_lifecycle_references(db, loaded))
     return problems
 
 

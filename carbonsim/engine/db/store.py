@@ -32,6 +32,8 @@ KIND_WORD = {
     "perf": "performance calibration",
     "power": "power calibration",
     "traces": "grid trace",
+    "generations": "generation table",
+    "training": "training-run table",
 }
 #: Kinds stored as CSV tables rather than YAML (each read by its own reader).
 CSV_KINDS = ("traces",)

@@ -11,7 +11,8 @@ A grid is written as one of:
   (``hardware_db/regions/*.yaml``);
 - a trajectory id (``hardware_db/trajectories/*.yaml``), evaluated in ``year``;
 - an hourly trace: a shipped trace id (``us-ciso-2022``, ``hardware_db/traces/*.csv``) or the
-  path of a CSV file with columns ``timestamp, ci_g_per_kwh``.
+  path of a CSV file with columns ``timestamp, ci_g_per_kwh``;
+- a bare number: an intensity the user states, in g/kWh (``57``; basis unknown).
 
 Every result names its basis (``lifecycle`` or ``direct``); :func:`check_same_basis` returns a
 warning when two intensities are compared across bases. See ``docs/grid.md``.
@@ -202,6 +203,8 @@ def resolve_grid(text: str, db, year: int | None = None, table: str = DEFAULT_TA
         if not path.is_file():
             raise InputError("trace file not found", file=str(path), field="grid")
         return _resolve_trace(read_trace_csv(path), str(path), year)
+    if _is_number(text):
+        return _resolve_value(text)
     single = _MIX_PART.match(text)
     if "," in text or (single and _is_number(single.group(2))):
         return _resolve_mix(text, db, table)
@@ -218,6 +221,19 @@ def resolve_grid(text: str, db, year: int | None = None, table: str = DEFAULT_TA
     if rid in idx["traces"]:
         return _resolve_trace(db.trace(rid), rid, year)
     raise _unknown(text, db, table)
+
+
+#: Largest intensity accepted as a bare number [g/kWh] (lignite is about 1,100-1,200).
+MAX_GIVEN_CI = 2000.0
+
+
+def _resolve_value(text: str) -> GridIntensity:
+    """A bare number: an intensity the user states [g/kWh] (a published case's, a contract's)."""
+    v = float(text)
+    if not math.isfinite(v) or v < 0 or v > MAX_GIVEN_CI:
+        raise InputError(f"a grid intensity must be 0..{MAX_GIVEN_CI:g} g/kWh, found {text!r}", field="grid")
+    return GridIntensity(ci_g_per_kwh=v, basis="unknown", label=f"{v:g} g/kWh (given)", kind="value", id=f"{v:g}",
+                         scope="given by the user; its basis is not known")
 
 
 def _unknown(text, db, table) -> InputError:

@@ -27,10 +27,49 @@ YEAR = Count(1990, 2100)
 #: A GPU power limit [W].
 POWER_CAP_W = Number(1.0, 5000.0)
 
+# -- lifecycle: refresh cycles, training runs, scheduling (docs/lifecycle.md) --------------------
+#: Years a fleet is followed (whole years; the point vector holds at most this many).
+HORIZON_YR = Count(1, 30)
+#: A refresh period [yr]: a device is replaced this many years after purchase.
+REFRESH_YR = Count(1, 30)
+#: Mean demand of a fleet in its first year (output tokens or requests per second); > 0.
+DEMAND_PER_S = Number(0.0, 1e12, exclusive_min=True)
+#: Demand growth per year, a fraction (0.3 = +30 %/yr; -0.5 halves it every year).
+GROWTH_PER_YR = Number(-0.9, 10.0)
+#: Target mean utilisation of a fleet's capacity (headroom for peaks), 0..1.
+TARGET_UTIL = Number(0.0, 1.0, exclusive_min=True)
+#: Model parameters [billions].
+PARAMS_B = Number(0.0, 1e6, exclusive_min=True)
+#: Training tokens [billions].
+TOKENS_B = Number(0.0, 1e7, exclusive_min=True)
+#: Model FLOP utilisation, a fraction.
+MFU = Number(0.0, 1.0, exclusive_min=True)
+#: Devices (GPUs or accelerators) of a run.
+DEVICES = Count(1, 10_000_000)
+#: A training sequence length [tokens].
+SEQ_LEN = Count(1, 10_000_000)
+#: Device-hours of a run.
+DEVICE_HOURS = Number(0.0, 1e12, exclusive_min=True)
+#: Days of a run.
+DAYS = Number(0.0, 36_500.0, exclusive_min=True)
+#: Share of its life a device is in use, (0, 1].
+USAGE = Number(0.0, 1.0, exclusive_min=True)
+#: Energy of a job [kWh].
+ENERGY_KWH = Number(0.0, 1e12, exclusive_min=True)
+#: Duration of a job or a search window [h].
+HOURS = Number(0.0, 87_600.0, exclusive_min=True)
+#: Functional units counted for SCI per user.
+REQUESTS_PER_USER = Number(0.0, 1e12, exclusive_min=True)
+
 #: Keyword / option name -> spec. The command line spells each as ``--name-with-dashes``.
 OPTIONS = {
     "pue": PUE, "cpu_util": UTIL, "gpu_util": UTIL, "util": UTIL, "power_w": POWER_W, "years": YEARS,
     "samples": SAMPLES, "seed": SEED, "year": YEAR,
+    "horizon_yr": HORIZON_YR, "gpu_refresh_yr": REFRESH_YR, "host_refresh_yr": REFRESH_YR,
+    "params_b": PARAMS_B, "active_params_b": PARAMS_B, "tokens_b": TOKENS_B, "mfu": MFU, "gpus": DEVICES,
+    "seq_len": SEQ_LEN, "gpu_hours": DEVICE_HOURS, "days": DAYS, "usage": USAGE, "lifetime_yr": YEARS,
+    "energy_kwh": ENERGY_KWH, "hours": HOURS, "window_hours": HOURS, "requests_per_user": REQUESTS_PER_USER,
+    "rate": DEMAND_PER_S,
 }
 
 

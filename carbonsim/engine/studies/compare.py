@@ -69,11 +69,30 @@ class CompareResult:
 
 
 def compare(servers: list[Server], cs: CoefficientSet, grid, db: Database, years: float = 4.0,
-            load: Load | None = None, pue: float = 1.0) -> CompareResult:
-    """:func:`compare_servers` on a resolved grid, with the setting kept for reports."""
+            load: Load | None = None, pue: float = 1.0, start_year: int | None = None) -> CompareResult:
+    """:func:`compare_servers` on a resolved grid, with the setting kept for reports.
+
+    A trajectory grid is followed over the period of use: its mean over ``[start_year,
+    start_year + years]`` (default start: the year it was resolved for), not its value in one year.
+    """
     load = load or Load()
+    grid = period_grid(grid, db, years, start_year)
     rows = compare_servers(servers, cs, grid.ci_g_per_kwh, db, years, load, pue)
     return CompareResult(rows, grid, float(years), load, float(pue), cs)
+
+
+def period_grid(grid, db: Database, years: float, start_year: int | None = None):
+    """The grid over a period of use: a trajectory's mean over ``[start, start + years]``
+    (:func:`carbonsim.engine.inputs.grid.trajectory_mean`); any other grid unchanged."""
+    if getattr(grid, "kind", None) != "trajectory":
+        return grid
+    from dataclasses import replace
+
+    from carbonsim.engine.inputs.grid import trajectory_mean
+
+    start = start_year if start_year is not None else grid.year
+    mean = trajectory_mean(db, grid.id, float(start), float(start) + float(years))
+    return replace(grid, ci_g_per_kwh=mean, label=f"{grid.id} (mean {start:g}-{start + years:g})")
 
 
 def compare_servers(servers: list[Server], cs: CoefficientSet, ci_g_per_kwh: float, db: Database,

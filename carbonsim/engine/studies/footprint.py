@@ -34,6 +34,7 @@ class FootprintResult:
     rates: dict[str, float]
     power_origin: str
     notes: list[str] = field(default_factory=list)
+    sci: dict | None = None  # carbon per functional unit (with_sci)
 
     @property
     def power_w(self) -> float:
@@ -119,3 +120,32 @@ def footprint(server: Server, cs: CoefficientSet, grid: GridIntensity, db: Datab
     e = embodied(server, cs, samples=samples, seed=seed, model=chain.embodied)
     notes = [n for n in col.notes if n not in e.notes]
     return FootprintResult(e, grid, float(pue), rates, col.power_origin, notes)
+
+
+#: Functional units of ``footprint --per`` and what ``rate`` is for each (None: no rate needed).
+FOOTPRINT_UNITS = {"hour": None, "day": None, "request": "requests per second",
+                   "1k-tokens": "output tokens per second"}
+
+
+def with_sci(result: FootprintResult, per: str, rate: float | None = None) -> FootprintResult:
+    r"""Add the carbon per functional unit, :math:`SCI = (E \cdot I + M)/R`, to a footprint.
+
+    Per second: :math:`E` is the facility energy (power × PUE), :math:`I` the grid's intensity,
+    :math:`M` the amortised embodied carbon; :math:`R` is 1/3600 hours, 1/86400 days, ``rate``
+    requests or ``rate``/1000 thousands of output tokens (:mod:`carbonsim.models.lifecycle.sci`).
+    """
+    from carbonsim.errors import OptionError
+    from carbonsim.models.lifecycle.sci import sci_g
+
+    if per not in FOOTPRINT_UNITS:
+        raise OptionError(f"expected one of {', '.join(FOOTPRINT_UNITS)}, found {per!r}", "per")
+    needs = FOOTPRINT_UNITS[per]
+    if needs and rate is None:
+        raise OptionError(f"--per {per} needs --rate ({needs})", "rate")
+    check_options(rate=rate)
+    units_per_s = {"hour": 1 / 3600.0, "day": 1 / 86400.0, "request": rate, "1k-tokens": (rate or 0) / 1000.0}[per]
+    energy_kwh_per_s = result.power_w * result.pue / 3.6e6
+    value = sci_g(energy_kwh_per_s, result.ci_g_per_kwh, result.embodied_mg_per_s / 1000.0, units_per_s)
+    result.sci = {"unit": per, "g_per_unit": value, "rate": rate, "rate_is": needs,
+                  "formula": "(E*I + M) / R (Green Software Foundation SCI)"}
+    return result

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from carbonsim.engine.chain import CarbonChain
-from carbonsim.engine.sweep.columns import per_token, unit_of
+from carbonsim.engine.sweep.columns import per_token, sci_column, unit_of
 from carbonsim.engine.sweep.evaluators import Evaluator
 from carbonsim.engine.sweep.space import Expansion
 from carbonsim.errors import InputError
@@ -29,6 +29,8 @@ class ChunkPlan:
     group_axes: list[int]
     fixed: dict
     file: str
+    evaluator: object = None  # replaces the chain's evaluation (refresh-policy sweeps)
+    sci: tuple | None = None  # (functional unit, requests per user) of LLM tables' SCI column
 
 
 @dataclass
@@ -55,10 +57,12 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     ex = plan.expansion
     coords = ex.coords(start, stop)
     mat = ex.chunk(start, stop, coords, reuse=True)
-    ev = Evaluator(_chain(plan.tasks, plan.compiled))
+    ev = plan.evaluator if plan.evaluator is not None else Evaluator(_chain(plan.tasks, plan.compiled))
     metrics = ev.metrics(mat)
     if plan.tasks:
         metrics.update(per_token(metrics, mat[ev.chain.index["perf_output_tokens"]]))
+        if plan.sci is not None:
+            metrics.update(sci_column(metrics, mat, ev.chain.index, *plan.sci))
     feasible = ev.feasible(metrics)
     ok = np.ones(stop - start, bool) if feasible is None else feasible
     _check_finite(plan, metrics, ok, start)
@@ -85,6 +89,8 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
 def _check_finite(plan: ChunkPlan, metrics: dict, ok: np.ndarray, start: int) -> None:
     """A feasible point whose result is not finite means an input out of range: say which."""
     names = ["latency_s", "energy_j", "embodied_g"] if plan.tasks else ["embodied_kg", "embodied_mg_per_s"]
+    if plan.evaluator is not None:
+        names = list(plan.evaluator.finite_columns)
     names += [c for _, c in plan.objectives]
     has_grid = np.isfinite(metrics["ci_g_per_kwh"]) if "ci_g_per_kwh" in metrics else np.zeros(len(ok), bool)
     for name in dict.fromkeys(names):

@@ -55,6 +55,16 @@ def unit_of(column: str) -> str:
     """The unit of a column ("" when it has none: names, choices)."""
     if column in UNITS:
         return UNITS[column]
+    from carbonsim.engine.sweep.lifecycle import UNITS as LIFECYCLE_UNITS
+
+    if column in LIFECYCLE_UNITS:
+        return LIFECYCLE_UNITS[column]
+    from carbonsim.engine.sweep.training import UNITS as TRAINING_UNITS
+
+    if column in TRAINING_UNITS:
+        return TRAINING_UNITS[column]
+    if column.startswith("sci_g_per_"):
+        return "gCO2e per " + column[len("sci_g_per_"):].replace("1k_tokens", "1000 output tokens")
     if column.endswith("_kg"):
         return "kgCO2e"
     return ""
@@ -86,3 +96,17 @@ def per_token(metrics: dict, output_tokens: np.ndarray) -> dict:
         "operational_g_per_1k_tokens": metrics["operational_g"] * k,
         "embodied_g_per_1k_tokens": metrics["embodied_g"] * k,
     }
+
+
+def sci_column(metrics: dict, mat, index: dict, unit: str, requests_per_user=None) -> dict:
+    r"""The SCI column of an LLM table, :math:`(E \cdot I + M)/R` per functional unit
+    (:mod:`carbonsim.models.lifecycle.sci`): the request's carbon (its energy × PUE × intensity
+    plus its embodied share) over the units one request is (``request``, ``1k-tokens``, ``user``,
+    ``day``). Named ``sci_g_per_<unit>`` (``1k-tokens`` -> ``1k_tokens``)."""
+    from carbonsim.models.lifecycle.sci import sci_g, units_per_request
+
+    units = units_per_request(unit, output_tokens=mat[index["perf_output_tokens"]], requests_per_user=requests_per_user,
+                              latency_s=metrics["latency_s"], batch=mat[index["perf_batch"]])
+    energy_kwh = metrics["energy_j"] * mat[index["pue"]] / 3.6e6
+    value = sci_g(energy_kwh, metrics["ci_g_per_kwh"], metrics["embodied_g"], units)
+    return {f"sci_g_per_{unit.replace('-', '_')}": value}

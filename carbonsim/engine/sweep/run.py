@@ -76,6 +76,7 @@ class SweepResult:
     warnings: list[str] = field(default_factory=list)
     best_by: list[Best] = field(default_factory=list)
     frame: object = None  # pandas DataFrame of every point when collected
+    lifecycle: dict | None = None  # refresh-policy sweeps: per-policy totals, best policies, per-year tables
 
 
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
@@ -106,12 +107,28 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         Draws figures into the output folder before it is put in place.
     """
     t0 = time.perf_counter()
-    builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=scenario.llm, compiled=False))
-    space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
-    chain = CarbonChain(db, tasks=scenario.llm, compiled=_compiled(space, scenario.llm))
+    if scenario.lifecycle:  # a fleet over a horizon: its own points and evaluator (sweep/lifecycle.py)
+        from carbonsim.engine.sweep.lifecycle import COMPILED_ABOVE as LIFECYCLE_COMPILED_ABOVE
+        from carbonsim.engine.sweep.lifecycle import LifecycleEvaluator, LifecyclePoints
+
+        builder = LifecyclePoints(db, scenario.file)
+        space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
+        chain = CarbonChain(db, tasks=False, compiled=False)
+        ev = LifecycleEvaluator(compiled=space.size > LIFECYCLE_COMPILED_ABOVE)
+    elif scenario.training:  # `carbonsim train` as a file (sweep/training.py)
+        from carbonsim.engine.sweep.training import TrainingEvaluator, TrainingPoints
+
+        builder = TrainingPoints(db, scenario.file)
+        space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
+        chain = CarbonChain(db, tasks=False, compiled=False)
+        ev = TrainingEvaluator()
+    else:
+        builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=scenario.llm, compiled=False))
+        space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
+        chain = CarbonChain(db, tasks=scenario.llm, compiled=_compiled(space, scenario.llm))
+        ev = Evaluator(chain)
     if progress is not None and chain.compiled and not _kernels_cached(scenario.llm):
         progress(0, space.size, "compiling kernels (first run only)…")
-    ev = Evaluator(chain)
     if space.size > max_points:
         raise InputError(f"the sweep has {space.size:,} points; the limit is {max_points:,}",
                          file=scenario.file, field="sweep")
@@ -120,8 +137,20 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     warnings = _basis_warnings(scenario, builder)
     objectives = [(o, ev.objective_column(o)) for o in scenario.objectives]
     fixed = fixed_inputs(scenario.doc, scenario.llm, set(space.columns()))
+    if scenario.lifecycle:
+        from carbonsim.engine.sweep.lifecycle import fixed_inputs as lifecycle_inputs
+
+        fixed = lifecycle_inputs(scenario.doc, set(space.columns()))
+        collect = True  # the policy table is read from the points (lifecycle sweeps are small)
+        if best_by is None:  # the best policy of each grid, growth ...: the other swept columns
+            best_by = [c for c in space.columns() if c not in ("lifecycle.gpu_refresh_yr", "lifecycle.host_refresh_yr")]
+    elif scenario.training:
+        from carbonsim.engine.sweep.training import fixed_inputs as training_inputs
+
+        fixed = training_inputs(scenario.doc, set(space.columns()))
     group_axes = _group_axes(best_by or [], space, fixed)
-    plan = ChunkPlan(space.expansion, scenario.llm, chain.compiled, objectives, group_axes, fixed, scenario.file)
+    plan = ChunkPlan(space.expansion, scenario.llm, chain.compiled, objectives, group_axes, fixed, scenario.file,
+                     evaluator=ev if (scenario.lifecycle or scenario.training) else None, sci=_sci_unit(scenario))
     base_metrics = {k: _plain(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
 
     folder = OutputFolder(out_dir) if out_dir is not None else None
@@ -155,10 +184,21 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
                         grid=base_grid if "datacenter.grid" in points and base_grid in set(points["datacenter.grid"])
                         else None)
             meta["columns"] = {c: unit_of(c) for c in _columns(plan, space, ev)}
+            if scenario.lifecycle:
+                from carbonsim.engine.sweep.lifecycle import write_years
+
+                written = write_years(folder.path / "years.csv", plan, space.size)
+                meta["years_table"] = "years.csv" if written else "not written (more than 100,000 points)"
             target = folder.commit(meta)
             results = str(target / table)
-        return SweepResult(scenario, space.size, n_feasible, best_all, base_metrics, results, meta,
-                           time.perf_counter() - t0, space.columns(), warnings, best_groups, frame)
+        result = SweepResult(scenario, space.size, n_feasible, best_all, base_metrics, results, meta,
+                             time.perf_counter() - t0, space.columns(), warnings, best_groups, frame)
+        if scenario.lifecycle:
+            from carbonsim.engine.sweep.lifecycle import lifecycle_result
+
+            result.lifecycle = lifecycle_result(scenario, builder, space, frame, fixed)
+            result.warnings.extend(result.lifecycle.get("notes", []))
+        return result
     except OSError as exc:
         raise write_error(exc, out_dir) from None
     finally:
@@ -186,6 +226,18 @@ def _compiled(space: Space, tasks: bool) -> bool:
 
 def _plain(x):
     return x.item() if isinstance(x, np.generic) else x
+
+
+def _sci_unit(scenario: Scenario):
+    """(unit, requests per user) of an LLM scenario's SCI column (docs/lifecycle.md); default per request."""
+    if not scenario.llm:
+        return None
+    fu = scenario.doc.get("functional_unit") or {}
+    unit = fu.get("unit", "request")
+    if unit == "user" and "requests_per_user" not in fu:
+        raise InputError("functional_unit user needs requests_per_user", file=scenario.file,
+                         field="functional_unit.requests_per_user")
+    return unit, fu.get("requests_per_user")
 
 
 def _group_axes(keys: list[str], space: Space, fixed: dict) -> list[int]:

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from carbonsim.engine.db.schema import Checker, Choice, Count, Fields, ListOf, Spec, Text, _typename
 from carbonsim.engine.readers.yamlfile import load_yaml
-from carbonsim.engine.inputs.options import POWER_CAP_W, POWER_W, PUE, UTIL
+from carbonsim.engine.inputs.options import (
+    DAYS, DEMAND_PER_S, DEVICE_HOURS, DEVICES, GROWTH_PER_YR, HORIZON_YR, MFU, PARAMS_B, POWER_CAP_W, POWER_W, PUE,
+    REFRESH_YR, REQUESTS_PER_USER, SEQ_LEN, TARGET_UTIL, TOKENS_B, USAGE, UTIL, YEAR, YEARS,
+)
 from carbonsim.errors import InputError
 from carbonsim.models.perf.layout import PRECISIONS
 from carbonsim.engine.inputs.overrides import ENTRY_FIELDS, parse_assignment, set_scenario_path
@@ -116,6 +119,74 @@ SCENARIO = Fields(
 )
 
 
+#: Functional unit of the SCI column of LLM tables (docs/lifecycle.md): ``sci_g_per_<unit>``.
+SCI_UNITS = ("request", "1k-tokens", "user", "day")
+SCENARIO.fields["functional_unit"] = Fields(
+    {"unit": Choice(SCI_UNITS), "requests_per_user": REQUESTS_PER_USER, "note": Text()},
+    required=("unit",), what="functional_unit",
+)
+
+
+class _Generations(Spec):
+    """A generation-table id or an inline list of ``{name, server, available}`` (checked against
+    the database when the point is built)."""
+
+    def check(self, value, path, ck):
+        if isinstance(value, str) or isinstance(value, list):
+            return value
+        ck.error(path, f"expected a generation-table id or a list of generations, found {_typename(value)}")
+        return None
+
+
+LIFECYCLE = Fields(
+    {
+        "horizon_yr": HORIZON_YR,
+        "start_year": YEAR,
+        "gpu_refresh_yr": REFRESH_YR,
+        "host_refresh_yr": REFRESH_YR,
+        "generations": _Generations(),
+        "demand": Fields({"tokens_per_s": DEMAND_PER_S, "requests_per_s": DEMAND_PER_S,
+                          "growth_per_yr": GROWTH_PER_YR, "note": Text()}, what="demand"),
+        "utilization": TARGET_UTIL,
+        "end_of_horizon": Choice(("credit", "none")),
+        "note": Text(),
+    },
+    required=("horizon_yr", "start_year", "gpu_refresh_yr", "host_refresh_yr", "generations", "demand"),
+    what="lifecycle",
+)
+#: A refresh-policy scenario: a fleet of generations' servers over a horizon (no single server).
+LIFECYCLE_SCENARIO = Fields(
+    {**SCENARIO.fields, "lifecycle": LIFECYCLE,
+     "objectives": ListOf(Choice(("total_kg", "embodied_kg", "operational_kg", "energy_mwh",
+                                  "sci_g_per_1k_tokens")), 1)},
+    required=("name", "lifecycle", "model", "workload"),
+    what="a lifecycle scenario",
+)
+
+
+#: ``carbonsim train`` as a file: its options under ``training:`` (docs/lifecycle.md, section 2).
+TRAINING = Fields(
+    {"params_b": PARAMS_B, "active_params_b": PARAMS_B, "tokens_b": TOKENS_B, "gpu": Text(), "gpus": DEVICES,
+     "mfu": MFU, "seq_len": SEQ_LEN, "model": Text(), "gpu_hours": DEVICE_HOURS, "days": DAYS, "power_w": POWER_W,
+     "server": Text(), "lifetime_yr": YEARS, "usage": USAGE, "per": Choice(("run", "1k-tokens")), "note": Text()},
+    required=("params_b", "tokens_b", "gpu"),
+    what="training",
+)
+TRAINING_SCENARIO = Fields(
+    {"name": SCENARIO.fields["name"], "description": Text(), "coefficients": Text(), "training": TRAINING,
+     "datacenter": SCENARIO.fields["datacenter"], "sweep": SCENARIO.fields["sweep"], "note": Text(),
+     "objectives": ListOf(Choice(("total_kg", "operational_kg", "embodied_kg", "energy_mwh", "gpu_hours", "days")), 1)},
+    required=("name", "training"),
+    what="a training scenario",
+)
+
+
+def _schema(doc) -> Fields:
+    if isinstance(doc, dict) and "training" in doc:
+        return TRAINING_SCENARIO
+    return LIFECYCLE_SCENARIO if isinstance(doc, dict) and "lifecycle" in doc else SCENARIO
+
+
 @dataclass
 class Scenario:
     """A validated scenario: the base document and its sweep axes."""
@@ -130,7 +201,17 @@ class Scenario:
     @property
     def llm(self) -> bool:
         """True when the scenario evaluates LLM tasks (a model and a workload)."""
-        return "model" in self.doc and "workload" in self.doc
+        return "model" in self.doc and "workload" in self.doc and not self.lifecycle
+
+    @property
+    def training(self) -> bool:
+        """True when the scenario is a training run (a ``training`` section)."""
+        return "training" in self.doc
+
+    @property
+    def lifecycle(self) -> bool:
+        """True when the scenario evaluates a fleet over a horizon (a ``lifecycle`` section)."""
+        return "lifecycle" in self.doc
 
     @property
     def n_points(self) -> int:
@@ -158,7 +239,7 @@ def check_point(doc: dict, file: str) -> None:
         Naming the file and the field (``workload.batch_size: must not be below 1, found 0``).
     """
     ck = Checker(file)
-    SCENARIO.check({k: v for k, v in doc.items() if not k.startswith("_")}, "", ck)
+    _schema(doc).check({k: v for k, v in doc.items() if not k.startswith("_")}, "", ck)
     ck.raise_if_errors()
 
 
@@ -171,9 +252,13 @@ def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario
         raw = set_scenario_path(raw, path, value, file=file)
     entry_overrides = {k: raw.pop(k) for k in [f"_{h}_overrides" for h in ENTRY_FIELDS] if k in raw}
     ck = Checker(file)
-    spec = SCENARIO.check(raw, "", ck)
+    spec = _schema(raw).check(raw, "", ck)
     ck.raise_if_errors()
     spec.update(entry_overrides)
+    if "lifecycle" in spec:
+        return _lifecycle_scenario(spec, file)
+    if "training" in spec:
+        return _lifecycle_scenario(spec, file, default_objective="total_kg")
     sweep = spec.get("sweep") or {}
     product, zipped = sweep.get("product") or {}, sweep.get("zip") or {}
     if zipped:
@@ -203,6 +288,27 @@ def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario
                          field="datacenter.grid")
     if not llm and "total_mg_per_s" in objectives and not has_grid:
         raise InputError("objective total_mg_per_s needs datacenter.grid", file=file, field="datacenter")
+    base = {k: v for k, v in spec.items() if k not in ("sweep", "objectives")}
+    return Scenario(spec["name"], file, base, product, zipped, list(objectives))
+
+
+def _lifecycle_scenario(spec: dict, file: str, default_objective: str = "total_kg") -> Scenario:
+    """The checks of a lifecycle or training scenario beyond its schema (its points are checked
+    when built)."""
+    sweep = spec.get("sweep") or {}
+    product, zipped = sweep.get("product") or {}, sweep.get("zip") or {}
+    if zipped and len({len(v) for v in zipped.values()}) > 1:
+        raise InputError(f"zip lists must have equal lengths, found { {k: len(v) for k, v in zipped.items()} }",
+                         file=file, field="sweep.zip")
+    both = set(product) & set(zipped)
+    if both:
+        raise InputError(f"{sorted(both)[0]!r} is in both product and zip", file=file, field="sweep")
+    has_grid = bool((spec.get("datacenter") or {}).get("grid")) or "datacenter.grid" in product \
+        or "datacenter.grid" in zipped
+    if not has_grid:
+        what = "a training" if "training" in spec else "a lifecycle"
+        raise InputError(f"{what} scenario needs datacenter.grid", file=file, field="datacenter.grid")
+    objectives = spec.get("objectives") or [default_objective]
     base = {k: v for k, v in spec.items() if k not in ("sweep", "objectives")}
     return Scenario(spec["name"], file, base, product, zipped, list(objectives))
 

@@ -1,0 +1,369 @@
+"""Refresh-policy sweeps (layer 2): a scenario with a ``lifecycle:`` section evaluates a fleet over
+a horizon of years instead of one request (docs/lifecycle.md).
+
+A point is a column of :data:`ROWS`: the policy and demand, then each generation's server as
+numbers (built once per generation by :func:`carbonsim.engine.inputs.lifecycle.generation_numbers`
+through :class:`~carbonsim.engine.chain.CarbonChain`), then for each year the generation a purchase
+gets and the grid's intensity. The sweep machinery (lazy space, chunks, executors, best points)
+is the same as for every scenario; :class:`LifecycleEvaluator` replaces the chain's evaluation by
+the fleet model (:func:`carbonsim.models.lifecycle.refresh.fleet_reference`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from carbonsim.engine.db.store import Database
+from carbonsim.engine.inputs.coefficients import DEFAULT_SET, load_coefficients
+from carbonsim.engine.inputs.lifecycle import (
+    GEN_PROPS, generation_numbers, generations, yearly_intensity,
+)
+from carbonsim.engine.inputs.llm import model_spec
+from carbonsim.errors import InputError
+from carbonsim.models.lifecycle.refresh import check_policy, fleet_reference
+
+#: Most generations and years a point holds.
+MAX_GENERATIONS = 8
+MAX_YEARS = 30
+POINT_ROWS = ("horizon_yr", "gpu_refresh_yr", "host_refresh_yr", "demand_tok_s", "growth_per_yr", "utilization",
+              "pue", "credit", "start_year", "output_tokens", "n_generations")
+GEN_ROWS = tuple(f"gen{g}_{p}" for g in range(MAX_GENERATIONS) for p in GEN_PROPS)
+YEAR_ROWS = tuple(f"year{k}_{p}" for k in range(MAX_YEARS) for p in ("gen", "ci_g_per_kwh"))
+ROWS = POINT_ROWS + GEN_ROWS + YEAR_ROWS
+
+#: Objectives of a lifecycle scenario; each is its own result column.
+OBJECTIVES = ("total_kg", "embodied_kg", "operational_kg", "energy_mwh", "sci_g_per_1k_tokens")
+#: Above this many points the fleet kernel pays for its loading (reference: about 20 us a point
+#: over 10 years, kernel about 1 us).
+COMPILED_ABOVE = 4096
+#: Default target utilisation of the fleet's capacity.
+DEFAULT_UTILIZATION = 0.5
+#: Inputs every lifecycle table carries as columns.
+FIXED_INPUTS = {
+    "model": None, "coefficients": DEFAULT_SET, "lifecycle.generations": None, "lifecycle.start_year": None,
+    "lifecycle.horizon_yr": None, "lifecycle.gpu_refresh_yr": None, "lifecycle.host_refresh_yr": None,
+    "lifecycle.demand.growth_per_yr": 0.0, "lifecycle.utilization": DEFAULT_UTILIZATION,
+    "lifecycle.end_of_horizon": "credit", "workload.batch_size": 1, "workload.tensor_parallel": 1,
+    "datacenter.pue": 1.0, "datacenter.grid": None,
+}
+UNITS = {
+    "embodied_gross_kg": "kgCO2e over the horizon (purchases)", "end_credit_kg": "kgCO2e",
+    "total_kg": "kgCO2e", "operational_kg": "kgCO2e", "energy_mwh": "MWh (facility)",
+    "gpus_bought": "GPUs", "hosts_bought": "hosts", "gpu_sets_bought": "servers' GPU sets",
+    "tokens": "output tokens served", "mean_utilization": "fraction", "sci_g_per_1k_tokens": "gCO2e per 1000 output tokens",
+    "sci_g_per_request": "gCO2e per request", "lifecycle.horizon_yr": "yr", "lifecycle.gpu_refresh_yr": "yr",
+    "lifecycle.host_refresh_yr": "yr", "lifecycle.demand.growth_per_yr": "fraction per yr",
+}
+
+
+def is_lifecycle(doc: dict) -> bool:
+    return isinstance(doc, dict) and "lifecycle" in doc
+
+
+@dataclass
+class _Column:
+    value: np.ndarray
+    sources: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+
+class LifecyclePoints:
+    """Builds lifecycle point columns (the interface of :class:`~carbonsim.engine.sweep.points.PointBuilder`)."""
+
+    def __init__(self, db: Database, scenario_file: str):
+        self.db, self.file = db, scenario_file
+        self.rows = ROWS
+        self.index = {name: i for i, name in enumerate(ROWS)}
+        self.chain = None
+        self._gen_cache: dict[str, object] = {}
+        self._grid_cache: dict[tuple, tuple] = {}
+        self.notes: list[str] = []
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def grid(self, doc: dict):
+        text = (doc.get("datacenter") or {}).get("grid")
+        if text is None:
+            return None
+        start = (doc.get("lifecycle") or {}).get("start_year")
+        if start is None:
+            from carbonsim.engine.inputs.grid import resolve_grid
+
+            return resolve_grid(str(text), self.db)
+        _, g, _ = self._yearly(str(text), int(start), 1)
+        return g
+
+    def _yearly(self, text: str, start: int, years: int):
+        key = (text, start, years)
+        if key not in self._grid_cache:
+            self._grid_cache[key] = yearly_intensity(text, self.db, start, years)
+        return self._grid_cache[key]
+
+    def _numbers(self, doc: dict, gen, pue: float):
+        key = json.dumps([gen.server, doc["model"], doc.get("_model_overrides"), doc["workload"],
+                          doc.get("coefficients"), doc.get("_coefficients_overrides"), pue], sort_keys=True,
+                         default=str)
+        if key not in self._gen_cache:
+            cs = load_coefficients(doc.get("coefficients"), self.db, doc.get("_coefficients_overrides"))
+            model = model_spec(self.db, doc["model"], doc.get("_model_overrides"), self.file)
+            self._gen_cache[key] = generation_numbers(self.db, gen, cs, model, doc["workload"], pue, self.file)
+        return self._gen_cache[key]
+
+    # -- a point --------------------------------------------------------------------------------
+    def column(self, doc: dict) -> _Column:
+        """The point's numbers, checked across fields (the schema checked each field alone)."""
+        lc = doc["lifecycle"]
+        f = self.file
+        horizon, start = int(lc["horizon_yr"]), int(lc["start_year"])
+        if horizon > MAX_YEARS:
+            raise InputError(f"at most {MAX_YEARS} years, found {horizon}", file=f, field="lifecycle.horizon_yr")
+        why = check_policy(horizon, lc["gpu_refresh_yr"], lc["host_refresh_yr"])
+        if why:
+            field_ = "lifecycle.gpu_refresh_yr" if why.startswith("gpu") else "lifecycle.host_refresh_yr"
+            raise InputError(why, file=f, field=field_)
+        demand = lc["demand"]
+        given = [k for k in ("tokens_per_s", "requests_per_s") if k in demand]
+        if len(given) != 1:
+            raise InputError("give one of tokens_per_s (output tokens) or requests_per_s", file=f,
+                             field="lifecycle.demand")
+        out_tokens = float(doc["workload"]["output_tokens"])
+        d0 = float(demand["tokens_per_s"]) if "tokens_per_s" in demand else float(demand["requests_per_s"]) * out_tokens
+        gens = generations(lc["generations"], self.db, f)
+        if len(gens) > MAX_GENERATIONS:
+            raise InputError(f"at most {MAX_GENERATIONS} generations, found {len(gens)}", file=f,
+                             field="lifecycle.generations")
+        if gens[0].available > start:
+            raise InputError(f"no generation is available in {start} (the first, {gens[0].name}, comes in "
+                             f"{gens[0].available})", file=f, field="lifecycle.start_year")
+        dc = doc.get("datacenter") or {}
+        pue = float(dc.get("pue", 1.0))
+        if dc.get("grid") is None:
+            raise InputError("a lifecycle scenario needs datacenter.grid", file=f, field="datacenter.grid")
+        ci, g, notes = self._yearly(str(dc["grid"]), start, horizon)
+        v = np.zeros(len(ROWS))
+        ix = self.index
+        for name, value in (("horizon_yr", horizon), ("gpu_refresh_yr", lc["gpu_refresh_yr"]),
+                            ("host_refresh_yr", lc["host_refresh_yr"]), ("demand_tok_s", d0),
+                            ("growth_per_yr", demand.get("growth_per_yr", 0.0)),
+                            ("utilization", lc.get("utilization", DEFAULT_UTILIZATION)), ("pue", pue),
+                            ("credit", 1.0 if lc.get("end_of_horizon", "credit") == "credit" else 0.0),
+                            ("start_year", start), ("output_tokens", out_tokens), ("n_generations", len(gens))):
+            v[ix[name]] = value
+        col = _Column(v, set(g.sources), list(notes))
+        for i, gen in enumerate(gens):
+            nums = self._numbers(doc, gen, pue)
+            for p in GEN_PROPS:
+                v[ix[f"gen{i}_{p}"]] = nums.values[p]
+            col.sources |= nums.sources
+        years_avail = np.array([gen.available for gen in gens])
+        for k in range(horizon):
+            v[ix[f"year{k}_gen"]] = int(np.searchsorted(years_avail, start + k, side="right") - 1)
+            v[ix[f"year{k}_ci_g_per_kwh"]] = ci[k]
+        return col
+
+    def vector(self, doc: dict) -> np.ndarray:
+        return self.column(doc).value
+
+    def generation_table(self, doc: dict) -> list[dict]:
+        """Each generation's numbers at the scenario's workload (for reports and docs)."""
+        lc = doc["lifecycle"]
+        pue = float((doc.get("datacenter") or {}).get("pue", 1.0))
+        rows = []
+        for gen in generations(lc["generations"], self.db, self.file):
+            n = self._numbers(doc, gen, pue)
+            rows.append({"generation": gen.name, "server": gen.server, "available": gen.available, **n.values,
+                         "prefill_j_per_token": n.prefill_j_per_token, "decode_j_per_token": n.decode_j_per_token})
+        return rows
+
+
+class LifecycleEvaluator:
+    """Evaluates chunks of lifecycle points with the fleet model (picklable: plain numbers only)."""
+
+    chain = None
+    rows = ROWS
+    finite_columns = ("total_kg", "embodied_kg", "operational_kg")
+
+    def __init__(self, compiled: bool = False):
+        self.index = {name: i for i, name in enumerate(ROWS)}
+        self.compiled = compiled
+
+    def inputs(self, mat: np.ndarray):
+        """The fleet model's inputs (per point, per point and year) from point columns."""
+        ix = self.index
+        point = {k: mat[ix[k]] for k in ("horizon_yr", "gpu_refresh_yr", "host_refresh_yr", "demand_tok_s",
+                                         "growth_per_yr", "utilization", "pue", "credit")}
+        n = mat.shape[1]
+        gen_idx = np.stack([mat[ix[f"year{k}_gen"]] for k in range(MAX_YEARS)], axis=1).astype(np.int64)
+        years = {"ci_g_per_kwh": np.stack([mat[ix[f"year{k}_ci_g_per_kwh"]] for k in range(MAX_YEARS)], axis=1)}
+        for p in GEN_PROPS:
+            table = np.stack([mat[ix[f"gen{g}_{p}"]] for g in range(MAX_GENERATIONS)], axis=1)  # (n, G)
+            years[p] = np.take_along_axis(table, gen_idx, axis=1)
+        # years past a point's horizon carry generation 0 and zero intensity: the model ignores them,
+        # but a capacity of 0 must not divide
+        years["cap_tok_s"] = np.where(years["cap_tok_s"] > 0, years["cap_tok_s"], 1.0)
+        return point, years, gen_idx, n
+
+    def metrics(self, mat: np.ndarray, per_year: bool = False) -> dict[str, np.ndarray]:
+        point, years, gen_idx, _ = self.inputs(mat)
+        if self.compiled and not per_year:
+            from carbonsim.models.lifecycle._kernels import fleet_compiled
+
+            res = fleet_compiled(point, years)
+        else:
+            res = fleet_reference(point, years, per_year=per_year)
+        tokens = res["tokens"]
+        res["sci_g_per_1k_tokens"] = res["total_kg"] * 1e3 / (tokens / 1000.0)
+        res["sci_g_per_request"] = res["sci_g_per_1k_tokens"] * mat[self.index["output_tokens"]] / 1000.0
+        if per_year:
+            res["year_generation"] = gen_idx
+        return res
+
+    def objective_column(self, objective: str) -> str:
+        return objective
+
+    def feasible(self, metrics: dict):
+        return None
+
+
+def fixed_inputs(doc: dict, swept: set[str]) -> dict:
+    """The scenario's fixed inputs as constant table columns."""
+    out = {}
+    for path, default in FIXED_INPUTS.items():
+        if path in swept:
+            continue
+        node = doc
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        value = default if node is None else node
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True) if isinstance(value, dict) else "inline"
+        if value is not None:
+            out[path] = value
+    return out
+
+
+# -- what the sweep reports beyond its table ------------------------------------------------------
+YEAR_COLUMNS = ("year", "calendar_year", "generation", "demand_tok_s", "gpu_sets_bought", "gpus_bought",
+                "hosts_bought", "gpu_sets_in_service", "capacity_tok_s", "utilization", "ci_g_per_kwh",
+                "energy_kwh", "operational_kg", "embodied_kg")
+
+
+def year_table(builder: LifecyclePoints, doc: dict) -> list[dict]:
+    """The per-year table of one point (a scenario document with its axis values set)."""
+    col = builder.column(doc)
+    ev = LifecycleEvaluator()
+    res = ev.metrics(col.value[:, None], per_year=True)
+    gens = generations(doc["lifecycle"]["generations"], builder.db, builder.file)
+    ix = ev.index
+    rows = []
+    for k in range(int(col.value[ix["horizon_yr"]])):
+        rows.append({
+            "year": k, "calendar_year": int(col.value[ix["start_year"]]) + k,
+            "generation": gens[int(res["year_generation"][0, k])].name,
+            **{c: float(res[f"year_{c}"][0, k]) for c in ("demand_tok_s", "gpu_sets_bought", "gpus_bought",
+                                                         "hosts_bought", "gpu_sets_in_service", "capacity_tok_s",
+                                                         "utilization", "energy_kwh", "operational_kg",
+                                                         "embodied_kg")},
+            "ci_g_per_kwh": float(col.value[ix[f"year{k}_ci_g_per_kwh"]]),
+        })
+    return rows
+
+
+def write_years(path: Path, plan, size: int, max_points: int = 100_000) -> int:
+    """Write every point's per-year table (long format: ``point``, then :data:`YEAR_COLUMNS`) as CSV.
+
+    Returns the number of points written (0 when the sweep has more than ``max_points``).
+    """
+    if size > max_points:
+        return 0
+    import pandas as pd
+
+    ev = LifecycleEvaluator()
+    ex = plan.expansion
+    header = True
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        for start in range(0, size, 4096):
+            stop = min(size, start + 4096)
+            mat = ex.chunk(start, stop, ex.coords(start, stop))
+            res = ev.metrics(mat, per_year=True)
+            horizon = mat[ev.index["horizon_yr"]].astype(int)
+            pts, ks = np.nonzero(np.arange(MAX_YEARS)[None, :] < horizon[:, None])
+            frame = {"point": start + pts, "year": ks,
+                     "calendar_year": mat[ev.index["start_year"]][pts].astype(int) + ks,
+                     "generation_index": res["year_generation"][pts, ks]}
+            for c in YEAR_COLUMNS[3:]:
+                if c == "ci_g_per_kwh":
+                    frame[c] = np.stack([mat[ev.index[f"year{k}_ci_g_per_kwh"]] for k in range(MAX_YEARS)], 1)[pts, ks]
+                else:
+                    frame[c] = res[f"year_{c}"][pts, ks]
+            pd.DataFrame(frame).to_csv(fh, header=header, index=False, float_format="%.9g")
+            header = False
+    return size
+
+
+def policy_summary(frame, objectives, fixed: dict) -> dict:
+    """Per-policy totals grouped by the other swept columns (grid, growth ...), and the best
+    policy of each group, from the sweep's points (pandas DataFrame)."""
+    policy = [c for c in ("lifecycle.gpu_refresh_yr", "lifecycle.host_refresh_yr") if c in frame]
+    others = [c for c in frame.columns if c.startswith(("lifecycle.", "datacenter.", "workload.", "model"))
+              and c not in policy and c not in fixed and frame[c].nunique() > 1]
+    groups = []
+    keys = others or [None]
+    grouped = frame.groupby(others, sort=False) if others else [((), frame)]
+    for gkey, sub in grouped:
+        gkey = gkey if isinstance(gkey, tuple) else (gkey,)
+        best = sub.loc[sub["total_kg"].idxmin()]
+        worst = sub.loc[sub["total_kg"].idxmax()]
+        entry = {
+            "group": {k: _plain(v) for k, v in zip(others, gkey)} if others else {},
+            "best": {c: _plain(best[c]) for c in policy + ["total_kg", "embodied_kg", "operational_kg",
+                                                            "gpus_bought", "hosts_bought", "sci_g_per_1k_tokens"]},
+            "worst": {c: _plain(worst[c]) for c in policy + ["total_kg"]},
+            "point": int(best.name),
+        }
+        if len(policy) == 2:
+            piv = sub.pivot_table(index=policy[0], columns=policy[1], values="total_kg", aggfunc="min")
+            entry["matrix_kg"] = {"rows": [int(x) for x in piv.index], "columns": [int(x) for x in piv.columns],
+                                  "values": piv.to_numpy().tolist()}
+        groups.append(entry)
+    return {"policy_axes": policy, "group_axes": others if keys != [None] else [], "groups": groups}
+
+
+def _plain(x):
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _point_doc(space, i: int) -> dict:
+    """The scenario document of point ``i`` (its axis values set)."""
+    coords = [int(c[0]) for c in space.coords(i, i + 1)]
+    doc = space.base_doc
+    for axis, c in zip(space.axes, coords):
+        doc = axis.assign(doc, c)
+    return doc
+
+
+def lifecycle_result(scenario, builder: LifecyclePoints, space, frame, fixed: dict) -> dict:
+    """What a refresh-policy sweep reports beyond its table: each generation's numbers, the
+    per-policy totals and best policy of every group of the other swept columns, the per-year
+    table of each best policy, and how it compares with keeping everything to the end of the
+    horizon (the longest refresh periods swept)."""
+    summary = policy_summary(frame, scenario.objectives, fixed)
+    for g in summary["groups"]:
+        doc = _point_doc(space, g["point"])
+        g["years"] = year_table(builder, doc)
+        sub = frame
+        for k, v in g["group"].items():
+            sub = sub[sub[k] == v]
+        keep = sub
+        for axis in summary["policy_axes"]:
+            keep = keep[keep[axis] == keep[axis].max()]
+        if len(keep):
+            k = keep.iloc[0]
+            g["keep_longest"] = {c: _plain(k[c]) for c in summary["policy_axes"] + ["total_kg", "embodied_kg",
+                                                                                   "operational_kg"]}
+    summary["generations"] = builder.generation_table(scenario.doc)
+    summary["notes"] = sorted(set(builder._grid_cache and [n for v in builder._grid_cache.values() for n in v[2]]))
+    return summary
