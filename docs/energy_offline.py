@@ -250,7 +250,7 @@ def gaps(results) -> list[str]:
            f"at batch 64: that engine is host-bound (power {blog1.measured_power_w:.0f} W of 700). **Change:** fit the "
            "synchronous profile's per-sequence CPU time on published v2 step times rather than on Vidur's older "
            "profiles.",
-           f"- **vLLM 0.11.1 with async scheduling (v3).** The `overlapped` constants are unfitted estimates. On the "
+           "- **vLLM 0.11.1 with async scheduling (v3).** The `overlapped` constants are unfitted estimates. On the "
            "fit-set configurations (Qwen3-8B/14B) the measured step exceeds carbonsim's by:", "",
            "| GPU | task | configs | measured / ours (median) | constant part | per sequence | step error after the term |",
            "|---|---|---:|---:|---:|---:|---:|"]

@@ -97,10 +97,11 @@ class Load:
 
 @dataclass
 class Column:
-    """One point as numbers, with what the numbers cite and what was assumed."""
+    """One point as numbers, with what the numbers cite and what was assumed (``embodied``: the
+    embodied model's column, where the point has one server)."""
 
     value: np.ndarray
-    embodied: ParamColumn
+    embodied: ParamColumn | None = None
     sources: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
     power_origin: str = ""

@@ -224,7 +224,7 @@ def section_markdown() -> str:
         "year` columns, blanks filled as `carbonsim inventory` fills them. Error = |estimate / reported",
         "− 1| of the manufacturing carbon; p90 = 90th percentile.",
         "",
-        f"`server-lca` (the default of `carbonsim inventory`, docs/embodied.md) fits one constant on",
+        "`server-lca` (the default of `carbonsim inventory`, docs/embodied.md) fits one constant on",
         "these rows, the unitemised-electronics level U0. Its error here is **leave-one-out**: each",
         "row is estimated by `carbonsim inventory` with U0 fitted on the other "
         f"{len(rows) - 1} rows (U0 {ev.u0_folds_kg.min():.0f}–{ev.u0_folds_kg.max():.0f} kg over the folds; "

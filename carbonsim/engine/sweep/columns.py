@@ -7,6 +7,8 @@ in the Parquet schema (``unit`` metadata of each field) and in ``meta.json``.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET
@@ -70,18 +72,25 @@ def unit_of(column: str) -> str:
     return ""
 
 
-def fixed_inputs(doc: dict, tasks: bool, swept: set[str]) -> dict:
-    """The scenario's fixed inputs that the table carries as constant columns."""
+def fixed_inputs(doc: dict, inputs: dict, swept: set[str]) -> dict:
+    """The scenario's fixed inputs that the table carries as constant columns.
+
+    ``inputs`` maps a dotted path to its default (:data:`TASK_INPUTS`, :data:`SERVER_INPUTS`, or
+    the lifecycle and training tables). A swept path is left out (its axis is a column); an inline
+    server or model spec reads ``"inline"``; any other mapping or list is written as JSON.
+    """
     out = {}
-    for path, default in (TASK_INPUTS if tasks else SERVER_INPUTS).items():
+    for path, default in inputs.items():
         if path in swept:
             continue
         node = doc
         for part in path.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         value = default if node is None else node
-        if isinstance(value, dict):
+        if isinstance(value, dict) and path in ("server", "model"):
             value = "inline"
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True)
         if value is not None:
             out[path] = value
     return out

@@ -12,11 +12,11 @@ the fleet model (:func:`carbonsim.models.lifecycle.refresh.fleet_reference`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from carbonsim.engine.chain import Column
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET, load_coefficients
 from carbonsim.engine.inputs.lifecycle import (
@@ -64,13 +64,6 @@ def is_lifecycle(doc: dict) -> bool:
     return isinstance(doc, dict) and "lifecycle" in doc
 
 
-@dataclass
-class _Column:
-    value: np.ndarray
-    sources: set[str] = field(default_factory=set)
-    notes: list[str] = field(default_factory=list)
-
-
 class LifecyclePoints:
     """Builds lifecycle point columns (the interface of :class:`~carbonsim.engine.sweep.points.PointBuilder`)."""
 
@@ -113,7 +106,7 @@ class LifecyclePoints:
         return self._gen_cache[key]
 
     # -- a point --------------------------------------------------------------------------------
-    def column(self, doc: dict) -> _Column:
+    def column(self, doc: dict) -> Column:
         """The point's numbers, checked across fields (the schema checked each field alone)."""
         lc = doc["lifecycle"]
         f = self.file
@@ -152,7 +145,7 @@ class LifecyclePoints:
                             ("credit", 1.0 if lc.get("end_of_horizon", "credit") == "credit" else 0.0),
                             ("start_year", start), ("output_tokens", out_tokens), ("n_generations", len(gens))):
             v[ix[name]] = value
-        col = _Column(v, set(g.sources), list(notes))
+        col = Column(v, sources=set(g.sources), notes=list(notes))
         for i, gen in enumerate(gens):
             nums = self._numbers(doc, gen, pue)
             for p in GEN_PROPS:
@@ -226,23 +219,6 @@ class LifecycleEvaluator:
 
     def feasible(self, metrics: dict):
         return None
-
-
-def fixed_inputs(doc: dict, swept: set[str]) -> dict:
-    """The scenario's fixed inputs as constant table columns."""
-    out = {}
-    for path, default in FIXED_INPUTS.items():
-        if path in swept:
-            continue
-        node = doc
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        value = default if node is None else node
-        if isinstance(value, (dict, list)):
-            value = json.dumps(value, sort_keys=True) if isinstance(value, dict) else "inline"
-        if value is not None:
-            out[path] = value
-    return out
 
 
 # -- what the sweep reports beyond its table ------------------------------------------------------

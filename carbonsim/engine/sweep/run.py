@@ -25,7 +25,7 @@ from carbonsim.engine.outputs import OutputFolder, write_error
 from carbonsim.engine.sweep.chunks import (
     ChunkPlan, arrow_table, as_arrays, evaluate_chunk, merge_best, parquet_options,
 )
-from carbonsim.engine.sweep.columns import fixed_inputs, unit_of
+from carbonsim.engine.sweep.columns import SERVER_INPUTS, TASK_INPUTS, fixed_inputs, unit_of
 from carbonsim.engine.sweep.evaluators import Evaluator
 from carbonsim.engine.sweep.points import PointBuilder
 from carbonsim.engine.sweep.scenario import Scenario
@@ -136,18 +136,19 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         raise OptionError("figures are drawn into the results folder; give one (no --no-write)", "plots")
     warnings = _basis_warnings(scenario, builder)
     objectives = [(o, ev.objective_column(o)) for o in scenario.objectives]
-    fixed = fixed_inputs(scenario.doc, scenario.llm, set(space.columns()))
+    swept = set(space.columns())
+    fixed = fixed_inputs(scenario.doc, TASK_INPUTS if scenario.llm else SERVER_INPUTS, swept)
     if scenario.lifecycle:
-        from carbonsim.engine.sweep.lifecycle import fixed_inputs as lifecycle_inputs
+        from carbonsim.engine.sweep.lifecycle import FIXED_INPUTS as LIFECYCLE_INPUTS
 
-        fixed = lifecycle_inputs(scenario.doc, set(space.columns()))
+        fixed = fixed_inputs(scenario.doc, LIFECYCLE_INPUTS, swept)
         collect = True  # the policy table is read from the points (lifecycle sweeps are small)
         if best_by is None:  # the best policy of each grid, growth ...: the other swept columns
             best_by = [c for c in space.columns() if c not in ("lifecycle.gpu_refresh_yr", "lifecycle.host_refresh_yr")]
     elif scenario.training:
-        from carbonsim.engine.sweep.training import fixed_inputs as training_inputs
+        from carbonsim.engine.sweep.training import FIXED_INPUTS as TRAINING_INPUTS
 
-        fixed = training_inputs(scenario.doc, set(space.columns()))
+        fixed = fixed_inputs(scenario.doc, TRAINING_INPUTS, swept)
     group_axes = _group_axes(best_by or [], space, fixed)
     plan = ChunkPlan(space.expansion, scenario.llm, chain.compiled, objectives, group_axes, fixed, scenario.file,
                      evaluator=ev if (scenario.lifecycle or scenario.training) else None, sci=_sci_unit(scenario))

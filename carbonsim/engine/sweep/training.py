@@ -12,10 +12,10 @@ device-hours, energy and carbon with the layer-1 functions of
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from carbonsim.engine.chain import Column
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET, load_coefficients
 from carbonsim.models.lifecycle.training import device_hours, training_energy_kwh
@@ -30,13 +30,6 @@ UNITS = {"gpu_hours": "device-hours", "days": "days", "energy_mwh": "MWh (facili
          "gpu_energy_mwh": "MWh (facility)", "host_energy_mwh": "MWh (facility)", "sci_g_per_run": "gCO2e per run",
          "sci_g_per_1k_tokens": "gCO2e per 1000 training tokens", "training.gpus": "GPUs",
          "training.params_b": "billion parameters", "training.tokens_b": "billion tokens"}
-
-
-@dataclass
-class _Column:
-    value: np.ndarray
-    sources: set[str] = field(default_factory=set)
-    notes: list[str] = field(default_factory=list)
 
 
 class TrainingPoints:
@@ -79,7 +72,7 @@ class TrainingPoints:
                                  "training") from None
         return self._cache[key]
 
-    def column(self, doc: dict) -> _Column:
+    def column(self, doc: dict) -> Column:
         r = self.result(doc)
         v = np.zeros(len(ROWS))
         ix = self.index
@@ -92,7 +85,7 @@ class TrainingPoints:
                             ("ci_g_per_kwh", r.ci_g_per_kwh), ("embodied_kg_per_hour", rate),
                             ("tokens", r.inputs["tokens_b"] * 1e9)):
             v[ix[name]] = value
-        return _Column(v, set(r.sources), list(r.notes))
+        return Column(v, sources=set(r.sources), notes=list(r.notes))
 
     def vector(self, doc: dict) -> np.ndarray:
         return self.column(doc).value
@@ -131,19 +124,3 @@ class TrainingEvaluator:
 
     def feasible(self, metrics: dict):
         return None
-
-
-def fixed_inputs(doc: dict, swept: set[str]) -> dict:
-    out = {}
-    for path, default in FIXED_INPUTS.items():
-        if path in swept:
-            continue
-        node = doc
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        value = default if node is None else node
-        if isinstance(value, (dict, list)):
-            value = json.dumps(value, sort_keys=True)
-        if value is not None:
-            out[path] = value
-    return out
