@@ -15,9 +15,9 @@ and the interfaces (layer 3): :mod:`carbonsim.cli`, :mod:`carbonsim.api`, :mod:`
 """
 
 from carbonsim.errors import InputError
+from carbonsim.version import __version__
 
-__version__ = "0.1.0"
-__all__ = ["InputError", "budget", "compare", "db", "embodied", "footprint", "inventory", "schedule", "sweep", "train"]
+__all__ = ["InputError", "__version__", "budget", "compare", "db", "embodied", "footprint", "inventory", "schedule", "sweep", "train"]
 
 _API = ("budget", "compare", "db", "embodied", "footprint", "inventory", "schedule", "sweep", "train")
 

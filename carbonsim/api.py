@@ -169,7 +169,7 @@ def train(params_b: float, tokens_b: float, gpu: str, *, grid: str = "world", ac
     """
     from carbonsim.engine.inputs.coefficients import load_coefficients
     from carbonsim.engine.inputs.grid import resolve_grid
-    from carbonsim.engine.studies.train import train as study
+    from carbonsim.engine.training import train as study
 
     database = _database(db)
     return study(database, params_b=params_b, tokens_b=tokens_b, gpu=gpu, grid=resolve_grid(str(grid), database),

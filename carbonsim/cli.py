@@ -523,7 +523,7 @@ def train(ctx, params_b, active_params_b, tokens_b, gpu, gpus, mfu, grid, pue, s
           power_w, server, lifetime_yr, usage, per, coefficients, db_dirs, fmt, out):
     """Carbon of training an LLM: FLOPs, GPU-hours, energy, operational + embodied (LLMCarbon-style)."""
     from carbonsim.engine.inputs.coefficients import load_coefficients
-    from carbonsim.engine.studies.train import train as study
+    from carbonsim.engine.training import train as study
     from carbonsim.report.lifecycle_text import train_text
 
     database = _db(ctx, db_dirs)

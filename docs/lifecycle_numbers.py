@@ -233,7 +233,7 @@ def main() -> None:
     other, _ = best_by_grid(db, grids)
     for grid, (best, keep) in other.items():
         print(f"{grid}: {policy_text(best, keep)}")
-    from carbonsim.engine.inputs.lifecycle import yearly_intensity
+    from carbonsim.engine.sweep.generations import yearly_intensity
 
     ci, _, _ = yearly_intensity("usa-cfe-2035", db, 2020, 10)
     print("usa-cfe-2035 over 2020-2029:", ", ".join(f"{c:.0f}" for c in ci))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import carbonsim
 from carbonsim.engine.studies.embodied import EmbodiedResult
 from carbonsim.engine.studies.footprint import MG_PER_S_TO_KG_PER_YR, FootprintResult
+from carbonsim.version import __version__
 
 
 def _r(x, digits=6):
@@ -15,7 +15,7 @@ def embodied_document(r: EmbodiedResult) -> dict:
     """``carbonsim embodied --format json``: totals, components by scope, rates, sources."""
     s = r.server
     doc = {
-        "carbonsim_version": carbonsim.__version__,
+        "carbonsim_version": __version__,
         "server": s.id,
         "server_name": s.name,
         "coefficients": r.coefficients.id,
@@ -57,7 +57,7 @@ def footprint_document(f: FootprintResult) -> dict:
         "total_mg_per_s": _r(f.total_mg_per_s),
     }
     doc = {
-        "carbonsim_version": carbonsim.__version__,
+        "carbonsim_version": __version__,
         "server": e.server.id,
         "coefficients": e.coefficients.id,
         **per_s,

@@ -257,3 +257,14 @@ def test_compare_break_even():
     tot_b = b["embodied_kg_amortised"] + b["energy_kwh"] * ci / 1000
     assert tot_a == pytest.approx(tot_b, rel=1e-9)
     assert run("compare", "azure-a100-x4", "--years", "-1").exit_code == 2
+
+
+def test_version_is_the_packages_and_the_projects():
+    import tomllib
+
+    from carbonsim.version import __version__
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    assert __version__ == project["version"]
+    r = run("--version")
+    assert r.exit_code == 0 and __version__ in r.output

@@ -8,7 +8,7 @@ import pytest
 
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.inputs.grid import resolve_grid
-from carbonsim.engine.inputs.lifecycle import generation_numbers, generations, yearly_intensity
+from carbonsim.engine.sweep.generations import generation_numbers, generations, yearly_intensity
 from carbonsim.engine.inputs.llm import model_spec
 from carbonsim.engine.sweep.lifecycle import LifecyclePoints
 from carbonsim.engine.sweep.run import run_sweep
@@ -154,7 +154,7 @@ def test_years_table_written(db, tmp_path):
 
 # -- training, budgets, scheduling -------------------------------------------------------------------
 def test_train_keys_and_sci(db):
-    from carbonsim.engine.studies.train import train
+    from carbonsim.engine.training import train
 
     r = train(db, params_b=7, tokens_b=100, gpu="nvidia-h100-sxm5-80gb", gpus=64, grid=resolve_grid("coal", db),
               cs=load_coefficients(None, db), per="1k-tokens")
@@ -167,7 +167,7 @@ def test_train_keys_and_sci(db):
 
 
 def test_moe_uses_active_parameters(db):
-    from carbonsim.engine.studies.train import train
+    from carbonsim.engine.training import train
 
     kw = dict(tokens_b=100, gpu="nvidia-h100-sxm5-80gb", mfu=0.4, grid=resolve_grid("coal", db),
               cs=load_coefficients(None, db))
@@ -232,7 +232,7 @@ def test_a_users_trace_csv_works_the_same(db, tmp_path):
 
 def test_training_scenario_equals_the_command(db):
     # a `training:` scenario's points are `carbonsim train`'s numbers
-    from carbonsim.engine.studies.train import train
+    from carbonsim.engine.training import train
 
     sc = scenario_from_dict({"name": "t", "training": {"params_b": 7, "tokens_b": 300, "gpu": "nvidia-h100-sxm5-80gb",
                                                        "gpus": 256, "seq_len": 4096},

@@ -72,7 +72,7 @@ def given_grid(ci_g_per_kwh: float) -> GridIntensity:
 
 def patterson_measured(case: PattersonCase, db, cs, chips: int | None = None):
     """carbonsim with the case's measured inputs: chips x days, measured power, PUE, intensity."""
-    from carbonsim.engine.studies.train import train
+    from carbonsim.engine.training import train
 
     return train(db, params_b=case.params_b, tokens_b=case.tokens_b, gpu=case.gpu, gpus=chips or case.chips_patterson,
                  days=case.days, power_w=case.power_w, pue=case.pue, grid=given_grid(case.ci_kg_per_kwh * 1000), cs=cs)
@@ -80,7 +80,7 @@ def patterson_measured(case: PattersonCase, db, cs, chips: int | None = None):
 
 def patterson_llmcarbon_path(case: PattersonCase, db, cs):
     """LLMCarbon's path: 6ND FLOPs at the measured efficiency on LLMCarbon's chip count."""
-    from carbonsim.engine.studies.train import train
+    from carbonsim.engine.training import train
 
     return train(db, params_b=case.params_b, tokens_b=case.tokens_b, gpu=case.gpu, gpus=case.chips_llmcarbon,
                  mfu=case.efficiency, power_w=case.power_w, pue=case.pue, grid=given_grid(case.ci_kg_per_kwh * 1000),
@@ -102,7 +102,7 @@ def bloom_with_their_inputs():
 def bloom_from_models(db, cs):
     """BLOOM from carbonsim's own models: the activity power at the efficiency its GPU-hours imply,
     the host of the database's 8x A100 SXM server, its embodied carbon over 6 years at 85 % use."""
-    from carbonsim.engine.studies.train import train
+    from carbonsim.engine.training import train
 
     b = BLOOM
     return train(db, params_b=b["params_b"], tokens_b=b["tokens_b"], gpu="nvidia-a100-sxm4-80gb",
@@ -114,7 +114,7 @@ def gpu_hours_predictions(db, seq_len_known: bool = False):
     """Each published run's GPU-hours predicted from parameters, tokens and hardware only, by the
     efficiency model fitted to the *other* runs (leave-one-out), at the default sequence length
     (or the run's own with ``seq_len_known``). Returns (run, predicted, published) triples."""
-    from carbonsim.engine.studies.train import DEFAULT_SEQ_LEN, efficiency_model
+    from carbonsim.engine.training import DEFAULT_SEQ_LEN, efficiency_model
     from carbonsim.models.lifecycle.training import device_hours, estimated_shape, training_flops
 
     em = efficiency_model(db)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import carbonsim
 from carbonsim.engine.db.kinds import KINDS, SOURCE_ENTRY
 from carbonsim.engine.db.schema import ID_PATTERN, Checker, MapOf
 from carbonsim.engine.readers.yamlfile import load_yaml
@@ -41,10 +40,11 @@ CSV_KINDS = ("traces",)
 
 def shipped_database_dir() -> Path:
     """Directory of the database that ships with carbonsim."""
-    installed = Path(carbonsim.__file__).resolve().parent / "hardware_db"
+    package = Path(__file__).resolve().parents[2]  # carbonsim/engine/db/store.py -> carbonsim/
+    installed = package / "hardware_db"
     if installed.is_dir():
         return installed
-    return Path(carbonsim.__file__).resolve().parent.parent / "hardware_db"
+    return package.parent / "hardware_db"
 
 
 class Database:

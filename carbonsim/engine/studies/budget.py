@@ -124,7 +124,7 @@ class BudgetResult:
 def _train_item(spec: dict, db: Database, default_grid: str, where: str) -> tuple[float, str]:
     from carbonsim.engine.inputs.coefficients import load_coefficients
     from carbonsim.engine.inputs.grid import resolve_grid
-    from carbonsim.engine.studies.train import train
+    from carbonsim.engine.training import train
 
     args = dict(spec)
     grid = resolve_grid(str(args.pop("grid", default_grid)), db)

@@ -2,7 +2,7 @@
 a horizon of years instead of one request (docs/lifecycle.md).
 
 A point is a column of :data:`ROWS`: the policy and demand, then each generation's server as
-numbers (built once per generation by :func:`carbonsim.engine.inputs.lifecycle.generation_numbers`
+numbers (built once per generation by :func:`carbonsim.engine.sweep.generations.generation_numbers`
 through :class:`~carbonsim.engine.chain.CarbonChain`), then for each year the generation a purchase
 gets and the grid's intensity. The sweep machinery (lazy space, chunks, executors, best points)
 is the same as for every scenario; :class:`LifecycleEvaluator` replaces the chain's evaluation by
@@ -19,7 +19,7 @@ import numpy as np
 from carbonsim.engine.chain import Column
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET, load_coefficients
-from carbonsim.engine.inputs.lifecycle import (
+from carbonsim.engine.sweep.generations import (
     GEN_PROPS, generation_numbers, generations, yearly_intensity,
 )
 from carbonsim.engine.inputs.llm import model_spec

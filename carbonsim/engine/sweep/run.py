@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-import carbonsim
 from carbonsim.engine.chain import COMPILED_ABOVE, CarbonChain
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET
@@ -31,6 +30,7 @@ from carbonsim.engine.sweep.points import PointBuilder
 from carbonsim.engine.sweep.scenario import Scenario
 from carbonsim.engine.sweep.space import Space
 from carbonsim.errors import InputError, OptionError
+from carbonsim.version import __version__
 
 #: Points per chunk: 65,536 points of about 100 rows are 50 MB, reused from chunk to chunk.
 DEFAULT_CHUNK = 1 << 16
@@ -365,7 +365,7 @@ def _versions() -> dict:
     """Versions of Python and the packages that shape the numbers (read without importing them)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {"carbonsim": carbonsim.__version__, "python": platform.python_version()}
+    out = {"carbonsim": __version__, "python": platform.python_version()}
     for name in ("numpy", "numba", "scipy", "pandas", "pyarrow", "pyyaml"):
         try:
             out[name] = version(name)
@@ -376,7 +376,7 @@ def _versions() -> dict:
 
 def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, executor) -> dict:
     return {
-        "carbonsim_version": carbonsim.__version__,
+        "carbonsim_version": __version__,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "versions": _versions(),
         "scenario": scenario.name,

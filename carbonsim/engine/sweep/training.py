@@ -2,7 +2,7 @@
 a YAML file, and any of its fields (GPU, GPU count, efficiency, grid, PUE, tokens ...) can be a
 sweep axis (docs/lifecycle.md, section 2).
 
-A point is a column of :data:`ROWS`: what :func:`carbonsim.engine.studies.train.train` derives
+A point is a column of :data:`ROWS`: what :func:`carbonsim.engine.training.train` derives
 for the point through the chain (FLOPs, peak, efficiency or measured device-hours, power per
 device, embodied carbon per device-hour, intensity); :class:`TrainingEvaluator` turns columns into
 device-hours, energy and carbon with the layer-1 functions of
@@ -50,7 +50,7 @@ class TrainingPoints:
 
     def result(self, doc: dict):
         """The ``carbonsim train`` result of a point (cached by its inputs)."""
-        from carbonsim.engine.studies.train import train
+        from carbonsim.engine.training import train
         from carbonsim.errors import InputError
 
         key = json.dumps([doc["training"], doc.get("datacenter"), doc.get("coefficients"),

@@ -8,8 +8,8 @@ equations in :mod:`carbonsim.models.lifecycle.training`).
 
 Power: a measured average power per device (``power_w``, host share included, as Patterson et
 al. report) replaces the model. Otherwise the server runs at the GPU utilisation the efficiency
-implies, :math:`u = \min(1, \mathrm{MFU}/\eta_c)` (the chain's definition: ``MFU/eta_c =
-MBU/eta_m = u``, so memory traffic follows compute as on the GPU's calibration ladder), and its
+implies, :math:`u = \min(1, \mathrm{MFU}/\eta_c)`, read as the load of a GPU load ladder
+(:func:`carbonsim.models.power.gpu.steady_load_power_w`), and its
 host at CPU utilisation :data:`TRAIN_CPU_UTIL`.
 """
 
