@@ -1,7 +1,6 @@
 """Sweeps on Dask give the in-process run's table row for row (a LocalCluster here, as in CI)."""
 
 import pandas as pd
-import pytest
 
 from carbonsim.engine.sweep.run import run_sweep
 from carbonsim.engine.sweep.scenario import scenario_from_dict
