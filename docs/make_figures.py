@@ -25,13 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 
 
-def sweep_table(name: str, db) -> pd.DataFrame:
-    """Run ``scenarios/<name>.yaml`` and return its table."""
-    return run_sweep(load_scenario(SCENARIOS / f"{name}.yaml"), db, None, collect=True).frame
+def sweep_table(name: str, db, sets: tuple = ()) -> pd.DataFrame:
+    """Run ``scenarios/<name>.yaml`` (with ``--set`` assignments) and return its table."""
+    return run_sweep(load_scenario(SCENARIOS / f"{name}.yaml", sets), db, None, collect=True).frame
 
 
-#: (file stem, scenario, figure function, keyword arguments). The where= values pick the seed's
-#: configurations; they are all printed in each figure's note.
+#: (file stem, scenario, figure function, keyword arguments[, --set assignments]). The where=
+#: values pick the seed's configurations; they are all printed in each figure's note.
 FIGURES = (
     ("fig2_rates_per_second", "server-configs", plots.fig_rates_by_grid,
      dict(where={"server.host.dram.gb": 880, "server.host.ssd_gb": 3840, "server.gpus.count": 4,
@@ -43,10 +43,9 @@ FIGURES = (
                                          "server.lifetime_yr": 4})),
     ("fig8_batch_models", "seed-batching", plots.fig_batch_metrics, {}),
     ("fig8_batch_tp", "a100x4", plots.fig_batch_metrics, dict(grid="coal")),
-    ("fig9_10_tp_synchronous", "seed-tensor-parallel", plots.fig_tp_tradeoffs,
-     dict(where={"workload.engine": "synchronous"})),
-    ("fig9_10_tp_overlapped", "seed-tensor-parallel", plots.fig_tp_tradeoffs,
-     dict(where={"workload.engine": "overlapped"})),
+    ("fig9_10_tp_synchronous", "seed-tensor-parallel", plots.fig_tp_tradeoffs, {}),
+    ("fig9_10_tp_overlapped", "seed-tensor-parallel", plots.fig_tp_tradeoffs, {},
+     ("workload.engine=overlapped",)),
 )
 
 
@@ -56,12 +55,13 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     db = default_database()
-    tables: dict[str, pd.DataFrame] = {}
-    for stem, name, fn, kwargs in FIGURES:
-        if name not in tables:
-            tables[name] = sweep_table(name, db)
+    tables: dict[tuple, pd.DataFrame] = {}
+    for stem, name, fn, kwargs, *sets in FIGURES:
+        sets = tuple(sets[0]) if sets else ()
+        if (name, sets) not in tables:
+            tables[name, sets] = sweep_table(name, db, sets)
         for width in ("double", "single"):
-            fig = fn(tables[name], width=width, **kwargs)
+            fig = fn(tables[name, sets], width=width, **kwargs)
             for path in plots.save_figure(fig, args.out, f"{stem}-{width}", plots.FORMATS):
                 print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
