@@ -29,6 +29,8 @@ class ChunkPlan:
     group_axes: list[int]
     fixed: dict
     file: str
+    online: bool = False
+    traces: tuple = ()  # request arrays of online points' traces
 
 
 @dataclass
@@ -42,11 +44,11 @@ class ChunkSummary:
 _CHAINS: dict[tuple, CarbonChain] = {}
 
 
-def _chain(tasks: bool, compiled: bool) -> CarbonChain:
+def _chain(tasks: bool, compiled: bool, online: bool = False) -> CarbonChain:
     # evaluation needs no database: one chain per process and kind
-    key = (tasks, compiled)
+    key = (tasks, compiled, online)
     if key not in _CHAINS:
-        _CHAINS[key] = CarbonChain(None, tasks=tasks, compiled=compiled)
+        _CHAINS[key] = CarbonChain(None, tasks=tasks, compiled=compiled, online=online)
     return _CHAINS[key]
 
 
@@ -55,9 +57,13 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     ex = plan.expansion
     coords = ex.coords(start, stop)
     mat = ex.chunk(start, stop, coords, reuse=True)
-    ev = Evaluator(_chain(plan.tasks, plan.compiled))
+    ev = Evaluator(_chain(plan.tasks, plan.compiled, plan.online))
+    if plan.online:
+        ev.chain.traces = list(plan.traces)
     metrics = ev.metrics(mat)
-    if plan.tasks:
+    if plan.online:
+        metrics.update(per_token(metrics, metrics["output_tokens_per_request"]))
+    elif plan.tasks:
         metrics.update(per_token(metrics, mat[ev.chain.index["perf_output_tokens"]]))
     feasible = ev.feasible(metrics)
     ok = np.ones(stop - start, bool) if feasible is None else feasible

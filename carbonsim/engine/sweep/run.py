@@ -106,10 +106,13 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         Draws figures into the output folder before it is put in place.
     """
     t0 = time.perf_counter()
-    builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=scenario.llm, compiled=False))
+    online = scenario.online
+    builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=scenario.llm, compiled=False, online=online))
     space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
-    chain = CarbonChain(db, tasks=scenario.llm, compiled=_compiled(space, scenario.llm))
-    if progress is not None and chain.compiled and not _kernels_cached(scenario.llm):
+    # online points run the compiled simulator: its reference visits every request every step
+    chain = CarbonChain(db, tasks=scenario.llm, compiled=online or _compiled(space, scenario.llm), online=online)
+    chain.traces = builder.traces.entries
+    if progress is not None and chain.compiled and not _kernels_cached(scenario.llm, online):
         progress(0, space.size, "compiling kernels (first run only)…")
     ev = Evaluator(chain)
     if space.size > max_points:
@@ -119,9 +122,10 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         raise OptionError("figures are drawn into the results folder; give one (no --no-write)", "plots")
     warnings = _basis_warnings(scenario, builder)
     objectives = [(o, ev.objective_column(o)) for o in scenario.objectives]
-    fixed = fixed_inputs(scenario.doc, scenario.llm, set(space.columns()))
+    fixed = fixed_inputs(scenario.doc, scenario.llm, set(space.columns()), online=online)
     group_axes = _group_axes(best_by or [], space, fixed)
-    plan = ChunkPlan(space.expansion, scenario.llm, chain.compiled, objectives, group_axes, fixed, scenario.file)
+    plan = ChunkPlan(space.expansion, scenario.llm, chain.compiled, objectives, group_axes, fixed, scenario.file,
+                     online=online, traces=tuple(builder.traces.entries))
     base_metrics = {k: _plain(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
 
     folder = OutputFolder(out_dir) if out_dir is not None else None
@@ -134,8 +138,10 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             best, n_feasible, table, frames = run_dask(plan, space.size, chunk, folder, fmt, progress, collect,
                                                        executor)
         if n_feasible == 0:
-            raise InputError("no feasible point in the sweep (see the infeasible_reason column with --no-write "
-                             "off, or reduce batch size / tensor parallelism)", file=scenario.file, field="sweep")
+            why = base_metrics.get("infeasible_reason")
+            raise InputError("no feasible point in the sweep" + (f" (the scenario's own point: {why})" if why else "")
+                             + " (see the infeasible_reason column with --no-write off, or reduce batch size / "
+                             "tensor parallelism)", file=scenario.file, field="sweep")
         best_all, best_groups = _best_points(plan, space, ev, best, base_metrics)
         meta = _meta(scenario, space, n_feasible, builder, warnings, executor)
         results = None
@@ -236,13 +242,17 @@ def _run_local(plan, size, chunk, folder, fmt, progress, collect):
     return best, n_feasible, table, frames
 
 
-def _kernels_cached(tasks: bool) -> bool:
+def _kernels_cached(tasks: bool, online: bool = False) -> bool:
     """Whether Numba's on-disk cache already holds the kernels this sweep runs (else they compile)."""
     try:
         from carbonsim.models.embodied._kernels import server_components_kernel
 
         kernels = [server_components_kernel]
-        if tasks:
+        if online:
+            from carbonsim.models.serving._kernels import simulate_many_kernel
+
+            kernels.append(simulate_many_kernel)
+        elif tasks:
             from carbonsim.models.perf._kernels import offline_task_kernel
 
             kernels.append(offline_task_kernel)
