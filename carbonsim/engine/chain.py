@@ -529,6 +529,7 @@ class CarbonChain:
             "mean_batch": out[OUT["mean_batch"]],
             "concurrency": out[OUT["concurrency"]],
             "duration_s": duration,
+            "idle_s": idle,
             "output_tokens_per_request": out[OUT["output_tokens"]] / per,
             "prompt_tokens_per_request": out[OUT["prompt_tokens"]] / per,
             "steady_gpu_j_per_token": np.where(out[OUT["steady_output_tokens"]] > 0, out[OUT["steady_gpu_energy_j"]]

@@ -79,12 +79,12 @@ class TraceBook:
             self.files[key] = read_request_trace(p)
         return self.files[key]
 
-    def add(self, trace: RequestTrace, index: int, model_id: str, n_models: int) -> int:
-        """Index of model ``index``'s requests in ``trace``."""
-        key = (trace.file, index, model_id, n_models)
+    def add(self, trace: RequestTrace, index: int, model_ids: list[str]) -> int:
+        """Index of model ``index``'s requests in ``trace`` (the scenario's models ``model_ids``)."""
+        key = (trace.file, index, tuple(model_ids))
         if key not in self._index:
             self._index[key] = len(self.entries)
-            self.entries.append(trace.for_model(index, model_id, n_models))
+            self.entries.append(trace.for_model(index, list(model_ids)))
         return self._index[key]
 
 
@@ -220,8 +220,8 @@ def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], wo
             _fail("arrival: trace needs a trace file (workload.trace: a CSV of arrival_s, prompt_tokens, "
                   "output_tokens)", "trace", file)
         tr = traces.read(workload["trace"])
-        tr.check_models([m for m, _ in models])
-        ids = [traces.add(tr, i, m, n_models) for i, (m, _) in enumerate(models)]
+        model_ids = [m for m, _ in models]
+        ids = [traces.add(tr, i, model_ids) for i in range(n_models)]
         for i, (m, _) in enumerate(models):
             if len(traces.entries[ids[i]][0]) == 0:
                 raise InputError(f"the trace has no request for model {m}", file=tr.file, field="model")

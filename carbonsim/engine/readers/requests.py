@@ -49,33 +49,38 @@ class RequestTrace:
     def __len__(self) -> int:
         return len(self.arrival_s)
 
-    def for_model(self, index: int, model_id: str, n_models: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Arrival times and lengths of the requests for model ``index`` (``model_id``).
+    def for_model(self, index: int, model_ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Arrival times and lengths of the requests for model ``index`` of ``model_ids``.
+
+        A ``model`` value is a model's index (0, 1) or its id; an id two models share names the
+        first of them.
 
         Raises
         ------
         InputError
             Two models and no ``model`` column, or a value naming neither model.
         """
-        if n_models == 1:
+        if len(model_ids) == 1:
             keep = np.ones(len(self), bool)
         else:
             if self.model is None:
                 raise InputError("two models share the server: the trace needs a 'model' column "
                                  "(a model id, or 0 / 1)", file=self.file, field="model")
-            keep = (self.model == model_id) | (self.model == str(index))
+            keep = self.targets(model_ids) == index
         return self.arrival_s[keep], self.prompt_tokens[keep], self.output_tokens[keep]
 
-    def check_models(self, model_ids: list[str]) -> None:
-        """Every ``model`` value names one of ``model_ids`` (or its index)."""
-        if self.model is None or len(model_ids) < 2:
-            return
-        allowed = set(model_ids) | {str(i) for i in range(len(model_ids))}
-        bad = [i for i, m in enumerate(self.model) if m not in allowed]
-        if bad:
-            i = bad[0]
-            raise InputError(f"line {self.lines[i]}: model {self.model[i]!r} is not one of the scenario's models "
-                             f"({', '.join(model_ids)}, or 0 / 1)", file=self.file, field="model")
+    def targets(self, model_ids: list[str]) -> np.ndarray:
+        """The model index each request names (see :meth:`for_model`)."""
+        out = np.empty(len(self), np.int64)
+        for i, m in enumerate(self.model):
+            if m in {str(k) for k in range(len(model_ids))}:
+                out[i] = int(m)
+            elif m in model_ids:
+                out[i] = model_ids.index(m)
+            else:
+                raise InputError(f"line {self.lines[i]}: model {m!r} is not one of the scenario's models "
+                                 f"({', '.join(model_ids)}, or 0 / 1)", file=self.file, field="model")
+        return out
 
 
 def read_request_trace(path) -> RequestTrace:

@@ -61,7 +61,7 @@ UNITS = {
     "tpot_p90_s": "s per output token", "tpot_p99_s": "s per output token", "latency_p50_s": "s",
     "latency_p90_s": "s", "latency_p99_s": "s", "slo_attainment": "fraction", "served_requests": "requests",
     "rejected_requests": "requests", "preemptions": "count", "mean_batch": "sequences per step",
-    "concurrency": "requests", "duration_s": "s", "output_tokens_per_request": "tokens",
+    "concurrency": "requests", "duration_s": "s", "idle_s": "s with no request in the server", "output_tokens_per_request": "tokens",
     "prompt_tokens_per_request": "tokens", "steady_gpu_j_per_token": "J per output token",
     "host_cpu_util": "fraction", "kv_cache_tokens": "tokens per instance", "gpus_used": "GPUs",
     "workload.qps": "requests/s per model", "workload.requests": "requests per model", "workload.duration_s": "s",
