@@ -492,6 +492,7 @@ class CarbonChain:
                     out[:, j] = simulate_reference(*s, settings[:, k])[0]
         rejected = np.nan_to_num(out[OUT["rejected"]])
         reason = np.where((reason == 0) & (rejected > 0), REJECTED_CODE, reason)
+        reason = np.where((reason == 0) & (out[OUT["served"]] == 0), REJECTED_CODE + 1, reason)
         good = reason == 0
         served = out[OUT["served"]]
         duration = out[OUT["duration_s"]]
@@ -532,8 +533,9 @@ class CarbonChain:
             "idle_s": idle,
             "output_tokens_per_request": out[OUT["output_tokens"]] / per,
             "prompt_tokens_per_request": out[OUT["prompt_tokens"]] / per,
-            "steady_gpu_j_per_token": np.where(out[OUT["steady_output_tokens"]] > 0, out[OUT["steady_gpu_energy_j"]]
-                                               / np.maximum(out[OUT["steady_output_tokens"]], 1.0), np.nan),
+            "steady_s": out[OUT["steady_s"]],
+            "steady_gpu_energy_j": out[OUT["steady_gpu_energy_j"]],
+            "steady_output_tokens": out[OUT["steady_output_tokens"]],
             "gpu_power_w": gpu_j / np.maximum(duration * gpus_used, 1e-12),
             "host_power_w": host_j / np.maximum(duration, 1e-12),
             "host_cpu_util": util,
@@ -567,5 +569,5 @@ ONLINE_POWER_ROWS = (("idle_loaded_w", "gpu_idle_loaded_w"), ("cap_w", "gpu_cap_
                      ("power_limit_w", "gpu_power_limit_w"))
 REJECTED_CODE = len(INFEASIBLE_REASONS)
 #: Online points add one reason: requests that could never run.
-ONLINE_INFEASIBLE_REASONS = np.append(INFEASIBLE_REASONS, "requests longer than max_model_len or the KV cache "
-                                                          "were rejected")
+ONLINE_INFEASIBLE_REASONS = np.append(INFEASIBLE_REASONS, ["requests longer than max_model_len or the KV cache "
+                                                           "were rejected", "no request arrives"])

@@ -108,7 +108,8 @@ def t5_points():
     import carbonsim
 
     df = carbonsim.sweep(t5_scenario()).points
-    df["steady_gpu_energy_per_generation_j"] = df["steady_gpu_j_per_token"] * df["output_tokens_per_request"]
+    df["steady_gpu_energy_per_generation_j"] = (df["steady_gpu_energy_j"] / df["steady_output_tokens"]
+                                                * df["output_tokens_per_request"])
     df.index = list(T5_ROWS)
     return df
 
