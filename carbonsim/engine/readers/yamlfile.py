@@ -90,6 +90,8 @@ def loads_yaml(text: str, file: str | Path = "<string>"):
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader subclass
     except yaml.YAMLError as exc:
+        if "nesting depth" in str(exc):  # libyaml >= 0.2.5 stops deep documents itself
+            raise InputError("YAML nested too deeply (a spec is a few levels deep)", file=file) from None
         raise InputError(f"malformed YAML: {_describe(exc)}", file=file) from None
     except RecursionError:
         raise InputError("YAML nested too deeply (a spec is a few levels deep)", file=file) from None
