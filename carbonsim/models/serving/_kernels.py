@@ -103,7 +103,7 @@ N_CST = 41
 # request states
 _WAITING, _PREFILL, _DECODE, _DONE, _REJECTED, _FUTURE = 0, 1, 2, 3, 4, 5
 # instance states
-_EMPTY, _CPUPH, _WAITGPU, _GPUPH = 0, 1, 2, 3
+_EMPTY, _CPUPH, _GPUPH = 0, 1, 2
 
 
 @njit(cache=True, inline="always")
@@ -197,31 +197,31 @@ def _constants(col, cst):
 
 
 @njit(cache=True)
-def _matmul(cst, T, sampled):
+def _matmul(cst, e, T, sampled):
     """Matrix-product time, FLOPs and weight bytes per GPU of a step of T tokens."""
-    L = cst[C_L]
-    t = cst[C_TP]
-    E = cst[C_E]
-    k_eff = cst[C_KEFF]
-    expert = cst[C_EXPERT]
-    flop_mm = 2.0 * T * L * (cst[C_PATTN] + cst[C_DENSE] + k_eff * expert) + 2.0 * sampled * cst[C_V] * cst[C_H]
-    flop_t = flop_mm + 2.0 * T * L * k_eff * expert * (cst[C_GAMMA] - 1.0)
-    touched = E * (1.0 - cst[C_MISS] ** T) if E > 0.0 else 0.0
-    weights = L * (cst[C_PATTN] + cst[C_DENSE] + touched * expert) + cst[C_V] * cst[C_H]
-    t_mm = _smax(flop_t / (t * cst[C_CC]), cst[C_BW] * weights / (t * cst[C_CM]), cst[C_PW])
-    return t_mm, flop_mm, cst[C_BW] * weights / t
+    L = cst[e, C_L]
+    t = cst[e, C_TP]
+    E = cst[e, C_E]
+    k_eff = cst[e, C_KEFF]
+    expert = cst[e, C_EXPERT]
+    flop_mm = 2.0 * T * L * (cst[e, C_PATTN] + cst[e, C_DENSE] + k_eff * expert) + 2.0 * sampled * cst[e, C_V] * cst[e, C_H]
+    flop_t = flop_mm + 2.0 * T * L * k_eff * expert * (cst[e, C_GAMMA] - 1.0)
+    touched = E * (1.0 - cst[e, C_MISS] ** T) if E > 0.0 else 0.0
+    weights = L * (cst[e, C_PATTN] + cst[e, C_DENSE] + touched * expert) + cst[e, C_V] * cst[e, C_H]
+    t_mm = _smax(flop_t / (t * cst[e, C_CC]), cst[e, C_BW] * weights / (t * cst[e, C_CM]), cst[e, C_PW])
+    return t_mm, flop_mm, cst[e, C_BW] * weights / t
 
 
 @njit(cache=True)
-def _power(cst, t_gpu, flop, nbytes):
+def _power(cst, e, t_gpu, flop, nbytes):
     """GPU power while kernels run, and the kernel time after any power-limit stretch."""
-    mfu = flop / (t_gpu * cst[C_PI])
-    mbu = nbytes / (t_gpu * cst[C_BETA])
-    idle = cst[C_IDLE]
-    span = cst[C_CAP] - idle
-    xc = cst[C_AC] * mfu / cst[C_PEC]
-    xm = cst[C_AM] * mbu / cst[C_PEM]
-    limit = cst[C_LIM]
+    mfu = flop / (t_gpu * cst[e, C_PI])
+    mbu = nbytes / (t_gpu * cst[e, C_BETA])
+    idle = cst[e, C_IDLE]
+    span = cst[e, C_CAP] - idle
+    xc = cst[e, C_AC] * mfu / cst[e, C_PEC]
+    xm = cst[e, C_AM] * mbu / cst[e, C_PEM]
+    limit = cst[e, C_LIM]
     budget = (limit - idle) / span
     unc = xc + xm
     f = 1.0
@@ -239,30 +239,30 @@ def _power(cst, t_gpu, flop, nbytes):
     if power > limit:
         power = limit
     if f < 1.0:
-        sc = mfu / cst[C_PEC]
-        sm = mbu / cst[C_PEM]
+        sc = mfu / cst[e, C_PEC]
+        sm = mbu / cst[e, C_PEM]
         share = sc / (sc + sm) if sc + sm > 0.0 else 0.0
         t_gpu = t_gpu * (share / f + (1.0 - share))
     return power, t_gpu
 
 
 @njit(cache=True)
-def _comm(cst, T, sampled):
-    t = cst[C_TP]
+def _comm(cst, e, T, sampled):
+    t = cst[e, C_TP]
     if t <= 1.0:
         return 0.0
-    alpha = cst[C_ALPHA]
-    bw = cst[C_LINK] * _GB
+    alpha = cst[e, C_ALPHA]
+    bw = cst[e, C_LINK] * _GB
     ba = 2.0
-    ar = alpha + 2.0 * (t - 1.0) / t * (T * cst[C_H] * ba) / bw
-    gather = alpha + (t - 1.0) / t * sampled * cst[C_V] * ba / bw
-    return 2.0 * cst[C_L] * ar + gather
+    ar = alpha + 2.0 * (t - 1.0) / t * (T * cst[e, C_H] * ba) / bw
+    gather = alpha + (t - 1.0) / t * sampled * cst[e, C_V] * ba / bw
+    return 2.0 * cst[e, C_L] * ar + gather
 
 
 @njit(cache=True)
-def _cpu(cst, seqs):
-    extra = cst[C_CT0] + cst[C_CT1] * seqs if cst[C_TP] > 1.0 else 0.0
-    return cst[C_C0] + cst[C_C1] * seqs + extra
+def _cpu(cst, e, seqs):
+    extra = cst[e, C_CT0] + cst[e, C_CT1] * seqs if cst[e, C_TP] > 1.0 else 0.0
+    return cst[e, C_C0] + cst[e, C_C1] * seqs + extra
 
 
 # --- small data structures on flat arrays (one segment per instance) ----------------------------
@@ -361,44 +361,44 @@ def _summarise(out, name_mean, name_p50, name_p90, name_p99, values, n):
 
 
 @njit(cache=True)
-def _cost(ce, mm, tokens, sampled, seqs, n_chunks, a_p, k_p, ndec, a_d, stc):
+def _cost(cst, mm, stc, e, tokens, sampled, seqs, n_chunks, a_p, k_p, ndec, a_d):
     """Fill ``stc`` with a step's cost (see the reference's ``step_cost``); returns its CPU phase."""
-    if tokens != mm[0] or sampled != mm[1]:
-        mt, mf, mb = _matmul(ce, tokens, sampled)
-        mm[0] = tokens
-        mm[1] = sampled
-        mm[2] = mt
-        mm[3] = mf
-        mm[4] = mb
+    if tokens != mm[e, 0] or sampled != mm[e, 1]:
+        mt, mf, mb = _matmul(cst, e, tokens, sampled)
+        mm[e, 0] = tokens
+        mm[e, 1] = sampled
+        mm[e, 2] = mt
+        mm[e, 3] = mf
+        mm[e, 4] = mb
     t_att = 0.0
     flop_att = 0.0
     bytes_kv = 0.0
     if n_chunks > 0:
-        fp = ce[C_FDEC] * a_p
-        bp = ce[C_KDEC] * k_p
-        t_att += _smax(fp / (ce[C_TP] * ce[C_CC]), bp / ce[C_CM], ce[C_PW])
+        fp = cst[e, C_FDEC] * a_p
+        bp = cst[e, C_KDEC] * k_p
+        t_att += _smax(fp / (cst[e, C_TP] * cst[e, C_CC]), bp / cst[e, C_CM], cst[e, C_PW])
         flop_att += fp
         bytes_kv += bp
     if ndec > 0:
-        t_att += ce[C_ADEC] * a_d
-        flop_att += ce[C_FDEC] * a_d
-        bytes_kv += ce[C_KDEC] * a_d
-    bytes_act = ce[C_ACTTOK] * tokens
-    t_gpu = ce[C_TFIXED] + mm[2] + t_att + bytes_act / ce[C_CM]
-    flop = (mm[3] + flop_att) / ce[C_TP]
-    nbytes = mm[4] + bytes_kv + bytes_act
-    power, t_gpu = _power(ce, t_gpu, flop, nbytes)
-    comm = _comm(ce, tokens, sampled)
-    cpu = _cpu(ce, seqs)
+        t_att += cst[e, C_ADEC] * a_d
+        flop_att += cst[e, C_FDEC] * a_d
+        bytes_kv += cst[e, C_KDEC] * a_d
+    bytes_act = cst[e, C_ACTTOK] * tokens
+    t_gpu = cst[e, C_TFIXED] + mm[e, 2] + t_att + bytes_act / cst[e, C_CM]
+    flop = (mm[e, 3] + flop_att) / cst[e, C_TP]
+    nbytes = mm[e, 4] + bytes_kv + bytes_act
+    power, t_gpu = _power(cst, e, t_gpu, flop, nbytes)
+    comm = _comm(cst, e, tokens, sampled)
+    cpu = _cpu(cst, e, seqs)
     phase = t_gpu + comm
-    stc[0] = t_gpu
-    stc[1] = cpu
-    stc[2] = phase
-    stc[3] = power
-    stc[4] = power * t_gpu + ce[C_IDLE] * comm
-    stc[5] = tokens
-    stc[6] = seqs
-    if ce[C_OVL] > 0.5:
+    stc[e, 0] = t_gpu
+    stc[e, 1] = cpu
+    stc[e, 2] = phase
+    stc[e, 3] = power
+    stc[e, 4] = power * t_gpu + cst[e, C_IDLE] * comm
+    stc[e, 5] = tokens
+    stc[e, 6] = seqs
+    if cst[e, C_OVL] > 0.5:
         return cpu - phase if cpu > phase else 0.0
     return cpu
 
@@ -410,6 +410,7 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
     n = arrival.shape[0]
     for i in range(out.shape[0]):
         out[i] = 0.0
+    ins = np.ascontiguousarray(inst.T)   # (k, N_INSTANCE): no views in the loop (no reference counting)
     cst = np.empty((k, N_CST))
     n_groups = 0
     for e in range(k):
@@ -490,6 +491,15 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
         group_n[int(inst[_GROUP, e])] += 1
     for gg in range(n_groups):
         solo[gg] = group_n[gg] == 1
+    group_start = np.zeros(n_groups + 1, np.int64)   # members of each group, in instance order
+    for gg in range(n_groups):
+        group_start[gg + 1] = group_start[gg] + group_n[gg]
+    members = np.zeros(k, np.int64)
+    filled = group_start[:n_groups].copy()
+    for e in range(k):
+        gg = int(inst[_GROUP, e])
+        members[filled[gg]] = e
+        filled[gg] += 1
     for e in range(k):
         free[e] = int(inst[_KVB, e])
         bsz[e] = int(inst[_BS, e])
@@ -537,22 +547,19 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
             break
         t = best_t
         g = int(inst[_GROUP, e])
-        col = inst[:, e]
         bs = bsz[e]
         form = False
         if inst_state[e] == _EMPTY:
             form = True
-        elif inst_state[e] == _CPUPH or inst_state[e] == _WAITGPU:
-            if group_free[g] <= t:
-                inst_state[e] = _GPUPH
-                end = t + stc[e, 2]
-                group_free[g] = end
-                counter += 1
-                inst_seq[e] = counter
-                inst_t[e] = end
-            else:
-                inst_state[e] = _WAITGPU
-                inst_t[e] = group_free[g]
+        elif inst_state[e] == _CPUPH:
+            # queue the step's kernels behind those already queued on the group's GPUs
+            start = t if t > group_free[g] else group_free[g]
+            end = start + stc[e, 2]
+            group_free[g] = end
+            inst_state[e] = _GPUPH
+            counter += 1
+            inst_seq[e] = counter
+            inst_t[e] = end
         else:
             # ---- the GPU phase ends: apply the step ----
             tp = cst[e, C_TP]
@@ -668,8 +675,8 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
             r = nxt[e]
             nxt[e] += 1
             longest = prompt[r] + output[r]
-            never = (longest > col[_MAXLEN] or _ceil_div(longest - 1, bs) > col[_KVB]
-                     or (col[_CHUNK] < 0.5 and longest - 1 > col[_BUDGET]))
+            never = (longest > ins[e, _MAXLEN] or _ceil_div(longest - 1, bs) > ins[e, _KVB]
+                     or (ins[e, _CHUNK] < 0.5 and longest - 1 > ins[e, _BUDGET]))
             if never:
                 state[r] = _REJECTED
             else:
@@ -685,10 +692,10 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
             if busy_total == 0:
                 server_idle_s += t - server_idle_since
             busy_total += 1
-        wm = col[_WM]
-        budget = int(col[_BUDGET])
-        max_seqs = int(col[_MAXSEQ])
-        chunked = col[_CHUNK] >= 0.5
+        wm = ins[e, _WM]
+        budget = int(ins[e, _BUDGET])
+        max_seqs = int(ins[e, _MAXSEQ])
+        chunked = ins[e, _CHUNK] >= 0.5
         n_chunks = 0
         tokens = 0
         ndec = 0
@@ -888,8 +895,8 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 sampled_f += 1.0
         tokens_f = float(tokens)
         seqs_f = float(n_chunks + ndec)
-        cpu_phase = _cost(cst[e], mm[e], tokens_f, sampled_f, seqs_f, n_chunks, a_p, k_p, ndec,
-                          float(sum_c[e] + ndec), stc[e])
+        cpu_phase = _cost(cst, mm, stc, e, tokens_f, sampled_f, seqs_f, n_chunks, a_p, k_p, ndec,
+                          float(sum_c[e] + ndec))
         st_len[e] = n_chunks
         st_dec[e] = ndec
         st_formed[e] = t
@@ -900,16 +907,15 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
         # (an instance alone on its GPUs, decoding only, while nothing arrives, finishes or is
         # preempted: every rule of the general path would choose the same step again)
         if solo[g] and n_chunks == 0 and pf_head[e] < 0:
-            ce = cst[e]
-            tp = ce[C_TP]
-            idle = ce[C_IDLE]
-            uncapped = ce[C_LIM] >= ce[C_CAP]
-            c_t = ce[C_TFIXED] + mm[e, 2]             # the step's time is (c_t + a*A) + c_a
-            c_a = ce[C_ACTTOK] * tokens_f / ce[C_CM]
-            c_b = ce[C_ACTTOK] * tokens_f
-            span = ce[C_CAP] - idle
+            tp = cst[e, C_TP]
+            idle = cst[e, C_IDLE]
+            uncapped = cst[e, C_LIM] >= cst[e, C_CAP]
+            c_t = cst[e, C_TFIXED] + mm[e, 2]             # the step's time is (c_t + a*A) + c_a
+            c_a = cst[e, C_ACTTOK] * tokens_f / cst[e, C_CM]
+            c_b = cst[e, C_ACTTOK] * tokens_f
+            span = cst[e, C_CAP] - idle
             gpu, cpu, phase, power, phase_j = stc[e, 0], stc[e, 1], stc[e, 2], stc[e, 3], stc[e, 4]
-            comm = _comm(ce, tokens_f, sampled_f)
+            comm = _comm(cst, e, tokens_f, sampled_f)
             dc = dcount[e]
             sc = sum_c[e]
             fr = free[e]
@@ -953,20 +959,20 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 fr -= need
                 idx = idx - 1 if idx > 0 else bs - 1
                 a_d = float(sc + ndec)
-                gpu = (c_t + ce[C_ADEC] * a_d) + c_a
-                flop = (mm[e, 3] + ce[C_FDEC] * a_d) / tp
-                nbytes = mm[e, 4] + ce[C_KDEC] * a_d + c_b
+                gpu = (c_t + cst[e, C_ADEC] * a_d) + c_a
+                flop = (mm[e, 3] + cst[e, C_FDEC] * a_d) / tp
+                nbytes = mm[e, 4] + cst[e, C_KDEC] * a_d + c_b
                 if uncapped:
-                    x = ce[C_AC] * (flop / (gpu * ce[C_PI])) / ce[C_PEC] \
-                        + ce[C_AM] * (nbytes / (gpu * ce[C_BETA])) / ce[C_PEM]
+                    x = cst[e, C_AC] * (flop / (gpu * cst[e, C_PI])) / cst[e, C_PEC] \
+                        + cst[e, C_AM] * (nbytes / (gpu * cst[e, C_BETA])) / cst[e, C_PEM]
                     if x > 1.0:
                         x = 1.0
                     power = idle + span * x
                 else:
-                    power, gpu = _power(ce, gpu, flop, nbytes)
+                    power, gpu = _power(cst, e, gpu, flop, nbytes)
                 phase = gpu + comm
                 phase_j = power * gpu + idle * comm
-                if ce[C_OVL] > 0.5:
+                if cst[e, C_OVL] > 0.5:
                     cpu_phase = cpu - phase if cpu > phase else 0.0
             if dc != dcount[e]:
                 if seqs_f > max_batch:
@@ -989,6 +995,73 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
         counter += 1
         inst_seq[e] = counter
         inst_t[e] = t + cpu_phase
+
+        # ---- fast path for instances sharing GPUs: their events, in the general loop's order,
+        # while every step each forms is again a pure decode step (as the solo path above) ----
+        if not solo[g] and n_chunks == 0 and ndec > 0 and pf_head[e] < 0:
+            ga, gb = group_start[g], group_start[g + 1]
+            while True:
+                j = -1
+                best_t = _INF
+                best_s = 0
+                for m in range(ga, gb):
+                    i = members[m]
+                    if inst_t[i] < best_t or (inst_t[i] == best_t and j >= 0 and inst_seq[i] < best_s):
+                        j = i
+                        best_t = inst_t[i]
+                        best_s = inst_seq[i]
+                if j < 0 or inst_state[j] == _EMPTY:
+                    break
+                tj = best_t
+                if inst_state[j] == _CPUPH:
+                    start = tj if tj > group_free[g] else group_free[g]
+                    end = start + stc[j, 2]
+                    group_free[g] = end
+                    inst_state[j] = _GPUPH
+                    counter += 1
+                    inst_seq[j] = counter
+                    inst_t[j] = end
+                    continue
+                # its GPU phase ends at tj: would the next step be the same decode step again?
+                bj = bsz[j]
+                if st_len[j] != 0 or st_dec[j] == 0 or pf_head[j] >= 0:
+                    break
+                if hsize[j] > 0 and hkey[lo[j]] == dcount[j] + 1:
+                    break
+                if nxt[j] < hi[j] and arrival[nxt[j]] <= tj:
+                    break
+                need = buckets[j, (-(dcount[j] + 1)) % bj]
+                if free[j] < need:
+                    break
+                tp = cst[j, C_TP]
+                nd = st_dec[j]
+                group_phase_s[g] += stc[j, 2]
+                group_phase_j[g] += stc[j, 4]
+                steps += 1
+                seqs_sum += stc[j, 6]
+                if stc[j, 6] > max_batch:
+                    max_batch = stc[j, 6]
+                kernel_s += tp * stc[j, 0]
+                cpu_core_s += tp * stc[j, 1]
+                run_s += st_insys[j] * (tj - st_formed[j])
+                phi[j] += tp * stc[j, 4] / stc[j, 5]
+                sum_c[j] += nd
+                dcount[j] += 1
+                if st_sat[j]:
+                    wall = tj - st_formed[j]
+                    steady_s += wall
+                    steady_j += tp * (stc[j, 3] * stc[j, 0] + cst[j, C_IDLE] * (wall - stc[j, 0]))
+                    steady_tokens += nd
+                if tj > t_end:
+                    t_end = tj
+                free[j] -= need
+                fd = float(nd)
+                cph = _cost(cst, mm, stc, j, fd, fd, fd, 0, 0.0, 0.0, nd, float(sum_c[j] + nd))
+                st_formed[j] = tj
+                inst_state[j] = _CPUPH
+                counter += 1
+                inst_seq[j] = counter
+                inst_t[j] = tj + cph
 
     # ---- results ----
     end = t_end

@@ -97,7 +97,7 @@ from carbonsim.models.serving.layout import (
 GB = 1e9
 TERA = 1e12
 
-EMPTY, CPU, WAIT, GPU = 0, 1, 2, 3
+EMPTY, CPU, GPU = 0, 1, 2
 
 
 def blocks_for(tokens: int, block_size: int) -> int:
@@ -238,11 +238,10 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
            "run_s": 0.0}
     counter = [0]
 
-    def schedule(e, t, keep_seq=False):
+    def schedule(e, t):
         e.t = t
-        if not keep_seq:
-            counter[0] += 1
-            e.seq = counter[0]
+        counter[0] += 1
+        e.seq = counter[0]
 
     for e in engines:
         schedule(e, arrival[e.next] if e.next < e.hi else math.inf)
@@ -424,15 +423,14 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
             break
         if e.state == EMPTY:
             form_step(e, t)
-        elif e.state in (CPU, WAIT):
-            if group_free[e.group] <= t:
-                e.state = GPU
-                end = t + e.step["cost"]["gpu_phase_s"]
-                group_free[e.group] = end
-                schedule(e, end)
-            else:
-                e.state = WAIT
-                schedule(e, group_free[e.group], keep_seq=True)
+        elif e.state == CPU:
+            # the step's kernels queue for the GPUs behind those already queued (first come,
+            # first served by the time the CPU phase ends)
+            start = max(t, group_free[e.group])
+            end = start + e.step["cost"]["gpu_phase_s"]
+            group_free[e.group] = end
+            e.state = GPU
+            schedule(e, end)
         else:  # GPU phase ends
             finish_step(e, t)
             form_step(e, t)
