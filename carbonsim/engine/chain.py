@@ -570,4 +570,5 @@ ONLINE_POWER_ROWS = (("idle_loaded_w", "gpu_idle_loaded_w"), ("cap_w", "gpu_cap_
 REJECTED_CODE = len(INFEASIBLE_REASONS)
 #: Online points add one reason: requests that could never run.
 ONLINE_INFEASIBLE_REASONS = np.append(INFEASIBLE_REASONS, ["requests longer than max_model_len or the KV cache "
-                                                           "were rejected", "no request arrives"])
+                                                           "were rejected (cap the lengths: workload.prompt_tokens.max, "
+                                                           "workload.output_tokens.max)", "no request arrives"])

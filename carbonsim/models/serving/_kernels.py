@@ -1,7 +1,7 @@
 """Numba kernel of the serving simulator: the reference's event loop with O(1) work per step.
 
 Same rules and equations as :func:`carbonsim.models.serving.reference.simulate_reference` (the
-readable reference; ``tests/models/test_serving.py`` holds the two together). What differs is
+readable reference; ``tests/models/test_serving_simulator.py`` holds the two together). What differs is
 the bookkeeping, so that a step costs a few dozen operations however many requests run:
 
 * Decoding requests are not visited one by one. Every decode step advances all of them by one

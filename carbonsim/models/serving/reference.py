@@ -8,7 +8,7 @@ performance model (:func:`carbonsim.models.perf.llm.step_gpu_mixed`, ``step_comm
 Instances in the same ``gpu_group`` share their GPUs: their GPU phases run one at a time,
 first come first served, while their CPU phases overlap. The compiled kernel
 (:mod:`carbonsim.models.serving._kernels`) runs the same event loop with O(1) bookkeeping per
-step; ``tests/models/test_serving.py`` holds the two together.
+step; ``tests/models/test_serving_simulator.py`` holds the two together.
 
 Requests
 --------
