@@ -61,6 +61,40 @@ def simulate_many(systems, settings) -> np.ndarray:
     arrival = np.ascontiguousarray(np.concatenate([s[1] for s in systems]), dtype=np.float64)
     prompt = np.ascontiguousarray(np.concatenate([s[2] for s in systems]), dtype=np.int64)
     output = np.ascontiguousarray(np.concatenate([s[3] for s in systems]), dtype=np.int64)
-    simulate_many_kernel(inst, inst_bounds, arrival, prompt, output, req_bounds, owner_bounds,
-                         np.ascontiguousarray(settings, dtype=np.float64), out)
+    settings = np.ascontiguousarray(settings, dtype=np.float64)
+    args = (inst, inst_bounds, arrival, prompt, output, req_bounds, owner_bounds, settings, out)
+    per = np.empty((1, 1))
+    # systems differ in cost by orders of magnitude (load, lengths): threads take them one at a
+    # time from a shared counter (the kernel runs without the GIL)
+    threads = min(_threads(), m)
+    order = np.arange(m, dtype=np.int64)
+    if threads <= 1:
+        simulate_many_kernel(*args, order, 0, m, per, False)
+        return out
+    import threading
+
+    lock = threading.Lock()
+    cursor = [0]
+
+    def work():
+        while True:
+            with lock:
+                q = cursor[0]
+                cursor[0] += 1
+            if q >= m:
+                return
+            simulate_many_kernel(*args, order, q, q + 1, per, False)
+
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
     return out
+
+
+def _threads() -> int:
+    """Threads for :func:`simulate_many`: Numba's setting (NUMBA_NUM_THREADS, ``numba.set_num_threads``)."""
+    import numba
+
+    return int(numba.get_num_threads())

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from carbonsim.models.perf.layout import ACT_F_PER_MATRIX, ACT_H, P
 from carbonsim.models.serving.layout import (
@@ -1155,23 +1155,26 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
     out[_O_CONCURRENCY] = run_s / end if end > 0.0 else 0.0
 
 
-@njit(cache=True, parallel=True)
-def simulate_many_kernel(inst_all, inst_bounds, arrival, prompt, output, req_bounds, owner_bounds, settings, out):
-    """Simulate ``m`` independent systems in parallel (one per column of ``out``).
+@njit(cache=True, nogil=True)
+def simulate_many_kernel(inst_all, inst_bounds, arrival, prompt, output, req_bounds, owner_bounds, settings, out,
+                         order, first, last, per, want_per):
+    """Simulate systems ``order[first:last]`` (one per column of ``out``), without the GIL.
 
     System ``j`` has instances ``inst_all[:, inst_bounds[j]:inst_bounds[j+1]]`` and requests
     ``req_bounds[j]:req_bounds[j+1]``; ``owner_bounds[inst_bounds[j] + j + i]`` is where its
-    instance ``i``'s requests start (relative to the system's first request).
+    instance ``i``'s requests start (relative to the system's first request). With
+    ``want_per``, per-request results go to ``per[:, req_bounds[j]:req_bounds[j+1]]``. Threads
+    call it on one system at a time (:func:`carbonsim.models.serving.simulate_many`).
     """
-    m = out.shape[1]
-    for j in prange(m):
+    col = np.empty(N_OUTPUTS)
+    for q in range(first, last):
+        j = order[q]
         a, b = inst_bounds[j], inst_bounds[j + 1]
         ra, rb = req_bounds[j], req_bounds[j + 1]
         ob = owner_bounds[a + j: b + j + 1]
-        col = np.empty(N_OUTPUTS)
-        per = np.empty((N_REQUEST_OUT, 1))
-        simulate_one(inst_all[:, a:b], arrival[ra:rb], prompt[ra:rb], output[ra:rb], ob, settings[:, j], col, per,
-                     False)
+        pj = per[:, ra:rb] if want_per else per[:, 0:1]
+        simulate_one(inst_all[:, a:b], arrival[ra:rb], prompt[ra:rb], output[ra:rb], ob, settings[:, j], col, pj,
+                     want_per)
         out[:, j] = col
 
 
@@ -1180,12 +1183,15 @@ def simulate(instances, arrival_s, prompt_tokens, output_tokens, owner, settings
     arguments and results)."""
     inst = np.ascontiguousarray(instances, dtype=np.float64)
     owner = np.asarray(owner, dtype=np.int64)
-    bounds = np.searchsorted(owner, np.arange(inst.shape[1] + 1)).astype(np.int64)
+    k = inst.shape[1]
+    bounds = np.searchsorted(owner, np.arange(k + 1)).astype(np.int64)
     n = len(arrival_s)
-    out = np.empty(N_OUTPUTS)
-    per = np.empty((N_REQUEST_OUT, n))
-    simulate_one(inst, np.ascontiguousarray(arrival_s, dtype=np.float64),
-                 np.ascontiguousarray(prompt_tokens, dtype=np.int64),
-                 np.ascontiguousarray(output_tokens, dtype=np.int64), bounds,
-                 np.ascontiguousarray(settings, dtype=np.float64), out, per, True)
-    return out, per
+    out = np.empty((N_OUTPUTS, 1))
+    per = np.empty((N_REQUEST_OUT, max(n, 1)))
+    simulate_many_kernel(inst, np.array([0, k], dtype=np.int64),
+                         np.ascontiguousarray(arrival_s, dtype=np.float64),
+                         np.ascontiguousarray(prompt_tokens, dtype=np.int64),
+                         np.ascontiguousarray(output_tokens, dtype=np.int64), np.array([0, n], dtype=np.int64),
+                         bounds, np.ascontiguousarray(np.reshape(settings, (-1, 1)), dtype=np.float64), out,
+                         np.zeros(1, dtype=np.int64), 0, 1, per, True)
+    return out[:, 0], per[:, :n]
