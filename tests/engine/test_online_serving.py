@@ -261,3 +261,15 @@ def test_a_model_that_does_not_fit_is_an_input_error():
 def test_a_sweep_value_names_its_axis():
     with pytest.raises(InputError, match=r"sweep.product.workload.qps\[1\].*greater than 0"):
         run({**online(), "sweep": {"product": {"workload.qps": [1.0, 0.0]}}})
+
+
+def test_dask_gives_the_same_online_rows(tmp_path):
+    # Traces travel with the chunk plan: the workers read no file.
+    pytest.importorskip("dask.distributed", reason="the Dask executor is an extra: pip install '.[dask]'")
+    f = tmp_path / "t.csv"
+    f.write_text("arrival_s,prompt_tokens,output_tokens\n" + "".join(f"{i * 0.3},{100 + i},{20 + i}\n"
+                                                                    for i in range(40)))
+    doc = {**trace_doc(f), "sweep": {"product": {"workload.max_num_seqs": [4, 16, 64]}}}
+    local = run(doc).points
+    dist = run(doc, dask="local").points
+    pd.testing.assert_frame_equal(local, dist, check_exact=True)
