@@ -273,3 +273,20 @@ def test_dask_gives_the_same_online_rows(tmp_path):
     local = run(doc).points
     dist = run(doc, dask="local").points
     pd.testing.assert_frame_equal(local, dist, check_exact=True)
+
+
+def test_a_request_table_adds_up_to_the_sweep_row():
+    from carbonsim.api import requests
+
+    doc = {**online(placement="vertical", requests=60, slo={"tpot_s": 0.02}), "server": "azure-nc48ads-a100-v4",
+           "model": "mistral-7b"}
+    table = requests(doc)
+    row = run(doc).points.iloc[0]
+    assert len(table) == 120 and table["served"].all()
+    assert set(table["model"]) == {"mistral-7b"}
+    for col in ("energy_j", "gpu_energy_j", "host_energy_j", "operational_g", "embodied_g", "total_g",
+                "ttft_s", "tpot_s", "latency_s"):
+        assert table[col].mean() == pytest.approx(row[col], rel=1e-9), col
+    assert (table["tpot_s"] <= 0.02).mean() == pytest.approx(row["slo_attainment"], rel=1e-12)
+    with pytest.raises(InputError, match="online-serving scenario"):
+        requests({**doc, "workload": {"mode": "offline", "prompt_tokens": 8, "output_tokens": 8}})
