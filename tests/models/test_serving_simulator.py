@@ -95,6 +95,17 @@ def test_kernel_matches_reference_under_heavy_preemption(chunked, shared):
     _assert_same(ref, simulate(inst, arr, p, o, owner, NO_SLO))
 
 
+@pytest.mark.parametrize("overlap", [0.0, 1.0])
+def test_kernel_matches_reference_for_models_taking_turns(overlap):
+    # Two models on the same GPUs, long decodes between few arrivals: the kernel replays runs
+    # of decode steps of both engines in their queue order (its fast path for shared GPUs).
+    cols = [instance(tp=2, overlap=overlap, group=0, share=0.5) for _ in range(2)]
+    inst, arr, p, o, owner = system(cols, 12, 0, 0.4, 12, (EXP, 300.0, 0.0, 1, 2000), (EXP, 400.0, 0.0, 1, 1500))
+    ref = simulate_reference(inst, arr, p, o, owner, NO_SLO)
+    assert ref[0][OUT["steps"]] > 20 * ref[0][OUT["served"]]
+    _assert_same(ref, simulate(inst, arr, p, o, owner, NO_SLO))
+
+
 def test_many_systems_in_parallel_equal_one_by_one():
     rng = np.random.default_rng(3)
     systems = [_random_case(rng, i) for i in range(6)]
