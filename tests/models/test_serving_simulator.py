@@ -7,7 +7,7 @@ import pytest
 from carbonsim.models.perf.layout import O
 from carbonsim.models.perf.llm import offline_task_reference, pack_params
 from carbonsim.models.serving import OUT, R, simulate, simulate_many, simulate_reference
-from carbonsim.models.serving.layout import I, pack_instance
+from carbonsim.models.serving.layout import pack_instance
 from carbonsim.models.serving.memory import kv_cache_blocks
 from carbonsim.models.serving.reference import step_cost
 from carbonsim.models.serving.workload import DISTRIBUTIONS, draw_requests, draw_tokens, streams

@@ -699,10 +699,7 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
         n_chunks = 0
         tokens = 0
         ndec = 0
-        if chunked or wq_len[e] > 0:
-            pass
-        # --- preempt until the decodes' new blocks fit (both policies, when decoding) ---
-        # (without chunked prefill only when no prefill is admitted; checked below)
+        # --- without chunked prefill: admit whole prompts first (a prefill step) ---
         if not chunked:
             while wq_len[e] > 0:
                 r = wq[wbase + wq_head[e]]
@@ -737,7 +734,8 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 n_chunks += 1
                 tokens += nt
         if chunked or n_chunks == 0:
-            # secure the decodes' blocks: preempt the latest-admitted running request
+            # a decode step (or the decodes of a chunked step): preempt the latest-admitted
+            # running request until the decodes' new blocks fit
             while run_n[e] > 0:
                 need = buckets[e, (-dcount[e]) % bs] if n_dec[e] > 0 else 0
                 if free[e] >= need:
