@@ -222,7 +222,6 @@ def test_bad_traces(tmp_path, text, words):
     ({"second_model": "mistral-7b"}, "workload.second_model", "placement"),
     ({"prompt_tokens": {"dist": "pareto", "mean": 100, "shape": 1.0}}, "workload.prompt_tokens.shape", "greater than 1"),
     ({"prompt_tokens": {"dist": "gamma", "mean": 100}}, "workload.prompt_tokens.dist", "expected one of"),
-    ({"output_tokens": {"dist": "exponential", "mean": 100, "shape": 2}}, "workload.output_tokens.shape", "no shape"),
     ({"arrival": "trace"}, "workload.qps", "does not apply to arrival: trace"),
     ({"slo": {"ttft_s": 0}}, "workload.slo.ttft_s", "greater than 0"),
 ])
@@ -290,3 +289,20 @@ def test_a_request_table_adds_up_to_the_sweep_row():
     assert (table["tpot_s"] <= 0.02).mean() == pytest.approx(row["slo_attainment"], rel=1e-12)
     with pytest.raises(InputError, match="online-serving scenario"):
         requests({**doc, "workload": {"mode": "offline", "prompt_tokens": 8, "output_tokens": 8}})
+
+
+def test_length_distributions_and_the_arrival_window_are_sweep_axes():
+    df = run({**online(), "sweep": {"product": {"workload.output_tokens.mean": [50, 200],
+                                                "workload.prompt_tokens.dist": ["lognormal", "exponential"]}}}).points
+    assert list(df["workload.output_tokens.mean"]) == [50, 50, 200, 200]
+    by_mean = df.groupby("workload.output_tokens.mean")["output_tokens_per_request"].mean()
+    assert by_mean[200] > 3 * by_mean[50]
+    # the same seed: the lognormal and exponential prompts differ, the outputs do not
+    assert df["prompt_tokens_per_request"].iloc[0] != df["prompt_tokens_per_request"].iloc[1]
+    assert df["output_tokens_per_request"].iloc[0] == df["output_tokens_per_request"].iloc[1]
+    doc = online(duration_s=60.0, qps=2.0)
+    del doc["workload"]["requests"]
+    window = run(doc).points.iloc[0]
+    assert 80 < window["served_requests"] < 160   # a Poisson count of mean 120
+    with pytest.raises(InputError, match="is not a mapping"):
+        run({**online(prompt_tokens=200), "sweep": {"product": {"workload.prompt_tokens.mean": [100]}}})

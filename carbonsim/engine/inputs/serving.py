@@ -89,7 +89,9 @@ class TraceBook:
 
 
 def length_spec(value, field_name: str, file: str | None) -> tuple[float, float, float, float, float]:
-    """``(dist code, mean, shape, min, max)`` of a length: a number or ``{dist, mean, shape, min, max}``."""
+    """``(dist code, mean, shape, min, max)`` of a length: a number or ``{dist, mean, shape, min, max}``
+    (``shape``: Pareto a or lognormal sigma; an exponential has none and ignores it, so that
+    ``dist`` can be a sweep axis)."""
     if not isinstance(value, dict):
         return (DISTRIBUTIONS["fixed"], float(value), 0.0, 1.0, 0.0)
     dist = value["dist"]
@@ -97,9 +99,6 @@ def length_spec(value, field_name: str, file: str | None) -> tuple[float, float,
     if dist == "pareto" and shape <= 1.0:
         raise InputError(f"a Pareto distribution needs shape > 1 (its mean is infinite otherwise), found {shape:g}",
                          file=file, field=f"{field_name}.shape")
-    if dist == "exponential" and "shape" in value:
-        raise InputError("an exponential distribution has no shape (give mean only)", file=file,
-                         field=f"{field_name}.shape")
     low, high = float(value.get("min", 1)), float(value.get("max", 0))
     if high and high < low:
         raise InputError(f"max ({high:g}) is below min ({low:g})", file=file, field=f"{field_name}.max")
