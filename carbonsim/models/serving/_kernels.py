@@ -403,6 +403,33 @@ def _cost(cst, mm, stc, e, tokens, sampled, seqs, n_chunks, a_p, k_p, ndec, a_d)
     return cpu
 
 
+@njit(cache=True, inline="always")
+def _next_decode(cst, mm, stc, e, tokens, a_d, comm):
+    """The cost of a decode step like the last one, one token longer (its matrix products, CPU
+    time and communication are the last step's); fills ``stc`` and returns the CPU phase."""
+    gpu = (cst[e, C_TFIXED] + mm[e, 2] + cst[e, C_ADEC] * a_d) + cst[e, C_ACTTOK] * tokens / cst[e, C_CM]
+    flop = (mm[e, 3] + cst[e, C_FDEC] * a_d) / cst[e, C_TP]
+    nbytes = mm[e, 4] + cst[e, C_KDEC] * a_d + cst[e, C_ACTTOK] * tokens
+    idle = cst[e, C_IDLE]
+    if cst[e, C_LIM] >= cst[e, C_CAP]:
+        x = (cst[e, C_AC] * (flop / (gpu * cst[e, C_PI])) / cst[e, C_PEC]
+             + cst[e, C_AM] * (nbytes / (gpu * cst[e, C_BETA])) / cst[e, C_PEM])
+        if x > 1.0:
+            x = 1.0
+        power = idle + (cst[e, C_CAP] - idle) * x
+    else:
+        power, gpu = _power(cst, e, gpu, flop, nbytes)
+    phase = gpu + comm
+    stc[e, 0] = gpu
+    stc[e, 2] = phase
+    stc[e, 3] = power
+    stc[e, 4] = power * gpu + idle * comm
+    cpu = stc[e, 1]
+    if cst[e, C_OVL] > 0.5:
+        return cpu - phase if cpu > phase else 0.0
+    return cpu
+
+
 @njit(cache=True)
 def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want_per):
     """Simulate one serving system (see :func:`simulate`); fills ``out`` and, if ``want_per``, ``per``."""
@@ -1053,8 +1080,7 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 if tj > t_end:
                     t_end = tj
                 free[j] -= need
-                fd = float(nd)
-                cph = _cost(cst, mm, stc, j, fd, fd, fd, 0, 0.0, 0.0, nd, float(sum_c[j] + nd))
+                cph = _next_decode(cst, mm, stc, j, float(nd), float(sum_c[j] + nd), _comm(cst, j, float(nd), float(nd)))
                 st_formed[j] = tj
                 inst_state[j] = _CPUPH
                 counter += 1
