@@ -310,3 +310,25 @@ class _Database:
 
 
 db = _Database()
+
+
+def requests(scenario, *, set=None, db=None):
+    """One row per request of an online-serving scenario's own point (docs/serving.md).
+
+    Columns: ``request, model, arrival_s, prompt_tokens, output_tokens, served, ttft_s, tpot_s,
+    latency_s, finish_s, preemptions`` and, per request, ``energy_j, gpu_energy_j,
+    host_energy_j, operational_g, embodied_g, total_g`` (the sweep tables' names; their means
+    over the served requests are the sweep row's values).
+
+    >>> carbonsim.api.requests("scenarios/seed-sharing.yaml").head()   # doctest: +SKIP
+    """
+    from carbonsim.engine.studies.serving import request_table
+    from carbonsim.engine.sweep.scenario import load_scenario, scenario_from_dict
+
+    if isinstance(scenario, dict):
+        sc = scenario_from_dict(scenario, "<scenario>", _sets(set))
+    elif isinstance(scenario, (str, Path)):
+        sc = load_scenario(scenario, _sets(set))
+    else:
+        raise InputError(f"scenario must be a path or a dict, found {type(scenario).__name__}", field="scenario")
+    return request_table(sc, _database(db))

@@ -5,7 +5,8 @@ footprints, tests/engine/energy_cases.py for the energy document).
     python docs/make_validation.py
 
 - ``docs/validation_energy.md``: the sections in :data:`ENERGY_SECTIONS`, in order (offline
-  tasks from ``tests/engine/energy_cases.py``); a section is a heading and a function that returns
+  tasks from ``tests/engine/energy_cases.py``, online serving from ``tests/engine/serving_cases.py``
+  through ``docs/make_serving_validation.py``, which also writes ``docs/validation_serving.md``); a section is a heading and a function that returns
   its Markdown, so another section is added by appending to the list;
 - ``docs/validation.md``: the published-number cases of ``tests/engine/validation_cases.py``, then
   every ``docs/validation_*.md`` (so written after them).
@@ -24,11 +25,13 @@ from validation_cases import INCONSISTENT, cases  # noqa: E402
 from vendor_lca_cases import LOO, evaluation, summary  # noqa: E402
 from vendor_lca_cases import section_markdown as vendor_lca_section  # noqa: E402
 from energy_offline import offline_tasks_section  # noqa: E402
+import make_serving_validation  # noqa: E402
 
 ENERGY_DOC = ROOT / "docs" / "validation_energy.md"
 #: Sections of docs/validation_energy.md: (heading, function returning the section's Markdown).
 ENERGY_SECTIONS = [
     ("Offline tasks (per-request energy)", offline_tasks_section),
+    ("Online serving", make_serving_validation.energy_section),
 ]
 
 
@@ -48,6 +51,7 @@ def write_energy_doc() -> None:
 
 
 def main() -> None:
+    make_serving_validation.main()
     write_energy_doc()
     write_validation_doc()
 

@@ -35,17 +35,24 @@ from carbonsim.engine.inputs.coefficients import CoefficientSet
 from carbonsim.engine.inputs.columns import ParamColumn, server_column
 from carbonsim.engine.inputs.options import DEFAULT_UTIL
 from carbonsim.engine.inputs.power import HostCurve, gpu_constants, host_curve
+from carbonsim.engine.inputs.serving import LENGTH_FIELDS, MAX_INSTANCES, ONLINE_ROWS, STREAM_ROWS
 from carbonsim.engine.inputs.server import Server
 from carbonsim.errors import InputError
 from carbonsim.models.embodied.layout import COMPONENTS, N_HOST, N_PARAMS, PARAM_NAMES
 from carbonsim.models.embodied.server import server_components_reference
 from carbonsim.models.grid.carbon import operational_rate_mg_per_s
 from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
+from carbonsim.models.lifecycle.online import online_request_carbon
 from carbonsim.models.lifecycle.tasks import offline_task_carbon
 from carbonsim.models.perf.llm import offline_task_reference
 from carbonsim.models.perf.layout import O, PARAM_NAMES as PERF_NAMES
 from carbonsim.models.power.gpu import capped_gpu_power, capped_time_factor, steady_load_power_w
 from carbonsim.models.power.host import TABLE_LEVELS, coded_shape, host_power_w
+from carbonsim.models.serving.layout import INSTANCE_NAMES, N_OUTPUTS as N_OUT_SERVING, N_SETTINGS, OUT, S as _S
+from carbonsim.models.serving.reference import simulate_reference
+from carbonsim.models.serving.workload import ARRIVALS, draw_requests
+
+S_TTFT, S_TPOT = _S["ttft_slo_s"], _S["tpot_slo_s"]
 
 def embodied_kernel(params: np.ndarray) -> np.ndarray:
     """The compiled embodied model (Numba is imported on first use)."""
@@ -144,14 +151,18 @@ class CarbonChain:
         ``perf params -> (N_OUTPUTS, n)`` performance outputs.
     """
 
-    def __init__(self, db: Database, tasks: bool = False, compiled: bool = True, embodied=None, perf=None):
+    def __init__(self, db: Database, tasks: bool = False, compiled: bool = True, embodied=None, perf=None,
+                 online: bool = False):
         self.db = db
-        self.tasks = tasks
+        self.tasks = tasks or online
+        self.online = online
         self.compiled = compiled
         self.embodied = embodied or (embodied_kernel if compiled else server_components_reference)
         self.perf = perf or (perf_kernel if compiled else offline_task_reference)
-        self.rows = LOAD_POINT_ROWS + (TASK_ROWS if tasks else ())
+        self.rows = LOAD_POINT_ROWS + (ONLINE_ROWS if online else TASK_ROWS if tasks else ())
         self.index = {name: i for i, name in enumerate(self.rows)}
+        #: Request traces online points refer to by index (:class:`~carbonsim.engine.inputs.serving.TraceBook`).
+        self.traces: list = []
 
     @classmethod
     def for_points(cls, db: Database, n_points: int, tasks: bool = False) -> "CarbonChain":
@@ -161,7 +172,8 @@ class CarbonChain:
     # -- inputs -> numbers ------------------------------------------------------------------------
     def column(self, server: Server, cs: CoefficientSet, *, ci_g_per_kwh: float = float("nan"), pue: float = 1.0,
                load: Load | None = None, perf_rows: dict | None = None, whole_server: bool = True,
-               power_cap_w: float | None = None, replicas: int | None = None) -> Column:
+               power_cap_w: float | None = None, replicas: int | None = None,
+               online_rows: dict | None = None) -> Column:
         """The numbers of one point.
 
         Parameters
@@ -183,6 +195,9 @@ class CarbonChain:
         replicas : int, optional
             Model replicas serving at once, each on ``tensor_parallel`` GPUs (default: as many as
             the server holds, ``gpu_count // tensor_parallel``, at least 1).
+        online_rows : dict, optional
+            Online-serving rows (:func:`carbonsim.engine.inputs.serving.online_rows`); the GPUs'
+            power constants are added here.
         """
         emb = server_column(server, cs)
         v = np.zeros(len(self.rows))
@@ -224,7 +239,11 @@ class CarbonChain:
         v[ix["pue"]] = pue
         known = ci_g_per_kwh is not None and not np.isnan(ci_g_per_kwh)
         v[ix["grid_known"]], v[ix["ci_g_per_kwh"]] = (1.0, ci_g_per_kwh) if known else (0.0, 0.0)
-        if self.tasks:
+        if self.online:
+            if online_rows is None:
+                raise InputError("online serving needs a model and a workload")
+            self._put_online(v, online_rows, whole_server)
+        elif self.tasks:
             if perf_rows is None:
                 raise InputError("an LLM task needs a model and a workload")
             for name, value in perf_rows.items():
@@ -269,6 +288,8 @@ class CarbonChain:
         embodied, operational and total rates [mg/s] split host/GPU, power [W]. LLM tasks:
         per-request latency, energy, carbon and delay products (see :meth:`evaluate_tasks`).
         """
+        if self.online:
+            return self.evaluate_online(mat)
         if self.tasks:
             return self.evaluate_tasks(mat)
         return self.evaluate_load(mat, components)
@@ -396,3 +417,176 @@ class CarbonChain:
             "feasible": reason == 0,
             "infeasible_reason": INFEASIBLE_REASONS[reason],
         }
+
+    # -- online serving -----------------------------------------------------------------------------
+    def _put_online(self, v: np.ndarray, rows: dict, whole_server: bool) -> None:
+        """Online rows, with each instance's GPU power constants from this point's GPU rows."""
+        ix = self.index
+        for name, value in rows.items():
+            v[ix[name]] = value
+        for i in range(MAX_INSTANCES):
+            for inst_row, gpu_row in ONLINE_POWER_ROWS:
+                v[ix[f"inst{i}_{inst_row}"]] = v[ix[gpu_row]]
+        v[ix["whole_server"]] = 1.0 if whole_server else 0.0
+
+    def online_systems(self, mat: np.ndarray, points) -> tuple[list, np.ndarray]:
+        """The serving systems (instances and drawn requests) of ``points`` (column indices), and
+        their settings, as :func:`carbonsim.models.serving.simulate_many` takes them."""
+        ix = self.index
+        systems = []
+        settings = np.zeros((N_SETTINGS, len(points)))
+        draws: dict = {}
+        for k, j in enumerate(points):
+            col = mat[:, j]
+            n_inst = int(col[ix["online_instances"]])
+            inst = np.stack([col[ix[f"inst{i}_{INSTANCE_NAMES[0]}"]: ix[f"inst{i}_{INSTANCE_NAMES[-1]}"] + 1]
+                             for i in range(n_inst)], axis=1)
+            parts = [self._requests(col, i, draws) for i in range(n_inst)]
+            owner = np.concatenate([np.full(len(a), i, dtype=np.int64) for i, (a, _, _) in enumerate(parts)])
+            systems.append((inst, *(np.concatenate([p[q] for p in parts]) for q in range(3)), owner))
+            settings[S_TTFT, k] = col[ix["online_ttft_slo_s"]]
+            settings[S_TPOT, k] = col[ix["online_tpot_slo_s"]]
+        return systems, settings
+
+    def _requests(self, col: np.ndarray, model: int, cache: dict):
+        """Arrival times and lengths of model ``model``'s requests (seeded draws or the trace)."""
+        ix = self.index
+        key = (model,) + tuple(col[ix[r]] for r in STREAM_ROWS if r not in ("online_placement", "online_gpus_used",
+                                                                              "online_ttft_slo_s", "online_tpot_slo_s"))
+        if key in cache:
+            return cache[key]
+        requests = int(col[ix["online_requests"]])
+        if int(col[ix["online_arrival"]]) == ARRIVALS["trace"]:
+            arr, prompt, out = self.traces[int(col[ix["online_trace" if model == 0 else "online_trace_2"]])]
+            duration = col[ix["online_duration_s"]]
+            keep = np.ones(len(arr), bool) if duration <= 0 else arr < duration
+            arr, prompt, out = arr[keep], prompt[keep], out[keep]
+            if requests:
+                arr, prompt, out = arr[:requests], prompt[:requests], out[:requests]
+            res = (arr, prompt, out)
+        else:
+            length = [tuple(col[ix[f"online_{w}_{f}"]] for f in LENGTH_FIELDS) for w in ("prompt", "output")]
+            res = draw_requests(int(col[ix["online_seed"]]), int(col[ix["online_arrival"]]),
+                                qps=col[ix["online_qps"]], requests=requests or None,
+                                duration_s=col[ix["online_duration_s"]] or None, prompt=length[0], output=length[1],
+                                model=model)
+        cache[key] = res
+        return res
+
+    def evaluate_online(self, mat: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-request results of online serving runs (one simulation per point).
+
+        GPUs: the serving simulator's energy of the GPUs in use (kernels at their activity
+        power, loaded idle otherwise, between requests too). Host: its curve at the CPU
+        utilisation the engines' scheduling causes while requests are in the server (one busy
+        core per engine worker while the CPU works), and at zero utilisation while the server
+        is empty. Accounting: :func:`carbonsim.models.lifecycle.online.online_request_carbon`.
+        """
+        ix = self.index
+        n = mat.shape[1]
+        comps = self.components_kg(mat)
+        host_kg, gpu_kg = comps[:N_HOST].sum(axis=0), comps[N_HOST:].sum(axis=0)
+        n_gpu = mat[ix["gpu_count"]]
+        n_inst = mat[ix["online_instances"]]
+        gpus_used = mat[ix["online_gpus_used"]]
+        reason = np.where(gpus_used > n_gpu, 1, 0)
+        for i in range(MAX_INSTANCES):
+            used = n_inst > i
+            tp = mat[ix[f"inst{i}_tp"]]
+            code = infeasibility(np.where(used, tp, 1.0), np.inf, np.where(used, mat[ix[f"inst{i}_n_heads"]], 1.0),
+                                 np.where(used, mat[ix[f"inst{i}_n_kv_heads"]], 1.0),
+                                 ~used | (mat[ix[f"inst{i}_kv_blocks"]] >= 1))
+            reason = np.where(reason == 0, code, reason)
+        ok = np.flatnonzero(reason == 0)
+        out = np.full((N_OUT_SERVING, n), np.nan)
+        if len(ok):
+            systems, settings = self.online_systems(mat, ok)
+            if self.compiled:
+                from carbonsim.models.serving import simulate_many
+
+                out[:, ok] = simulate_many(systems, settings)
+            else:
+                for k, (j, s) in enumerate(zip(ok, systems)):
+                    out[:, j] = simulate_reference(*s, settings[:, k])[0]
+        rejected = np.nan_to_num(out[OUT["rejected"]])
+        reason = np.where((reason == 0) & (rejected > 0), REJECTED_CODE, reason)
+        reason = np.where((reason == 0) & (out[OUT["served"]] == 0), REJECTED_CODE + 1, reason)
+        good = reason == 0
+        served = out[OUT["served"]]
+        duration = out[OUT["duration_s"]]
+        busy, idle = out[OUT["busy_s"]], out[OUT["idle_s"]]
+        cores = np.maximum(mat[ix["host_cores"]], 1e-12)
+        util = np.minimum(1.0, np.where(busy > 0, out[OUT["cpu_core_s"]] / np.maximum(busy, 1e-12) / cores, 0.0))
+        util = np.nan_to_num(util)
+        host_busy_w = self.host_w(mat, util)
+        host_idle_w = self.host_w(mat, np.zeros(n))
+        host_j = host_busy_w * busy + host_idle_w * idle
+        gpu_j = out[OUT["gpu_energy_j"]]
+        held = np.where(mat[ix["whole_server"]] > 0.5, n_gpu, gpus_used)
+        latency = out[OUT["latency_mean_s"]]
+        res = online_request_carbon(served, duration, latency, gpu_j, host_j, host_kg, gpu_kg, n_gpu, held,
+                                    mat[ix["host_lifetime_yr"]], mat[ix["gpu_lifetime_yr"]], mat[ix["pue"]],
+                                    self.ci_g_per_kwh(mat))
+        per = np.maximum(served, 1.0)
+        nan = np.where(good, 1.0, np.nan)  # an infeasible point has no results
+        metrics = {
+            "latency_s": latency,
+            "ttft_s": out[OUT["ttft_mean_s"]],
+            "tpot_s": out[OUT["tpot_mean_s"]],
+            "throughput_tok_s": out[OUT["output_tokens"]] / duration,
+            "requests_per_s": served / duration,
+            **res,
+            "gpu_busy_energy_j": (gpu_j - out[OUT["gpu_idle_energy_j"]]) / per,
+            "gpu_idle_energy_j": out[OUT["gpu_idle_energy_j"]] / per,
+            "host_busy_energy_j": host_busy_w * busy / per,
+            "host_idle_energy_j": host_idle_w * idle / per,
+            **{f"{m}_{q}_s": out[OUT[f"{m}_{q}_s"]] for m in ("ttft", "tpot", "latency") for q in ("p50", "p90", "p99")},
+            "slo_attainment": out[OUT["slo_attainment"]],
+            "served_requests": served,
+            "rejected_requests": out[OUT["rejected"]],
+            "preemptions": out[OUT["preemptions"]],
+            "mean_batch": out[OUT["mean_batch"]],
+            "concurrency": out[OUT["concurrency"]],
+            "duration_s": duration,
+            "idle_s": idle,
+            "output_tokens_per_request": out[OUT["output_tokens"]] / per,
+            "prompt_tokens_per_request": out[OUT["prompt_tokens"]] / per,
+            "steady_s": out[OUT["steady_s"]],
+            "steady_gpu_energy_j": out[OUT["steady_gpu_energy_j"]],
+            "steady_output_tokens": out[OUT["steady_output_tokens"]],
+            "gpu_power_w": gpu_j / np.maximum(duration * gpus_used, 1e-12),
+            "host_power_w": host_j / np.maximum(duration, 1e-12),
+            "host_cpu_util": util,
+            "kv_cache_tokens": np.where(n_inst > 0, mat[ix["inst0_kv_blocks"]] * mat[ix["inst0_block_size"]], 0.0),
+        }
+        metrics = {k: v * nan for k, v in metrics.items()}
+        metrics["ci_g_per_kwh"] = self.ci_g_per_kwh(mat)
+        metrics["gpus_used"] = gpus_used.astype(np.int64)
+        metrics["feasible"] = good
+        metrics["infeasible_reason"] = ONLINE_INFEASIBLE_REASONS[reason]
+        return metrics
+
+    def simulate_point(self, vector: np.ndarray):
+        """One online point in detail: its results (:data:`~carbonsim.models.serving.layout.OUTPUT_NAMES`)
+        and per-request arrays (rows :data:`~carbonsim.models.serving.layout.REQUEST_NAMES`),
+        with the requests' arrival times, lengths and model index."""
+        mat = np.asarray(vector, dtype=float)[:, None]
+        (system,), settings = self.online_systems(mat, [0])
+        if self.compiled:
+            from carbonsim.models.serving import simulate
+
+            out, per = simulate(*system, settings[:, 0])
+        else:
+            out, per = simulate_reference(*system, settings[:, 0])
+        return out, per, system
+
+
+#: Instance power rows and the point rows they take their values from.
+ONLINE_POWER_ROWS = (("idle_loaded_w", "gpu_idle_loaded_w"), ("cap_w", "gpu_cap_w"), ("a_c", "gpu_a_c"),
+                     ("a_m", "gpu_a_m"), ("power_eta_c", "gpu_eta_c"), ("power_eta_m", "gpu_eta_m"),
+                     ("power_limit_w", "gpu_power_limit_w"))
+REJECTED_CODE = len(INFEASIBLE_REASONS)
+#: Online points add one reason: requests that could never run.
+ONLINE_INFEASIBLE_REASONS = np.append(INFEASIBLE_REASONS, ["requests longer than max_model_len or the KV cache "
+                                                           "were rejected (cap the lengths: workload.prompt_tokens.max, "
+                                                           "workload.output_tokens.max)", "no request arrives"])

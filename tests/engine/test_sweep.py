@@ -179,7 +179,8 @@ def test_infeasible_only_space_is_an_error(tmp_path):
 @pytest.mark.parametrize("change, words", [
     ({"model": "gpt-17"}, "unknown LLM model 'gpt-17'"),
     ({"workload": {"mode": "offline", "prompt_tokens": 32, "output_tokens": 0}}, "workload.output_tokens"),
-    ({"workload": {"mode": "online", "prompt_tokens": 32, "output_tokens": 8}}, "workload.mode"),
+    ({"workload": {"mode": "streaming", "prompt_tokens": 32, "output_tokens": 8}}, "workload.mode"),
+    ({"workload": {"mode": "online", "prompt_tokens": 32, "output_tokens": 8}}, "workload.qps"),
     ({"objectives": ["embodied_kg"]}, "does not apply to an LLM scenario"),
 ])
 def test_bad_llm_scenarios(tmp_path, change, words):

@@ -61,6 +61,27 @@ HOURS = Number(0.0, 87_600.0, exclusive_min=True)
 #: Functional units counted for SCI per user.
 REQUESTS_PER_USER = Number(0.0, 1e12, exclusive_min=True)
 
+# --- online serving (workload.mode: online) ---
+#: A request rate [requests/s]: above 0 (QPS <= 0 has no meaning); a million per second is far
+#: beyond any one server.
+QPS = Number(0.0, 1e6, exclusive_min=True)
+#: Requests of a run (per model): at least one; ten million is hours of a busy server.
+REQUESTS = Count(1, 10_000_000)
+#: Length of a run's arrival window [s] (up to a year).
+DURATION_S = Number(0.0, 3.2e7, exclusive_min=True)
+#: vLLM max_num_seqs: at least one running sequence.
+MAX_NUM_SEQS = Count(1, 1_000_000)
+#: vLLM max_num_batched_tokens, max_model_len and block_size [tokens].
+TOKEN_BUDGET = Count(1, 100_000_000)
+MAX_MODEL_LEN = Count(1, 100_000_000)
+BLOCK_SIZE = Count(1, 4096)
+#: A latency target [s] (an hour is beyond any interactive service).
+SLO_S = Number(0.0, 3600.0, exclusive_min=True)
+#: Mean of a token-length distribution [tokens], and its shape (Pareto a > 1, lognormal sigma).
+MEAN_TOKENS = Number(0.0, 100_000_000.0, exclusive_min=True)
+PARETO_SHAPE = Number(1.0, 100.0, exclusive_min=True)
+LOGNORMAL_SIGMA = Number(0.0, 10.0, exclusive_min=True)
+
 #: Keyword / option name -> spec. The command line spells each as ``--name-with-dashes``.
 OPTIONS = {
     "pue": PUE, "cpu_util": UTIL, "gpu_util": UTIL, "util": UTIL, "power_w": POWER_W, "years": YEARS,

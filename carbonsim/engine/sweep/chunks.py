@@ -31,6 +31,8 @@ class ChunkPlan:
     file: str
     evaluator: object = None  # replaces the chain's evaluation (refresh-policy sweeps)
     sci: tuple | None = None  # (functional unit, requests per user) of LLM tables' SCI column
+    online: bool = False
+    traces: tuple = ()  # request arrays of online points' traces
 
 
 @dataclass
@@ -44,11 +46,11 @@ class ChunkSummary:
 _CHAINS: dict[tuple, CarbonChain] = {}
 
 
-def _chain(tasks: bool, compiled: bool) -> CarbonChain:
+def _chain(tasks: bool, compiled: bool, online: bool = False) -> CarbonChain:
     # evaluation needs no database: one chain per process and kind
-    key = (tasks, compiled)
+    key = (tasks, compiled, online)
     if key not in _CHAINS:
-        _CHAINS[key] = CarbonChain(None, tasks=tasks, compiled=compiled)
+        _CHAINS[key] = CarbonChain(None, tasks=tasks, compiled=compiled, online=online)
     return _CHAINS[key]
 
 
@@ -57,9 +59,16 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     ex = plan.expansion
     coords = ex.coords(start, stop)
     mat = ex.chunk(start, stop, coords, reuse=True)
-    ev = plan.evaluator if plan.evaluator is not None else Evaluator(_chain(plan.tasks, plan.compiled))
+    if plan.evaluator is not None:
+        ev = plan.evaluator
+    else:
+        ev = Evaluator(_chain(plan.tasks, plan.compiled, plan.online))
+        if plan.online:
+            ev.chain.traces = list(plan.traces)
     metrics = ev.metrics(mat)
-    if plan.tasks:
+    if plan.online:
+        metrics.update(per_token(metrics, metrics["output_tokens_per_request"]))
+    elif plan.tasks:
         metrics.update(per_token(metrics, mat[ev.chain.index["perf_output_tokens"]]))
         if plan.sci is not None:
             metrics.update(sci_column(metrics, mat, ev.chain.index, *plan.sci))

@@ -20,6 +20,15 @@ TASK_INPUTS = {
     "workload.tensor_parallel": 1, "workload.engine": "synchronous", "datacenter.pue": 1.0,
     "datacenter.grid": None,
 }
+#: Inputs every online-serving table holds as columns (lengths given as distributions read "inline").
+ONLINE_INPUTS = {
+    "server": None, "model": None, "coefficients": DEFAULT_SET, "workload.mode": "online", "workload.precision": "fp16",
+    "workload.prompt_tokens": None, "workload.output_tokens": None, "workload.arrival": "poisson",
+    "workload.qps": None, "workload.requests": None, "workload.duration_s": None, "workload.seed": 0,
+    "workload.placement": "single", "workload.tensor_parallel": 1, "workload.max_num_seqs": 256,
+    "workload.max_num_batched_tokens": None, "workload.chunked_prefill": False, "workload.engine": "synchronous",
+    "datacenter.pue": 1.0, "datacenter.grid": None,
+}
 #: Inputs every server-only table holds as columns.
 SERVER_INPUTS = {
     "server": None, "coefficients": DEFAULT_SET, "load.cpu_util": None, "load.gpu_util": None,
@@ -50,6 +59,19 @@ UNITS = {
     "pue": "ratio", "datacenter.pue": "ratio", "workload.prompt_tokens": "tokens",
     "workload.output_tokens": "tokens", "workload.batch_size": "requests", "load.cpu_util": "fraction",
     "load.gpu_util": "fraction", "datacenter.power_w": "W",
+    # online serving (per served request unless stated)
+    "requests_per_s": "requests/s", "gpu_busy_energy_j": "J per request", "gpu_idle_energy_j": "J per request",
+    "host_busy_energy_j": "J per request", "host_idle_energy_j": "J per request",
+    "ttft_p50_s": "s", "ttft_p90_s": "s", "ttft_p99_s": "s", "tpot_p50_s": "s per output token",
+    "tpot_p90_s": "s per output token", "tpot_p99_s": "s per output token", "latency_p50_s": "s",
+    "latency_p90_s": "s", "latency_p99_s": "s", "slo_attainment": "fraction", "served_requests": "requests",
+    "rejected_requests": "requests", "preemptions": "count", "mean_batch": "sequences per step",
+    "concurrency": "requests", "duration_s": "s", "idle_s": "s with no request in the server", "output_tokens_per_request": "tokens",
+    "prompt_tokens_per_request": "tokens", "steady_s": "s (run total)", "steady_gpu_energy_j": "J (run total)",
+    "steady_output_tokens": "tokens (run total)",
+    "host_cpu_util": "fraction", "kv_cache_tokens": "tokens per instance", "gpus_used": "GPUs",
+    "workload.qps": "requests/s per model", "workload.requests": "requests per model", "workload.duration_s": "s",
+    "workload.max_num_seqs": "sequences", "workload.max_num_batched_tokens": "tokens",
 }
 
 

@@ -17,9 +17,11 @@ from carbonsim.engine.chain import CarbonChain, Load
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.inputs.llm import model_spec, perf_rows
+from carbonsim.engine.inputs.serving import TraceBook, check_offline_workload, online_rows
 from carbonsim.engine.inputs.overrides import set_path
 from carbonsim.engine.inputs.server import server_file, server_from_dict
 from carbonsim.engine.readers.yamlfile import load_yaml
+from carbonsim.errors import InputError
 
 
 class PointBuilder:
@@ -37,6 +39,8 @@ class PointBuilder:
     def __init__(self, db: Database, scenario_file: str, chain: CarbonChain):
         self.db, self.file, self.chain = db, scenario_file, chain
         self.rows = chain.rows
+        self.traces = TraceBook(Path(scenario_file).parent)  # request traces of online points
+        chain.traces = self.traces.entries
 
     @lru_cache(maxsize=256)
     def _server_raw(self, ref: str):
@@ -80,8 +84,11 @@ class PointBuilder:
         dc = doc.get("datacenter") or {}
         g = self.grid(doc)
         ci = np.nan if g is None else g.ci_g_per_kwh
+        if self.chain.online:
+            return self._online_column(doc, server, cs, ci, dc)
         if self.chain.tasks:
             workload = doc["workload"]
+            check_offline_workload(workload, self.file)
             model = model_spec(self.db, doc["model"], doc.get("_model_overrides"), self.file)
             rows = perf_rows(self.db, server, model, workload, self.file)
             return self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", 1.0), perf_rows=rows,
@@ -91,6 +98,24 @@ class PointBuilder:
         return self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", 1.0),
                                  load=Load(load.get("cpu_util"), load.get("gpu_util", load.get("gpu_activity")),
                                            power_w=dc.get("power_w")))
+
+    def _online_column(self, doc: dict, server, cs, ci, dc):
+        """An online-serving point (``workload.mode: online``)."""
+        workload = doc["workload"]
+        if workload.get("mode") != "online":
+            raise InputError("this scenario simulates online serving; every point needs mode: online",
+                             file=self.file, field="workload.mode")
+        models = [(doc["model"], model_spec(self.db, doc["model"], doc.get("_model_overrides"), self.file))]
+        if workload.get("placement", "single") != "single":
+            second = workload.get("second_model", doc["model"])
+            same = second == doc["model"]
+            models.append((second, models[0][1] if same else model_spec(self.db, second, None, self.file)))
+        rows, notes = online_rows(self.db, server, models, workload, self.traces, self.file)
+        col = self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", 1.0), online_rows=rows,
+                                whole_server=workload.get("embodied_attribution", "server") == "server",
+                                power_cap_w=workload.get("power_cap_w"))
+        col.notes.extend(notes)
+        return col
 
     def vector(self, doc: dict) -> np.ndarray:
         """The point's numbers (rows as in :attr:`rows`)."""

@@ -24,7 +24,7 @@ from carbonsim.engine.outputs import OutputFolder, write_error
 from carbonsim.engine.sweep.chunks import (
     ChunkPlan, arrow_table, as_arrays, evaluate_chunk, merge_best, parquet_options,
 )
-from carbonsim.engine.sweep.columns import SERVER_INPUTS, TASK_INPUTS, fixed_inputs, unit_of
+from carbonsim.engine.sweep.columns import ONLINE_INPUTS, SERVER_INPUTS, TASK_INPUTS, fixed_inputs, unit_of
 from carbonsim.engine.sweep.evaluators import Evaluator
 from carbonsim.engine.sweep.points import PointBuilder
 from carbonsim.engine.sweep.scenario import Scenario
@@ -107,6 +107,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         Draws figures into the output folder before it is put in place.
     """
     t0 = time.perf_counter()
+    online = scenario.online
     if scenario.lifecycle:  # a fleet over a horizon: its own points and evaluator (sweep/lifecycle.py)
         from carbonsim.engine.sweep.lifecycle import COMPILED_ABOVE as LIFECYCLE_COMPILED_ABOVE
         from carbonsim.engine.sweep.lifecycle import LifecycleEvaluator, LifecyclePoints
@@ -123,11 +124,13 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         chain = CarbonChain(db, tasks=False, compiled=False)
         ev = TrainingEvaluator()
     else:
-        builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=scenario.llm, compiled=False))
+        builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=scenario.llm, compiled=False, online=online))
         space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
-        chain = CarbonChain(db, tasks=scenario.llm, compiled=_compiled(space, scenario.llm))
+        # online points run the compiled simulator: its reference visits every request every step
+        chain = CarbonChain(db, tasks=scenario.llm, compiled=online or _compiled(space, scenario.llm), online=online)
+        chain.traces = builder.traces.entries
         ev = Evaluator(chain)
-    if progress is not None and chain.compiled and not _kernels_cached(scenario.llm):
+    if progress is not None and chain.compiled and not _kernels_cached(scenario.llm, online):
         progress(0, space.size, "compiling kernels (first run only)…")
     if space.size > max_points:
         raise InputError(f"the sweep has {space.size:,} points; the limit is {max_points:,}",
@@ -137,7 +140,8 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     warnings = _basis_warnings(scenario, builder)
     objectives = [(o, ev.objective_column(o)) for o in scenario.objectives]
     swept = set(space.columns())
-    fixed = fixed_inputs(scenario.doc, TASK_INPUTS if scenario.llm else SERVER_INPUTS, swept)
+    fixed = fixed_inputs(scenario.doc, ONLINE_INPUTS if online else TASK_INPUTS if scenario.llm else SERVER_INPUTS,
+                         swept)
     if scenario.lifecycle:
         from carbonsim.engine.sweep.lifecycle import FIXED_INPUTS as LIFECYCLE_INPUTS
 
@@ -151,7 +155,8 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         fixed = fixed_inputs(scenario.doc, TRAINING_INPUTS, swept)
     group_axes = _group_axes(best_by or [], space, fixed)
     plan = ChunkPlan(space.expansion, scenario.llm, chain.compiled, objectives, group_axes, fixed, scenario.file,
-                     evaluator=ev if (scenario.lifecycle or scenario.training) else None, sci=_sci_unit(scenario))
+                     evaluator=ev if (scenario.lifecycle or scenario.training) else None, sci=_sci_unit(scenario),
+                     online=online, traces=tuple(builder.traces.entries) if online else ())
     base_metrics = {k: _plain(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
 
     folder = OutputFolder(out_dir) if out_dir is not None else None
@@ -164,8 +169,10 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             best, n_feasible, table, frames = run_dask(plan, space.size, chunk, folder, fmt, progress, collect,
                                                        executor)
         if n_feasible == 0:
-            raise InputError("no feasible point in the sweep (see the infeasible_reason column with --no-write "
-                             "off, or reduce batch size / tensor parallelism)", file=scenario.file, field="sweep")
+            why = base_metrics.get("infeasible_reason")
+            raise InputError("no feasible point in the sweep" + (f" (the scenario's own point: {why})" if why else "")
+                             + " (see the infeasible_reason column with --no-write off, or reduce batch size / "
+                             "tensor parallelism)", file=scenario.file, field="sweep")
         best_all, best_groups = _best_points(plan, space, ev, best, base_metrics)
         meta = _meta(scenario, space, n_feasible, builder, warnings, executor)
         results = None
@@ -289,13 +296,17 @@ def _run_local(plan, size, chunk, folder, fmt, progress, collect):
     return best, n_feasible, table, frames
 
 
-def _kernels_cached(tasks: bool) -> bool:
+def _kernels_cached(tasks: bool, online: bool = False) -> bool:
     """Whether Numba's on-disk cache already holds the kernels this sweep runs (else they compile)."""
     try:
         from carbonsim.models.embodied._kernels import server_components_kernel
 
         kernels = [server_components_kernel]
-        if tasks:
+        if online:
+            from carbonsim.models.serving._kernels import simulate_many_kernel
+
+            kernels.append(simulate_many_kernel)
+        elif tasks:
             from carbonsim.models.perf._kernels import offline_task_kernel
 
             kernels.append(offline_task_kernel)

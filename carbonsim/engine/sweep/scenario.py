@@ -13,11 +13,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from carbonsim.engine.db.schema import Checker, Choice, Count, Fields, ListOf, Spec, Text, _typename
+from carbonsim.engine.db.schema import Checker, Choice, Count, Fields, ListOf, Number, Spec, Text, _typename
 from carbonsim.engine.readers.yamlfile import load_yaml
 from carbonsim.engine.inputs.options import (
-    DAYS, DEMAND_PER_S, DEVICE_HOURS, DEVICES, GROWTH_PER_YR, HORIZON_YR, MFU, PARAMS_B, POWER_CAP_W, POWER_W, PUE,
-    REFRESH_YR, REQUESTS_PER_USER, SEQ_LEN, TARGET_UTIL, TOKENS_B, USAGE, UTIL, YEAR, YEARS,
+    BLOCK_SIZE, DAYS, DEMAND_PER_S, DEVICE_HOURS, DEVICES, DURATION_S, GROWTH_PER_YR, HORIZON_YR, LOGNORMAL_SIGMA,
+    MAX_MODEL_LEN, MAX_NUM_SEQS, MEAN_TOKENS, MFU, PARAMS_B, PARETO_SHAPE, POWER_CAP_W, POWER_W, PUE, QPS, REFRESH_YR,
+    REQUESTS, REQUESTS_PER_USER, SEED, SEQ_LEN, SLO_S, TARGET_UTIL, TOKEN_BUDGET, TOKENS_B, USAGE, UTIL, YEAR, YEARS,
 )
 from carbonsim.errors import InputError
 from carbonsim.models.perf.layout import PRECISIONS
@@ -73,6 +74,45 @@ class _Axes(Spec):
         return out
 
 
+class _Bool(Spec):
+    """true or false (not 0 / 1)."""
+
+    def check(self, value, path, ck):
+        if not isinstance(value, bool):
+            ck.error(path, f"expected true or false, found {_typename(value)}")
+            return None
+        return value
+
+
+#: A token-length distribution (online serving; docs/serving.md).
+LENGTH_DISTRIBUTION = Fields(
+    {
+        "dist": Choice(("exponential", "pareto", "lognormal")),
+        "mean": MEAN_TOKENS,
+        "shape": Number(0.0, 100.0, exclusive_min=True),
+        "min": Count(1, 100_000_000),
+        "max": Count(1, 100_000_000),
+    },
+    required=("dist", "mean"),
+    what="a length distribution",
+)
+
+
+class _Tokens(Spec):
+    """A token count, or (online serving) a distribution of them."""
+
+    COUNT = Count(1, 10_000_000)
+    SHAPES = {"pareto": PARETO_SHAPE, "lognormal": LOGNORMAL_SIGMA}
+
+    def check(self, value, path, ck):
+        if isinstance(value, dict):
+            out = LENGTH_DISTRIBUTION.check(value, path, ck)
+            if out and out.get("dist") in self.SHAPES and "shape" in value:
+                self.SHAPES[out["dist"]].check(value["shape"], f"{path}.shape", ck)
+            return out
+        return self.COUNT.check(value, path, ck)
+
+
 class _ServerRef(Spec):
     def check(self, value, path, ck):
         if isinstance(value, (str, dict)):
@@ -90,9 +130,9 @@ SCENARIO = Fields(
         "coefficients": Text(),
         "workload": Fields(
             {
-                "mode": Choice(("offline",)),
-                "prompt_tokens": Count(1, 10_000_000),
-                "output_tokens": Count(1, 10_000_000),
+                "mode": Choice(("offline", "online")),
+                "prompt_tokens": _Tokens(),
+                "output_tokens": _Tokens(),
                 "batch_size": Count(1, 1_000_000),
                 "tensor_parallel": Count(1, 1024),
                 "precision": Choice(tuple(PRECISIONS)),
@@ -101,8 +141,23 @@ SCENARIO = Fields(
                 "embodied_attribution": Choice(("server", "used")),
                 "replicas": Count(1, 1024),
                 "power_cap_w": POWER_CAP_W,
+                # online serving (mode: online; docs/serving.md)
+                "arrival": Choice(("poisson", "burst", "trace")),
+                "qps": QPS,
+                "requests": REQUESTS,
+                "duration_s": DURATION_S,
+                "seed": SEED,
+                "trace": Text(),
+                "max_num_seqs": MAX_NUM_SEQS,
+                "max_num_batched_tokens": TOKEN_BUDGET,
+                "chunked_prefill": _Bool(),
+                "block_size": BLOCK_SIZE,
+                "max_model_len": MAX_MODEL_LEN,
+                "slo": Fields({"ttft_s": SLO_S, "tpot_s": SLO_S}, what="slo"),
+                "placement": Choice(("single", "horizontal", "vertical")),
+                "second_model": Text(),
             },
-            required=("mode", "prompt_tokens", "output_tokens"),
+            required=("mode",),
             what="workload",
         ),
         "datacenter": Fields(
@@ -214,6 +269,11 @@ class Scenario:
         return "lifecycle" in self.doc
 
     @property
+    def online(self) -> bool:
+        """True when the scenario simulates online serving (``workload.mode: online``)."""
+        return self.llm and (self.doc.get("workload") or {}).get("mode") == "online"
+
+    @property
     def n_points(self) -> int:
         n = 1
         for values in self.product.values():
@@ -268,6 +328,15 @@ def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario
     both = set(product) & set(zipped)
     if both:
         raise InputError(f"{sorted(both)[0]!r} is in both product and zip", file=file, field="sweep")
+    for axes, kind in ((product, "product"), (zipped, "zip")):
+        if "workload.mode" in axes:
+            raise InputError("workload.mode cannot be a sweep axis (offline tasks and online runs are different "
+                             "tables); sweep them as two scenarios", file=file, field=f"sweep.{kind}.workload.mode")
+    workload = spec.get("workload") or {}
+    if workload.get("mode") == "offline":
+        for key in ("prompt_tokens", "output_tokens"):
+            if key not in workload:
+                raise InputError("required key is missing", file=file, field=f"workload.{key}")
     llm = "model" in spec and "workload" in spec
     if ("model" in spec) != ("workload" in spec):
         missing = "workload" if "model" in spec else "model"

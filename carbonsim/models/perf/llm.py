@@ -164,6 +164,9 @@ def _shape(p):
 def step_gpu(p, tokens, seqs, new_per_seq, context):
     r"""GPU kernel time, FLOPs and bytes of one forward step, per GPU.
 
+    Every sequence of the step adds the same number of tokens to the same context (an offline
+    prefill or decode step); :func:`step_gpu_mixed` is the general form.
+
     Parameters
     ----------
     p : ndarray, shape (N_PARAMS, n)
@@ -176,6 +179,49 @@ def step_gpu(p, tokens, seqs, new_per_seq, context):
     t_gpu_s, flop, bytes : ndarray
         Kernel time [s], FLOPs and HBM bytes of one GPU (equations in the module docstring).
     """
+    seqs = np.asarray(seqs, dtype=float)
+    n = np.asarray(new_per_seq, dtype=float)
+    c = np.asarray(context, dtype=float)
+    return step_gpu_mixed(p, tokens, seqs, seqs * n * (c + 0.5 * (n + 1.0)), seqs * (c + n), 0.0, 0.0)
+
+
+def step_gpu_mixed(p, tokens, sampled_seqs, attn_work, kv_tokens, attn_work_2=0.0, kv_tokens_2=0.0):
+    r"""GPU kernel time, FLOPs and bytes of one forward step whose sequences differ, per GPU.
+
+    A continuous-batching step mixes sequences at different points: prefill chunks of
+    :math:`n_i` tokens on top of :math:`c_i` cached ones, and decodes (:math:`n_i = 1`). The
+    matrix products and element-wise kernels see only the step's token count :math:`T = \sum_i
+    n_i`; the LM head sees the sequences that sample a token; attention depends on the sums
+
+    .. math::
+
+        A = \sum_i n_i \big(c_i + \tfrac{n_i + 1}{2}\big) \quad\text{(causal score work)},
+        \qquad K = \sum_i (c_i + n_i) \quad\text{(KV tokens read and written)}
+
+    so that :math:`F_{att} = 4 L\,n_h d\,A` and :math:`Q_{kv} = 2 L\,n_{kv} d\,b_{kv}\,K\,
+    \max(n_{kv}, t)/(n_{kv} t)`. Attention kernels given as separate groups (``attn_work`` /
+    ``kv_tokens`` and ``attn_work_2`` / ``kv_tokens_2``: prefill chunks and decodes, which vLLM
+    runs as two kernels) each get their own roofline smooth max; an empty group costs nothing.
+    With one group of :math:`B_s` equal sequences this is :func:`step_gpu`.
+
+    Parameters
+    ----------
+    p : ndarray, shape (N_PARAMS, n) or (N_PARAMS,)
+        Points (rows as in :mod:`carbonsim.models.perf.layout`).
+    tokens : array_like
+        :math:`T`, new tokens in the step.
+    sampled_seqs : array_like
+        Sequences whose last position goes through the LM head (those that emit a token).
+    attn_work, kv_tokens : array_like
+        :math:`A` and :math:`K` of the first attention group.
+    attn_work_2, kv_tokens_2 : array_like, optional
+        The same for a second attention group.
+
+    Returns
+    -------
+    t_gpu_s, flop, bytes : ndarray
+        Kernel time [s], FLOPs and HBM bytes of one GPU.
+    """
     s = _shape(p)
     t = p[P["tp"]]
     pi = p[P["peak_tflops"]] * TERA
@@ -185,8 +231,9 @@ def step_gpu(p, tokens, seqs, new_per_seq, context):
     k = s["k"]
     E = s["E"]
     T = np.asarray(tokens, dtype=float)
+    seqs = np.asarray(sampled_seqs, dtype=float)
 
-    # matrix products: all layers' weights once, LM head on one token per sequence
+    # matrix products: all layers' weights once, LM head on one token per sampled sequence
     k_eff = np.where(E > 0, k, 0.0)
     flop_mm = 2.0 * T * s["L"] * (s["p_attn"] + s["dense_ffn"] + k_eff * s["expert"]) \
         + 2.0 * seqs * s["V"] * s["h"]
@@ -196,13 +243,17 @@ def step_gpu(p, tokens, seqs, new_per_seq, context):
     t_mm = smooth_max(flop_mm_timed / (t * eta_c * pi), bw * weights / (t * eta_m * beta), pw)
 
     # attention: causal QK^T and SV; KV cache read (context) and write (new tokens)
-    n = np.asarray(new_per_seq, dtype=float)
-    c = np.asarray(context, dtype=float)
     nkv = p[P["n_kv_heads"]]
     kv_share = np.maximum(nkv, t) / (nkv * t)
-    flop_att = 4.0 * s["L"] * s["q"] * seqs * n * (c + 0.5 * (n + 1.0))
-    bytes_kv = 2.0 * s["L"] * s["kvd"] * bkv * seqs * (c + n) * kv_share
-    t_att = smooth_max(flop_att / (t * eta_c * pi), bytes_kv / (eta_m * beta), pw)
+    flop_att = np.zeros_like(t_mm)
+    bytes_kv = np.zeros_like(t_mm)
+    t_att = np.zeros_like(t_mm)
+    for work, kv in ((attn_work, kv_tokens), (attn_work_2, kv_tokens_2)):
+        f = 4.0 * s["L"] * s["q"] * np.asarray(work, dtype=float)
+        b = 2.0 * s["L"] * s["kvd"] * bkv * np.asarray(kv, dtype=float) * kv_share
+        flop_att = flop_att + f
+        bytes_kv = bytes_kv + b
+        t_att = t_att + smooth_max(f / (t * eta_c * pi), b / (eta_m * beta), pw)
 
     # element-wise kernels (replicated h-sized tensors, TP-split FFN intermediate)
     bytes_act = ba * T * s["L"] * (ACT_H * s["h"] + ACT_F_PER_MATRIX * s["m"] * s["ffn_width_active"] / t)

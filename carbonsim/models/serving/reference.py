@@ -1,0 +1,492 @@
+r"""Online serving with continuous batching: the readable reference simulator (layer 1).
+
+One or more **instances** (serving engines, each a model on ``tp`` GPUs) take requests that
+arrive over time. Each instance runs engine iterations ("steps") one after another; a step's
+batch is chosen by vLLM's scheduling rules, its time and GPU power come from the roofline
+performance model (:func:`carbonsim.models.perf.llm.step_gpu_mixed`, ``step_comm_s``,
+``cpu_time_s``) and the activity power model (:func:`carbonsim.models.power.gpu.capped_gpu_power`).
+Instances in the same ``gpu_group`` share their GPUs: their GPU phases run one at a time,
+first come first served, while their CPU phases overlap. The compiled kernel
+(:mod:`carbonsim.models.serving._kernels`) runs the same event loop with O(1) bookkeeping per
+step; ``tests/models/test_serving_simulator.py`` holds the two together.
+
+Requests
+--------
+Request :math:`r` has a prompt of :math:`p_r` tokens and produces :math:`o_r` output tokens.
+Its state is :math:`c_r` (tokens whose KV is cached) and :math:`g_r` (tokens generated). It is
+*prefilling* while :math:`c_r < p_r + g_r`; once its prefill ends it is *decoding*, with
+:math:`c_r = p_r + g_r - 1`, until it finishes or is preempted.
+Finishing a prefill samples a token (:math:`g_r \mathrel{+}= 1`; the first one is the time to
+first token); a decode step feeds the last token and samples the next. A request finishes when
+:math:`g_r = o_r`. TTFT is first token minus arrival; TPOT is
+:math:`(t_{finish} - t_{first})/(o_r - 1)` for :math:`o_r > 1` (vLLM's benchmark definitions).
+
+KV cache
+--------
+Each instance has :math:`N_b` blocks of :math:`b` tokens (vLLM's paged attention); a request
+holds :math:`\lceil c_r / b \rceil` blocks. A decode step needs a new block for every decoding
+request with :math:`c_r \bmod b = 0`; a prefill chunk of :math:`n` tokens needs
+:math:`\lceil (c+n)/b \rceil - \lceil c/b \rceil`. Admitting a request keeps a watermark of free
+blocks (vLLM: 1 %) unless nothing else runs. When a step's decodes need more blocks than are
+free, the most recently admitted running request is **preempted** (recompute mode: its blocks
+are freed, :math:`c_r = 0`, and it goes back to the front of the queue, to be prefilled again
+with its :math:`p_r + g_r` tokens). A request that can never fit (longer than
+``max_model_len``, than the KV cache, or, without chunked prefill, than the token budget) is
+rejected on arrival.
+
+Scheduling (one step)
+---------------------
+*Without chunked prefill* (vLLM V0's default): if waiting requests can be admitted (in arrival
+order, preempted ones first) within ``max_num_seqs`` running sequences, ``token_budget``
+tokens and the free blocks, the step prefills their whole prompts; otherwise it decodes every
+running request.
+
+*With chunked prefill* (decode-first, Sarathi-Serve / vLLM V0 chunked prefill): every running
+decode (1 token each), then running prefills in admission order, then newly admitted
+requests, each given ``min(remaining tokens, remaining budget)`` tokens.
+
+Step cost (per GPU of the instance's tensor-parallel group of :math:`t`)
+-------------------------------------------------------------------------
+With :math:`T = \sum n_i` tokens, :math:`S` sequences of which :math:`S_s` sample a token, the
+prefill chunks' attention sums :math:`A_p = \sum n_i (c_i + (n_i+1)/2)`,
+:math:`K_p = \sum (c_i + n_i)` and the decodes' :math:`A_d = K_d = \sum (c_i + 1)`:
+
+.. math::
+
+    (t_{gpu}, F, Q) = \mathrm{step\_gpu\_mixed}(T, S_s, A_p, K_p, A_d, K_d), \quad
+    t_{comm} = \mathrm{step\_comm}(T, S_s), \quad t_{cpu} = c_0 + c_1 S + [t>1](c_{t0} + c_{t1} S)
+
+:math:`\mathrm{MFU} = F/(t_{gpu}\Pi)`, :math:`\mathrm{MBU} = Q/(t_{gpu}\beta)`; the GPU draws
+:math:`P = P_{idle} + (P_{cap} - P_{idle})\min(1, a_c\mathrm{MFU}/\eta_c + a_m\mathrm{MBU}/\eta_m)`
+(under a power limit the clock factor :math:`f` stretches the compute-bound share of
+:math:`t_{gpu}`). The step's GPU phase lasts :math:`t_{gpu} + t_{comm}` and costs
+:math:`P\,t_{gpu} + P_{idle}\,t_{comm}` per GPU; its CPU phase lasts :math:`t_{cpu}`
+(synchronous engine) or :math:`\max(0, t_{cpu} - t_{gpu} - t_{comm})` (overlapped engine,
+whose scheduling hides behind the GPU). All other time, within and between steps, the GPUs
+draw their loaded idle :math:`P_{idle}`.
+
+Energy per request: each step's GPU-phase energy is shared by its tokens (:math:`n_i/T`); the
+GPUs' remaining energy (loaded idle between GPU phases) is shared equally by the served
+requests, so the per-request energies add up to the total.
+
+References
+----------
+.. [1] W. Kwon et al., "Efficient Memory Management for Large Language Model Serving with
+   PagedAttention" (vLLM), SOSP 2023: paged KV blocks, continuous batching, preemption by
+   recomputation.
+.. [2] A. Agrawal et al., "Taming Throughput-Latency Tradeoff in LLM Inference with
+   Sarathi-Serve", OSDI 2024: chunked prefills, decode-first stall-free batching.
+.. [3] A. Agrawal et al., "Vidur: A Large-Scale Simulation Framework for LLM Inference",
+   MLSys 2024: event-driven simulation of these schedulers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from carbonsim.models.perf.layout import P
+from carbonsim.models.perf.llm import cpu_time_s, step_comm_s, step_gpu_mixed
+from carbonsim.models.power.gpu import capped_gpu_power, capped_time_factor
+from carbonsim.models.serving.layout import (
+    F_MIN, I, N_OUTPUTS, N_PARAMS, N_REQUEST_OUT, OUT, PERCENTILES, R, S,
+)
+
+GB = 1e9
+TERA = 1e12
+
+EMPTY, CPU, GPU = 0, 1, 2
+
+
+def blocks_for(tokens: int, block_size: int) -> int:
+    """KV blocks holding ``tokens`` tokens: :math:`\\lceil tokens / b \\rceil`."""
+    return -(-int(tokens) // int(block_size))
+
+
+def step_cost(col: np.ndarray, chunks, decode_contexts) -> dict:
+    """Time, power and energy of one engine step of the instance in ``col``.
+
+    Parameters
+    ----------
+    col : ndarray, shape (N_INSTANCE,)
+        One instance (rows as in :mod:`carbonsim.models.serving.layout`).
+    chunks : list of (new_tokens, context, samples)
+        Prefill chunks: tokens computed, tokens already cached, whether the chunk ends the
+        prefill (and so samples a token).
+    decode_contexts : list of int
+        Cached tokens :math:`c_i` of each decoding request.
+
+    Returns
+    -------
+    dict
+        ``gpu_s`` (kernel time, after any power-limit stretch), ``comm_s``, ``cpu_s``,
+        ``gpu_phase_s``, ``cpu_phase_s``, ``power_w`` (per GPU while kernels run),
+        ``gpu_phase_j`` (per GPU), ``tokens``, ``seqs``.
+    """
+    p = col[:N_PARAMS]
+    tokens = sum(n for n, _, _ in chunks) + len(decode_contexts)
+    seqs = len(chunks) + len(decode_contexts)
+    sampled = sum(1 for _, _, s in chunks if s) + len(decode_contexts)
+    a_p = sum(n * (c + 0.5 * (n + 1.0)) for n, c, _ in chunks)
+    k_p = sum(c + n for n, c, _ in chunks)
+    a_d = sum(c + 1.0 for c in decode_contexts)
+    t_gpu, flop, nbytes = (float(x) for x in step_gpu_mixed(p, float(tokens), float(sampled), a_p, k_p, a_d, a_d))
+    comm = float(step_comm_s(p, float(tokens), float(sampled)))
+    cpu = float(cpu_time_s(float(seqs), p[P["tp"]], p[P["cpu_base_s"]], p[P["cpu_per_seq_s"]],
+                           p[P["cpu_tp_base_s"]], p[P["cpu_tp_per_seq_s"]]))
+    mfu = flop / (t_gpu * p[P["peak_tflops"]] * TERA)
+    mbu = nbytes / (t_gpu * p[P["memory_bandwidth_gb_s"]] * GB)
+    eta_c, eta_m = col[I["power_eta_c"]], col[I["power_eta_m"]]
+    power, f = capped_gpu_power(mfu, mbu, col[I["idle_loaded_w"]], col[I["cap_w"]], col[I["a_c"]], col[I["a_m"]],
+                                eta_c, eta_m, col[I["power_limit_w"]], F_MIN)
+    x_c, x_m = mfu / eta_c, mbu / eta_m
+    share = x_c / (x_c + x_m) if x_c + x_m > 0 else 0.0
+    gpu = t_gpu * float(capped_time_factor(share, f))
+    phase = gpu + comm
+    cpu_phase = max(0.0, cpu - phase) if p[P["engine_overlap"]] > 0.5 else cpu
+    power = float(power)
+    return {"gpu_s": gpu, "comm_s": comm, "cpu_s": cpu, "gpu_phase_s": phase, "cpu_phase_s": cpu_phase,
+            "power_w": power, "gpu_phase_j": power * gpu + col[I["idle_loaded_w"]] * comm,
+            "tokens": tokens, "seqs": seqs}
+
+
+class _Instance:
+    """The state of one serving engine (readable form: explicit queues and per-request loops)."""
+
+    def __init__(self, col, lo, hi):
+        self.col = col
+        self.lo, self.next, self.hi = lo, lo, hi  # its requests, arrival order
+        self.waiting = deque()
+        self.running = []  # admission order
+        self.free = int(col[I["kv_blocks"]])
+        self.bs = int(col[I["block_size"]])
+        self.tp = float(col[P["tp"]])
+        self.group = int(col[I["gpu_group"]])
+        self.state = EMPTY
+        self.t = math.inf
+        self.seq = 0
+        self.step = None  # the step formed and not yet finished
+        self.empty = True
+
+    def has_work(self):
+        return bool(self.waiting or self.running)
+
+
+def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner, settings):
+    """Simulate online serving (readable reference).
+
+    Parameters
+    ----------
+    instances : ndarray, shape (N_INSTANCE, k)
+        One column per instance (:mod:`carbonsim.models.serving.layout`).
+    arrival_s : ndarray, shape (n,)
+        Arrival times [s], sorted within each instance.
+    prompt_tokens, output_tokens : ndarray of int, shape (n,)
+        Lengths (>= 1).
+    owner : ndarray of int, shape (n,)
+        The instance serving each request; requests of an instance are contiguous.
+    settings : ndarray, shape (N_SETTINGS,)
+        SLO targets (:data:`carbonsim.models.serving.layout.SETTING_NAMES`; 0 = none).
+
+    Returns
+    -------
+    out : ndarray, shape (N_OUTPUTS,)
+        Results (:data:`carbonsim.models.serving.layout.OUTPUT_NAMES`).
+    per_request : ndarray, shape (N_REQUEST_OUT, n)
+        Per-request results (:data:`~carbonsim.models.serving.layout.REQUEST_NAMES`); NaN for
+        rejected requests.
+    """
+    inst = np.asarray(instances, dtype=float)
+    arrival = np.asarray(arrival_s, dtype=float)
+    prompt = np.asarray(prompt_tokens, dtype=np.int64)
+    output = np.asarray(output_tokens, dtype=np.int64)
+    owner = np.asarray(owner, dtype=np.int64)
+    n, k = len(arrival), inst.shape[1]
+    bounds = np.searchsorted(owner, np.arange(k + 1))
+    engines = [_Instance(inst[:, e], int(bounds[e]), int(bounds[e + 1])) for e in range(k)]
+    n_groups = int(inst[I["gpu_group"]].max()) + 1 if k else 0
+    group_gpus = np.zeros(n_groups)
+    group_idle_w = np.zeros(n_groups)
+    for e in engines:
+        group_gpus[e.group] = e.tp
+        group_idle_w[e.group] = e.col[I["idle_loaded_w"]]
+
+    computed = np.zeros(n, np.int64)
+    generated = np.zeros(n, np.int64)
+    first_s = np.full(n, np.nan)
+    finish_s = np.full(n, np.nan)
+    energy = np.zeros(n)
+    preempted = np.zeros(n, np.int64)
+    served = np.zeros(n, bool)
+    rejected = np.zeros(n, bool)
+    in_decode = np.zeros(n, bool)   # prefilled and generating one token per step
+
+    # time bookkeeping
+    group_free = np.zeros(n_groups)
+    group_phase_s = np.zeros(n_groups)     # time in GPU phases
+    group_phase_j = np.zeros(n_groups)     # energy of GPU phases, per GPU
+    group_busy = np.zeros(n_groups, np.int64)   # instances with work
+    group_idle_since = np.zeros(n_groups)
+    group_idle_s = np.zeros(n_groups)
+    busy_total = 0
+    server_idle_since = 0.0
+    server_idle_s = 0.0
+    tot = {"steps": 0, "prefill_tokens": 0, "preemptions": 0, "seqs": 0, "max_batch": 0, "kernel_s": 0.0,
+           "cpu_core_s": 0.0, "steady_s": 0.0, "steady_j": 0.0, "steady_tokens": 0, "end": 0.0,
+           "run_s": 0.0}
+    counter = [0]
+
+    def schedule(e, t):
+        e.t = t
+        counter[0] += 1
+        e.seq = counter[0]
+
+    for e in engines:
+        schedule(e, arrival[e.next] if e.next < e.hi else math.inf)
+
+    def admit_arrivals(e, t):
+        col = e.col
+        while e.next < e.hi and arrival[e.next] <= t:
+            r = e.next
+            e.next += 1
+            longest = prompt[r] + output[r]
+            never = (longest > col[I["max_model_len"]]
+                     or blocks_for(longest - 1, e.bs) > col[I["kv_blocks"]]
+                     or (col[I["chunked_prefill"]] < 0.5 and longest - 1 > col[I["token_budget"]]))
+            if never:
+                rejected[r] = True
+            else:
+                e.waiting.append(r)
+
+    def preempt(e, r):
+        e.free += blocks_for(computed[r], e.bs)
+        computed[r] = 0
+        in_decode[r] = False
+        e.running.remove(r)
+        e.waiting.appendleft(r)
+        preempted[r] += 1
+        tot["preemptions"] += 1
+
+    def decoding(r):
+        return bool(in_decode[r])
+
+    def secure_decode_blocks(e):
+        """Preempt the latest-admitted running requests until the decodes' new blocks fit."""
+        while e.running:
+            need = sum(1 for r in e.running if decoding(r) and computed[r] % e.bs == 0)
+            if e.free >= need:
+                e.free -= need
+                return
+            preempt(e, e.running[-1])
+
+    def form_step(e, t):
+        nonlocal busy_total, server_idle_s, server_idle_since
+        admit_arrivals(e, t)
+        col = e.col
+        if e.has_work() and e.empty:
+            e.empty = False
+            if group_busy[e.group] == 0:
+                group_idle_s[e.group] += t - group_idle_since[e.group]
+            group_busy[e.group] += 1
+            if busy_total == 0:
+                server_idle_s += t - server_idle_since
+            busy_total += 1
+        chunks, decodes = [], []   # chunks: (r, n, c)
+        watermark = col[I["watermark_blocks"]]
+        budget = int(col[I["token_budget"]])
+        max_seqs = int(col[I["max_num_seqs"]])
+        if col[I["chunked_prefill"]] < 0.5:
+            tokens = 0
+            while e.waiting:
+                r = e.waiting[0]
+                nt = int(prompt[r] + generated[r])
+                need = blocks_for(nt, e.bs)
+                if (tokens + nt > budget or len(e.running) >= max_seqs
+                        or e.free - need < (watermark if e.running else 0)):
+                    break
+                e.waiting.popleft()
+                e.free -= need
+                e.running.append(r)
+                chunks.append((r, nt, 0))
+                tokens += nt
+            if not chunks:
+                secure_decode_blocks(e)
+                decodes = list(e.running)
+        else:
+            secure_decode_blocks(e)
+            decodes = [r for r in e.running if decoding(r)]
+            budget -= len(decodes)
+            for r in list(e.running):
+                if budget <= 0 or r not in e.running:  # preempted below: every later one was too
+                    break
+                if decoding(r):
+                    continue
+                c = int(computed[r])
+                nt = min(int(prompt[r] + generated[r]) - c, budget)
+                need = blocks_for(c + nt, e.bs) - blocks_for(c, e.bs)
+                while e.free < need:
+                    victim = e.running[-1]
+                    if victim == r or decoding(victim):
+                        break
+                    preempt(e, victim)
+                if e.free < need:
+                    break
+                e.free -= need
+                chunks.append((r, nt, c))
+                budget -= nt
+            while e.waiting and budget > 0 and len(e.running) < max_seqs:
+                r = e.waiting[0]
+                nt = min(int(prompt[r] + generated[r]), budget)
+                need = blocks_for(nt, e.bs)
+                if e.free - need < (watermark if e.running else 0):
+                    break
+                e.waiting.popleft()
+                e.free -= need
+                e.running.append(r)
+                chunks.append((r, nt, 0))
+                budget -= nt
+        if not chunks and not decodes:
+            e.step = None
+            e.state = EMPTY
+            if not e.empty:  # nothing running, nothing waiting
+                e.empty = True
+                group_busy[e.group] -= 1
+                if group_busy[e.group] == 0:
+                    group_idle_since[e.group] = t
+                busy_total -= 1
+                if busy_total == 0:
+                    server_idle_since = t
+            schedule(e, arrival[e.next] if e.next < e.hi else math.inf)
+            return
+        cost = step_cost(col, [(nt, c, c + nt == prompt[r] + generated[r]) for r, nt, c in chunks],
+                         [int(computed[r]) for r in decodes])
+        e.step = {"chunks": chunks, "decodes": decodes, "cost": cost, "formed": t,
+                  "saturated": bool(e.waiting), "in_system": len(e.running) + len(e.waiting)}
+        e.state = CPU
+        schedule(e, t + cost["cpu_phase_s"])
+
+    def finish_step(e, t):
+        step = e.step
+        cost = step["cost"]
+        g = e.group
+        phase_j = cost["gpu_phase_j"]
+        group_phase_s[g] += cost["gpu_phase_s"]
+        group_phase_j[g] += phase_j
+        share_j = e.tp * phase_j / cost["tokens"]
+        tot["steps"] += 1
+        tot["seqs"] += cost["seqs"]
+        tot["run_s"] += step["in_system"] * (t - step["formed"])
+        tot["max_batch"] = max(tot["max_batch"], cost["seqs"])
+        tot["kernel_s"] += e.tp * cost["gpu_s"]
+        tot["cpu_core_s"] += e.tp * cost["cpu_s"]
+        sampled = 0
+        for r, nt, c in step["chunks"]:
+            energy[r] += share_j * nt
+            tot["prefill_tokens"] += nt
+            computed[r] = c + nt
+            if computed[r] == prompt[r] + generated[r]:
+                generated[r] += 1
+                in_decode[r] = True
+                sampled += 1
+                if np.isnan(first_s[r]):
+                    first_s[r] = t
+        for r in step["decodes"]:
+            energy[r] += share_j
+            computed[r] += 1
+            generated[r] += 1
+            sampled += 1
+        for r, _, _ in step["chunks"]:
+            if generated[r] == output[r]:
+                finish(e, r, t)
+        for r in step["decodes"]:
+            if generated[r] == output[r]:
+                finish(e, r, t)
+        if step["saturated"]:
+            wall = t - step["formed"]
+            tot["steady_s"] += wall
+            tot["steady_j"] += e.tp * (cost["power_w"] * cost["gpu_s"] + e.col[I["idle_loaded_w"]] * (wall - cost["gpu_s"]))
+            tot["steady_tokens"] += sampled
+        tot["end"] = max(tot["end"], t)
+
+    def finish(e, r, t):
+        e.free += blocks_for(computed[r], e.bs)
+        e.running.remove(r)
+        finish_s[r] = t
+        served[r] = True
+
+    while True:
+        e = min(engines, key=lambda x: (x.t, x.seq))
+        t = e.t
+        if t == math.inf:
+            break
+        if e.state == EMPTY:
+            form_step(e, t)
+        elif e.state == CPU:
+            # the step's kernels queue for the GPUs behind those already queued (first come,
+            # first served by the time the CPU phase ends)
+            start = max(t, group_free[e.group])
+            end = start + e.step["cost"]["gpu_phase_s"]
+            group_free[e.group] = end
+            e.state = GPU
+            schedule(e, end)
+        else:  # GPU phase ends
+            finish_step(e, t)
+            form_step(e, t)
+
+    end = max(tot["end"], float(arrival.max()) if n else 0.0)
+    for g in range(n_groups):
+        if group_busy[g] == 0:
+            group_idle_s[g] += end - group_idle_since[g]
+    if busy_total == 0:
+        server_idle_s += end - server_idle_since
+    group_j = group_gpus * (group_phase_j + group_idle_w * (end - group_phase_s))
+    gpu_j = float(group_j.sum())
+    residual = gpu_j - float(energy.sum())
+    if served.any():
+        energy[served] += residual / served.sum()
+
+    out = np.zeros(N_OUTPUTS)
+    per = np.full((N_REQUEST_OUT, n), np.nan)
+    ttft = first_s - arrival
+    multi = served & (output > 1)
+    tpot = np.where(multi, (finish_s - first_s) / np.maximum(output - 1, 1), 0.0)
+    latency = finish_s - arrival
+    per[R["ttft_s"], served] = ttft[served]
+    per[R["tpot_s"], served] = tpot[served]
+    per[R["latency_s"], served] = latency[served]
+    per[R["finish_s"], served] = finish_s[served]
+    per[R["gpu_energy_j"], served] = energy[served]
+    per[R["preemptions"]] = preempted
+    per[R["served"]] = served
+    out[OUT["served"]] = served.sum()
+    out[OUT["rejected"]] = rejected.sum()
+    out[OUT["duration_s"]] = end
+    out[OUT["idle_s"]] = server_idle_s
+    out[OUT["busy_s"]] = end - server_idle_s
+    out[OUT["prompt_tokens"]] = prompt[served].sum()
+    out[OUT["output_tokens"]] = output[served].sum()
+    for name, values in (("ttft", ttft[served]), ("tpot", tpot[multi]), ("latency", latency[served])):
+        if len(values):
+            out[OUT[f"{name}_mean_s"]] = values.mean()
+            for q in PERCENTILES:
+                out[OUT[f"{name}_p{q:.0f}_s"]] = np.percentile(values, q)
+    ttft_slo, tpot_slo = settings[S["ttft_slo_s"]], settings[S["tpot_slo_s"]]
+    good = served & ((ttft_slo <= 0) | (ttft <= ttft_slo)) & ((tpot_slo <= 0) | (tpot <= tpot_slo))
+    out[OUT["slo_attainment"]] = good.sum() / n if n else 0.0
+    out[OUT["gpu_energy_j"]] = gpu_j
+    out[OUT["gpu_idle_energy_j"]] = float((group_gpus * group_idle_w * group_idle_s).sum())
+    out[OUT["gpu_kernel_s"]] = tot["kernel_s"]
+    out[OUT["cpu_core_s"]] = tot["cpu_core_s"]
+    out[OUT["steps"]] = tot["steps"]
+    out[OUT["prefill_tokens"]] = tot["prefill_tokens"]
+    out[OUT["preemptions"]] = tot["preemptions"]
+    out[OUT["mean_batch"]] = tot["seqs"] / tot["steps"] if tot["steps"] else 0.0
+    out[OUT["max_batch"]] = tot["max_batch"]
+    out[OUT["steady_s"]] = tot["steady_s"]
+    out[OUT["steady_gpu_energy_j"]] = tot["steady_j"]
+    out[OUT["steady_output_tokens"]] = tot["steady_tokens"]
+    out[OUT["gpus"]] = group_gpus.sum()
+    out[OUT["concurrency"]] = tot["run_s"] / end if end > 0 else 0.0
+    return out, per

@@ -1,0 +1,172 @@
+r"""Seeded request streams for the serving simulator: arrival times and token lengths (layer 1).
+
+Every random number comes from :func:`numpy.random.default_rng` seeded by a
+:class:`numpy.random.SeedSequence` built from the user's seed and the stream's place, so
+
+* the same seed gives the same requests, bit for bit, on every machine NumPy supports;
+* arrivals, prompt lengths and output lengths have their own child streams: changing the
+  request rate leaves the lengths unchanged, and the arrival gaps are unit-rate draws scaled
+  by :math:`1/\lambda` (common random numbers across a QPS sweep);
+* model :math:`i` of a shared server draws from its own child stream :math:`i`.
+
+The reference simulator and the compiled kernel take the drawn arrays, never a generator.
+
+Arrivals
+--------
+``poisson``
+    Gaps :math:`\Delta t \sim \mathrm{Exp}(\lambda)`, the first request at :math:`t = 0` (vLLM's
+    ``benchmark_serving``: send, then sleep an exponential gap).
+``burst``
+    Every request at :math:`t = 0` (offline benchmarks, ``request_rate = inf``).
+
+Lengths (tokens, whole numbers :math:`\ge 1`)
+----------------------------------------------
+A number is used as is. A distribution ``(kind, mean, shape)`` draws :math:`X`, rounds it to
+the nearest whole number and clips it to ``[low, high]`` (clipping moves the mean; the
+drawn mean is reported):
+
+``exponential``
+    :math:`X \sim \mathrm{Exp}` with mean :math:`\mu` (ML.ENERGY: outputs of mean 512).
+``pareto``
+    Classical Pareto with shape :math:`a > 1` and scale :math:`x_m = \mu (a-1)/a`, so that
+    :math:`E[X] = \mu` (ML.ENERGY: prompts of mean 4,096, :math:`a = 2.5`).
+``lognormal``
+    :math:`\ln X \sim N(m, \sigma^2)` with :math:`m = \ln\mu - \sigma^2/2`, so that
+    :math:`E[X] = \mu`.
+
+References
+----------
+.. [1] J. Chung et al., "The ML.ENERGY Benchmark", arXiv 2505.06371, App. B (Pareto prompts,
+   exponential outputs).
+.. [2] vLLM ``benchmarks/benchmark_serving.py`` (Poisson request generator).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Distribution name -> code (the code travels in numeric point vectors).
+DISTRIBUTIONS: dict[str, int] = {"fixed": 0, "exponential": 1, "pareto": 2, "lognormal": 3}
+#: Arrival process name -> code.
+ARRIVALS: dict[str, int] = {"poisson": 0, "burst": 1, "trace": 2}
+#: Default shape of each distribution (Pareto ``a`` of ML.ENERGY's prompts; lognormal sigma 1).
+DEFAULT_SHAPE: dict[str, float] = {"fixed": 0.0, "exponential": 0.0, "pareto": 2.5, "lognormal": 1.0}
+
+#: Child stream of each quantity, per model.
+_ARRIVAL, _PROMPT, _OUTPUT = 0, 1, 2
+
+
+def streams(seed: int, model: int = 0) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
+    """The arrival, prompt and output generators of model ``model`` under ``seed``."""
+    children = np.random.SeedSequence(int(seed)).spawn(model + 1)[model].spawn(3)
+    return tuple(np.random.default_rng(c) for c in children)
+
+
+def draw_tokens(rng: np.random.Generator, n: int, dist: int, mean: float, shape: float = 0.0,
+                low: float = 1.0, high: float = 0.0) -> np.ndarray:
+    r"""``n`` token lengths from distribution code ``dist`` (see the module docstring).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n : int
+    dist : int
+        :data:`DISTRIBUTIONS` code.
+    mean : float
+        :math:`\mu`, the distribution's mean before rounding and clipping [tokens]; for
+        ``fixed`` the length itself.
+    shape : float
+        Pareto :math:`a` (> 1) or lognormal :math:`\sigma` (> 0); unused otherwise.
+    low, high : float
+        Clip range [tokens]; ``high = 0`` means no upper limit.
+
+    Returns
+    -------
+    ndarray of int64
+    """
+    dist = int(dist)
+    if dist == DISTRIBUTIONS["fixed"]:
+        x = np.full(n, float(mean))
+    elif dist == DISTRIBUTIONS["exponential"]:
+        x = rng.exponential(mean, n)
+    elif dist == DISTRIBUTIONS["pareto"]:
+        scale = mean * (shape - 1.0) / shape
+        x = scale * (1.0 + rng.pareto(shape, n))  # numpy's pareto is the Lomax form
+    elif dist == DISTRIBUTIONS["lognormal"]:
+        x = rng.lognormal(np.log(mean) - 0.5 * shape * shape, shape, n)
+    else:
+        raise ValueError(f"unknown length distribution code {dist}")
+    x = np.maximum(np.rint(x), max(float(low), 1.0))
+    if high > 0:
+        x = np.minimum(x, float(high))
+    return x.astype(np.int64)
+
+
+def unit_gaps(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` arrival gaps of a unit-rate Poisson process (mean 1)."""
+    return rng.exponential(1.0, n)
+
+
+def poisson_arrivals_s(rng: np.random.Generator, qps: float, n: int | None = None,
+                       duration_s: float | None = None) -> np.ndarray:
+    r"""Arrival times [s] of a Poisson process of rate ``qps``, the first at 0.
+
+    Either ``n`` requests, or every arrival before ``duration_s``. Gaps are unit-rate draws
+    divided by :math:`\lambda`, so the same seed at another rate gives the same pattern,
+    stretched.
+    """
+    if n is not None:
+        gaps = unit_gaps(rng, max(int(n) - 1, 0)) / qps
+        return np.concatenate(([0.0], np.cumsum(gaps)))[: int(n)]
+    if duration_s is None:
+        raise ValueError("give the number of requests or a duration")
+    out = [np.zeros(1)]
+    last = 0.0
+    block = max(16, int(qps * duration_s * 1.2) + 16)
+    while True:  # draw in blocks until the process passes the duration (deterministic for a seed)
+        t = last + np.cumsum(unit_gaps(rng, block) / qps)
+        out.append(t)
+        last = float(t[-1])
+        if last >= duration_s:
+            break
+    times = np.concatenate(out)
+    return times[times < duration_s]
+
+
+def draw_requests(seed: int, arrival: int, *, qps: float = 0.0, requests: int | None = None,
+                  duration_s: float | None = None, prompt=(0, 1.0, 0.0, 1.0, 0.0), output=(0, 1.0, 0.0, 1.0, 0.0),
+                  model: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arrival times [s], prompt and output lengths [tokens] of one model's request stream.
+
+    Parameters
+    ----------
+    seed : int
+    arrival : int
+        :data:`ARRIVALS` code (``poisson`` or ``burst``; traces are read by the engine).
+    qps : float
+        Poisson rate [requests/s].
+    requests : int, optional
+        Number of requests (burst needs it; Poisson takes it or ``duration_s``).
+    duration_s : float, optional
+        Poisson: every arrival before this time.
+    prompt, output : tuple
+        ``(dist code, mean, shape, low, high)`` for :func:`draw_tokens`.
+    model : int
+        Which model's child streams (0 for the first).
+
+    Returns
+    -------
+    arrival_s : ndarray of float
+    prompt_tokens, output_tokens : ndarray of int64
+    """
+    r_arr, r_prompt, r_out = streams(seed, model)
+    if arrival == ARRIVALS["burst"]:
+        if requests is None:
+            raise ValueError("a burst needs a number of requests")
+        times = np.zeros(int(requests))
+    elif arrival == ARRIVALS["poisson"]:
+        times = poisson_arrivals_s(r_arr, qps, requests, duration_s)
+    else:
+        raise ValueError(f"arrival code {arrival} is drawn by the caller (a trace)")
+    n = len(times)
+    return times, draw_tokens(r_prompt, n, *prompt), draw_tokens(r_out, n, *output)

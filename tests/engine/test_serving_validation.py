@@ -1,0 +1,78 @@
+"""Online serving against published measurements (cases and tolerances in serving_cases.py) and
+the seed's §5.3 placement study (scenarios/seed-sharing.yaml; docs/validation.md)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from serving_cases import TGI_QPS, cases, placement_ratios, seed_points, t5_points, tgi_points, value
+
+CASES = cases()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.group}: {c.quantity}" for c in CASES])
+def test_reproduces_published_serving_energy(case):
+    ours = case.compute()
+    # tolerance: case.rtol, for the reason in case.why_tolerance
+    assert math.isclose(ours, case.published, rel_tol=case.rtol), (
+        f"{case.quantity}: ours {ours:.6g} vs published {case.published:.6g} {case.unit} "
+        f"({100 * (ours / case.published - 1):+.1f} %, allowed {100 * case.rtol:.0f} %: {case.why_tolerance})")
+
+
+def test_energy_per_request_falls_with_the_request_rate():
+    # ML.ENERGY's TGI sweep: the GPUs' near-constant power spread over more requests per second
+    e = tgi_points().loc[list(TGI_QPS), "gpu_energy_j"].to_numpy()
+    assert np.all(np.diff(e) < 0)
+
+
+def test_chunked_prefill_budget_and_batch_limit_trends():
+    # ML.ENERGY Table 5: tiny token budgets starve the engine (energy per generation x2.2 from a
+    # budget of 512 to 64 at 64 sequences), and beyond 128 sequences and 1,024 tokens more
+    # batching buys nothing (151.5-154.6 J). Published ratio 2.15; 15 % covers the model's per-row
+    # errors (cases above) not cancelling exactly.
+    e = t5_points()["steady_gpu_energy_per_generation_j"]
+    assert e["mlebench-t5-3"] / e["mlebench-t5-4"] == pytest.approx(value("mlebench-t5-3") / value("mlebench-t5-4"),
+                                                                    rel=0.15)
+    flat = e[["mlebench-t5-5", "mlebench-t5-6", "mlebench-t5-7", "mlebench-t5-8"]]
+    assert flat.max() / flat.min() - 1 < 0.03
+    # the 32-token budget's penalty at 32 sequences holds (its size does not: the xfail below)
+    assert e["mlebench-t5-1"] / e["mlebench-t5-2"] > 2.0
+
+
+@pytest.mark.xfail(strict=True, reason="with the H100 constants fitted to measured LLM power (a_c at its "
+                   "bound 1.2), the 32-token budget costs 3.47x the 512-token one against 2.96x measured "
+                   "(+17 %); docs/validation_energy.md, Online serving")
+def test_the_smallest_token_budget_costs_three_times_the_energy():
+    # ML.ENERGY Table 5: x2.96 from a budget of 512 to 32 at 32 sequences, within the same 15 %
+    e = t5_points()["steady_gpu_energy_per_generation_j"]
+    assert e["mlebench-t5-1"] / e["mlebench-t5-2"] == pytest.approx(value("mlebench-t5-1") / value("mlebench-t5-2"),
+                                                                    rel=0.15)
+
+
+# --- seed §5.3 -----------------------------------------------------------------------------------------
+
+def test_seed_horizontal_placement_lengthens_tpot():
+    # Seed: placement (A), each model tensor-parallel over both GPUs, has a longer TPOT (+14 %).
+    # Checked at every rate and for both engine forms of the shipped scenario.
+    tpot = placement_ratios(seed_points(), "tpot_s")
+    assert (tpot > 0).all()
+
+
+def test_seed_horizontal_placement_lowers_gpu_power():
+    # The mechanism behind the seed's energy saving: with the GPUs taking turns between two
+    # engines and waiting on all-reduces, they draw less on average at every rate.
+    power = placement_ratios(seed_points(), "gpu_power_w")
+    assert (power < -0.05).all()
+
+
+def test_seed_operational_saving_is_not_reproduced():
+    # The seed reports -27 % operational carbon for horizontal placement (3.057 vs 4.206 gCO2e
+    # for 200 requests, averaged over QPS 2/4/8). carbonsim does not reproduce it: the lower
+    # power is offset by the longer run (slower TPOT drains the 200 requests later), and the
+    # average change stays within +/-10 % for both engine forms (docs/validation.md explains).
+    # This test pins that documented finding; if it fails, update docs/validation.md.
+    seed = value("seed-53-op-h") / value("seed-53-op-v") - 1
+    op = placement_ratios(seed_points(), "operational_g").groupby(level=0).mean()
+    assert seed < -0.25
+    assert (op.abs() < 0.10).all()

@@ -1,0 +1,316 @@
+"""The serving simulator (layer 1): reference vs kernel, determinism, queueing sanity, the offline
+batch as a special case, KV-cache pressure, request streams."""
+
+import numpy as np
+import pytest
+
+from carbonsim.models.perf.layout import O
+from carbonsim.models.perf.llm import offline_task_reference, pack_params
+from carbonsim.models.serving import OUT, R, simulate, simulate_many, simulate_reference
+from carbonsim.models.serving.layout import pack_instance
+from carbonsim.models.serving.memory import kv_cache_blocks
+from carbonsim.models.serving.reference import step_cost
+from carbonsim.models.serving.workload import DISTRIBUTIONS, draw_requests, draw_tokens, streams
+
+EXP, PARETO, LOGN, FIXED = (DISTRIBUTIONS[k] for k in ("exponential", "pareto", "lognormal", "fixed"))
+
+
+def llama7b_a100(tp=1, overlap=0.0, **rows):
+    """Llama-2-7B on an A100 PCIe 80GB with the shipped calibration's constants."""
+    base = dict(n_layers=32, hidden=4096, n_heads=32, n_kv_heads=32, head_dim=128, ffn=11008, ffn_matrices=3,
+                vocab=32000, tied_embeddings=0, weight_bytes=2, kv_bytes=2, peak_tflops=312,
+                memory_bandwidth_gb_s=1935, memory_gb=80, tp=tp, allreduce_alpha_s=5.37e-5,
+                link_bandwidth_gb_s=306, batch=1, prompt_tokens=1, output_tokens=1, eta_compute=0.778,
+                eta_memory=0.823, smooth_max_p=2.7, layer_overhead_s=3.5e-5, cpu_base_s=0.00143,
+                cpu_per_seq_s=0.000115, cpu_tp_base_s=0.00234, cpu_tp_per_seq_s=9.36e-5, engine_overlap=overlap)
+    base.update(rows)
+    return pack_params(**base)[:, 0]
+
+
+def instance(tp=1, overlap=0.0, max_num_seqs=256, budget=4096, chunked=0, block_size=16, group=0, kv_blocks=None,
+             share=1.0, limit_w=300.0, max_model_len=4096):
+    p = llama7b_a100(tp, overlap)
+    blocks = kv_cache_blocks(p, budget, block_size, share)[0] if kv_blocks is None else kv_blocks
+    return pack_instance(p, max_num_seqs=max_num_seqs, token_budget=budget, chunked_prefill=chunked,
+                         block_size=block_size, kv_blocks=blocks, watermark_blocks=np.floor(0.01 * blocks),
+                         max_model_len=max_model_len, gpu_group=group, idle_loaded_w=62.9, cap_w=300.0, a_c=0.848,
+                         a_m=0.525, power_eta_c=0.7, power_eta_m=0.75, power_limit_w=limit_w)
+
+
+def system(cols, seed, arrival, qps, n, prompt, output):
+    """Instances and their requests, each instance with its own stream."""
+    parts = [draw_requests(seed, arrival, qps=qps, requests=n, prompt=prompt, output=output, model=e)
+             for e in range(len(cols))]
+    owner = np.concatenate([np.full(len(a), e) for e, (a, _, _) in enumerate(parts)])
+    return (np.stack(cols, axis=1), *(np.concatenate([x[i] for x in parts]) for i in range(3)), owner)
+
+
+NO_SLO = np.zeros(2)
+
+
+# --- reference vs kernel ----------------------------------------------------------------------------
+
+def _random_case(rng, i):
+    k = int(rng.integers(1, 3))
+    shared = k == 2 and rng.random() < 0.5
+    chunked = int(rng.random() < 0.5)
+    cols = []
+    for e in range(k):
+        cols.append(instance(tp=2 if shared else int(rng.integers(1, 3)), overlap=float(rng.random() < 0.5),
+                             max_num_seqs=int(rng.integers(1, 40)),
+                             budget=int(rng.choice([64, 512, 4096])) if chunked else 4096, chunked=chunked,
+                             block_size=int(rng.choice([8, 16, 32])), group=0 if shared else e,
+                             kv_blocks=int(rng.integers(30, 400)) if rng.random() < 0.6 else None,
+                             limit_w=float(rng.choice([300.0, 180.0]))))
+    qps = float(rng.uniform(0.5, 30))
+    return system(cols, i, int(rng.integers(0, 2)), qps, int(rng.integers(1, 40)),
+                  (EXP, float(rng.uniform(10, 600)), 0.0, 1, 3000), (PARETO, float(rng.uniform(5, 150)), 2.5, 1, 2000))
+
+
+def _assert_same(a, b):
+    (ra, pa), (rb, pb) = a, b
+    np.testing.assert_allclose(rb, ra, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(pb, pa, rtol=1e-9, atol=1e-9)
+
+
+def test_kernel_matches_reference_on_random_systems():
+    # Seeded random systems: one or two instances, shared or separate GPUs, both schedulers,
+    # small KV caches (preemption), power limits, both engine forms.
+    rng = np.random.default_rng(7)
+    for i in range(14):
+        inst, arr, p, o, owner = _random_case(rng, i)
+        slo = np.array([rng.uniform(0, 1), rng.uniform(0, 0.05)])
+        _assert_same(simulate_reference(inst, arr, p, o, owner, slo), simulate(inst, arr, p, o, owner, slo))
+
+
+@pytest.mark.parametrize("chunked", [0, 1])
+@pytest.mark.parametrize("shared", [False, True])
+def test_kernel_matches_reference_under_heavy_preemption(chunked, shared):
+    k = 2 if shared else 1
+    cols = [instance(tp=2 if shared else 1, overlap=1.0, max_num_seqs=32, budget=128 if chunked else 4096,
+                     chunked=chunked, kv_blocks=60) for _ in range(k)]
+    inst, arr, p, o, owner = system(cols, 5, 1, 0.0, 25, (EXP, 50.0, 0.0, 1, 200), (EXP, 250.0, 0.0, 1, 700))
+    ref = simulate_reference(inst, arr, p, o, owner, NO_SLO)
+    assert ref[0][OUT["preemptions"]] > 10
+    _assert_same(ref, simulate(inst, arr, p, o, owner, NO_SLO))
+
+
+@pytest.mark.parametrize("overlap", [0.0, 1.0])
+def test_kernel_matches_reference_for_models_taking_turns(overlap):
+    # Two models on the same GPUs, long decodes between few arrivals: the kernel replays runs
+    # of decode steps of both engines in their queue order (its fast path for shared GPUs).
+    cols = [instance(tp=2, overlap=overlap, group=0, share=0.5) for _ in range(2)]
+    inst, arr, p, o, owner = system(cols, 12, 0, 0.4, 12, (EXP, 300.0, 0.0, 1, 2000), (EXP, 400.0, 0.0, 1, 1500))
+    ref = simulate_reference(inst, arr, p, o, owner, NO_SLO)
+    assert ref[0][OUT["steps"]] > 20 * ref[0][OUT["served"]]
+    _assert_same(ref, simulate(inst, arr, p, o, owner, NO_SLO))
+
+
+def test_many_systems_in_parallel_equal_one_by_one():
+    rng = np.random.default_rng(3)
+    systems = [_random_case(rng, i) for i in range(6)]
+    many = simulate_many(systems, np.zeros((2, len(systems))))
+    for j, s in enumerate(systems):
+        np.testing.assert_array_equal(many[:, j], simulate(*s, NO_SLO)[0])
+
+
+# --- determinism -----------------------------------------------------------------------------------
+
+def test_same_seed_same_results_bit_for_bit():
+    cols = [instance(chunked=1, budget=512)]
+    a = system(cols, 11, 0, 3.0, 300, (PARETO, 400.0, 2.5, 1, 4000), (EXP, 200.0, 0.0, 1, 2000))
+    b = system(cols, 11, 0, 3.0, 300, (PARETO, 400.0, 2.5, 1, 4000), (EXP, 200.0, 0.0, 1, 2000))
+    for x, y in zip(a, b):
+        assert np.array_equal(x, y)
+    ra, pa = simulate(*a, NO_SLO)
+    rb, pb = simulate(*b, NO_SLO)
+    assert ra.tobytes() == rb.tobytes() and pa.tobytes() == pb.tobytes()
+    c = system(cols, 12, 0, 3.0, 300, (PARETO, 400.0, 2.5, 1, 4000), (EXP, 200.0, 0.0, 1, 2000))
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_streams_are_common_random_numbers_across_rates():
+    a1, p1, o1 = draw_requests(4, 0, qps=1.0, requests=100, prompt=(EXP, 100.0, 0, 1, 0), output=(EXP, 50.0, 0, 1, 0))
+    a2, p2, o2 = draw_requests(4, 0, qps=4.0, requests=100, prompt=(EXP, 100.0, 0, 1, 0), output=(EXP, 50.0, 0, 1, 0))
+    assert np.array_equal(p1, p2) and np.array_equal(o1, o2)
+    np.testing.assert_allclose(a2 * 4.0, a1, rtol=1e-12)
+    assert a1[0] == 0.0 and np.all(np.diff(a1) > 0)
+    # a second model draws its own stream
+    b1, q1, _ = draw_requests(4, 0, qps=1.0, requests=100, prompt=(EXP, 100.0, 0, 1, 0),
+                              output=(EXP, 50.0, 0, 1, 0), model=1)
+    assert not np.array_equal(p1, q1)
+
+
+@pytest.mark.parametrize("dist, shape, tol", [(EXP, 0.0, 0.02), (LOGN, 1.0, 0.03), (PARETO, 2.5, 0.05)])
+def test_length_distributions_have_the_stated_mean(dist, shape, tol):
+    # 200,000 draws: the standard error of the mean is 0.2 % (exponential), 0.3 % (lognormal,
+    # sigma 1) and larger for the Pareto's heavy tail (a = 2.5 has infinite variance... of the
+    # variance estimate; 5 % covers its slow convergence at this n).
+    x = draw_tokens(streams(0)[1], 200_000, dist, 512.0, shape)
+    assert x.min() >= 1
+    assert abs(x.mean() / 512.0 - 1) < tol
+
+
+def test_poisson_arrivals_have_the_stated_rate():
+    t = draw_requests(2, 0, qps=5.0, duration_s=2000.0, prompt=(FIXED, 1, 0, 1, 0), output=(FIXED, 1, 0, 1, 0))[0]
+    assert t.max() < 2000.0
+    # 10,000 expected arrivals: a Poisson count's standard deviation is 1 %
+    assert abs(len(t) / 10_000 - 1) < 0.04
+    gaps = np.diff(t)
+    assert abs(gaps.std() / gaps.mean() - 1) < 0.03  # exponential gaps: coefficient of variation 1
+
+
+# --- queueing sanity --------------------------------------------------------------------------------
+
+def test_at_low_load_ttft_is_the_prefill_step():
+    col = instance()
+    inst, arr, p, o, owner = system([col], 1, 0, 0.01, 30, (FIXED, 512, 0, 1, 0), (FIXED, 64, 0, 1, 0))
+    out, per = simulate(inst, arr, p, o, owner, NO_SLO)
+    alone = step_cost(col, [(512, 0, True)], [])
+    prefill_s = alone["cpu_phase_s"] + alone["gpu_phase_s"]
+    # 100 s between requests, 64 tokens take under a second: every request runs alone
+    np.testing.assert_allclose(per[R["ttft_s"]], prefill_s, rtol=1e-9)  # times of ~3000 s differenced
+    assert out[OUT["max_batch"]] == 1
+
+
+def test_littles_law():
+    # L = lambda W: the time-average number of requests in the server, counted by the step loop
+    # (running and queued requests at each step's formation, times the step's duration), against
+    # the throughput times the mean latency from the request timestamps. Requests arriving during
+    # a step are counted from the next one, about half a step (~10 ms) of a ~2 s latency: 1 %.
+    col = instance(overlap=1.0, max_num_seqs=16)
+    inst, arr, p, o, owner = system([col], 2, 0, 2.0, 3000, (EXP, 200.0, 0, 1, 2000), (EXP, 200.0, 0, 1, 1500))
+    out, per = simulate(inst, arr, p, o, owner, NO_SLO)
+    assert out[OUT["rejected"]] == 0
+    lam = out[OUT["served"]] / out[OUT["duration_s"]]
+    assert abs(out[OUT["concurrency"]] / (lam * per[R["latency_s"]].mean()) - 1) < 0.01
+
+
+def test_saturation_throughput_plateaus_and_queues_grow():
+    col = instance(max_num_seqs=64)
+    res = {}
+    for qps in (0.5, 40.0, 80.0):
+        inst, arr, p, o, owner = system([col], 3, 0, qps, 1500, (EXP, 200.0, 0, 1, 2000), (EXP, 200.0, 0, 1, 1500))
+        out, _ = simulate(inst, arr, p, o, owner, NO_SLO)
+        res[qps] = out
+    thr = {q: r[OUT["served"]] / r[OUT["duration_s"]] for q, r in res.items()}
+    # below capacity the server keeps up with the arrivals (3000 s of Poisson arrivals: the
+    # realised rate is within 5 % of the nominal one)
+    assert abs(thr[0.5] / 0.5 - 1) < 0.05
+    # far above capacity throughput is the service rate, whatever the offered load
+    assert thr[40.0] < 40.0 * 0.5
+    assert abs(thr[80.0] / thr[40.0] - 1) < 0.05
+    # and the queue, hence the time to first token, grows with the offered load
+    assert res[80.0][OUT["ttft_p50_s"]] > res[40.0][OUT["ttft_p50_s"]] > 10 * res[0.5][OUT["ttft_p50_s"]]
+    assert res[80.0][OUT["max_batch"]] == 64
+
+
+def test_idle_power_is_paid_between_requests():
+    col = instance()[:, None]
+    n = 50
+    lengths = np.full(n, 100), np.full(n, 100), np.zeros(n, int)
+    # one request every 100 s or every 10 s: each runs alone (about 1.4 s) either way
+    lo = simulate(col, np.arange(n) * 100.0, *lengths, NO_SLO)[0]
+    hi = simulate(col, np.arange(n) * 10.0, *lengths, NO_SLO)[0]
+    busy_lo = lo[OUT["gpu_energy_j"]] - lo[OUT["gpu_idle_energy_j"]]
+    busy_hi = hi[OUT["gpu_energy_j"]] - hi[OUT["gpu_idle_energy_j"]]
+    np.testing.assert_allclose(busy_lo, busy_hi, rtol=1e-9)   # the same work
+    np.testing.assert_allclose(lo[OUT["gpu_idle_energy_j"]], 62.9 * lo[OUT["idle_s"]], rtol=1e-9)
+    np.testing.assert_allclose(lo[OUT["idle_s"]] - hi[OUT["idle_s"]], (n - 1) * 90.0, rtol=1e-9)
+    assert lo[OUT["gpu_energy_j"]] > 5 * hi[OUT["gpu_energy_j"]] / 2
+
+
+def test_per_request_energy_adds_up_to_the_total():
+    col = instance(chunked=1, budget=256, kv_blocks=300)
+    out, per = simulate(*system([col], 6, 0, 6.0, 200, (EXP, 300.0, 0, 1, 2000), (EXP, 150.0, 0, 1, 1500)), NO_SLO)
+    assert out[OUT["preemptions"]] > 0
+    np.testing.assert_allclose(np.nansum(per[R["gpu_energy_j"]]), out[OUT["gpu_energy_j"]], rtol=1e-9)
+
+
+# --- the offline batch is a special case -------------------------------------------------------------
+
+@pytest.mark.parametrize("tp, overlap", [(1, 0.0), (2, 0.0), (1, 1.0)])
+def test_a_burst_of_equal_requests_is_the_offline_batch(tp, overlap):
+    # B equal requests at t = 0, all admitted in one prefill step: vLLM's prefill emits the first
+    # token, so the batch runs the offline model's prefill and s_out - 1 of its decode steps.
+    B, s_in, s_out = 16, 128, 64
+    col = instance(tp=tp, overlap=overlap, max_num_seqs=B, budget=B * s_in)
+    out, per = simulate(*system([col], 0, 1, 0.0, B, (FIXED, s_in, 0, 1, 0), (FIXED, s_out, 0, 1, 0)), NO_SLO)
+    off = offline_task_reference(pack_params(**{**dict(zip(*_perf_names(col))), "batch": B, "prompt_tokens": s_in,
+                                                "output_tokens": s_out - 1, "max_batched_tokens": 0}))
+    np.testing.assert_allclose(per[R["latency_s"]], off[O["latency_s"], 0], rtol=1e-9)
+    np.testing.assert_allclose(per[R["ttft_s"]], off[O["ttft_s"], 0], rtol=1e-9)
+    # energy: the activity power is linear in FLOPs and bytes below the cap, so summing steps
+    # equals the offline phase averages
+    from carbonsim.models.power.gpu import gpu_power_w
+
+    def phase_j(name):
+        pw = gpu_power_w(off[O[f"{name}_mfu"], 0], off[O[f"{name}_mbu"], 0], 62.9, 300.0, 0.848, 0.525, 0.7, 0.75)
+        return pw * off[O[f"{name}_gpu_s"], 0]
+
+    offline_j = tp * (phase_j("prefill") + phase_j("decode") + 62.9 * (off[O["comm_s"], 0] + off[O["gpu_wait_s"], 0]))
+    np.testing.assert_allclose(out[OUT["gpu_energy_j"]], offline_j, rtol=1e-9)
+
+
+def _perf_names(col):
+    from carbonsim.models.perf.layout import N_PARAMS, PARAM_NAMES
+
+    return PARAM_NAMES, col[:N_PARAMS]
+
+
+# --- the KV cache ------------------------------------------------------------------------------------
+
+def test_kv_cache_blocks_from_memory():
+    p = llama7b_a100()
+    blocks, free_gb = kv_cache_blocks(p, 4096, 16)
+    # 0.9 x 80 GB - 13.5 GB of weights - 2 GB reserve - 4096 tokens of activations
+    assert 54.0 < free_gb < 56.5
+    # Llama-2-7B holds 0.5 MB of KV per token (32 layers x 2 x 4096 x 2 bytes)
+    assert blocks == np.floor(free_gb * 1e9 / (16 * 524288))
+    assert kv_cache_blocks(p, 4096, 16, 0.1)[0] < 0  # 7.2 GB cannot hold 13.5 GB of weights
+
+
+def test_memory_pressure_preempts_and_recomputes():
+    roomy = instance(max_num_seqs=64)
+    tight = instance(max_num_seqs=64, kv_blocks=400)
+    args = (8, 1, 0.0, 120, (EXP, 200.0, 0, 1, 1500), (EXP, 300.0, 0, 1, 2000))
+    r, _ = simulate(*system([roomy], *args), NO_SLO)
+    t, _ = simulate(*system([tight], *args), NO_SLO)
+    assert r[OUT["preemptions"]] == 0 and r[OUT["prefill_tokens"]] == r[OUT["prompt_tokens"]]
+    assert t[OUT["preemptions"]] > 0 and t[OUT["prefill_tokens"]] > t[OUT["prompt_tokens"]]
+    assert t[OUT["served"]] == r[OUT["served"]] == 120
+    assert t[OUT["duration_s"]] > r[OUT["duration_s"]] and t[OUT["gpu_energy_j"]] > r[OUT["gpu_energy_j"]]
+
+
+def test_requests_that_can_never_fit_are_rejected():
+    col = instance(kv_blocks=20, max_model_len=600)
+    arr = np.zeros(3)
+    out, per = simulate(col[:, None], arr, np.array([100, 700, 200]), np.array([100, 10, 300]), np.zeros(3, int),
+                        np.array([0.5, 0.0]))
+    # 700 > max_model_len; 200 + 300 - 1 tokens need 32 blocks of 16 > 20
+    assert out[OUT["served"]] == 1 and out[OUT["rejected"]] == 2
+    assert per[R["served"]].tolist() == [1.0, 0.0, 0.0]
+    assert out[OUT["slo_attainment"]] == pytest.approx(1 / 3)
+
+
+# --- two models on shared GPUs ----------------------------------------------------------------------
+
+def test_an_idle_neighbour_changes_nothing():
+    a = instance(tp=2, group=0)
+    busy = system([a], 9, 0, 2.0, 200, (EXP, 200.0, 0, 1, 2000), (EXP, 200.0, 0, 1, 1500))
+    solo, _ = simulate(*busy, NO_SLO)
+    inst = np.stack([a, a], axis=1)
+    shared, _ = simulate(inst, busy[1], busy[2], busy[3], busy[4], NO_SLO)  # instance 1 gets no request
+    np.testing.assert_allclose(shared, solo, rtol=1e-12)
+
+
+def test_sharing_gpus_serialises_the_models_steps():
+    args = (10, 0, 3.0, 300, (EXP, 200.0, 0, 1, 2000), (EXP, 200.0, 0, 1, 1500))
+    apart = simulate(*system([instance(tp=2, group=0), instance(tp=2, group=1)], *args), NO_SLO)[0]
+    shared = simulate(*system([instance(tp=2, group=0, share=0.5), instance(tp=2, group=0, share=0.5)], *args),
+                      NO_SLO)[0]
+    assert apart[OUT["gpus"]] == 4 and shared[OUT["gpus"]] == 2
+    assert shared[OUT["tpot_mean_s"]] > apart[OUT["tpot_mean_s"]]
+    # two GPUs doing the work four did: less idle floor, more busy time per GPU
+    assert shared[OUT["gpu_energy_j"]] < apart[OUT["gpu_energy_j"]]
+    assert shared[OUT["gpu_kernel_s"]] / 2 > apart[OUT["gpu_kernel_s"]] / 4
