@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from carbonsim.models.grid.carbon import operational_g
-from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
-from carbonsim.units import J_PER_KWH
+from carbonsim.models.lifecycle.tasks import request_carbon
 
 
 def online_request_carbon(served, duration_s, latency_s, gpu_j, host_j, host_kg, gpu_kg, gpu_count, gpus_held,
@@ -59,28 +57,5 @@ def online_request_carbon(served, duration_s, latency_s, gpu_j, host_j, host_kg,
         gpu_embodied_g, host_embodied_g, total_g, edp_j_s, cdp_g_s, cep_g_j``.
     """
     n = np.maximum(np.asarray(served, dtype=float), 1.0)
-    per_request_s = duration_s / n
-    gpu_req = gpu_j / n
-    host_req = host_j / n
-    energy = gpu_req + host_req
-    op = operational_g(energy / J_PER_KWH, pue, ci_g_per_kwh)
-    host_rate_g_s = embodied_rate_mg_per_s(host_kg, host_lifetime_yr) / 1e3
-    card_kg = np.where(gpu_count > 0, gpu_kg / np.maximum(gpu_count, 1), 0.0)
-    card_rate_g_s = embodied_rate_mg_per_s(card_kg, gpu_lifetime_yr) / 1e3
-    emb_host = host_rate_g_s * per_request_s
-    emb_gpu = card_rate_g_s * gpus_held * per_request_s
-    emb = emb_host + emb_gpu
-    total = op + emb
-    return {
-        "energy_j": energy,
-        "gpu_energy_j": gpu_req,
-        "host_energy_j": host_req,
-        "operational_g": op,
-        "embodied_g": emb,
-        "gpu_embodied_g": emb_gpu,
-        "host_embodied_g": emb_host,
-        "total_g": total,
-        "edp_j_s": energy * latency_s,
-        "cdp_g_s": total * latency_s,
-        "cep_g_j": total * energy,
-    }
+    return request_carbon(duration_s / n, latency_s, gpu_j / n, host_j / n, 1.0, host_kg, gpu_kg, gpu_count,
+                          gpus_held, host_lifetime_yr, gpu_lifetime_yr, pue, ci_g_per_kwh)

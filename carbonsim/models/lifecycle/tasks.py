@@ -38,6 +38,67 @@ from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
 from carbonsim.units import J_PER_KWH
 
 
+def request_carbon(per_request_s, latency_s, gpu_j, host_j, host_share, host_kg, gpu_kg, gpu_count, gpus_held,
+                   host_lifetime_yr, gpu_lifetime_yr, pue, ci_g_per_kwh) -> dict[str, np.ndarray]:
+    r"""Carbon of one request from its energy and its share of the server's time.
+
+    .. math::
+
+        C_{op} = (E_{GPU} + E_{host}) \cdot PUE \cdot CI, \qquad
+        C_{emb} = \big(f_h\, r_{host} + n_{held}\, r_{card}\big)\, t
+
+    with :math:`t` the request's share of the server's time and :math:`r = E_{emb}/LT`.
+
+    Parameters
+    ----------
+    per_request_s : array_like
+        The request's share of the server's time :math:`t` [s].
+    latency_s : array_like
+        The delay of the delay products [s].
+    gpu_j, host_j : array_like
+        The request's GPU and host energy [J].
+    host_share : array_like
+        Share of the host charged :math:`f_h`, 0..1.
+    host_kg, gpu_kg : array_like
+        Embodied carbon of the host and of all the server's GPUs [kg].
+    gpu_count, gpus_held : array_like
+        GPUs in the server; GPUs whose embodied carbon is charged :math:`n_{held}`.
+    host_lifetime_yr, gpu_lifetime_yr : array_like
+        [yr]
+    pue : array_like
+    ci_g_per_kwh : array_like
+        Grid intensity [g/kWh].
+
+    Returns
+    -------
+    dict of ndarray
+        ``energy_j, gpu_energy_j, host_energy_j, operational_g, embodied_g, gpu_embodied_g,
+        host_embodied_g, total_g, edp_j_s, cdp_g_s, cep_g_j``.
+    """
+    energy_j = gpu_j + host_j
+    op_g = operational_g(energy_j / J_PER_KWH, pue, ci_g_per_kwh)
+    host_rate_g_s = embodied_rate_mg_per_s(host_kg, host_lifetime_yr) / 1e3
+    card_kg = np.where(gpu_count > 0, gpu_kg / np.maximum(gpu_count, 1), 0.0)
+    card_rate_g_s = embodied_rate_mg_per_s(card_kg, gpu_lifetime_yr) / 1e3
+    emb_host_g = host_share * host_rate_g_s * per_request_s
+    emb_gpu_g = card_rate_g_s * gpus_held * per_request_s
+    emb_g = emb_host_g + emb_gpu_g
+    total_g = op_g + emb_g
+    return {
+        "energy_j": energy_j,
+        "gpu_energy_j": gpu_j,
+        "host_energy_j": host_j,
+        "operational_g": op_g,
+        "embodied_g": emb_g,
+        "gpu_embodied_g": emb_gpu_g,
+        "host_embodied_g": emb_host_g,
+        "total_g": total_g,
+        "edp_j_s": energy_j * latency_s,
+        "cdp_g_s": total_g * latency_s,
+        "cep_g_j": total_g * energy_j,
+    }
+
+
 def offline_task_carbon(latency_s, tasks, gpu_j, host_w, host_share, host_kg, gpu_kg, gpu_count, gpus_held,
                         host_lifetime_yr, gpu_lifetime_yr, pue, ci_g_per_kwh) -> dict[str, np.ndarray]:
     """Energy and carbon of one request of offline batches.
@@ -74,30 +135,9 @@ def offline_task_carbon(latency_s, tasks, gpu_j, host_w, host_share, host_kg, gp
         seed's delay-proportional ``embodied_delay_g`` and ``cep_delay_g_j``.
     """
     per_task_s = latency_s / tasks
-    gpu_j = gpu_j / tasks
-    host_j = host_share * host_w * per_task_s
-    energy_j = gpu_j + host_j
-    op_g = operational_g(energy_j / J_PER_KWH, pue, ci_g_per_kwh)
-    host_rate_g_s = embodied_rate_mg_per_s(host_kg, host_lifetime_yr) / 1e3
-    card_kg = np.where(gpu_count > 0, gpu_kg / np.maximum(gpu_count, 1), 0.0)
-    card_rate_g_s = embodied_rate_mg_per_s(card_kg, gpu_lifetime_yr) / 1e3
-    emb_host_g = host_share * host_rate_g_s * per_task_s
-    emb_gpu_g = card_rate_g_s * gpus_held * per_task_s
-    emb_g = emb_host_g + emb_gpu_g
-    total_g = op_g + emb_g
-    emb_delay_g = emb_g * tasks  # the whole latency, D, instead of D / tasks
-    return {
-        "energy_j": energy_j,
-        "gpu_energy_j": gpu_j,
-        "host_energy_j": host_j,
-        "operational_g": op_g,
-        "embodied_g": emb_g,
-        "gpu_embodied_g": emb_gpu_g,
-        "host_embodied_g": emb_host_g,
-        "total_g": total_g,
-        "edp_j_s": energy_j * latency_s,
-        "cdp_g_s": total_g * latency_s,
-        "cep_g_j": total_g * energy_j,
-        "embodied_delay_g": emb_delay_g,
-        "cep_delay_g_j": (op_g + emb_delay_g) * energy_j,
-    }
+    out = request_carbon(per_task_s, latency_s, gpu_j / tasks, host_share * host_w * per_task_s, host_share,
+                         host_kg, gpu_kg, gpu_count, gpus_held, host_lifetime_yr, gpu_lifetime_yr, pue,
+                         ci_g_per_kwh)
+    out["embodied_delay_g"] = out["embodied_g"] * tasks  # the whole latency, D, instead of D / tasks
+    out["cep_delay_g_j"] = (out["operational_g"] + out["embodied_delay_g"]) * out["energy_j"]
+    return out

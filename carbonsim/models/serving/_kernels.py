@@ -267,6 +267,18 @@ def _cpu(cst, e, seqs):
 
 # --- small data structures on flat arrays (one segment per instance) ----------------------------
 
+@njit(cache=True, inline="always")
+def _append(prev, nxt, head, tail, e, r):
+    """Append request ``r`` to instance ``e``'s doubly linked list (running or prefilling)."""
+    prev[r] = tail[e]
+    nxt[r] = -1
+    if tail[e] >= 0:
+        nxt[tail[e]] = r
+    else:
+        head[e] = r
+    tail[e] = r
+
+
 @njit(cache=True)
 def _heap_push(hkey, hid, pos, base, size, key, r):
     i = size
@@ -739,21 +751,9 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 wq_len[e] -= 1
                 free[e] -= need
                 # append to running and prefilling lists
-                rprev[r] = run_tail[e]
-                rnext[r] = -1
-                if run_tail[e] >= 0:
-                    rnext[run_tail[e]] = r
-                else:
-                    run_head[e] = r
-                run_tail[e] = r
+                _append(rprev, rnext, run_head, run_tail, e, r)
                 run_n[e] += 1
-                pprev[r] = pf_tail[e]
-                pnext[r] = -1
-                if pf_tail[e] >= 0:
-                    pnext[pf_tail[e]] = r
-                else:
-                    pf_head[e] = r
-                pf_tail[e] = r
+                _append(pprev, pnext, pf_head, pf_tail, e, r)
                 state[r] = _PREFILL
                 st_r[lo[e] + n_chunks] = r
                 st_n[lo[e] + n_chunks] = nt
@@ -868,21 +868,9 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 wq_head[e] = (wq_head[e] + 1) % wcap
                 wq_len[e] -= 1
                 free[e] -= need
-                rprev[r] = run_tail[e]
-                rnext[r] = -1
-                if run_tail[e] >= 0:
-                    rnext[run_tail[e]] = r
-                else:
-                    run_head[e] = r
-                run_tail[e] = r
+                _append(rprev, rnext, run_head, run_tail, e, r)
                 run_n[e] += 1
-                pprev[r] = pf_tail[e]
-                pnext[r] = -1
-                if pf_tail[e] >= 0:
-                    pnext[pf_tail[e]] = r
-                else:
-                    pf_head[e] = r
-                pf_tail[e] = r
+                _append(pprev, pnext, pf_head, pf_tail, e, r)
                 state[r] = _PREFILL
                 st_r[lo[e] + n_chunks] = r
                 st_n[lo[e] + n_chunks] = nt
