@@ -21,6 +21,7 @@ from carbonsim.engine.studies.embodied import embodied
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.db import default_database
 from carbonsim.models.embodied._kernels import server_components
+from carbonsim.models.arrays import padded_rows
 from carbonsim.models.embodied.layout import N_COMPONENTS, P
 from carbonsim.models.embodied.server import server_components_kg, server_components_reference
 from carbonsim.engine.inputs.server import load_server
@@ -33,7 +34,9 @@ VARIED = {  # row -> relative spread of the random variation
 
 
 def make_chunk(base: np.ndarray, n: int, rng) -> np.ndarray:
-    params = np.repeat(base[:, None], n, axis=1)
+    # laid out as the sweep engine lays out its points (carbonsim/models/arrays.py)
+    params = padded_rows(len(base), n)
+    params[:] = base[:, None]
     for name, spread in VARIED.items():
         if spread:
             params[P[name]] *= rng.uniform(1 - spread, 1 + spread, n)
@@ -65,7 +68,7 @@ def main():
     db = default_database()
     base = server_column(load_server("azure-a100-x4", db), load_coefficients("hotcarbon24", db)).value
     rng = np.random.default_rng(0)
-    out = np.empty((N_COMPONENTS, args.chunk))
+    out = padded_rows(N_COMPONENTS, args.chunk)
 
     t0 = time.perf_counter()
     server_components(make_chunk(base, 8, rng))

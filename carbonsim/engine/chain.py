@@ -270,7 +270,7 @@ class CarbonChain:
     # -- numbers -> results -----------------------------------------------------------------------
     def components_kg(self, mat: np.ndarray) -> np.ndarray:
         """Stage 1: embodied kg by component, rows in :data:`~carbonsim.models.embodied.layout.COMPONENTS`."""
-        return self.embodied(np.ascontiguousarray(mat[:N_PARAMS]))
+        return self.embodied(mat[:N_PARAMS])
 
     def host_w(self, mat: np.ndarray, cpu_util) -> np.ndarray:
         """Stage 2, host: the server's share of its chassis curve at ``cpu_util`` [W]."""
@@ -368,7 +368,7 @@ class CarbonChain:
         host_kg, gpu_kg = comps[:N_HOST].sum(axis=0), comps[N_HOST:].sum(axis=0)
         n_gpu = mat[ix["gpu_count"]]
         perf = slice(ix[f"perf_{PERF_NAMES[0]}"], ix[f"perf_{PERF_NAMES[-1]}"] + 1)
-        out = self.perf(np.ascontiguousarray(mat[perf]))
+        out = self.perf(mat[perf])
         batch, tp, reps = mat[ix["perf_batch"]], mat[ix["perf_tp"]], mat[ix["replicas"]]
         idle = mat[ix["gpu_idle_loaded_w"]]
         a_c, a_m = mat[ix["gpu_a_c"]], mat[ix["gpu_a_m"]]

@@ -22,6 +22,7 @@ from carbonsim.engine.inputs.overrides import set_scenario_path
 from carbonsim.engine.sweep.points import PointBuilder
 from carbonsim.engine.sweep.scenario import check_point
 from carbonsim.errors import InputError
+from carbonsim.models.arrays import padded_rows
 
 #: Largest number of value combinations an interacting group of axes may have.
 MAX_GROUP_COMBOS = 200_000
@@ -102,7 +103,7 @@ class Expansion:
         coords = self.coords(start, stop) if coords is None else coords
         out = self._buffers.get(n) if reuse else None
         if out is None:
-            out = np.empty((len(self.base), n))
+            out = padded_rows(len(self.base), n)
             out[:] = self.base[:, None]
             if reuse:
                 self._buffers = {n: out}  # one size at a time: chunks grow, then stay the same

@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from carbonsim.models.arrays import padded_rows
+
 from carbonsim.models.embodied.layout import C, N_COMPONENTS, P
 
 _FAB_CI = P["fab_ci_g_per_kwh"]
@@ -126,7 +128,11 @@ def server_components_kernel(params, out):
         out[0, j] = share * p[_C_N, j] * cpu
         out[1, j] = _capacity_kg(p, _DRAM, j, msy, pkg)
         # SSD kg/GB of the server's year, within the floor and (when > 0) the ceiling
-        k_ssd = max(p[_SSD + 1, j] * math.exp(-p[_SSD_DECL, j] * (year - p[_SSD_REF_Y, j])), p[_SSD_FLOOR, j])
+        k_ssd = p[_SSD + 1, j]
+        if p[_SSD_DECL, j] != 0.0:  # only sets with a trend pay for the exponential
+            k_ssd = max(k_ssd * math.exp(-p[_SSD_DECL, j] * (year - p[_SSD_REF_Y, j])), p[_SSD_FLOOR, j])
+        else:
+            k_ssd = max(k_ssd, p[_SSD_FLOOR, j])
         if p[_SSD_CEIL, j] > 0:
             k_ssd = min(k_ssd, p[_SSD_CEIL, j])
         out[_OUT_SSD, j] = (p[_SSD, j] * k_ssd / msy + p[_SSD + 2, j] * pkg
@@ -135,7 +141,10 @@ def server_components_kernel(params, out):
         for k in range(6):
             out[_OUT_FIXED + k, j] = share * p[_FIXED + k, j]
         out[_OUT_ASM, j] = share * p[_ASM, j]
-        out[_OUT_U, j] = share * (p[_U_KG, j] * math.exp(-p[_U_DECL, j] * (year - p[_U_REF_Y, j])))
+        u_kg = p[_U_KG, j]
+        if u_kg != 0.0:
+            u_kg *= math.exp(-p[_U_DECL, j] * (year - p[_U_REF_Y, j]))
+        out[_OUT_U, j] = share * u_kg
 
 
 def server_components(params: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -152,8 +161,8 @@ def server_components(params: np.ndarray, out: np.ndarray | None = None) -> np.n
     ndarray, shape (N_COMPONENTS, n)
         [kg], rows in :data:`carbonsim.models.embodied.layout.COMPONENTS` order.
     """
-    params = np.ascontiguousarray(params, dtype=np.float64)
+    params = np.asarray(params, dtype=np.float64)  # strided rows welcome (models/arrays.py)
     if out is None:
-        out = np.empty((N_COMPONENTS, params.shape[1]))
+        out = padded_rows(N_COMPONENTS, params.shape[1])
     server_components_kernel(params, out)
     return out

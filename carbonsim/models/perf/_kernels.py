@@ -15,6 +15,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from carbonsim.models.arrays import padded_rows
+
 from carbonsim.models.perf.layout import (
     ACT_F_PER_MATRIX,
     ACT_H,
@@ -259,8 +261,8 @@ def offline_task(params: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     ndarray, shape (N_OUTPUTS, n)
         Rows as in :data:`carbonsim.models.perf.layout.OUTPUT_NAMES`.
     """
-    params = np.ascontiguousarray(params, dtype=np.float64)
+    params = np.asarray(params, dtype=np.float64)  # strided rows welcome (models/arrays.py)
     if out is None:
-        out = np.empty((N_OUTPUTS, params.shape[1]))
+        out = padded_rows(N_OUTPUTS, params.shape[1])
     offline_task_kernel(params, out)
     return out
