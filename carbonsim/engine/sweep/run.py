@@ -407,21 +407,33 @@ def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, 
 
 
 class _Writer:
-    """Chunked Parquet or CSV writer; units go into the Parquet schema's field metadata."""
+    """Chunked Parquet or CSV writer; units go into the Parquet schema's field metadata.
+
+    Parquet chunks are written on a background thread (Arrow releases the GIL while it encodes
+    and writes) while the next chunk is evaluated; at most one write is in flight, so memory
+    holds two chunks and the point buffers a chunk's columns may share are not reused before its
+    write is done (:meth:`Expansion.chunk` alternates two buffers).
+    """
 
     def __init__(self, path: Path, fmt: str):
         self.path, self.fmt = path, fmt
         self._pq = None
         self._fh = None
+        self._pool = None
+        self._pending = None
 
     def write(self, columns: dict[str, np.ndarray]) -> None:
         if self.fmt == "parquet":
             import pyarrow.parquet as pq
 
             table = arrow_table(columns)
+            self._wait()
             if self._pq is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._pq = pq.ParquetWriter(self.path, table.schema, **parquet_options(table))
-            self._pq.write_table(table)
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="carbonsim-parquet")
+            self._pending = self._pool.submit(self._pq.write_table, table)
         else:
             import pandas as pd
 
@@ -430,11 +442,23 @@ class _Writer:
                 self._fh = open(self.path, "w", newline="", encoding="utf-8")
             pd.DataFrame(as_arrays(columns)).to_csv(self._fh, header=header, index=False, float_format="%.9g")
 
+    def _wait(self) -> None:
+        """Finish the write in flight (its error, if any, is raised here)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
     def close(self) -> None:
-        """Close the file (idempotent)."""
-        if self._pq is not None:
-            self._pq.close()
-            self._pq = None
+        """Finish writing and close the file (idempotent)."""
+        try:
+            self._wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            if self._pq is not None:
+                self._pq.close()
+                self._pq = None
         if self._fh is not None:
             self._fh.close()
             self._fh = None

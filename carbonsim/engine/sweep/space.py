@@ -95,18 +95,27 @@ class Expansion:
     def chunk(self, start: int, stop: int, coords=None, reuse: bool = False) -> np.ndarray:
         """Point vectors (n_rows, stop - start) of points ``start..stop-1``.
 
-        With ``reuse`` the array is a buffer kept for the next chunk of the same size: the rows
-        no axis changes are written once, and each chunk rewrites only the swept rows (do not
-        keep the array across calls).
+        With ``reuse`` the array is one of two buffers kept for the next chunks of the same size,
+        used in turn: the rows no axis changes are written once, and each chunk rewrites only the
+        swept rows. An array stays as it is during the next call (a writer may still be reading
+        it) and is overwritten by the call after.
         """
         n = stop - start
         coords = self.coords(start, stop) if coords is None else coords
-        out = self._buffers.get(n) if reuse else None
+        out = None
+        if reuse:
+            pair = self._buffers.get(n)
+            if pair is None:  # one size at a time: chunks grow, then stay the same
+                pair = self._buffers = {n: [None, None, 0]}
+                pair = pair[n]
+            turn = pair[2]
+            pair[2] = 1 - turn
+            out = pair[turn]
         if out is None:
             out = padded_rows(len(self.base), n)
             out[:] = self.base[:, None]
             if reuse:
-                self._buffers = {n: out}  # one size at a time: chunks grow, then stay the same
+                pair[turn] = out
         for g in self.groups:
             if len(g.rows) == 0:
                 continue
