@@ -181,7 +181,7 @@ def test_moe_uses_active_parameters(db):
 def test_budget_example_classifies_each_item(db):
     from carbonsim.engine.studies.budget import budget
 
-    r = budget(ROOT / "examples" / "budget-2025.yaml", db)
+    r = budget(ROOT / "scenarios" / "budget-2025.yaml", db)
     assert [i.name for i in r.items][:3] == ["pretrain-7b", "ablations", "evaluation-runs"]
     ev = next(i for i in r.items if i.name == "evaluation-runs")
     assert ev.kg == 400 and ev.share == pytest.approx(400 / 42000) and ev.tier == "low"
