@@ -3,6 +3,7 @@
 * :mod:`carbonsim.models.serving.layout` names the instance rows, settings and outputs;
 * :mod:`carbonsim.models.serving.workload` draws seeded arrivals and token lengths;
 * :mod:`carbonsim.models.serving.memory` sizes the KV cache from GPU memory;
+* :mod:`carbonsim.models.serving.steady` gives steady-state energy per generation;
 * :mod:`carbonsim.models.serving.reference` is the readable simulator
   (:func:`~carbonsim.models.serving.reference.simulate_reference`);
 * :mod:`carbonsim.models.serving._kernels` is the Numba kernel of the same event loop

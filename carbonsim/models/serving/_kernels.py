@@ -14,6 +14,9 @@ the bookkeeping, so that a step costs a few dozen operations however many reques
   finishes of a step; a per-instance running list (admission order, doubly linked) gives the
   preemption victim; a ring buffer is the waiting queue (preempted requests go to its front).
 * Per-request decode energy is a difference of a running sum of energy per decode token.
+* Prefill-decode disaggregation: a decode instance may hold any request, so its heap, step and
+  waiting-queue segments have room for all of them (``sb``, ``qb``, ``qc``); a replay of decode
+  steps on a disaggregated system stops before another engine's next event (it may hand one on).
 * A decode step's matrix-product time depends only on its token and sequence counts (cached
   while they stay the same), and its attention time is linear in the context sum (the roofline
   smooth max is homogeneous of degree 1), so a decode step needs no power function call.

@@ -65,6 +65,24 @@ prefill chunks' attention sums :math:`A_p = \sum n_i (c_i + (n_i+1)/2)`,
 whose scheduling hides behind the GPU). All other time, within and between steps, the GPUs
 draw their loaded idle :math:`P_{idle}`.
 
+Prefill-decode disaggregation
+-----------------------------
+An instance's ``role`` makes it a prefill-only or a decode-only engine (Splitwise, DistServe).
+Requests arrive at the prefill instances (the caller assigns them, round robin). A prefill
+instance schedules as above; when a request's prefill ends (its first token sampled) the request
+leaves it, freeing its blocks, and joins the waiting queue of the next decode instance, round
+robin over the decode instances in the order of hand-off. A decode instance admits the
+transferred requests at its queue's head first thing in a step, in order, within
+``max_num_seqs`` and the free blocks (:math:`\lceil c_r/b \rceil` with the watermark), straight
+into decoding; the step then first receives their KV caches,
+
+.. math:: t_{kv} = \sum_r \left(\alpha_{kv} + c_r B_{kv} / \beta_{kv}\right)
+
+(:func:`kv_transfer_s`; GPUs at loaded idle), and is otherwise scheduled as above: a request it
+preempts is recomputed there. A prefill instance refuses on arrival what no decode instance could
+hold. A step of a disaggregated system counts as steady while requests wait at any of its
+instances (the system at its limit; a colocated engine: at that engine).
+
 Energy per request: each step's GPU-phase energy is shared by its tokens (:math:`n_i/T`); the
 GPUs' remaining energy (loaded idle between GPU phases) is shared equally by the served
 requests, so the per-request energies add up to the total.
@@ -78,6 +96,10 @@ References
    Sarathi-Serve", OSDI 2024: chunked prefills, decode-first stall-free batching.
 .. [3] A. Agrawal et al., "Vidur: A Large-Scale Simulation Framework for LLM Inference",
    MLSys 2024: event-driven simulation of these schedulers.
+.. [4] P. Patel et al., "Splitwise: Efficient Generative LLM Inference Using Phase Splitting",
+   ISCA 2024; Y. Zhong et al., "DistServe: Disaggregating Prefill and Decoding for
+   Goodput-optimized Large Language Model Serving", OSDI 2024: prefill and decode on separate
+   GPUs, the KV cache moved between them.
 """
 
 from __future__ import annotations
