@@ -462,3 +462,17 @@ def test_bad_disaggregated_systems_are_refused(roles, groups, owner, words):
     for fn in (simulate_reference, simulate):
         with pytest.raises(ValueError, match=words):
             fn(*args)
+
+
+def test_steady_energy_per_generation_adds_a_prefill_and_the_decodes():
+    from carbonsim.models.serving.steady import steady_energy_per_generation
+
+    # colocated: 1,000 J over 100 tokens, 50-token outputs: 500 J per generation
+    e, share = steady_energy_per_generation(1000.0, 100, 0.0, 0, 50.0, False)
+    assert e == pytest.approx(500.0) and np.isnan(share)
+    # disaggregated: 10 prefills for 80 J (8 J each), 2,000 decode tokens for 600 J (0.3 J each);
+    # 51-token outputs: 8 + 0.3 x 50 = 23 J, 15 of them decode
+    e, share = steady_energy_per_generation(680.0, 2010, 600.0, 2000, 51.0, True)
+    assert e == pytest.approx(23.0) and share == pytest.approx(15 / 23)
+    # a stage without a steady step has no estimate
+    assert np.isnan(steady_energy_per_generation(80.0, 10, 0.0, 0, 51.0, True)[0])
