@@ -264,6 +264,11 @@ T4_MISSES = {
 
 def t4_cases() -> list[Case]:
     """The prefill-decode rows: energy per generation and the decode share, per row."""
+    # Tolerances, stated before comparing: the energy per generation gets Table 5's 20 %, since the
+    # same model, H100 constants and engine profile reproduce Table 5's colocated rows within
+    # -3 ... +14 % (a 17-point spread) and each of the two stages here can err like one of them; the
+    # decode share s = E_decode / (E_prefill + E_decode) moves by s (1 - s) (d_decode - d_prefill)
+    # when the stages err by d, at most 0.25 x 0.17 = 4.3 points for errors within that spread: 5 points.
     why_energy = ("20 %, Table 5's tolerance: the same performance model, H100 constants and engine profile, which "
                   "reproduce Table 5's nine colocated rows within -3 ... +14 %; here the prefill and the decode "
                   "stage each carry an error of that kind, and vLLM's scheduler settings are not stated")
