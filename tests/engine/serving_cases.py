@@ -149,7 +149,7 @@ def t4_scenario(requests: int = T4_REQUESTS) -> dict:
             "mode": "online", "arrival": "burst", "requests": requests, "seed": 0, "precision": "bf16",
             "prompt_tokens": {"dist": "pareto", "mean": 512, "shape": 2.5, "max": T4_PROMPT_MAX},
             "output_tokens": {"dist": "exponential", "mean": 512},
-            "chunked_prefill": True, "engine": "overlapped",
+            "chunked_prefill": True, "max_num_seqs": 256, "max_num_batched_tokens": 2048, "engine": "overlapped",
             "placement": "disaggregated", "prefill_instances": 1, "decode_instances": 1,
         },
         "datacenter": {"pue": 1.0, "grid": "coal"},
