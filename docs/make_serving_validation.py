@@ -27,21 +27,39 @@ def pct(x: float) -> str:
     return f"{100 * x:+.1f} %"
 
 
+def _tolerance(c) -> str:
+    return f"{100 * c.atol:.0f} points" if c.atol else f"{100 * c.rtol:.0f} %"
+
+
+def _error(c, ours: float) -> str:
+    """Relative error, or for a share the difference in percentage points."""
+    return f"{100 * (ours - c.published):+.1f} points" if c.atol else pct(ours / c.published - 1)
+
+
 def energy_section() -> str:
     rows, worst = [], 0.0
-    for c in sc.cases():
+    all_cases = sc.cases() + sc.t4_cases()
+    errs: dict[str, list] = {}
+    misses = []
+    for c in all_cases:
         ours = c.compute()
         err = ours / c.published - 1
-        worst = max(worst, abs(err))
-        ok = "pass" if abs(err) <= c.rtol else "FAIL"
-        rows.append(f"| {c.group} | {c.quantity} | {c.published:.4g} | {ours:.4g} | {pct(err)} | "
-                    f"{100 * c.rtol:.0f} % | {ok} |")
+        ok = abs(ours - c.published) <= max(c.rtol * abs(c.published), c.atol)
+        test = "pass" if ok else ("expected miss (xfail)" if c.xfail else "FAIL")
+        if c.xfail:
+            misses.append(f"{c.source_id} ({_error(c, ours)})")
+        elif not c.atol:
+            worst = max(worst, abs(err))
+            errs.setdefault(c.group, []).append(err)
+        unit = "%" if c.unit == "fraction" else ""
+        scale = 100 if c.unit == "fraction" else 1
+        rows.append(f"| {c.group} | {c.quantity} | {scale * c.published:.4g}{unit} | {scale * ours:.4g}{unit} | "
+                    f"{_error(c, ours)} | {_tolerance(c)} | {test} |")
     tgi = sc.tgi_points()
     t5 = sc.t5_points()
-    errs = {c.group: [] for c in sc.cases()}
-    for c in sc.cases():
-        errs[c.group].append(c.compute() / c.published - 1)
+    t4 = sc.t4_points()
     spans = "; ".join(f"{g}: {pct(min(v))} to {pct(max(v))}" for g, v in errs.items())
+    n_energy = sum(len(v) for v in errs.values())
     lines = [
         "carbonsim's serving simulator (docs/serving.md) against ML.ENERGY's online-serving energy",
         "measurements. Every number is GPU energy (Zeus / NVML counters) per request, compared with",
@@ -50,7 +68,8 @@ def energy_section() -> str:
         "from `tests/engine/serving_cases.py`, the cases `tests/engine/test_serving_validation.py`",
         "asserts; the published values, with their sources, are in `tests/data/serving_reference.csv`.",
         "",
-        f"Largest absolute error over the {len(rows)} cases: {100 * worst:.1f} % ({spans}). On the A100",
+        f"Largest absolute error over the {n_energy} energy cases carbonsim reproduces: {100 * worst:.1f} % ({spans});",
+        f"expected misses, strict expected failures in the tests: {', '.join(misses)}. On the A100",
         "carbonsim is low: its decode steps are somewhat fast for TGI (the offline validation's finding:",
         "per-sequence decode work and engine overheads are under-counted) and the A100 SXM4 80GB's",
         "activity constants come from a load ladder. The H100's constants are fitted to measured GPU",
@@ -136,16 +155,134 @@ def energy_section() -> str:
         f"8,192 against 1,024 (carbonsim: {pct(e[r8k[0]] / e[r8k[1]] - 1)}); larger prefill chunks make longer steps",
         "that delay decodes, which the roofline step model prices at almost the same energy.",
         "",
+        *t4_section(t4),
+        "",
         "### Not expressed",
         "",
-        "- The ML.ENERGY Benchmark's prefill-decode disaggregation rows (Table 4, \"continuous (steady",
-        "  state)\", 1P3D / 2P2D / 1P1D): prefill and decode on different GPUs with the KV cache moved",
-        "  between them. carbonsim's instances each run both phases; a decode-only instance fed by",
-        "  prefill instances is not modelled, so these rows are not compared.",
         "- The same benchmark's Llama-2-13B TGI rows (two rates) need the 13B model, which is not in",
         "  the database.",
     ]
     return "\n".join(lines)
+
+
+def _t4_variant(requests: int = sc.T4_REQUESTS, **workload):
+    """Steady energy per generation of the Table 4 rows with other settings (sensitivity)."""
+    import carbonsim
+    from carbonsim.models.serving.steady import steady_energy_per_generation
+
+    doc = sc.t4_scenario(requests)
+    doc["workload"].update(workload)
+    df = carbonsim.sweep(doc).points
+    return steady_energy_per_generation(df["steady_gpu_energy_j"], df["steady_output_tokens"],
+                                        df["steady_decode_gpu_energy_j"], df["steady_decode_output_tokens"],
+                                        df["output_tokens_per_request"], True)[0]
+
+
+def t4_section(t4) -> list[str]:
+    """The prefill-decode disaggregation rows (ML.ENERGY Benchmark, Table 4)."""
+    lines = [
+        "### ML.ENERGY Benchmark: prefill-decode disaggregation (Llama-3.1-8B and 70B, H100)",
+        "",
+        "Chung et al. 2025, App. B, Table 4: vLLM with prefill-decode (PD) disaggregation on one 8-GPU",
+        "H100 server (AWS p5), \"continuous (steady state)\": energy per generation and the decode",
+        "stage's share of it, for Llama-3.1-8B as one prefill and three decode instances (1P3D) or two",
+        "and two (2P2D) on four GPUs, and Llama-3.1-70B as 1P1D with tensor parallelism 4 on eight;",
+        "prompts Pareto (a = 2.5) and outputs exponential, of mean 512 or 4,096 tokens. carbonsim runs",
+        "`placement: disaggregated` (docs/serving.md): requests go round robin to the prefill",
+        "instances, each prefilled request hands its KV cache (over NVLink, 270 GB/s per GPU) to the",
+        "decode instances round robin. vLLM's settings are not stated: carbonsim's defaults (256",
+        "sequences, chunked prefill with a 2,048-token budget), the overlapped engine profile. The",
+        f"steady state is a burst of {sc.T4_REQUESTS:,} requests: energy per prefill and per decode",
+        "token over the steps formed while requests waited anywhere in the system, summed per",
+        "generation (`carbonsim.models.serving.steady`).",
+        "",
+        "| deployment | model | prompt / output mean | measured J | carbonsim J | error | measured decode share | "
+        "carbonsim decode share | measured prefill / decode J | carbonsim prefill / decode J | preemptions per request |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for rid in sc.T4_ROWS:
+        row = sc.reference()[rid]
+        r = t4.loc[rid]
+        m, ms = float(row["value"]), sc.value(f"{rid}-decode") / 100
+        e, share = r["steady_gpu_energy_per_generation_j"], r["decode_energy_share"]
+        miss = " (miss)" if rid in sc.T4_MISSES else ""
+        lines.append(f"| {sc.deployment(rid)} | {row['model']} | {row['prompt_tokens_mean']} / {row['output_tokens_mean']} | "
+                     f"{m:.1f} | {e:.1f} | {pct(e / m - 1)}{miss} | {100 * ms:.1f} % | {100 * share:.1f} % | "
+                     f"{m * (1 - ms):.1f} / {m * ms:.1f} | {e * (1 - share):.1f} / {e * share:.1f} | "
+                     f"{r['preemptions'] / r['served_requests']:.1f} |")
+    meas = {rid: (sc.value(rid), sc.value(f"{rid}-decode") / 100) for rid in sc.T4_ROWS}
+    dec_m = {rid: v * s for rid, (v, s) in meas.items()}
+    dec_c = {rid: t4.loc[rid, "steady_gpu_energy_per_generation_j"] * t4.loc[rid, "decode_energy_share"]
+             for rid in sc.T4_ROWS}
+    ok = [rid for rid in sc.T4_ROWS if rid not in sc.T4_MISSES]
+    err = [t4.loc[rid, "steady_gpu_energy_per_generation_j"] / meas[rid][0] - 1 for rid in ok]
+    dshare = [100 * (t4.loc[rid, "decode_energy_share"] - meas[rid][1]) for rid in ok]
+    raw = (t4["steady_decode_gpu_energy_j"] / t4["steady_gpu_energy_j"] - t4["decode_energy_share"]).abs().max()
+    pre_m = {rid: v * (1 - sh) for rid, (v, sh) in meas.items()}
+    pre_c = {rid: t4.loc[rid, "steady_gpu_energy_per_generation_j"] - dec_c[rid] for rid in sc.T4_ROWS}
+
+    def span(ids, d):
+        lo, hi = f"{min(d[r] for r in ids):.1f}", f"{max(d[r] for r in ids):.1f}"
+        return f"{lo} J" if lo == hi else f"{lo}-{hi} J"
+
+    def ratio_span(ids, a, b):
+        v = [100 * (a[r] / b[r] - 1) for r in ids]
+        return f"{min(v):+.0f} to {max(v):+.0f} %"
+
+    short_p = ("mlebench-t4-1", "mlebench-t4-2", "mlebench-t4-4", "mlebench-t4-5")
+    long_p = ("mlebench-t4-3", "mlebench-t4-6")
+    big = ("mlebench-t4-7", "mlebench-t4-8", "mlebench-t4-9")
+    long_o = ("mlebench-t4-2", "mlebench-t4-5")
+    base = t4["steady_gpu_energy_per_generation_j"].to_numpy()
+
+    def moved(other):
+        return f"{100 * max(abs(other / base - 1)):.0f} %"
+
+    sens = {"1,500 requests": moved(_t4_variant(1500)),
+            "vLLM V1's defaults on large GPUs (1,024 sequences, an 8,192-token budget)":
+                moved(_t4_variant(max_num_seqs=1024, max_num_batched_tokens=8192)),
+            "the synchronous engine profile": moved(_t4_variant(engine="synchronous")),
+            "request seed 1": moved(_t4_variant(seed=1))}
+    lines += [
+        "",
+        f"**What holds.** {len(ok)} rows of {len(sc.T4_ROWS)} are within the 20 % tolerance ({pct(min(err))} to {pct(max(err))}),",
+        f"their decode shares within {max(abs(x) for x in dshare):.1f} points ({min(dshare):+.1f} to {max(dshare):+.1f}).",
+        "The prefill stage costs the same per request in 1P3D and 2P2D, measured and in carbonsim (a",
+        "prefill instance works at its own pace, and its idle time between bursts is not in the steady",
+        f"steps): {span(short_p, pre_m)} measured for the 8B's 512-token prompts (carbonsim {span(short_p, pre_c)}),",
+        f"{span(long_p, pre_m)} for 4,096 (carbonsim {span(long_p, pre_c)}); the 70B's prefill on four GPUs differs by",
+        f"{ratio_span(big, pre_c, pre_m)} from the measured. The decode",
+        "stage follows the deployment: with 4,096-token prompts one prefill instance cannot keep three",
+        f"decode instances busy, which run small batches and cost {dec_m['mlebench-t4-3'] / dec_m['mlebench-t4-6']:.2f}x "
+        "the decode energy per generation of",
+        f"2P2D, measured (carbonsim {dec_c['mlebench-t4-3'] / dec_c['mlebench-t4-6']:.2f}x; both *tests*). "
+        "With 4,096-token outputs the decode instances' KV caches",
+        "are full (about 90 long requests each) and carbonsim's decode instances preempt about twice per",
+        f"request (vLLM's recomputation); their decode energy is {ratio_span(long_o, dec_c, dec_m)} off the measured. The decode share is",
+        "the decode stage's energy over the sum per generation; the steady window's ratio of decode-GPU",
+        f"energy to all differs from it by at most {100 * raw:.1f} points on these runs.",
+        "",
+        "**What does not.** The 70B with 4,096-token outputs (1P1D, strict expected failure): measured",
+        f"{meas['mlebench-t4-8'][0]:.1f} J per generation, carbonsim "
+        f"{t4.loc['mlebench-t4-8', 'steady_gpu_energy_per_generation_j']:,.0f} J. Measured, the 70B's decode energy per generation",
+        f"grows {dec_m['mlebench-t4-8'] / dec_m['mlebench-t4-7']:.1f}x from 512 to 4,096 mean output tokens "
+        f"({dec_m['mlebench-t4-7']:.0f} to {dec_m['mlebench-t4-8']:.0f} J) while the",
+        f"8B's grows {dec_m['mlebench-t4-2'] / dec_m['mlebench-t4-1']:.1f}x (1P3D) and "
+        f"{dec_m['mlebench-t4-5'] / dec_m['mlebench-t4-4']:.1f}x (2P2D), and carbonsim's 70B "
+        f"{dec_c['mlebench-t4-8'] / dec_c['mlebench-t4-7']:.1f}x: eight times",
+        "the tokens, each attending to a longer context, cannot cost less than five times the energy",
+        "unless the batch grows, and the decode instance's KV cache (about 420,000 tokens on four H100s)",
+        "holds only about 90 requests of this length. The measured value would fit outputs much shorter",
+        "than the nominal 4,096 (the source's J/token divides by the nominal mean), or a window that",
+        "ended before the cache filled; neither is stated, so the row stays a documented miss.",
+        "",
+        "Sensitivity (largest change of a row's energy per generation; not used to choose the",
+        "settings): " + "; ".join(f"{k}: {v}" for k, v in sens.items()) + ". A burst of 1,500 requests,",
+        "Table 5's, is not a steady state for a disaggregated system: the decode instances fill as the",
+        "prefill instances feed them, and with long outputs their running mix drifts towards the long",
+        "requests for tens of thousands of requests.",
+    ]
+    return lines
 
 
 def seed_section() -> str:

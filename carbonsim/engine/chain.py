@@ -441,12 +441,29 @@ class CarbonChain:
             n_inst = int(col[ix["online_instances"]])
             inst = np.stack([col[ix[f"inst{i}_{INSTANCE_NAMES[0]}"]: ix[f"inst{i}_{INSTANCE_NAMES[-1]}"] + 1]
                              for i in range(n_inst)], axis=1)
-            parts = [self._requests(col, i, draws) for i in range(n_inst)]
-            owner = np.concatenate([np.full(len(a), i, dtype=np.int64) for i, (a, _, _) in enumerate(parts)])
-            systems.append((inst, *(np.concatenate([p[q] for p in parts]) for q in range(3)), owner))
+            n_prefill = int(col[ix["online_prefill_instances"]])
+            if n_prefill > 0:
+                systems.append(self._disaggregated_system(col, inst, draws))
+            else:
+                parts = [self._requests(col, i, draws) for i in range(n_inst)]
+                owner = np.concatenate([np.full(len(a), i, dtype=np.int64) for i, (a, _, _) in enumerate(parts)])
+                systems.append((inst, *(np.concatenate([p[q] for p in parts]) for q in range(3)), owner))
             settings[S_TTFT, k] = col[ix["online_ttft_slo_s"]]
             settings[S_TPOT, k] = col[ix["online_tpot_slo_s"]]
         return systems, settings
+
+    def _disaggregated_system(self, col: np.ndarray, inst: np.ndarray, draws: dict):
+        """A disaggregated point's system: ``P`` copies of the prefill instance (column 0) and ``D``
+        of the decode instance (column 1), each on GPUs of its own, and the model's requests sent
+        to the prefill instances round robin in arrival order (each instance's requests
+        contiguous: :func:`disaggregated_order`)."""
+        ix = self.index
+        n_p, n_d = int(col[ix["online_prefill_instances"]]), int(col[ix["online_decode_instances"]])
+        cols = np.concatenate([np.repeat(inst[:, :1], n_p, axis=1), np.repeat(inst[:, 1:2], n_d, axis=1)], axis=1)
+        cols[INSTANCE_NAMES.index("gpu_group")] = np.arange(n_p + n_d)
+        arr, prompt, out = self._requests(col, 0, draws)
+        order, owner = disaggregated_order(len(arr), n_p)
+        return (cols, arr[order], prompt[order], out[order], owner)
 
     def _requests(self, col: np.ndarray, model: int, cache: dict):
         """Arrival times and lengths of model ``model``'s requests (seeded draws or the trace)."""
@@ -489,7 +506,8 @@ class CarbonChain:
         n_gpu = mat[ix["gpu_count"]]
         n_inst = mat[ix["online_instances"]]
         gpus_used = mat[ix["online_gpus_used"]]
-        reason = np.where(gpus_used > n_gpu, 1, 0)
+        disaggregated = mat[ix["online_prefill_instances"]] > 0
+        reason = np.where(gpus_used > n_gpu, np.where(disaggregated, DISAGGREGATED_GPUS_CODE, 1), 0)
         for i in range(MAX_INSTANCES):
             used = n_inst > i
             tp = mat[ix[f"inst{i}_tp"]]
@@ -554,6 +572,10 @@ class CarbonChain:
             "steady_s": out[OUT["steady_s"]],
             "steady_gpu_energy_j": out[OUT["steady_gpu_energy_j"]],
             "steady_output_tokens": out[OUT["steady_output_tokens"]],
+            "decode_gpu_energy_j": out[OUT["decode_gpu_energy_j"]] / per,
+            "decode_gpu_energy_share": out[OUT["decode_gpu_energy_j"]] / np.maximum(gpu_j, 1e-300),
+            "steady_decode_gpu_energy_j": out[OUT["steady_decode_gpu_energy_j"]],
+            "steady_decode_output_tokens": out[OUT["steady_decode_output_tokens"]],
             "gpu_power_w": gpu_j / np.maximum(duration * gpus_used, 1e-12),
             "host_power_w": host_j / np.maximum(duration, 1e-12),
             "host_cpu_util": util,
@@ -578,6 +600,14 @@ class CarbonChain:
             out, per = simulate(*system, settings[:, 0])
         else:
             out, per = simulate_reference(*system, settings[:, 0])
+        n_prefill = int(mat[self.index["online_prefill_instances"], 0])
+        if n_prefill > 0:  # back to arrival order; every request is the (one) model's
+            inst, arr, prompt, output, _ = system
+            order, _ = disaggregated_order(len(arr), n_prefill)
+            back = np.empty_like(order)
+            back[order] = np.arange(len(order))
+            per = per[:, back]
+            system = (inst, arr[back], prompt[back], output[back], np.zeros(len(arr), dtype=np.int64))
         return out, per, system
 
 
@@ -586,7 +616,20 @@ ONLINE_POWER_ROWS = (("idle_loaded_w", "gpu_idle_loaded_w"), ("cap_w", "gpu_cap_
                      ("a_m", "gpu_a_m"), ("power_eta_c", "gpu_eta_c"), ("power_eta_m", "gpu_eta_m"),
                      ("power_limit_w", "gpu_power_limit_w"))
 REJECTED_CODE = len(INFEASIBLE_REASONS)
-#: Online points add one reason: requests that could never run.
+DISAGGREGATED_GPUS_CODE = REJECTED_CODE + 2
+#: Online points add reasons: requests that could never run, none at all, a disaggregated
+#: deployment larger than the server.
 ONLINE_INFEASIBLE_REASONS = np.append(INFEASIBLE_REASONS, ["requests longer than max_model_len or the KV cache "
                                                            "were rejected (cap the lengths: workload.prompt_tokens.max, "
-                                                           "workload.output_tokens.max)", "no request arrives"])
+                                                           "workload.output_tokens.max)", "no request arrives",
+                                                           "(prefill_instances + decode_instances) x tensor_parallel "
+                                                           "exceeds the GPUs in the server"])
+
+
+def disaggregated_order(n: int, n_prefill: int) -> tuple[np.ndarray, np.ndarray]:
+    """Requests ``0..n-1`` (arrival order) sent round robin to ``n_prefill`` prefill instances:
+    the order that makes each instance's requests contiguous, and their instance."""
+    owner = np.arange(n, dtype=np.int64) % n_prefill
+    order = np.argsort(owner, kind="stable")
+    return order, owner[order]
+

@@ -89,3 +89,27 @@ def test_a_model_that_does_not_fit_is_one_line_and_exit_2(tmp_path):
     # Llama-2-70B's 138 GB of fp16 weights on one A100 80GB
     r = run("sweep", scenario(tmp_path, model="llama-2-70b"), "--no-write")
     one_line_exit_2(r, "o.yaml", "no feasible point", "do not fit in GPU memory")
+
+
+PD = "{placement: disaggregated, prefill_instances: %s, decode_instances: %s, requests: 50}"
+
+
+@pytest.mark.parametrize("counts, words", [
+    ((0, 1), ["o.yaml", "workload.prefill_instances", "below 1"]),
+    ((1, 0), ["o.yaml", "workload.decode_instances", "below 1"]),
+    ((2, 3), ["o.yaml", "no feasible point", "(prefill_instances + decode_instances) x tensor_parallel exceeds the GPUs"]),
+])
+def test_bad_disaggregated_deployments_are_one_line_and_exit_2(tmp_path, counts, words):
+    # the server has four GPUs
+    f = scenario(tmp_path, arrival="burst", extra=PD % counts)
+    one_line_exit_2(run("sweep", f, "--no-write"), *words)
+
+
+def test_a_disaggregated_deployment_runs_and_set_checks_its_counts(tmp_path):
+    f = scenario(tmp_path, arrival="burst", extra=PD % (1, 3))
+    r = run("sweep", f, "--no-write", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    best = json.loads(r.stdout)["best"]["carbon_per_task"]["metrics"]
+    assert best["gpus_used"] == 4 and 0 < best["decode_gpu_energy_share"] < 1
+    one_line_exit_2(run("sweep", f, "--no-write", "--set", "workload.decode_instances=0"),
+                    "workload.decode_instances", "below 1")

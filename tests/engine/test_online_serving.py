@@ -306,3 +306,101 @@ def test_length_distributions_and_the_arrival_window_are_sweep_axes():
     assert 80 < window["served_requests"] < 160   # a Poisson count of mean 120
     with pytest.raises(InputError, match="is not a mapping"):
         run({**online(prompt_tokens=200), "sweep": {"product": {"workload.prompt_tokens.mean": [100]}}})
+
+
+# --- prefill-decode disaggregation ---------------------------------------------------------------------
+
+def pd_doc(**workload):
+    wl = {"placement": "disaggregated", "prefill_instances": 1, "decode_instances": 2, "arrival": "burst",
+          "requests": 120, "chunked_prefill": True, "max_num_batched_tokens": 1024, "qps": None}
+    wl.update(workload)
+    doc = online(**wl)
+    doc["workload"] = {k: v for k, v in doc["workload"].items() if v is not None}
+    return doc
+
+
+def test_a_disaggregated_point_runs_prefill_and_decode_engines_on_their_own_gpus():
+    df = run({**pd_doc(), "sweep": {"zip": {"workload.prefill_instances": [1, 2, 1],
+                                            "workload.decode_instances": [1, 2, 3]}}}).points
+    assert df["feasible"].all() and (df["served_requests"] == 120).all()
+    assert df["gpus_used"].tolist() == [2, 4, 4]
+    # the decode GPUs' share of the run's GPU energy grows with their number
+    share = df["decode_gpu_energy_share"].to_numpy()
+    assert np.all((share > 0) & (share < 1)) and share[2] > share[0]
+    np.testing.assert_allclose(df["decode_gpu_energy_j"], share * df["gpu_energy_j"], rtol=1e-12)
+    assert (df["steady_decode_output_tokens"] > 0).all()
+    assert (df["steady_decode_gpu_energy_j"] < df["steady_gpu_energy_j"]).all()
+    assert (df["workload.prefill_instances"] == [1, 2, 1]).all()
+    # a colocated engine has no decode-only GPUs
+    one = run(online()).points.iloc[0]
+    assert one["decode_gpu_energy_j"] == one["decode_gpu_energy_share"] == 0
+
+
+def test_a_disaggregated_deployment_larger_than_the_server_is_infeasible():
+    # four A100s: 2 + 2 instances of tensor_parallel 1 fit, 2 + 3 do not, nor 2 + 2 of tensor_parallel 2
+    df = run({**pd_doc(prefill_instances=2), "sweep": {"zip": {"workload.decode_instances": [2, 3, 2],
+                                                               "workload.tensor_parallel": [1, 1, 2]}}}).points
+    assert df["feasible"].tolist() == [True, False, False]
+    assert df["gpus_used"].tolist() == [4, 5, 8]
+    assert all("exceeds the GPUs" in r for r in df["infeasible_reason"].iloc[1:])
+    with pytest.raises(InputError, match="no feasible point.*prefill_instances \\+ decode_instances"):
+        run(pd_doc(prefill_instances=2, decode_instances=3))
+
+
+def test_the_kv_link_comes_from_the_gpu_and_is_noted(db):
+    # the A100 PCIe's NVLink bridge, 600 GB/s both ways: 0.6 x 300 GB/s one way (link_default)
+    sc = scenario_from_dict(pd_doc(), "t.yaml")
+    builder = PointBuilder(db, sc.file, CarbonChain(db, tasks=True, online=True, compiled=False))
+    col = builder.column(sc.doc)
+    assert any("KV caches move to decode instances" in n and "180 GB/s" in n for n in col.notes)
+    ix = builder.chain.index
+    assert col.value[ix["inst1_kv_link_gb_s"]] == pytest.approx(180.0)
+    assert col.value[ix["inst0_kv_link_gb_s"]] == 0.0   # the prefill instance receives nothing
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"prefill_instances": 0}, "workload.prefill_instances", "below 1"),
+    ({"decode_instances": 0}, "workload.decode_instances", "below 1"),
+    ({"decode_instances": None}, "workload.decode_instances", "needs the number of prefill and of decode"),
+    ({"second_model": "mistral-7b"}, "workload.second_model", "placement: horizontal or vertical"),
+])
+def test_bad_disaggregated_workloads(change, field, words):
+    with pytest.raises(InputError, match=words) as err:
+        run(pd_doc(**change))
+    assert field in str(err.value)
+
+
+def test_placement_can_be_swept_with_the_instance_counts_set():
+    df = run({**pd_doc(), "sweep": {"product": {"workload.placement": ["single", "disaggregated"]}}}).points
+    df = df.set_index("workload.placement")
+    assert df.loc["single", "gpus_used"] == 1 and df.loc["disaggregated", "gpus_used"] == 3
+    assert df.loc["single", "decode_gpu_energy_share"] == 0 < df.loc["disaggregated", "decode_gpu_energy_share"]
+
+
+def test_compiled_and_reference_chains_agree_on_disaggregation(db):
+    sc = scenario_from_dict({**pd_doc(requests=40, max_num_seqs=8, max_num_batched_tokens=256),
+                             "sweep": {"product": {"workload.engine": ["synchronous", "overlapped"],
+                                                   "workload.decode_instances": [1, 3]}}}, "t.yaml")
+    builder = PointBuilder(db, sc.file, CarbonChain(db, tasks=True, online=True, compiled=False))
+    space = Space(sc.doc, sc.product, sc.zipped, builder)
+    mat = space.chunk(0, space.size)
+    ref = CarbonChain(db, tasks=True, online=True, compiled=False)
+    ker = CarbonChain(db, tasks=True, online=True, compiled=True)
+    a, b = ref.evaluate(mat), ker.evaluate(mat)
+    for k, v in a.items():
+        if v.dtype.kind == "f":
+            np.testing.assert_allclose(b[k], v, rtol=1e-9, err_msg=k)
+        else:
+            assert np.array_equal(b[k], v), k
+
+
+def test_a_disaggregated_request_table_is_in_arrival_order_and_adds_up():
+    from carbonsim.api import requests
+
+    doc = pd_doc(prefill_instances=2, decode_instances=2, arrival="poisson", qps=6.0, requests=80)
+    table = requests(doc)
+    row = run(doc).points.iloc[0]
+    assert len(table) == 80 and table["served"].all() and set(table["model"]) == {"llama-2-7b"}
+    assert np.all(np.diff(table["arrival_s"].to_numpy()) >= 0)
+    for col in ("gpu_energy_j", "energy_j", "total_g", "ttft_s", "latency_s"):
+        assert table[col].mean() == pytest.approx(row[col], rel=1e-9), col

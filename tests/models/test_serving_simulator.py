@@ -7,9 +7,9 @@ import pytest
 from carbonsim.models.perf.layout import O
 from carbonsim.models.perf.llm import offline_task_reference, pack_params
 from carbonsim.models.serving import OUT, R, simulate, simulate_many, simulate_reference
-from carbonsim.models.serving.layout import pack_instance
+from carbonsim.models.serving.layout import I, ROLES, pack_instance
 from carbonsim.models.serving.memory import kv_cache_blocks
-from carbonsim.models.serving.reference import step_cost
+from carbonsim.models.serving.reference import kv_transfer_s, step_cost
 from carbonsim.models.serving.workload import DISTRIBUTIONS, draw_requests, draw_tokens, streams
 
 EXP, PARETO, LOGN, FIXED = (DISTRIBUTIONS[k] for k in ("exponential", "pareto", "lognormal", "fixed"))
@@ -106,9 +106,76 @@ def test_kernel_matches_reference_for_models_taking_turns(overlap):
     _assert_same(ref, simulate(inst, arr, p, o, owner, NO_SLO))
 
 
+def disaggregated(cols_p, cols_d, seed, arrival, qps, n, prompt, output, kv_link_gb_s=270.0, kv_alpha_s=3e-5):
+    """A prefill-decode disaggregated system: prefill instances ``cols_p``, decode instances
+    ``cols_d`` (each given GPUs of its own), one request stream sent round robin to the prefill
+    instances (each instance's requests contiguous, as the simulator takes them)."""
+    cols = []
+    for e, c in enumerate(list(cols_p) + list(cols_d)):
+        c = c.copy()
+        c[I["role"]] = ROLES["prefill"] if e < len(cols_p) else ROLES["decode"]
+        c[I["gpu_group"]] = e
+        c[I["kv_link_gb_s"]] = kv_link_gb_s
+        c[I["kv_link_alpha_s"]] = kv_alpha_s
+        cols.append(c)
+    arr, p, o = draw_requests(seed, arrival, qps=qps, requests=n, prompt=prompt, output=output)
+    owner = np.arange(len(arr)) % len(cols_p)
+    order = np.argsort(owner, kind="stable")
+    return np.stack(cols, axis=1), arr[order], p[order], o[order], owner[order]
+
+
+def _random_disaggregated_case(rng, i):
+    n_p, n_d = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    chunked = int(rng.random() < 0.5)
+
+    def col():
+        return instance(tp=int(rng.integers(1, 3)), overlap=float(rng.random() < 0.5),
+                        max_num_seqs=int(rng.integers(1, 40)),
+                        budget=int(rng.choice([64, 512, 4096])) if chunked else 4096, chunked=chunked,
+                        block_size=int(rng.choice([8, 16, 32])),
+                        kv_blocks=int(rng.integers(30, 400)) if rng.random() < 0.6 else None,
+                        limit_w=float(rng.choice([300.0, 180.0])))
+
+    return disaggregated([col() for _ in range(n_p)], [col() for _ in range(n_d)], i, int(rng.integers(0, 2)),
+                         float(rng.uniform(0.5, 30)), int(rng.integers(1, 60)),
+                         (EXP, float(rng.uniform(10, 600)), 0.0, 1, 3000),
+                         (PARETO, float(rng.uniform(5, 150)), 2.5, 1, 2000),
+                         kv_link_gb_s=float(rng.uniform(20, 400)), kv_alpha_s=float(rng.uniform(0, 1e-4)))
+
+
+def test_kernel_matches_reference_on_random_disaggregated_systems():
+    # Seeded random prefill-decode systems: 1-3 prefill and 1-3 decode instances of different
+    # sizes, caches, block sizes and power limits, both schedulers and engine forms, bursts and
+    # Poisson arrivals; hand-offs, KV receives and preemption on decode instances included.
+    rng = np.random.default_rng(17)
+    for i in range(24):
+        inst, arr, p, o, owner = _random_disaggregated_case(rng, i)
+        slo = np.array([rng.uniform(0, 1), rng.uniform(0, 0.05)])
+        _assert_same(simulate_reference(inst, arr, p, o, owner, slo), simulate(inst, arr, p, o, owner, slo))
+
+
+@pytest.mark.parametrize("chunked", [0, 1])
+@pytest.mark.parametrize("n_p, n_d", [(1, 2), (2, 1), (1, 1)])
+def test_kernel_matches_reference_for_disaggregation_under_pressure(chunked, n_p, n_d):
+    # a burst onto decode instances with small caches: transferred requests queue, decodes
+    # preempt and recompute on the decode instance; long decodes run the kernel's replay path
+    def col(kv_blocks=None):
+        return instance(overlap=1.0, max_num_seqs=32, budget=128 if chunked else 4096, chunked=chunked,
+                        kv_blocks=kv_blocks)
+
+    for arrival, qps in ((1, 0.0), (0, 0.3)):
+        sysm = disaggregated([col() for _ in range(n_p)], [col(60 + 20 * n_p) for _ in range(n_d)], 5, arrival, qps,
+                             40, (EXP, 50.0, 0.0, 1, 200), (EXP, 250.0, 0.0, 1, 700))
+        ref = simulate_reference(*sysm, NO_SLO)
+        if arrival == 1:
+            assert ref[0][OUT["preemptions"]] > 10
+        assert ref[0][OUT["served"]] == 40
+        _assert_same(ref, simulate(*sysm, NO_SLO))
+
+
 def test_many_systems_in_parallel_equal_one_by_one():
     rng = np.random.default_rng(3)
-    systems = [_random_case(rng, i) for i in range(6)]
+    systems = [_random_case(rng, i) for i in range(6)] + [_random_disaggregated_case(rng, i) for i in range(3)]
     many = simulate_many(systems, np.zeros((2, len(systems))))
     for j, s in enumerate(systems):
         np.testing.assert_array_equal(many[:, j], simulate(*s, NO_SLO)[0])
@@ -314,3 +381,98 @@ def test_sharing_gpus_serialises_the_models_steps():
     # two GPUs doing the work four did: less idle floor, more busy time per GPU
     assert shared[OUT["gpu_energy_j"]] < apart[OUT["gpu_energy_j"]]
     assert shared[OUT["gpu_kernel_s"]] / 2 > apart[OUT["gpu_kernel_s"]] / 4
+
+
+# --- prefill-decode disaggregation -------------------------------------------------------------------
+
+def test_a_lone_request_is_prefilled_then_decoded_elsewhere_after_its_kv_moves():
+    # one request every 100 s: each runs alone. Its first token comes from the prefill
+    # instance's step; the decode instance runs the same decode steps a colocated engine would,
+    # the first after receiving the prompt's KV cache (synchronous engine: CPU phases unchanged)
+    col = instance()
+    n, s_in, s_out = 5, 512, 64
+    arr, prompt, output = np.arange(n) * 100.0, np.full(n, s_in), np.full(n, s_out)
+    single, per_s = simulate(col[:, None], arr, prompt, output, np.zeros(n, int), NO_SLO)
+    inst = disaggregated([col], [col], 0, 1, 0.0, 1, (FIXED, 1, 0, 1, 0), (FIXED, 1, 0, 1, 0))[0]
+    pd_out, per_pd = simulate(inst, arr, prompt, output, np.zeros(n, int), NO_SLO)
+    np.testing.assert_allclose(per_pd[R["ttft_s"]], per_s[R["ttft_s"]], rtol=1e-12)
+    kv_s = kv_transfer_s(inst[:, 1], s_in)
+    # Llama-2-7B's 0.5 MB of KV per token, 512 tokens over 270 GB/s: about 1 ms
+    assert 0.5e-3 < kv_s < 2e-3
+    np.testing.assert_allclose(per_pd[R["latency_s"]] - per_s[R["latency_s"]], kv_s, rtol=1e-6)
+    # the decode instance produced all but the first token of every request
+    assert pd_out[OUT["steady_decode_output_tokens"]] == 0   # nothing ever waited
+    assert pd_out[OUT["gpus"]] == 2 and pd_out[OUT["served"]] == n
+    # both GPUs draw loaded idle when their instance has nothing to do
+    assert 0.4 < pd_out[OUT["decode_gpu_energy_j"]] / pd_out[OUT["gpu_energy_j"]] < 0.6
+
+
+def test_disaggregated_energy_adds_up_and_decode_share_is_reported():
+    col = instance(chunked=1, budget=512)
+    sysm = disaggregated([col], [col, col], 3, 1, 0.0, 300, (PARETO, 400.0, 2.5, 1, 3000), (EXP, 300.0, 0, 1, 1500))
+    out, per = simulate(*sysm, NO_SLO)
+    assert out[OUT["served"]] == 300
+    np.testing.assert_allclose(np.nansum(per[R["gpu_energy_j"]]), out[OUT["gpu_energy_j"]], rtol=1e-9)
+    # two decode GPUs of three; decodes dominate: more than two thirds of the energy
+    assert 2 / 3 < out[OUT["decode_gpu_energy_j"]] / out[OUT["gpu_energy_j"]] < 1
+    # in the steady state the prefill instance produced one token per request it prefilled,
+    # the decode instances the rest
+    first = out[OUT["steady_output_tokens"]] - out[OUT["steady_decode_output_tokens"]]
+    assert 0 < first <= 300 and out[OUT["steady_decode_output_tokens"]] > 10 * first
+    assert 0 < out[OUT["steady_decode_gpu_energy_j"]] < out[OUT["steady_gpu_energy_j"]]
+    # a colocated engine reports no decode-only energy
+    single = simulate(*system([col], 3, 1, 0.0, 300, (PARETO, 400.0, 2.5, 1, 3000), (EXP, 300.0, 0, 1, 1500)),
+                      NO_SLO)[0]
+    assert single[OUT["decode_gpu_energy_j"]] == single[OUT["steady_decode_gpu_energy_j"]] == 0
+
+
+def test_requests_no_decode_instance_can_hold_are_rejected_at_the_prefill_instance():
+    roomy, small = instance(), instance(kv_blocks=20)
+    inst = disaggregated([roomy], [small], 0, 1, 0.0, 1, (FIXED, 1, 0, 1, 0), (FIXED, 1, 0, 1, 0))[0]
+    out, per = simulate(inst, np.zeros(3), np.array([100, 200, 100]), np.array([100, 300, 1]), np.zeros(3, int),
+                        NO_SLO)
+    # 200 + 300 - 1 tokens need 32 blocks of 16 > 20 on the decode instance
+    assert per[R["served"]].tolist() == [1.0, 0.0, 1.0] and out[OUT["rejected"]] == 1
+
+
+def test_a_slow_prefill_stage_starves_the_decodes():
+    # long prompts, short outputs: one prefill instance cannot keep three decode instances busy,
+    # two can keep two busier: decode energy per output token is lower with 2P2D than with 1P3D
+    col = instance(chunked=1, budget=2048)
+    args = (4, 1, 0.0, 400, (PARETO, 2000.0, 2.5, 1, 3000), (EXP, 200.0, 0, 1, 1000))
+    per_token = {}
+    for n_p, n_d in ((1, 3), (2, 2)):
+        out = simulate(*disaggregated([col] * n_p, [col] * n_d, *args), NO_SLO)[0]
+        per_token[n_p] = out[OUT["steady_decode_gpu_energy_j"]] / out[OUT["steady_decode_output_tokens"]]
+    assert per_token[2] < per_token[1]
+
+
+@pytest.mark.parametrize("roles, groups, owner, words", [
+    ([1, 1], [0, 1], [0, 1], "at least one of each"),
+    ([1, 0], [0, 1], [0, 0], "prefill and decode instances only"),
+    ([1, 2], [0, 0], [0, 0], "GPUs of its own"),
+    ([1, 2], [0, 1], [0, 1], "not from arrivals"),
+])
+def test_bad_disaggregated_systems_are_refused(roles, groups, owner, words):
+    cols = [instance(group=g) for g in groups]
+    for c, r in zip(cols, roles):
+        c[I["role"]] = r
+        c[I["kv_link_gb_s"]] = 270.0
+    args = (np.stack(cols, axis=1), np.zeros(2), np.full(2, 10), np.full(2, 10), np.array(owner), NO_SLO)
+    for fn in (simulate_reference, simulate):
+        with pytest.raises(ValueError, match=words):
+            fn(*args)
+
+
+def test_steady_energy_per_generation_adds_a_prefill_and_the_decodes():
+    from carbonsim.models.serving.steady import steady_energy_per_generation
+
+    # colocated: 1,000 J over 100 tokens, 50-token outputs: 500 J per generation
+    e, share = steady_energy_per_generation(1000.0, 100, 0.0, 0, 50.0, False)
+    assert e == pytest.approx(500.0) and np.isnan(share)
+    # disaggregated: 10 prefills for 80 J (8 J each), 2,000 decode tokens for 600 J (0.3 J each);
+    # 51-token outputs: 8 + 0.3 x 50 = 23 J, 15 of them decode
+    e, share = steady_energy_per_generation(680.0, 2010, 600.0, 2000, 51.0, True)
+    assert e == pytest.approx(23.0) and share == pytest.approx(15 / 23)
+    # a stage without a steady step has no estimate
+    assert np.isnan(steady_energy_per_generation(80.0, 10, 0.0, 0, 51.0, True)[0])

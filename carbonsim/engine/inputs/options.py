@@ -81,6 +81,10 @@ SLO_S = Number(0.0, 3600.0, exclusive_min=True)
 MEAN_TOKENS = Number(0.0, 100_000_000.0, exclusive_min=True)
 PARETO_SHAPE = Number(1.0, 100.0, exclusive_min=True)
 LOGNORMAL_SIGMA = Number(0.0, 10.0, exclusive_min=True)
+#: Prefill or decode instances of a disaggregated deployment (each on tensor_parallel GPUs): at
+#: least one of each; a thousand is far beyond one server (too many for the server's GPUs makes
+#: the point infeasible).
+ENGINE_INSTANCES = Count(1, 1024)
 
 #: Keyword / option name -> spec. The command line spells each as ``--name-with-dashes``.
 OPTIONS = {

@@ -15,6 +15,12 @@ Placement of two models on one server (seed §5.3, Fig. 11): ``horizontal`` runs
 all ``2 x tensor_parallel`` GPUs (tensor parallel over both, each engine with half of each
 GPU's memory, their steps taking turns on the GPUs); ``vertical`` runs each model on its own
 ``tensor_parallel`` GPUs. Both share the host.
+
+``disaggregated`` (prefill-decode disaggregation) runs one model as ``prefill_instances``
+prefill-only and ``decode_instances`` decode-only engines, each on its own ``tensor_parallel``
+GPUs: the point holds one instance column of each kind (``inst0`` prefill, ``inst1`` decode)
+and the counts; :meth:`carbonsim.engine.chain.CarbonChain.online_systems` makes the copies. A
+decode instance receives each request's KV cache over the GPUs' link (:func:`kv_link`).
 """
 
 from __future__ import annotations
@@ -25,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from carbonsim.engine.db.store import Database
-from carbonsim.engine.inputs.llm import perf_rows
+from carbonsim.engine.inputs.llm import CALIBRATION_ID, _v, perf_rows
 from carbonsim.engine.inputs.server import Server
 from carbonsim.engine.readers.requests import RequestTrace, read_request_trace
 from carbonsim.errors import InputError
 from carbonsim.models.perf.layout import PARAM_NAMES
-from carbonsim.models.serving.layout import INSTANCE_NAMES, SERVING_NAMES
+from carbonsim.models.serving.layout import INSTANCE_NAMES, ROLES, SERVING_NAMES
 from carbonsim.models.serving.memory import kv_cache_blocks
 from carbonsim.models.serving.workload import ARRIVALS, DEFAULT_SHAPE, DISTRIBUTIONS
 
@@ -44,10 +50,16 @@ STREAM_ROWS = (
     *(f"online_prompt_{k}" for k in LENGTH_FIELDS), *(f"online_output_{k}" for k in LENGTH_FIELDS),
     "online_ttft_slo_s", "online_tpot_slo_s",
 )
+#: Rows of a disaggregated point: its prefill and decode instances (0 for the other placements).
+DISAGGREGATED_ROWS = ("online_prefill_instances", "online_decode_instances")
 #: Rows an online point adds to a steady-load point (see CarbonChain).
-ONLINE_ROWS = INSTANCE_ROWS + STREAM_ROWS + ("whole_server",)
+ONLINE_ROWS = INSTANCE_ROWS + STREAM_ROWS + DISAGGREGATED_ROWS + ("whole_server",)
 
-PLACEMENTS = {"single": 0, "horizontal": 1, "vertical": 2}
+PLACEMENTS = {"single": 0, "horizontal": 1, "vertical": 2, "disaggregated": 3}
+#: Placements of two models.
+TWO_MODELS = ("horizontal", "vertical")
+#: Fields only a disaggregated placement takes.
+DISAGGREGATED_ONLY = ("prefill_instances", "decode_instances")
 #: Serving defaults (vLLM's where it has one; docs/serving.md).
 DEFAULT_MAX_NUM_SEQS = 256
 DEFAULT_BLOCK_SIZE = 16
@@ -57,7 +69,8 @@ WATERMARK = 0.01
 #: Fields only an offline task takes, and fields only online serving takes.
 OFFLINE_ONLY = ("batch_size",)
 ONLINE_ONLY = ("arrival", "qps", "requests", "duration_s", "seed", "trace", "max_num_seqs", "max_num_batched_tokens",
-               "chunked_prefill", "block_size", "max_model_len", "slo", "placement", "second_model")
+               "chunked_prefill", "block_size", "max_model_len", "slo", "placement", "second_model",
+               *DISAGGREGATED_ONLY)
 
 
 @dataclass
@@ -121,6 +134,37 @@ def _fail(message: str, key: str, file):
     raise InputError(message, file=file, field=f"workload.{key}")
 
 
+def kv_link(db: Database, server: Server, file: str | None = None) -> tuple[float, float, str]:
+    r"""The link a decode instance receives transferred KV caches over, per GPU.
+
+    .. math:: \beta_{kv} = e_{bus}\,B_{link}/2, \qquad \alpha_{kv} = \alpha_{default}
+
+    with :math:`B_{link}` the GPU's interconnect bandwidth (both directions: NVLink within a
+    server; PCIe where the card has none), halved for one direction, :math:`e_{bus}` and
+    :math:`\alpha_{default}` the calibration's ``link_default`` (the efficiency and latency it
+    gives links without a fit).
+
+    Returns
+    -------
+    kv_link_gb_s : float
+    kv_link_alpha_s : float
+    note : str
+        What was used, for the point's notes.
+    """
+    gpu = server.gpu
+    link = gpu.interconnect or {}
+    kind = "interconnect" if link.get("bandwidth_gb_s") is not None else "PCIe"
+    bw = _v(link.get("bandwidth_gb_s") or link.get("pcie_gb_s"))
+    if bw is None:
+        raise InputError(f"GPU {gpu.id} has no interconnect bandwidth, needed to move KV caches between "
+                         "prefill and decode instances", file=file, field="server.gpus.interconnect")
+    d = db.get("perf", CALIBRATION_ID)["link_default"]
+    eff, alpha = _v(d["bus_efficiency"]), _v(d["allreduce_alpha_s"])
+    gb_s = eff * bw / 2.0
+    return gb_s, alpha, (f"KV caches move to decode instances over the GPU {kind} at {gb_s:.0f} GB/s per GPU "
+                         f"({eff:g} x {bw:g} GB/s / 2) plus {alpha * 1e6:.0f} us per request")
+
+
 def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], workload: dict,
                 traces: TraceBook, file: str | None = None) -> tuple[dict[str, float], list[str]]:
     """The numbers of one online point (rows :data:`ONLINE_ROWS` except the GPUs' power constants
@@ -151,15 +195,32 @@ def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], wo
                   key, file)
     notes: list[str] = []
     placement = workload.get("placement", "single")
-    n_models = 1 if placement == "single" else 2
-    if placement == "single" and "second_model" in workload:
+    disaggregated = placement == "disaggregated"
+    n_models = 2 if placement in TWO_MODELS else 1
+    if placement not in TWO_MODELS and "second_model" in workload:
         _fail("a second model needs placement: horizontal or vertical", "second_model", file)
+    unused = [k for k in DISAGGREGATED_ONLY if k in workload and not disaggregated]
+    if unused:  # not an error: a sweep may compare placements with the counts set
+        notes.append(f"placement {placement} runs no disaggregated engines; {' and '.join(unused)} not used")
+    for key in DISAGGREGATED_ONLY:
+        if disaggregated and key not in workload:
+            _fail("placement: disaggregated needs the number of prefill and of decode instances "
+                  "(workload.prefill_instances, workload.decode_instances)", key, file)
     if len(models) != n_models:  # pragma: no cover - the point builder passes the right number
         raise InputError(f"placement {placement} needs {n_models} model(s)", file=file, field="workload.placement")
     tp = int(workload.get("tensor_parallel", 1))
     tp_model = 2 * tp if placement == "horizontal" else tp
-    gpus_used = tp if placement == "single" else 2 * tp
+    n_prefill = int(workload["prefill_instances"]) if disaggregated else 0
+    n_decode = int(workload["decode_instances"]) if disaggregated else 0
+    gpus_used = {"single": tp, "disaggregated": (n_prefill + n_decode) * tp}.get(placement, 2 * tp)
     share = 0.5 if placement == "horizontal" else 1.0
+    link_gb_s = link_alpha_s = 0.0
+    if disaggregated:
+        link_gb_s, link_alpha_s, note = kv_link(db, server, file)
+        notes.append(note)
+    # the instance columns: one per model, or (disaggregated) a prefill and a decode instance of the model
+    columns = [(models[0], ROLES["prefill"]), (models[0], ROLES["decode"])] if disaggregated else \
+        [(m, ROLES["both"]) for m in models]
     chunked = bool(workload.get("chunked_prefill", False))
     block = int(workload.get("block_size", DEFAULT_BLOCK_SIZE))
     max_seqs = int(workload.get("max_num_seqs", DEFAULT_MAX_NUM_SEQS))
@@ -168,7 +229,7 @@ def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], wo
     for i in range(MAX_INSTANCES):
         for name in INSTANCE_NAMES:
             rows[f"inst{i}_{name}"] = 0.0
-    for i, (model_id, model) in enumerate(models):
+    for i, ((model_id, model), role) in enumerate(columns):
         max_len = int(workload.get("max_model_len") or model.get("max_position") or 100_000_000)
         if "max_num_batched_tokens" in workload:
             budget = int(workload["max_num_batched_tokens"])
@@ -188,7 +249,10 @@ def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], wo
         serving = {
             "max_num_seqs": max_seqs, "token_budget": budget, "chunked_prefill": 1.0 if chunked else 0.0,
             "block_size": block, "kv_blocks": float(blocks), "watermark_blocks": float(np.floor(WATERMARK * max(blocks, 0))),
-            "max_model_len": max_len, "gpu_group": float(i if placement == "vertical" else 0),
+            "max_model_len": max_len, "gpu_group": float(i if placement in ("vertical", "disaggregated") else 0),
+            "role": float(role),
+            "kv_link_gb_s": link_gb_s if role == ROLES["decode"] else 0.0,
+            "kv_link_alpha_s": link_alpha_s if role == ROLES["decode"] else 0.0,
         }
         for name in PARAM_NAMES:
             rows[f"inst{i}_{name}"] = float(perf[name])
@@ -237,7 +301,7 @@ def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], wo
     prompt = length_spec(workload.get("prompt_tokens", 1), "workload.prompt_tokens", file)
     output = length_spec(workload.get("output_tokens", 1), "workload.output_tokens", file)
     rows.update({
-        "online_instances": float(n_models),
+        "online_instances": float(len(columns)),
         "online_placement": float(PLACEMENTS[placement]),
         "online_gpus_used": float(gpus_used),
         "online_arrival": float(ARRIVALS[arrival]),
@@ -251,5 +315,7 @@ def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], wo
         **{f"online_output_{k}": v for k, v in zip(LENGTH_FIELDS, output)},
         "online_ttft_slo_s": float(slo.get("ttft_s", 0.0)),
         "online_tpot_slo_s": float(slo.get("tpot_s", 0.0)),
+        "online_prefill_instances": float(n_prefill),
+        "online_decode_instances": float(n_decode),
     })
     return rows, notes

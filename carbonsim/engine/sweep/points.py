@@ -106,7 +106,7 @@ class PointBuilder:
             raise InputError("this scenario simulates online serving; every point needs mode: online",
                              file=self.file, field="workload.mode")
         models = [(doc["model"], model_spec(self.db, doc["model"], doc.get("_model_overrides"), self.file))]
-        if workload.get("placement", "single") != "single":
+        if workload.get("placement", "single") in ("horizontal", "vertical"):
             second = workload.get("second_model", doc["model"])
             same = second == doc["model"]
             models.append((second, models[0][1] if same else model_spec(self.db, second, None, self.file)))

@@ -16,7 +16,8 @@ from pathlib import Path
 from carbonsim.engine.db.schema import Checker, Choice, Count, Fields, ListOf, Number, Spec, Text, _typename
 from carbonsim.engine.readers.yamlfile import load_yaml
 from carbonsim.engine.inputs.options import (
-    BLOCK_SIZE, DAYS, DEMAND_PER_S, DEVICE_HOURS, DEVICES, DURATION_S, GROWTH_PER_YR, HORIZON_YR, LOGNORMAL_SIGMA,
+    BLOCK_SIZE, DAYS, DEMAND_PER_S, DEVICE_HOURS, DEVICES, DURATION_S, ENGINE_INSTANCES, GROWTH_PER_YR, HORIZON_YR,
+    LOGNORMAL_SIGMA,
     MAX_MODEL_LEN, MAX_NUM_SEQS, MEAN_TOKENS, MFU, PARAMS_B, PARETO_SHAPE, POWER_CAP_W, POWER_W, PUE, QPS, REFRESH_YR,
     REQUESTS, REQUESTS_PER_USER, SEED, SEQ_LEN, SLO_S, TARGET_UTIL, TOKEN_BUDGET, TOKENS_B, USAGE, UTIL, YEAR, YEARS,
 )
@@ -154,8 +155,10 @@ SCENARIO = Fields(
                 "block_size": BLOCK_SIZE,
                 "max_model_len": MAX_MODEL_LEN,
                 "slo": Fields({"ttft_s": SLO_S, "tpot_s": SLO_S}, what="slo"),
-                "placement": Choice(("single", "horizontal", "vertical")),
+                "placement": Choice(("single", "horizontal", "vertical", "disaggregated")),
                 "second_model": Text(),
+                "prefill_instances": ENGINE_INSTANCES,
+                "decode_instances": ENGINE_INSTANCES,
             },
             required=("mode",),
             what="workload",

@@ -3,6 +3,7 @@
 * :mod:`carbonsim.models.serving.layout` names the instance rows, settings and outputs;
 * :mod:`carbonsim.models.serving.workload` draws seeded arrivals and token lengths;
 * :mod:`carbonsim.models.serving.memory` sizes the KV cache from GPU memory;
+* :mod:`carbonsim.models.serving.steady` gives steady-state energy per generation;
 * :mod:`carbonsim.models.serving.reference` is the readable simulator
   (:func:`~carbonsim.models.serving.reference.simulate_reference`);
 * :mod:`carbonsim.models.serving._kernels` is the Numba kernel of the same event loop
@@ -16,14 +17,14 @@ from __future__ import annotations
 import numpy as np
 
 from carbonsim.models.serving.layout import (
-    I, INSTANCE_NAMES, N_INSTANCE, N_OUTPUTS, N_REQUEST_OUT, N_SETTINGS, OUT, OUTPUT_NAMES, R, REQUEST_NAMES, S,
-    SERVING_NAMES, SETTING_NAMES,
+    I, INSTANCE_NAMES, N_INSTANCE, N_OUTPUTS, N_REQUEST_OUT, N_SETTINGS, OUT, OUTPUT_NAMES, R, REQUEST_NAMES, ROLES, S,
+    SERVING_NAMES, SETTING_NAMES, check_roles,
 )
 from carbonsim.models.serving.reference import simulate_reference
 
 __all__ = [
     "I", "INSTANCE_NAMES", "N_INSTANCE", "N_OUTPUTS", "N_REQUEST_OUT", "N_SETTINGS", "OUT", "OUTPUT_NAMES", "R",
-    "REQUEST_NAMES", "S", "SERVING_NAMES", "SETTING_NAMES", "simulate", "simulate_many", "simulate_reference",
+    "REQUEST_NAMES", "ROLES", "S", "SERVING_NAMES", "SETTING_NAMES", "simulate", "simulate_many", "simulate_reference",
 ]
 
 
@@ -58,6 +59,8 @@ def simulate_many(systems, settings) -> np.ndarray:
     req_bounds = np.concatenate(([0], np.cumsum([len(s[1]) for s in systems]))).astype(np.int64)
     owner_bounds = np.concatenate([np.searchsorted(np.asarray(s[4]), np.arange(s[0].shape[1] + 1))
                                    for s in systems]).astype(np.int64)
+    for j, s in enumerate(systems):
+        check_roles(s[0][I["role"]], s[0][I["gpu_group"]], owner_bounds[inst_bounds[j] + j: inst_bounds[j + 1] + j + 1])
     arrival = np.ascontiguousarray(np.concatenate([s[1] for s in systems]), dtype=np.float64)
     prompt = np.ascontiguousarray(np.concatenate([s[2] for s in systems]), dtype=np.int64)
     output = np.ascontiguousarray(np.concatenate([s[3] for s in systems]), dtype=np.int64)

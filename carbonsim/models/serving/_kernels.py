@@ -14,6 +14,9 @@ the bookkeeping, so that a step costs a few dozen operations however many reques
   finishes of a step; a per-instance running list (admission order, doubly linked) gives the
   preemption victim; a ring buffer is the waiting queue (preempted requests go to its front).
 * Per-request decode energy is a difference of a running sum of energy per decode token.
+* Prefill-decode disaggregation: a decode instance may hold any request, so its heap, step and
+  waiting-queue segments have room for all of them (``sb``, ``qb``, ``qc``); a replay of decode
+  steps on a disaggregated system stops before another engine's next event (it may hand one on).
 * A decode step's matrix-product time depends only on its token and sequence counts (cached
   while they stay the same), and its attention time is linear in the context sum (the roofline
   smooth max is homogeneous of degree 1), so a decode step needs no power function call.
@@ -28,7 +31,7 @@ from numba import njit
 
 from carbonsim.models.perf.layout import ACT_F_PER_MATRIX, ACT_H, P
 from carbonsim.models.serving.layout import (
-    F_MIN, I, N_OUTPUTS, N_REQUEST_OUT, OUT, R, S,
+    F_MIN, I, N_OUTPUTS, N_REQUEST_OUT, OUT, R, ROLES, S, check_roles,
 )
 
 _GB = 1e9
@@ -51,6 +54,8 @@ _MAXSEQ, _BUDGET, _CHUNK, _BS, _KVB, _WM, _MAXLEN, _GROUP = (
     I["watermark_blocks"], I["max_model_len"], I["gpu_group"])
 _IDLE, _CAP, _AC, _AM, _PEC, _PEM, _LIM = (I["idle_loaded_w"], I["cap_w"], I["a_c"], I["a_m"], I["power_eta_c"],
                                            I["power_eta_m"], I["power_limit_w"])
+_ROLE, _KVLINK, _KVALPHA = I["role"], I["kv_link_gb_s"], I["kv_link_alpha_s"]
+_PREFILL, _DECODER = ROLES["prefill"], ROLES["decode"]
 _TTFT_SLO, _TPOT_SLO = S["ttft_slo_s"], S["tpot_slo_s"]
 _O_BUSY_S = OUT["busy_s"]
 _O_CPU_CORE_S = OUT["cpu_core_s"]
@@ -60,6 +65,9 @@ _O_GPU_IDLE_ENERGY_J = OUT["gpu_idle_energy_j"]
 _O_GPU_KERNEL_S = OUT["gpu_kernel_s"]
 _O_GPUS = OUT["gpus"]
 _O_CONCURRENCY = OUT["concurrency"]
+_O_DECODE_GPU_ENERGY_J = OUT["decode_gpu_energy_j"]
+_O_STEADY_DECODE_GPU_ENERGY_J = OUT["steady_decode_gpu_energy_j"]
+_O_STEADY_DECODE_OUTPUT_TOKENS = OUT["steady_decode_output_tokens"]
 _O_IDLE_S = OUT["idle_s"]
 _O_LATENCY_MEAN_S = OUT["latency_mean_s"]
 _O_LATENCY_P50_S = OUT["latency_p50_s"]
@@ -373,7 +381,7 @@ def _summarise(out, name_mean, name_p50, name_p90, name_p99, values, n):
 
 
 @njit(cache=True)
-def _cost(cst, mm, stc, e, tokens, sampled, seqs, n_chunks, a_p, k_p, ndec, a_d):
+def _cost(cst, mm, stc, e, tokens, sampled, seqs, n_chunks, a_p, k_p, ndec, a_d, kv_s):
     """Fill ``stc`` with a step's cost (see the reference's ``step_cost``); returns its CPU phase."""
     if tokens != mm[e, 0] or sampled != mm[e, 1]:
         mt, mf, mb = _matmul(cst, e, tokens, sampled)
@@ -403,11 +411,15 @@ def _cost(cst, mm, stc, e, tokens, sampled, seqs, n_chunks, a_p, k_p, ndec, a_d)
     comm = _comm(cst, e, tokens, sampled)
     cpu = _cpu(cst, e, seqs)
     phase = t_gpu + comm
+    phase_j = power * t_gpu + cst[e, C_IDLE] * comm
+    if kv_s > 0.0:
+        phase += kv_s
+        phase_j += cst[e, C_IDLE] * kv_s
     stc[e, 0] = t_gpu
     stc[e, 1] = cpu
     stc[e, 2] = phase
     stc[e, 3] = power
-    stc[e, 4] = power * t_gpu + cst[e, C_IDLE] * comm
+    stc[e, 4] = phase_j
     stc[e, 5] = tokens
     stc[e, 6] = seqs
     if cst[e, C_OVL] > 0.5:
@@ -490,12 +502,39 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
     lo = bounds[:k].copy()
     hi = bounds[1:k + 1].copy()
     nxt = lo.copy()
+    # roles (a disaggregated system: prefill and decode instances, checked by the callers)
+    role = np.zeros(k, np.int64)
+    n_decoders = 0
+    for e in range(k):
+        role[e] = int(inst[_ROLE, e])
+        if role[e] == _DECODER:
+            n_decoders += 1
+    disagg = n_decoders > 0
+    decoders = np.zeros(n_decoders, np.int64)   # decode instances, in instance order
+    handoffs = 0                                # requests handed on (round robin over them)
+    # storage segments: an instance holds its own requests (heap, step, from sb[e]; waiting ring
+    # buffer of qc[e] slots from qb[e]); a decode instance may hold any request
+    sb = np.zeros(k, np.int64)
+    qb = np.zeros(k, np.int64)
+    qc = np.zeros(k, np.int64)
+    j = 0
+    for e in range(k):
+        if role[e] == _DECODER:
+            decoders[j] = e
+            sb[e] = n + j * n
+            qb[e] = n + k + j * (n + 1)
+            qc[e] = n + 1
+            j += 1
+        else:
+            sb[e] = lo[e]
+            qb[e] = lo[e] + e
+            qc[e] = hi[e] - lo[e] + 1
     run_head = np.full(k, -1, np.int64)
     run_tail = np.full(k, -1, np.int64)
     run_n = np.zeros(k, np.int64)
     pf_head = np.full(k, -1, np.int64)
     pf_tail = np.full(k, -1, np.int64)
-    wq = np.zeros(n + k, np.int64)   # waiting ring buffers, instance e owns [lo[e] + e, hi[e] + e + 1)
+    wq = np.zeros(n + k + n_decoders * (n + 1), np.int64)   # waiting ring buffers
     wq_head = np.zeros(k, np.int64)
     wq_len = np.zeros(k, np.int64)
     free = np.zeros(k, np.int64)
@@ -504,8 +543,8 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
     n_dec = np.zeros(k, np.int64)    # requests decoding
     sum_c = np.zeros(k, np.int64)    # their cached tokens
     buckets = np.zeros((k, max_bs), np.int64)
-    hkey = np.zeros(n, np.int64)
-    hid = np.zeros(n, np.int64)
+    hkey = np.zeros(n + n_decoders * n, np.int64)
+    hid = np.zeros(n + n_decoders * n, np.int64)
     hsize = np.zeros(k, np.int64)
     phi = np.zeros(k)
     inst_state = np.zeros(k, np.int64)
@@ -513,9 +552,9 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
     inst_seq = np.zeros(k, np.int64)
     empty = np.ones(k, np.bool_)
     # the step in flight, per instance
-    st_r = np.zeros(n, np.int64)     # chunk requests, instance e uses [lo[e], ...)
-    st_n = np.zeros(n, np.int64)
-    st_c = np.zeros(n, np.int64)
+    st_r = np.zeros(n + n_decoders * n, np.int64)     # chunk requests, instance e uses [sb[e], ...)
+    st_n = np.zeros(n + n_decoders * n, np.int64)
+    st_c = np.zeros(n + n_decoders * n, np.int64)
     st_len = np.zeros(k, np.int64)
     st_dec = np.zeros(k, np.int64)
     stc = np.zeros((k, 7))           # its cost: gpu_s, cpu_s, gpu phase_s, power_w, phase_j, tokens, seqs
@@ -562,6 +601,8 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
     steady_s = 0.0
     steady_j = 0.0
     steady_tokens = 0.0
+    steady_dec_j = 0.0
+    steady_dec_tokens = 0.0
     run_s = 0.0
     t_end = 0.0
     counter = 0
@@ -617,7 +658,7 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 sum_c[e] += st_dec[e]
                 dcount[e] += 1
                 sampled += st_dec[e]
-                base = lo[e]
+                base = sb[e]
                 while hsize[e] > 0 and hkey[base] == dcount[e]:
                     r = hid[base]
                     hsize[e] = _heap_remove(hkey, hid, pos, base, hsize[e], 0)
@@ -646,9 +687,9 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                     finish_s[r] = t
                     state[r] = _DONE
             for i in range(st_len[e]):
-                r = st_r[lo[e] + i]
-                nt = st_n[lo[e] + i]
-                c = st_c[lo[e] + i]
+                r = st_r[sb[e] + i]
+                nt = st_n[sb[e] + i]
+                c = st_c[sb[e] + i]
                 energy[r] += share * nt
                 prefill_tokens += nt
                 computed[r] = c + nt
@@ -683,6 +724,30 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                         run_n[e] -= 1
                         finish_s[r] = t
                         state[r] = _DONE
+                    elif role[e] == _PREFILL:
+                        # hand on: the KV cache leaves this instance for the next decode
+                        # instance (round robin), which is woken if it sleeps
+                        free[e] += _ceil_div(computed[r], bs)
+                        a = rprev[r]
+                        b = rnext[r]
+                        if a >= 0:
+                            rnext[a] = b
+                        else:
+                            run_head[e] = b
+                        if b >= 0:
+                            rprev[b] = a
+                        else:
+                            run_tail[e] = a
+                        run_n[e] -= 1
+                        state[r] = _WAITING
+                        d = decoders[handoffs % n_decoders]
+                        handoffs += 1
+                        wq[qb[d] + (wq_head[d] + wq_len[d]) % qc[d]] = r
+                        wq_len[d] += 1
+                        if inst_state[d] == _EMPTY and inst_t[d] > t:
+                            counter += 1
+                            inst_seq[d] = counter
+                            inst_t[d] = t
                     else:
                         state[r] = _DECODE
                         d0[r] = dcount[e]
@@ -693,13 +758,17 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                         buckets[e, key] += 1
                         n_dec[e] += 1
                         sum_c[e] += c0[r]
-                        hsize[e] = _heap_push(hkey, hid, pos, lo[e], hsize[e], d0[r] + output[r] - g0[r], r)
+                        hsize[e] = _heap_push(hkey, hid, pos, sb[e], hsize[e], d0[r] + output[r] - g0[r], r)
             run_s += st_insys[e] * (t - st_formed[e])
             if st_sat[e]:
                 wall = t - st_formed[e]
+                step_j = tp * (stc[e, 3] * stc[e, 0] + cst[e, C_IDLE] * (wall - stc[e, 0]))
                 steady_s += wall
-                steady_j += tp * (stc[e, 3] * stc[e, 0] + cst[e, C_IDLE] * (wall - stc[e, 0]))
+                steady_j += step_j
                 steady_tokens += sampled
+                if role[e] == _DECODER:
+                    steady_dec_j += step_j
+                    steady_dec_tokens += sampled
             if t > t_end:
                 t_end = t
             form = True
@@ -708,14 +777,21 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
             continue
 
         # ---- form the next step of instance e at time t ----
-        wbase = lo[e] + e
-        wcap = hi[e] - lo[e] + 1
+        wbase = qb[e]
+        wcap = qc[e]
         while nxt[e] < hi[e] and arrival[nxt[e]] <= t:
             r = nxt[e]
             nxt[e] += 1
             longest = prompt[r] + output[r]
             never = (longest > ins[e, _MAXLEN] or _ceil_div(longest - 1, bs) > ins[e, _KVB]
                      or (ins[e, _CHUNK] < 0.5 and longest - 1 > ins[e, _BUDGET]))
+            if not never and role[e] == _PREFILL:   # nor what no decode instance could hold
+                for jd in range(n_decoders):
+                    d = decoders[jd]
+                    if (longest > ins[d, _MAXLEN] or _ceil_div(longest - 1, bsz[d]) > ins[d, _KVB]
+                            or (ins[d, _CHUNK] < 0.5 and longest - 1 > ins[d, _BUDGET])):
+                        never = True
+                        break
             if never:
                 state[r] = _REJECTED
             else:
@@ -731,6 +807,35 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
             if busy_total == 0:
                 server_idle_s += t - server_idle_since
             busy_total += 1
+        kv_s = 0.0
+        if role[e] == _DECODER:
+            # admit the queue's transferred requests (KV cached on a prefill instance) in order,
+            # straight into decoding, while sequences and blocks allow; receiving their KV
+            # comes first in the step
+            ms = int(ins[e, _MAXSEQ])
+            while wq_len[e] > 0 and run_n[e] < ms:
+                r = wq[wbase + wq_head[e]]
+                if computed[r] <= 0:
+                    break
+                need = _ceil_div(computed[r], bs)
+                lim = ins[e, _WM] if run_n[e] > 0 else 0.0
+                if free[e] - need < lim:
+                    break
+                wq_head[e] = (wq_head[e] + 1) % wcap
+                wq_len[e] -= 1
+                free[e] -= need
+                _append(rprev, rnext, run_head, run_tail, e, r)
+                run_n[e] += 1
+                state[r] = _DECODE
+                d0[r] = dcount[e]
+                c0[r] = computed[r]
+                g0[r] = generated[r]
+                phi0[r] = phi[e]
+                buckets[e, (c0[r] - d0[r]) % bs] += 1
+                n_dec[e] += 1
+                sum_c[e] += c0[r]
+                hsize[e] = _heap_push(hkey, hid, pos, sb[e], hsize[e], d0[r] + output[r] - g0[r], r)
+                kv_s += ins[e, _KVALPHA] + computed[r] * cst[e, C_KDEC] / (ins[e, _KVLINK] * _GB)
         wm = ins[e, _WM]
         budget = int(ins[e, _BUDGET])
         max_seqs = int(ins[e, _MAXSEQ])
@@ -742,6 +847,8 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
         if not chunked:
             while wq_len[e] > 0:
                 r = wq[wbase + wq_head[e]]
+                if computed[r] > 0:   # transferred: admitted first thing next step
+                    break
                 nt = prompt[r] + generated[r]
                 need = _ceil_div(nt, bs)
                 lim = wm if run_n[e] > 0 else 0.0
@@ -755,9 +862,9 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 run_n[e] += 1
                 _append(pprev, pnext, pf_head, pf_tail, e, r)
                 state[r] = _PREFILL
-                st_r[lo[e] + n_chunks] = r
-                st_n[lo[e] + n_chunks] = nt
-                st_c[lo[e] + n_chunks] = 0
+                st_r[sb[e] + n_chunks] = r
+                st_n[sb[e] + n_chunks] = nt
+                st_c[sb[e] + n_chunks] = 0
                 n_chunks += 1
                 tokens += nt
         if chunked or n_chunks == 0:
@@ -780,7 +887,7 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                     n_dec[e] -= 1
                     sum_c[e] -= cur
                     buckets[e, (c0[v] - d0[v]) % bs] -= 1
-                    hsize[e] = _heap_remove(hkey, hid, pos, lo[e], hsize[e], pos[v])
+                    hsize[e] = _heap_remove(hkey, hid, pos, sb[e], hsize[e], pos[v])
                 else:
                     a = pprev[v]
                     b = pnext[v]
@@ -849,15 +956,17 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 if free[e] < need:
                     break
                 free[e] -= need
-                st_r[lo[e] + n_chunks] = r
-                st_n[lo[e] + n_chunks] = nt
-                st_c[lo[e] + n_chunks] = c
+                st_r[sb[e] + n_chunks] = r
+                st_n[sb[e] + n_chunks] = nt
+                st_c[sb[e] + n_chunks] = c
                 n_chunks += 1
                 tokens += nt
                 budget -= nt
                 r = pnext[r]
             while wq_len[e] > 0 and budget > 0 and run_n[e] < max_seqs:
                 r = wq[wbase + wq_head[e]]
+                if computed[r] > 0:   # transferred: admitted first thing next step
+                    break
                 nt = prompt[r] + generated[r]
                 if nt > budget:
                     nt = budget
@@ -872,9 +981,9 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 run_n[e] += 1
                 _append(pprev, pnext, pf_head, pf_tail, e, r)
                 state[r] = _PREFILL
-                st_r[lo[e] + n_chunks] = r
-                st_n[lo[e] + n_chunks] = nt
-                st_c[lo[e] + n_chunks] = 0
+                st_r[sb[e] + n_chunks] = r
+                st_n[sb[e] + n_chunks] = nt
+                st_c[sb[e] + n_chunks] = 0
                 n_chunks += 1
                 tokens += nt
                 budget -= nt
@@ -899,21 +1008,27 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
         a_p = 0.0
         k_p = 0.0
         for i in range(n_chunks):
-            r = st_r[lo[e] + i]
-            nt = float(st_n[lo[e] + i])
-            c = float(st_c[lo[e] + i])
+            r = st_r[sb[e] + i]
+            nt = float(st_n[sb[e] + i])
+            c = float(st_c[sb[e] + i])
             a_p += nt * (c + 0.5 * (nt + 1.0))
             k_p += c + nt
-            if st_c[lo[e] + i] + st_n[lo[e] + i] == prompt[r] + generated[r]:
+            if st_c[sb[e] + i] + st_n[sb[e] + i] == prompt[r] + generated[r]:
                 sampled_f += 1.0
         tokens_f = float(tokens)
         seqs_f = float(n_chunks + ndec)
         cpu_phase = _cost(cst, mm, stc, e, tokens_f, sampled_f, seqs_f, n_chunks, a_p, k_p, ndec,
-                          float(sum_c[e] + ndec))
+                          float(sum_c[e] + ndec), kv_s)
         st_len[e] = n_chunks
         st_dec[e] = ndec
         st_formed[e] = t
-        st_sat[e] = wq_len[e] > 0
+        if disagg:   # the system at its limit: requests wait for any of its engines
+            waiting = 0
+            for j in range(k):
+                waiting += wq_len[j]
+            st_sat[e] = waiting > 0
+        else:
+            st_sat[e] = wq_len[e] > 0
         st_insys[e] = float(run_n[e] + wq_len[e])
 
         # ---- fast path: replay identical decode steps without the event machinery ----
@@ -933,8 +1048,14 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
             sc = sum_c[e]
             fr = free[e]
             ph = phi[e]
-            top = hkey[lo[e]] if hsize[e] > 0 else -1
+            top = hkey[sb[e]] if hsize[e] > 0 else -1
             t_next = arrival[nxt[e]] if nxt[e] < hi[e] else _INF
+            if disagg:
+                # another engine's next event may hand this one a request (or change whether
+                # requests wait): replay only the steps that end before it
+                for j in range(k):
+                    if j != e and inst_t[j] < t_next:
+                        t_next = inst_t[j]
             idx = (-(dc + 1)) % bs
             sat = st_sat[e]
             in_sys = st_insys[e]
@@ -963,9 +1084,13 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 run_s += in_sys * (t2 - formed)
                 if sat:
                     wall = t2 - formed
+                    step_j = tp * (power * gpu + idle * (wall - gpu))
                     steady_s += wall
-                    steady_j += tp * (power * gpu + idle * (wall - gpu))
+                    steady_j += step_j
                     steady_tokens += ndec
+                    if role[e] == _DECODER:
+                        steady_dec_j += step_j
+                        steady_dec_tokens += ndec
                 t = t2
                 formed = t
                 # the next step: the same decodes, one token longer
@@ -1039,7 +1164,7 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 bj = bsz[j]
                 if st_len[j] != 0 or st_dec[j] == 0 or pf_head[j] >= 0:
                     break
-                if hsize[j] > 0 and hkey[lo[j]] == dcount[j] + 1:
+                if hsize[j] > 0 and hkey[sb[j]] == dcount[j] + 1:
                     break
                 if nxt[j] < hi[j] and arrival[nxt[j]] <= tj:
                     break
@@ -1062,9 +1187,13 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 dcount[j] += 1
                 if st_sat[j]:
                     wall = tj - st_formed[j]
+                    step_j = tp * (stc[j, 3] * stc[j, 0] + cst[j, C_IDLE] * (wall - stc[j, 0]))
                     steady_s += wall
-                    steady_j += tp * (stc[j, 3] * stc[j, 0] + cst[j, C_IDLE] * (wall - stc[j, 0]))
+                    steady_j += step_j
                     steady_tokens += nd
+                    if role[j] == _DECODER:
+                        steady_dec_j += step_j
+                        steady_dec_tokens += nd
                 if tj > t_end:
                     t_end = tj
                 free[j] -= need
@@ -1092,6 +1221,10 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
         gpu_j += group_gpus[gg] * (group_phase_j[gg] + group_idle_w[gg] * (end - group_phase_s[gg]))
         idle_j += group_gpus[gg] * group_idle_w[gg] * group_idle_s[gg]
         n_gpus += group_gpus[gg]
+    decode_j = 0.0
+    for jd in range(n_decoders):
+        gg = int(inst[_GROUP, decoders[jd]])
+        decode_j += group_gpus[gg] * (group_phase_j[gg] + group_idle_w[gg] * (end - group_phase_s[gg]))
     attributed = 0.0
     n_served = 0
     n_rejected = 0
@@ -1165,6 +1298,9 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
     out[_O_STEADY_OUTPUT_TOKENS] = steady_tokens
     out[_O_GPUS] = n_gpus
     out[_O_CONCURRENCY] = run_s / end if end > 0.0 else 0.0
+    out[_O_DECODE_GPU_ENERGY_J] = decode_j
+    out[_O_STEADY_DECODE_GPU_ENERGY_J] = steady_dec_j
+    out[_O_STEADY_DECODE_OUTPUT_TOKENS] = steady_dec_tokens
 
 
 @njit(cache=True, nogil=True)
@@ -1197,6 +1333,7 @@ def simulate(instances, arrival_s, prompt_tokens, output_tokens, owner, settings
     owner = np.asarray(owner, dtype=np.int64)
     k = inst.shape[1]
     bounds = np.searchsorted(owner, np.arange(k + 1)).astype(np.int64)
+    check_roles(inst[I["role"]], inst[I["gpu_group"]], bounds)
     n = len(arrival_s)
     out = np.empty((N_OUTPUTS, 1))
     per = np.empty((N_REQUEST_OUT, max(n, 1)))

@@ -33,6 +33,9 @@ SERVING_NAMES: tuple[str, ...] = (
     "power_eta_c",           # compute efficiency reached when saturated (power model)
     "power_eta_m",           # memory efficiency reached when saturated (power model)
     "power_limit_w",         # GPU power limit (cap_w unless set lower) [W]
+    "role",                  # ROLES: 0 both phases; 1 prefill only (hands requests on); 2 decode only
+    "kv_link_gb_s",          # decode instance: bandwidth each GPU receives a transferred KV cache at [GB/s]
+    "kv_link_alpha_s",       # decode instance: fixed latency of one KV transfer [s]
 )
 INSTANCE_NAMES: tuple[str, ...] = PARAM_NAMES + SERVING_NAMES
 I: dict[str, int] = {name: i for i, name in enumerate(INSTANCE_NAMES)}
@@ -76,6 +79,9 @@ OUTPUT_NAMES: tuple[str, ...] = (
     "steady_output_tokens",  # output tokens those steps produced
     "gpus",                  # GPUs used by the instances
     "concurrency",           # time-average of the requests in the server, running or queued (from the step loop)
+    "decode_gpu_energy_j",   # part of gpu_energy_j drawn by the GPUs of decode-only instances (role 2)
+    "steady_decode_gpu_energy_j",   # part of steady_gpu_energy_j drawn by decode-only instances' steps
+    "steady_decode_output_tokens",  # part of steady_output_tokens their steps produced
 )
 OUT: dict[str, int] = {name: i for i, name in enumerate(OUTPUT_NAMES)}
 N_OUTPUTS = len(OUTPUT_NAMES)
@@ -91,7 +97,15 @@ SERVING_DEFAULTS: dict[str, float] = {
     "chunked_prefill": 0.0,
     "block_size": 16.0,
     "gpu_group": 0.0,
+    "role": 0.0,
+    "kv_link_gb_s": 0.0,
+    "kv_link_alpha_s": 0.0,
 }
+
+#: Instance roles (row ``role``). A **disaggregated** system (prefill-decode disaggregation) has
+#: prefill and decode instances only: requests arrive at prefill instances, which prefill them
+#: (the first token) and hand them on, round robin, to the decode instances.
+ROLES: dict[str, int] = {"both": 0, "prefill": 1, "decode": 2}
 
 
 def pack_instance(perf_params, **serving):
@@ -117,3 +131,39 @@ def pack_instance(perf_params, **serving):
     for name in SERVING_NAMES:
         col[I[name]] = serving.get(name, SERVING_DEFAULTS.get(name))
     return col
+
+
+def check_roles(roles, groups, bounds) -> bool:
+    """Check the instances' roles; True if the system is disaggregated (prefill and decode instances).
+
+    A disaggregated system has at least one prefill and one decode instance and no instance
+    serving both phases; every instance has GPUs of its own (its own ``gpu_group``); decode
+    instances own no arrivals (their requests come from the prefill instances).
+
+    Parameters
+    ----------
+    roles, groups : array_like, shape (k,)
+        The instances' ``role`` and ``gpu_group`` rows.
+    bounds : array_like of int, shape (k + 1,)
+        Instance ``e`` owns requests ``bounds[e]:bounds[e + 1]``.
+
+    Raises
+    ------
+    ValueError
+        For a system breaking one of these rules.
+    """
+    import numpy as np
+
+    roles = np.asarray(roles, dtype=float)
+    if not np.any(roles != ROLES["both"]):
+        return False
+    if not (np.all(np.isin(roles, (ROLES["prefill"], ROLES["decode"])))
+            and np.any(roles == ROLES["prefill"]) and np.any(roles == ROLES["decode"])):
+        raise ValueError("a disaggregated system needs prefill and decode instances only (roles 1 and 2), "
+                         "at least one of each")
+    if len(np.unique(np.asarray(groups))) != len(roles):
+        raise ValueError("each instance of a disaggregated system needs GPUs of its own (its own gpu_group)")
+    bounds = np.asarray(bounds)
+    if np.any((roles == ROLES["decode"]) & (bounds[1:] > bounds[:-1])):
+        raise ValueError("decode instances take their requests from the prefill instances, not from arrivals")
+    return True

@@ -65,6 +65,24 @@ prefill chunks' attention sums :math:`A_p = \sum n_i (c_i + (n_i+1)/2)`,
 whose scheduling hides behind the GPU). All other time, within and between steps, the GPUs
 draw their loaded idle :math:`P_{idle}`.
 
+Prefill-decode disaggregation
+-----------------------------
+An instance's ``role`` makes it a prefill-only or a decode-only engine (Splitwise, DistServe).
+Requests arrive at the prefill instances (the caller assigns them, round robin). A prefill
+instance schedules as above; when a request's prefill ends (its first token sampled) the request
+leaves it, freeing its blocks, and joins the waiting queue of the next decode instance, round
+robin over the decode instances in the order of hand-off. A decode instance admits the
+transferred requests at its queue's head first thing in a step, in order, within
+``max_num_seqs`` and the free blocks (:math:`\lceil c_r/b \rceil` with the watermark), straight
+into decoding; the step then first receives their KV caches,
+
+.. math:: t_{kv} = \sum_r \left(\alpha_{kv} + c_r B_{kv} / \beta_{kv}\right)
+
+(:func:`kv_transfer_s`; GPUs at loaded idle), and is otherwise scheduled as above: a request it
+preempts is recomputed there. A prefill instance refuses on arrival what no decode instance could
+hold. A step of a disaggregated system counts as steady while requests wait at any of its
+instances (the system at its limit; a colocated engine: at that engine).
+
 Energy per request: each step's GPU-phase energy is shared by its tokens (:math:`n_i/T`); the
 GPUs' remaining energy (loaded idle between GPU phases) is shared equally by the served
 requests, so the per-request energies add up to the total.
@@ -78,6 +96,10 @@ References
    Sarathi-Serve", OSDI 2024: chunked prefills, decode-first stall-free batching.
 .. [3] A. Agrawal et al., "Vidur: A Large-Scale Simulation Framework for LLM Inference",
    MLSys 2024: event-driven simulation of these schedulers.
+.. [4] P. Patel et al., "Splitwise: Efficient Generative LLM Inference Using Phase Splitting",
+   ISCA 2024; Y. Zhong et al., "DistServe: Disaggregating Prefill and Decoding for
+   Goodput-optimized Large Language Model Serving", OSDI 2024: prefill and decode on separate
+   GPUs, the KV cache moved between them.
 """
 
 from __future__ import annotations
@@ -91,13 +113,15 @@ from carbonsim.models.perf.layout import P
 from carbonsim.models.perf.llm import cpu_time_s, step_comm_s, step_gpu_mixed
 from carbonsim.models.power.gpu import capped_gpu_power, capped_time_factor
 from carbonsim.models.serving.layout import (
-    F_MIN, I, N_OUTPUTS, N_PARAMS, N_REQUEST_OUT, OUT, PERCENTILES, R, S,
+    F_MIN, I, N_OUTPUTS, N_PARAMS, N_REQUEST_OUT, OUT, PERCENTILES, R, ROLES, S, check_roles,
 )
+from carbonsim.models.serving.memory import kv_bytes_per_token
 
 GB = 1e9
 TERA = 1e12
 
 EMPTY, CPU, GPU = 0, 1, 2
+PREFILL, DECODE = ROLES["prefill"], ROLES["decode"]
 
 
 def blocks_for(tokens: int, block_size: int) -> int:
@@ -105,7 +129,7 @@ def blocks_for(tokens: int, block_size: int) -> int:
     return -(-int(tokens) // int(block_size))
 
 
-def step_cost(col: np.ndarray, chunks, decode_contexts) -> dict:
+def step_cost(col: np.ndarray, chunks, decode_contexts, kv_s: float = 0.0) -> dict:
     """Time, power and energy of one engine step of the instance in ``col``.
 
     Parameters
@@ -117,6 +141,9 @@ def step_cost(col: np.ndarray, chunks, decode_contexts) -> dict:
         prefill (and so samples a token).
     decode_contexts : list of int
         Cached tokens :math:`c_i` of each decoding request.
+    kv_s : float
+        Time the step first spends receiving transferred KV caches (a decode instance of a
+        disaggregated system; GPUs at loaded idle) [s].
 
     Returns
     -------
@@ -145,11 +172,29 @@ def step_cost(col: np.ndarray, chunks, decode_contexts) -> dict:
     share = x_c / (x_c + x_m) if x_c + x_m > 0 else 0.0
     gpu = t_gpu * float(capped_time_factor(share, f))
     phase = gpu + comm
-    cpu_phase = max(0.0, cpu - phase) if p[P["engine_overlap"]] > 0.5 else cpu
     power = float(power)
+    phase_j = power * gpu + col[I["idle_loaded_w"]] * comm
+    if kv_s > 0.0:
+        phase += kv_s
+        phase_j += col[I["idle_loaded_w"]] * kv_s
+    cpu_phase = max(0.0, cpu - phase) if p[P["engine_overlap"]] > 0.5 else cpu
     return {"gpu_s": gpu, "comm_s": comm, "cpu_s": cpu, "gpu_phase_s": phase, "cpu_phase_s": cpu_phase,
-            "power_w": power, "gpu_phase_j": power * gpu + col[I["idle_loaded_w"]] * comm,
-            "tokens": tokens, "seqs": seqs}
+            "power_w": power, "gpu_phase_j": phase_j, "tokens": tokens, "seqs": seqs}
+
+
+def kv_transfer_s(col: np.ndarray, tokens: int) -> float:
+    r"""Time to move the KV cache of ``tokens`` tokens into the decode instance in ``col``.
+
+    Each of the instance's :math:`t` GPUs receives its shard of the cache, all in parallel:
+
+    .. math:: t_{kv} = \alpha_{kv} + c_r\,B_{kv} / \beta_{kv}
+
+    with :math:`B_{kv}` the KV bytes per token per GPU
+    (:func:`carbonsim.models.serving.memory.kv_bytes_per_token`), :math:`\beta_{kv}` the row
+    ``kv_link_gb_s`` and :math:`\alpha_{kv}` the row ``kv_link_alpha_s``.
+    """
+    return float(col[I["kv_link_alpha_s"]]
+                 + tokens * kv_bytes_per_token(col[:N_PARAMS]) / (col[I["kv_link_gb_s"]] * GB))
 
 
 class _Instance:
@@ -164,6 +209,7 @@ class _Instance:
         self.bs = int(col[I["block_size"]])
         self.tp = float(col[P["tp"]])
         self.group = int(col[I["gpu_group"]])
+        self.role = int(col[I["role"]])
         self.state = EMPTY
         self.t = math.inf
         self.seq = 0
@@ -206,6 +252,9 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
     n, k = len(arrival), inst.shape[1]
     bounds = np.searchsorted(owner, np.arange(k + 1))
     engines = [_Instance(inst[:, e], int(bounds[e]), int(bounds[e + 1])) for e in range(k)]
+    disaggregated = check_roles(inst[I["role"]], inst[I["gpu_group"]], bounds) if k else False
+    decoders = [e for e in engines if e.role == DECODE]
+    handoffs = [0]   # requests handed on so far (round robin over the decode instances)
     n_groups = int(inst[I["gpu_group"]].max()) + 1 if k else 0
     group_gpus = np.zeros(n_groups)
     group_idle_w = np.zeros(n_groups)
@@ -235,7 +284,7 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
     server_idle_s = 0.0
     tot = {"steps": 0, "prefill_tokens": 0, "preemptions": 0, "seqs": 0, "max_batch": 0, "kernel_s": 0.0,
            "cpu_core_s": 0.0, "steady_s": 0.0, "steady_j": 0.0, "steady_tokens": 0, "end": 0.0,
-           "run_s": 0.0}
+           "run_s": 0.0, "steady_decode_j": 0.0, "steady_decode_tokens": 0}
     counter = [0]
 
     def schedule(e, t):
@@ -246,15 +295,20 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
     for e in engines:
         schedule(e, arrival[e.next] if e.next < e.hi else math.inf)
 
+    def never_fits(x, longest):
+        """Request of ``longest`` tokens (prompt + output) could never run on instance ``x``."""
+        col = x.col
+        return bool(longest > col[I["max_model_len"]]
+                    or blocks_for(longest - 1, x.bs) > col[I["kv_blocks"]]
+                    or (col[I["chunked_prefill"]] < 0.5 and longest - 1 > col[I["token_budget"]]))
+
     def admit_arrivals(e, t):
-        col = e.col
         while e.next < e.hi and arrival[e.next] <= t:
             r = e.next
             e.next += 1
             longest = prompt[r] + output[r]
-            never = (longest > col[I["max_model_len"]]
-                     or blocks_for(longest - 1, e.bs) > col[I["kv_blocks"]]
-                     or (col[I["chunked_prefill"]] < 0.5 and longest - 1 > col[I["token_budget"]]))
+            # a prefill instance also refuses what no decode instance could hold
+            never = never_fits(e, longest) or (e.role == PREFILL and any(never_fits(d, longest) for d in decoders))
             if never:
                 rejected[r] = True
             else:
@@ -281,6 +335,35 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
                 return
             preempt(e, e.running[-1])
 
+    def hand_off(e, r, t):
+        """Request ``r``'s prefill ended on prefill instance ``e``: its KV cache leaves ``e``'s
+        blocks for the next decode instance, round robin, which is woken if it sleeps."""
+        e.free += blocks_for(computed[r], e.bs)
+        e.running.remove(r)
+        in_decode[r] = False
+        d = decoders[handoffs[0] % len(decoders)]
+        handoffs[0] += 1
+        d.waiting.append(r)
+        if d.state == EMPTY and d.t > t:
+            schedule(d, t)
+
+    def admit_transferred(e):
+        """Admit the queue's transferred requests (KV cached elsewhere) on decode instance ``e``,
+        in order, while sequences and blocks allow; returns the time receiving their KV."""
+        kv_s = 0.0
+        max_seqs = int(e.col[I["max_num_seqs"]])
+        while e.waiting and computed[e.waiting[0]] > 0 and len(e.running) < max_seqs:
+            r = e.waiting[0]
+            need = blocks_for(computed[r], e.bs)
+            if e.free - need < (e.col[I["watermark_blocks"]] if e.running else 0):
+                break
+            e.waiting.popleft()
+            e.free -= need
+            e.running.append(r)
+            in_decode[r] = True
+            kv_s += kv_transfer_s(e.col, int(computed[r]))
+        return kv_s
+
     def form_step(e, t):
         nonlocal busy_total, server_idle_s, server_idle_since
         admit_arrivals(e, t)
@@ -293,6 +376,7 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
             if busy_total == 0:
                 server_idle_s += t - server_idle_since
             busy_total += 1
+        kv_s = admit_transferred(e) if e.role == DECODE else 0.0
         chunks, decodes = [], []   # chunks: (r, n, c)
         watermark = col[I["watermark_blocks"]]
         budget = int(col[I["token_budget"]])
@@ -301,6 +385,8 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
             tokens = 0
             while e.waiting:
                 r = e.waiting[0]
+                if computed[r] > 0:   # transferred: admitted first thing next step
+                    break
                 nt = int(prompt[r] + generated[r])
                 need = blocks_for(nt, e.bs)
                 if (tokens + nt > budget or len(e.running) >= max_seqs
@@ -338,6 +424,8 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
                 budget -= nt
             while e.waiting and budget > 0 and len(e.running) < max_seqs:
                 r = e.waiting[0]
+                if computed[r] > 0:   # transferred: admitted first thing next step
+                    break
                 nt = min(int(prompt[r] + generated[r]), budget)
                 need = blocks_for(nt, e.bs)
                 if e.free - need < (watermark if e.running else 0):
@@ -361,9 +449,11 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
             schedule(e, arrival[e.next] if e.next < e.hi else math.inf)
             return
         cost = step_cost(col, [(nt, c, c + nt == prompt[r] + generated[r]) for r, nt, c in chunks],
-                         [int(computed[r]) for r in decodes])
+                         [int(computed[r]) for r in decodes], kv_s)
+        # at its limit: requests wait for this engine (disaggregated: for any engine of the system)
+        saturated = any(x.waiting for x in engines) if disaggregated else bool(e.waiting)
         e.step = {"chunks": chunks, "decodes": decodes, "cost": cost, "formed": t,
-                  "saturated": bool(e.waiting), "in_system": len(e.running) + len(e.waiting)}
+                  "saturated": saturated, "in_system": len(e.running) + len(e.waiting)}
         e.state = CPU
         schedule(e, t + cost["cpu_phase_s"])
 
@@ -400,14 +490,20 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
         for r, _, _ in step["chunks"]:
             if generated[r] == output[r]:
                 finish(e, r, t)
+            elif e.role == PREFILL and in_decode[r]:
+                hand_off(e, r, t)
         for r in step["decodes"]:
             if generated[r] == output[r]:
                 finish(e, r, t)
         if step["saturated"]:
             wall = t - step["formed"]
+            step_j = e.tp * (cost["power_w"] * cost["gpu_s"] + e.col[I["idle_loaded_w"]] * (wall - cost["gpu_s"]))
             tot["steady_s"] += wall
-            tot["steady_j"] += e.tp * (cost["power_w"] * cost["gpu_s"] + e.col[I["idle_loaded_w"]] * (wall - cost["gpu_s"]))
+            tot["steady_j"] += step_j
             tot["steady_tokens"] += sampled
+            if e.role == DECODE:
+                tot["steady_decode_j"] += step_j
+                tot["steady_decode_tokens"] += sampled
         tot["end"] = max(tot["end"], t)
 
     def finish(e, r, t):
@@ -489,4 +585,7 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
     out[OUT["steady_output_tokens"]] = tot["steady_tokens"]
     out[OUT["gpus"]] = group_gpus.sum()
     out[OUT["concurrency"]] = tot["run_s"] / end if end > 0 else 0.0
+    out[OUT["decode_gpu_energy_j"]] = float(sum(group_j[d.group] for d in decoders))
+    out[OUT["steady_decode_gpu_energy_j"]] = tot["steady_decode_j"]
+    out[OUT["steady_decode_output_tokens"]] = tot["steady_decode_tokens"]
     return out, per
