@@ -3,14 +3,19 @@ types, units in the file, a meta record, best points per group, and savings only
 baseline that was swept."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from carbonsim.cli import main
+from carbonsim.engine.sweep.chunks import FixedColumn, to_arrow
 
 ROOT = Path(__file__).resolve().parents[2]
 SCEN = """name: {name}
@@ -102,3 +107,36 @@ def test_baseline_outside_the_swept_range_gives_no_saving(tmp_path):
         assert "workload.batch_size is not among the swept values" in b["baseline_note"]
     table = CliRunner().invoke(main, ["sweep", str(f), "--no-write"]).stdout
     assert "n/a" in table and "not among the swept values" in table and "%" not in table.split("saving")[1][:40]
+
+
+@pytest.mark.parametrize("values", [
+    np.array([1.5, np.nan, -np.inf, 2.0]),
+    np.array([3, 0, -7], dtype=np.int64),
+    np.array([3, 0, 7], dtype=np.int32),
+    np.array([True, False, True, True, False, False, True, False, True]),  # more than one byte of bits
+    np.array(["", "does not fit", "", "naïve ✓"], dtype=object),
+    np.array(["a", None, "b"], dtype=object),  # nulls: handed to pyarrow
+    np.array([], dtype=object),
+])
+def test_columns_reach_arrow_unchanged(values):
+    # the writer builds Arrow arrays from raw buffers (pa.array would import pandas, 0.2 s of
+    # every sweep); what reaches the file must equal what pyarrow's own conversion gives
+    ours = to_arrow(values)
+    theirs = pa.array(values, type=pa.string() if values.dtype == object else None)
+    assert ours.type == theirs.type and ours.null_count == theirs.null_count
+    np.testing.assert_array_equal(ours.to_numpy(zero_copy_only=False), theirs.to_numpy(zero_copy_only=False))
+
+
+@pytest.mark.parametrize("value", ["coal", 0.5, 7, True])
+def test_fixed_columns_reach_arrow_unchanged(value):
+    assert FixedColumn(value, 5).arrow().equals(pa.array([value] * 5))
+
+
+def test_a_sweep_writing_parquet_does_not_load_pandas(tmp_path):
+    # the main job's start-up: pandas is needed only for --plots, CSV tables and the Python API
+    code = ("import sys; from carbonsim.cli import main; sys.argv = ['carbonsim', '-q', 'sweep', "
+            f"{str(ROOT / 'scenarios' / 'a100x4.yaml')!r}, '--out', {str(tmp_path / 'out')!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'pandas' not in sys.modules, 'pandas was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert (tmp_path / "out" / "points.parquet").exists()

@@ -131,11 +131,64 @@ class FixedColumn:
         return self.n
 
     def arrow(self):
-        import pyarrow as pa
-
         if isinstance(self.value, str):  # one string taken n times: 25x faster than pa.repeat
-            return pa.array([self.value]).take(pa.array(np.zeros(self.n, dtype=np.int32)))
-        return pa.repeat(pa.scalar(self.value), self.n)
+            return _strings([self.value]).take(_numeric(np.zeros(self.n, dtype=np.int32)))
+        return to_arrow(np.full(self.n, self.value))
+
+
+# pa.array() imports pandas on first use (0.2 s, a third of the main job); the columns a sweep
+# writes are numbers, booleans and a few distinct strings, which Arrow takes as raw buffers.
+_ARROW_TYPES = {"f8": "float64", "f4": "float32", "i8": "int64", "i4": "int32", "u1": "uint8"}
+
+
+def _numeric(v: np.ndarray):
+    """A NumPy number or boolean array as an Arrow array (numbers zero-copy, booleans bit-packed)."""
+    import pyarrow as pa
+
+    v = np.ascontiguousarray(v)
+    if v.dtype == np.bool_:
+        return pa.Array.from_buffers(pa.bool_(), len(v), [None, pa.py_buffer(np.packbits(v, bitorder="little"))])
+    return pa.Array.from_buffers(getattr(pa, _ARROW_TYPES[v.dtype.str[1:]])(), len(v), [None, pa.py_buffer(v)])
+
+
+def _strings(values) -> object:
+    """Distinct Python strings as an Arrow string array (UTF-8 bytes and their offsets)."""
+    import pyarrow as pa
+
+    words = [s.encode("utf-8") for s in values]
+    offsets = np.zeros(len(words) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum([len(w) for w in words])
+    return pa.Array.from_buffers(pa.string(), len(words), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(words))])
+
+
+def to_arrow(v):
+    """One table column as an Arrow array; anything but numbers, booleans and text goes to
+    ``pa.array``."""
+    import pyarrow as pa
+
+    if isinstance(v, FixedColumn):
+        return v.arrow()
+    v = np.asarray(v)
+    if v.ndim == 1 and v.dtype.isnative and (v.dtype == np.bool_ or v.dtype.str[1:] in _ARROW_TYPES):
+        return _numeric(v)
+    if v.dtype == object:
+        text = _text(v)
+        if text is not None:
+            return text
+    return pa.array(v)
+
+
+def _text(v: np.ndarray):
+    """An object array of a few distinct strings (reasons, labels) as Arrow text: each distinct
+    string encoded once, then taken by index; None when the array holds anything but text."""
+    codes: dict = {}
+    try:
+        index = np.fromiter((codes.setdefault(s, len(codes)) for s in v), np.int32, len(v))
+    except TypeError:  # an unhashable value
+        return None
+    if not all(type(s) is str for s in codes):
+        return None
+    return _strings(codes).take(_numeric(index))
 
 
 def arrow_table(columns: dict[str, np.ndarray]):
@@ -144,7 +197,7 @@ def arrow_table(columns: dict[str, np.ndarray]):
 
     fields, arrays = [], []
     for k, v in columns.items():
-        arr = v.arrow() if isinstance(v, FixedColumn) else pa.array(v)
+        arr = to_arrow(v)
         unit = unit_of(k)
         fields.append(pa.field(k, arr.type, metadata={"unit": unit} if unit else None))
         arrays.append(arr)
