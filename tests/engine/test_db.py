@@ -139,3 +139,35 @@ def test_database_can_be_copied_and_checked(tmp_path):
     shutil.copytree(shipped_database_dir(), tmp_path / "copy", ignore=shutil.ignore_patterns("__pycache__"))
     n, problems = Database([tmp_path / "copy"]).check()
     assert problems == []
+
+
+# A sweep axis over a server field checks only that field (check_field); it must give exactly
+# what checking the whole changed document gives: the same normalised server, or the same error.
+ALONE = [("host.dram.gb", 512), ("host.dram.gb", -1), ("host.dram.gb", "lots"), ("host.dram.gb", 1e308),
+         ("host.dram.gb", {"value": 5, "low": 9}), ("host.dram", {"gb": 64}), ("host.ssd_gb", 0),
+         ("gpus.count", 0.5), ("gpus.count", 2), ("name", 3), ("lifetime_yr", 0), ("host.psu_w", 800)]
+WHOLE = [("source", "nobody"), ("host.dram.gbx", 1), ("host.dram.gb.value", 5), ("nothing.here", 1)]
+
+
+def _outcome(fn):
+    try:
+        return "ok", fn()
+    except InputError as exc:
+        return "error", str(exc)
+
+
+@pytest.mark.parametrize("path, value", ALONE + WHOLE)
+def test_a_field_checked_alone_gives_the_whole_documents_answer(db, path, value):
+    from carbonsim.engine.inputs.overrides import set_path
+    from carbonsim.engine.inputs.server import check_server, override_checked
+
+    raw = loads_yaml(db.path("servers", "azure-a100-x4").read_text(), file="s.yaml")
+    base = check_server(raw, db, "s.yaml")
+    alone = _outcome(lambda: override_checked(base, {path: value}, "s.yaml"))
+    whole = _outcome(lambda: check_server(set_path(raw, path, value), db, "s.yaml"))
+    if (path, value) in WHOLE:  # these need the whole document: the caller checks it instead
+        assert alone == ("ok", None)
+    elif alone[0] == "error":
+        assert alone == whole
+    else:
+        assert whole[0] == "ok" and alone[1] == whole[1]

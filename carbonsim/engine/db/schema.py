@@ -137,6 +137,11 @@ class Spec:
     def check(self, value, path: str, ck: Checker):  # pragma: no cover - interface
         raise NotImplementedError
 
+    def child(self, key) -> Spec | None:
+        """The spec of the field ``key`` when that field can be checked on its own; None when
+        this spec checks its keys together (or has no such field)."""
+        return None
+
 
 class Number(Spec):
     """A plain number with bounds (used for counts and inside quantities)."""
@@ -295,6 +300,10 @@ class MapOf(Spec):
     def __init__(self, item: Spec, key_pattern: re.Pattern | None = ID_PATTERN, what="a key"):
         self.item, self.key_pattern, self.what = item, key_pattern, what
 
+    def child(self, key):
+        ok = isinstance(key, str) and (self.key_pattern is None or self.key_pattern.match(key))
+        return self.item if ok else None
+
     def check(self, value, path, ck):
         if not isinstance(value, dict):
             ck.error(path, f"expected a mapping, found {_typename(value)}")
@@ -318,6 +327,9 @@ class Fields(Spec):
     def __init__(self, fields: dict[str, Spec], required=(), what: str = "this mapping"):
         self.fields, self.required, self.what = fields, set(required), what
 
+    def child(self, key):
+        return self.fields.get(key) if isinstance(key, str) else None
+
     def check(self, value, path, ck):
         if not isinstance(value, dict):
             ck.error(path, f"expected a mapping, found {_typename(value)}")
@@ -334,3 +346,28 @@ class Fields(Spec):
         for k in sorted(self.required - set(value)):
             ck.error(f"{path}.{k}" if path else k, "required key is missing")
         return out
+
+
+def check_field(spec: Spec, checked: dict, path: str, value, ck: Checker, where: str = "") -> dict | None:
+    """``checked`` with the field at dotted ``path`` set to ``value``, checked on its own.
+
+    ``checked`` is what ``spec.check`` returned for a document without errors. Changing one
+    field of it then needs only that field's check, which records the same errors (same field
+    names) as checking the whole changed document: a sweep axis over a server field is checked
+    this way once per value instead of re-checking the whole server. Returns None when the field
+    cannot be checked apart from the rest: a mapping along the path is missing (creating it
+    needs its required keys checked) or a spec along it checks its keys together. ``where`` is
+    the path of ``checked`` inside the document, for error messages.
+    """
+    key, _, rest = path.partition(".")
+    sub = spec.child(key)
+    if sub is None or not isinstance(checked, dict):
+        return None
+    here = f"{where}.{key}" if where else key
+    if rest:
+        changed = check_field(sub, checked.get(key), rest, value, ck, here)
+        if changed is None:
+            return None
+    else:
+        changed = sub.check(value, here, ck)
+    return checked | {key: changed}

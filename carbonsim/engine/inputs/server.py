@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from carbonsim.engine.db.kinds import SERVER
-from carbonsim.engine.db.schema import Checker, Quantity, q
+from carbonsim.engine.db.schema import Checker, Quantity, check_field, q
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.readers.yamlfile import load_yaml
 from carbonsim.errors import InputError
@@ -202,6 +202,52 @@ def _drives(section: dict, key_list: str, key_gb: str) -> list[DriveGroup]:
     return groups
 
 
+@dataclass(frozen=True)
+class CheckedServer:
+    """A server document that passed its schema: the normalised fields, and the source its bare
+    numbers carry (the file's ``source:``, else ``user-input``)."""
+
+    spec: dict
+    default_source: str
+    sources: frozenset  # the source ids a number may cite
+
+
+def _checker(raw: dict, db: Database, file: str) -> Checker:
+    ck = Checker(file, sources=set(db.sources()))
+    if isinstance(raw.get("source"), str):
+        ck.default_source = raw["source"]
+    else:
+        ck.default_source = "user-input"
+        ck.sources.add("user-input")
+    return ck
+
+
+def check_server(raw: dict, db: Database, file: str = "<server>") -> CheckedServer:
+    """Check a server document against the schema (every problem found, raised together)."""
+    if not isinstance(raw, dict):
+        raise InputError("expected a mapping at the top of the server file", file=file)
+    ck = _checker(raw, db, file)
+    spec = SERVER.check(raw, "", ck)
+    ck.raise_if_errors()
+    return CheckedServer(spec, ck.default_source, frozenset(ck.sources))
+
+
+def override_checked(checked: CheckedServer, overrides: dict, file: str) -> CheckedServer | None:
+    """``checked`` with dotted-path ``overrides`` applied, each field checked on its own (the
+    same errors as checking the whole changed document, at a fraction of the cost); None when an
+    override needs the whole document checked (see :func:`check_field`)."""
+    if "source" in overrides:  # changes how every bare number is sourced
+        return None
+    ck = Checker(file, default_source=checked.default_source, sources=checked.sources)
+    spec = checked.spec
+    for path, value in overrides.items():
+        spec = check_field(SERVER, spec, path, value, ck)
+        if spec is None:
+            return None
+    ck.raise_if_errors()
+    return CheckedServer(spec, checked.default_source, checked.sources)
+
+
 def server_from_dict(raw: dict, db: Database, file: str = "<server>", server_id: str | None = None) -> Server:
     """Validate a server document and build the :class:`Server`.
 
@@ -216,18 +262,12 @@ def server_from_dict(raw: dict, db: Database, file: str = "<server>", server_id:
     server_id : str, optional
         Id to report (defaults to the file stem).
     """
-    ck = Checker(file, sources=set(db.sources()))
-    if not isinstance(raw, dict):
-        raise InputError("expected a mapping at the top of the server file", file=file)
-    if isinstance(raw.get("source"), str):
-        ck.default_source = raw["source"]
-    else:
-        ck.default_source = "user-input"
-        ck.sources = (ck.sources or set()) | {"user-input"}
-    spec = SERVER.check(raw, "", ck)
-    ck.raise_if_errors()
-    sid = server_id or Path(file).stem
+    return server_from_checked(check_server(raw, db, file), db, file, server_id or Path(file).stem)
 
+
+def server_from_checked(checked: CheckedServer, db: Database, file: str, sid: str) -> Server:
+    """Build the :class:`Server` of a checked document (parts merged from the database)."""
+    spec = checked.spec
     gpu, gpu_count = None, 0
     if spec.get("gpus"):
         merged, ref = _merge_part(spec["gpus"], "gpus", db, file, "gpus")

@@ -19,7 +19,8 @@ from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.inputs.llm import model_spec, perf_rows
 from carbonsim.engine.inputs.serving import TraceBook, check_offline_workload, online_rows
 from carbonsim.engine.inputs.overrides import set_path
-from carbonsim.engine.inputs.server import server_file, server_from_dict
+from carbonsim.engine.inputs.server import (check_server, override_checked, server_file, server_from_checked,
+                                            server_from_dict)
 from carbonsim.engine.readers.yamlfile import load_yaml
 from carbonsim.errors import InputError
 
@@ -47,13 +48,28 @@ class PointBuilder:
         path, sid = server_file(ref, self.db, Path(self.file).parent)
         return load_yaml(path), str(path), sid
 
+    @lru_cache(maxsize=256)
+    def _server_checked(self, ref: str):
+        """The server file's checked document, or None when it passes only with overrides."""
+        raw, file, _ = self._server_raw(ref)
+        try:
+            return check_server(raw, self.db, file)
+        except InputError:
+            return None
+
     def server(self, doc: dict):
         ref = doc["server"]
+        overrides = doc.get("_server_overrides") or {}
         if isinstance(ref, dict):
             raw, file, sid = ref, self.file, "inline-server"
         else:
             raw, file, sid = self._server_raw(ref)  # shared: set_path copies what it changes
-        for path, value in (doc.get("_server_overrides") or {}).items():
+            base = self._server_checked(ref)
+            # an axis over a server field: check the changed fields, not the whole server again
+            checked = None if base is None else override_checked(base, overrides, file)
+            if checked is not None:
+                return server_from_checked(checked, self.db, file, sid)
+        for path, value in overrides.items():
             raw = set_path(raw, path, value, file=file)
         return server_from_dict(raw, self.db, file, sid)
 
