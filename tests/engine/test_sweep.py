@@ -15,6 +15,7 @@ from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.inputs.server import load_server
 from carbonsim.engine.sweep.scenario import load_scenario
 from carbonsim.engine.sweep.run import run_sweep
+from carbonsim.errors import InputError
 
 SERVERS = {
     "name": "server-configs",
@@ -129,6 +130,17 @@ def test_set_overrides_scenario_field(tmp_path, db):
     assert sc.doc["datacenter"]["grid"] == "wind"
     r = run_sweep(sc, db, None)
     assert r.best["total_mg_per_s"].metrics["ci_g_per_kwh"] == 11.0
+
+
+def test_set_replaces_or_adds_an_axis(tmp_path, db):
+    # axis names hold dots: everything after sweep.product. is the axis, not a nested path
+    sc = load_scenario(write(tmp_path, SERVERS), sets=["sweep.product.server.host.dram.gb=[64, 128]",
+                                                       "sweep.product.datacenter.pue=[1.1, 1.5]"])
+    assert sc.product["server.host.dram.gb"] == [64, 128] and sc.product["datacenter.pue"] == [1.1, 1.5]
+    assert run_sweep(sc, db, None).points == int(np.prod([len(v) for v in sc.product.values()])) == 96
+    with pytest.raises(InputError, match=r"sweep\.product\.datacenter\.pue\[0\]: datacenter\.pue=0: "
+                                         r"datacenter\.pue: must not be below 1"):
+        run_sweep(load_scenario(write(tmp_path, SERVERS), sets=["sweep.product.datacenter.pue=[0]"]), db, None)
 
 
 def test_interacting_axes_are_evaluated_jointly(tmp_path, db):

@@ -49,7 +49,16 @@ ENTRY_FIELDS = ("server", "coefficients", "model")
 
 def set_scenario_path(doc: dict, path: str, value, file: str | None = None) -> dict:
     """``doc`` (a scenario) with the field at ``path`` set; ``server.host.dram.gb`` on a scenario
-    whose ``server`` is an id becomes an override of that server's field."""
+    whose ``server`` is an id becomes an override of that server's field, and
+    ``sweep.product.workload.batch_size`` sets the values of the axis ``workload.batch_size``
+    (axis names hold dots of their own)."""
+    for block in ("sweep.product.", "sweep.zip."):
+        if path.startswith(block) and len(path) > len(block):
+            sweep = doc.get("sweep")
+            sweep = dict(sweep) if isinstance(sweep, dict) else {}
+            axes = sweep.get(block[6:-1])
+            sweep[block[6:-1]] = (dict(axes) if isinstance(axes, dict) else {}) | {path[len(block):]: value}
+            return dict(doc) | {"sweep": sweep}
     head, _, rest = path.partition(".")
     if head in ENTRY_FIELDS and rest and not isinstance(doc.get(head), dict):
         out = dict(doc)

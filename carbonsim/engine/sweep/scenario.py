@@ -65,7 +65,7 @@ class _Axes(Spec):
                 ck.error(sub, "expected a dotted field path like workload.batch_size")
                 continue
             if not isinstance(v, list) or not v:
-                ck.error(sub, f"expected a non-empty list of values, found {_typename(v)}")
+                ck.error(sub, f"expected a non-empty list of values, found {'an empty list' if v == [] else _typename(v)}")
                 continue
             if len(v) > MAX_AXIS_VALUES:
                 ck.error(sub, f"at most {MAX_AXIS_VALUES} values per axis")

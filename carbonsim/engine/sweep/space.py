@@ -158,7 +158,10 @@ class Space:
             if axis is None:
                 raise
             values = ", ".join(f"{p}={vals[i]!r}" for p, vals in zip(axis.paths, axis.values))
-            raise InputError(f"{values}: {exc}", file=self.builder.file, field=axis.field(0, i)) from None
+            # the point's own error without the scenario file again (named once, in front)
+            inner = str(exc) if exc.file not in (None, self.builder.file) else \
+                ": ".join(p for p in (exc.field, exc.message) if p)
+            raise InputError(f"{values}: {inner}", file=self.builder.file, field=axis.field(0, i)) from None
         if not np.all(np.isfinite(v)):
             bad = self.builder.rows[int(np.flatnonzero(~np.isfinite(v))[0])]
             where = "" if axis is None else axis.field(0, i)
