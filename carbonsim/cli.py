@@ -33,8 +33,25 @@ GRID_HELP = (f"Energy source (coal, wind, ...), mix (coal:0.3,wind:0.7), region 
              f"trajectory or trace id, or a trace CSV; default {DEFAULT_GRID} (`carbonsim grid list`).")
 
 
+def _quiet(ctx, param, value):
+    if value:
+        ctx.obj["quiet"] = True
+
+
+class _Command(click.Command):
+    """A subcommand that also takes ``-q/--quiet`` after its name (``carbonsim sweep S -q``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params.append(click.Option(["--quiet", "-q"], is_flag=True, expose_value=False, callback=_quiet,
+                                        help="No warnings, notes or progress on stderr."))
+
+
 class _Group(click.Group):
     """Turns InputError into one readable line and exit code 2."""
+
+    command_class = _Command
+    group_class = type  # subgroups (db, grid, power) are _Groups whose commands take -q too
 
     def invoke(self, ctx):
         try:

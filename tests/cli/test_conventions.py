@@ -79,6 +79,10 @@ def test_quiet_silences_warnings(tmp_path):
     assert loud.exit_code == 0 and "different bases" in loud.stderr
     quiet = run("-q", "sweep", scen, "--no-write")
     assert quiet.exit_code == 0 and quiet.stderr == ""
+    after = run("sweep", scen, "--no-write", "-q")  # where users also type it
+    assert after.exit_code == 0 and after.stderr == ""
+    mix = run("footprint", "aws-t4-x1", "--grid", "coal:0.3,wind:0.8", "--quiet")  # shares normalised: a warning
+    assert mix.exit_code == 0 and mix.stderr == "" and run("footprint", "aws-t4-x1", "--grid", "coal:0.3,wind:0.8").stderr
 
 
 def test_progress_comes_in_chunks_that_grow(db):
