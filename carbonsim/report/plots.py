@@ -13,6 +13,7 @@ function                  seed figure         file stem written by :func:`sweep_
 :func:`fig_batch_metrics`  Fig. 8             ``edp_cdp_cep_vs_batch`` (``_<grid>`` when one
                                               figure is drawn per grid)
 :func:`fig_tp_tradeoffs`   Figs. 9 and 10     ``latency_vs_energy``
+:func:`fig_serving_load`   Table 2 (§5.3)     ``serving_vs_qps`` (online-serving sweeps)
 ========================  ==================  ===========================================
 
 Conventions shared by all figures:
@@ -53,6 +54,8 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, LogLocator, NullForm
 BATCH = "workload.batch_size"
 TP = "workload.tensor_parallel"
 GRID = "datacenter.grid"
+QPS = "workload.qps"
+PLACEMENT = "workload.placement"
 
 #: Figure widths [in] of a two-column paper.
 WIDTHS = {"single": 3.5, "double": 7.0}
@@ -99,7 +102,7 @@ MAX_PANELS = 6
 
 #: Display names of inputs (others use the last part of their path).
 SHORT = {BATCH: "batch", TP: "TP", GRID: "grid", "datacenter.pue": "PUE",
-         "workload.precision": "precision", "workload.engine": "engine"}
+         "workload.precision": "precision", "workload.engine": "engine", QPS: "QPS", PLACEMENT: "placement"}
 
 #: Component columns of seed Fig. 7 and their labels.
 HOST_COMPONENTS = {"cpu": "CPU", "dram": "DRAM", "ssd": "SSD", "hdd": "HDD", "mainboard": "mainboard",
@@ -124,6 +127,14 @@ BATCH_METRICS = (
     ("edp_j_s", "EDP", "J·s per request"),
     ("cdp_g_s", "CDP", "gCO₂e·s per request"),
     ("cep_g_j", "CEP", "gCO₂e·J per request"),
+)
+#: Online-serving panels (seed §5.3, Table 2): column, panel title, y label, scale to the label's unit.
+SERVING_METRICS = (
+    ("ttft_p50_s", "TTFT (median)", "Seconds", 1.0),
+    ("tpot_p50_s", "TPOT (median)", "Milliseconds", 1e3),
+    ("energy_j", "Energy", "J per request", 1.0),
+    ("operational_g", "Operational carbon", "gCO₂e per request", 1.0),
+    ("total_g", "Total carbon", "gCO₂e per request", 1.0),
 )
 #: Panels whose minimum along each line is marked (the delay products of seed Fig. 8).
 PRODUCTS = ("edp_j_s", "cdp_g_s", "cep_g_j")
@@ -233,7 +244,7 @@ def _name(col: str) -> str:
 
 
 #: Inputs whose values read on their own (a model id, a grid name).
-SELF_EXPLAINING = ("model", "server", "coefficients", GRID, "workload.engine", "workload.precision")
+SELF_EXPLAINING = ("model", "server", "coefficients", GRID, "workload.engine", "workload.precision", PLACEMENT)
 
 
 def _value_label(col: str | None, v) -> str:
@@ -386,8 +397,8 @@ def _thin_ticks(fig: Figure) -> None:
                 fig.draw_without_rendering()
 
 
-def _batch_axis(ax, batches) -> None:
-    """Batch sizes on a log₂ axis, labelled with plain integers (1, 4, 16, 64 …)."""
+def _log2_axis(ax, batches) -> None:
+    """Batch sizes (or request rates) on a log₂ axis, labelled with plain numbers (1, 4, 16, 64 …)."""
     b = np.unique(np.asarray(batches, dtype=float))
     ax.set_xscale("log", base=2)
     lo, hi = _log_limits(b)
@@ -776,7 +787,7 @@ def fig_batch_metrics(df: pd.DataFrame, grid: str | None = None, *, width: str =
                         best = g.loc[g[col].idxmin()]
                         ax.plot([best[BATCH]], [best[col]], ls="none", marker="o", ms=9, mfc="none",
                                 mec="0.1", mew=0.8, gid=f"{col}|{label}|min")
-            _batch_axis(ax, sub[BATCH])
+            _log2_axis(ax, sub[BATCH])
             _log_axis(ax, "y", sub[col])
             ax.set_title(name, loc="left", fontweight="bold")
             ax.set_ylabel(ylabel)
@@ -914,6 +925,116 @@ def fig_tp_tradeoffs(df: pd.DataFrame, *, width: str = "double", panels: str | N
 
 
 # --------------------------------------------------------------------------------------------
+# Seed §5.3 (Table 2): online serving against the request rate
+# --------------------------------------------------------------------------------------------
+def fig_serving_load(df: pd.DataFrame, *, width: str = "double", series: list[str] | None = None,
+                     where: dict | None = None, title: str | None = None, note: bool = True) -> Figure:
+    """Latency, energy and carbon per request against the request rate (seed §5.3, Table 2).
+
+    One panel per quantity: median TTFT and TPOT, energy, operational and total carbon per
+    request, on linear axes from zero (placements differ by tens of percent, which a log axis
+    hides); the request rate is on a log₂ axis. One line per value of the series inputs (by
+    default the placement, then the next varying input such as the engine): the first sets
+    colour and marker, the second the line style.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Online-serving sweep table with ``workload.qps`` and the columns of
+        :data:`SERVING_METRICS`.
+    width : {"single", "double"}
+        Figure width: 3.5 in or 7 in.
+    series : list of str, optional
+        Up to two input columns that make the lines. Default: ``workload.placement`` when it
+        varies, then the inputs in the order of :func:`fig_batch_metrics`.
+    where : dict, optional
+        ``{column: value}`` holding other inputs (default: each one's first value).
+    title : str, optional
+        Caption line under the figure.
+    note : bool
+        Add to the caption which inputs were held, and at what value.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    MissingColumnsError
+        When the table lacks the request rate or one of the quantities.
+    """
+    metrics = [m for m, _, _, _ in SERVING_METRICS]
+    _require(df, (QPS, *metrics), "fig_serving_load")
+    df = _feasible(df)
+    if series is None:
+        first = [PLACEMENT] if _varies(df, PLACEMENT) and PLACEMENT not in (where or {}) else []
+        series = (first + _keys_in_order(df, {QPS, GRID, PLACEMENT, *(where or {})}))[:2]
+    if len(series) > 2:
+        raise ValueError(f"at most two series inputs (colour/marker and line style), found {series}")
+    sub, held = _select(df, {QPS, *series}, metrics, where)
+    if GRID in sub.columns and GRID not in held:  # carbon depends on it: always say which
+        held[GRID] = sub[GRID].iloc[0]
+    notes: list[str] = []
+    primary = series[0] if series else None
+    secondary = series[1] if len(series) > 1 else None
+    p_levels = _levels(sub, primary, MAX_SERIES, notes)
+    s_levels = _levels(sub, secondary, len(LINESTYLES), notes)
+    single = width == "single"
+
+    with mpl.rc_context(STYLE):
+        fig = _figure(width, 4.6 if single else 3.7)
+        axes = fig.subplots(3, 2) if single else fig.subplots(2, 3)
+        flat = list(axes.ravel())
+        for ax, (col, name, ylabel, scale) in zip(flat, SERVING_METRICS):
+            ax.set_gid(col)
+            for i, pv in enumerate(p_levels):
+                for j, sv in enumerate(s_levels):
+                    g = sub
+                    if primary is not None:
+                        g = g[g[primary] == pv]
+                    if secondary is not None:
+                        g = g[g[secondary] == sv]
+                    if g.empty:
+                        continue
+                    g = g.sort_values(QPS)
+                    label = " / ".join(_value_label(k, v) for k, v in ((primary, pv), (secondary, sv)) if k)
+                    label = label or "all points"
+                    ax.plot(g[QPS], g[col] * scale, color=COLORS[i], marker=MARKERS[i], ls=LINESTYLES[j],
+                            mfc=COLORS[i] if j == 0 else "white", ms=3.5, gid=f"{col}|{label}", label=label)
+            _log2_axis(ax, sub[QPS])
+            ax.set_ylim(0, float(sub[col].max()) * scale * 1.08)
+            ax.set_title(name, loc="left", fontweight="bold")
+            ax.set_ylabel(ylabel)
+            ax.set_xlabel("Requests/s")
+            _grid_lines(ax)
+        key = flat[-1]
+        key.axis("off")
+        handles, labels, heads = [], [], []
+        for head, levels, make in (
+                (primary, p_levels, lambda i, v: Line2D([], [], color=COLORS[i], marker=MARKERS[i], ms=3.5,
+                                                        label=_value_label(primary, v))),
+                (secondary, s_levels, lambda j, v: Line2D([], [], color="0.3", ls=LINESTYLES[j], marker="o", ms=3.5,
+                                                          mfc="0.3" if j == 0 else "white",
+                                                          label=_value_label(secondary, v)))):
+            if head is None:
+                continue
+            heads.append(len(handles))
+            handles.append(Line2D([], [], ls="none"))
+            labels.append(_name(head))
+            for k, v in enumerate(levels):
+                h = make(k, v)
+                handles.append(h)
+                labels.append(h.get_label())
+        if handles:
+            leg = key.legend(handles, labels, loc="center left" if not single else "center",
+                             handlelength=2.6, borderaxespad=0)
+            for i in heads:
+                leg.get_texts()[i].set_fontweight("bold")
+        _caption(fig, title, _note(held, notes), note)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
 # Everything a sweep table supports
 # --------------------------------------------------------------------------------------------
 def _stem_part(value) -> str:
@@ -949,7 +1070,8 @@ def sweep_figures(points: pd.DataFrame, out_dir: Path, title: str, *, width: str
     -----
     Drawn when the table allows: :func:`fig_rates_by_grid` when it has two or more energy
     sources; :func:`fig_components` with the component columns; :func:`fig_batch_metrics`
-    and :func:`fig_tp_tradeoffs` with two or more batch sizes.
+    and :func:`fig_tp_tradeoffs` with two or more batch sizes; :func:`fig_serving_load` with
+    two or more request rates (online serving).
     """
     bad = [f for f in formats if f not in FORMATS]
     if bad:
@@ -981,4 +1103,6 @@ def sweep_figures(points: pd.DataFrame, out_dir: Path, title: str, *, width: str
             written += save_figure(fig_batch_metrics(df, g, width=width, title=title), out_dir, stem, formats)
     if _varies(df, BATCH) and can((BATCH, "latency_s", "energy_j", "embodied_g")):
         written += save_figure(fig_tp_tradeoffs(df, width=width, title=title), out_dir, "latency_vs_energy", formats)
+    if _varies(df, QPS) and can(m for m, _, _, _ in SERVING_METRICS):
+        written += save_figure(fig_serving_load(df, width=width, title=title), out_dir, "serving_vs_qps", formats)
     return written

@@ -18,7 +18,7 @@ from matplotlib.text import Text
 
 from carbonsim.report import plots
 from carbonsim.report.plots import (MissingColumnsError, fig_batch_metrics, fig_components, fig_rates_by_grid,
-                                    fig_tp_tradeoffs, sweep_figures)
+                                    fig_serving_load, fig_tp_tradeoffs, sweep_figures)
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS_PER_YEAR = 365 * 86400
@@ -108,6 +108,32 @@ def llm_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+QPS = (0.5, 1, 2, 4, 8)
+
+
+def serving_table() -> pd.DataFrame:
+    """An online-serving sweep table (placement x engine x QPS x grid), values made up but
+    consistent; horizontal placement at 8 requests/s is infeasible (absurd values, never drawn)."""
+    rows = []
+    for placement, tpot0 in (("horizontal", 0.024), ("vertical", 0.021)):
+        for engine, slow in (("synchronous", 1.0), ("overlapped", 0.85)):
+            for qps in QPS:
+                for grid in ("coal", "wind"):
+                    tpot = slow * tpot0 * (1 + 0.05 * qps)
+                    energy = 300.0 / (1 + qps) + 40.0
+                    op = energy * 1.1 / 3.6e6 * CI[grid]
+                    emb = 0.002 / (1 + qps)
+                    feasible = not (placement == "horizontal" and qps == 8)
+                    rows.append({
+                        "server": "azure-nc96ads-a100-v4", "model": "mistral-7b", "workload.mode": "online",
+                        "workload.placement": placement, "workload.engine": engine, "workload.qps": qps,
+                        "datacenter.grid": grid, "ttft_p50_s": 0.03 * slow + 0.002 * qps,
+                        "tpot_p50_s": tpot if feasible else 1e6, "energy_j": energy, "operational_g": op,
+                        "embodied_g": emb, "total_g": op + emb, "feasible": feasible,
+                    })
+    return pd.DataFrame(rows)
+
+
 def all_figures(width: str):
     """Every figure at ``width``, with a name for messages."""
     s, llm = server_table(), llm_table()
@@ -115,7 +141,8 @@ def all_figures(width: str):
             ("rates_per_request", fig_rates_by_grid(llm, width=width)),
             ("components", fig_components(s, width=width)),
             ("batch_metrics", fig_batch_metrics(llm, "coal", width=width)),
-            ("tp_tradeoffs", fig_tp_tradeoffs(llm, width=width))]
+            ("tp_tradeoffs", fig_tp_tradeoffs(llm, width=width)),
+            ("serving_load", fig_serving_load(serving_table(), width=width))]
 
 
 def axes_of(fig):
@@ -430,6 +457,47 @@ def test_output_is_reproducible(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
+# Seed §5.3 (Table 2): online serving against the request rate
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("width", ["single", "double"])
+def test_serving_lines_equal_feasible_rows(width):
+    df = serving_table()
+    fig = fig_serving_load(df, width=width)
+    sel = df[(df["datacenter.grid"] == "coal") & df["feasible"]]  # grid held at its first value
+    panels = {ax.get_gid(): ax for ax in fig.axes if ax.get_gid()}
+    assert set(panels) == {"ttft_p50_s", "tpot_p50_s", "energy_j", "operational_g", "total_g"}
+    for col, ax in panels.items():
+        scale = 1e3 if col == "tpot_p50_s" else 1.0  # TPOT drawn in ms
+        lines = by_gid(ax)
+        assert len(lines) == 4
+        for (placement, engine), g in sel.groupby(["workload.placement", "workload.engine"]):
+            g = g.sort_values("workload.qps")
+            xy = lines[f"{col}|{placement} / {engine}"].get_xydata()
+            np.testing.assert_allclose(xy, np.column_stack([g["workload.qps"], g[col] * scale]), rtol=1e-12)
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0
+        assert max(ax.get_ylim()) > max(l.get_ydata().max() for l in ax.lines)  # nothing clipped
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0.5", "1", "2", "4", "8"]
+    assert "grid=coal" in fig.get_supxlabel()
+    key = [a for a in fig.axes if not a.axison][0]
+    texts = [t.get_text() for t in key.get_legend().get_texts()]
+    assert texts == ["placement", "horizontal", "vertical", "engine", "synchronous", "overlapped"]
+
+
+def test_serving_figure_from_a_real_online_sweep(tmp_path, db):
+    from carbonsim.engine.sweep.run import run_sweep
+    from carbonsim.engine.sweep.scenario import load_scenario
+
+    sc = load_scenario(ROOT / "scenarios" / "seed-sharing.yaml", sets=["workload.requests=40"])
+    df = pd.read_parquet(run_sweep(sc, db, tmp_path / "o", "parquet").results)
+    written = sweep_figures(df, tmp_path / "figs", sc.name, formats=("svg",))
+    assert stems(written) == {"serving_vs_qps"}
+    ax = [a for a in fig_serving_load(df).axes if a.get_gid() == "operational_g"][0]
+    row = df[(df["workload.placement"] == "vertical") & (df["workload.engine"] == df["workload.engine"].iloc[0])]
+    line = by_gid(ax)[f"operational_g|vertical / {df['workload.engine'].iloc[0]}"]
+    np.testing.assert_allclose(line.get_ydata(), row.sort_values("workload.qps")["operational_g"], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
 # sweep_figures: which figures are drawn
 # --------------------------------------------------------------------------------------------
 def stems(paths) -> set[str]:
@@ -458,6 +526,8 @@ def test_sweep_figures_one_batch_figure_per_grid(tmp_path):
     (llm_table, "cep_g_j", "edp_cdp_cep_vs_batch_coal", fig_batch_metrics),
     (llm_table, "workload.batch_size", "latency_vs_energy", fig_tp_tradeoffs),
     (llm_table, "embodied_g", "latency_vs_energy", fig_tp_tradeoffs),
+    (serving_table, "tpot_p50_s", "serving_vs_qps", fig_serving_load),
+    (serving_table, "workload.qps", "serving_vs_qps", fig_serving_load),
 ])
 def test_no_figure_without_its_columns(tmp_path, table, drop, stem, fn):
     df = table().drop(columns=[drop])
