@@ -82,6 +82,8 @@ def sweep_table(r: SweepResult) -> str:
         lines += ["", lifecycle_text(r.lifecycle)]
     if r.results:
         lines += ["", f"table: {r.results}"]
+    if r.meta.get("figures"):
+        lines.append(f"figures: {', '.join(r.meta['figures'])} (.pdf, .svg, .png, beside the table)")
     return "\n".join(lines)
 
 

@@ -165,6 +165,20 @@ def test_plots_are_written(tmp_path, db):
     for fig in ("edp_cdp_cep_vs_batch", "latency_vs_energy", "embodied_vs_operational"):
         assert {f"{fig}.png", f"{fig}.svg"} <= names
     assert (tmp_path / "o" / "latency_vs_energy.png").stat().st_size > 10_000
+    meta = json.loads((tmp_path / "o" / "meta.json").read_text())
+    assert set(meta["figures"]) == {"embodied_vs_operational", "edp_cdp_cep_vs_batch", "latency_vs_energy"}
+    assert "figures: embodied_vs_operational" in r.stdout
+
+
+def test_plots_that_draw_nothing_say_so(tmp_path):
+    # one batch size, one grid: no figure applies; --plots must not pass silently
+    scen = Path(__file__).resolve().parents[2] / "scenarios" / "a100x4.yaml"
+    r = CliRunner().invoke(main, ["sweep", str(scen), "--out", str(tmp_path / "o"), "--plots",
+                                  "--set", "sweep.product.workload.batch_size=[8]",
+                                  "--set", "sweep.product.datacenter.grid=[coal]"])
+    assert r.exit_code == 0, r.output
+    assert "--plots: no figure applies" in r.stderr and "figures:" not in r.stdout
+    assert json.loads((tmp_path / "o" / "meta.json").read_text())["figures"] == []
 
 
 def test_main_job_json(tmp_path):

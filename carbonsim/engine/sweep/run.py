@@ -188,9 +188,13 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
                 points = frame if frame is not None else pd.read_parquet(folder.path / table) \
                     if fmt == "parquet" else pd.read_csv(folder.path / table)
                 base_grid = (scenario.doc.get("datacenter") or {}).get("grid")
-                figures(points, folder.path, scenario.name,
-                        grid=base_grid if "datacenter.grid" in points and base_grid in set(points["datacenter.grid"])
-                        else None)
+                drawn = figures(points, folder.path, scenario.name,
+                                grid=base_grid if "datacenter.grid" in points
+                                and base_grid in set(points["datacenter.grid"]) else None)
+                meta["figures"] = list(dict.fromkeys(Path(p).stem for p in drawn))
+                if not drawn:
+                    warnings.append("--plots: no figure applies to this table (docs/figures.md says what each "
+                                    "figure needs: two or more grids, batch sizes or request rates, say)")
             meta["columns"] = {c: unit_of(c) for c in _columns(plan, space, ev)}
             if scenario.lifecycle:
                 from carbonsim.engine.sweep.lifecycle import write_years
