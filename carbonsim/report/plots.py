@@ -450,6 +450,80 @@ def save_figure(fig: Figure, out_dir: Path, stem: str, formats=FORMATS) -> list[
     return paths
 
 
+def _series_slice(df: pd.DataFrame, x: str, series: list[str], values: list[str], where: dict | None):
+    """The slice a series figure draws: rows (``where`` applied, other inputs held), the inputs
+    held, the caption notes, and the series inputs with their values (colour/marker, line style)."""
+    if len(series) > 2:
+        raise ValueError(f"at most two series inputs (colour/marker and line style), found {series}")
+    sub, held = _select(df, {x, *series}, values, where)
+    if GRID in sub.columns and GRID not in held:  # carbon depends on it: always say which
+        held[GRID] = sub[GRID].iloc[0]
+    notes: list[str] = []
+    primary = series[0] if series else None
+    secondary = series[1] if len(series) > 1 else None
+    p_levels = _levels(sub, primary, MAX_SERIES, notes)
+    s_levels = _levels(sub, secondary, len(LINESTYLES), notes)
+    return sub, held, notes, primary, p_levels, secondary, s_levels
+
+
+def _five_panels(width: str) -> tuple[Figure, list]:
+    """A figure of five panels and a sixth for the key: 2 x 3 at double width, 3 x 2 at single."""
+    single = width == "single"
+    fig = _figure(width, 4.6 if single else 3.7)
+    return fig, list((fig.subplots(3, 2) if single else fig.subplots(2, 3)).ravel())
+
+
+def _lines(sub: pd.DataFrame, x: str, primary, p_levels, secondary, s_levels):
+    """The lines of a figure with up to two series inputs: ``(i, j, label, rows sorted by x)``
+    for each pair of values that has rows (``i`` sets colour and marker, ``j`` line style)."""
+    for i, pv in enumerate(p_levels):
+        for j, sv in enumerate(s_levels):
+            g = sub
+            if primary is not None:
+                g = g[g[primary] == pv]
+            if secondary is not None:
+                g = g[g[secondary] == sv]
+            if g.empty:
+                continue
+            label = " / ".join(_value_label(k, v) for k, v in ((primary, pv), (secondary, sv)) if k)
+            yield i, j, label or "all points", g.sort_values(x)
+
+
+def _line_style(i: int, j: int) -> dict:
+    """Colour and marker of series value ``i``, line style (and open markers past the first) of ``j``."""
+    return dict(color=COLORS[i], marker=MARKERS[i], ls=LINESTYLES[j], mfc=COLORS[i] if j == 0 else "white", ms=3.5)
+
+
+def _series_key(ax, primary, p_levels, secondary, s_levels, single: bool, extra=()) -> None:
+    """One legend in the empty panel ``ax``: each series input's values under its name in bold,
+    then the ``extra`` handles."""
+    legends = []
+    if primary is not None:
+        legends.append((_name(primary), [
+            Line2D([], [], color=COLORS[i], marker=MARKERS[i], ms=3.5, label=_value_label(primary, v))
+            for i, v in enumerate(p_levels)]))
+    if secondary is not None:
+        legends.append((_name(secondary), [
+            Line2D([], [], color="0.3", ls=LINESTYLES[j], marker="o", ms=3.5, mfc="0.3" if j == 0 else "white",
+                   label=_value_label(secondary, v)) for j, v in enumerate(s_levels)]))
+    if extra:
+        legends.append((None, list(extra)))
+    handles, labels, heads = [], [], []
+    for head, hs in legends:
+        if head:
+            heads.append(len(handles))
+            handles.append(Line2D([], [], ls="none"))
+            labels.append(head)
+        handles += hs
+        labels += [h.get_label() for h in hs]
+    ax.axis("off")
+    if handles:
+        leg = ax.legend(handles, labels, loc="center left" if not single else "center",
+                        handlelength=2.6, borderaxespad=0)
+        for i in heads:
+            leg.get_texts()[i].set_fontweight("bold")
+
+
 # --------------------------------------------------------------------------------------------
 # Seed Fig. 2: embodied and operational carbon per energy source
 # --------------------------------------------------------------------------------------------
@@ -749,75 +823,30 @@ def fig_batch_metrics(df: pd.DataFrame, grid: str | None = None, *, width: str =
         where[GRID] = grid
     if series is None:
         series = _keys_in_order(df, {BATCH, GRID, *where})[:2]
-    if len(series) > 2:
-        raise ValueError(f"at most two series inputs (colour/marker and line style), found {series}")
-    sub, held = _select(df, {BATCH, *series}, metrics, where)
-    if GRID in sub.columns and GRID not in held:  # CDP and CEP depend on it: always say which
-        held[GRID] = sub[GRID].iloc[0]
-    notes: list[str] = []
-    primary = series[0] if series else None
-    secondary = series[1] if len(series) > 1 else None
-    p_levels = _levels(sub, primary, MAX_SERIES, notes)
-    s_levels = _levels(sub, secondary, len(LINESTYLES), notes)
+    sub, held, notes, primary, p_levels, secondary, s_levels = _series_slice(df, BATCH, series, metrics, where)
     if primary is None and "model" in sub.columns:
         p_levels, primary = [sub["model"].iloc[0]], "model"
     single = width == "single"
 
     with mpl.rc_context(STYLE):
-        fig = _figure(width, 4.6 if single else 3.7)
-        axes = fig.subplots(3, 2) if single else fig.subplots(2, 3)
-        flat = list(axes.ravel())
+        fig, flat = _five_panels(width)
         for ax, (col, name, ylabel) in zip(flat, BATCH_METRICS):
             ax.set_gid(col)
-            for i, pv in enumerate(p_levels):
-                for j, sv in enumerate(s_levels):
-                    g = sub
-                    if primary is not None:
-                        g = g[g[primary] == pv]
-                    if secondary is not None:
-                        g = g[g[secondary] == sv]
-                    if g.empty:
-                        continue
-                    g = g.sort_values(BATCH)
-                    label = " / ".join(_value_label(k, v) for k, v in ((primary, pv), (secondary, sv)) if k)
-                    label = label or "all points"
-                    ax.plot(g[BATCH], g[col], color=COLORS[i], marker=MARKERS[i], ls=LINESTYLES[j],
-                            mfc=COLORS[i] if j == 0 else "white", ms=3.5, gid=f"{col}|{label}", label=label)
-                    if col in PRODUCTS:
-                        best = g.loc[g[col].idxmin()]
-                        ax.plot([best[BATCH]], [best[col]], ls="none", marker="o", ms=9, mfc="none",
-                                mec="0.1", mew=0.8, gid=f"{col}|{label}|min")
+            for i, j, label, g in _lines(sub, BATCH, primary, p_levels, secondary, s_levels):
+                ax.plot(g[BATCH], g[col], **_line_style(i, j), gid=f"{col}|{label}", label=label)
+                if col in PRODUCTS:
+                    best = g.loc[g[col].idxmin()]
+                    ax.plot([best[BATCH]], [best[col]], ls="none", marker="o", ms=9, mfc="none",
+                            mec="0.1", mew=0.8, gid=f"{col}|{label}|min")
             _log2_axis(ax, sub[BATCH])
             _log_axis(ax, "y", sub[col])
             ax.set_title(name, loc="left", fontweight="bold")
             ax.set_ylabel(ylabel)
             ax.set_xlabel("Batch size")
             _grid_lines(ax, "both")
-        key = flat[-1]
-        key.axis("off")
-        legends = []
-        if primary is not None:
-            legends.append((_name(primary), [
-                Line2D([], [], color=COLORS[i], marker=MARKERS[i], ms=3.5, label=_value_label(primary, v))
-                for i, v in enumerate(p_levels)]))
-        if secondary is not None:
-            legends.append((_name(secondary), [
-                Line2D([], [], color="0.3", ls=LINESTYLES[j], marker="o", ms=3.5, mfc="0.3" if j == 0 else "white",
-                       label=_value_label(secondary, v)) for j, v in enumerate(s_levels)]))
-        legends.append((None, [Line2D([], [], ls="none", marker="o", ms=9, mfc="none", mec="0.1", mew=0.8,
-                                      label="lowest EDP, CDP, CEP\nof each line")]))
-        handles, labels, heads = [], [], []
-        for head, hs in legends:  # one legend, each key under a bold heading
-            if head:
-                heads.append(len(handles))
-                handles.append(Line2D([], [], ls="none"))
-                labels.append(head)
-            handles += hs
-            labels += [h.get_label() for h in hs]
-        leg = key.legend(handles, labels, loc="center left" if not single else "center",
-                         handlelength=2.6, borderaxespad=0)
-        for i in heads:
-            leg.get_texts()[i].set_fontweight("bold")
+        ring = Line2D([], [], ls="none", marker="o", ms=9, mfc="none", mec="0.1", mew=0.8,
+                      label="lowest EDP, CDP, CEP\nof each line")
+        _series_key(flat[-1], primary, p_levels, secondary, s_levels, single, extra=[ring])
         _caption(fig, title, _note(held, notes), note)
         _thin_ticks(fig)
     return fig
@@ -969,67 +998,21 @@ def fig_serving_load(df: pd.DataFrame, *, width: str = "double", series: list[st
     if series is None:
         first = [PLACEMENT] if _varies(df, PLACEMENT) and PLACEMENT not in (where or {}) else []
         series = (first + _keys_in_order(df, {QPS, GRID, PLACEMENT, *(where or {})}))[:2]
-    if len(series) > 2:
-        raise ValueError(f"at most two series inputs (colour/marker and line style), found {series}")
-    sub, held = _select(df, {QPS, *series}, metrics, where)
-    if GRID in sub.columns and GRID not in held:  # carbon depends on it: always say which
-        held[GRID] = sub[GRID].iloc[0]
-    notes: list[str] = []
-    primary = series[0] if series else None
-    secondary = series[1] if len(series) > 1 else None
-    p_levels = _levels(sub, primary, MAX_SERIES, notes)
-    s_levels = _levels(sub, secondary, len(LINESTYLES), notes)
-    single = width == "single"
+    sub, held, notes, primary, p_levels, secondary, s_levels = _series_slice(df, QPS, series, metrics, where)
 
     with mpl.rc_context(STYLE):
-        fig = _figure(width, 4.6 if single else 3.7)
-        axes = fig.subplots(3, 2) if single else fig.subplots(2, 3)
-        flat = list(axes.ravel())
+        fig, flat = _five_panels(width)
         for ax, (col, name, ylabel, scale) in zip(flat, SERVING_METRICS):
             ax.set_gid(col)
-            for i, pv in enumerate(p_levels):
-                for j, sv in enumerate(s_levels):
-                    g = sub
-                    if primary is not None:
-                        g = g[g[primary] == pv]
-                    if secondary is not None:
-                        g = g[g[secondary] == sv]
-                    if g.empty:
-                        continue
-                    g = g.sort_values(QPS)
-                    label = " / ".join(_value_label(k, v) for k, v in ((primary, pv), (secondary, sv)) if k)
-                    label = label or "all points"
-                    ax.plot(g[QPS], g[col] * scale, color=COLORS[i], marker=MARKERS[i], ls=LINESTYLES[j],
-                            mfc=COLORS[i] if j == 0 else "white", ms=3.5, gid=f"{col}|{label}", label=label)
+            for i, j, label, g in _lines(sub, QPS, primary, p_levels, secondary, s_levels):
+                ax.plot(g[QPS], g[col] * scale, **_line_style(i, j), gid=f"{col}|{label}", label=label)
             _log2_axis(ax, sub[QPS])
             ax.set_ylim(0, float(sub[col].max()) * scale * 1.08)
             ax.set_title(name, loc="left", fontweight="bold")
             ax.set_ylabel(ylabel)
             ax.set_xlabel("Requests/s")
             _grid_lines(ax)
-        key = flat[-1]
-        key.axis("off")
-        handles, labels, heads = [], [], []
-        for head, levels, make in (
-                (primary, p_levels, lambda i, v: Line2D([], [], color=COLORS[i], marker=MARKERS[i], ms=3.5,
-                                                        label=_value_label(primary, v))),
-                (secondary, s_levels, lambda j, v: Line2D([], [], color="0.3", ls=LINESTYLES[j], marker="o", ms=3.5,
-                                                          mfc="0.3" if j == 0 else "white",
-                                                          label=_value_label(secondary, v)))):
-            if head is None:
-                continue
-            heads.append(len(handles))
-            handles.append(Line2D([], [], ls="none"))
-            labels.append(_name(head))
-            for k, v in enumerate(levels):
-                h = make(k, v)
-                handles.append(h)
-                labels.append(h.get_label())
-        if handles:
-            leg = key.legend(handles, labels, loc="center left" if not single else "center",
-                             handlelength=2.6, borderaxespad=0)
-            for i in heads:
-                leg.get_texts()[i].set_fontweight("bold")
+        _series_key(flat[-1], primary, p_levels, secondary, s_levels, width == "single")
         _caption(fig, title, _note(held, notes), note)
     return fig
 
