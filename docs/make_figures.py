@@ -1,4 +1,4 @@
-"""Regenerate docs/figures/* (the seed's Figs. 2, 7, 8, 9/10 and §5.3) from the shipped scenarios.
+"""Regenerate docs/figures/* (the seed's Figs. 2, 7, 8, 9/10 and §5.3, and training runs) from the shipped scenarios.
 
     python docs/make_figures.py [--out docs/figures]
 
@@ -47,6 +47,7 @@ FIGURES = (
     ("fig9_10_tp_overlapped", "seed-tensor-parallel", plots.fig_tp_tradeoffs, {},
      ("workload.engine=overlapped",)),
     ("sec5_3_serving_load", "seed-sharing", plots.fig_serving_load, {}),
+    ("training_runs", "training-gpus", plots.fig_training, {}),
 )
 
 

@@ -14,6 +14,7 @@ function                  seed figure         file stem written by :func:`sweep_
                                               figure is drawn per grid)
 :func:`fig_tp_tradeoffs`   Figs. 9 and 10     ``latency_vs_energy``
 :func:`fig_serving_load`   Table 2 (§5.3)     ``serving_vs_qps`` (online-serving sweeps)
+:func:`fig_training`       – (seeds 001/002)  ``training_runs`` (training sweeps)
 ========================  ==================  ===========================================
 
 Conventions shared by all figures:
@@ -52,6 +53,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, LogLocator, NullFormatter
 
 BATCH = "workload.batch_size"
+TRAINING_GPU = "training.gpu"
 TP = "workload.tensor_parallel"
 GRID = "datacenter.grid"
 QPS = "workload.qps"
@@ -102,7 +104,8 @@ MAX_PANELS = 6
 
 #: Display names of inputs (others use the last part of their path).
 SHORT = {BATCH: "batch", TP: "TP", GRID: "grid", "datacenter.pue": "PUE",
-         "workload.precision": "precision", "workload.engine": "engine", QPS: "QPS", PLACEMENT: "placement"}
+         "workload.precision": "precision", "workload.engine": "engine", QPS: "QPS", PLACEMENT: "placement",
+         "training.gpu": "GPU"}
 
 #: Component columns of seed Fig. 7 and their labels.
 HOST_COMPONENTS = {"cpu": "CPU", "dram": "DRAM", "ssd": "SSD", "hdd": "HDD", "mainboard": "mainboard",
@@ -244,7 +247,8 @@ def _name(col: str) -> str:
 
 
 #: Inputs whose values read on their own (a model id, a grid name).
-SELF_EXPLAINING = ("model", "server", "coefficients", GRID, "workload.engine", "workload.precision", PLACEMENT)
+SELF_EXPLAINING = ("model", "server", "coefficients", GRID, "workload.engine", "workload.precision", PLACEMENT,
+                   "training.gpu")
 
 
 def _value_label(col: str | None, v) -> str:
@@ -1018,6 +1022,110 @@ def fig_serving_load(df: pd.DataFrame, *, width: str = "double", series: list[st
 
 
 # --------------------------------------------------------------------------------------------
+# Training runs (seeds 001/002): carbon and time per run
+# --------------------------------------------------------------------------------------------
+def fig_training(df: pd.DataFrame, *, by: str | None = None, width: str = "double", where: dict | None = None,
+                 title: str | None = None, note: bool = True) -> Figure:
+    """Carbon and time of a training run, per hardware choice and energy source.
+
+    Left: carbon per run [tCO₂e] on a linear axis from zero, one group of bars per value of
+    ``by`` and in it one bar per energy source (colour), each stacked as embodied (hatched,
+    below) and operational (solid, above), so the bar's height is the run's total. Right: days
+    per run, one bar per value of ``by`` (the energy source does not change the time).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Training sweep table with ``embodied_kg``, ``operational_kg``, ``total_kg`` and ``days``.
+    by : str, optional
+        Input column along x (default: ``training.gpu`` if it varies, else the first varying
+        input other than the grid).
+    width : {"single", "double"}
+        Figure width: 3.5 in or 7 in.
+    where : dict, optional
+        ``{column: value}`` holding other inputs (default: each one's first value).
+    title : str, optional
+        Caption line under the figure.
+    note : bool
+        Add to the caption which inputs were held, and at what value.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    MissingColumnsError
+        When the table lacks one of the four columns.
+    """
+    cols = ["embodied_kg", "operational_kg", "total_kg", "days"]
+    _require(df, cols, "fig_training")
+    df = _feasible(df)
+    if by is None:
+        by = TRAINING_GPU if _varies(df, TRAINING_GPU) else next(iter(_keys_in_order(df, {GRID, *(where or {})})), None)
+    sub, held = _select(df, {GRID} | ({by} if by else set()), cols, where)
+    notes: list[str] = []
+    xs = _levels(sub, by, 12, notes)
+    grids = _levels(sub, GRID if GRID in sub.columns else None, MAX_SERIES, notes)
+    single = width == "single"
+    step = 0.8 / len(grids)  # the bars of one x value share 0.8 of its slot
+
+    with mpl.rc_context(STYLE):
+        fig = _figure(width, 4.4 if single else 2.8)
+        ax, ax_days = fig.subplots(2, 1, height_ratios=(2, 1)) if single else \
+            fig.subplots(1, 2, width_ratios=(2.2, 1))
+        for k, g_value in enumerate(grids):
+            for i, x_value in enumerate(xs):
+                row = sub
+                if by is not None:
+                    row = row[row[by] == x_value]
+                if g_value is not None:
+                    row = row[row[GRID] == g_value]
+                if row.empty:
+                    continue
+                r = row.iloc[0]
+                x = i - 0.4 + step * (k + 0.5)
+                key = f"{_value_label(by, x_value)}|{g_value}"
+                emb, op = r["embodied_kg"] / 1e3, r["operational_kg"] / 1e3
+                ax.bar(x, emb, step * 0.92, color="white", edgecolor=COLORS[k], hatch="////", lw=0.6,
+                       gid=f"embodied_kg|{key}")
+                ax.bar(x, op, step * 0.92, bottom=emb, color=COLORS[k], edgecolor=COLORS[k], lw=0.6,
+                       gid=f"operational_kg|{key}")
+        days = [float(sub[sub[by] == v]["days"].iloc[0]) if by is not None else float(sub["days"].iloc[0])
+                for v in xs]
+        bars = ax_days.bar(range(len(xs)), days, 0.6, color="0.55", edgecolor="0.2", lw=0.6)
+        for v, rect in zip(xs, bars):
+            rect.set_gid(f"days|{_value_label(by, v)}")
+        labels = [_value_label(by, v) for v in xs]
+        for a, share in ((ax, 1.0 if single else 2.2 / 3.2), (ax_days, 1.0 if single else 1 / 3.2)):
+            # labels (GPU ids) slant when they would not fit side by side: about 18 characters
+            # of 7-pt text per inch, with a character of space between them
+            slant = sum(len(t) + 2 for t in labels) > 0.8 * share * _width(width) * 18
+            a.set_xticks(range(len(xs)), labels, rotation=25 if slant else 0, ha="right" if slant else "center",
+                         rotation_mode="anchor")
+            a.set_xlim(-0.6, len(xs) - 0.4)
+            a.tick_params(axis="x", length=0)
+            _grid_lines(a)
+        ax.set_ylim(0, float((sub["embodied_kg"] + sub["operational_kg"]).max()) / 1e3 * 1.08)
+        ax.set_ylabel("tCO₂e per run")
+        ax.set_title("Carbon", loc="left", fontweight="bold")
+        if by is not None:
+            ax.set_xlabel(_name(by))
+            ax_days.set_xlabel(_name(by))
+        ax_days.set_ylim(0, max(days) * 1.08)
+        ax_days.set_ylabel("Days per run")
+        ax_days.set_title("Time", loc="left", fontweight="bold")
+        handles = [Patch(facecolor="white", edgecolor="0.2", hatch="////", label="embodied"),
+                   Patch(facecolor="0.2", edgecolor="0.2", label="operational")]
+        if grids != [None]:
+            handles += [Patch(facecolor=COLORS[k], edgecolor=COLORS[k], label=str(g)) for k, g in enumerate(grids)]
+        fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 3 if single else 6),
+                   columnspacing=1.2, handletextpad=0.4)
+        _caption(fig, title, _note(held, notes), note)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
 # Everything a sweep table supports
 # --------------------------------------------------------------------------------------------
 def _stem_part(value) -> str:
@@ -1054,7 +1162,7 @@ def sweep_figures(points: pd.DataFrame, out_dir: Path, title: str, *, width: str
     Drawn when the table allows: :func:`fig_rates_by_grid` when it has two or more energy
     sources; :func:`fig_components` with the component columns; :func:`fig_batch_metrics`
     and :func:`fig_tp_tradeoffs` with two or more batch sizes; :func:`fig_serving_load` with
-    two or more request rates (online serving).
+    two or more request rates (online serving); :func:`fig_training` for training sweeps.
     """
     bad = [f for f in formats if f not in FORMATS]
     if bad:
@@ -1088,4 +1196,6 @@ def sweep_figures(points: pd.DataFrame, out_dir: Path, title: str, *, width: str
         written += save_figure(fig_tp_tradeoffs(df, width=width, title=title), out_dir, "latency_vs_energy", formats)
     if _varies(df, QPS) and can(m for m, _, _, _ in SERVING_METRICS):
         written += save_figure(fig_serving_load(df, width=width, title=title), out_dir, "serving_vs_qps", formats)
+    if "gpu_hours" in df.columns and can(("embodied_kg", "operational_kg", "total_kg", "days")):
+        written += save_figure(fig_training(df, width=width, title=title), out_dir, "training_runs", formats)
     return written

@@ -18,7 +18,7 @@ from matplotlib.text import Text
 
 from carbonsim.report import plots
 from carbonsim.report.plots import (MissingColumnsError, fig_batch_metrics, fig_components, fig_rates_by_grid,
-                                    fig_serving_load, fig_tp_tradeoffs, sweep_figures)
+                                    fig_serving_load, fig_tp_tradeoffs, fig_training, sweep_figures)
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS_PER_YEAR = 365 * 86400
@@ -134,6 +134,20 @@ def serving_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def training_table() -> pd.DataFrame:
+    """A training sweep table (GPU x grid x PUE), values made up but consistent: days and
+    embodied carbon depend on the GPU only, operational carbon on GPU, grid and PUE."""
+    rows = []
+    for gpu, days, mwh, emb in (("gpu-a", 15.0, 120.0, 1600.0), ("gpu-b", 7.5, 80.0, 1500.0), ("gpu-c", 5.7, 60.0, 1550.0)):
+        for grid in ("coal", "gas", "wind"):
+            for pue in (1.1, 1.5):
+                op = mwh * pue * CI[grid]  # MWh x g/kWh = kg
+                rows.append({"training.params_b": 7.0, "training.gpu": gpu, "datacenter.grid": grid,
+                             "datacenter.pue": pue, "gpu_hours": days * 24 * 512, "days": days,
+                             "energy_mwh": mwh * pue, "operational_kg": op, "embodied_kg": emb, "total_kg": op + emb})
+    return pd.DataFrame(rows)
+
+
 def all_figures(width: str):
     """Every figure at ``width``, with a name for messages."""
     s, llm = server_table(), llm_table()
@@ -142,7 +156,8 @@ def all_figures(width: str):
             ("components", fig_components(s, width=width)),
             ("batch_metrics", fig_batch_metrics(llm, "coal", width=width)),
             ("tp_tradeoffs", fig_tp_tradeoffs(llm, width=width)),
-            ("serving_load", fig_serving_load(serving_table(), width=width))]
+            ("serving_load", fig_serving_load(serving_table(), width=width)),
+            ("training", fig_training(training_table(), width=width))]
 
 
 def axes_of(fig):
@@ -498,6 +513,43 @@ def test_serving_figure_from_a_real_online_sweep(tmp_path, db):
 
 
 # --------------------------------------------------------------------------------------------
+# Training runs
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("width", ["single", "double"])
+def test_training_bars_equal_table(width):
+    df = training_table()
+    fig = fig_training(df, width=width)
+    carbon, time = fig.axes
+    sel = df[df["datacenter.pue"] == 1.1].set_index(["training.gpu", "datacenter.grid"])  # PUE held at 1.1
+    rects = {r.get_gid(): r for r in carbon.patches}
+    assert len(rects) == 2 * len(sel)
+    for (gpu, grid), row in sel.iterrows():
+        emb, op = rects[f"embodied_kg|{gpu}|{grid}"], rects[f"operational_kg|{gpu}|{grid}"]
+        assert emb.get_y() == 0 and emb.get_height() == pytest.approx(row["embodied_kg"] / 1e3, rel=1e-12)
+        assert op.get_y() == pytest.approx(emb.get_height(), rel=1e-12)  # stacked: the top is the total
+        assert op.get_y() + op.get_height() == pytest.approx(row["total_kg"] / 1e3, rel=1e-12)
+        assert emb.get_x() == op.get_x()
+    days = {r.get_gid(): r.get_height() for r in time.patches}
+    assert days == {f"days|{g}": pytest.approx(d) for g, d in df.groupby("training.gpu")["days"].first().items()}
+    assert carbon.get_ylim()[0] == 0 and carbon.get_ylim()[1] >= (sel["total_kg"] / 1e3).max()
+    assert "PUE=1.1" in fig.get_supxlabel()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["embodied", "operational", "coal", "gas", "wind"]
+
+
+def test_training_figure_from_a_real_training_sweep(tmp_path, db):
+    from carbonsim.engine.sweep.run import run_sweep
+    from carbonsim.engine.sweep.scenario import load_scenario
+
+    sc = load_scenario(ROOT / "scenarios" / "training-gpus.yaml")
+    df = pd.read_parquet(run_sweep(sc, db, tmp_path / "o", "parquet").results)
+    assert stems(sweep_figures(df, tmp_path / "figs", sc.name, formats=("svg",))) == {"training_runs"}
+    rects = {r.get_gid(): r for r in fig_training(df).axes[0].patches}
+    row = df[(df["training.gpu"] == "nvidia-b200") & (df["datacenter.grid"] == "FRA")].iloc[0]
+    top = rects["operational_kg|nvidia-b200|FRA"]
+    assert top.get_y() + top.get_height() == pytest.approx(row["total_kg"] / 1e3, rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
 # sweep_figures: which figures are drawn
 # --------------------------------------------------------------------------------------------
 def stems(paths) -> set[str]:
@@ -528,6 +580,7 @@ def test_sweep_figures_one_batch_figure_per_grid(tmp_path):
     (llm_table, "embodied_g", "latency_vs_energy", fig_tp_tradeoffs),
     (serving_table, "tpot_p50_s", "serving_vs_qps", fig_serving_load),
     (serving_table, "workload.qps", "serving_vs_qps", fig_serving_load),
+    (training_table, "days", "training_runs", fig_training),
 ])
 def test_no_figure_without_its_columns(tmp_path, table, drop, stem, fn):
     df = table().drop(columns=[drop])
