@@ -44,11 +44,22 @@ def test_case_within_its_tolerance(case_id):
 
 
 def test_all_expressible_rows_do_not_drift():
-    # Not the target (the engine's step-time gaps dominate these rows; docs/validation_energy.md):
-    # a guard at the present median 35 % and 90th percentile 71 %, with a few points of margin.
+    # Not the target (static batches and vLLM 0.11's step times dominate the rest;
+    # docs/validation_energy.md): a guard at the present median 11.6 % and 90th percentile 64 %
+    # (35 % and 71 % before the hf-eager engine), with a few points of margin.
     s = abs_stats(r.error for r in results().values())
     assert s["n"] == 30
-    assert s["median"] <= 0.40 and s["p90"] <= 0.75, s
+    assert s["median"] <= 0.15 and s["p90"] <= 0.70, s
+
+
+def test_hf_eager_host_time_brings_batch_one_rows_in():
+    # The batch-1 HF/FastChat rows, each with the hf-eager host time fitted without it (leave-one-
+    # out): median |error| 5.8 %, p90 12 % (19.6 % and 40 % with vLLM's synchronous constants).
+    rows = [r for r in results().values() if r.case["group"] == "mlenergy-v1-hf" and r.case["batch"] == "1"]
+    s = abs_stats(r.error for r in rows)
+    assert s["n"] == 12 and s["median"] <= 0.08 and s["p90"] <= 0.15, s
+    # and the time per token, not only the energy, now agrees: within -15 ... +45 %
+    assert all(0.85 < r.measured_s_per_token / r.ours_s_per_token < 1.45 for r in rows)
 
 
 def test_power_model_alone_at_the_measured_duration():
@@ -64,10 +75,9 @@ def test_power_model_alone_at_the_measured_duration():
 
 def test_the_known_gaps_point_the_known_way():
     v1 = [r for r in results().values() if r.case["group"] == "mlenergy-v1-hf"]
-    # HF eager + FastChat: carbonsim's steps are too short at every batch (host time per step missing)
-    assert all(r.measured_s_per_token > 1.2 * r.ours_s_per_token for r in v1)
-    # static batches run to the longest response: always well below the measurement
-    assert all(r.error < -0.4 for r in v1 if r.static_batch)
+    # static batches run to the longest response: always well below the measurement, their steps
+    # too short by 1.5-4.8x even with the hf-eager host time
+    assert all(r.error < -0.3 and r.measured_s_per_token > 1.5 * r.ours_s_per_token for r in v1 if r.static_batch)
     # time per mean decode step (wall time per output token x batch) of a static batch against batch 1
     # of the same model and GPU: measured 1.5-4.9x (steps wasted after short responses end, and
     # per-sequence host work), carbonsim about 1.0x

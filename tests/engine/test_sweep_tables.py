@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from carbonsim.cli import main
 from carbonsim.engine.sweep.chunks import FixedColumn, to_arrow
+from carbonsim.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 SCEN = """name: {name}
@@ -140,3 +141,36 @@ def test_a_sweep_writing_parquet_does_not_load_pandas(tmp_path):
             "assert 'pandas' not in sys.modules, 'pandas was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert (tmp_path / "out" / "points.parquet").exists()
+
+
+
+def test_hf_eager_engine_adds_its_host_time_per_layer(db):
+    # hf-eager (docs/perf.md): a synchronous engine whose host time per step is c_L x layers; at
+    # batch 1 without a prefill budget a task has 1 + output_tokens steps
+    import carbonsim
+
+    doc = {"name": "hf", "server": "azure-nc96ads-a100-v4", "model": "llama-2-7b",
+           "workload": {"mode": "offline", "prompt_tokens": 32, "output_tokens": 128, "batch_size": 1,
+                        "tensor_parallel": 1},
+           "datacenter": {"pue": 1.1, "grid": "coal"},
+           "sweep": {"product": {"workload.engine": ["synchronous", "hf-eager"]}}}
+    pts = carbonsim.sweep(doc, db=db).points.set_index("workload.engine")
+
+    def v(x):
+        return getattr(x, "value", x)
+
+    engines = db.get("perf", "calibration")["engines"]
+    c_l, sync = v(engines["hf-eager"]["cpu_per_layer_s"]), engines["vllm-sync"]
+    layers = v(db.get("models", "llama-2-7b")["layers"])
+    assert layers == 32 and c_l == pytest.approx(0.376e-3, rel=0.01)  # docs/perf.md's table
+    per_step = c_l * layers - (v(sync["cpu_base_s"]) + v(sync["cpu_per_seq_s"]) * 1)
+    assert pts.loc["hf-eager", "latency_s"] - pts.loc["synchronous", "latency_s"] == pytest.approx(
+        129 * per_step, rel=1e-9)
+    online = {"mode": "online", "prompt_tokens": 32, "output_tokens": 128, "qps": 1, "requests": 10}
+    for workload, words in (({**doc["workload"], "tensor_parallel": 2}, "calibrated on single-GPU runs"),
+                            (online, "hf-eager runs static batches")):
+        bad = {**doc, "workload": {**workload, "engine": "hf-eager"}}
+        bad.pop("sweep")
+        with pytest.raises(InputError, match=words) as err:
+            carbonsim.sweep(bad, db=db)
+        assert err.value.field == "workload.engine"

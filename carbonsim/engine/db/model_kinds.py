@@ -113,6 +113,7 @@ PERF_ENGINE = Fields(
         "cpu_per_seq_s": Q(),
         "cpu_tp_base_s": Q(),
         "cpu_tp_per_seq_s": Q(),
+        "cpu_per_layer_s": Q(),
         "fit_rows": Count(0),
         "fit_median_abs_pct": Number(0),
         "fit_max_abs_pct": Number(0),

@@ -16,8 +16,12 @@ from carbonsim.engine.inputs.overrides import apply_overrides
 from carbonsim.models.perf.layout import PRECISIONS
 
 CALIBRATION_ID = "calibration"
-#: Engine form (workload.engine) -> engine profile in the calibration file.
-ENGINES = {"synchronous": "vllm-sync", "overlapped": "vllm-overlapped"}
+#: Engine (workload.engine) -> engine profile in the calibration file: vLLM with its CPU work
+#: between GPU steps (<= 0.5) or hidden behind them (>= 0.6), or Hugging Face transformers in
+#: eager mode (static batches; host time per step grows with the layers).
+ENGINES = {"synchronous": "vllm-sync", "overlapped": "vllm-overlapped", "hf-eager": "hf-eager"}
+#: Engines calibrated on single-GPU runs only.
+SINGLE_GPU_ENGINES = ("hf-eager",)
 
 
 def _v(x):
@@ -79,7 +83,11 @@ def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: s
                              file=file, field="server.gpus.interconnect")
         # with tp = 1 there is no all-reduce; the row only has to be positive
         bus = _v(d["bus_efficiency"]) * (bw or 1.0) / 2.0
-    engine = cal["engines"][ENGINES[workload.get("engine", "synchronous")]]
+    engine_id = workload.get("engine", "synchronous")
+    if engine_id in SINGLE_GPU_ENGINES and tp > 1:
+        raise InputError(f"engine {engine_id} is calibrated on single-GPU runs (tensor_parallel 1); found "
+                         f"tensor_parallel {tp}", file=file, field="workload.engine")
+    engine = cal["engines"][ENGINES[engine_id]]
     moe = model.get("moe") or {}
     heads = int(_v(model["heads"]))
     return {
@@ -115,7 +123,8 @@ def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: s
         "smooth_max_p": _v(cal["smooth_max_p"]),
         "layer_overhead_s": _v(eff["layer_overhead_s"]),
         "moe_compute_factor": _v(cal["moe_compute_factor"]) if moe else 1.0,
-        "cpu_base_s": _v(engine["cpu_base_s"]),
+        # host time per step: a constant, and for eager engines a part per decoder layer
+        "cpu_base_s": _v(engine["cpu_base_s"]) + _v(engine.get("cpu_per_layer_s", 0.0)) * _v(model["layers"]),
         "cpu_per_seq_s": _v(engine["cpu_per_seq_s"]),
         "cpu_tp_base_s": _v(engine["cpu_tp_base_s"]),
         "cpu_tp_per_seq_s": _v(engine["cpu_tp_per_seq_s"]),

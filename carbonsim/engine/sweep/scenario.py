@@ -21,6 +21,7 @@ from carbonsim.engine.inputs.options import (
     MAX_MODEL_LEN, MAX_NUM_SEQS, MEAN_TOKENS, MFU, PARAMS_B, PARETO_SHAPE, POWER_CAP_W, POWER_W, PUE, QPS, REFRESH_YR,
     REQUESTS, REQUESTS_PER_USER, SEED, SEQ_LEN, SLO_S, TARGET_UTIL, TOKEN_BUDGET, TOKENS_B, USAGE, UTIL, YEAR, YEARS,
 )
+from carbonsim.engine.inputs.llm import ENGINES
 from carbonsim.errors import InputError
 from carbonsim.models.perf.layout import PRECISIONS
 from carbonsim.engine.inputs.overrides import ENTRY_FIELDS, parse_assignment, set_scenario_path
@@ -138,7 +139,7 @@ SCENARIO = Fields(
                 "tensor_parallel": Count(1, 1024),
                 "precision": Choice(tuple(PRECISIONS)),
                 "kv_precision": Choice(tuple(PRECISIONS)),
-                "engine": Choice(("synchronous", "overlapped")),
+                "engine": Choice(tuple(ENGINES)),
                 "embodied_attribution": Choice(("server", "used")),
                 "replicas": Count(1, 1024),
                 "power_cap_w": POWER_CAP_W,
