@@ -287,6 +287,37 @@ def _append(prev, nxt, head, tail, e, r):
     tail[e] = r
 
 
+@njit(cache=True, inline="always")
+def _unlink(prev, nxt, head, tail, e, r):
+    """Remove request ``r`` from instance ``e``'s doubly linked list (the inverse of :func:`_append`)."""
+    a = prev[r]
+    b = nxt[r]
+    if a >= 0:
+        nxt[a] = b
+    else:
+        head[e] = b
+    if b >= 0:
+        prev[b] = a
+    else:
+        tail[e] = a
+
+
+@njit(cache=True, inline="always")
+def _requeue(v, e, bs, free, computed, rprev, rnext, run_head, run_tail, run_n, wq, wq_head, wq_len, wbase,
+             wcap, state):
+    """Preempt running request ``v`` of instance ``e``: free its KV blocks (recomputed on
+    readmission, as vLLM's recompute preemption), take it off the running list and put it back
+    at the front of the waiting queue."""
+    free[e] += _ceil_div(computed[v], bs)
+    computed[v] = 0
+    _unlink(rprev, rnext, run_head, run_tail, e, v)
+    run_n[e] -= 1
+    wq_head[e] = (wq_head[e] - 1 + wcap) % wcap
+    wq[wbase + wq_head[e]] = v
+    wq_len[e] += 1
+    state[v] = _WAITING
+
+
 @njit(cache=True)
 def _heap_push(hkey, hid, pos, base, size, key, r):
     i = size
@@ -673,16 +704,7 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                     buckets[e, key] -= 1
                     # finish
                     free[e] += _ceil_div(cur, bs)
-                    a = rprev[r]
-                    b = rnext[r]
-                    if a >= 0:
-                        rnext[a] = b
-                    else:
-                        run_head[e] = b
-                    if b >= 0:
-                        rprev[b] = a
-                    else:
-                        run_tail[e] = a
+                    _unlink(rprev, rnext, run_head, run_tail, e, r)
                     run_n[e] -= 1
                     finish_s[r] = t
                     state[r] = _DONE
@@ -699,28 +721,10 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                     if math.isnan(first_s[r]):
                         first_s[r] = t
                     # leaves the prefilling list
-                    a = pprev[r]
-                    b = pnext[r]
-                    if a >= 0:
-                        pnext[a] = b
-                    else:
-                        pf_head[e] = b
-                    if b >= 0:
-                        pprev[b] = a
-                    else:
-                        pf_tail[e] = a
+                    _unlink(pprev, pnext, pf_head, pf_tail, e, r)
                     if generated[r] == output[r]:
                         free[e] += _ceil_div(computed[r], bs)
-                        a = rprev[r]
-                        b = rnext[r]
-                        if a >= 0:
-                            rnext[a] = b
-                        else:
-                            run_head[e] = b
-                        if b >= 0:
-                            rprev[b] = a
-                        else:
-                            run_tail[e] = a
+                        _unlink(rprev, rnext, run_head, run_tail, e, r)
                         run_n[e] -= 1
                         finish_s[r] = t
                         state[r] = _DONE
@@ -728,16 +732,7 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                         # hand on: the KV cache leaves this instance for the next decode
                         # instance (round robin), which is woken if it sleeps
                         free[e] += _ceil_div(computed[r], bs)
-                        a = rprev[r]
-                        b = rnext[r]
-                        if a >= 0:
-                            rnext[a] = b
-                        else:
-                            run_head[e] = b
-                        if b >= 0:
-                            rprev[b] = a
-                        else:
-                            run_tail[e] = a
+                        _unlink(rprev, rnext, run_head, run_tail, e, r)
                         run_n[e] -= 1
                         state[r] = _WAITING
                         d = decoders[handoffs % n_decoders]
@@ -889,29 +884,9 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                     buckets[e, (c0[v] - d0[v]) % bs] -= 1
                     hsize[e] = _heap_remove(hkey, hid, pos, sb[e], hsize[e], pos[v])
                 else:
-                    a = pprev[v]
-                    b = pnext[v]
-                    if a >= 0:
-                        pnext[a] = b
-                    else:
-                        pf_head[e] = b
-                    if b >= 0:
-                        pprev[b] = a
-                    else:
-                        pf_tail[e] = a
-                free[e] += _ceil_div(computed[v], bs)
-                computed[v] = 0
-                a = rprev[v]
-                run_tail[e] = a
-                if a >= 0:
-                    rnext[a] = -1
-                else:
-                    run_head[e] = -1
-                run_n[e] -= 1
-                wq_head[e] = (wq_head[e] - 1 + wcap) % wcap
-                wq[wbase + wq_head[e]] = v
-                wq_len[e] += 1
-                state[v] = _WAITING
+                    _unlink(pprev, pnext, pf_head, pf_tail, e, v)
+                _requeue(v, e, bs, free, computed, rprev, rnext, run_head, run_tail, run_n, wq, wq_head, wq_len,
+                         wbase, wcap, state)
             ndec = n_dec[e]
             tokens = ndec
         if chunked:
@@ -930,29 +905,9 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                     # preempt a later prefilling request
                     preemptions += 1
                     preempted[v] += 1
-                    a = pprev[v]
-                    b = pnext[v]
-                    if a >= 0:
-                        pnext[a] = b
-                    else:
-                        pf_head[e] = b
-                    if b >= 0:
-                        pprev[b] = a
-                    else:
-                        pf_tail[e] = a
-                    free[e] += _ceil_div(computed[v], bs)
-                    computed[v] = 0
-                    a = rprev[v]
-                    run_tail[e] = a
-                    if a >= 0:
-                        rnext[a] = -1
-                    else:
-                        run_head[e] = -1
-                    run_n[e] -= 1
-                    wq_head[e] = (wq_head[e] - 1 + wcap) % wcap
-                    wq[wbase + wq_head[e]] = v
-                    wq_len[e] += 1
-                    state[v] = _WAITING
+                    _unlink(pprev, pnext, pf_head, pf_tail, e, v)
+                    _requeue(v, e, bs, free, computed, rprev, rnext, run_head, run_tail, run_n, wq, wq_head, wq_len,
+                             wbase, wcap, state)
                 if free[e] < need:
                     break
                 free[e] -= need
