@@ -29,6 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
+from carbonsim.models.perf._kernels import _smax  # the roofline's smooth max, as the offline kernel
 from carbonsim.models.perf.layout import ACT_F_PER_MATRIX, ACT_H, P
 from carbonsim.models.serving.layout import (
     F_MIN, I, N_OUTPUTS, N_REQUEST_OUT, OUT, R, ROLES, S, check_roles,
@@ -112,15 +113,6 @@ N_CST = 41
 _WAITING, _PREFILL, _DECODE, _DONE, _REJECTED, _FUTURE = 0, 1, 2, 3, 4, 5
 # instance states
 _EMPTY, _CPUPH, _GPUPH = 0, 1, 2
-
-
-@njit(cache=True, inline="always")
-def _smax(x, y, p):
-    hi = x if x > y else y
-    lo = y if x > y else x
-    if hi <= 0.0:
-        return 0.0
-    return hi * (1.0 + (lo / hi) ** p) ** (1.0 / p)
 
 
 @njit(cache=True, inline="always")
