@@ -9,15 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from carbonsim.cli import main
+from cli_helpers import run
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def test_the_same_grid_default_everywhere(tmp_path):

@@ -6,9 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from carbonsim.cli import main
+from cli_helpers import run, one_line_exit_2
 
 LLM = """name: v
 server: azure-nc96ads-a100-v4
@@ -21,16 +20,6 @@ sweep:
 """
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line_exit_2(r, *words):
-    assert r.exit_code == 2, r.output
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "internal error" not in r.stderr and "Traceback" not in r.stderr
-    for w in words:
-        assert w in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("axis, values, words", [

@@ -10,9 +10,8 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from carbonsim.cli import main
+from cli_helpers import run
 
 SMALL = """name: {name}
 server: azure-a100-x4
@@ -24,9 +23,6 @@ sweep:
     datacenter.grid: [coal, wind]
 """
 
-
-def run(*args):
-    return CliRunner().invoke(main, list(args))
 
 
 def scenario(tmp_path, name="small"):

@@ -5,9 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from carbonsim.cli import main
+from cli_helpers import run, one_line_exit_2
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,16 +23,6 @@ datacenter: {{grid: coal}}
 """
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line_exit_2(r, *words):
-    assert r.exit_code == 2, r.output
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
-    for w in words:
-        assert w in r.stderr, r.stderr
 
 
 def scenario(tmp_path, server="azure-nc96ads-a100-v4", model="llama-2-7b", arrival="poisson",

@@ -1,0 +1,19 @@
+"""What the command-line tests share: running carbonsim in-process, and the shape of an input error."""
+
+from click.testing import CliRunner
+
+from carbonsim.cli import main
+
+
+def run(*args):
+    """``carbonsim ARGS...`` in this process (arguments may be numbers or paths)."""
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line_exit_2(r, *words):
+    """Bad input: exit code 2 and one line on stderr, no traceback, containing each of ``words``."""
+    assert r.exit_code == 2, r.output
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+    for w in words:
+        assert w in r.stderr, r.stderr
