@@ -3,7 +3,7 @@
 Used by ``tests/engine/test_serving_validation.py`` (which asserts them) and by
 ``docs/make_serving_validation.py`` (which writes the tables in ``docs/validation_energy.md`` and
 ``docs/validation_serving.md``). The published values are in ``tests/data/serving_reference.csv``
-with their sources; nothing here reads ``../shared``.
+with their sources; nothing here reads the reference folder the values were researched from.
 
 Every comparison is of GPU energy (the ML.ENERGY numbers are Zeus/NVML GPU counters), per
 request, through the same sweep a user runs (``carbonsim.sweep``).

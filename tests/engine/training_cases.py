@@ -2,7 +2,7 @@
 ``tests/engine/test_training_validation.py`` asserts and ``docs/make_validation_training.py``
 tabulates (docs/validation.md, section "Training runs").
 
-Values are copied here with their sources (the project never reads ../shared):
+Values are copied here with their sources (the project never reads the reference folder they were researched from):
 
 - Patterson et al. 2021, "Carbon Emissions and Large Neural Network Training" (arXiv 2104.10350),
   Table 4, as transcribed in LLMCarbon's ``data/database.csv`` (MLCarbon, commit dbd96b7): chips,

@@ -127,8 +127,10 @@ def test_sci_formula_and_units():
     assert sci_g(2.0, 400.0, 200.0, 1000.0) == pytest.approx(1.0)
     assert units_per_request("1k-tokens", output_tokens=256) == pytest.approx(0.256)
     assert units_per_request("user", requests_per_user=40) == pytest.approx(1 / 40)
-    # a day of batches of 8 taking 2 s each serves 345,600 requests
-    assert 1 / units_per_request("day", latency_s=2.0, batch=8) == pytest.approx(345_600)
+    # a day (86,400 s) of batches of 8 taking 2 s each serves 345,600 requests: one request is
+    # 1/345,600 of the day
+    assert units_per_request("day", latency_s=2.0, batch=8) == pytest.approx(1 / 345_600, rel=1e-12)
+    assert units_per_request("day", latency_s=4.0, batch=8) == pytest.approx(2 / 345_600, rel=1e-12)
     with pytest.raises(ValueError):
         units_per_request("run")
 
