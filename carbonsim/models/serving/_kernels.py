@@ -310,6 +310,24 @@ def _requeue(v, e, bs, free, computed, rprev, rnext, run_head, run_tail, run_n, 
     state[v] = _WAITING
 
 
+@njit(cache=True, inline="always")
+def _admit(r, e, nt, need, slot, free, wq_head, wq_len, wcap, rprev, rnext, run_head, run_tail, run_n, pprev,
+           pnext, pf_head, pf_tail, state, st_r, st_n, st_c):
+    """Admit request ``r``, the head of instance ``e``'s waiting queue: take its ``need`` KV blocks,
+    add it to the running and prefilling lists, and record its first ``nt`` prompt tokens as this
+    step's chunk ``slot``."""
+    wq_head[e] = (wq_head[e] + 1) % wcap
+    wq_len[e] -= 1
+    free[e] -= need
+    _append(rprev, rnext, run_head, run_tail, e, r)
+    run_n[e] += 1
+    _append(pprev, pnext, pf_head, pf_tail, e, r)
+    state[r] = _PREFILL
+    st_r[slot] = r
+    st_n[slot] = nt
+    st_c[slot] = 0
+
+
 @njit(cache=True)
 def _heap_push(hkey, hid, pos, base, size, key, r):
     i = size
@@ -841,17 +859,8 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 lim = wm if run_n[e] > 0 else 0.0
                 if tokens + nt > budget or run_n[e] >= max_seqs or free[e] - need < lim:
                     break
-                wq_head[e] = (wq_head[e] + 1) % wcap
-                wq_len[e] -= 1
-                free[e] -= need
-                # append to running and prefilling lists
-                _append(rprev, rnext, run_head, run_tail, e, r)
-                run_n[e] += 1
-                _append(pprev, pnext, pf_head, pf_tail, e, r)
-                state[r] = _PREFILL
-                st_r[sb[e] + n_chunks] = r
-                st_n[sb[e] + n_chunks] = nt
-                st_c[sb[e] + n_chunks] = 0
+                _admit(r, e, nt, need, sb[e] + n_chunks, free, wq_head, wq_len, wcap, rprev, rnext, run_head, run_tail,
+                       run_n, pprev, pnext, pf_head, pf_tail, state, st_r, st_n, st_c)
                 n_chunks += 1
                 tokens += nt
         if chunked or n_chunks == 0:
@@ -921,16 +930,8 @@ def simulate_one(inst, arrival, prompt, output, bounds, settings, out, per, want
                 lim = wm if run_n[e] > 0 else 0.0
                 if free[e] - need < lim:
                     break
-                wq_head[e] = (wq_head[e] + 1) % wcap
-                wq_len[e] -= 1
-                free[e] -= need
-                _append(rprev, rnext, run_head, run_tail, e, r)
-                run_n[e] += 1
-                _append(pprev, pnext, pf_head, pf_tail, e, r)
-                state[r] = _PREFILL
-                st_r[sb[e] + n_chunks] = r
-                st_n[sb[e] + n_chunks] = nt
-                st_c[sb[e] + n_chunks] = 0
+                _admit(r, e, nt, need, sb[e] + n_chunks, free, wq_head, wq_len, wcap, rprev, rnext, run_head, run_tail,
+                       run_n, pprev, pnext, pf_head, pf_tail, state, st_r, st_n, st_c)
                 n_chunks += 1
                 tokens += nt
                 budget -= nt
