@@ -228,6 +228,17 @@ class SweepOutcome:
         return self.result.warnings
 
 
+def _scenario(scenario, set):
+    """A scenario from a path or a dict, with ``set`` assignments applied (validated)."""
+    from carbonsim.engine.sweep.scenario import load_scenario, scenario_from_dict
+
+    if isinstance(scenario, dict):
+        return scenario_from_dict(scenario, "<scenario>", _sets(set))
+    if isinstance(scenario, (str, Path)):
+        return load_scenario(scenario, _sets(set))
+    raise InputError(f"scenario must be a path or a dict, found {type(scenario).__name__}", field="scenario")
+
+
 def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: str = "parquet",
           dask: str | None = None) -> SweepOutcome:
     """Evaluate every point of a scenario; nothing is written unless ``out`` names a folder.
@@ -251,14 +262,7 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
 
     from carbonsim.engine.sweep.columns import unit_of
     from carbonsim.engine.sweep.run import run_sweep
-    from carbonsim.engine.sweep.scenario import load_scenario, scenario_from_dict
-
-    if isinstance(scenario, dict):
-        sc = scenario_from_dict(scenario, "<scenario>", _sets(set))
-    elif isinstance(scenario, (str, Path)):
-        sc = load_scenario(scenario, _sets(set))
-    else:
-        raise InputError(f"scenario must be a path or a dict, found {type(scenario).__name__}", field="scenario")
+    sc = _scenario(scenario, set)
     r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
                   executor=dask, collect=True)
     rows = []
@@ -323,12 +327,5 @@ def requests(scenario, *, set=None, db=None):
     >>> carbonsim.api.requests("scenarios/seed-sharing.yaml").head()   # doctest: +SKIP
     """
     from carbonsim.engine.studies.serving import request_table
-    from carbonsim.engine.sweep.scenario import load_scenario, scenario_from_dict
-
-    if isinstance(scenario, dict):
-        sc = scenario_from_dict(scenario, "<scenario>", _sets(set))
-    elif isinstance(scenario, (str, Path)):
-        sc = load_scenario(scenario, _sets(set))
-    else:
-        raise InputError(f"scenario must be a path or a dict, found {type(scenario).__name__}", field="scenario")
+    sc = _scenario(scenario, set)
     return request_table(sc, _database(db))
