@@ -64,9 +64,9 @@ def simulate_many(systems, settings) -> np.ndarray:
     no_per = np.empty((N_REQUEST_OUT, 0))
 
     def run(j, hist):
-        inst, spec, arr, prompt, output, rngs, _ = args[j]
+        inst, spec, arr, lengths, rngs, _ = args[j]
         col = np.empty(N_OUTPUTS)
-        simulate_one(inst, spec, arr, prompt, output, rngs, settings[:, j].copy(), col, no_per, False, hist)
+        simulate_one(inst, spec, arr, lengths, rngs, settings[:, j].copy(), col, no_per, False, hist)
         out[:, j] = col
 
     # systems differ in cost by orders of magnitude (load, lengths): threads take them one at a

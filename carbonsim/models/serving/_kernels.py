@@ -64,7 +64,6 @@ requests run, and memory holds only the requests in the server:
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 import numpy as np
 from numba import njit
@@ -147,14 +146,7 @@ _R_SERVED = R["served"]
 _R_TPOT_S = R["tpot_s"]
 _R_TTFT_S = R["ttft_s"]
 
-# a step's cost (columns of Engines.stc, named as the reference's step_cost keys)
-_GPU_S, _CPU_S, _PHASE_S, _POWER_W, _PHASE_J, _TOKENS, _SEQS = (
-    STEP["gpu_s"], STEP["cpu_s"], STEP["gpu_phase_s"], STEP["power_w"], STEP["gpu_phase_j"], STEP["tokens"],
-    STEP["seqs"])
 N_STEP = len(STEP)
-# the matrix-product cache (columns of Engines.mm): the step shape it holds and its terms
-_MM_TOKENS, _MM_SAMPLED, _MM_TIME_S, _MM_FLOP, _MM_BYTES = range(5)
-N_MM = 5
 
 # derived constants per instance (columns of Engines.cst)
 (C_L, C_H, C_Q, C_KVD, C_M, C_E, C_KEFF, C_EXPERT, C_DENSE, C_PATTN, C_V, C_MISS, C_TP, C_CC, C_CM, C_PW,
@@ -176,59 +168,67 @@ _WAITING, _PREFILL, _DECODE, _DONE, _REJECTED, _FUTURE, _FREE = 0, 1, 2, 3, 4, 5
 # instance states
 _EMPTY, _CPU_PHASE, _GPU_PHASE = 0, 1, 2
 
-# Ledger.acc: float totals
+# The state lives in a few arrays with named columns (C_*, SC_* ... are column numbers):
+#
+#   ef     (k, N_EF) float   per instance: derived constants C_*, the step in flight's cost SC_*
+#                            (the reference's step_cost keys), the matrix-product cache MM_*, the
+#                            serving rows it reads I_*, and its state EF_* (next arrival, decode
+#                            energy sum, event time, when the step was formed, requests then)
+#   en     (k, N_EN + b) int per instance: role, group, block size, KV blocks free, segment, stream,
+#                            running / prefilling / waiting / drawn-not-arrived lists, decode
+#                            counter, count and context sum, heap size, event state and sequence,
+#                            the step's chunks and decodes; then the decode block buckets EN_BUCKETS
+#   sg     (n_seg, 5) int    per instance segment en[e, EN_SEG]...: its decode-finish heap (key,
+#                            request) and its step's chunks (request, tokens, cached)
+#   gr     (G, N_GR) float   per GPU group: GPUs, idle power, when free, GPU-phase time and energy,
+#                            busy instances, idle since / idle time, solo, members
+#   rq, rf (cap, N_RQ) int, (cap, N_RF) float: per request slot
+#   acc, tally               the run's float and integer totals (A_*, T_*)
+#   spec, ss                 per request stream: its column and its draw state SS_*
+# Hot helpers are inlined (inline="always"): a call that passes arrays costs reference counting.
+
+# per instance, floats: after the constants C_*
+SC_GPU_S, SC_CPU_S, SC_PHASE_S, SC_POWER_W, SC_PHASE_J, SC_TOKENS, SC_SEQS = (
+    N_CST + STEP["gpu_s"], N_CST + STEP["cpu_s"], N_CST + STEP["gpu_phase_s"], N_CST + STEP["power_w"],
+    N_CST + STEP["gpu_phase_j"], N_CST + STEP["tokens"], N_CST + STEP["seqs"])
+MM_TOKENS, MM_SAMPLED, MM_TIME_S, MM_FLOP, MM_BYTES = range(N_CST + N_STEP, N_CST + N_STEP + 5)
+(I_MAX_SEQS, I_BUDGET, I_CHUNKED, I_WATERMARK, I_MAX_LEN, I_KV_BLOCKS, I_KV_LINK_GB_S, I_KV_ALPHA_S) = range(
+    N_CST + N_STEP + 5, N_CST + N_STEP + 13)
+EF_NEXT_T, EF_PHI, EF_T, EF_FORMED, EF_IN_SYSTEM = range(N_CST + N_STEP + 13, N_CST + N_STEP + 18)
+N_EF = N_CST + N_STEP + 18
+# per instance, integers
+(EN_ROLE, EN_GROUP, EN_BS, EN_FREE, EN_SEG, EN_SRC, EN_RUN_HEAD, EN_RUN_TAIL, EN_RUN_N, EN_PF_HEAD, EN_PF_TAIL,
+ EN_WQ_HEAD, EN_WQ_TAIL, EN_WQ_LEN, EN_FUT_HEAD, EN_FUT_TAIL, EN_DCOUNT, EN_N_DEC, EN_SUM_C, EN_HSIZE, EN_STATE,
+ EN_SEQ, EN_EMPTY, EN_ST_LEN, EN_ST_DEC, EN_ST_SAT) = range(26)
+EN_BUCKETS = 26
+# per instance segment
+SG_HKEY, SG_HID, SG_R, SG_N, SG_C = range(5)
+# per GPU group
+(GR_GPUS, GR_IDLE_W, GR_FREE_S, GR_PHASE_S, GR_PHASE_J, GR_IDLE_SINCE, GR_IDLE_S, GR_BUSY, GR_SOLO, GR_FIRST,
+ GR_STOP) = range(11)
+N_GR = 11
+# per request slot
+(RQ_ID, RQ_PROMPT, RQ_OUTPUT, RQ_STATE, RQ_COMPUTED, RQ_GENERATED, RQ_PREEMPTED, RQ_D0, RQ_C0, RQ_G0, RQ_HEAP_POS,
+ RQ_RUN_PREV, RQ_RUN_NEXT, RQ_PF_PREV, RQ_PF_NEXT, RQ_LINK) = range(16)
+N_RQ = 16
+RF_ARRIVAL_S, RF_FIRST_S, RF_ENERGY_J, RF_PHI0 = range(4)
+N_RF = 4
+# per stream: draw state
+SS_DRAWN, SS_TURN, SS_LEFT, SS_T_LAST, SS_BASE, SS_CSUM, SS_DONE = range(7)
+N_SS = 7
+# the run's float totals
 (A_SEQS, A_MAX_BATCH, A_KERNEL_S, A_CPU_CORE_S, A_STEADY_S, A_STEADY_J, A_STEADY_TOKENS, A_STEADY_DEC_J,
  A_STEADY_DEC_TOKENS, A_RUN_S, A_T_END, A_SERVER_IDLE_SINCE, A_SERVER_IDLE_S, A_LAST_ARRIVAL_S,
- A_PROMPT_TOKENS, A_OUTPUT_TOKENS, A_ATTRIBUTED_J) = range(17)
-A_SUM, A_MIN, A_MAX = 17, 20, 23        # + metric: sums, smallest and largest values
-N_ACC = 26
-# Ledger.tally: integer totals
+ A_PROMPT_TOKENS, A_OUTPUT_TOKENS, A_ATTRIBUTED_J, A_TTFT_SLO, A_TPOT_SLO) = range(19)
+A_SUM, A_MIN, A_MAX = 19, 22, 25        # + metric: sums, smallest and largest values
+N_ACC = 28
+# the run's integer totals
 (T_SEQ, T_HANDOFFS, T_BUSY, T_STEPS, T_PREFILL_TOKENS, T_PREEMPTIONS, T_REQUESTS, T_SERVED, T_REJECTED,
- T_GOOD) = range(10)
-T_COUNT = 10                            # + metric: values seen
-N_TALLY = 13
-# metrics with percentiles (rows of Ledger.hist)
+ T_GOOD, T_FREE_SLOT, T_WANT_PER) = range(12)
+T_COUNT = 12                            # + metric: values seen
+N_TALLY = 15
+# metrics with percentiles (rows of hist)
 _TTFT, _TPOT, _LATENCY = 0, 1, 2
-N_METRICS = 3
-
-#: Per request slot (one array each, indexed by slot): which request it holds (``id``, its
-#: column of per-request results), its arrival and lengths, state, tokens cached and generated,
-#: preemptions, first token, attributed GPU energy; the decode counter, cached and generated
-#: tokens and energy sum when it started decoding (``d0``, ``c0``, ``g0``, ``phi0``); its heap
-#: position, running and prefilling list links, and ``link``: the next in the queue it is in
-#: (drawn-not-arrived, waiting, or free slots). ``free`` holds the first free slot.
-Requests = namedtuple("Requests", (
-    "id", "arrival_s", "prompt", "output", "state", "computed", "generated", "preempted", "first_s", "energy_j",
-    "d0", "c0", "g0", "phi0", "heap_pos", "run_prev", "run_next", "pf_prev", "pf_next", "link", "free"))
-
-#: Per instance: its rows and derived constants, KV blocks free, running and prefilling lists,
-#: waiting queue, drawn-not-arrived queue (``fut_*``, ``next_t`` its first arrival), decode
-#: bookkeeping (counter, count, context sum, energy sum, block buckets, finish heap in segment
-#: ``seg``), event state and time, and the step in flight (chunks in segment ``seg``, cost).
-Engines = namedtuple("Engines", (
-    "ins", "cst", "role", "group", "bs", "free", "seg", "src",
-    "run_head", "run_tail", "run_n", "pf_head", "pf_tail", "wq_head", "wq_tail", "wq_len",
-    "fut_head", "fut_tail", "next_t",
-    "dcount", "n_dec", "sum_c", "phi", "buckets", "hkey", "hid", "hsize",
-    "state", "t", "seq", "empty",
-    "st_r", "st_n", "st_c", "st_len", "st_dec", "stc", "mm", "st_formed", "st_sat", "st_insys", "decoders"))
-
-#: Per GPU group (instances sharing GPUs): GPUs, loaded idle power, when its GPUs free up, time
-#: and energy in GPU phases, busy instances, idle since / idle time, whether one instance is
-#: alone on it, its members (instances ``members[start[g]:start[g+1]]``).
-Groups = namedtuple("Groups", (
-    "gpus", "idle_w", "free_s", "phase_s", "phase_j", "busy", "idle_since", "idle_s", "solo", "start", "members"))
-
-#: Per request stream: its column (``spec``), the arrays an arrays stream reads, the generators
-#: drawn streams draw from, and the draw state: requests drawn, last arrival, the Poisson
-#: window's block (``base`` + ``csum``, gaps ``left``), round-robin turn, exhausted.
-Sources = namedtuple("Sources", (
-    "spec", "arrival", "prompt", "output", "rngs", "drawn", "t_last", "base", "csum", "left", "turn", "done"))
-
-#: The run's totals: floats (``acc``, rows ``A_*``), integers (``tally``, rows ``T_*``), the
-#: percentile histograms (``hist``), the SLO settings, and per-request results (``per``, only
-#: if ``want_per``).
-Ledger = namedtuple("Ledger", ("acc", "tally", "hist", "settings", "per", "want_per"))
 
 
 @njit(cache=True, inline="always")
@@ -383,258 +383,245 @@ def _cpu(cst, e, seqs):
 
 
 @njit(cache=True)
-def _cost(cst, mm, stc, e, tokens, sampled, seqs, n_chunks, a_p, k_p, ndec, a_d, kv_s):
-    """Fill ``stc[e]`` with a step's cost (the reference's ``step_cost``); returns its CPU phase."""
-    if tokens != mm[e, _MM_TOKENS] or sampled != mm[e, _MM_SAMPLED]:
-        mt, mf, mb = _matmul(cst, e, tokens, sampled)
-        mm[e, _MM_TOKENS] = tokens
-        mm[e, _MM_SAMPLED] = sampled
-        mm[e, _MM_TIME_S] = mt
-        mm[e, _MM_FLOP] = mf
-        mm[e, _MM_BYTES] = mb
+def _cost(ef, e, tokens, sampled, seqs, n_chunks, a_p, k_p, ndec, a_d, kv_s):
+    """Fill instance ``e``'s step cost ``ef[e, SC_*]`` (the reference's ``step_cost``); returns its CPU phase."""
+    if tokens != ef[e, MM_TOKENS] or sampled != ef[e, MM_SAMPLED]:
+        mt, mf, mb = _matmul(ef, e, tokens, sampled)
+        ef[e, MM_TOKENS] = tokens
+        ef[e, MM_SAMPLED] = sampled
+        ef[e, MM_TIME_S] = mt
+        ef[e, MM_FLOP] = mf
+        ef[e, MM_BYTES] = mb
     t_att = 0.0
     flop_att = 0.0
     bytes_kv = 0.0
     if n_chunks > 0:
-        fp = cst[e, C_FDEC] * a_p
-        bp = cst[e, C_KDEC] * k_p
-        t_att += _smax(fp / (cst[e, C_TP] * cst[e, C_CC]), bp / cst[e, C_CM], cst[e, C_PW])
+        fp = ef[e, C_FDEC] * a_p
+        bp = ef[e, C_KDEC] * k_p
+        t_att += _smax(fp / (ef[e, C_TP] * ef[e, C_CC]), bp / ef[e, C_CM], ef[e, C_PW])
         flop_att += fp
         bytes_kv += bp
     if ndec > 0:
-        t_att += cst[e, C_ADEC] * a_d
-        flop_att += cst[e, C_FDEC] * a_d
-        bytes_kv += cst[e, C_KDEC] * a_d
-    bytes_act = cst[e, C_ACTTOK] * tokens
-    t_gpu = cst[e, C_TFIXED] + mm[e, _MM_TIME_S] + t_att + bytes_act / cst[e, C_CM]
-    flop = (mm[e, _MM_FLOP] + flop_att) / cst[e, C_TP]
-    nbytes = mm[e, _MM_BYTES] + bytes_kv + bytes_act
-    power, t_gpu = _power(cst, e, t_gpu, flop, nbytes)
-    comm = _comm(cst, e, tokens, sampled)
-    cpu = _cpu(cst, e, seqs)
+        t_att += ef[e, C_ADEC] * a_d
+        flop_att += ef[e, C_FDEC] * a_d
+        bytes_kv += ef[e, C_KDEC] * a_d
+    bytes_act = ef[e, C_ACTTOK] * tokens
+    t_gpu = ef[e, C_TFIXED] + ef[e, MM_TIME_S] + t_att + bytes_act / ef[e, C_CM]
+    flop = (ef[e, MM_FLOP] + flop_att) / ef[e, C_TP]
+    nbytes = ef[e, MM_BYTES] + bytes_kv + bytes_act
+    power, t_gpu = _power(ef, e, t_gpu, flop, nbytes)
+    comm = _comm(ef, e, tokens, sampled)
+    cpu = _cpu(ef, e, seqs)
     phase = t_gpu + comm
-    phase_j = power * t_gpu + cst[e, C_IDLE] * comm
+    phase_j = power * t_gpu + ef[e, C_IDLE] * comm
     if kv_s > 0.0:
         phase += kv_s
-        phase_j += cst[e, C_IDLE] * kv_s
-    stc[e, _GPU_S] = t_gpu
-    stc[e, _CPU_S] = cpu
-    stc[e, _PHASE_S] = phase
-    stc[e, _POWER_W] = power
-    stc[e, _PHASE_J] = phase_j
-    stc[e, _TOKENS] = tokens
-    stc[e, _SEQS] = seqs
-    return _cpu_phase(cst, e, cpu, phase)
+        phase_j += ef[e, C_IDLE] * kv_s
+    ef[e, SC_GPU_S] = t_gpu
+    ef[e, SC_CPU_S] = cpu
+    ef[e, SC_PHASE_S] = phase
+    ef[e, SC_POWER_W] = power
+    ef[e, SC_PHASE_J] = phase_j
+    ef[e, SC_TOKENS] = tokens
+    ef[e, SC_SEQS] = seqs
+    return _cpu_phase(ef, e, cpu, phase)
 
 
 @njit(cache=True, inline="always")
-def _cpu_phase(cst, e, cpu, phase):
+def _cpu_phase(ef, e, cpu, phase):
     """The step's CPU phase: all of its CPU time (synchronous engine) or what the GPU phase does
     not hide (overlapped engine)."""
-    if cst[e, C_OVL] > 0.5:
+    if ef[e, C_OVL] > 0.5:
         return cpu - phase if cpu > phase else 0.0
     return cpu
 
 
 @njit(cache=True, inline="always")
-def _decode_power(cst, e, gpu, flop, nbytes, uncapped):
+def _decode_power(ef, e, gpu, flop, nbytes, uncapped):
     """GPU power of a decode step and its kernel time (the power function, short-cut without a
     power limit below the cap)."""
     if uncapped:
-        x = (cst[e, C_AC] * (flop / (gpu * cst[e, C_PI])) / cst[e, C_PEC]
-             + cst[e, C_AM] * (nbytes / (gpu * cst[e, C_BETA])) / cst[e, C_PEM])
+        x = (ef[e, C_AC] * (flop / (gpu * ef[e, C_PI])) / ef[e, C_PEC]
+             + ef[e, C_AM] * (nbytes / (gpu * ef[e, C_BETA])) / ef[e, C_PEM])
         if x > 1.0:
             x = 1.0
-        idle = cst[e, C_IDLE]
-        return idle + (cst[e, C_CAP] - idle) * x, gpu
-    return _power(cst, e, gpu, flop, nbytes)
+        idle = ef[e, C_IDLE]
+        return idle + (ef[e, C_CAP] - idle) * x, gpu
+    return _power(ef, e, gpu, flop, nbytes)
 
 
 @njit(cache=True, inline="always")
-def _next_decode(cst, mm, stc, e, tokens, a_d, comm):
+def _next_decode(ef, e, tokens, a_d, comm):
     """The cost of a decode step like the last one, one token longer (its matrix products, CPU
-    time and communication are the last step's); fills ``stc[e]`` and returns the CPU phase."""
-    gpu = (cst[e, C_TFIXED] + mm[e, _MM_TIME_S] + cst[e, C_ADEC] * a_d) + cst[e, C_ACTTOK] * tokens / cst[e, C_CM]
-    flop = (mm[e, _MM_FLOP] + cst[e, C_FDEC] * a_d) / cst[e, C_TP]
-    nbytes = mm[e, _MM_BYTES] + cst[e, C_KDEC] * a_d + cst[e, C_ACTTOK] * tokens
-    power, gpu = _decode_power(cst, e, gpu, flop, nbytes, cst[e, C_LIM] >= cst[e, C_CAP])
+    time and communication are the last step's); fills ``ef[e, SC_*]`` and returns the CPU phase."""
+    gpu = (ef[e, C_TFIXED] + ef[e, MM_TIME_S] + ef[e, C_ADEC] * a_d) + ef[e, C_ACTTOK] * tokens / ef[e, C_CM]
+    flop = (ef[e, MM_FLOP] + ef[e, C_FDEC] * a_d) / ef[e, C_TP]
+    nbytes = ef[e, MM_BYTES] + ef[e, C_KDEC] * a_d + ef[e, C_ACTTOK] * tokens
+    power, gpu = _decode_power(ef, e, gpu, flop, nbytes, ef[e, C_LIM] >= ef[e, C_CAP])
     phase = gpu + comm
-    stc[e, _GPU_S] = gpu
-    stc[e, _PHASE_S] = phase
-    stc[e, _POWER_W] = power
-    stc[e, _PHASE_J] = power * gpu + cst[e, C_IDLE] * comm
-    return _cpu_phase(cst, e, stc[e, _CPU_S], phase)
+    ef[e, SC_GPU_S] = gpu
+    ef[e, SC_PHASE_S] = phase
+    ef[e, SC_POWER_W] = power
+    ef[e, SC_PHASE_J] = power * gpu + ef[e, C_IDLE] * comm
+    return _cpu_phase(ef, e, ef[e, SC_CPU_S], phase)
 
 
-# --- linked lists and queues on slot arrays -----------------------------------------------------
+# --- lists and queues linked through the request slots ----------------------------------------------
 
 @njit(cache=True, inline="always")
-def _append(prev, nxt, head, tail, e, r):
-    """Append request ``r`` to instance ``e``'s doubly linked list (running or prefilling)."""
-    prev[r] = tail[e]
-    nxt[r] = -1
-    if tail[e] >= 0:
-        nxt[tail[e]] = r
+def _append(rq, prev, nxt, en, head, tail, e, r):
+    """Append request ``r`` to instance ``e``'s doubly linked list (running or prefilling: links
+    in columns ``prev``, ``nxt`` of ``rq``, ends in columns ``head``, ``tail`` of ``en``)."""
+    rq[r, prev] = en[e, tail]
+    rq[r, nxt] = -1
+    if en[e, tail] >= 0:
+        rq[en[e, tail], nxt] = r
     else:
-        head[e] = r
-    tail[e] = r
+        en[e, head] = r
+    en[e, tail] = r
 
 
 @njit(cache=True, inline="always")
-def _unlink(prev, nxt, head, tail, e, r):
+def _unlink(rq, prev, nxt, en, head, tail, e, r):
     """Remove request ``r`` from instance ``e``'s doubly linked list (the inverse of :func:`_append`)."""
-    a = prev[r]
-    b = nxt[r]
+    a = rq[r, prev]
+    b = rq[r, nxt]
     if a >= 0:
-        nxt[a] = b
+        rq[a, nxt] = b
     else:
-        head[e] = b
+        en[e, head] = b
     if b >= 0:
-        prev[b] = a
+        rq[b, prev] = a
     else:
-        tail[e] = a
+        en[e, tail] = a
 
 
 @njit(cache=True, inline="always")
-def _push(link, head, tail, e, r):
-    """Put ``r`` at the back of instance ``e``'s queue (singly linked through ``link``)."""
-    link[r] = -1
-    if tail[e] >= 0:
-        link[tail[e]] = r
+def _push(rq, en, head, tail, e, r):
+    """Put request ``r`` at the back of instance ``e``'s queue (singly linked through ``RQ_LINK``)."""
+    rq[r, RQ_LINK] = -1
+    if en[e, tail] >= 0:
+        rq[en[e, tail], RQ_LINK] = r
     else:
-        head[e] = r
-    tail[e] = r
+        en[e, head] = r
+    en[e, tail] = r
 
 
 @njit(cache=True, inline="always")
-def _push_front(link, head, tail, e, r):
-    link[r] = head[e]
-    head[e] = r
-    if tail[e] < 0:
-        tail[e] = r
+def _push_front(rq, en, head, tail, e, r):
+    rq[r, RQ_LINK] = en[e, head]
+    en[e, head] = r
+    if en[e, tail] < 0:
+        en[e, tail] = r
 
 
 @njit(cache=True, inline="always")
-def _pop(link, head, tail, e):
-    r = head[e]
-    head[e] = link[r]
-    if head[e] < 0:
-        tail[e] = -1
+def _pop(rq, en, head, tail, e):
+    r = en[e, head]
+    en[e, head] = rq[r, RQ_LINK]
+    if en[e, head] < 0:
+        en[e, tail] = -1
     return r
+
+
 @njit(cache=True)
-def _heap_push(hkey, hid, pos, base, size, key, r):
+def _heap_push(sg, rq, base, size, key, r):
+    """Add request ``r`` with finish counter ``key`` to the min-heap in ``sg[base:, SG_HKEY/SG_HID]``."""
     i = size
     while i > 0:
         parent = (i - 1) // 2
-        if hkey[base + parent] <= key:
+        if sg[base + parent, SG_HKEY] <= key:
             break
-        hkey[base + i] = hkey[base + parent]
-        hid[base + i] = hid[base + parent]
-        pos[hid[base + i]] = i
+        sg[base + i, SG_HKEY] = sg[base + parent, SG_HKEY]
+        sg[base + i, SG_HID] = sg[base + parent, SG_HID]
+        rq[sg[base + i, SG_HID], RQ_HEAP_POS] = i
         i = parent
-    hkey[base + i] = key
-    hid[base + i] = r
-    pos[r] = i
+    sg[base + i, SG_HKEY] = key
+    sg[base + i, SG_HID] = r
+    rq[r, RQ_HEAP_POS] = i
     return size + 1
 
 
 @njit(cache=True)
-def _heap_remove(hkey, hid, pos, base, size, i):
-    """Remove the entry at position ``i``; returns the new size."""
+def _heap_remove(sg, rq, base, size, i):
+    """Remove the heap entry at position ``i``; returns the new size."""
     size -= 1
     if i == size:
         return size
-    key = hkey[base + size]
-    r = hid[base + size]
-    # sift up
-    while i > 0:
+    key = sg[base + size, SG_HKEY]
+    r = sg[base + size, SG_HID]
+    while i > 0:   # sift up
         parent = (i - 1) // 2
-        if hkey[base + parent] <= key:
+        if sg[base + parent, SG_HKEY] <= key:
             break
-        hkey[base + i] = hkey[base + parent]
-        hid[base + i] = hid[base + parent]
-        pos[hid[base + i]] = i
+        sg[base + i, SG_HKEY] = sg[base + parent, SG_HKEY]
+        sg[base + i, SG_HID] = sg[base + parent, SG_HID]
+        rq[sg[base + i, SG_HID], RQ_HEAP_POS] = i
         i = parent
-    # sift down
-    while True:
+    while True:    # sift down
         child = 2 * i + 1
         if child >= size:
             break
-        if child + 1 < size and hkey[base + child + 1] < hkey[base + child]:
+        if child + 1 < size and sg[base + child + 1, SG_HKEY] < sg[base + child, SG_HKEY]:
             child += 1
-        if hkey[base + child] >= key:
+        if sg[base + child, SG_HKEY] >= key:
             break
-        hkey[base + i] = hkey[base + child]
-        hid[base + i] = hid[base + child]
-        pos[hid[base + i]] = i
+        sg[base + i, SG_HKEY] = sg[base + child, SG_HKEY]
+        sg[base + i, SG_HID] = sg[base + child, SG_HID]
+        rq[sg[base + i, SG_HID], RQ_HEAP_POS] = i
         i = child
-    hkey[base + i] = key
-    hid[base + i] = r
-    pos[r] = i
+    sg[base + i, SG_HKEY] = key
+    sg[base + i, SG_HID] = r
+    rq[r, RQ_HEAP_POS] = i
     return size
 
 
-
-# --- request slots --------------------------------------------------------------------------------
+# --- request slots ------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _slots(capacity):
-    """A pool of ``capacity`` free request slots."""
-    link = np.empty(capacity, np.int64)
-    for r in range(capacity):
-        link[r] = r + 1
-    link[capacity - 1] = -1
-    free = np.zeros(1, np.int64)
-    return Requests(np.zeros(capacity, np.int64), np.zeros(capacity), np.zeros(capacity, np.int64),
-                    np.zeros(capacity, np.int64), np.full(capacity, _FREE, np.int64), np.zeros(capacity, np.int64),
-                    np.zeros(capacity, np.int64), np.zeros(capacity, np.int64), np.zeros(capacity),
-                    np.zeros(capacity), np.zeros(capacity, np.int64), np.zeros(capacity, np.int64),
-                    np.zeros(capacity, np.int64), np.zeros(capacity), np.zeros(capacity, np.int64),
-                    np.full(capacity, -1, np.int64), np.full(capacity, -1, np.int64), np.full(capacity, -1, np.int64),
-                    np.full(capacity, -1, np.int64), link, free)
+def _slots(capacity, first):
+    """Request slots ``first`` ... ``capacity - 1`` free, chained through ``RQ_LINK``."""
+    rq = np.zeros((capacity, N_RQ), np.int64)
+    rf = np.zeros((capacity, N_RF))
+    for r in range(first, capacity):
+        rq[r, RQ_LINK] = r + 1 if r + 1 < capacity else -1
+        rq[r, RQ_STATE] = _FREE
+    return rq, rf
 
 
 @njit(cache=True)
-def _grown(req):
-    """The pool with twice the slots (called when every slot is taken): the requests keep theirs."""
-    n = req.id.shape[0]
-    big = _slots(2 * n)
-    for a, b in ((req.id, big.id), (req.prompt, big.prompt), (req.output, big.output), (req.state, big.state),
-                 (req.computed, big.computed), (req.generated, big.generated), (req.preempted, big.preempted),
-                 (req.d0, big.d0), (req.c0, big.c0), (req.g0, big.g0), (req.heap_pos, big.heap_pos),
-                 (req.run_prev, big.run_prev), (req.run_next, big.run_next), (req.pf_prev, big.pf_prev),
-                 (req.pf_next, big.pf_next), (req.link, big.link)):
-        b[:n] = a
-    for a, b in ((req.arrival_s, big.arrival_s), (req.first_s, big.first_s), (req.energy_j, big.energy_j),
-                 (req.phi0, big.phi0)):
-        b[:n] = a
-    big.free[0] = n   # slots n .. 2n-1, chained by _slots
-    return big
+def _grown(rq, rf, tally):
+    """Twice the slots (called when every slot is taken); the requests keep theirs."""
+    n = rq.shape[0]
+    rq2, rf2 = _slots(2 * n, n)
+    rq2[:n] = rq
+    rf2[:n] = rf
+    tally[T_FREE_SLOT] = n
+    return rq2, rf2
 
 
 @njit(cache=True, inline="always")
-def _release(req, r):
-    req.state[r] = _FREE
-    req.link[r] = req.free[0]
-    req.free[0] = r
+def _release(rq, tally, r):
+    """Slot ``r`` is free again."""
+    rq[r, RQ_LINK] = tally[T_FREE_SLOT]
+    tally[T_FREE_SLOT] = r
 
 
 # --- request streams ------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _draw_length(rng, spec, s, row):
+def _draw_length(rng, spec, row, s):
     """One token length (``workload.draw_tokens``: draw, round, clip)."""
     dist = spec[row, s]
     a = spec[row + 1, s]
-    b = spec[row + 2, s]
     if dist == 0.0:
         x = a
     elif dist == 1.0:
         x = rng.exponential(a)
     elif dist == 2.0:
-        x = a * (1.0 + rng.pareto(b))
+        x = a * (1.0 + rng.pareto(spec[row + 2, s]))
     else:
-        x = rng.lognormal(a, b)
+        x = rng.lognormal(a, spec[row + 2, s])
     x = np.rint(x)
     if x < spec[row + 3, s]:
         x = spec[row + 3, s]
@@ -643,653 +630,652 @@ def _draw_length(rng, spec, s, row):
     return int(x)
 
 
+@njit(cache=True, inline="always")
+def _take_given(spec, ss, arrival, lengths, s, rq, rf, r):
+    """Put arrays stream ``s``'s next request into slot ``r``; False when the stream has no more."""
+    j = int(ss[s, SS_DRAWN])
+    i = int(spec[_SSTART, s]) + j
+    if i >= spec[_SSTOP, s]:
+        return False
+    rq[r, RQ_ID] = i
+    rf[r, RF_ARRIVAL_S] = arrival[i]
+    rq[r, RQ_PROMPT] = lengths[i, 0]
+    rq[r, RQ_OUTPUT] = lengths[i, 1]
+    ss[s, SS_DRAWN] = j + 1
+    return True
+
+
 @njit(cache=True)
-def _draw(src, s, req, r):
-    """Put stream ``s``'s next request into slot ``r``; False when the stream has no more.
+def _draw(spec, ss, rngs, s, rq, rf, r):
+    """Draw drawn stream ``s``'s next request into slot ``r``; False when the stream has no more.
 
     Arrivals and lengths as ``workload.draw_requests``: the first arrival at 0, then unit-rate
     exponential gaps divided by the rate and summed in order (by blocks of ``block`` gaps when the
     stream runs for a duration, as ``poisson_arrivals_s``)."""
-    spec = src.spec
     kind = spec[_SK, s]
-    j = src.drawn[s]
-    if kind == _ARRAYS:
-        i = int(spec[_SSTART, s]) + j
-        if i >= spec[_SSTOP, s]:
-            return False
-        req.id[r] = i
-        req.arrival_s[r] = src.arrival[i]
-        req.prompt[r] = src.prompt[i]
-        req.output[r] = src.output[i]
-        src.drawn[s] = j + 1
-        return True
+    j = int(ss[s, SS_DRAWN])
     limit = spec[_SREQ, s]
     if limit >= 0.0 and j >= limit:
         return False
     if kind == _BURST or j == 0:
         t = 0.0
     elif limit >= 0.0:
-        t = src.t_last[s] + src.rngs[3 * s].exponential(1.0) / spec[_SQPS, s]
+        t = ss[s, SS_T_LAST] + rngs[3 * s].exponential(1.0) / spec[_SQPS, s]
     else:   # arrivals within a window, drawn by blocks
-        if src.left[s] == 0:
-            src.base[s] = src.t_last[s]
-            src.csum[s] = 0.0
-            src.left[s] = int(spec[_SBLOCK, s])
-        src.csum[s] += src.rngs[3 * s].exponential(1.0) / spec[_SQPS, s]
-        src.left[s] -= 1
-        t = src.base[s] + src.csum[s]
+        if ss[s, SS_LEFT] == 0.0:
+            ss[s, SS_BASE] = ss[s, SS_T_LAST]
+            ss[s, SS_CSUM] = 0.0
+            ss[s, SS_LEFT] = spec[_SBLOCK, s]
+        ss[s, SS_CSUM] += rngs[3 * s].exponential(1.0) / spec[_SQPS, s]
+        ss[s, SS_LEFT] -= 1.0
+        t = ss[s, SS_BASE] + ss[s, SS_CSUM]
         if t >= spec[_SDUR, s]:
             return False
-    src.t_last[s] = t
-    src.drawn[s] = j + 1
-    req.id[r] = int(spec[_SID, s]) + j
-    req.arrival_s[r] = t
-    req.prompt[r] = _draw_length(src.rngs[3 * s + 1], spec, s, _SPROMPT)
-    req.output[r] = _draw_length(src.rngs[3 * s + 2], spec, s, _SOUTPUT)
+    ss[s, SS_T_LAST] = t
+    ss[s, SS_DRAWN] = j + 1
+    rq[r, RQ_ID] = int(spec[_SID, s]) + j
+    rf[r, RF_ARRIVAL_S] = t
+    rq[r, RQ_PROMPT] = _draw_length(rngs[3 * s + 1], spec, _SPROMPT, s)
+    rq[r, RQ_OUTPUT] = _draw_length(rngs[3 * s + 2], spec, _SOUTPUT, s)
     return True
 
 
-@njit(cache=True)
-def _refill(eng, src, req, led, e):
-    """Draw from instance ``e``'s stream until ``e`` knows its next arrival (``next_t[e]``;
+@njit(cache=True, inline="always")
+def _refill(rq, rf, en, ef, spec, ss, arrival, lengths, rngs, acc, tally, e):
+    """Draw from instance ``e``'s stream until ``e`` knows its next arrival (``EF_NEXT_T``;
     round robin may give the other instances of the stream theirs first). False when a draw needs
     a slot and none is free (the caller grows the pool and calls again)."""
-    s = eng.src[e]
-    while s >= 0 and eng.fut_head[e] < 0 and not src.done[s]:
-        r = req.free[0]
+    s = en[e, EN_SRC]
+    while s >= 0 and en[e, EN_FUT_HEAD] < 0 and ss[s, SS_DONE] == 0.0:
+        r = tally[T_FREE_SLOT]
         if r < 0:
             return False
-        if not _draw(src, s, req, r):
-            src.done[s] = True
+        if spec[_SK, s] == _ARRAYS:
+            more = _take_given(spec, ss, arrival, lengths, s, rq, rf, r)
+        else:
+            more = _draw(spec, ss, rngs, s, rq, rf, r)
+        if not more:
+            ss[s, SS_DONE] = 1.0
             break
-        req.free[0] = req.link[r]
-        req.state[r] = _FUTURE
-        req.computed[r] = 0
-        req.generated[r] = 0
-        req.preempted[r] = 0
-        req.first_s[r] = np.nan
-        req.energy_j[r] = 0.0
-        led.tally[T_REQUESTS] += 1
-        if req.arrival_s[r] > led.acc[A_LAST_ARRIVAL_S]:
-            led.acc[A_LAST_ARRIVAL_S] = req.arrival_s[r]
-        spec = src.spec
-        q = int(spec[_SFIRST, s]) + src.turn[s] % int(spec[_SCOUNT, s])
-        src.turn[s] += 1
-        if eng.fut_head[q] < 0:
-            eng.next_t[q] = req.arrival_s[r]
-        _push(req.link, eng.fut_head, eng.fut_tail, q, r)
-    if eng.fut_head[e] < 0:
-        eng.next_t[e] = _INF
+        tally[T_FREE_SLOT] = rq[r, RQ_LINK]
+        rq[r, RQ_STATE] = _FUTURE
+        rq[r, RQ_COMPUTED] = 0
+        rq[r, RQ_GENERATED] = 0
+        rq[r, RQ_PREEMPTED] = 0
+        rf[r, RF_FIRST_S] = np.nan
+        rf[r, RF_ENERGY_J] = 0.0
+        tally[T_REQUESTS] += 1
+        if rf[r, RF_ARRIVAL_S] > acc[A_LAST_ARRIVAL_S]:
+            acc[A_LAST_ARRIVAL_S] = rf[r, RF_ARRIVAL_S]
+        q = int(spec[_SFIRST, s]) + int(ss[s, SS_TURN]) % int(spec[_SCOUNT, s])
+        ss[s, SS_TURN] += 1.0
+        if en[q, EN_FUT_HEAD] < 0:
+            ef[q, EF_NEXT_T] = rf[r, RF_ARRIVAL_S]
+        _push(rq, en, EN_FUT_HEAD, EN_FUT_TAIL, q, r)
+    if en[e, EN_FUT_HEAD] < 0:
+        ef[e, EF_NEXT_T] = _INF
     return True
 
 
 # --- events ---------------------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
-def _schedule(eng, led, e, t):
+def _schedule(en, ef, tally, e, t):
     """Instance ``e``'s next event at ``t`` (ties: first scheduled, first served)."""
-    led.tally[T_SEQ] += 1
-    eng.seq[e] = led.tally[T_SEQ]
-    eng.t[e] = t
+    tally[T_SEQ] += 1
+    en[e, EN_SEQ] = tally[T_SEQ]
+    ef[e, EF_T] = t
 
 
-@njit(cache=True)
-def _next_event(eng, lo, hi, members):
-    """The instance (of ``members[lo:hi]``) with the earliest event, ties to the first scheduled; -1 if none."""
+@njit(cache=True, inline="always")
+def _next_event(en, ef, members, lo, hi):
+    """The instance (of ``members[lo:hi]``; every instance if ``lo`` is -1) with the earliest event,
+    ties to the first scheduled; -1 if none."""
     e = -1
     best_t = _INF
     best_s = 0
-    for m in range(lo, hi):
-        j = members[m]
-        tj = eng.t[j]
-        if tj < best_t or (tj == best_t and e >= 0 and eng.seq[j] < best_s):
+    for m in range(max(lo, 0), hi):
+        j = members[m] if lo >= 0 else m
+        tj = ef[j, EF_T]
+        if tj < best_t or (tj == best_t and e >= 0 and en[j, EN_SEQ] < best_s):
             e = j
             best_t = tj
-            best_s = eng.seq[j]
+            best_s = en[j, EN_SEQ]
     return e
 
 
 @njit(cache=True, inline="always")
-def _queue_gpu_phase(eng, grp, led, e, t):
+def _queue_gpu_phase(en, ef, gr, tally, e, t):
     """The step's CPU phase ended: its kernels queue behind those already queued on the group's
     GPUs (first come, first served)."""
-    g = eng.group[e]
-    start = t if t > grp.free_s[g] else grp.free_s[g]
-    end = start + eng.stc[e, _PHASE_S]
-    grp.free_s[g] = end
-    eng.state[e] = _GPU_PHASE
-    _schedule(eng, led, e, end)
+    g = en[e, EN_GROUP]
+    start = t if t > gr[g, GR_FREE_S] else gr[g, GR_FREE_S]
+    end = start + ef[e, SC_PHASE_S]
+    gr[g, GR_FREE_S] = end
+    en[e, EN_STATE] = _GPU_PHASE
+    _schedule(en, ef, tally, e, end)
 
 
-@njit(cache=True)
-def _never_fits(eng, e, longest):
+@njit(cache=True, inline="always")
+def _never_fits(en, ef, e, longest):
     """A request of ``longest`` tokens (prompt + output) could never run on instance ``e``."""
-    return (longest > eng.ins[e, _MAXLEN] or _ceil_div(longest - 1, eng.bs[e]) > eng.ins[e, _KVB]
-            or (eng.ins[e, _CHUNK] < 0.5 and longest - 1 > eng.ins[e, _BUDGET]))
+    return (longest > ef[e, I_MAX_LEN] or _ceil_div(longest - 1, en[e, EN_BS]) > ef[e, I_KV_BLOCKS]
+            or (ef[e, I_CHUNKED] < 0.5 and longest - 1 > ef[e, I_BUDGET]))
 
 
-@njit(cache=True)
-def _arrivals(eng, src, req, led, e, t):
+@njit(cache=True, inline="always")
+def _arrivals(rq, rf, en, ef, spec, ss, arrival, lengths, rngs, acc, tally, per, decoders, e, t):
     """Requests arriving at instance ``e`` by ``t`` join its waiting queue, or are rejected if
     they could never run (a prefill instance also refuses what no decode instance could hold).
     False if the slot pool is full (grow it and call again)."""
     while True:
-        if not _refill(eng, src, req, led, e):
+        if not _refill(rq, rf, en, ef, spec, ss, arrival, lengths, rngs, acc, tally, e):
             return False
-        if eng.next_t[e] > t:
+        if ef[e, EF_NEXT_T] > t:
             return True
-        r = _pop(req.link, eng.fut_head, eng.fut_tail, e)
-        eng.next_t[e] = req.arrival_s[eng.fut_head[e]] if eng.fut_head[e] >= 0 else _INF
-        longest = req.prompt[r] + req.output[r]
-        never = _never_fits(eng, e, longest)
-        if not never and eng.role[e] == _PREFILL_ROLE:
-            for d in eng.decoders:
-                if _never_fits(eng, d, longest):
+        r = _pop(rq, en, EN_FUT_HEAD, EN_FUT_TAIL, e)
+        ef[e, EF_NEXT_T] = rf[en[e, EN_FUT_HEAD], RF_ARRIVAL_S] if en[e, EN_FUT_HEAD] >= 0 else _INF
+        longest = rq[r, RQ_PROMPT] + rq[r, RQ_OUTPUT]
+        never = _never_fits(en, ef, e, longest)
+        if not never and en[e, EN_ROLE] == _PREFILL_ROLE:
+            for d in decoders:
+                if _never_fits(en, ef, d, longest):
                     never = True
                     break
         if never:
-            _reject(req, led, r)
+            _reject(rq, tally, per, r)
         else:
-            req.state[r] = _WAITING
-            _push(req.link, eng.wq_head, eng.wq_tail, e, r)
-            eng.wq_len[e] += 1
+            rq[r, RQ_STATE] = _WAITING
+            _push(rq, en, EN_WQ_HEAD, EN_WQ_TAIL, e, r)
+            en[e, EN_WQ_LEN] += 1
 
 
-@njit(cache=True)
-def _mark_busy(eng, grp, led, e, t):
+@njit(cache=True, inline="always")
+def _mark_busy(en, gr, acc, tally, e, t):
     """Instance ``e`` has work again: its group's and the server's idle time stop."""
-    if eng.empty[e] and (eng.wq_len[e] > 0 or eng.run_n[e] > 0):
-        g = eng.group[e]
-        eng.empty[e] = False
-        if grp.busy[g] == 0:
-            grp.idle_s[g] += t - grp.idle_since[g]
-        grp.busy[g] += 1
-        if led.tally[T_BUSY] == 0:
-            led.acc[A_SERVER_IDLE_S] += t - led.acc[A_SERVER_IDLE_SINCE]
-        led.tally[T_BUSY] += 1
+    if en[e, EN_EMPTY] == 1 and (en[e, EN_WQ_LEN] > 0 or en[e, EN_RUN_N] > 0):
+        g = en[e, EN_GROUP]
+        en[e, EN_EMPTY] = 0
+        if gr[g, GR_BUSY] == 0.0:
+            gr[g, GR_IDLE_S] += t - gr[g, GR_IDLE_SINCE]
+        gr[g, GR_BUSY] += 1.0
+        if tally[T_BUSY] == 0:
+            acc[A_SERVER_IDLE_S] += t - acc[A_SERVER_IDLE_SINCE]
+        tally[T_BUSY] += 1
 
 
-@njit(cache=True)
-def _go_idle(eng, grp, led, e, t):
+@njit(cache=True, inline="always")
+def _go_idle(en, ef, gr, acc, tally, e, t):
     """Nothing to run: instance ``e`` sleeps until its next arrival (or a hand-off wakes it)."""
-    eng.state[e] = _EMPTY
-    if not eng.empty[e]:
-        g = eng.group[e]
-        eng.empty[e] = True
-        grp.busy[g] -= 1
-        if grp.busy[g] == 0:
-            grp.idle_since[g] = t
-        led.tally[T_BUSY] -= 1
-        if led.tally[T_BUSY] == 0:
-            led.acc[A_SERVER_IDLE_SINCE] = t
-    _schedule(eng, led, e, eng.next_t[e])
+    en[e, EN_STATE] = _EMPTY
+    if en[e, EN_EMPTY] == 0:
+        g = en[e, EN_GROUP]
+        en[e, EN_EMPTY] = 1
+        gr[g, GR_BUSY] -= 1.0
+        if gr[g, GR_BUSY] == 0.0:
+            gr[g, GR_IDLE_SINCE] = t
+        tally[T_BUSY] -= 1
+        if tally[T_BUSY] == 0:
+            acc[A_SERVER_IDLE_SINCE] = t
+    _schedule(en, ef, tally, e, ef[e, EF_NEXT_T])
 
 
 # --- request life: decoding, preemption, hand-off, finish ------------------------------------------
 
 @njit(cache=True, inline="always")
-def _start_decoding(req, eng, e, r):
+def _start_decoding(rq, rf, en, ef, sg, e, r):
     """Request ``r`` (prefilled) joins instance ``e``'s decodes: record the counter, cache, tokens
     and energy sum it starts from, its block bucket, and its finish in the heap."""
-    bs = eng.bs[e]
-    req.state[r] = _DECODE
-    req.d0[r] = eng.dcount[e]
-    req.c0[r] = req.computed[r]
-    req.g0[r] = req.generated[r]
-    req.phi0[r] = eng.phi[e]
-    eng.buckets[e, (req.c0[r] - req.d0[r]) % bs] += 1
-    eng.n_dec[e] += 1
-    eng.sum_c[e] += req.c0[r]
-    eng.hsize[e] = _heap_push(eng.hkey, eng.hid, req.heap_pos, eng.seg[e], eng.hsize[e],
-                              req.d0[r] + req.output[r] - req.g0[r], r)
+    rq[r, RQ_STATE] = _DECODE
+    rq[r, RQ_D0] = en[e, EN_DCOUNT]
+    rq[r, RQ_C0] = rq[r, RQ_COMPUTED]
+    rq[r, RQ_G0] = rq[r, RQ_GENERATED]
+    rf[r, RF_PHI0] = ef[e, EF_PHI]
+    en[e, EN_BUCKETS + (rq[r, RQ_C0] - rq[r, RQ_D0]) % en[e, EN_BS]] += 1
+    en[e, EN_N_DEC] += 1
+    en[e, EN_SUM_C] += rq[r, RQ_C0]
+    en[e, EN_HSIZE] = _heap_push(sg, rq, en[e, EN_SEG], en[e, EN_HSIZE], rq[r, RQ_D0] + rq[r, RQ_OUTPUT] - rq[r, RQ_G0],
+                                 r)
 
 
 @njit(cache=True, inline="always")
-def _stop_decoding(req, eng, e, r):
+def _stop_decoding(rq, rf, en, ef, sg, e, r):
     """Request ``r`` leaves instance ``e``'s decodes (finished or preempted): bring its tokens,
     cache and energy up to the decode counter, take it out of the buckets and the heap."""
-    steps_done = eng.dcount[e] - req.d0[r]
-    cur = req.c0[r] + steps_done
-    req.generated[r] = req.g0[r] + steps_done
-    req.computed[r] = cur
-    req.energy_j[r] += eng.phi[e] - req.phi0[r]
-    eng.n_dec[e] -= 1
-    eng.sum_c[e] -= cur
-    eng.buckets[e, (req.c0[r] - req.d0[r]) % eng.bs[e]] -= 1
-    eng.hsize[e] = _heap_remove(eng.hkey, eng.hid, req.heap_pos, eng.seg[e], eng.hsize[e], req.heap_pos[r])
+    steps_done = en[e, EN_DCOUNT] - rq[r, RQ_D0]
+    cur = rq[r, RQ_C0] + steps_done
+    rq[r, RQ_GENERATED] = rq[r, RQ_G0] + steps_done
+    rq[r, RQ_COMPUTED] = cur
+    rf[r, RF_ENERGY_J] += ef[e, EF_PHI] - rf[r, RF_PHI0]
+    en[e, EN_N_DEC] -= 1
+    en[e, EN_SUM_C] -= cur
+    en[e, EN_BUCKETS + (rq[r, RQ_C0] - rq[r, RQ_D0]) % en[e, EN_BS]] -= 1
+    en[e, EN_HSIZE] = _heap_remove(sg, rq, en[e, EN_SEG], en[e, EN_HSIZE], rq[r, RQ_HEAP_POS])
 
 
 @njit(cache=True, inline="always")
-def _leave_running(req, eng, e, r):
+def _leave_running(rq, en, e, r):
     """Request ``r`` gives back its KV blocks and leaves instance ``e``'s running list."""
-    eng.free[e] += _ceil_div(req.computed[r], eng.bs[e])
-    _unlink(req.run_prev, req.run_next, eng.run_head, eng.run_tail, e, r)
-    eng.run_n[e] -= 1
+    en[e, EN_FREE] += _ceil_div(rq[r, RQ_COMPUTED], en[e, EN_BS])
+    _unlink(rq, RQ_RUN_PREV, RQ_RUN_NEXT, en, EN_RUN_HEAD, EN_RUN_TAIL, e, r)
+    en[e, EN_RUN_N] -= 1
 
 
-@njit(cache=True)
-def _preempt(req, eng, led, e, v):
+@njit(cache=True, inline="always")
+def _preempt(rq, rf, en, ef, sg, tally, e, v):
     """Preempt running request ``v`` of instance ``e`` (vLLM's recompute mode): free its blocks,
     forget its cache, and put it back at the front of the waiting queue."""
-    led.tally[T_PREEMPTIONS] += 1
-    req.preempted[v] += 1
-    if req.state[v] == _DECODE:
-        _stop_decoding(req, eng, e, v)
+    tally[T_PREEMPTIONS] += 1
+    rq[v, RQ_PREEMPTED] += 1
+    if rq[v, RQ_STATE] == _DECODE:
+        _stop_decoding(rq, rf, en, ef, sg, e, v)
     else:
-        _unlink(req.pf_prev, req.pf_next, eng.pf_head, eng.pf_tail, e, v)
-    _leave_running(req, eng, e, v)
-    req.computed[v] = 0
-    _push_front(req.link, eng.wq_head, eng.wq_tail, e, v)
-    eng.wq_len[e] += 1
-    req.state[v] = _WAITING
-
-
-@njit(cache=True)
-def _hand_off(req, eng, led, e, r, t):
-    """Request ``r``'s prefill ended on prefill instance ``e``: its KV cache leaves ``e`` for the
-    next decode instance (round robin), which is woken if it sleeps."""
-    _leave_running(req, eng, e, r)
-    req.state[r] = _WAITING
-    d = eng.decoders[led.tally[T_HANDOFFS] % eng.decoders.shape[0]]
-    led.tally[T_HANDOFFS] += 1
-    _push(req.link, eng.wq_head, eng.wq_tail, d, r)
-    eng.wq_len[d] += 1
-    if eng.state[d] == _EMPTY and eng.t[d] > t:
-        _schedule(eng, led, d, t)
+        _unlink(rq, RQ_PF_PREV, RQ_PF_NEXT, en, EN_PF_HEAD, EN_PF_TAIL, e, v)
+    _leave_running(rq, en, e, v)
+    rq[v, RQ_COMPUTED] = 0
+    _push_front(rq, en, EN_WQ_HEAD, EN_WQ_TAIL, e, v)
+    en[e, EN_WQ_LEN] += 1
+    rq[v, RQ_STATE] = _WAITING
 
 
 @njit(cache=True, inline="always")
-def _observe(led, m, x):
+def _hand_off(rq, en, ef, tally, decoders, e, r, t):
+    """Request ``r``'s prefill ended on prefill instance ``e``: its KV cache leaves ``e`` for the
+    next decode instance (round robin), which is woken if it sleeps."""
+    _leave_running(rq, en, e, r)
+    rq[r, RQ_STATE] = _WAITING
+    d = decoders[tally[T_HANDOFFS] % decoders.shape[0]]
+    tally[T_HANDOFFS] += 1
+    _push(rq, en, EN_WQ_HEAD, EN_WQ_TAIL, d, r)
+    en[d, EN_WQ_LEN] += 1
+    if en[d, EN_STATE] == _EMPTY and ef[d, EF_T] > t:
+        _schedule(en, ef, tally, d, t)
+
+
+@njit(cache=True, inline="always")
+def _observe(acc, tally, hist, m, x):
     """One value of metric ``m`` into its histogram, sum, count and extremes."""
-    acc = led.acc
     acc[A_SUM + m] += x
-    if led.tally[T_COUNT + m] == 0 or x < acc[A_MIN + m]:
+    if tally[T_COUNT + m] == 0 or x < acc[A_MIN + m]:
         acc[A_MIN + m] = x
-    if led.tally[T_COUNT + m] == 0 or x > acc[A_MAX + m]:
+    if tally[T_COUNT + m] == 0 or x > acc[A_MAX + m]:
         acc[A_MAX + m] = x
-    led.tally[T_COUNT + m] += 1
-    led.hist[m, bin_index(x)] += 1
+    tally[T_COUNT + m] += 1
+    hist[m, bin_index(x)] += 1
 
 
-@njit(cache=True)
-def _finish(req, eng, led, e, r, t):
+@njit(cache=True, inline="always")
+def _finish(rq, rf, en, acc, tally, hist, per, e, r, t):
     """Request ``r`` generated its last token at ``t``: it leaves instance ``e``, its TTFT, TPOT
     and latency go into the statistics (and its row of per-request results, if asked), and its
     slot is free again."""
-    _leave_running(req, eng, e, r)
-    tt = req.first_s[r] - req.arrival_s[r]
-    n_out = req.output[r]
-    tp_r = (t - req.first_s[r]) / (n_out - 1) if n_out > 1 else 0.0
-    la = t - req.arrival_s[r]
-    _observe(led, _TTFT, tt)
-    _observe(led, _LATENCY, la)
+    _leave_running(rq, en, e, r)
+    tt = rf[r, RF_FIRST_S] - rf[r, RF_ARRIVAL_S]
+    n_out = rq[r, RQ_OUTPUT]
+    tp_r = (t - rf[r, RF_FIRST_S]) / (n_out - 1) if n_out > 1 else 0.0
+    la = t - rf[r, RF_ARRIVAL_S]
+    _observe(acc, tally, hist, _TTFT, tt)
+    _observe(acc, tally, hist, _LATENCY, la)
     if n_out > 1:
-        _observe(led, _TPOT, tp_r)
-    ttft_slo = led.settings[_TTFT_SLO]
-    tpot_slo = led.settings[_TPOT_SLO]
+        _observe(acc, tally, hist, _TPOT, tp_r)
+    ttft_slo = acc[A_TTFT_SLO]
+    tpot_slo = acc[A_TPOT_SLO]
     if (ttft_slo <= 0.0 or tt <= ttft_slo) and (tpot_slo <= 0.0 or tp_r <= tpot_slo):
-        led.tally[T_GOOD] += 1
-    led.tally[T_SERVED] += 1
-    led.acc[A_PROMPT_TOKENS] += req.prompt[r]
-    led.acc[A_OUTPUT_TOKENS] += n_out
-    led.acc[A_ATTRIBUTED_J] += req.energy_j[r]
-    if led.want_per:
-        i = req.id[r]
-        per = led.per
+        tally[T_GOOD] += 1
+    tally[T_SERVED] += 1
+    acc[A_PROMPT_TOKENS] += rq[r, RQ_PROMPT]
+    acc[A_OUTPUT_TOKENS] += n_out
+    acc[A_ATTRIBUTED_J] += rf[r, RF_ENERGY_J]
+    if tally[T_WANT_PER] == 1:
+        i = rq[r, RQ_ID]
         per[_R_TTFT_S, i] = tt
         per[_R_TPOT_S, i] = tp_r
         per[_R_LATENCY_S, i] = la
         per[_R_FINISH_S, i] = t
-        per[_R_GPU_ENERGY_J, i] = req.energy_j[r]
-        per[_R_PREEMPTIONS, i] = req.preempted[r]
+        per[_R_GPU_ENERGY_J, i] = rf[r, RF_ENERGY_J]
+        per[_R_PREEMPTIONS, i] = rq[r, RQ_PREEMPTED]
         per[_R_SERVED, i] = 1.0
-    _release(req, r)
+    rq[r, RQ_STATE] = _DONE
+    _release(rq, tally, r)
 
 
-@njit(cache=True)
-def _reject(req, led, r):
-    """Request ``r`` could never run: counted, and its slot freed."""
-    led.tally[T_REJECTED] += 1
-    if led.want_per:
-        led.per[_R_PREEMPTIONS, req.id[r]] = 0.0
-        led.per[_R_SERVED, req.id[r]] = 0.0
-    _release(req, r)
+@njit(cache=True, inline="always")
+def _reject(rq, tally, per, r):
+    """Request ``r`` could never run: counted, and its slot freed (its per-request row keeps
+    its NaNs)."""
+    tally[T_REJECTED] += 1
+    rq[r, RQ_STATE] = _REJECTED
+    _release(rq, tally, r)
 
 
 # --- the step ends ----------------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
-def _charge_step(eng, grp, led, e):
+def _charge_step(en, ef, gr, acc, tally, e):
     """Count the step that ends: its GPU phase on the group's GPUs, its batch, kernel and CPU
     time. Returns the GPU-phase energy per token of the instance's GPUs."""
-    g = eng.group[e]
-    tp = eng.cst[e, C_TP]
-    stc = eng.stc
-    grp.phase_s[g] += stc[e, _PHASE_S]
-    grp.phase_j[g] += stc[e, _PHASE_J]
-    led.tally[T_STEPS] += 1
-    led.acc[A_SEQS] += stc[e, _SEQS]
-    if stc[e, _SEQS] > led.acc[A_MAX_BATCH]:
-        led.acc[A_MAX_BATCH] = stc[e, _SEQS]
-    led.acc[A_KERNEL_S] += tp * stc[e, _GPU_S]
-    led.acc[A_CPU_CORE_S] += tp * stc[e, _CPU_S]
-    return tp * stc[e, _PHASE_J] / stc[e, _TOKENS]
+    g = en[e, EN_GROUP]
+    tp = ef[e, C_TP]
+    gr[g, GR_PHASE_S] += ef[e, SC_PHASE_S]
+    gr[g, GR_PHASE_J] += ef[e, SC_PHASE_J]
+    tally[T_STEPS] += 1
+    acc[A_SEQS] += ef[e, SC_SEQS]
+    if ef[e, SC_SEQS] > acc[A_MAX_BATCH]:
+        acc[A_MAX_BATCH] = ef[e, SC_SEQS]
+    acc[A_KERNEL_S] += tp * ef[e, SC_GPU_S]
+    acc[A_CPU_CORE_S] += tp * ef[e, SC_CPU_S]
+    return tp * ef[e, SC_PHASE_J] / ef[e, SC_TOKENS]
 
 
 @njit(cache=True, inline="always")
-def _advance_decodes(eng, e, share):
+def _advance_decodes(en, ef, e, share):
     """Every decode of the step gained a token and its share of the step's energy."""
-    eng.phi[e] += share
-    eng.sum_c[e] += eng.st_dec[e]
-    eng.dcount[e] += 1
+    ef[e, EF_PHI] += share
+    en[e, EN_SUM_C] += en[e, EN_ST_DEC]
+    en[e, EN_DCOUNT] += 1
 
 
-@njit(cache=True)
-def _decodes_done(req, eng, led, e, t, share):
+@njit(cache=True, inline="always")
+def _decodes_done(rq, rf, en, ef, sg, acc, tally, hist, per, e, t, share):
     """The step's decodes advance one token; those reaching their last token finish (the heap's
     entries keyed by this decode counter). Returns the tokens they sampled."""
-    if eng.st_dec[e] == 0:
+    if en[e, EN_ST_DEC] == 0:
         return 0
-    _advance_decodes(eng, e, share)
-    base = eng.seg[e]
-    while eng.hsize[e] > 0 and eng.hkey[base] == eng.dcount[e]:
-        r = eng.hid[base]
-        _stop_decoding(req, eng, e, r)
-        _finish(req, eng, led, e, r, t)
-    return eng.st_dec[e]
+    _advance_decodes(en, ef, e, share)
+    base = en[e, EN_SEG]
+    while en[e, EN_HSIZE] > 0 and sg[base, SG_HKEY] == en[e, EN_DCOUNT]:
+        r = sg[base, SG_HID]
+        _stop_decoding(rq, rf, en, ef, sg, e, r)
+        _finish(rq, rf, en, acc, tally, hist, per, e, r, t)
+    return en[e, EN_ST_DEC]
 
 
-@njit(cache=True)
-def _chunks_done(req, eng, led, e, t, share):
+@njit(cache=True, inline="always")
+def _chunks_done(rq, rf, en, ef, sg, acc, tally, hist, per, decoders, e, t, share):
     """The step's prefill chunks are computed; a request whose prompt is now cached samples a
     token (its first: TTFT) and finishes, is handed on (prefill instance) or starts decoding.
     Returns the tokens sampled."""
     sampled = 0
-    seg = eng.seg[e]
-    for i in range(eng.st_len[e]):
-        r = eng.st_r[seg + i]
-        nt = eng.st_n[seg + i]
-        req.energy_j[r] += share * nt
-        led.tally[T_PREFILL_TOKENS] += nt
-        req.computed[r] = eng.st_c[seg + i] + nt
-        if req.computed[r] == req.prompt[r] + req.generated[r]:
-            req.generated[r] += 1
+    seg = en[e, EN_SEG]
+    for i in range(en[e, EN_ST_LEN]):
+        r = sg[seg + i, SG_R]
+        nt = sg[seg + i, SG_N]
+        rf[r, RF_ENERGY_J] += share * nt
+        tally[T_PREFILL_TOKENS] += nt
+        rq[r, RQ_COMPUTED] = sg[seg + i, SG_C] + nt
+        if rq[r, RQ_COMPUTED] == rq[r, RQ_PROMPT] + rq[r, RQ_GENERATED]:
+            rq[r, RQ_GENERATED] += 1
             sampled += 1
-            if math.isnan(req.first_s[r]):
-                req.first_s[r] = t
-            _unlink(req.pf_prev, req.pf_next, eng.pf_head, eng.pf_tail, e, r)   # prefilled
-            if req.generated[r] == req.output[r]:
-                _finish(req, eng, led, e, r, t)
-            elif eng.role[e] == _PREFILL_ROLE:
-                _hand_off(req, eng, led, e, r, t)
+            if math.isnan(rf[r, RF_FIRST_S]):
+                rf[r, RF_FIRST_S] = t
+            _unlink(rq, RQ_PF_PREV, RQ_PF_NEXT, en, EN_PF_HEAD, EN_PF_TAIL, e, r)   # prefilled
+            if rq[r, RQ_GENERATED] == rq[r, RQ_OUTPUT]:
+                _finish(rq, rf, en, acc, tally, hist, per, e, r, t)
+            elif en[e, EN_ROLE] == _PREFILL_ROLE:
+                _hand_off(rq, en, ef, tally, decoders, e, r, t)
             else:
-                _start_decoding(req, eng, e, r)
+                _start_decoding(rq, rf, en, ef, sg, e, r)
     return sampled
 
 
 @njit(cache=True, inline="always")
-def _close_step(eng, led, e, t, sampled):
+def _close_step(en, ef, acc, e, t, sampled):
     """The step's wall time: requests in the system over it (concurrency) and, if requests were
     waiting when it was formed (the engine at its limit), its time, energy and tokens as steady
     state."""
-    wall = t - eng.st_formed[e]
-    led.acc[A_RUN_S] += eng.st_insys[e] * wall
-    if eng.st_sat[e]:
-        gpu = eng.stc[e, _GPU_S]
-        step_j = eng.cst[e, C_TP] * (eng.stc[e, _POWER_W] * gpu + eng.cst[e, C_IDLE] * (wall - gpu))
-        led.acc[A_STEADY_S] += wall
-        led.acc[A_STEADY_J] += step_j
-        led.acc[A_STEADY_TOKENS] += sampled
-        if eng.role[e] == _DECODER:
-            led.acc[A_STEADY_DEC_J] += step_j
-            led.acc[A_STEADY_DEC_TOKENS] += sampled
-    if t > led.acc[A_T_END]:
-        led.acc[A_T_END] = t
+    wall = t - ef[e, EF_FORMED]
+    acc[A_RUN_S] += ef[e, EF_IN_SYSTEM] * wall
+    if en[e, EN_ST_SAT] == 1:
+        gpu = ef[e, SC_GPU_S]
+        step_j = ef[e, C_TP] * (ef[e, SC_POWER_W] * gpu + ef[e, C_IDLE] * (wall - gpu))
+        acc[A_STEADY_S] += wall
+        acc[A_STEADY_J] += step_j
+        acc[A_STEADY_TOKENS] += sampled
+        if en[e, EN_ROLE] == _DECODER:
+            acc[A_STEADY_DEC_J] += step_j
+            acc[A_STEADY_DEC_TOKENS] += sampled
+    if t > acc[A_T_END]:
+        acc[A_T_END] = t
 
 
 # --- forming a step ----------------------------------------------------------------------------------
 
-@njit(cache=True)
-def _admit_transferred(req, eng, e):
+@njit(cache=True, inline="always")
+def _admit_transferred(rq, rf, en, ef, sg, e):
     """Decode instance ``e`` admits the queue's transferred requests (KV cached on a prefill
     instance) in order, straight into decoding, while sequences and blocks allow. Returns the
     time the step first spends receiving their KV caches."""
     kv_s = 0.0
-    bs = eng.bs[e]
-    max_seqs = int(eng.ins[e, _MAXSEQ])
-    while eng.wq_len[e] > 0 and eng.run_n[e] < max_seqs:
-        r = eng.wq_head[e]
-        if req.computed[r] <= 0:
+    max_seqs = int(ef[e, I_MAX_SEQS])
+    while en[e, EN_WQ_LEN] > 0 and en[e, EN_RUN_N] < max_seqs:
+        r = en[e, EN_WQ_HEAD]
+        if rq[r, RQ_COMPUTED] <= 0:
             break
-        need = _ceil_div(req.computed[r], bs)
-        if eng.free[e] - need < (eng.ins[e, _WM] if eng.run_n[e] > 0 else 0.0):
+        need = _ceil_div(rq[r, RQ_COMPUTED], en[e, EN_BS])
+        if en[e, EN_FREE] - need < (ef[e, I_WATERMARK] if en[e, EN_RUN_N] > 0 else 0.0):
             break
-        _pop(req.link, eng.wq_head, eng.wq_tail, e)
-        eng.wq_len[e] -= 1
-        eng.free[e] -= need
-        _append(req.run_prev, req.run_next, eng.run_head, eng.run_tail, e, r)
-        eng.run_n[e] += 1
-        _start_decoding(req, eng, e, r)
-        kv_s += eng.ins[e, _KVALPHA] + req.computed[r] * eng.cst[e, C_KDEC] / (eng.ins[e, _KVLINK] * _GB)
+        _pop(rq, en, EN_WQ_HEAD, EN_WQ_TAIL, e)
+        en[e, EN_WQ_LEN] -= 1
+        en[e, EN_FREE] -= need
+        _append(rq, RQ_RUN_PREV, RQ_RUN_NEXT, en, EN_RUN_HEAD, EN_RUN_TAIL, e, r)
+        en[e, EN_RUN_N] += 1
+        _start_decoding(rq, rf, en, ef, sg, e, r)
+        kv_s += ef[e, I_KV_ALPHA_S] + rq[r, RQ_COMPUTED] * ef[e, C_KDEC] / (ef[e, I_KV_LINK_GB_S] * _GB)
     return kv_s
 
 
 @njit(cache=True, inline="always")
-def _admit(req, eng, e, r, nt, need, slot):
-    """Admit request ``r``, the head of instance ``e``'s waiting queue: take its ``need`` KV
-    blocks, add it to the running and prefilling lists, and make its first ``nt`` prompt tokens
-    the step's chunk ``slot``."""
-    _pop(req.link, eng.wq_head, eng.wq_tail, e)
-    eng.wq_len[e] -= 1
-    eng.free[e] -= need
-    _append(req.run_prev, req.run_next, eng.run_head, eng.run_tail, e, r)
-    eng.run_n[e] += 1
-    _append(req.pf_prev, req.pf_next, eng.pf_head, eng.pf_tail, e, r)
-    req.state[r] = _PREFILL
-    _add_chunk(eng, e, slot, r, nt, 0)
+def _add_chunk(en, sg, e, slot, r, nt, c):
+    """Chunk ``slot`` of instance ``e``'s step: ``nt`` tokens of request ``r``, ``c`` already cached."""
+    i = en[e, EN_SEG] + slot
+    sg[i, SG_R] = r
+    sg[i, SG_N] = nt
+    sg[i, SG_C] = c
 
 
 @njit(cache=True, inline="always")
-def _add_chunk(eng, e, slot, r, nt, c):
-    """Chunk ``slot`` of instance ``e``'s step: ``nt`` tokens of request ``r``, ``c`` already cached."""
-    i = eng.seg[e] + slot
-    eng.st_r[i] = r
-    eng.st_n[i] = nt
-    eng.st_c[i] = c
+def _admit(rq, en, sg, e, r, nt, need, slot):
+    """Admit request ``r``, the head of instance ``e``'s waiting queue: take its ``need`` KV
+    blocks, add it to the running and prefilling lists, and make its first ``nt`` prompt tokens
+    the step's chunk ``slot``."""
+    _pop(rq, en, EN_WQ_HEAD, EN_WQ_TAIL, e)
+    en[e, EN_WQ_LEN] -= 1
+    en[e, EN_FREE] -= need
+    _append(rq, RQ_RUN_PREV, RQ_RUN_NEXT, en, EN_RUN_HEAD, EN_RUN_TAIL, e, r)
+    en[e, EN_RUN_N] += 1
+    _append(rq, RQ_PF_PREV, RQ_PF_NEXT, en, EN_PF_HEAD, EN_PF_TAIL, e, r)
+    rq[r, RQ_STATE] = _PREFILL
+    _add_chunk(en, sg, e, slot, r, nt, 0)
 
 
-@njit(cache=True)
-def _admit_whole_prompts(req, eng, e):
+@njit(cache=True, inline="always")
+def _admit_whole_prompts(rq, en, ef, sg, e):
     """Without chunked prefill: admit waiting requests (preempted ones first) whole, in order,
     within the token budget, ``max_num_seqs`` and the free blocks (less the watermark unless
     nothing runs). Returns the chunks and tokens."""
     n_chunks = 0
     tokens = 0
-    bs = eng.bs[e]
-    budget = int(eng.ins[e, _BUDGET])
-    max_seqs = int(eng.ins[e, _MAXSEQ])
-    while eng.wq_len[e] > 0:
-        r = eng.wq_head[e]
-        if req.computed[r] > 0:   # transferred: admitted first thing next step
+    budget = int(ef[e, I_BUDGET])
+    max_seqs = int(ef[e, I_MAX_SEQS])
+    while en[e, EN_WQ_LEN] > 0:
+        r = en[e, EN_WQ_HEAD]
+        if rq[r, RQ_COMPUTED] > 0:   # transferred: admitted first thing next step
             break
-        nt = req.prompt[r] + req.generated[r]
-        need = _ceil_div(nt, bs)
-        lim = eng.ins[e, _WM] if eng.run_n[e] > 0 else 0.0
-        if tokens + nt > budget or eng.run_n[e] >= max_seqs or eng.free[e] - need < lim:
+        nt = rq[r, RQ_PROMPT] + rq[r, RQ_GENERATED]
+        need = _ceil_div(nt, en[e, EN_BS])
+        lim = ef[e, I_WATERMARK] if en[e, EN_RUN_N] > 0 else 0.0
+        if tokens + nt > budget or en[e, EN_RUN_N] >= max_seqs or en[e, EN_FREE] - need < lim:
             break
-        _admit(req, eng, e, r, nt, need, n_chunks)
+        _admit(rq, en, sg, e, r, nt, need, n_chunks)
         n_chunks += 1
         tokens += nt
     return n_chunks, tokens
 
 
-@njit(cache=True)
-def _secure_decode_blocks(req, eng, led, e):
+@njit(cache=True, inline="always")
+def _secure_decode_blocks(rq, rf, en, ef, sg, tally, e):
     """A decode step (or the decodes of a chunked step): preempt the latest-admitted running
     request until the decodes' new blocks (one bucket's count) fit, and take them."""
-    bs = eng.bs[e]
-    while eng.run_n[e] > 0:
-        need = eng.buckets[e, (-eng.dcount[e]) % bs] if eng.n_dec[e] > 0 else 0
-        if eng.free[e] >= need:
-            eng.free[e] -= need
+    while en[e, EN_RUN_N] > 0:
+        need = en[e, EN_BUCKETS + (-en[e, EN_DCOUNT]) % en[e, EN_BS]] if en[e, EN_N_DEC] > 0 else 0
+        if en[e, EN_FREE] >= need:
+            en[e, EN_FREE] -= need
             return
-        _preempt(req, eng, led, e, eng.run_tail[e])
+        _preempt(rq, rf, en, ef, sg, tally, e, en[e, EN_RUN_TAIL])
 
 
-@njit(cache=True)
-def _continue_prefills(req, eng, led, e, budget, n_chunks):
+@njit(cache=True, inline="always")
+def _continue_prefills(rq, rf, en, ef, sg, tally, e, budget):
     """Chunked prefill: the running prefills, in admission order, each given what is left of its
     prompt within the budget; when its blocks do not fit, later prefilling requests are
     preempted. Returns the chunks, tokens and budget left."""
-    bs = eng.bs[e]
+    bs = en[e, EN_BS]
+    n_chunks = 0
     tokens = 0
-    r = eng.pf_head[e]
+    r = en[e, EN_PF_HEAD]
     while r >= 0 and budget > 0:
-        c = req.computed[r]
-        nt = req.prompt[r] + req.generated[r] - c
+        c = rq[r, RQ_COMPUTED]
+        nt = rq[r, RQ_PROMPT] + rq[r, RQ_GENERATED] - c
         if nt > budget:
             nt = budget
         need = _ceil_div(c + nt, bs) - _ceil_div(c, bs)
-        while eng.free[e] < need:
-            v = eng.run_tail[e]
-            if v == r or req.state[v] == _DECODE:
+        while en[e, EN_FREE] < need:
+            v = en[e, EN_RUN_TAIL]
+            if v == r or rq[v, RQ_STATE] == _DECODE:
                 break
-            _preempt(req, eng, led, e, v)   # a later prefilling request
-        if eng.free[e] < need:
+            _preempt(rq, rf, en, ef, sg, tally, e, v)   # a later prefilling request
+        if en[e, EN_FREE] < need:
             break
-        eng.free[e] -= need
-        _add_chunk(eng, e, n_chunks, r, nt, c)
+        en[e, EN_FREE] -= need
+        _add_chunk(en, sg, e, n_chunks, r, nt, c)
         n_chunks += 1
         tokens += nt
         budget -= nt
-        r = req.pf_next[r]
+        r = rq[r, RQ_PF_NEXT]
     return n_chunks, tokens, budget
 
 
-@njit(cache=True)
-def _admit_chunks(req, eng, e, budget, n_chunks):
+@njit(cache=True, inline="always")
+def _admit_chunks(rq, en, ef, sg, e, budget, n_chunks):
     """Chunked prefill: newly admitted requests, each given ``min(prompt, budget left)`` tokens,
     within ``max_num_seqs`` and the free blocks. Returns the chunks and tokens."""
-    bs = eng.bs[e]
-    max_seqs = int(eng.ins[e, _MAXSEQ])
+    max_seqs = int(ef[e, I_MAX_SEQS])
     tokens = 0
-    while eng.wq_len[e] > 0 and budget > 0 and eng.run_n[e] < max_seqs:
-        r = eng.wq_head[e]
-        if req.computed[r] > 0:   # transferred: admitted first thing next step
+    while en[e, EN_WQ_LEN] > 0 and budget > 0 and en[e, EN_RUN_N] < max_seqs:
+        r = en[e, EN_WQ_HEAD]
+        if rq[r, RQ_COMPUTED] > 0:   # transferred: admitted first thing next step
             break
-        nt = req.prompt[r] + req.generated[r]
+        nt = rq[r, RQ_PROMPT] + rq[r, RQ_GENERATED]
         if nt > budget:
             nt = budget
-        need = _ceil_div(nt, bs)
-        lim = eng.ins[e, _WM] if eng.run_n[e] > 0 else 0.0
-        if eng.free[e] - need < lim:
+        need = _ceil_div(nt, en[e, EN_BS])
+        lim = ef[e, I_WATERMARK] if en[e, EN_RUN_N] > 0 else 0.0
+        if en[e, EN_FREE] - need < lim:
             break
-        _admit(req, eng, e, r, nt, need, n_chunks)
+        _admit(rq, en, sg, e, r, nt, need, n_chunks)
         n_chunks += 1
         tokens += nt
         budget -= nt
     return n_chunks, tokens
 
 
-@njit(cache=True)
-def _price_step(req, eng, e, t, n_chunks, tokens, ndec, kv_s, disagg):
+@njit(cache=True, inline="always")
+def _price_step(rq, en, ef, sg, e, t, n_chunks, tokens, ndec, kv_s, disagg):
     """The step's cost (:func:`_cost`) from its chunks' attention sums and its decodes' context
     sum; records the step (chunks, decodes, when formed, whether requests wait, requests in the
     system). Returns its CPU phase."""
     sampled = float(ndec)
     a_p = 0.0
     k_p = 0.0
-    seg = eng.seg[e]
+    seg = en[e, EN_SEG]
     for i in range(n_chunks):
-        r = eng.st_r[seg + i]
-        nt = float(eng.st_n[seg + i])
-        c = float(eng.st_c[seg + i])
+        r = sg[seg + i, SG_R]
+        nt = float(sg[seg + i, SG_N])
+        c = float(sg[seg + i, SG_C])
         a_p += nt * (c + 0.5 * (nt + 1.0))
         k_p += c + nt
-        if eng.st_c[seg + i] + eng.st_n[seg + i] == req.prompt[r] + req.generated[r]:
+        if sg[seg + i, SG_C] + sg[seg + i, SG_N] == rq[r, RQ_PROMPT] + rq[r, RQ_GENERATED]:
             sampled += 1.0
-    cpu_phase = _cost(eng.cst, eng.mm, eng.stc, e, float(tokens), sampled, float(n_chunks + ndec), n_chunks, a_p,
-                      k_p, ndec, float(eng.sum_c[e] + ndec), kv_s)
-    eng.st_len[e] = n_chunks
-    eng.st_dec[e] = ndec
-    eng.st_formed[e] = t
+    cpu_phase = _cost(ef, e, float(tokens), sampled, float(n_chunks + ndec), n_chunks, a_p, k_p, ndec,
+                      float(en[e, EN_SUM_C] + ndec), kv_s)
+    en[e, EN_ST_LEN] = n_chunks
+    en[e, EN_ST_DEC] = ndec
+    ef[e, EF_FORMED] = t
+    waiting = en[e, EN_WQ_LEN]
     if disagg:   # the system at its limit: requests wait for any of its engines
-        eng.st_sat[e] = eng.wq_len.sum() > 0
-    else:
-        eng.st_sat[e] = eng.wq_len[e] > 0
-    eng.st_insys[e] = float(eng.run_n[e] + eng.wq_len[e])
+        waiting = 0
+        for j in range(en.shape[0]):
+            waiting += en[j, EN_WQ_LEN]
+    en[e, EN_ST_SAT] = 1 if waiting > 0 else 0
+    ef[e, EF_IN_SYSTEM] = float(en[e, EN_RUN_N] + en[e, EN_WQ_LEN])
     return cpu_phase
 
 
-@njit(cache=True)
-def _form_step(req, eng, grp, led, e, t, disagg):
+@njit(cache=True, inline="always")
+def _form_step(rq, rf, en, ef, sg, gr, acc, tally, e, t, disagg):
     """Instance ``e`` forms its next step at ``t`` (its arrivals already queued): who runs, by
     vLLM's rules, and at what cost; or it sleeps if nothing can run. Returns the step's CPU
     phase, its chunks and decodes (-1 chunks: asleep)."""
-    _mark_busy(eng, grp, led, e, t)
-    kv_s = _admit_transferred(req, eng, e) if eng.role[e] == _DECODER else 0.0
-    chunked = eng.ins[e, _CHUNK] >= 0.5
+    _mark_busy(en, gr, acc, tally, e, t)
+    kv_s = _admit_transferred(rq, rf, en, ef, sg, e) if en[e, EN_ROLE] == _DECODER else 0.0
+    chunked = ef[e, I_CHUNKED] >= 0.5
     n_chunks = 0
     tokens = 0
     ndec = 0
     if not chunked:   # whole prompts first (a prefill step), else a decode step
-        n_chunks, tokens = _admit_whole_prompts(req, eng, e)
+        n_chunks, tokens = _admit_whole_prompts(rq, en, ef, sg, e)
     if chunked or n_chunks == 0:
-        _secure_decode_blocks(req, eng, led, e)
-        ndec = eng.n_dec[e]
+        _secure_decode_blocks(rq, rf, en, ef, sg, tally, e)
+        ndec = en[e, EN_N_DEC]
         tokens = ndec
     if chunked:       # decode-first, then running prefills, then new prompts, within the budget
-        n_chunks, more, budget = _continue_prefills(req, eng, led, e, int(eng.ins[e, _BUDGET]) - ndec, n_chunks)
+        n_chunks, more, budget = _continue_prefills(rq, rf, en, ef, sg, tally, e, int(ef[e, I_BUDGET]) - ndec)
         tokens += more
-        n_chunks, more = _admit_chunks(req, eng, e, budget, n_chunks)
+        n_chunks, more = _admit_chunks(rq, en, ef, sg, e, budget, n_chunks)
         tokens += more
     if n_chunks == 0 and ndec == 0:
-        _go_idle(eng, grp, led, e, t)
+        _go_idle(en, ef, gr, acc, tally, e, t)
         return 0.0, -1, 0
-    return _price_step(req, eng, e, t, n_chunks, tokens, ndec, kv_s, disagg), n_chunks, ndec
+    return _price_step(rq, en, ef, sg, e, t, n_chunks, tokens, ndec, kv_s, disagg), n_chunks, ndec
 
 
-@njit(cache=True)
-def _replay_solo_decodes(eng, grp, led, e, t, cpu_phase, disagg):
+@njit(cache=True, inline="always")
+def _replay_solo_decodes(en, ef, sg, gr, acc, tally, e, t, cpu_phase, disagg):
     """Replay identical decode steps of instance ``e``, alone on its GPUs and decoding only,
     while nothing arrives, finishes or is preempted (every rule of the general path would choose
     the same step again): the same decodes, one token longer each step. Returns the time and CPU
     phase of the step left in flight (formed at that time)."""
-    g = eng.group[e]
-    cst = eng.cst
-    stc = eng.stc
-    mm = eng.mm
-    bs = eng.bs[e]
-    ndec = eng.st_dec[e]
+    g = en[e, EN_GROUP]
+    bs = en[e, EN_BS]
+    ndec = en[e, EN_ST_DEC]
     tokens_f = float(ndec)
-    tp = cst[e, C_TP]
-    idle = cst[e, C_IDLE]
-    uncapped = cst[e, C_LIM] >= cst[e, C_CAP]
-    c_t = cst[e, C_TFIXED] + mm[e, _MM_TIME_S]             # the step's time is (c_t + a*A) + c_a
-    c_a = cst[e, C_ACTTOK] * tokens_f / cst[e, C_CM]
-    c_b = cst[e, C_ACTTOK] * tokens_f
-    gpu, cpu, phase, power, phase_j = stc[e, _GPU_S], stc[e, _CPU_S], stc[e, _PHASE_S], stc[e, _POWER_W], \
-        stc[e, _PHASE_J]
-    comm = _comm(cst, e, tokens_f, tokens_f)
-    dc = eng.dcount[e]
-    sc = eng.sum_c[e]
-    fr = eng.free[e]
-    ph = eng.phi[e]
-    top = eng.hkey[eng.seg[e]] if eng.hsize[e] > 0 else -1
-    t_next = eng.next_t[e]
+    tp = ef[e, C_TP]
+    idle = ef[e, C_IDLE]
+    uncapped = ef[e, C_LIM] >= ef[e, C_CAP]
+    c_t = ef[e, C_TFIXED] + ef[e, MM_TIME_S]             # the step's time is (c_t + a*A) + c_a
+    c_a = ef[e, C_ACTTOK] * tokens_f / ef[e, C_CM]
+    c_b = ef[e, C_ACTTOK] * tokens_f
+    gpu, cpu, phase, power, phase_j = (ef[e, SC_GPU_S], ef[e, SC_CPU_S], ef[e, SC_PHASE_S], ef[e, SC_POWER_W],
+                                       ef[e, SC_PHASE_J])
+    comm = _comm(ef, e, tokens_f, tokens_f)
+    dc = en[e, EN_DCOUNT]
+    sc = en[e, EN_SUM_C]
+    fr = en[e, EN_FREE]
+    ph = ef[e, EF_PHI]
+    top = sg[en[e, EN_SEG], SG_HKEY] if en[e, EN_HSIZE] > 0 else -1
+    t_next = ef[e, EF_NEXT_T]
     if disagg:
         # another engine's next event may hand this one a request (or change whether
         # requests wait): replay only the steps that end before it
-        for j in range(eng.t.shape[0]):
-            if j != e and eng.t[j] < t_next:
-                t_next = eng.t[j]
+        for j in range(en.shape[0]):
+            if j != e and ef[j, EF_T] < t_next:
+                t_next = ef[j, EF_T]
     idx = (-(dc + 1)) % bs
-    sat = eng.st_sat[e]
-    in_sys = eng.st_insys[e]
-    decoder = eng.role[e] == _DECODER
+    sat = en[e, EN_ST_SAT] == 1
+    in_sys = ef[e, EF_IN_SYSTEM]
+    decoder = en[e, EN_ROLE] == _DECODER
     formed = t
-    acc = led.acc
-    gps, gpj = grp.phase_s[g], grp.phase_j[g]
+    gps, gpj = gr[g, GR_PHASE_S], gr[g, GR_PHASE_J]
     steps = 0
     seqs, kernel_s, cpu_core_s, run_s = acc[A_SEQS], acc[A_KERNEL_S], acc[A_CPU_CORE_S], acc[A_RUN_S]
     steady_s, steady_j, steady_tok = acc[A_STEADY_S], acc[A_STEADY_J], acc[A_STEADY_TOKENS]
@@ -1300,7 +1286,7 @@ def _replay_solo_decodes(eng, grp, led, e, t, cpu_phase, disagg):
         t2 = (t + cpu_phase) + phase
         if t_next <= t2:
             break
-        need = eng.buckets[e, idx]
+        need = en[e, EN_BUCKETS + idx]
         if fr < need:
             break
         # the step ends at t2 (as _charge_step, _advance_decodes and _close_step, no finishes)
@@ -1329,15 +1315,15 @@ def _replay_solo_decodes(eng, grp, led, e, t, cpu_phase, disagg):
         fr -= need
         idx = idx - 1 if idx > 0 else bs - 1
         a_d = float(sc + ndec)
-        gpu = (c_t + cst[e, C_ADEC] * a_d) + c_a
-        flop = (mm[e, _MM_FLOP] + cst[e, C_FDEC] * a_d) / tp
-        nbytes = mm[e, _MM_BYTES] + cst[e, C_KDEC] * a_d + c_b
-        power, gpu = _decode_power(cst, e, gpu, flop, nbytes, uncapped)
+        gpu = (c_t + ef[e, C_ADEC] * a_d) + c_a
+        flop = (ef[e, MM_FLOP] + ef[e, C_FDEC] * a_d) / tp
+        nbytes = ef[e, MM_BYTES] + ef[e, C_KDEC] * a_d + c_b
+        power, gpu = _decode_power(ef, e, gpu, flop, nbytes, uncapped)
         phase = gpu + comm
         phase_j = power * gpu + idle * comm
-        cpu_phase = _cpu_phase(cst, e, cpu, phase)
+        cpu_phase = _cpu_phase(ef, e, cpu, phase)
     if steps > 0:
-        led.tally[T_STEPS] += steps
+        tally[T_STEPS] += steps
         acc[A_SEQS], acc[A_KERNEL_S], acc[A_CPU_CORE_S], acc[A_RUN_S] = seqs, kernel_s, cpu_core_s, run_s
         acc[A_STEADY_S], acc[A_STEADY_J], acc[A_STEADY_TOKENS] = steady_s, steady_j, steady_tok
         acc[A_STEADY_DEC_J], acc[A_STEADY_DEC_TOKENS] = steady_dec_j, steady_dec_tok
@@ -1345,65 +1331,64 @@ def _replay_solo_decodes(eng, grp, led, e, t, cpu_phase, disagg):
             acc[A_MAX_BATCH] = tokens_f
         if t > acc[A_T_END]:
             acc[A_T_END] = t
-        grp.free_s[g] = t
-        grp.phase_s[g], grp.phase_j[g] = gps, gpj
-        eng.dcount[e] = dc
-        eng.sum_c[e] = sc
-        eng.free[e] = fr
-        eng.phi[e] = ph
-        eng.st_formed[e] = t
-        stc[e, _GPU_S], stc[e, _PHASE_S], stc[e, _POWER_W], stc[e, _PHASE_J] = gpu, phase, power, phase_j
+        gr[g, GR_FREE_S] = t
+        gr[g, GR_PHASE_S], gr[g, GR_PHASE_J] = gps, gpj
+        en[e, EN_DCOUNT] = dc
+        en[e, EN_SUM_C] = sc
+        en[e, EN_FREE] = fr
+        ef[e, EF_PHI] = ph
+        ef[e, EF_FORMED] = t
+        ef[e, SC_GPU_S], ef[e, SC_PHASE_S], ef[e, SC_POWER_W], ef[e, SC_PHASE_J] = gpu, phase, power, phase_j
     return t, cpu_phase
 
 
-@njit(cache=True)
-def _replay_shared_decodes(eng, grp, led, g):
+@njit(cache=True, inline="always")
+def _replay_shared_decodes(en, ef, sg, gr, members, acc, tally, g):
     """Instances sharing GPU group ``g``: play their events in the general loop's order while each
     step one of them forms is again a pure decode step like its last (nothing arrives, finishes,
     is preempted or prefilled); stop at the first event that needs the general path."""
-    lo, hi = grp.start[g], grp.start[g + 1]
+    lo, hi = int(gr[g, GR_FIRST]), int(gr[g, GR_STOP])
     while True:
-        j = _next_event(eng, lo, hi, grp.members)
-        if j < 0 or eng.state[j] == _EMPTY:
+        j = _next_event(en, ef, members, lo, hi)
+        if j < 0 or en[j, EN_STATE] == _EMPTY:
             return
-        tj = eng.t[j]
-        if eng.state[j] == _CPU_PHASE:
-            _queue_gpu_phase(eng, grp, led, j, tj)
+        tj = ef[j, EF_T]
+        if en[j, EN_STATE] == _CPU_PHASE:
+            _queue_gpu_phase(en, ef, gr, tally, j, tj)
             continue
         # its GPU phase ends at tj: would the next step be the same decode step again?
-        if eng.st_len[j] != 0 or eng.st_dec[j] == 0 or eng.pf_head[j] >= 0:
+        if en[j, EN_ST_LEN] != 0 or en[j, EN_ST_DEC] == 0 or en[j, EN_PF_HEAD] >= 0:
             return
-        if eng.hsize[j] > 0 and eng.hkey[eng.seg[j]] == eng.dcount[j] + 1:
+        if en[j, EN_HSIZE] > 0 and sg[en[j, EN_SEG], SG_HKEY] == en[j, EN_DCOUNT] + 1:
             return
-        if eng.next_t[j] <= tj:
+        if ef[j, EF_NEXT_T] <= tj:
             return
-        need = eng.buckets[j, (-(eng.dcount[j] + 1)) % eng.bs[j]]
-        if eng.free[j] < need:
+        need = en[j, EN_BUCKETS + (-(en[j, EN_DCOUNT] + 1)) % en[j, EN_BS]]
+        if en[j, EN_FREE] < need:
             return
-        share = _charge_step(eng, grp, led, j)
-        _advance_decodes(eng, j, share)
-        nd = eng.st_dec[j]
-        _close_step(eng, led, j, tj, nd)
-        eng.free[j] -= need
-        cph = _next_decode(eng.cst, eng.mm, eng.stc, j, float(nd), float(eng.sum_c[j] + nd),
-                           _comm(eng.cst, j, float(nd), float(nd)))
-        eng.st_formed[j] = tj
-        eng.state[j] = _CPU_PHASE
-        _schedule(eng, led, j, tj + cph)
+        share = _charge_step(en, ef, gr, acc, tally, j)
+        _advance_decodes(en, ef, j, share)
+        nd = en[j, EN_ST_DEC]
+        _close_step(en, ef, acc, j, tj, nd)
+        en[j, EN_FREE] -= need
+        cph = _next_decode(ef, j, float(nd), float(en[j, EN_SUM_C] + nd), _comm(ef, j, float(nd), float(nd)))
+        ef[j, EF_FORMED] = tj
+        en[j, EN_STATE] = _CPU_PHASE
+        _schedule(en, ef, tally, j, tj + cph)
 
 
 # --- results -----------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _summarise(out, led, m, o_mean, o_p50, o_p90, o_p99):
+def _summarise(out, acc, tally, hist, m, o_mean, o_p50, o_p90, o_p99):
     """Mean and percentiles of metric ``m`` (from its histogram), then clear the histogram."""
-    n = led.tally[T_COUNT + m]
+    n = tally[T_COUNT + m]
     if n == 0:
         return
-    x_min, x_max = led.acc[A_MIN + m], led.acc[A_MAX + m]
+    x_min, x_max = acc[A_MIN + m], acc[A_MAX + m]
     lo, hi = bin_index(x_min), bin_index(x_max)
-    counts = led.hist[m]
-    out[o_mean] = led.acc[A_SUM + m] / n
+    counts = hist[m]
+    out[o_mean] = acc[A_SUM + m] / n
     out[o_p50] = percentile_from_counts(counts, n, 50.0, lo, x_min, x_max)
     out[o_p90] = percentile_from_counts(counts, n, 90.0, lo, x_min, x_max)
     out[o_p99] = percentile_from_counts(counts, n, 99.0, lo, x_min, x_max)
@@ -1411,40 +1396,38 @@ def _summarise(out, led, m, o_mean, o_p50, o_p90, o_p99):
 
 
 @njit(cache=True)
-def _results(out, req, eng, grp, led):
+def _results(out, rq, en, gr, acc, tally, hist, per, decoders):
     """The run's outputs (:data:`~carbonsim.models.serving.layout.OUTPUT_NAMES`): the GPUs' energy
     (GPU phases, loaded idle otherwise), idle time, counts, means and percentiles; per-request
     GPU energy takes an equal share of the energy no step attributed."""
-    acc = led.acc
-    tally = led.tally
     end = acc[A_T_END] if acc[A_T_END] > acc[A_LAST_ARRIVAL_S] else acc[A_LAST_ARRIVAL_S]
-    for g in range(grp.gpus.shape[0]):
-        if grp.busy[g] == 0:
-            grp.idle_s[g] += end - grp.idle_since[g]
+    n_groups = gr.shape[0]
+    for g in range(n_groups):
+        if gr[g, GR_BUSY] == 0.0:
+            gr[g, GR_IDLE_S] += end - gr[g, GR_IDLE_SINCE]
     if tally[T_BUSY] == 0:
         acc[A_SERVER_IDLE_S] += end - acc[A_SERVER_IDLE_SINCE]
     gpu_j = 0.0
     idle_j = 0.0
     n_gpus = 0.0
-    for g in range(grp.gpus.shape[0]):
-        gpu_j += grp.gpus[g] * (grp.phase_j[g] + grp.idle_w[g] * (end - grp.phase_s[g]))
-        idle_j += grp.gpus[g] * grp.idle_w[g] * grp.idle_s[g]
-        n_gpus += grp.gpus[g]
+    for g in range(n_groups):
+        gpu_j += gr[g, GR_GPUS] * (gr[g, GR_PHASE_J] + gr[g, GR_IDLE_W] * (end - gr[g, GR_PHASE_S]))
+        idle_j += gr[g, GR_GPUS] * gr[g, GR_IDLE_W] * gr[g, GR_IDLE_S]
+        n_gpus += gr[g, GR_GPUS]
     decode_j = 0.0
-    for d in eng.decoders:
-        g = eng.group[d]
-        decode_j += grp.gpus[g] * (grp.phase_j[g] + grp.idle_w[g] * (end - grp.phase_s[g]))
+    for d in decoders:
+        g = en[d, EN_GROUP]
+        decode_j += gr[g, GR_GPUS] * (gr[g, GR_PHASE_J] + gr[g, GR_IDLE_W] * (end - gr[g, GR_PHASE_S]))
     n_served = tally[T_SERVED]
     n = tally[T_REQUESTS]
-    if led.want_per:
+    if tally[T_WANT_PER] == 1:
         residual = (gpu_j - acc[A_ATTRIBUTED_J]) / n_served if n_served > 0 else 0.0
-        per = led.per
         for i in range(per.shape[1]):
             if per[_R_SERVED, i] > 0.5:
                 per[_R_GPU_ENERGY_J, i] += residual
-        for r in range(req.id.shape[0]):   # requests still in the server (none: every one ends)
-            if req.state[r] != _FREE:
-                per[_R_PREEMPTIONS, req.id[r]] = req.preempted[r]
+        for r in range(rq.shape[0]):   # requests still in the server (none: every one ends)
+            if rq[r, RQ_STATE] == _WAITING or rq[r, RQ_STATE] == _PREFILL or rq[r, RQ_STATE] == _DECODE:
+                per[_R_PREEMPTIONS, rq[r, RQ_ID]] = rq[r, RQ_PREEMPTED]
     steps = tally[T_STEPS]
     out[_O_SERVED] = n_served
     out[_O_REJECTED] = tally[T_REJECTED]
@@ -1453,9 +1436,9 @@ def _results(out, req, eng, grp, led):
     out[_O_BUSY_S] = end - acc[A_SERVER_IDLE_S]
     out[_O_PROMPT_TOKENS] = acc[A_PROMPT_TOKENS]
     out[_O_OUTPUT_TOKENS] = acc[A_OUTPUT_TOKENS]
-    _summarise(out, led, _TTFT, _O_TTFT_MEAN_S, _O_TTFT_P50_S, _O_TTFT_P90_S, _O_TTFT_P99_S)
-    _summarise(out, led, _TPOT, _O_TPOT_MEAN_S, _O_TPOT_P50_S, _O_TPOT_P90_S, _O_TPOT_P99_S)
-    _summarise(out, led, _LATENCY, _O_LATENCY_MEAN_S, _O_LATENCY_P50_S, _O_LATENCY_P90_S,
+    _summarise(out, acc, tally, hist, _TTFT, _O_TTFT_MEAN_S, _O_TTFT_P50_S, _O_TTFT_P90_S, _O_TTFT_P99_S)
+    _summarise(out, acc, tally, hist, _TPOT, _O_TPOT_MEAN_S, _O_TPOT_P50_S, _O_TPOT_P90_S, _O_TPOT_P99_S)
+    _summarise(out, acc, tally, hist, _LATENCY, _O_LATENCY_MEAN_S, _O_LATENCY_P50_S, _O_LATENCY_P90_S,
                _O_LATENCY_P99_S)
     out[_O_SLO_ATTAINMENT] = tally[T_GOOD] / n if n > 0 else 0.0
     out[_O_GPU_ENERGY_J] = gpu_j
@@ -1481,91 +1464,126 @@ def _results(out, req, eng, grp, led):
 
 @njit(cache=True)
 def _setup(inst, spec):
-    """The instances' and groups' records, and the largest request count (-1: unknown)."""
+    """The instances' and groups' arrays, the decode instances, the members of each group, and the
+    number of requests if known (-1: drawn until a time)."""
     k = inst.shape[1]
-    n_streams = spec.shape[1]
     known = 0
-    for s in range(n_streams):
+    for s in range(spec.shape[1]):
         if spec[_SK, s] == _ARRAYS:
             known += int(spec[_SSTOP, s] - spec[_SSTART, s])
         elif spec[_SREQ, s] >= 0.0 and known >= 0:
             known += int(spec[_SREQ, s])
         else:
             known = -1
-    cst = np.empty((k, N_CST))
     n_groups = 0
     max_bs = 1
     n_decoders = 0
     for e in range(k):
-        _constants(inst[:, e], cst[e])
         n_groups = max(n_groups, int(inst[_GROUP, e]) + 1)
         max_bs = max(max_bs, int(inst[_BS, e]))
         if int(inst[_ROLE, e]) == _DECODER:
             n_decoders += 1
-    # segments for each instance's heap and step chunks: its running requests, at most
-    # max_num_seqs (and at most every request)
-    seg = np.zeros(k + 1, np.int64)
-    for e in range(k):
-        room = int(inst[_MAXSEQ, e])
-        if known >= 0 and known < room:
-            room = known
-        seg[e + 1] = seg[e] + max(room, 1)
-    src = np.full(k, -1, np.int64)
-    for s in range(n_streams):
-        for q in range(int(spec[_SCOUNT, s])):
-            src[int(spec[_SFIRST, s]) + q] = s
+    ef = np.zeros((k, N_EF))
+    en = np.full((k, EN_BUCKETS + max_bs), -1, np.int64)
     decoders = np.zeros(n_decoders, np.int64)   # decode instances, in instance order
-    role = np.zeros(k, np.int64)
+    seg = 0
     j = 0
     for e in range(k):
-        role[e] = int(inst[_ROLE, e])
-        if role[e] == _DECODER:
+        _constants(inst[:, e], ef[e])
+        ef[e, MM_TOKENS] = -1.0
+        for col, row in ((I_MAX_SEQS, _MAXSEQ), (I_BUDGET, _BUDGET), (I_CHUNKED, _CHUNK), (I_WATERMARK, _WM),
+                         (I_MAX_LEN, _MAXLEN), (I_KV_BLOCKS, _KVB), (I_KV_LINK_GB_S, _KVLINK),
+                         (I_KV_ALPHA_S, _KVALPHA)):
+            ef[e, col] = inst[row, e]
+        ef[e, EF_NEXT_T] = _INF
+        ef[e, EF_T] = _INF
+        en[e, EN_ROLE] = int(inst[_ROLE, e])
+        en[e, EN_GROUP] = int(inst[_GROUP, e])
+        en[e, EN_BS] = int(inst[_BS, e])
+        en[e, EN_FREE] = int(inst[_KVB, e])
+        # its segment of sg (heap, step chunks): its running requests, at most max_num_seqs
+        # (and at most every request)
+        en[e, EN_SEG] = seg
+        room = int(inst[_MAXSEQ, e])
+        if 0 <= known < room:
+            room = known
+        seg += max(room, 1)
+        for c in (EN_RUN_N, EN_WQ_LEN, EN_DCOUNT, EN_N_DEC, EN_SUM_C, EN_HSIZE, EN_STATE, EN_SEQ, EN_ST_LEN,
+                  EN_ST_DEC, EN_ST_SAT):
+            en[e, c] = 0
+        en[e, EN_EMPTY] = 1
+        en[e, EN_BUCKETS:] = 0
+        if en[e, EN_ROLE] == _DECODER:
             decoders[j] = e
             j += 1
-    group = np.zeros(k, np.int64)
-    bs = np.zeros(k, np.int64)
-    free = np.zeros(k, np.int64)
+    for s in range(spec.shape[1]):
+        for q in range(int(spec[_SCOUNT, s])):
+            en[int(spec[_SFIRST, s]) + q, EN_SRC] = s
+    gr = np.zeros((n_groups, N_GR))
     for e in range(k):
-        group[e] = int(inst[_GROUP, e])
-        bs[e] = int(inst[_BS, e])
-        free[e] = int(inst[_KVB, e])
-    mm = np.zeros((k, N_MM))
-    mm[:, _MM_TOKENS] = -1.0
-    n_seg = seg[k]
-    eng = Engines(np.ascontiguousarray(inst.T), cst, role, group, bs, free, seg[:k].copy(), src,
-                  np.full(k, -1, np.int64), np.full(k, -1, np.int64), np.zeros(k, np.int64),
-                  np.full(k, -1, np.int64), np.full(k, -1, np.int64),
-                  np.full(k, -1, np.int64), np.full(k, -1, np.int64), np.zeros(k, np.int64),
-                  np.full(k, -1, np.int64), np.full(k, -1, np.int64), np.full(k, _INF),
-                  np.zeros(k, np.int64), np.zeros(k, np.int64), np.zeros(k, np.int64), np.zeros(k),
-                  np.zeros((k, max_bs), np.int64), np.zeros(n_seg, np.int64), np.zeros(n_seg, np.int64),
-                  np.zeros(k, np.int64),
-                  np.zeros(k, np.int64), np.full(k, _INF), np.zeros(k, np.int64), np.ones(k, np.bool_),
-                  np.zeros(n_seg, np.int64), np.zeros(n_seg, np.int64), np.zeros(n_seg, np.int64),
-                  np.zeros(k, np.int64), np.zeros(k, np.int64), np.zeros((k, N_STEP)), mm, np.zeros(k),
-                  np.zeros(k, np.bool_), np.zeros(k), decoders)
-    gpus = np.zeros(n_groups)
-    idle_w = np.zeros(n_groups)
-    count = np.zeros(n_groups, np.int64)
-    for e in range(k):
-        gpus[group[e]] = cst[e, C_TP]
-        idle_w[group[e]] = cst[e, C_IDLE]
-        count[group[e]] += 1
-    start = np.zeros(n_groups + 1, np.int64)   # members of each group, in instance order
+        g = en[e, EN_GROUP]
+        gr[g, GR_GPUS] = ef[e, C_TP]
+        gr[g, GR_IDLE_W] = ef[e, C_IDLE]
+        gr[g, GR_SOLO] += 1.0   # members, for now
+    members = np.zeros(k, np.int64)   # each group's instances, in instance order
+    first = 0
     for g in range(n_groups):
-        start[g + 1] = start[g] + count[g]
-    members = np.zeros(k, np.int64)
-    filled = start[:n_groups].copy()
+        gr[g, GR_FIRST] = first
+        gr[g, GR_STOP] = first
+        first += int(gr[g, GR_SOLO])
+        gr[g, GR_SOLO] = 1.0 if gr[g, GR_SOLO] == 1.0 else 0.0
     for e in range(k):
-        members[filled[group[e]]] = e
-        filled[group[e]] += 1
-    grp = Groups(gpus, idle_w, np.zeros(n_groups), np.zeros(n_groups), np.zeros(n_groups),
-                 np.zeros(n_groups, np.int64), np.zeros(n_groups), np.zeros(n_groups), count == 1, start, members)
-    return eng, grp, known
+        g = en[e, EN_GROUP]
+        members[int(gr[g, GR_STOP])] = e
+        gr[g, GR_STOP] += 1.0
+    return en, ef, np.zeros((max(seg, 1), 5), np.int64), gr, members, decoders, known
+
+
+@njit(cache=True, _nrt=False)
+def _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, arrival, lengths, rngs, acc, tally, hist, per, resume):
+    """The event loop: each instance's next event in time order (a CPU phase ends: queue the GPU
+    phase; a GPU phase ends: the step ends; then, or when asleep, arrivals and the next step).
+    Returns -1 when no event is left, or an instance whose arrivals need more request slots: the
+    caller grows them and calls again with it (``resume``: its arrivals at its event time, then its
+    next step). The slot arrays are arguments here, never reassigned, so the loop keeps no
+    reference counting on them."""
+    k = en.shape[0]
+    disagg = decoders.shape[0] > 0
+    while True:
+        if resume >= 0:
+            e = resume
+            resume = -1
+            t = ef[e, EF_T]
+        else:
+            e = _next_event(en, ef, members, -1, k)
+            if e < 0:
+                return -1
+            t = ef[e, EF_T]
+            if en[e, EN_STATE] == _CPU_PHASE:
+                _queue_gpu_phase(en, ef, gr, tally, e, t)
+                continue
+            if en[e, EN_STATE] == _GPU_PHASE:   # the step ends
+                share = _charge_step(en, ef, gr, acc, tally, e)
+                sampled = _decodes_done(rq, rf, en, ef, sg, acc, tally, hist, per, e, t, share)
+                sampled += _chunks_done(rq, rf, en, ef, sg, acc, tally, hist, per, decoders, e, t, share)
+                _close_step(en, ef, acc, e, t, sampled)
+        if not _arrivals(rq, rf, en, ef, spec, ss, arrival, lengths, rngs, acc, tally, per, decoders, e, t):
+            return e
+        cpu_phase, n_chunks, ndec = _form_step(rq, rf, en, ef, sg, gr, acc, tally, e, t, disagg)
+        if n_chunks < 0:
+            continue
+        g = en[e, EN_GROUP]
+        if gr[g, GR_SOLO] == 1.0 and n_chunks == 0 and en[e, EN_PF_HEAD] < 0:
+            t, cpu_phase = _replay_solo_decodes(en, ef, sg, gr, acc, tally, e, t, cpu_phase, disagg)
+        en[e, EN_STATE] = _CPU_PHASE
+        _schedule(en, ef, tally, e, t + cpu_phase)
+        if gr[g, GR_SOLO] == 0.0 and n_chunks == 0 and ndec > 0 and en[e, EN_PF_HEAD] < 0:
+            _replay_shared_decodes(en, ef, sg, gr, members, acc, tally, g)
+
 
 
 @njit(cache=True, nogil=True)
-def simulate_one(inst, spec, arrival, prompt, output, rngs, settings, out, per, want_per, hist):
+def simulate_one(inst, spec, arrival, lengths, rngs, settings, out, per, want_per, hist):
     """Simulate one serving system, without the GIL; fills ``out`` and, if ``want_per``, ``per``.
 
     Parameters
@@ -1573,62 +1591,44 @@ def simulate_one(inst, spec, arrival, prompt, output, rngs, settings, out, per, 
     inst : ndarray, shape (N_INSTANCE, k)
     spec : ndarray, shape (N_STREAM, m)
         Its request streams (:data:`~carbonsim.models.serving.layout.STREAM_NAMES`).
-    arrival, prompt, output : ndarray, shape (n,)
-        Requests that arrays streams read.
+    arrival : ndarray, shape (n,)
+    lengths : ndarray of int64, shape (n, 2)
+        Requests that arrays streams read: arrival times, prompt and output lengths.
     rngs : tuple of N_GENERATORS numpy.random.Generator
         Drawn stream ``s`` draws from ``rngs[3s:3s+3]`` (arrivals, prompts, outputs).
     settings : ndarray, shape (N_SETTINGS,)
     out : ndarray, shape (N_OUTPUTS,)
-    per : ndarray, shape (N_REQUEST_OUT, requests)
+    per : ndarray, shape (N_REQUEST_OUT, n)
         Per-request results, column ``id`` (if ``want_per``).
     hist : ndarray of int64, shape (3, N_BINS)
         Zeros; the percentile histograms' scratch space, left zero.
     """
     k = inst.shape[1]
     out[:] = 0.0
-    eng, grp, known = _setup(inst, spec)
-    m = spec.shape[1]
-    src = Sources(spec, arrival, prompt, output, rngs, np.zeros(m, np.int64), np.zeros(m), np.zeros(m),
-                  np.zeros(m), np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.bool_))
-    req = _slots(max(1, min(known, 1024)) if known >= 0 else 1024)
-    led = Ledger(np.zeros(N_ACC), np.zeros(N_TALLY, np.int64), hist, settings, per, want_per)
+    en, ef, sg, gr, members, decoders, known = _setup(inst, spec)
+    ss = np.zeros((spec.shape[1], N_SS))
+    rq, rf = _slots(max(1, min(known, 1024)) if known >= 0 else 1024, 0)
+    acc = np.zeros(N_ACC)
+    acc[A_TTFT_SLO] = settings[_TTFT_SLO]
+    acc[A_TPOT_SLO] = settings[_TPOT_SLO]
+    tally = np.zeros(N_TALLY, np.int64)
     if want_per:
+        tally[T_WANT_PER] = 1
         per[:] = np.nan
         per[_R_PREEMPTIONS] = 0.0
         per[_R_SERVED] = 0.0
-    disagg = eng.decoders.shape[0] > 0
-    all_instances = np.arange(k)
     for e in range(k):
-        while not _refill(eng, src, req, led, e):
-            req = _grown(req)
-        _schedule(eng, led, e, eng.next_t[e])
-
+        while not _refill(rq, rf, en, ef, spec, ss, arrival, lengths, rngs, acc, tally, e):
+            rq, rf = _grown(rq, rf, tally)
+        _schedule(en, ef, tally, e, ef[e, EF_NEXT_T])
+    resume = -1
     while True:
-        e = _next_event(eng, 0, k, all_instances)
-        if e < 0:
+        resume = _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, arrival, lengths, rngs, acc, tally, hist,
+                      per, resume)
+        if resume < 0:
             break
-        t = eng.t[e]
-        if eng.state[e] == _CPU_PHASE:
-            _queue_gpu_phase(eng, grp, led, e, t)
-            continue
-        if eng.state[e] == _GPU_PHASE:   # the step ends
-            share = _charge_step(eng, grp, led, e)
-            sampled = _decodes_done(req, eng, led, e, t, share)
-            sampled += _chunks_done(req, eng, led, e, t, share)
-            _close_step(eng, led, e, t, sampled)
-        while not _arrivals(eng, src, req, led, e, t):
-            req = _grown(req)
-        cpu_phase, n_chunks, ndec = _form_step(req, eng, grp, led, e, t, disagg)
-        if n_chunks < 0:
-            continue
-        g = eng.group[e]
-        if grp.solo[g] and n_chunks == 0 and eng.pf_head[e] < 0:
-            t, cpu_phase = _replay_solo_decodes(eng, grp, led, e, t, cpu_phase, disagg)
-        eng.state[e] = _CPU_PHASE
-        _schedule(eng, led, e, t + cpu_phase)
-        if not grp.solo[g] and n_chunks == 0 and ndec > 0 and eng.pf_head[e] < 0:
-            _replay_shared_decodes(eng, grp, led, g)
-    _results(out, req, eng, grp, led)
+        rq, rf = _grown(rq, rf, tally)
+    _results(out, rq, en, gr, acc, tally, hist, per, decoders)
 
 
 #: The compiled entry point (the name the sweep's kernel-cache check imports).
@@ -1648,7 +1648,7 @@ def _spare_generators() -> list:
 
 
 def system_args(system):
-    """The kernel's arguments for one system: ``(inst, spec, arrival, prompt, output, rngs, n)``.
+    """The kernel's arguments for one system: ``(inst, spec, arrival, lengths, rngs, n)``.
 
     ``system`` is ``(instances, arrival_s, prompt_tokens, output_tokens, owner)`` (given requests,
     ``owner`` sorted: one arrays stream per instance) or ``(instances, streams)`` with ``streams`` a
@@ -1670,8 +1670,7 @@ def system_args(system):
             rngs[3 * s: 3 * s + 3] = stream.generators()
             served[first + 1: first + count + 1] = 1
         check_roles(inst[I["role"]], inst[I["gpu_group"]], np.cumsum(served))
-        empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
-        return inst, spec, empty_f, empty_i, empty_i, tuple(rngs), 0
+        return inst, spec, np.zeros(0), np.zeros((0, 2), dtype=np.int64), tuple(rngs), 0
     _, arrival, prompt, output, owner = system
     owner = np.asarray(owner, dtype=np.int64)
     bounds = np.searchsorted(owner, np.arange(k + 1)).astype(np.int64)
@@ -1682,9 +1681,11 @@ def system_args(system):
     spec[_SCOUNT] = 1.0
     spec[_SSTART] = bounds[:-1]
     spec[_SSTOP] = bounds[1:]
-    return (inst, spec, np.ascontiguousarray(arrival, dtype=np.float64),
-            np.ascontiguousarray(prompt, dtype=np.int64), np.ascontiguousarray(output, dtype=np.int64),
-            tuple(_spare_generators()), len(arrival))
+    lengths = np.empty((len(arrival), 2), dtype=np.int64)
+    lengths[:, 0] = prompt
+    lengths[:, 1] = output
+    return (inst, spec, np.ascontiguousarray(arrival, dtype=np.float64), lengths, tuple(_spare_generators()),
+            len(arrival))
 
 
 def scratch_histograms() -> np.ndarray:
@@ -1695,10 +1696,9 @@ def scratch_histograms() -> np.ndarray:
 def simulate(instances, arrival_s, prompt_tokens, output_tokens, owner, settings):
     """Compiled counterpart of :func:`carbonsim.models.serving.reference.simulate_reference` (same
     arguments and results)."""
-    inst, spec, arr, prompt, output, rngs, n = system_args(
-        (instances, arrival_s, prompt_tokens, output_tokens, owner))
+    inst, spec, arr, lengths, rngs, n = system_args((instances, arrival_s, prompt_tokens, output_tokens, owner))
     out = np.empty(N_OUTPUTS)
     per = np.empty((N_REQUEST_OUT, n))
-    simulate_one(inst, spec, arr, prompt, output, rngs, np.ascontiguousarray(settings, dtype=np.float64), out, per,
-                 True, scratch_histograms())
+    simulate_one(inst, spec, arr, lengths, rngs, np.ascontiguousarray(settings, dtype=np.float64), out, per, True,
+                 scratch_histograms())
     return out, per
