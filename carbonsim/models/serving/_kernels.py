@@ -4,36 +4,37 @@ Same rules and equations as :func:`carbonsim.models.serving.reference.simulate_r
 readable reference; ``tests/models/test_serving_simulator.py`` holds the two together), written
 as the same events, one helper each, so the two read side by side:
 
-=====================================  ===========================  =============================
-event                                  kernel                       reference (``_Simulation``)
-=====================================  ===========================  =============================
-requests arrive (queued or rejected)   :func:`_arrivals`            ``arrivals``
-a decode engine takes handed-on work   :func:`_admit_transferred`   ``admit_transferred``
-whole prompts admitted (prefill step)  :func:`_admit_whole_prompts` ``admit_whole_prompts``
-decodes' new blocks, preempting        :func:`_secure_decode_blocks` ``secure_decode_blocks``
-chunks of running prefills             :func:`_continue_prefills`   ``continue_prefills``
-chunks of newly admitted prompts       :func:`_admit_chunks`        ``admit_chunks``
-nothing to run: the engine sleeps      :func:`_go_idle`             ``go_idle``
-the step's cost                        :func:`_price_step`          ``price_step``
-its kernels queue for the GPUs         :func:`_queue_gpu_phase`     ``queue_gpu_phase``
-the step ends: decodes advance, finish :func:`_decodes_done`        ``finish_step``
-... prefills end: decode or hand off   :func:`_chunks_done`         ``finish_step``, ``hand_off``
-... its energy and time                :func:`_charge_step`,        ``finish_step``
-                                       :func:`_close_step`
-preemption                             :func:`_preempt`             ``preempt``
-a request finishes (its statistics)    :func:`_finish`              ``finish``
-results                                :func:`_results`             ``results``
-=====================================  ===========================  =============================
+=====================================  =================================  =============================
+event                                  kernel                             reference (``_Simulation``)
+=====================================  =================================  =============================
+the event loop                         ``_run``                           ``run``
+requests arrive (queued or rejected)   ``_arrivals``                      ``arrivals``
+an idle engine gets work               ``_mark_busy``                     ``mark_busy``
+a decode engine takes handed-on work   ``_admit_transferred``             ``admit_transferred``
+whole prompts admitted (prefill step)  ``_admit_whole_prompts``           ``admit_whole_prompts``
+decodes' new blocks, preempting        ``_secure_decode_blocks``          ``secure_decode_blocks``
+chunks of running prefills             ``_continue_prefills``             ``continue_prefills``
+chunks of newly admitted prompts       ``_admit_chunks``                  ``admit_chunks``
+nothing to run: the engine sleeps      ``_go_idle``                       ``go_idle``
+the step's cost                        ``_price_step``                    ``price_step``
+its kernels queue for the GPUs         ``_queue_gpu_phase``               ``queue_gpu_phase``
+the step ends: its time and energy     ``_charge_step``, ``_close_step``  ``finish_step``
+... decodes advance, some finish       ``_decodes_done``                  ``finish_step``
+... prefills end: decode or hand off   ``_chunks_done``, ``_hand_off``    ``finish_step``, ``hand_off``
+preemption                             ``_preempt``                       ``preempt``
+a request finishes (its statistics)    ``_finish``                        ``finish``
+results                                ``_results``                       ``results``
+=====================================  =================================  =============================
 
 What differs is the bookkeeping, so that a step costs a few dozen operations however many
 requests run, and memory holds only the requests in the server:
 
-* **Records.** The state lives in a few named records (:data:`Requests` per request slot,
-  :data:`Engines` per instance, :data:`Groups` per GPU group, :data:`Sources` per request stream,
-  :data:`Ledger` for the totals); a step's cost is a row of ``Engines.stc`` with columns
-  :data:`STEP` (``gpu_s``, ``cpu_s``, ``gpu_phase_s``, ``power_w``, ``gpu_phase_j``, ``tokens``,
-  ``seqs``: the reference's ``step_cost`` keys), the matrix-product cache a row of
-  ``Engines.mm`` with columns ``_MM_*``.
+* **Named arrays.** The state lives in a few arrays with named columns (see the comment above
+  ``SC_GPU_S``): per instance ``ef`` (floats: derived constants, the step in flight's cost
+  ``SC_GPU_S`` ... ``SC_SEQS``, named as the reference's ``step_cost`` keys, its state) and
+  ``en`` (integers: lists, counters, block buckets), per request slot ``rq``/``rf``, per GPU
+  group ``gr``, the totals ``acc``/``tally``. The event loop (:func:`_run`) is compiled without
+  reference counting (``_nrt=False``): helpers inlined into it take arrays at no cost.
 * **Slots.** A request takes a slot when it is drawn (just before it arrives) and gives it back
   when it finishes or is rejected, its results folded into the totals then: the slot arrays grow
   (doubling) with the requests in the server, not with the requests simulated. Percentiles come
