@@ -53,7 +53,7 @@ def simulate_many(systems, settings) -> np.ndarray:
     -------
     ndarray, shape (N_OUTPUTS, len(systems))
     """
-    from carbonsim.models.serving._kernels import scratch_histograms, simulate_one, system_args
+    from carbonsim.models.serving._kernels import run_system, scratch_histograms, system_args
 
     m = len(systems)
     out = np.empty((N_OUTPUTS, m))
@@ -61,12 +61,10 @@ def simulate_many(systems, settings) -> np.ndarray:
         return out
     args = [system_args(s) for s in systems]   # checks every system before any runs
     settings = np.ascontiguousarray(settings, dtype=np.float64)
-    no_per = np.empty((N_REQUEST_OUT, 0))
 
     def run(j, hist):
-        inst, spec, arr, lengths, rngs, _ = args[j]
         col = np.empty(N_OUTPUTS)
-        simulate_one(inst, spec, arr, lengths, rngs, settings[:, j].copy(), col, no_per, False, hist)
+        run_system(args[j], settings[:, j].copy(), col, hist)
         out[:, j] = col
 
     # systems differ in cost by orders of magnitude (load, lengths): threads take them one at a

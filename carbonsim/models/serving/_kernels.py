@@ -161,8 +161,6 @@ _SK, _SFIRST, _SCOUNT, _SSTART, _SSTOP, _SREQ, _SQPS, _SDUR, _SBLOCK, _SID = (
     STREAM["requests"], STREAM["qps"], STREAM["duration_s"], STREAM["block"], STREAM["first_id"])
 _SPROMPT, _SOUTPUT = STREAM["prompt_dist"], STREAM["output_dist"]   # then a, b, low, high
 _ARRAYS, _POISSON, _BURST = STREAM_KINDS["arrays"], STREAM_KINDS["poisson"], STREAM_KINDS["burst"]
-#: Generators a simulation takes: three per drawn stream (arrivals, prompts, outputs).
-N_GENERATORS = 3 * MAX_DRAWN_STREAMS
 
 # request states (_FREE: an unused slot)
 _WAITING, _PREFILL, _DECODE, _DONE, _REJECTED, _FUTURE, _FREE = 0, 1, 2, 3, 4, 5, 6
@@ -215,8 +213,11 @@ N_RQ = 16
 RF_ARRIVAL_S, RF_FIRST_S, RF_ENERGY_J, RF_PHI0 = range(4)
 N_RF = 4
 # per stream: draw state
-SS_DRAWN, SS_TURN, SS_LEFT, SS_T_LAST, SS_BASE, SS_CSUM, SS_DONE = range(7)
-N_SS = 7
+SS_DRAWN, SS_TURN, SS_LEFT, SS_T_LAST, SS_BASE, SS_CSUM, SS_DONE, SS_POS, SS_LEN, SS_DRAWN_ALL = range(10)
+N_SS = 10
+# drawn streams' requests wait in a buffer (m, BUFFER, 4): arrival, prompt, output, id
+BUF_T, BUF_PROMPT, BUF_OUTPUT, BUF_ID = range(4)
+BUFFER = 1024
 # the run's float totals
 (A_SEQS, A_MAX_BATCH, A_KERNEL_S, A_CPU_CORE_S, A_STEADY_S, A_STEADY_J, A_STEADY_TOKENS, A_STEADY_DEC_J,
  A_STEADY_DEC_TOKENS, A_RUN_S, A_T_END, A_SERVER_IDLE_SINCE, A_SERVER_IDLE_S, A_LAST_ARRIVAL_S,
@@ -225,9 +226,9 @@ A_SUM, A_MIN, A_MAX = 19, 22, 25        # + metric: sums, smallest and largest v
 N_ACC = 28
 # the run's integer totals
 (T_SEQ, T_HANDOFFS, T_BUSY, T_STEPS, T_PREFILL_TOKENS, T_PREEMPTIONS, T_REQUESTS, T_SERVED, T_REJECTED,
- T_GOOD, T_FREE_SLOT, T_WANT_PER) = range(12)
-T_COUNT = 12                            # + metric: values seen
-N_TALLY = 15
+ T_GOOD, T_FREE_SLOT, T_WANT_PER, T_NEED_STREAM, T_STARTED) = range(14)
+T_COUNT = 14                            # + metric: values seen
+N_TALLY = 17
 # metrics with percentiles (rows of hist)
 _TTFT, _TPOT, _LATENCY = 0, 1, 2
 
@@ -647,45 +648,65 @@ def _take_given(spec, ss, arrival, lengths, s, rq, rf, r):
 
 
 @njit(cache=True)
-def _draw(spec, ss, rngs, s, rq, rf, r):
-    """Draw drawn stream ``s``'s next request into slot ``r``; False when the stream has no more.
+def _fill_drawn(spec, ss, sbuf, rngs, s):
+    """Draw drawn stream ``s``'s next requests (up to ``BUFFER``) into its buffer.
 
     Arrivals and lengths as ``workload.draw_requests``: the first arrival at 0, then unit-rate
     exponential gaps divided by the rate and summed in order (by blocks of ``block`` gaps when the
-    stream runs for a duration, as ``poisson_arrivals_s``)."""
+    stream runs for a duration, as ``poisson_arrivals_s``), each length drawn, rounded and clipped
+    as ``workload.draw_tokens``; each of the three from its own generator, so drawing in buffers
+    draws what one call for every request would."""
     kind = spec[_SK, s]
-    j = int(ss[s, SS_DRAWN])
     limit = spec[_SREQ, s]
-    if limit >= 0.0 and j >= limit:
-        return False
-    if kind == _BURST or j == 0:
-        t = 0.0
-    elif limit >= 0.0:
-        t = ss[s, SS_T_LAST] + rngs[3 * s].exponential(1.0) / spec[_SQPS, s]
-    else:   # arrivals within a window, drawn by blocks
-        if ss[s, SS_LEFT] == 0.0:
-            ss[s, SS_BASE] = ss[s, SS_T_LAST]
-            ss[s, SS_CSUM] = 0.0
-            ss[s, SS_LEFT] = spec[_SBLOCK, s]
-        ss[s, SS_CSUM] += rngs[3 * s].exponential(1.0) / spec[_SQPS, s]
-        ss[s, SS_LEFT] -= 1.0
-        t = ss[s, SS_BASE] + ss[s, SS_CSUM]
-        if t >= spec[_SDUR, s]:
-            return False
-    ss[s, SS_T_LAST] = t
-    ss[s, SS_DRAWN] = j + 1
-    rq[r, RQ_ID] = int(spec[_SID, s]) + j
-    rf[r, RF_ARRIVAL_S] = t
-    rq[r, RQ_PROMPT] = _draw_length(rngs[3 * s + 1], spec, _SPROMPT, s)
-    rq[r, RQ_OUTPUT] = _draw_length(rngs[3 * s + 2], spec, _SOUTPUT, s)
-    return True
+    n = 0
+    while n < BUFFER:
+        j = int(ss[s, SS_DRAWN])
+        if limit >= 0.0 and j >= limit:
+            ss[s, SS_DRAWN_ALL] = 1.0
+            break
+        if kind == _BURST or j == 0:
+            t = 0.0
+        elif limit >= 0.0:
+            t = ss[s, SS_T_LAST] + rngs[3 * s].exponential(1.0) / spec[_SQPS, s]
+        else:   # arrivals within a window, drawn by blocks
+            if ss[s, SS_LEFT] == 0.0:
+                ss[s, SS_BASE] = ss[s, SS_T_LAST]
+                ss[s, SS_CSUM] = 0.0
+                ss[s, SS_LEFT] = spec[_SBLOCK, s]
+            ss[s, SS_CSUM] += rngs[3 * s].exponential(1.0) / spec[_SQPS, s]
+            ss[s, SS_LEFT] -= 1.0
+            t = ss[s, SS_BASE] + ss[s, SS_CSUM]
+            if t >= spec[_SDUR, s]:
+                ss[s, SS_DRAWN_ALL] = 1.0
+                break
+        ss[s, SS_T_LAST] = t
+        ss[s, SS_DRAWN] = j + 1
+        sbuf[s, n, BUF_T] = t
+        sbuf[s, n, BUF_PROMPT] = _draw_length(rngs[3 * s + 1], spec, _SPROMPT, s)
+        sbuf[s, n, BUF_OUTPUT] = _draw_length(rngs[3 * s + 2], spec, _SOUTPUT, s)
+        sbuf[s, n, BUF_ID] = spec[_SID, s] + j
+        n += 1
+    ss[s, SS_POS] = 0.0
+    ss[s, SS_LEN] = n
 
 
 @njit(cache=True, inline="always")
-def _refill(rq, rf, en, ef, spec, ss, arrival, lengths, rngs, acc, tally, e):
-    """Draw from instance ``e``'s stream until ``e`` knows its next arrival (``EF_NEXT_T``;
-    round robin may give the other instances of the stream theirs first). False when a draw needs
-    a slot and none is free (the caller grows the pool and calls again)."""
+def _take_drawn(ss, sbuf, s, rq, rf, r):
+    """Put drawn stream ``s``'s next buffered request into slot ``r``."""
+    i = int(ss[s, SS_POS])
+    rf[r, RF_ARRIVAL_S] = sbuf[s, i, BUF_T]
+    rq[r, RQ_PROMPT] = int(sbuf[s, i, BUF_PROMPT])
+    rq[r, RQ_OUTPUT] = int(sbuf[s, i, BUF_OUTPUT])
+    rq[r, RQ_ID] = int(sbuf[s, i, BUF_ID])
+    ss[s, SS_POS] = i + 1
+
+
+@njit(cache=True, inline="always")
+def _refill(rq, rf, en, ef, spec, ss, sbuf, arrival, lengths, acc, tally, e):
+    """Take from instance ``e``'s stream until ``e`` knows its next arrival (``EF_NEXT_T``;
+    round robin may give the other instances of the stream theirs first). False when a request
+    needs a slot and none is free, or a drawn stream's buffer is empty (``T_NEED_STREAM``): the
+    caller grows the slots or fills the buffer and calls again."""
     s = en[e, EN_SRC]
     while s >= 0 and en[e, EN_FUT_HEAD] < 0 and ss[s, SS_DONE] == 0.0:
         r = tally[T_FREE_SLOT]
@@ -693,8 +714,14 @@ def _refill(rq, rf, en, ef, spec, ss, arrival, lengths, rngs, acc, tally, e):
             return False
         if spec[_SK, s] == _ARRAYS:
             more = _take_given(spec, ss, arrival, lengths, s, rq, rf, r)
+        elif ss[s, SS_POS] < ss[s, SS_LEN]:
+            _take_drawn(ss, sbuf, s, rq, rf, r)
+            more = True
+        elif ss[s, SS_DRAWN_ALL] == 0.0:
+            tally[T_NEED_STREAM] = s
+            return False
         else:
-            more = _draw(spec, ss, rngs, s, rq, rf, r)
+            more = False
         if not more:
             ss[s, SS_DONE] = 1.0
             break
@@ -765,12 +792,12 @@ def _never_fits(en, ef, e, longest):
 
 
 @njit(cache=True, inline="always")
-def _arrivals(rq, rf, en, ef, spec, ss, arrival, lengths, rngs, acc, tally, per, decoders, e, t):
+def _arrivals(rq, rf, en, ef, spec, ss, sbuf, arrival, lengths, acc, tally, per, decoders, e, t):
     """Requests arriving at instance ``e`` by ``t`` join its waiting queue, or are rejected if
     they could never run (a prefill instance also refuses what no decode instance could hold).
-    False if the slot pool is full (grow it and call again)."""
+    False if a request needs a slot or a buffer fill (see :func:`_refill`; call again after)."""
     while True:
-        if not _refill(rq, rf, en, ef, spec, ss, arrival, lengths, rngs, acc, tally, e):
+        if not _refill(rq, rf, en, ef, spec, ss, sbuf, arrival, lengths, acc, tally, e):
             return False
         if ef[e, EF_NEXT_T] > t:
             return True
@@ -1541,15 +1568,24 @@ def _setup(inst, spec):
 
 
 @njit(cache=True, _nrt=False)
-def _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, arrival, lengths, rngs, acc, tally, hist, per, resume):
+def _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, sbuf, arrival, lengths, acc, tally, hist, per, resume):
     """The event loop: each instance's next event in time order (a CPU phase ends: queue the GPU
     phase; a GPU phase ends: the step ends; then, or when asleep, arrivals and the next step).
-    Returns -1 when no event is left, or an instance whose arrivals need more request slots: the
-    caller grows them and calls again with it (``resume``: its arrivals at its event time, then its
-    next step). The slot arrays are arguments here, never reassigned, so the loop keeps no
-    reference counting on them."""
+
+    Returns -1 when no event is left, or, when a request needs a slot or a drawn stream's buffer
+    is empty (``T_NEED_STREAM``), -2 (while taking every instance's first arrival) or the instance
+    whose arrivals were being taken: the caller grows the slots or fills the buffer and calls
+    again with that instance as ``resume`` (its arrivals at its event time, then its next step).
+    The slot arrays are arguments here, never reassigned, and the function is compiled without
+    reference counting, so the helpers inlined into it take arrays at no cost."""
     k = en.shape[0]
     disagg = decoders.shape[0] > 0
+    while tally[T_STARTED] < k:   # every instance's first arrival
+        e = tally[T_STARTED]
+        if not _refill(rq, rf, en, ef, spec, ss, sbuf, arrival, lengths, acc, tally, e):
+            return -2
+        _schedule(en, ef, tally, e, ef[e, EF_NEXT_T])
+        tally[T_STARTED] += 1
     while True:
         if resume >= 0:
             e = resume
@@ -1568,7 +1604,7 @@ def _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, arrival, lengths, 
                 sampled = _decodes_done(rq, rf, en, ef, sg, acc, tally, hist, per, e, t, share)
                 sampled += _chunks_done(rq, rf, en, ef, sg, acc, tally, hist, per, decoders, e, t, share)
                 _close_step(en, ef, acc, e, t, sampled)
-        if not _arrivals(rq, rf, en, ef, spec, ss, arrival, lengths, rngs, acc, tally, per, decoders, e, t):
+        if not _arrivals(rq, rf, en, ef, spec, ss, sbuf, arrival, lengths, acc, tally, per, decoders, e, t):
             return e
         cpu_phase, n_chunks, ndec = _form_step(rq, rf, en, ef, sg, gr, acc, tally, e, t, disagg)
         if n_chunks < 0:
@@ -1582,10 +1618,31 @@ def _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, arrival, lengths, 
             _replay_shared_decodes(en, ef, sg, gr, members, acc, tally, g)
 
 
+@njit(cache=True)
+def _start(inst, spec, settings, per, want_per):
+    """Every array of a simulation (see the comment above ``SC_GPU_S``), before its first event."""
+    en, ef, sg, gr, members, decoders, known = _setup(inst, spec)
+    m = spec.shape[1]
+    ss = np.zeros((m, N_SS))
+    sbuf = np.zeros((m, BUFFER if m > 0 and np.any(spec[_SK] != _ARRAYS) else 0, 4))
+    rq, rf = _slots(max(1, min(known, 1024)) if known >= 0 else 1024, 0)
+    acc = np.zeros(N_ACC)
+    acc[A_TTFT_SLO] = settings[_TTFT_SLO]
+    acc[A_TPOT_SLO] = settings[_TPOT_SLO]
+    tally = np.zeros(N_TALLY, np.int64)
+    tally[T_NEED_STREAM] = -1
+    if want_per:
+        tally[T_WANT_PER] = 1
+        per[:] = np.nan
+        per[_R_PREEMPTIONS] = 0.0
+        per[_R_SERVED] = 0.0
+    return en, ef, sg, gr, members, decoders, ss, sbuf, rq, rf, acc, tally
+
 
 @njit(cache=True, nogil=True)
-def simulate_one(inst, spec, arrival, lengths, rngs, settings, out, per, want_per, hist):
-    """Simulate one serving system, without the GIL; fills ``out`` and, if ``want_per``, ``per``.
+def simulate_given(inst, spec, arrival, lengths, settings, out, per, want_per, hist):
+    """Simulate one serving system whose requests are given (arrays streams), without the GIL;
+    fills ``out`` and, if ``want_per``, ``per``.
 
     Parameters
     ----------
@@ -1594,84 +1651,83 @@ def simulate_one(inst, spec, arrival, lengths, rngs, settings, out, per, want_pe
         Its request streams (:data:`~carbonsim.models.serving.layout.STREAM_NAMES`).
     arrival : ndarray, shape (n,)
     lengths : ndarray of int64, shape (n, 2)
-        Requests that arrays streams read: arrival times, prompt and output lengths.
-    rngs : tuple of N_GENERATORS numpy.random.Generator
-        Drawn stream ``s`` draws from ``rngs[3s:3s+3]`` (arrivals, prompts, outputs).
+        The requests: arrival times, prompt and output lengths.
     settings : ndarray, shape (N_SETTINGS,)
     out : ndarray, shape (N_OUTPUTS,)
     per : ndarray, shape (N_REQUEST_OUT, n)
-        Per-request results, column ``id`` (if ``want_per``).
+        Per-request results (if ``want_per``).
     hist : ndarray of int64, shape (3, N_BINS)
         Zeros; the percentile histograms' scratch space, left zero.
     """
-    k = inst.shape[1]
-    out[:] = 0.0
-    en, ef, sg, gr, members, decoders, known = _setup(inst, spec)
-    ss = np.zeros((spec.shape[1], N_SS))
-    rq, rf = _slots(max(1, min(known, 1024)) if known >= 0 else 1024, 0)
-    acc = np.zeros(N_ACC)
-    acc[A_TTFT_SLO] = settings[_TTFT_SLO]
-    acc[A_TPOT_SLO] = settings[_TPOT_SLO]
-    tally = np.zeros(N_TALLY, np.int64)
-    if want_per:
-        tally[T_WANT_PER] = 1
-        per[:] = np.nan
-        per[_R_PREEMPTIONS] = 0.0
-        per[_R_SERVED] = 0.0
-    for e in range(k):
-        while not _refill(rq, rf, en, ef, spec, ss, arrival, lengths, rngs, acc, tally, e):
-            rq, rf = _grown(rq, rf, tally)
-        _schedule(en, ef, tally, e, ef[e, EF_NEXT_T])
+    en, ef, sg, gr, members, decoders, ss, sbuf, rq, rf, acc, tally = _start(inst, spec, settings, per, want_per)
     resume = -1
     while True:
-        resume = _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, arrival, lengths, rngs, acc, tally, hist,
-                      per, resume)
-        if resume < 0:
+        code = _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, sbuf, arrival, lengths, acc, tally, hist,
+                    per, resume)
+        if code == -1:
             break
         rq, rf = _grown(rq, rf, tally)
+        resume = code if code >= 0 else -1
+    out[:] = 0.0
     _results(out, rq, en, gr, acc, tally, hist, per, decoders)
 
 
-#: The compiled entry point (the name the sweep's kernel-cache check imports).
-simulate_many_kernel = simulate_one
+@njit(cache=True, nogil=True)
+def simulate_drawn(inst, spec, rngs, settings, out, hist):
+    """Simulate one serving system whose requests are drawn as it runs, without the GIL; fills
+    ``out``. As :func:`simulate_given`; drawn stream ``s`` of ``spec`` draws from
+    ``rngs[3s:3s+3]`` (arrivals, prompts, outputs: ``RequestStream.generators``)."""
+    arrival = np.zeros(0)
+    lengths = np.zeros((0, 2), np.int64)
+    per = np.zeros((N_REQUEST_OUT, 0))
+    en, ef, sg, gr, members, decoders, ss, sbuf, rq, rf, acc, tally = _start(inst, spec, settings, per, False)
+    resume = -1
+    while True:
+        code = _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, sbuf, arrival, lengths, acc, tally, hist,
+                    per, resume)
+        if code == -1:
+            break
+        if tally[T_NEED_STREAM] >= 0:
+            _fill_drawn(spec, ss, sbuf, rngs, tally[T_NEED_STREAM])
+            tally[T_NEED_STREAM] = -1
+        else:
+            rq, rf = _grown(rq, rf, tally)
+        resume = code if code >= 0 else -1
+    out[:] = 0.0
+    _results(out, rq, en, gr, acc, tally, hist, per, decoders)
+
+
+#: The compiled entry points (the sweep's kernel-cache check imports ``simulate_many_kernel``).
+simulate_many_kernel = simulate_drawn
 
 
 # --- Python side: a system's arguments --------------------------------------------------------------
 
-_IDLE_GENERATORS: list = []
-
-
-def _spare_generators() -> list:
-    """Generators that fill the unused places of the generator tuple (never drawn from)."""
-    if not _IDLE_GENERATORS:
-        _IDLE_GENERATORS.extend(np.random.default_rng(0) for _ in range(N_GENERATORS))
-    return _IDLE_GENERATORS
-
-
 def system_args(system):
-    """The kernel's arguments for one system: ``(inst, spec, arrival, lengths, rngs, n)``.
+    """The kernel's arguments for one system, and which entry takes them.
 
     ``system`` is ``(instances, arrival_s, prompt_tokens, output_tokens, owner)`` (given requests,
-    ``owner`` sorted: one arrays stream per instance) or ``(instances, streams)`` with ``streams`` a
-    list of ``(RequestStream, first_instance, instances)`` (requests drawn as the simulation runs,
-    sent round robin to those instances). ``n`` is the number of given requests (0 for drawn
-    streams). Checks the roles (:func:`carbonsim.models.serving.layout.check_roles`).
+    ``owner`` sorted: one arrays stream per instance; returns ``("given", inst, spec, arrival,
+    lengths, n)``) or ``(instances, streams)`` with ``streams`` a list of ``(RequestStream,
+    first_instance, instances)`` (requests drawn as the simulation runs, sent round robin to those
+    instances; returns ``("drawn", inst, spec, rngs)``). Checks the roles
+    (:func:`carbonsim.models.serving.layout.check_roles`).
     """
     inst = np.ascontiguousarray(system[0], dtype=np.float64)
     k = inst.shape[1]
     if len(system) == 2:
         streams = list(system[1])
-        if len(streams) > MAX_DRAWN_STREAMS:
-            raise ValueError(f"at most {MAX_DRAWN_STREAMS} drawn request streams per simulation")
+        if not 0 < len(streams) <= MAX_DRAWN_STREAMS:
+            raise ValueError(f"one to {MAX_DRAWN_STREAMS} drawn request streams per simulation")
         spec = np.zeros((N_STREAM, len(streams)))
-        rngs = list(_spare_generators())
+        rngs: list = []
         served = np.zeros(k + 1, dtype=np.int64)
         for s, (stream, first, count) in enumerate(streams):
             spec[:, s] = stream.column(first, count)
-            rngs[3 * s: 3 * s + 3] = stream.generators()
+            rngs.extend(stream.generators())
             served[first + 1: first + count + 1] = 1
         check_roles(inst[I["role"]], inst[I["gpu_group"]], np.cumsum(served))
-        return inst, spec, np.zeros(0), np.zeros((0, 2), dtype=np.int64), tuple(rngs), 0
+        return "drawn", inst, spec, tuple(rngs)
     _, arrival, prompt, output, owner = system
     owner = np.asarray(owner, dtype=np.int64)
     bounds = np.searchsorted(owner, np.arange(k + 1)).astype(np.int64)
@@ -1685,21 +1741,28 @@ def system_args(system):
     lengths = np.empty((len(arrival), 2), dtype=np.int64)
     lengths[:, 0] = prompt
     lengths[:, 1] = output
-    return (inst, spec, np.ascontiguousarray(arrival, dtype=np.float64), lengths, tuple(_spare_generators()),
-            len(arrival))
+    return "given", inst, spec, np.ascontiguousarray(arrival, dtype=np.float64), lengths, len(arrival)
+
+
+def run_system(args, settings, out, hist) -> None:
+    """Simulate one system from :func:`system_args` into ``out`` (no per-request results)."""
+    if args[0] == "drawn":
+        simulate_drawn(args[1], args[2], args[3], settings, out, hist)
+    else:
+        simulate_given(args[1], args[2], args[3], args[4], settings, out, np.empty((N_REQUEST_OUT, 0)), False, hist)
 
 
 def scratch_histograms() -> np.ndarray:
-    """Zeroed percentile histograms for :func:`simulate_one` (one per thread; it leaves them zero)."""
+    """Zeroed percentile histograms for the kernels (one per thread; they leave them zero)."""
     return np.zeros((3, N_BINS), dtype=np.int64)
 
 
 def simulate(instances, arrival_s, prompt_tokens, output_tokens, owner, settings):
     """Compiled counterpart of :func:`carbonsim.models.serving.reference.simulate_reference` (same
     arguments and results)."""
-    inst, spec, arr, lengths, rngs, n = system_args((instances, arrival_s, prompt_tokens, output_tokens, owner))
+    _, inst, spec, arr, lengths, n = system_args((instances, arrival_s, prompt_tokens, output_tokens, owner))
     out = np.empty(N_OUTPUTS)
     per = np.empty((N_REQUEST_OUT, n))
-    simulate_one(inst, spec, arr, lengths, rngs, np.ascontiguousarray(settings, dtype=np.float64), out, per, True,
-                 scratch_histograms())
+    simulate_given(inst, spec, arr, lengths, np.ascontiguousarray(settings, dtype=np.float64), out, per, True,
+                   scratch_histograms())
     return out, per
