@@ -649,7 +649,7 @@ def _take_given(spec, ss, arrival, lengths, s, rq, rf, r):
 
 @njit(cache=True)
 def _fill_drawn(spec, ss, sbuf, rngs, s):
-    """Draw drawn stream ``s``'s next requests (up to ``BUFFER``) into its buffer.
+    """Draw drawn stream ``s``'s next requests (up to the buffer's ``BUFFER`` rows) into its buffer.
 
     Arrivals and lengths as ``workload.draw_requests``: the first arrival at 0, then unit-rate
     exponential gaps divided by the rate and summed in order (by blocks of ``block`` gaps when the
@@ -659,7 +659,7 @@ def _fill_drawn(spec, ss, sbuf, rngs, s):
     kind = spec[_SK, s]
     limit = spec[_SREQ, s]
     n = 0
-    while n < BUFFER:
+    while n < sbuf.shape[1]:
         j = int(ss[s, SS_DRAWN])
         if limit >= 0.0 and j >= limit:
             ss[s, SS_DRAWN_ALL] = 1.0
@@ -1624,7 +1624,8 @@ def _start(inst, spec, settings, per, want_per):
     en, ef, sg, gr, members, decoders, known = _setup(inst, spec)
     m = spec.shape[1]
     ss = np.zeros((m, N_SS))
-    sbuf = np.zeros((m, BUFFER if m > 0 and np.any(spec[_SK] != _ARRAYS) else 0, 4))
+    drawn = m > 0 and np.any(spec[_SK] != _ARRAYS)
+    sbuf = np.empty((m, (min(BUFFER, max(known, 1)) if known >= 0 else BUFFER) if drawn else 0, 4))
     rq, rf = _slots(max(1, min(known, 1024)) if known >= 0 else 1024, 0)
     acc = np.zeros(N_ACC)
     acc[A_TTFT_SLO] = settings[_TTFT_SLO]

@@ -44,6 +44,7 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -59,9 +60,16 @@ _ARRIVAL, _PROMPT, _OUTPUT = 0, 1, 2
 
 
 def streams(seed: int, model: int = 0) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
-    """The arrival, prompt and output generators of model ``model`` under ``seed``."""
-    children = np.random.SeedSequence(int(seed)).spawn(model + 1)[model].spawn(3)
-    return tuple(np.random.default_rng(c) for c in children)
+    """The arrival, prompt and output generators of model ``model`` under ``seed`` (fresh ones
+    each call, each at the start of its stream)."""
+    return tuple(np.random.default_rng(c) for c in _children(int(seed), int(model)))
+
+
+@lru_cache(maxsize=256)
+def _children(seed: int, model: int) -> tuple:
+    """The seed sequences of model ``model``'s three streams (spawning them is most of the cost
+    of a generator; a generator made from a child starts at the same state every time)."""
+    return tuple(np.random.SeedSequence(seed).spawn(model + 1)[model].spawn(3))
 
 
 def draw_tokens(rng: np.random.Generator, n: int, dist: int, mean: float, shape: float = 0.0,
