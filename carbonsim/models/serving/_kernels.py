@@ -1428,6 +1428,7 @@ def _results(out, rq, en, gr, acc, tally, hist, per, decoders):
     """The run's outputs (:data:`~carbonsim.models.serving.layout.OUTPUT_NAMES`): the GPUs' energy
     (GPU phases, loaded idle otherwise), idle time, counts, means and percentiles; per-request
     GPU energy takes an equal share of the energy no step attributed."""
+    out[:] = 0.0
     end = acc[A_T_END] if acc[A_T_END] > acc[A_LAST_ARRIVAL_S] else acc[A_LAST_ARRIVAL_S]
     n_groups = gr.shape[0]
     for g in range(n_groups):
@@ -1640,6 +1641,21 @@ def _start(inst, spec, settings, per, want_per):
     return en, ef, sg, gr, members, decoders, ss, sbuf, rq, rf, acc, tally
 
 
+@njit(cache=True)
+def _advance(state, spec, arrival, lengths, hist, per, resume):
+    """Run the event loop (:func:`_run`), growing the request slots when they are full, until no
+    event is left (returns -1) or a drawn stream's buffer is empty (returns where to resume, with
+    ``T_NEED_STREAM`` set). Returns that code and the state (new slot arrays if they grew)."""
+    en, ef, sg, gr, members, decoders, ss, sbuf, rq, rf, acc, tally = state
+    while True:
+        code = _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, sbuf, arrival, lengths, acc, tally, hist,
+                    per, resume)
+        if code == -1 or tally[T_NEED_STREAM] >= 0:
+            return code, (en, ef, sg, gr, members, decoders, ss, sbuf, rq, rf, acc, tally)
+        rq, rf = _grown(rq, rf, tally)
+        resume = code if code >= 0 else -1
+
+
 @njit(cache=True, nogil=True)
 def simulate_given(inst, spec, arrival, lengths, settings, out, per, want_per, hist):
     """Simulate one serving system whose requests are given (arrays streams), without the GIL;
@@ -1660,16 +1676,9 @@ def simulate_given(inst, spec, arrival, lengths, settings, out, per, want_per, h
     hist : ndarray of int64, shape (3, N_BINS)
         Zeros; the percentile histograms' scratch space, left zero.
     """
-    en, ef, sg, gr, members, decoders, ss, sbuf, rq, rf, acc, tally = _start(inst, spec, settings, per, want_per)
-    resume = -1
-    while True:
-        code = _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, sbuf, arrival, lengths, acc, tally, hist,
-                    per, resume)
-        if code == -1:
-            break
-        rq, rf = _grown(rq, rf, tally)
-        resume = code if code >= 0 else -1
-    out[:] = 0.0
+    state = _start(inst, spec, settings, per, want_per)
+    _, state = _advance(state, spec, arrival, lengths, hist, per, -1)   # arrays streams need no fill
+    en, _, _, gr, _, decoders, _, _, rq, _, acc, tally = state
     _results(out, rq, en, gr, acc, tally, hist, per, decoders)
 
 
@@ -1681,20 +1690,14 @@ def simulate_drawn(inst, spec, rngs, settings, out, hist):
     arrival = np.zeros(0)
     lengths = np.zeros((0, 2), np.int64)
     per = np.zeros((N_REQUEST_OUT, 0))
-    en, ef, sg, gr, members, decoders, ss, sbuf, rq, rf, acc, tally = _start(inst, spec, settings, per, False)
-    resume = -1
-    while True:
-        code = _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, sbuf, arrival, lengths, acc, tally, hist,
-                    per, resume)
-        if code == -1:
-            break
-        if tally[T_NEED_STREAM] >= 0:
-            _fill_drawn(spec, ss, sbuf, rngs, tally[T_NEED_STREAM])
-            tally[T_NEED_STREAM] = -1
-        else:
-            rq, rf = _grown(rq, rf, tally)
-        resume = code if code >= 0 else -1
-    out[:] = 0.0
+    state = _start(inst, spec, settings, per, False)
+    code, state = _advance(state, spec, arrival, lengths, hist, per, -1)
+    while code != -1:
+        ss, sbuf, tally = state[6], state[7], state[11]
+        _fill_drawn(spec, ss, sbuf, rngs, tally[T_NEED_STREAM])
+        tally[T_NEED_STREAM] = -1
+        code, state = _advance(state, spec, arrival, lengths, hist, per, code if code >= 0 else -1)
+    en, _, _, gr, _, decoders, _, _, rq, _, acc, tally = state
     _results(out, rq, en, gr, acc, tally, hist, per, decoders)
 
 
