@@ -114,6 +114,13 @@ PERF_ENGINE = Fields(
         "cpu_tp_base_s": Q(),
         "cpu_tp_per_seq_s": Q(),
         "cpu_per_layer_s": Q(),
+        # an engine with kernels of its own (llama.cpp) replaces the GPU's efficiencies
+        "eta_compute": Q(maximum=1.0, exclusive_min=True),
+        "eta_memory": Q(maximum=1.0, exclusive_min=True),
+        "layer_overhead_s": Q(),
+        "held_out_rows": Count(0),
+        "held_out_median_abs_pct": Number(0),
+        "held_out_max_abs_pct": Number(0),
         "fit_rows": Count(0),
         "fit_median_abs_pct": Number(0),
         "fit_max_abs_pct": Number(0),
