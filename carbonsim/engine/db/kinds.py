@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from carbonsim.engine.db.api_kinds import API_MODEL
 from carbonsim.engine.db.grid_kinds import REGIONS, TRAJECTORIES
 from carbonsim.engine.db.lifecycle_kinds import GENERATIONS, TRAINING_RUNS
 from carbonsim.engine.db.model_kinds import MODEL, PERF_CALIBRATION
@@ -426,4 +427,5 @@ KINDS = {
     "power": POWER,
     "generations": GENERATIONS,
     "training": TRAINING_RUNS,
+    "api_models": API_MODEL,
 }
