@@ -65,7 +65,6 @@ API_MODEL = Fields(
         "architecture": Choice(("dense", "moe")),
         "params_b": Q(exclusive_min=True),
         "active_params_b": Q(exclusive_min=True),
-        "experts": Count(2),
         "top_k": Count(1),
         "vocab": Count(1),
         "context": Count(1),
@@ -105,7 +104,7 @@ def check_api_references(db, loaded: dict) -> list:
         if active is not None and active.value > e["params_b"].value:
             problems.append(InputError("active parameters exceed the total", file=file, field="active_params_b"))
         if e["architecture"] == "moe":
-            for key in ("active_params_b", "experts", "top_k"):
+            for key in ("active_params_b", "top_k"):
                 if key not in e:
                     problems.append(InputError("required by architecture: moe", file=file, field=key))
     return problems
