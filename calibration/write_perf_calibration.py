@@ -299,7 +299,7 @@ def write_yaml(gpu_fit, p, link_fits, cpu_coef, cpu_err, ops, hf=None):
             note=("Hugging Face transformers in eager mode (FastChat, PyTorch 2.0): every kernel launched from "
                   "Python, one synchronising step at a time, detokenising and stop-string checks after each token; "
                   "host time per step = cpu_per_layer_s x decoder layers, GPU idle meanwhile; single GPU only"))
-    # profiles another script fits (benchmarks/calibrate_llamacpp.py) are kept as they are
+    # profiles another script fits (calibration/write_llamacpp.py) are kept as they are
     if CALIBRATION.exists():
         old = yaml.safe_load(CALIBRATION.read_text()).get("engines", {})
         doc["engines"].update({k: v for k, v in old.items() if k.startswith("llama-cpp")})
@@ -396,7 +396,7 @@ def main():
             "layers; host_share = that host time / the measured time. The engine uses the median; err_pct is "
             "each row's time error with it, loo_err_pct with the median of the other rows.", "",
             table(hf[1], ["id", "c_l_ms", "host_share", "err_pct", "loo_err_pct"]), ""]
-    # the llama.cpp section (benchmarks/calibrate_llamacpp.py) is kept as it is
+    # the llama.cpp section (calibration/write_llamacpp.py) is kept as it is
     text = REPORT.read_text() if REPORT.exists() else ""
     keep = text[text.index("<!-- llama.cpp: begin"):] if "<!-- llama.cpp: begin" in text else ""
     REPORT.write_text("\n".join(out) + ("\n" + keep if keep else ""))

@@ -1,7 +1,8 @@
 """Write the generated tables of docs/experiments.md: the seed's study (scenarios/experiment-puma.yaml)
 and the comparison of carbonsim's API-call estimates with EcoLogits' on the same calls.
 
-Run: ``python docs/make_experiments.py`` (needs ``pip install ".[test]"``, which brings EcoLogits;
+Run from the repository root: ``python docs/make_experiments.py`` (needs ``pip install ".[test]"``,
+which brings carbonsim and EcoLogits;
 carbonsim itself never imports it). Each table replaces the text between its markers
 ``<!-- make_experiments: NAME -->`` and ``<!-- /make_experiments -->``.
 """
@@ -9,15 +10,13 @@ carbonsim itself never imports it). Each table replaces the text between its mar
 from __future__ import annotations
 
 import re
-import sys
 from importlib.metadata import version
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import carbonsim
+from carbonsim.report.experiment_text import markdown_table
 
-import carbonsim  # noqa: E402
-from carbonsim.report.experiment_text import markdown_table  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DOC = ROOT / "docs" / "experiments.md"
 SCENARIO = ROOT / "scenarios" / "experiment-puma.yaml"

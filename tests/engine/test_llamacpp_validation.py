@@ -1,42 +1,20 @@
 """The llama.cpp single-user profile against published llama-bench throughput
-(tests/data/llamacpp_throughput.csv, from xiongjiedai-gpu-benchmarks). The constants in
-hardware_db/perf/calibration.yaml were fitted on the `train` rows only; the `held-out` rows (every
-row of the RTX 4090 and of the M3 Max, chosen before the fit) are predicted here with the shipped
-constants, and the errors the calibration file and docs/validation_perf.md state are asserted."""
+(carbonsim/validation/data/llamacpp_throughput.csv, from xiongjiedai-gpu-benchmarks). The constants
+in hardware_db/perf/calibration.yaml were fitted on the `train` rows only
+(calibration/write_llamacpp.py); the `held-out` rows (every row of the RTX 4090 and of the M3 Max,
+chosen before the fit) are predicted here with the shipped constants, and the errors the
+calibration file and docs/validation_perf.md state are asserted."""
 
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
 import pytest
 
 from carbonsim.engine.db import default_database
-from carbonsim.engine.inputs.llm import model_spec, perf_rows
-from carbonsim.engine.inputs.server import server_from_dict
-from carbonsim.models.perf.layout import O, PARAM_NAMES
-from carbonsim.models.perf.llm import offline_task_reference
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "llamacpp_throughput.csv"
+from carbonsim.validation.llamacpp import shipped_errors
 
 
 @pytest.fixture(scope="module")
 def rows():
     db = default_database()
-    df = pd.read_csv(DATA, comment="#", dtype={"note": str})
-    cols = []
-    for r in df.itertuples():
-        server = server_from_dict({"name": r.gpu, "gpus": {"part": r.gpu, "count": 1},
-                                   "host": {"cpus": {"part": "amd-ryzen-7-5800x", "count": 1}}}, db)
-        tg = r.test == "tg"
-        wl = {"engine": "llama.cpp", "precision": r.precision, "prompt_tokens": 1 if tg else int(r.tokens),
-              "output_tokens": int(r.tokens) if tg else 1}
-        p = perf_rows(db, server, model_spec(db, r.model), wl)
-        cols.append([p[n] for n in PARAM_NAMES])
-    out = offline_task_reference(np.array(cols, float).T)
-    n = df.tokens.to_numpy(float)
-    model = np.where(df.test == "tg", n / out[O["decode_s"]], n / out[O["prefill_s"]])
-    df["err_pct"] = 100 * (model / df.measured_tok_s - 1)
-    return df, db.get("perf", "calibration")["engines"]
+    return shipped_errors(db), db.get("perf", "calibration")["engines"]
 
 
 @pytest.mark.parametrize("backend", ["cuda", "metal"])

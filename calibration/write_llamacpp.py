@@ -1,6 +1,6 @@
 """Fit llama.cpp's single-user efficiencies on published llama-bench throughputs; report the error.
 
-Reads ``tests/data/llamacpp_throughput.csv`` (llama-bench on one GPU, batch 1: ``tg N`` tokens
+Reads ``carbonsim/validation/data/llamacpp_throughput.csv`` (llama-bench on one GPU, batch 1: ``tg N`` tokens
 generated from an empty context, ``pp N`` one prompt of N tokens). For each backend (CUDA,
 Metal) it fits, on the rows marked ``train`` only,
 
@@ -14,71 +14,33 @@ with the rows ``carbonsim.engine.inputs.llm.perf_rows`` gives for ``engine: llam
 predicted with the fitted constants and their errors reported apart from the fitted rows'.
 
 Writes the profiles ``llama-cpp-cuda`` and ``llama-cpp-metal`` into
-``hardware_db/perf/calibration.yaml`` (``benchmarks/calibrate_perf.py`` keeps them when it
+``hardware_db/perf/calibration.yaml`` (``calibration/write_perf_calibration.py`` keeps them when it
 rewrites the file) and the section ``## llama.cpp single-user engine`` of
 ``docs/validation_perf.md`` (between its markers, so the other sections are left alone).
 
-Run: ``python benchmarks/calibrate_llamacpp.py`` (seconds, no Numba needed).
+Run from the repository root with carbonsim installed: ``python calibration/write_llamacpp.py``
+(seconds, no Numba needed).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
+from carbonsim.engine.db import default_database
+from carbonsim.validation.llamacpp import FITTED, base_columns, predict_tok_s, read_rows, summary
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from carbonsim.engine.db import default_database  # noqa: E402
-from carbonsim.engine.inputs.llm import model_spec, perf_rows  # noqa: E402
-from carbonsim.engine.inputs.server import server_from_dict  # noqa: E402
-from carbonsim.models.perf.layout import O, PARAM_NAMES  # noqa: E402
-from carbonsim.models.perf.llm import offline_task_reference  # noqa: E402
-
-DATA = ROOT / "tests" / "data" / "llamacpp_throughput.csv"
 CALIBRATION = ROOT / "hardware_db" / "perf" / "calibration.yaml"
 REPORT = ROOT / "docs" / "validation_perf.md"
-BEGIN, END = "<!-- llama.cpp: begin (benchmarks/calibrate_llamacpp.py) -->", "<!-- llama.cpp: end -->"
+BEGIN, END = "<!-- llama.cpp: begin (calibration/write_llamacpp.py) -->", "<!-- llama.cpp: end -->"
 PROFILES = {"cuda": "llama-cpp-cuda", "metal": "llama-cpp-metal"}
 
 
-def read_rows() -> pd.DataFrame:
-    return pd.read_csv(DATA, comment="#", dtype={"note": str}).fillna({"note": ""})
-
-
-def base_columns(db, rows: pd.DataFrame) -> np.ndarray:
-    """Performance-model columns of the rows (before the fitted constants are put in)."""
-    cols = []
-    for r in rows.itertuples():
-        server = server_from_dict({"name": r.gpu, "gpus": {"part": r.gpu, "count": 1},
-                                   "host": {"cpus": {"part": "amd-ryzen-7-5800x", "count": 1},
-                                            "dram": {"gb": 32, "technology": "ddr4"}}}, db, str(DATA), r.id)
-        tg = r.test == "tg"
-        wl = {"engine": "llama.cpp", "precision": r.precision, "batch_size": 1,
-              "prompt_tokens": 1 if tg else int(r.tokens), "output_tokens": int(r.tokens) if tg else 1}
-        p = perf_rows(db, server, model_spec(db, r.model), wl)
-        cols.append([p[n] for n in PARAM_NAMES])
-    return np.array(cols, dtype=float).T
-
-
-def predict_tok_s(cols: np.ndarray, rows: pd.DataFrame, f: dict) -> np.ndarray:
-    """Throughput the model gives each row with the constants ``f``: generated tokens / decode
-    time, or prompt tokens / prefill time."""
-    c = cols.copy()
-    for name in FITTED:
-        c[PARAM_NAMES.index(name)] = f[name]
-    out = offline_task_reference(c)
-    tg = (rows.test == "tg").to_numpy()
-    n = rows.tokens.to_numpy(float)
-    return np.where(tg, n / out[O["decode_s"]], n / out[O["prefill_s"]])
-
-
 #: The constants fitted per backend, their starting values and bounds (seconds in ms for the fit).
-FITTED = ("eta_compute", "eta_memory", "layer_overhead_s", "cpu_base_s")
 START, LOW, HIGH = [0.5, 0.7, 0.05, 1.0], [0.02, 0.05, 0.0, 0.0], [1.0, 1.0, 5.0, 50.0]
 SCALE = [1.0, 1.0, 1e-3, 1e-3]
 
@@ -115,11 +77,6 @@ def evaluate(db=None) -> tuple[pd.DataFrame, dict]:
     return out, fits
 
 
-def summary(err) -> tuple[float, float]:
-    a = np.abs(np.asarray(err, float))
-    return (float(np.median(a)), float(a.max())) if len(a) else (float("nan"), float("nan"))
-
-
 def write_yaml(fits, rows):
     import yaml
 
@@ -145,20 +102,20 @@ def write_yaml(fits, rows):
             held_out_rows=int((grp.split == "held-out").sum()), held_out_median_abs_pct=round(hm, 1),
             held_out_max_abs_pct=round(hx, 1),
             note=(f"llama.cpp {backend.upper()} backend, one sequence (llama-bench, llama-cli, a single-user server); "
-                  f"fitted on {gpus} by benchmarks/calibrate_llamacpp.py; efficiencies replace the GPU's"))
+                  f"fitted on {gpus} by calibration/write_llamacpp.py; efficiencies replace the GPU's"))
     CALIBRATION.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=110))
 
 
 def report(rows, fits) -> str:
     lines = [BEGIN, "## llama.cpp single-user engine (`engine: llama.cpp`)", "",
              "llama-bench throughput on one GPU with every layer on it, one sequence, as published in "
-             "`xiongjiedai-gpu-benchmarks` (rows in `tests/data/llamacpp_throughput.csv`; `tg N`: N tokens generated "
+             "`xiongjiedai-gpu-benchmarks` (rows in `carbonsim/validation/data/llamacpp_throughput.csv`; `tg N`: N tokens generated "
              "from an empty context, `pp N`: one N-token prompt). GGUF weights enter only through their bytes per "
              "weight (Q4_0 4.5, Q4_K_M 4.85, Q8_0 8.5 bits); generation is bound by memory bandwidth, prompt "
              "processing by compute at the FP16 rate (the blocks dequantised). Per backend, `eta_compute`, "
              "`eta_memory`, a GPU time per layer and step (`layer_overhead_s`) and a host time per step "
              "(`cpu_base_s`) are fitted at once on the rows marked `train` (least squares of the log ratio). Every row of the RTX 4090 and of the M3 Max was held out before fitting. "
-             "Generated by `benchmarks/calibrate_llamacpp.py`.", "",
+             "Generated by `calibration/write_llamacpp.py`.", "",
              "| backend | eta_compute | eta_memory | layer_overhead_s [us] | cpu_base_s [ms] | fitted rows: median / "
              "max abs err | held-out rows: median / max abs err |", "|---|---|---|---|---|---|---|"]
     for backend, f in fits.items():
