@@ -143,6 +143,9 @@ def report(rows, fits) -> str:
               "- Generation slows with context more than the KV-cache traffic explains (RTX 3090, Q4_K_M: 16 % from "
               "tg 512 to tg 4096 measured, 2 % modelled): llama.cpp's attention without flash attention moves more "
               "than the cache.",
+              "- The CUDA fit puts `eta_memory` at its upper bound (1.0) and makes up with the per-step times: "
+              "the four constants are one description of the rows and not separately meaningful (a 100 % "
+              "bandwidth share is not a claim about the kernels).",
               "- CUDA builds since mid-2024 run quantised prompt processing on INT8 tensor cores (MMQ), faster than "
               "the FP16 rate the profile uses; no row here measures them.", "",
               "The RTX 3060 and RTX 4060 Ti and the M3 Pro have no row: their throughput is a prediction from their "

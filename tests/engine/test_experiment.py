@@ -130,3 +130,18 @@ def test_laptop_embodied_below_apples_footprint_by_the_stated_share(coefficients
                                        "out 23-42 % below Apple's product footprint (docs/experiments.md)")
 def test_laptop_embodied_within_20_percent_of_apples_footprint():
     assert carbonsim.embodied("macbook-pro-14-m3-pro", "server-lca").total_kg == pytest.approx(APPLE_MBP14_KG, rel=0.2)
+
+
+def test_an_inline_machine_and_a_laptop():
+    # a machine that is not in the database, written into the experiment (the desktop's own parts)
+    inline = {"name": "my desktop", "lifetime_yr": 5, "gpus": {"part": "nvidia-rtx-4090", "count": 1},
+              "host": {"cpus": {"part": "amd-ryzen-7-5800x", "count": 1}, "dram": {"gb": 64, "technology": "ddr4"},
+                       "ssd_gb": 2000, "unitemised_kg": 0, "mainboard_kg": 35.7, "psu_kg": 5, "chassis_kg": 10,
+                       "fans_kg": 1, "peripheral_pwb_cm2": 0, "chassis_gpu_slots": 1}}
+    laptop = {"name": "laptop", "local": {"server": "macbook-pro-14-m3-pro", "model": "llama-3.1-8b", "grid": "ESP"}}
+    r = carbonsim.experiment(exp([{"name": "inline", "local": {**LOCAL["local"], "server": inline}}, laptop]))
+    desk, mac = r.configurations
+    # the RTX 4090 generates faster than the M3 Pro (1,008 against 150 GB/s) but draws more power
+    assert desk.per_call["latency_s"] < mac.per_call["latency_s"]
+    assert desk.per_call["energy_wh"] > mac.per_call["energy_wh"]
+    assert "llama-cpp-metal" in mac.assumptions["engine_profile"]
