@@ -35,7 +35,8 @@ def base_columns(db, rows: pd.DataFrame) -> np.ndarray:
     cols = []
     for r in rows.itertuples():
         server = server_from_dict({"name": r.gpu, "gpus": {"part": r.gpu, "count": 1},
-                                   "host": {"cpus": {"part": "amd-ryzen-7-5800x", "count": 1}}}, db, str(ROWS), r.id)
+                                   "host": {"cpus": {"die_area_mm2": 206, "node": "7nm", "count": 1}}}, db, str(ROWS),
+                                  r.id)
         tg = r.test == "tg"
         wl = {"engine": "llama.cpp", "precision": r.precision, "prompt_tokens": 1 if tg else int(r.tokens),
               "output_tokens": int(r.tokens) if tg else 1}

@@ -135,7 +135,8 @@ def test_laptop_embodied_within_20_percent_of_apples_footprint():
 def test_an_inline_machine_and_a_laptop():
     # a machine that is not in the database, written into the experiment (the desktop's own parts)
     inline = {"name": "my desktop", "lifetime_yr": 5, "gpus": {"part": "nvidia-rtx-4090", "count": 1},
-              "host": {"cpus": {"part": "amd-ryzen-7-5800x", "count": 1}, "dram": {"gb": 64, "technology": "ddr4"},
+              "host": {"cpus": {"die_area_mm2": 206, "node": "7nm", "count": 1, "cores": 8, "tdp_w": 105},
+                       "dram": {"gb": 64, "technology": "ddr4"},
                        "ssd_gb": 2000, "unitemised_kg": 0, "mainboard_kg": 35.7, "psu_kg": 5, "chassis_kg": 10,
                        "fans_kg": 1, "peripheral_pwb_cm2": 0, "chassis_gpu_slots": 1}}
     laptop = {"name": "laptop", "local": {"server": "macbook-pro-14-m3-pro", "model": "llama-3.1-8b", "grid": "ESP"}}

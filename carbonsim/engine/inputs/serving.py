@@ -193,8 +193,11 @@ def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], wo
         if key in workload:
             _fail("applies to mode: offline; online serving batches by max_num_seqs and max_num_batched_tokens",
                   key, file)
-    if workload.get("engine") in ("hf-eager", "llama.cpp"):
-        _fail(f"{workload['engine']} is calibrated as a single-user (offline) engine; online serving simulates "
+    if workload.get("engine") == "hf-eager":
+        _fail("hf-eager runs static batches; online serving simulates vLLM's continuous batching "
+              "(engine synchronous or overlapped)", "engine", file)
+    if workload.get("engine") == "llama.cpp":
+        _fail("llama.cpp is calibrated as a single-user engine (one sequence); online serving simulates "
               "vLLM's continuous batching (engine synchronous or overlapped)", "engine", file)
     notes: list[str] = []
     placement = workload.get("placement", "single")
