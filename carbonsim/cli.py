@@ -24,7 +24,7 @@ import sys
 import click
 
 import carbonsim
-from carbonsim.errors import InputError
+from carbonsim.errors import InputError, NoFeasibleAnswer
 
 FORMATS = click.Choice(["table", "json", "csv"])
 #: The grid every command uses unless told otherwise.
@@ -48,19 +48,49 @@ class _Command(click.Command):
 
 
 class _Group(click.Group):
-    """Turns InputError into one readable line and exit code 2."""
+    """Turns InputError and usage errors into one readable line and exit code 2 (3 when a valid question
+    has no feasible answer); prints carbonsim's warnings as one line each; records the inputs each
+    command reads, so that no output replaces one."""
 
     command_class = _Command
     group_class = type  # subgroups (db, grid, power) are _Groups whose commands take -q too
 
     def invoke(self, ctx):
+        import warnings
+
+        from carbonsim.engine.readers.text import tracking_inputs
+        from carbonsim.errors import CarbonsimWarning
+
         try:
-            return super().invoke(ctx)
+            with tracking_inputs(), warnings.catch_warnings():
+                warnings.simplefilter("always", CarbonsimWarning)
+                shown = warnings.showwarning
+                said = set()
+
+                def show(message, category, filename, lineno, file=None, line=None):
+                    if not issubclass(category, CarbonsimWarning):
+                        return shown(message, category, filename, lineno, file, line)
+                    if str(message) not in said:
+                        said.add(str(message))
+                        if not (ctx.obj or {}).get("quiet"):
+                            click.echo(f"carbonsim: warning: {message}", err=True)
+
+                warnings.showwarning = show
+                return super().invoke(ctx)
+        except NoFeasibleAnswer as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"carbonsim: no feasible answer: {exc.for_cli()}", err=True)
+            ctx.exit(NoFeasibleAnswer.EXIT_CODE)
         except InputError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"carbonsim: error: {exc.for_cli()}", err=True)
             ctx.exit(2)
+        except click.UsageError as exc:  # one line, like every other bad input
+            hint = f" ({exc.ctx.command_path} -h for help)" if exc.ctx is not None else ""
+            click.echo(f"carbonsim: error: {exc.format_message()}{hint}", err=True)
+            ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:  # noqa: BLE001 - last-resort message, traceback with --debug
@@ -109,11 +139,12 @@ def _fmt(fmt: str | None, out: str | None) -> str:
     return "table"
 
 
-def _emit(ctx, text: str, out: str | None) -> None:
-    if out:
-        from carbonsim.engine.outputs import write_text_atomic
+def _emit(ctx, text: str, out: str | None, option: str = "--out") -> None:
+    """Print ``text``, or write it to ``out`` (``-`` or a path that is stdout prints it)."""
+    from carbonsim.engine.outputs import is_stdout, write_text_atomic
 
-        write_text_atomic(out, text if text.endswith("\n") else text + "\n")
+    if out and not is_stdout(out):
+        write_text_atomic(out, text if text.endswith("\n") else text + "\n", option)
         _say(ctx, f"wrote {out}")
     else:
         click.echo(text.rstrip("\n"))
@@ -383,13 +414,16 @@ def power_fit(ctx, measurements, form, fmt, out, out_yaml):
     )
     from carbonsim.report.study_text import power_fit_text
 
-    report = fit_measurements_csv(measurements, form)
-    if out_yaml:
-        from carbonsim.engine.outputs import write_text_atomic
+    from carbonsim.engine.outputs import is_stdout
 
-        write_text_atomic(out_yaml, power_model_yaml(report))
-        _say(ctx, f"wrote {out_yaml}")
-    _emit(ctx, power_fit_text(report, power_fit_rows(report), power_fit_json(report), _fmt(fmt, out)), out)
+    if out_yaml and is_stdout(out_yaml) and not (out and not is_stdout(out)):
+        raise click.UsageError("--out-yaml - prints the curve to stdout, where the fit's report goes too: give "
+                               "--out FILE for the report")
+    report = fit_measurements_csv(measurements, form)
+    text = power_fit_text(report, power_fit_rows(report), power_fit_json(report), _fmt(fmt, out))
+    if out_yaml:
+        _emit(ctx, power_model_yaml(report), out_yaml, "--out-yaml")
+    _emit(ctx, text, out)
 
 
 # --- grid ------------------------------------------------------------------------------------------

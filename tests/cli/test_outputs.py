@@ -161,7 +161,7 @@ def test_a_signal_leaves_no_temporary_folder_and_the_old_result(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "carbonsim.cli", "sweep", str(big), "--out", str(out),
                              "--chunk", "1024"], stderr=subprocess.PIPE, stdout=subprocess.PIPE)
     deadline = time.time() + 60
-    while time.time() < deadline and not any(p.name.startswith(".out.tmp-") for p in tmp_path.iterdir()):
+    while time.time() < deadline and not any(p.name.startswith(".out.carbonsim-tmp-") for p in tmp_path.iterdir()):
         time.sleep(0.02)
     assert proc.poll() is None, proc.communicate()
     time.sleep(0.3)

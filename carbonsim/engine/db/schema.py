@@ -119,6 +119,8 @@ def _typename(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"number {value!r}"
     if isinstance(value, str):
+        if len(value) > 60 or "\n" in value:  # a long text is not quoted whole: it may not be the user's
+            return f"text of {len(value)} characters"
         return f"text {value!r}"
     if isinstance(value, list):
         return "a list"

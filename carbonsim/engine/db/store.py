@@ -248,8 +248,27 @@ class Database:
                         problems.append(exc)
             for extra in sorted(root.glob("*/*.yml")):
                 problems.append(InputError("use the .yaml extension; .yml files are ignored", file=extra))
+            problems.extend(_unknown_folders(root))
         problems.extend(check_references(self, loaded))
         return n_files, problems
+
+
+def _unknown_folders(root: Path) -> list[InputError]:
+    """A folder of a database that is not a kind (``gpu/`` for ``gpus/``): its files would be
+    silently ignored, so ``db check`` reports it."""
+    import difflib
+
+    kinds = (*KINDS, *CSV_KINDS)
+    out = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        if sub.name in kinds:
+            continue
+        close = difflib.get_close_matches(sub.name, kinds, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}/?" if close else f"; kinds are: {', '.join(kinds)}"
+        n = sum(1 for p in sub.rglob("*") if p.is_file())
+        out.append(InputError(f"not a kind of the database, so its {n} file{'s' if n != 1 else ''} "
+                              f"{'are' if n != 1 else 'is'} never read{hint}", file=sub))
+    return out
 
 
 def _many(errors):

@@ -43,8 +43,6 @@ GRID_KINDS = ("source", "mix", "region", "trajectory", "trace")
 #: Kinds ``list_grids`` accepts (``table`` lists the per-source tables mixes draw from; ``mix``
 #: is an alias for it, since no mix is stored).
 LIST_KINDS = ("source", "region", "trajectory", "trace", "table", "mix")
-#: Largest trace file accepted (bytes); a year of hourly values is about 0.25 MB.
-MAX_TRACE_BYTES = 50_000_000
 TRACE_META_KEYS = ("name", "region", "year", "basis", "scope", "source", "licence", "note")
 
 _MIX_PART = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_-]*)\s*:\s*([^,:]+?)\s*$")
@@ -200,7 +198,7 @@ def resolve_grid(text: str, db, year: int | None = None, table: str = DEFAULT_TA
         year = int(year)
     if text.lower().endswith(".csv") or "/" in text or "\\" in text:
         path = Path(text).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise InputError("trace file not found", file=str(path), field="grid")
         return _resolve_trace(read_trace_csv(path), str(path), year)
     if _is_number(text):

@@ -346,5 +346,5 @@ def load_server(spec, db: Database, overrides: dict | None = None) -> Server:
     if isinstance(spec, dict):
         return server_from_dict(apply_overrides(spec, overrides), db, "<server>")
     file, sid = server_file(str(spec), db)
-    raw = load_yaml(file)
+    raw = load_yaml(file, "server")
     return server_from_dict(apply_overrides(raw, overrides, file=str(file)), db, str(file), sid)
