@@ -197,8 +197,22 @@ DB_OPTION = click.option("--db", "db_dirs", multiple=True, type=click.Path(), me
                          help="Extra database directory layered on the shipped one (repeatable).")
 FORMAT_OPTION = click.option("--format", "fmt", type=FORMATS, default=None,
                              help="What to print: table, json or csv (default: table, or the --out file's type).")
-OUT_OPTION = click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-                          help="Write the output to FILE instead of stdout.")
+def _out_file(ctx, param, value):
+    """Refuse a folder, device, FIFO or socket as an output file before any work is done (inputs
+    are checked again when written: the command has read them by then)."""
+    if value is not None:
+        from carbonsim.engine.outputs import check_output_file, is_stdout
+
+        if not is_stdout(value):
+            try:
+                check_output_file(value, "--" + param.name.replace("_", "-"))
+            except InputError as exc:
+                raise click.BadParameter(f"{value}: {exc.message}", ctx, param) from None
+    return value
+
+
+OUT_OPTION = click.option("--out", type=click.Path(), default=None, metavar="FILE", callback=_out_file,
+                          help="Write the output to FILE instead of stdout (- for stdout).")
 SET_OPTION = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
                           help="Override a field: server.host.dram.gb=512, coefficients.fab.location=iceland.")
 SAMPLING = _opts(
@@ -404,7 +418,7 @@ def power():
               help="Form to fit; auto fits all and picks the lowest AICc (fewest constants within 2).")
 @FORMAT_OPTION
 @OUT_OPTION
-@click.option("--out-yaml", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+@click.option("--out-yaml", type=click.Path(), default=None, metavar="FILE", callback=_out_file,
               help="Write the chosen curve as a host.power_model block for a server spec.")
 @click.pass_context
 def power_fit(ctx, measurements, form, fmt, out, out_yaml):
