@@ -165,7 +165,14 @@ def _grid(ctx, db, text, year=None):
     from carbonsim.engine.inputs.options import check_options
 
     check_options(year=year)
-    g = resolve_grid(text, db, year=year)
+    try:
+        g = resolve_grid(text, db, year=year)
+    except InputError as exc:
+        if exc.file is None and exc.field == "grid":  # name the option: --grid: ...
+            from carbonsim.errors import OptionError
+
+            raise OptionError(exc.message, "grid") from None
+        raise
     for w in g.warnings:
         _say(ctx, f"warning: {w}")
     return g

@@ -13,12 +13,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from carbonsim.engine.readers.table import MIN_POSITIVE
 from carbonsim.errors import InputError
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 #: Largest magnitude any number in a file may have: far above every physical input carbonsim
 #: takes, and low enough that no product of inputs overflows to infinity.
 MAX_MAGNITUDE = 1e15
+
 NODE_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?nm$")
 
 
@@ -166,6 +168,10 @@ class Number(Spec):
         if self.minimum is not None:
             if self.exclusive_min and value <= self.minimum:
                 ck.error(path, f"must be greater than {self.minimum:g}, found {value!r}")
+                return None
+            if self.exclusive_min and self.minimum == 0 and value < MIN_POSITIVE:
+                ck.error(path, f"must be at least {MIN_POSITIVE:g} (a positive value this small has no meaning and "
+                               f"its reciprocal overflows), found {value!r}")
                 return None
             if value < self.minimum:
                 word = "negative" if self.minimum == 0 else f"below {self.minimum:g}"

@@ -25,6 +25,10 @@ from carbonsim.errors import InputError
 #: Largest magnitude of a number in a table: beyond it products overflow; no physical input
 #: of carbonsim comes near it.
 MAX_MAGNITUDE = 1e12
+#: Smallest value a strictly positive number may have, in a table, a file or an option (a rate, a
+#: lifetime, a share that divides): far below any physical input, and large enough that dividing
+#: by it stays finite (1e-320 is a positive float whose reciprocal is infinite).
+MIN_POSITIVE = 1e-12
 
 
 @dataclass
@@ -169,6 +173,9 @@ def parse_number(text: str | None, file: str, line: int, column: str, *, require
         raise InputError(f"line {line}: {raw} is {word}", file=file, field=column)
     if positive and value <= 0:
         raise InputError(f"line {line}: {raw} must be > 0", file=file, field=column)
+    if positive and value < MIN_POSITIVE:
+        raise InputError(f"line {line}: {raw} is too small to mean anything (below {MIN_POSITIVE:g})", file=file,
+                         field=column)
     if abs(value) > maximum:
         raise InputError(f"line {line}: {raw} is larger than {maximum:g}", file=file, field=column)
     if integer:

@@ -105,8 +105,6 @@ def read_trace_csv(path) -> Trace:
         Naming the file, the line and the column.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("trace file not found", file=str(path))
     table = read_table(path, ("timestamp", "ci_g_per_kwh"), kind="trace", what="trace CSV")
     file = table.file
     meta: dict = {}
