@@ -187,14 +187,14 @@ def budget(budget_file, *, db=None):
 
 
 def schedule(energy_kwh: float, hours: float, grids=("world",), *, start: str | None = None,
-             window_hours: float = 24.0, pue: float = 1.0, db=None):
+             window_hours: float = 24.0, pue: float = 1.0, wrap_day: bool = False, db=None):
     """The region and start time with the least carbon for a deferrable job, as
-    ``carbonsim schedule`` (the first grid is the default region). Returns a ScheduleResult
-    (``best``, ``best_kg``, ``now_kg``, ``saving``, ``as_dict()``)."""
+    ``carbonsim schedule`` (the first grid is the default region; ``wrap_day`` as ``--wrap-day``).
+    Returns a ScheduleResult (``best``, ``best_kg``, ``now_kg``, ``saving``, ``as_dict()``)."""
     from carbonsim.engine.studies.schedule import schedule as study
 
     grids = [grids] if isinstance(grids, str) else list(grids)
-    return study(grids, _database(db), energy_kwh, hours, start, window_hours, pue)
+    return study(grids, _database(db), energy_kwh, hours, start, window_hours, pue, wrap_day=wrap_day)
 
 
 @dataclass

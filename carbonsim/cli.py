@@ -634,16 +634,19 @@ def budget(ctx, budget_file, db_dirs, fmt, out):
 @click.option("--window-hours", type=float, default=24.0, show_default=True,
               help="Allowed start times: from --start to this many hours later, minus the job.")
 @click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--wrap-day", is_flag=True,
+              help="Let jobs run past the end of a trace: the hours after it repeat its last day.")
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def schedule(ctx, energy_kwh, hours, grids, start, window_hours, pue, db_dirs, fmt, out):
+def schedule(ctx, energy_kwh, hours, grids, start, window_hours, pue, wrap_day, db_dirs, fmt, out):
     """When and where to run a deferrable job: the region and start time with the least carbon."""
     from carbonsim.engine.studies.schedule import schedule as study
     from carbonsim.report.lifecycle_text import schedule_text
 
-    result = study(list(grids) or [DEFAULT_GRID], _db(ctx, db_dirs), energy_kwh, hours, start, window_hours, pue)
+    result = study(list(grids) or [DEFAULT_GRID], _db(ctx, db_dirs), energy_kwh, hours, start, window_hours, pue,
+                   wrap_day=wrap_day)
     for n in result.notes:
         _say(ctx, f"note: {n}")
     _emit(ctx, schedule_text(result, _fmt(fmt, out)), out)
