@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -92,12 +91,19 @@ def run(doc: dict, out_dir, db, compiled=None, **kw):
 
 
 def timed(args, env=None) -> tuple[float, float]:
-    """Wall time [s] and peak RSS [MB] of a child process."""
-    t0 = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(args, check=True, capture_output=True, env=env)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return time.perf_counter() - t0, max(peak, before) / 1024
+    """Wall time [s] and peak RSS [MB] of one child process: its own resource usage, collected by
+    ``os.wait4`` when it ends. (``RUSAGE_CHILDREN`` would give the largest peak of every child this
+    benchmark has waited for so far, not this one's: an earlier, bigger child hides it.)"""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        if proc.returncode != 0:
+            err.seek(0)
+            raise subprocess.CalledProcessError(proc.returncode, args, stderr=err.read().decode(errors="replace"))
+    return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
 
 def clean_env(**extra) -> dict:

@@ -26,14 +26,15 @@ __all__ = ["SweepOutcome", "budget", "compare", "db", "embodied", "footprint", "
 
 def _database(db=None):
     """A :class:`~carbonsim.engine.db.Database` from None (shipped), a folder, a list of folders
-    (layered on the shipped one) or a Database."""
-    from carbonsim.engine.db import Database, default_database
+    (layered on the shipped one) or a Database; reused across calls while its files are unchanged
+    (:func:`~carbonsim.engine.db.load_database`)."""
+    from carbonsim.engine.db import Database, load_database
 
     if isinstance(db, Database):
         return db
     if db is None:
-        return default_database()
-    return default_database([db] if isinstance(db, (str, Path)) else list(db))
+        return load_database()
+    return load_database([db] if isinstance(db, (str, Path)) else list(db))
 
 
 def _sets(set) -> list[str]:
@@ -309,11 +310,19 @@ class _Database:
         """Every problem in every file of the database (an empty list when all is well)."""
         return _database(db).check()[1]
 
+    def load(self, db=None):
+        """The database (the shipped one, with ``db``'s folders layered on top) as the API functions
+        use it: read once and kept, keyed by its layers, and read again only when one of its
+        files or folders changed (modification time, size). Pass it as ``db=`` to skip even the
+        check of what changed; every function also finds it by itself."""
+        return _database(db)
+
     def __repr__(self) -> str:
-        return "carbonsim.db: frame(kind), list(kind), show(id), check()"
+        return "carbonsim.db: frame(kind), list(kind), show(id), check(), load()"
 
 
 db = _Database()
+
 
 
 def requests(scenario, *, set=None, db=None):

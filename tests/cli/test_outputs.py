@@ -252,7 +252,8 @@ def test_other_inputs_are_protected_too(tmp_path):
     # a server file, a grid trace and a scenario are inputs like any table
     server = tmp_path / "srv.yaml"
     server.write_text("name: mine\ngpus: {part: nvidia-t4, count: 1}\n"
-                      "host: {cpus: {part: intel-xeon-platinum-8259cl, count: 1}, dram: {gb: 64, technology: ddr4}}\n")
+                      "host: {cpus: {part: intel-xeon-platinum-8259cl, count: 1}, dram: {gb: 64, technology: ddr4}, "
+                      "chassis_gpu_slots: 1}\n")
     before = server.read_text()
     one_line_exit_2(run("embodied", server, "--out", server), "input of this command")
     trace = tmp_path / "t.csv"

@@ -179,6 +179,8 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             counts, seen = sample_reasons(lambda a, b: evaluate_chunk(plan, a, b), space.size, online)
             raise no_feasible(scenario.file, space.size, counts, seen, written, base_metrics.get("infeasible_reason"))
         best_all, best_groups = _best_points(plan, space, ev, best, base_metrics)
+        if online:
+            warnings += _per_request_warnings(scenario, base_metrics, best_all)
         meta = _meta(scenario, space, n_feasible, builder, warnings, executor)
         results = None
         frame = None
@@ -479,6 +481,19 @@ class _Writer:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def _per_request_warnings(scenario: Scenario, base_metrics: dict, best: dict) -> list[str]:
+    """A plausibility warning when the scenario's own point, or even the best point, weighs more
+    than a stated bound per request (a request rate far below the server's capacity)."""
+    from carbonsim.engine.inputs.plausibility import per_request_message
+
+    qps = (scenario.doc.get("workload") or {}).get("qps")
+    lowest = min((b.metrics.get("total_g", 0.0) for b in best.values()), default=0.0)
+    found = [per_request_message("workload.qps" if qps is not None else "the scenario's request rate", qps,
+                                 base_metrics.get("total_g") or 0.0),
+             per_request_message("even the best point's workload.qps", None, lowest)]
+    return [m for m in found if m][:1]
 
 
 def _basis_warnings(scenario: Scenario, builder) -> list[str]:
