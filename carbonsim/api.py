@@ -261,11 +261,14 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
     """
     import pandas as pd
 
+    from carbonsim.engine.readers.text import tracking_inputs
     from carbonsim.engine.sweep.columns import unit_of
     from carbonsim.engine.sweep.run import run_sweep
-    sc = _scenario(scenario, set)
-    r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
-                  executor=dask, collect=True)
+
+    with tracking_inputs():  # so that out= never replaces a folder holding one of the sweep's inputs
+        sc = _scenario(scenario, set)
+        r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
+                      executor=dask, collect=True)
     rows = []
     for b in (r.best_by or r.best.values()):
         rows.append({"objective": b.objective, **{f"group.{k}": v for k, v in b.group.items()}, "column": b.column,
