@@ -140,5 +140,5 @@ def experiment_from_dict(raw, file: str = "<experiment>", base: Path | None = No
 
 
 def load_experiment(path) -> Experiment:
-    """Load and validate an experiment file (:func:`experiment_from_dict`)."""
-    return experiment_from_dict(load_yaml(path), str(path), Path(path).parent)
+    """Load and validate an experiment file (:func:`experiment_from_dict`; the size limit of a scenario)."""
+    return experiment_from_dict(load_yaml(path, kind="scenario"), str(path), Path(path).parent)
