@@ -339,14 +339,20 @@ def inventory(ctx, fleet_csv, util, cpu_util, gpu_util, grid, pue, years, coeffi
 @click.option("--server", "server", default=None, metavar="SERVER",
               help="The server the runs used (database id or YAML path); default: built from the cpu_model, "
                    "gpu_model, gpu_count and ram_total_size CodeCarbon recorded.")
+@click.option("--grid", "-g", default=None, metavar="G",
+              help="Also recompute operational carbon on this grid (any --grid value; an hourly trace is averaged "
+                   "over each run's hours); the total then uses it. Default: CodeCarbon's own figure only.")
+@click.option("--share", type=float, default=None, metavar="F",
+              help="Share (0..1] of the server charged to every run, replacing the one from the vCPUs, memory and "
+                   "GPUs CodeCarbon recorded (docs/codecarbon.md).")
 @_coefficients_option()
 @SET_OPTION
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def codecarbon(ctx, emissions_csv, server, coefficients, sets, db_dirs, fmt, out):
-    """Add embodied carbon to the runs of a CodeCarbon EMISSIONS_CSV (each run once: its last row)."""
+def codecarbon(ctx, emissions_csv, server, grid, share, coefficients, sets, db_dirs, fmt, out):
+    """Add embodied carbon to the runs of a CodeCarbon EMISSIONS_CSV (each run and task once: its last row)."""
     from carbonsim.engine.inputs.coefficients import load_coefficients
     from carbonsim.engine.studies.codecarbon import codecarbon as study
     from carbonsim.report.study_text import codecarbon_text
@@ -358,7 +364,12 @@ def codecarbon(ctx, emissions_csv, server, coefficients, sets, db_dirs, fmt, out
         cs = load_coefficients(coefficients, db, split_sets(sets)[1])
     else:
         db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
-    _emit(ctx, codecarbon_text(study(emissions_csv, cs, db, srv), _fmt(fmt, out)), out)
+    g = None if grid is None else _grid(ctx, db, grid)
+    result = study(emissions_csv, cs, db, srv, grid=g, share=share)
+    for w in result.warnings:
+        if not g or w not in g.warnings:
+            _say(ctx, f"warning: {w}")
+    _emit(ctx, codecarbon_text(result, _fmt(fmt, out)), out)
 
 
 # --- power --------------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ class Record:
 
     line: int
     cells: dict[str, str]
+    #: The cells as written, for a record with fewer cells than the header (``short_rows=True``);
+    #: its ``cells`` is then empty and the caller decides what the cells are.
+    short: list[str] | None = None
 
     def where(self) -> str:
         return f"line {self.line}"
@@ -53,7 +56,7 @@ class Table:
 
 
 def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: int = MAX_TABLE_BYTES,
-               what: str = "CSV") -> Table:
+               what: str = "CSV", short_rows: bool = False) -> Table:
     """Read ``path`` as a CSV table.
 
     Parameters
@@ -67,6 +70,9 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: 
         Size limit.
     what : str
         What the file is, for messages ("inventory CSV").
+    short_rows : bool
+        Keep records with fewer cells than the header (as :attr:`Record.short`) instead of
+        refusing the file; for formats whose writers are known to drop cells.
 
     Raises
     ------
@@ -109,6 +115,9 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: 
                 raise InputError(f"line {start}: missing column {missing[0]!r} (the header has: "
                                  f"{', '.join(header)}); a {what} needs {', '.join(required)}",
                                  file=file, field=missing[0])
+            continue
+        if short_rows and len(cells) < len(header):
+            records.append(Record(start, {}, cells))
             continue
         if len(cells) != len(header):
             more = "more" if len(cells) > len(header) else "fewer"
