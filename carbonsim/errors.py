@@ -63,3 +63,8 @@ class InputErrors(InputError):
 
     def __str__(self) -> str:  # one line: the first problem and a count
         return self.message
+
+
+class CarbonsimWarning(UserWarning):
+    """Something the Python API tells its caller through :func:`warnings.warn`: an assumed value,
+    a substitution, a repaired row (the command line prints the same on stderr)."""

@@ -68,6 +68,7 @@ class Database:
         self._source_errors: list[InputError] = []
         self._regions: dict | None = None
         self._memo: dict = {}
+        self._read: set[Path] = set()
 
     # -- discovery ---------------------------------------------------------------------------
     def _build_index(self) -> dict[str, dict[str, Path]]:
@@ -121,6 +122,7 @@ class Database:
                 path = root / "sources.yaml"
                 if not path.exists():
                     continue
+                self._read.add(path)
                 try:
                     raw = load_yaml(path)
                 except InputError as exc:
@@ -178,6 +180,7 @@ class Database:
             out["_path"] = str(path)
             out["_id"] = part_id
             self._cache[key] = out
+            self._read.add(path)
         return self._cache[key]
 
     def memo(self, key, build):
@@ -204,7 +207,20 @@ class Database:
             from carbonsim.engine.readers.traces import read_trace_csv
 
             self._cache[key] = read_trace_csv(self.path("traces", trace_id))
+            self._read.add(self.path("traces", trace_id))
         return self._cache[key]
+
+    def files_used(self) -> dict[str, str]:
+        """Every database file read so far, as ``layer/kind/file`` (layer 0 is the shipped
+        database, 1... the ``--db`` folders in order) -> its SHA-256: what a result rests on."""
+        import hashlib
+
+        out = {}
+        for path in sorted(self._read, key=lambda p: (self.layer(p), str(p))):
+            i = self.layer(path)
+            rel = path.resolve().relative_to(self.dirs[i].resolve()) if i < len(self.dirs) else path
+            out[f"{i}/{rel.as_posix()}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return out
 
     # -- checking everything ------------------------------------------------------------------------
     def check(self) -> tuple[int, list[InputError]]:

@@ -50,6 +50,12 @@ class Table:
     records: list[Record]
     comments: list[str] = field(default_factory=list)
     header_line: int = 1
+    #: The header as written (``columns`` may be lower-cased), for messages.
+    written: list[str] = field(default_factory=list)
+
+    def as_written(self, column: str) -> str:
+        """A column's name as the file writes it."""
+        return dict(zip(self.columns, self.written)).get(column, column)
 
     def has(self, column: str) -> bool:
         return column in self.columns
@@ -103,6 +109,7 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: 
                 comments.append(",".join(cells).lstrip()[1:].strip())
             continue
         if header is None:
+            written = [c.strip() for c in cells]
             header = [c.strip().lower() if lower else c.strip() for c in cells]
             header_line = start
             if any(not c for c in header):
@@ -129,7 +136,7 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: 
         raise InputError(f"file is empty (no header line); expected a {what}", file=file)
     if not records:
         raise InputError(f"no data rows after the header (line {header_line})", file=file)
-    return Table(file, header, records, comments, header_line)
+    return Table(file, header, records, comments, header_line, written)
 
 
 def parse_number(text: str | None, file: str, line: int, column: str, *, required: bool = False,
