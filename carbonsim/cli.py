@@ -503,8 +503,9 @@ PLAIN_PROGRESS_S = 5.0
 
 def _progress(ctx):
     """Progress on stderr unless --quiet: on a terminal a line redrawn at most every 0.2 s; else
-    (a pipe, a log file, CI) plain lines, one every PLAIN_PROGRESS_S seconds and one at the end,
-    so a long first run (kernels compiling) is never silent."""
+    (a pipe, a log file, CI) plain lines, one every PLAIN_PROGRESS_S seconds and one at the end
+    once a line was printed, so a long run is never silent and a short one prints nothing. The
+    compiling notice is printed either way."""
     if ctx.obj.get("quiet"):
         return None
     import time
@@ -524,9 +525,9 @@ def _progress(ctx):
             state["t"] = now
             click.echo(f"\r  {text}", err=True, nl=done >= total)
             return
-        if done < total and now - state["t"] < PLAIN_PROGRESS_S:
+        if now - state["t"] < PLAIN_PROGRESS_S and (done < total or not state.get("shown")):
             return
-        state["t"] = now
+        state["t"], state["shown"] = now, True
         click.echo(f"carbonsim: {text}", err=True)
 
     return show

@@ -112,7 +112,24 @@ def test_progress_reaches_a_piped_stderr_and_q_silences_it(tmp_path):
     cmd = [sys.executable, "-m", "carbonsim", "sweep", str(path), "--no-write"]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "carbonsim: 16/16 points (100%" in r.stderr and "\r" not in r.stderr
+    assert "\r" not in r.stderr  # no terminal: plain lines, and none for a sweep this short
+    from carbonsim import cli
+
+    lines = []
+    cli.PLAIN_PROGRESS_S, saved = 0.0, cli.PLAIN_PROGRESS_S
+    try:
+        show = cli._progress(type("Ctx", (), {"obj": {}})())
+        import click
+
+        click_echo, click.echo = click.echo, lambda text, err=False, nl=True: lines.append(text)
+        try:
+            show(8, 16)
+            show(16, 16)
+        finally:
+            click.echo = click_echo
+    finally:
+        cli.PLAIN_PROGRESS_S = saved
+    assert lines == [l for l in lines if l.startswith("carbonsim: ") and "/16 points (" in l] and len(lines) == 2
     assert "points/s over" in r.stdout  # the rate is over the evaluation alone
     quiet = subprocess.run(cmd + ["-q"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert quiet.returncode == 0 and quiet.stderr == ""

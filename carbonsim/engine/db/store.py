@@ -94,10 +94,12 @@ class Database:
         """Path of an entry; :class:`InputError` naming the known ids when absent."""
         self._check_kind(kind)
         try:
-            return self._index[kind][part_id]
+            path = self._index[kind][part_id]
         except KeyError:
             known = ", ".join(self.ids(kind)) or "none"
             raise InputError(f"unknown {KIND_WORD[kind]} {part_id!r}; known: {known}") from None
+        self._read.add(path)  # every entry is read through its path: what a result used (files_used)
+        return path
 
     def layer(self, path) -> int:
         """Index of the database directory ``path`` lies in (0 = the shipped one)."""

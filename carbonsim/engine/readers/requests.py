@@ -140,6 +140,12 @@ def _layout(table, wanted: str, file: str) -> str:
                              f"{', '.join(table.columns)})", file=file, field=missing[0])
         return wanted
     if not found:
+        near = max(LAYOUTS, key=lambda k: len(set(LAYOUTS[k]) & cols))
+        if set(LAYOUTS[near]) & cols:
+            missing = [c for c in LAYOUTS[near] if c not in cols]
+            raise InputError(f"line {table.header_line}: missing column {missing[0]!r} (the header has: "
+                             f"{', '.join(table.columns)}); a {near} request trace needs "
+                             f"{', '.join(LAYOUTS[near])}", file=file, field=missing[0])
         raise InputError("not a request trace: the header names none of the layouts carbonsim reads (carbonsim: "
                          "arrival_s, prompt_tokens, output_tokens; Azure: TIMESTAMP, ContextTokens, GeneratedTokens; "
                          f"BurstGPT: Timestamp, Request tokens, Response tokens); it has: {', '.join(table.columns)}",
