@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from carbonsim.engine.readers.table import parse_number
+from carbonsim.engine.readers.table import parse_number, parse_utc_seconds
 from carbonsim.errors import InputError
 
 TIME_COLUMN = "datetime (utc)"
@@ -116,14 +116,7 @@ def read_export(table, basis: str | None = None, zone: str | None = None):
     times, values, estimated = [], [], 0
     for rec in records:
         raw_t = rec.cells[TIME_COLUMN].strip()
-        try:
-            t = datetime.fromisoformat(raw_t.replace("Z", "+00:00"))
-        except ValueError:
-            raise InputError(f"line {rec.line}: {raw_t!r} is not a date and time like 2022-01-01 00:00:00",
-                             file=file, field="Datetime (UTC)") from None
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=timezone.utc)
-        ts = t.timestamp()
+        ts = parse_utc_seconds(raw_t, file, rec.line, "Datetime (UTC)", "2022-01-01 00:00:00")
         if times and ts <= times[-1]:
             raise InputError(f"line {rec.line}: {raw_t!r} is not after the previous row; rows must be sorted by "
                              "time without duplicates", file=file, field="Datetime (UTC)")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from carbonsim.engine.readers.table import parse_number, read_table
+from carbonsim.engine.readers.table import parse_number, parse_utc_seconds, read_table
 from carbonsim.errors import InputError
 
 REQUIRED_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
@@ -153,20 +153,6 @@ def _layout(table, wanted: str, file: str) -> str:
     return found[0]
 
 
-def _wall_time_s(text: str, file: str, line: int) -> float:
-    from datetime import datetime, timezone
-
-    raw = text.strip()
-    try:
-        t = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"line {line}: TIMESTAMP {raw!r} is not a date and time like 2023-11-16 18:15:46.68",
-                         file=file, field="TIMESTAMP") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.timestamp()
-
-
 def read_request_trace(path, options: TraceOptions | None = None) -> RequestTrace:
     """Read and validate a request trace (module docstring), with ``options`` applied.
 
@@ -194,7 +180,7 @@ def read_request_trace(path, options: TraceOptions | None = None) -> RequestTrac
     for i, rec in enumerate(table.records):
         c = rec.cells
         if layout == "azure":
-            arrival[i] = _wall_time_s(c[t_col], file, rec.line)
+            arrival[i] = parse_utc_seconds(c[t_col], file, rec.line, "TIMESTAMP", "2023-11-16 18:15:46.68")
         else:
             arrival[i] = parse_number(c[t_col], file, rec.line, t_col, required=True)
         for col, arr in ((p_col, prompt), (o_col, output)):

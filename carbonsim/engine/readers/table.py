@@ -173,3 +173,25 @@ def parse_number(text: str | None, file: str, line: int, column: str, *, require
             raise InputError(f"line {line}: {raw!r} must be a whole number", file=file, field=column)
         return int(value)
     return value
+
+
+def parse_utc_seconds(text: str, file: str, line: int, column: str, example: str) -> float:
+    """An ISO 8601 date and time (``2022-01-01 00:00:00``, ``...Z``, ``...+01:00``, any fraction
+    of a second) as Unix seconds; without an offset it is UTC.
+
+    Raises
+    ------
+    InputError
+        ``line N: ... is not a date and time like <example>``, naming the file and column.
+    """
+    from datetime import datetime, timezone
+
+    raw = (text or "").strip()
+    try:
+        t = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"line {line}: {raw!r} is not a date and time like {example}", file=file,
+                         field=column) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.timestamp()
