@@ -20,10 +20,10 @@ def _not_progress(line: str) -> bool:
     return not PROGRESS.match(line)
 
 
-def one_line_exit_2(r, *words):
+def one_line_exit_2(r, *words, code=2):
     """Bad input: exit code 2 and one line on stderr (besides progress lines), no traceback,
-    containing each of ``words``."""
-    assert r.exit_code == 2, r.output
+    containing each of ``words`` (``code=3``: a valid question without a feasible answer)."""
+    assert r.exit_code == code, r.output
     assert len([x for x in r.stderr.strip().splitlines() if _not_progress(x)]) == 1, r.stderr
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
     for w in words:

@@ -185,7 +185,7 @@ def read_codecarbon(path) -> Emissions:
     InputError
         A missing required column, a bad value (named by line and column), no usable rows.
     """
-    table = read_table(path, REQUIRED, what="CodeCarbon emissions.csv", short_rows=True)
+    table = read_table(path, REQUIRED, kind="codecarbon", what="CodeCarbon emissions.csv", short_rows=True)
     file, header = table.file, table.columns
     warnings: list[str] = []
     entries: dict[tuple, list] = {}

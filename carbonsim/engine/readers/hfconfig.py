@@ -44,7 +44,7 @@ def read_config(path) -> dict:
     """A ``config.json`` as a mapping (a multimodal model's ``text_config`` is refused)."""
     file = str(path)
     try:
-        doc = json.loads(read_text(path, "JSON", MAX_CONFIG_BYTES))
+        doc = json.loads(read_text(path, "JSON", kind="database", max_bytes=MAX_CONFIG_BYTES))
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON ({exc.msg} at line {exc.lineno})", file=file) from None
     if not isinstance(doc, dict):

@@ -40,8 +40,6 @@ LAYOUTS = {
     "burstgpt": ("timestamp", "request tokens", "response tokens"),
 }
 TRACE_FORMATS = ("auto", *LAYOUTS)
-#: Largest trace accepted (bytes): about two million requests.
-MAX_TRACE_BYTES = 100_000_000
 #: Longest request accepted in a trace [tokens] (no model has a context near it).
 MAX_TOKENS = 100_000_000
 
@@ -166,7 +164,7 @@ def read_request_trace(path, options: TraceOptions | None = None) -> RequestTrac
     if options.format not in TRACE_FORMATS:
         raise InputError(f"format must be one of {', '.join(TRACE_FORMATS)}, found {options.format!r}",
                          field="trace.format")
-    table = read_table(path, (), max_bytes=MAX_TRACE_BYTES, what="request trace")
+    table = read_table(path, (), kind="requests", what="request trace")
     file = table.file
     layout = _layout(table, options.format, file)
     t_col, p_col, o_col = LAYOUTS[layout]

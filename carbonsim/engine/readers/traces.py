@@ -28,8 +28,6 @@ from carbonsim.models.grid.traces import (
     trace_mean_g_per_kwh,
 )
 
-#: Largest trace file accepted (bytes); a year of hourly values is about 0.25 MB.
-MAX_TRACE_BYTES = 50_000_000
 TRACE_META_KEYS = ("name", "region", "year", "basis", "scope", "source", "licence", "note")
 
 
@@ -112,9 +110,7 @@ def read_trace_csv(path, basis: str | None = None, zone: str | None = None) -> T
     from carbonsim.engine.readers.electricitymaps import is_export, read_export
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError("trace file not found", file=str(path))
-    table = read_table(path, (), max_bytes=MAX_TRACE_BYTES, what="trace CSV")
+    table = read_table(path, (), kind="trace", what="trace CSV")
     if is_export(table.columns):
         return read_export(table, basis, zone)
     if basis is not None or zone is not None:
