@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from carbonsim.engine.readers.table import parse_number, parse_utc_seconds, read_table
+from carbonsim.engine.readers.table import _header_words, parse_number, parse_utc_seconds, read_table
 from carbonsim.errors import InputError
 
 REQUIRED_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
@@ -134,19 +134,20 @@ def _layout(table, wanted: str, file: str) -> str:
     if wanted != "auto":
         missing = [c for c in LAYOUTS[wanted] if c not in cols]
         if missing:
-            raise InputError(f"a {wanted} trace needs the column {missing[0]!r} (the header has: "
-                             f"{', '.join(table.columns)})", file=file, field=missing[0])
+            raise InputError(f"a {wanted} trace needs the column {missing[0]!r} "
+                             f"({_header_words(table.columns, LAYOUTS[wanted])})", file=file, field=missing[0])
         return wanted
     if not found:
         near = max(LAYOUTS, key=lambda k: len(set(LAYOUTS[k]) & cols))
         if set(LAYOUTS[near]) & cols:
             missing = [c for c in LAYOUTS[near] if c not in cols]
-            raise InputError(f"line {table.header_line}: missing column {missing[0]!r} (the header has: "
-                             f"{', '.join(table.columns)}); a {near} request trace needs "
+            raise InputError(f"line {table.header_line}: missing column {missing[0]!r} "
+                             f"({_header_words(table.columns, LAYOUTS[near])}); a {near} request trace needs "
                              f"{', '.join(LAYOUTS[near])}", file=file, field=missing[0])
         raise InputError("not a request trace: the header names none of the layouts carbonsim reads (carbonsim: "
                          "arrival_s, prompt_tokens, output_tokens; Azure: TIMESTAMP, ContextTokens, GeneratedTokens; "
-                         f"BurstGPT: Timestamp, Request tokens, Response tokens); it has: {', '.join(table.columns)}",
+                         f"BurstGPT: Timestamp, Request tokens, Response tokens); "
+                         f"{_header_words(table.columns, ())}",
                          file=file, field="header")
     return found[0]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from carbonsim.engine.readers.table import parse_number, read_table
+from carbonsim.engine.readers.table import _header_words, parse_number, read_table
 from carbonsim.errors import InputError
 from carbonsim.models.grid.carbon import BASES
 from carbonsim.models.grid.traces import (
@@ -119,8 +119,9 @@ def read_trace_csv(path, basis: str | None = None, zone: str | None = None) -> T
     file = table.file
     missing = [c for c in ("timestamp", "ci_g_per_kwh") if c not in table.columns]
     if missing:
-        raise InputError(f"line {table.header_line}: missing column {missing[0]!r} (the header has: "
-                         f"{', '.join(table.columns)}); a trace CSV needs timestamp, ci_g_per_kwh, or an Electricity "
+        raise InputError(f"line {table.header_line}: missing column {missing[0]!r} "
+                         f"({_header_words(table.columns, ('timestamp', 'ci_g_per_kwh'))}); a trace CSV needs "
+                         "timestamp, ci_g_per_kwh, or an Electricity "
                          "Maps export (Datetime (UTC), Carbon Intensity gCO₂eq/kWh ...)", file=file, field=missing[0])
     meta: dict = {}
     for line in table.comments:
