@@ -541,12 +541,11 @@ def test_the_request_slots_grow_with_the_requests_in_the_server():
 
 
 _PEAK_RSS = """
-import resource, sys
+import resource
 import numpy as np
 from carbonsim.models.serving import simulate_many
 from carbonsim.models.serving.workload import RequestStream
-sys.path.insert(0, {tests!r})
-from test_serving_simulator import instance
+from test_serving_simulator import instance   # run in this folder
 col = instance(max_num_seqs=128)
 def run(n):
     s = RequestStream(1, 0, qps=30.0, requests=n, prompt=(3, 200.0, 1.0, 1, 2000), output=(1, 20.0, 0, 1, 200))
@@ -570,9 +569,10 @@ def test_a_point_s_memory_does_not_grow_with_its_requests():
     from pathlib import Path
 
     here = Path(__file__).resolve().parent
-    code = _PEAK_RSS.format(tests=str(here), n=1_000_000)
-    env = {**os.environ, "PYTHONPATH": str(here.parent.parent)}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    code = _PEAK_RSS.format(n=1_000_000)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent.parent), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+                         cwd=str(here))
     assert res.returncode == 0, res.stderr
     before_kb, after_kb, served = res.stdout.split()
     assert float(served) == 1_000_000
