@@ -577,3 +577,14 @@ def test_a_point_s_memory_does_not_grow_with_its_requests():
     before_kb, after_kb, served = res.stdout.split()
     assert float(served) == 1_000_000
     assert int(after_kb) - int(before_kb) < 20_000, (before_kb, after_kb)
+
+
+def test_the_kernel_names_its_step_cost_columns_as_the_reference_s_keys():
+    # one vocabulary for a step's cost: the reference's step_cost dict and the kernel's SC_* columns
+    from carbonsim.models.serving import _kernels as K
+    from carbonsim.models.serving.layout import STEP_COST_NAMES
+
+    cost = step_cost(instance(), [(100, 0, True)], [50, 60])
+    assert set(STEP_COST_NAMES) <= set(cost)
+    columns = [getattr(K, f"SC_{name.upper().replace('GPU_PHASE', 'PHASE')}") for name in STEP_COST_NAMES]
+    assert columns == list(range(K.N_CST, K.N_CST + len(STEP_COST_NAMES)))

@@ -92,9 +92,10 @@ REQUEST_NAMES: tuple[str, ...] = ("ttft_s", "tpot_s", "latency_s", "finish_s", "
 R: dict[str, int] = {name: i for i, name in enumerate(REQUEST_NAMES)}
 N_REQUEST_OUT = len(REQUEST_NAMES)
 
-#: A step's cost: the keys of the reference's ``step_cost`` and the columns of the kernel's
-#: step record (``STEP[name]``). Per GPU of the instance; ``gpu_phase_*`` covers the kernels,
-#: the tensor-parallel communication and any KV-cache transfer received first.
+#: A step's cost as the event loop keeps it until the step ends: keys of the reference's
+#: ``step_cost`` (which also gives ``comm_s`` and ``cpu_phase_s``) and the kernel's named
+#: columns ``SC_*`` (offset ``STEP[name]``). Per GPU of the instance; ``gpu_phase_*`` covers the
+#: kernels, the tensor-parallel communication and any KV-cache transfer received first.
 STEP_COST_NAMES: tuple[str, ...] = (
     "gpu_s",         # kernel time, after any power-limit stretch
     "cpu_s",         # the engine's CPU time for the step (scheduling, sampling)
