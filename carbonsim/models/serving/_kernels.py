@@ -471,16 +471,23 @@ def _next_decode(ef, e, tokens, a_d, comm):
 # --- lists and queues linked through the request slots ----------------------------------------------
 
 @njit(cache=True, inline="always")
+def _push(rq, link, en, head, tail, e, r):
+    """Put request ``r`` at the back of instance ``e``'s list linked forward through column
+    ``link`` of ``rq`` (a queue: ``RQ_LINK``), ends in columns ``head``, ``tail`` of ``en``."""
+    rq[r, link] = -1
+    if en[e, tail] >= 0:
+        rq[en[e, tail], link] = r
+    else:
+        en[e, head] = r
+    en[e, tail] = r
+
+
+@njit(cache=True, inline="always")
 def _append(rq, prev, nxt, en, head, tail, e, r):
     """Append request ``r`` to instance ``e``'s doubly linked list (running or prefilling: links
     in columns ``prev``, ``nxt`` of ``rq``, ends in columns ``head``, ``tail`` of ``en``)."""
     rq[r, prev] = en[e, tail]
-    rq[r, nxt] = -1
-    if en[e, tail] >= 0:
-        rq[en[e, tail], nxt] = r
-    else:
-        en[e, head] = r
-    en[e, tail] = r
+    _push(rq, nxt, en, head, tail, e, r)
 
 
 @njit(cache=True, inline="always")
@@ -496,17 +503,6 @@ def _unlink(rq, prev, nxt, en, head, tail, e, r):
         rq[b, prev] = a
     else:
         en[e, tail] = a
-
-
-@njit(cache=True, inline="always")
-def _push(rq, en, head, tail, e, r):
-    """Put request ``r`` at the back of instance ``e``'s queue (singly linked through ``RQ_LINK``)."""
-    rq[r, RQ_LINK] = -1
-    if en[e, tail] >= 0:
-        rq[en[e, tail], RQ_LINK] = r
-    else:
-        en[e, head] = r
-    en[e, tail] = r
 
 
 @njit(cache=True, inline="always")
@@ -739,7 +735,7 @@ def _refill(rq, rf, en, ef, spec, ss, sbuf, arrival, lengths, acc, tally, e):
         ss[s, SS_TURN] += 1.0
         if en[q, EN_FUT_HEAD] < 0:
             ef[q, EF_NEXT_T] = rf[r, RF_ARRIVAL_S]
-        _push(rq, en, EN_FUT_HEAD, EN_FUT_TAIL, q, r)
+        _push(rq, RQ_LINK, en, EN_FUT_HEAD, EN_FUT_TAIL, q, r)
     if en[e, EN_FUT_HEAD] < 0:
         ef[e, EF_NEXT_T] = _INF
     return True
@@ -814,7 +810,7 @@ def _arrivals(rq, rf, en, ef, spec, ss, sbuf, arrival, lengths, acc, tally, per,
             _reject(rq, tally, per, r)
         else:
             rq[r, RQ_STATE] = _WAITING
-            _push(rq, en, EN_WQ_HEAD, EN_WQ_TAIL, e, r)
+            _push(rq, RQ_LINK, en, EN_WQ_HEAD, EN_WQ_TAIL, e, r)
             en[e, EN_WQ_LEN] += 1
 
 
@@ -914,7 +910,7 @@ def _hand_off(rq, en, ef, tally, decoders, e, r, t):
     rq[r, RQ_STATE] = _WAITING
     d = decoders[tally[T_HANDOFFS] % decoders.shape[0]]
     tally[T_HANDOFFS] += 1
-    _push(rq, en, EN_WQ_HEAD, EN_WQ_TAIL, d, r)
+    _push(rq, RQ_LINK, en, EN_WQ_HEAD, EN_WQ_TAIL, d, r)
     en[d, EN_WQ_LEN] += 1
     if en[d, EN_STATE] == _EMPTY and ef[d, EF_T] > t:
         _schedule(en, ef, tally, d, t)
