@@ -66,7 +66,7 @@ def embodied(server, coefficients: str | None = None, *, samples: int = 0, seed:
     server : str, path or dict
         A database id (``"azure-a100-x4"``), a YAML path or a server spec as a dict.
     coefficients : str, optional
-        Coefficient set id (default ``hotcarbon24``).
+        Coefficient set id (default ``server-lca``; ``hotcarbon24`` reproduces the seed paper).
     samples, seed : int
         Monte-Carlo percentiles of ranged inputs.
     set : dict or list of str, optional
@@ -143,7 +143,7 @@ def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, 
               coefficients: str | None = None, samples: int = 0, seed: int = 0, db=None):
     """A fleet spreadsheet: embodied carbon, power and yearly energy/carbon per server and
     utilisation. Returns an InventoryResult (``rows``, ``to_frame()``). ``coefficients``
-    defaults to ``server-lca`` (the other functions default to ``hotcarbon24``)."""
+    defaults to ``server-lca``, as in every other function."""
     from carbonsim.engine.inputs.grid import resolve_grid
     from carbonsim.engine.readers.inventory import read_inventory
     from carbonsim.engine.studies.inventory import inventory as study

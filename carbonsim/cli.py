@@ -154,12 +154,12 @@ def _opts(*opts):
     return deco
 
 
-def _coefficients_option(inventory: bool = False):
-    from carbonsim.engine.inputs.coefficients import DEFAULT_SET, INVENTORY_DEFAULT_SET
+def _coefficients_option():
+    from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 
     return click.option("--coefficients", "-c", default=None, metavar="ID",
-                        help=f"Coefficient set (hardware_db/coefficients); default "
-                             f"{INVENTORY_DEFAULT_SET if inventory else DEFAULT_SET}.")
+                        help=f"Coefficient set (hardware_db/coefficients); default {DEFAULT_SET} "
+                             "(hotcarbon24 reproduces the seed paper).")
 
 
 DB_OPTION = click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR",
@@ -313,7 +313,7 @@ def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, uti
 @click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP)
 @click.option("--pue", type=float, default=1.0, show_default=True)
 @click.option("--years", type=float, default=1.0, show_default=True, help="Years of operation for the totals.")
-@_coefficients_option(inventory=True)
+@_coefficients_option()
 @SAMPLING
 @DB_OPTION
 @FORMAT_OPTION

@@ -154,6 +154,7 @@ class TrainResult:
     server: str | None
     notes: list[str] = field(default_factory=list)
     sources: set[str] = field(default_factory=set)
+    coefficients: str = ""  # the embodied model's coefficient set
 
     @property
     def total_kg(self) -> float:
@@ -167,7 +168,7 @@ class TrainResult:
             "gpu_energy_mwh": self.gpu_energy_mwh, "host_energy_mwh": self.host_energy_mwh,
             "gpu_power_w": self.gpu_w, "host_power_w_per_gpu": self.host_w_per_gpu, "power_origin": self.power_origin,
             "ci_g_per_kwh": self.ci_g_per_kwh, "grid": self.grid.label, "grid_basis": self.grid.basis,
-            "server": self.server, "sci": {"unit": self.per, "g_per_unit": self.sci_g,
+            "server": self.server, "coefficients": self.coefficients, "sci": {"unit": self.per, "g_per_unit": self.sci_g,
                                            "formula": "(E*I + M) / R (Green Software Foundation SCI)"},
             "inputs": self.inputs, "notes": self.notes, "sources": sorted(self.sources),
         }
@@ -306,4 +307,4 @@ def train(db: Database, *, params_b: float, tokens_b: float, gpu: str, grid, cs:
     return TrainResult(inputs, float(flops), mfu_used, origin, hours, run_days, gpu_w, host_w, power_origin,
                        float(energy["total_kwh"]) / 1000.0, float(energy["gpu_kwh"]) * pue / 1000.0,
                        float(energy["host_kwh"]) * pue / 1000.0, operational_kg, embodied_kg, ci, grid, per, sci, sid,
-                       notes, sources)
+                       notes, sources, cs.id)

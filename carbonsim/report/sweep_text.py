@@ -69,7 +69,8 @@ def sweep_table(r: SweepResult) -> str:
     keys = ["objective"] + (["group"] if r.best_by else []) + ["best", "baseline", "saving", "at"]
     lines = [
         f"scenario {r.scenario.name}: {r.points:,} points ({r.feasible_points:,} feasible) "
-        f"in {r.elapsed_s:.2f} s ({r.points / max(r.elapsed_s, 1e-9):,.0f} points/s)",
+        f"in {r.elapsed_s:.2f} s ({r.points / max(r.elapsed_s, 1e-9):,.0f} points/s); coefficients "
+        f"{r.meta.get('coefficients')}",
         "",
         table([[x[k] for k in keys] for x in rows], keys, "l" * (len(keys) - 4) + "rrrl"),
     ]

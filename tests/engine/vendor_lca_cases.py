@@ -46,7 +46,8 @@ from carbonsim.engine.inputs.parts import PartMatcher
 from carbonsim.engine.inputs.server import load_server, server_from_dict
 from carbonsim.engine.readers.inventory import read_inventory
 from carbonsim.engine.studies.embodied import embodied
-from carbonsim.engine.studies.inventory import INVENTORY_DEFAULT_SET, fill_row, run_inventory
+from carbonsim.engine.inputs.coefficients import DEFAULT_SET as INVENTORY_DEFAULT_SET  # server-lca, every command's default
+from carbonsim.engine.studies.inventory import fill_row, run_inventory
 from carbonsim.models.embodied.electronics import fit_unitemised_ref_kg
 
 DATA = Path(__file__).resolve().parent.parent / "data"

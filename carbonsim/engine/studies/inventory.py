@@ -76,7 +76,7 @@ Otherwise (fitted once; :func:`derive_priors` recomputes every constant from its
 Outputs (per server × utilisation)
 ----------------------------------
 Embodied carbon by the embodied kernel under the chosen coefficient set, by default
-:data:`INVENTORY_DEFAULT_SET` (``server-lca``: the Dell R740 LCA's parts, Boavizta's per-drive
+:data:`carbonsim.engine.inputs.coefficients.DEFAULT_SET` (``server-lca``, the default of every command: the Dell R740 LCA's parts, Boavizta's per-drive
 terms and the electronics vendor carbon footprints count beyond them, built for physical
 servers and cross-validated on 34 vendor PCFs, docs/validation.md), the row being a whole
 chassis (host share 1). The ``year`` (given or filled) sets that set's SSD kg/GB and its
@@ -97,8 +97,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from carbonsim.engine.chain import CarbonChain, Load
-from carbonsim.engine.inputs.coefficients import INVENTORY_DEFAULT_SET as _INVENTORY_DEFAULT_SET
-from carbonsim.engine.inputs.coefficients import CoefficientSet, load_coefficients
+from carbonsim.engine.inputs.coefficients import DEFAULT_SET, CoefficientSet, load_coefficients
 from carbonsim.engine.inputs.parts import PartMatcher
 from carbonsim.engine.inputs.server import DEFAULT_LIFETIME_YR, server_from_dict
 from carbonsim.engine.readers.inventory import InventoryRow
@@ -111,13 +110,6 @@ from carbonsim.models.spec_priors import (
     DIE_AREA_SD_LN, DRAM_PER_GPU_GB, DRAM_SD_LN, PRIOR_YEAR_RANGE, dram_technology_for_year,
     node_for_year, prior_cores_per_cpu, prior_dram_gb, prior_die_area_mm2, prior_tdp_w,
 )
-
-#: The coefficient set of an inventory run unless ``coefficients`` names another: ``server-lca``,
-#: made for physical servers from published LCAs (docs/embodied.md). ``embodied``, ``footprint``,
-#: ``compare`` and scenarios keep :data:`carbonsim.engine.inputs.coefficients.DEFAULT_SET`
-#: (``hotcarbon24``, the seed paper's, which reproduces its figures). Defined beside it in
-#: :mod:`carbonsim.engine.inputs.coefficients` (the command line reads it without loading this module).
-INVENTORY_DEFAULT_SET = _INVENTORY_DEFAULT_SET
 
 OUTPUT_COLUMNS = (
     "id", "util", "embodied_kg", "embodied_kg_p5", "embodied_kg_p95", "lifetime_yr", "embodied_kg_per_yr",
@@ -441,7 +433,7 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
         Period of the totals (``energy_kwh``, ``operational_kg``, ``embodied_kg_amortised``,
         ``total_kg``), > 0.
     coefficients : str or CoefficientSet, optional
-        Default :data:`INVENTORY_DEFAULT_SET` (``server-lca``).
+        Default :data:`~carbonsim.engine.inputs.coefficients.DEFAULT_SET` (``server-lca``).
     samples : int
         Monte-Carlo samples per server for ``embodied_kg_p5`` / ``embodied_kg_p95`` (0: none).
     seed : int or None
@@ -459,7 +451,7 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
     u = np.asarray(utils, dtype=float)
     samples = int(samples or 0)
     cs = coefficients if isinstance(coefficients, CoefficientSet) else load_coefficients(
-        coefficients or INVENTORY_DEFAULT_SET, db)
+        coefficients or DEFAULT_SET, db)
     cpus, gpus = PartMatcher(db, "cpus"), PartMatcher(db, "gpus")
     filled = [fill_row(r, db, cpus, gpus) for r in rows]
     chain = CarbonChain.for_points(db, len(filled) * len(u))
