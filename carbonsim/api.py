@@ -36,6 +36,12 @@ def _database(db=None):
     return default_database([db] if isinstance(db, (str, Path)) else list(db))
 
 
+def _pue(pue):
+    from carbonsim.engine.inputs.options import pue_or_default
+
+    return pue_or_default(pue)
+
+
 def _sets(set) -> list[str]:
     """``set=`` as ``{"server.host.dram.gb": 512}`` or ``["server.host.dram.gb=512"]``."""
     if not set:
@@ -87,13 +93,15 @@ def embodied(server, coefficients: str | None = None, *, samples: int = 0, seed:
     return study(srv, cs, samples=samples, seed=seed)
 
 
-def footprint(server, grid: str = "world", *, pue: float = 1.0, util: float | None = None,
+def footprint(server, grid: str = "world", *, pue: float | None = None, util: float | None = None,
               cpu_util: float | None = None, gpu_util: float | None = None, power_w: float | None = None,
-              year: int | None = None, coefficients: str | None = None, samples: int = 0, seed: int = 0,
-              set=None, db=None):
-    """Per-second footprint of ``server`` on ``grid``: amortised embodied + operational carbon.
+              year: int | None = None, years: float | None = None, coefficients: str | None = None,
+              samples: int = 0, seed: int = 0, set=None, db=None):
+    """Per-second footprint of ``server`` on ``grid``: amortised embodied + operational carbon;
+    with ``years`` also the totals over that period of use (``period``).
 
-    Parameters are those of ``carbonsim footprint`` (``util`` sets CPU and GPU utilisation).
+    Parameters are those of ``carbonsim footprint`` (``util`` sets CPU and GPU utilisation; ``pue``
+    defaults to 1).
 
     Returns
     -------
@@ -111,12 +119,12 @@ def footprint(server, grid: str = "world", *, pue: float = 1.0, util: float | No
     srv, cs = _server_and_set(server, coefficients, set, database)
     check_options(year=year, util=util)
     load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util, power_w=power_w)
-    return study(srv, cs, resolve_grid(grid, database, year=year), database, pue=pue, load=load,
-                 samples=samples, seed=seed)
+    return study(srv, cs, resolve_grid(grid, database, year=year), database, pue=_pue(pue), load=load,
+                 samples=samples, seed=seed, years=years, start_year=year)
 
 
 def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | None = None,
-            cpu_util: float | None = None, gpu_util: float | None = None, pue: float = 1.0,
+            cpu_util: float | None = None, gpu_util: float | None = None, pue: float | None = None,
             coefficients: str | None = None, db=None, year: int | None = None):
     """Servers over ``years`` of use: embodied + operational, and the break-even grid intensity.
 
@@ -136,10 +144,10 @@ def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | N
     check_options(util=util, year=year)
     load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util)
     return study([load_server(s, database) for s in servers], load_coefficients(coefficients, database),
-                 resolve_grid(grid, database, year=year), database, years, load, pue, year)
+                 resolve_grid(grid, database, year=year), database, years, load, _pue(pue), year)
 
 
-def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, years: float = 1.0,
+def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float | None = None, years: float = 1.0,
               coefficients: str | None = None, samples: int = 0, seed: int = 0, db=None):
     """A fleet spreadsheet: embodied carbon, power and yearly energy/carbon per server and
     utilisation. Returns an InventoryResult (``rows``, ``to_frame()``). ``coefficients``
@@ -150,15 +158,15 @@ def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, 
 
     database = _database(db)
     utils = [util] if isinstance(util, (int, float)) else list(util)
-    return study(read_inventory(fleet_csv), database, utils=utils, grid=resolve_grid(grid, database), pue=pue,
+    return study(read_inventory(fleet_csv), database, utils=utils, grid=resolve_grid(grid, database), pue=_pue(pue),
                  years=years, coefficients=coefficients, samples=samples, seed=seed)
 
 
 def train(params_b: float, tokens_b: float, gpu: str, *, grid: str = "world", active_params_b: float | None = None,
-          gpus: int | None = None, mfu: float | None = None, pue: float = 1.0, seq_len: int | None = None,
+          gpus: int | None = None, mfu: float | None = None, pue: float | None = None, seq_len: int | None = None,
           model: str | None = None, gpu_hours: float | None = None, days: float | None = None,
           power_w: float | None = None, server: str | None = None, lifetime_yr: float | None = None,
-          usage: float = 1.0, per: str = "run", coefficients: str | None = None, db=None):
+          usage: float = 1.0, per: str = "run", coefficients: str | None = None, year: int | None = None, db=None):
     """The carbon of training an LLM, as ``carbonsim train`` (docs/lifecycle.md).
 
     Returns
@@ -172,10 +180,11 @@ def train(params_b: float, tokens_b: float, gpu: str, *, grid: str = "world", ac
     from carbonsim.engine.training import train as study
 
     database = _database(db)
-    return study(database, params_b=params_b, tokens_b=tokens_b, gpu=gpu, grid=resolve_grid(str(grid), database),
-                 cs=load_coefficients(coefficients, database), active_params_b=active_params_b, gpus=gpus, mfu=mfu,
-                 pue=pue, seq_len=seq_len, model=model, gpu_hours=gpu_hours, days=days, power_w=power_w,
-                 server=server, lifetime_yr=lifetime_yr, usage=usage, per=per)
+    return study(database, params_b=params_b, tokens_b=tokens_b, gpu=gpu,
+                 grid=resolve_grid(str(grid), database, year=year), cs=load_coefficients(coefficients, database),
+                 active_params_b=active_params_b, gpus=gpus, mfu=mfu, pue=_pue(pue), seq_len=seq_len, model=model,
+                 gpu_hours=gpu_hours, days=days, power_w=power_w, server=server, lifetime_yr=lifetime_yr,
+                 usage=usage, per=per, year=year)
 
 
 def budget(budget_file, *, db=None):
@@ -187,14 +196,14 @@ def budget(budget_file, *, db=None):
 
 
 def schedule(energy_kwh: float, hours: float, grids=("world",), *, start: str | None = None,
-             window_hours: float = 24.0, pue: float = 1.0, db=None):
+             window_hours: float = 24.0, pue: float | None = None, db=None):
     """The region and start time with the least carbon for a deferrable job, as
     ``carbonsim schedule`` (the first grid is the default region). Returns a ScheduleResult
     (``best``, ``best_kg``, ``now_kg``, ``saving``, ``as_dict()``)."""
     from carbonsim.engine.studies.schedule import schedule as study
 
     grids = [grids] if isinstance(grids, str) else list(grids)
-    return study(grids, _database(db), energy_kwh, hours, start, window_hours, pue)
+    return study(grids, _database(db), energy_kwh, hours, start, window_hours, _pue(pue))
 
 
 @dataclass
@@ -260,7 +269,6 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
     """
     import pandas as pd
 
-    from carbonsim.engine.sweep.columns import unit_of
     from carbonsim.engine.sweep.run import run_sweep
     sc = _scenario(scenario, set)
     r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
@@ -272,7 +280,7 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
                      "baseline_note": b.baseline_note, **b.params})
     best = pd.DataFrame(rows).set_index("objective")
     points = r.frame
-    return SweepOutcome(points, best, {c: unit_of(c) for c in points.columns}, r)
+    return SweepOutcome(points, best, {c: r.units.get(c, "") for c in points.columns}, r)
 
 
 class _Database:

@@ -29,6 +29,7 @@ from carbonsim.errors import InputError
 FORMATS = click.Choice(["table", "json", "csv"])
 #: The grid every command uses unless told otherwise.
 DEFAULT_GRID = "world"
+PUE_HELP = "Power usage effectiveness, >= 1 (default 1: IT energy only)."
 GRID_HELP = (f"Energy source (coal, wind, ...), mix (coal:0.3,wind:0.7), region (ESP, us-ca, aws-us-east-1), "
              f"trajectory or trace id, or a trace CSV; default {DEFAULT_GRID} (`carbonsim grid list`).")
 
@@ -140,6 +141,12 @@ def _grid(ctx, db, text, year=None):
     return g
 
 
+def _pue(pue):
+    from carbonsim.engine.inputs.options import pue_or_default
+
+    return pue_or_default(pue)
+
+
 def _load_of(util, cpu_util, gpu_util, power_w=None):
     from carbonsim.engine.chain import Load
 
@@ -243,11 +250,13 @@ def embodied(ctx, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
 @main.command()
 @click.argument("server")
 @click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP)
-@click.option("--year", type=int, default=None, help="Year of a region's or trajectory's intensity.")
+@click.option("--year", type=int, default=None, help="Year of a region's or trajectory's intensity "
+              "(with --years: the first year of use).")
+@click.option("--years", type=float, default=None,
+              help="Also the totals over this many years of use (a trajectory grid followed over them).")
 @click.option("--power-w", type=float, default=None, help="Measured IT power [W] (else estimated).")
 @_util_options()
-@click.option("--pue", type=float, default=1.0, show_default=True,
-              help="Power usage effectiveness (1.0 = IT energy only).")
+@click.option("--pue", type=float, default=None, help=PUE_HELP)
 @click.option("--per", type=click.Choice(["hour", "day", "request", "1k-tokens"]), default=None,
               help="Also give the carbon per functional unit (SCI); request and 1k-tokens need --rate.")
 @click.option("--rate", type=float, default=None, help="Requests (--per request) or output tokens (--per 1k-tokens) per second.")
@@ -258,16 +267,17 @@ def embodied(ctx, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, per, rate, coefficients, samples, seed,
-              sets, db_dirs, fmt, out):
+def footprint(ctx, server, grid, year, years, power_w, util, cpu_util, gpu_util, pue, per, rate, coefficients,
+              samples, seed, sets, db_dirs, fmt, out):
     """Per-second footprint of SERVER: amortised embodied + operational carbon."""
     from carbonsim.engine.studies.footprint import footprint as study
     from carbonsim.report.embodied_text import footprint_text
 
     db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
     u = _floats(util, "util")
-    result = study(srv, cs, _grid(ctx, db, grid, year), db, pue=pue,
-                   load=_load_of(u[0] if u else None, cpu_util, gpu_util, power_w), samples=samples, seed=seed)
+    result = study(srv, cs, _grid(ctx, db, grid, year), db, pue=_pue(pue),
+                   load=_load_of(u[0] if u else None, cpu_util, gpu_util, power_w), samples=samples, seed=seed,
+                   years=years, start_year=year)
     if per is not None or rate is not None:
         from carbonsim.engine.studies.footprint import with_sci
 
@@ -284,7 +294,7 @@ def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, p
               help="First year of use (a trajectory grid is followed over the years of use from it).")
 @_util_options()
 @click.option("--utilization", "-u", "utilization", type=float, default=None, hidden=True)
-@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--pue", type=float, default=None, help=PUE_HELP)
 @_coefficients_option()
 @DB_OPTION
 @FORMAT_OPTION
@@ -302,7 +312,7 @@ def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, uti
     u = _floats(util, "util")
     u = u[0] if u else utilization  # --utilization/-u: the earlier spelling of --util
     result = study([load_server(s, db) for s in servers], load_coefficients(coefficients, db),
-                   _grid(ctx, db, grid, start_year), db, years, _load_of(u, cpu_util, gpu_util), pue, start_year)
+                   _grid(ctx, db, grid, start_year), db, years, _load_of(u, cpu_util, gpu_util), _pue(pue), start_year)
     _emit(ctx, compare_text(result, _fmt(fmt, out)), out)
 
 
@@ -311,7 +321,7 @@ def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, uti
 @click.argument("fleet_csv", type=click.Path(dir_okay=False))
 @_util_options(many=True)
 @click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP)
-@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--pue", type=float, default=None, help=PUE_HELP)
 @click.option("--years", type=float, default=1.0, show_default=True, help="Years of operation for the totals.")
 @_coefficients_option()
 @SAMPLING
@@ -327,7 +337,7 @@ def inventory(ctx, fleet_csv, util, cpu_util, gpu_util, grid, pue, years, coeffi
     from carbonsim.report.study_text import inventory_text
 
     db = _db(ctx, db_dirs)
-    result = study(read_inventory(fleet_csv), db, utils=_floats(util, "util"), grid=_grid(ctx, db, grid), pue=pue,
+    result = study(read_inventory(fleet_csv), db, utils=_floats(util, "util"), grid=_grid(ctx, db, grid), pue=_pue(pue),
                    years=years, coefficients=coefficients, samples=samples, seed=seed, cpu_util=cpu_util,
                    gpu_util=gpu_util)
     _emit(ctx, inventory_text(result, _fmt(fmt, out)), out)
@@ -518,7 +528,9 @@ def _progress(ctx):
 @click.option("--mfu", type=float, default=None, metavar="X",
               help="Model FLOP utilisation 0..1 (default: predicted from published runs).")
 @click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP + " Or g/kWh.")
-@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--year", type=int, default=None,
+              help="First year of the run (a trajectory grid is followed over the run's days, with --gpus).")
+@click.option("--pue", type=float, default=None, help=PUE_HELP)
 @click.option("--seq-len", type=int, default=None, metavar="S", help="Training sequence length (counts attention FLOPs).")
 @click.option("--model", "model_id", default=None, metavar="ID", help="Model shape from the database (layers, heads).")
 @click.option("--gpu-hours", type=float, default=None, help="Measured device-hours (replaces the efficiency).")
@@ -529,15 +541,15 @@ def _progress(ctx):
               help="Server holding the GPU, for host power and embodied carbon (default: the database's).")
 @click.option("--lifetime-yr", type=float, default=None, help="Lifetime embodied carbon is spread over (default the server's).")
 @click.option("--usage", type=float, default=1.0, show_default=True, help="Share of its life a device is in use.")
-@click.option("--per", type=click.Choice(["run", "1k-tokens"]), default="run", show_default=True,
+@click.option("--per", type=click.Choice(["run", "1k-tokens", "gpu-hour"]), default="run", show_default=True,
               help="Functional unit of the SCI value.")
 @_coefficients_option()
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def train(ctx, params_b, active_params_b, tokens_b, gpu, gpus, mfu, grid, pue, seq_len, model_id, gpu_hours, days,
-          power_w, server, lifetime_yr, usage, per, coefficients, db_dirs, fmt, out):
+def train(ctx, params_b, active_params_b, tokens_b, gpu, gpus, mfu, grid, year, pue, seq_len, model_id, gpu_hours,
+          days, power_w, server, lifetime_yr, usage, per, coefficients, db_dirs, fmt, out):
     """Carbon of training an LLM: FLOPs, GPU-hours, energy, operational + embodied (LLMCarbon-style)."""
     from carbonsim.engine.inputs.coefficients import load_coefficients
     from carbonsim.engine.training import train as study
@@ -545,9 +557,9 @@ def train(ctx, params_b, active_params_b, tokens_b, gpu, gpus, mfu, grid, pue, s
 
     database = _db(ctx, db_dirs)
     result = study(database, params_b=params_b, active_params_b=active_params_b, tokens_b=tokens_b, gpu=gpu,
-                   gpus=gpus, mfu=mfu, grid=_grid(ctx, database, grid), cs=load_coefficients(coefficients, database),
-                   pue=pue, seq_len=seq_len, model=model_id, gpu_hours=gpu_hours, days=days, power_w=power_w,
-                   server=server, lifetime_yr=lifetime_yr, usage=usage, per=per)
+                   gpus=gpus, mfu=mfu, grid=_grid(ctx, database, grid, year), cs=load_coefficients(coefficients, database),
+                   pue=_pue(pue), seq_len=seq_len, model=model_id, gpu_hours=gpu_hours, days=days, power_w=power_w,
+                   server=server, lifetime_yr=lifetime_yr, usage=usage, per=per, year=year)
     for n in result.notes:
         _say(ctx, f"note: {n}")
     _emit(ctx, train_text(result, _fmt(fmt, out)), out)
@@ -578,7 +590,7 @@ def budget(ctx, budget_file, db_dirs, fmt, out):
 @click.option("--start", default=None, metavar="TIME", help="Now, ISO 8601 (default: the first trace's first hour).")
 @click.option("--window-hours", type=float, default=24.0, show_default=True,
               help="Allowed start times: from --start to this many hours later, minus the job.")
-@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--pue", type=float, default=None, help=PUE_HELP)
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
@@ -588,7 +600,8 @@ def schedule(ctx, energy_kwh, hours, grids, start, window_hours, pue, db_dirs, f
     from carbonsim.engine.studies.schedule import schedule as study
     from carbonsim.report.lifecycle_text import schedule_text
 
-    result = study(list(grids) or [DEFAULT_GRID], _db(ctx, db_dirs), energy_kwh, hours, start, window_hours, pue)
+    result = study(list(grids) or [DEFAULT_GRID], _db(ctx, db_dirs), energy_kwh, hours, start, window_hours,
+                   _pue(pue))
     for n in result.notes:
         _say(ctx, f"note: {n}")
     _emit(ctx, schedule_text(result, _fmt(fmt, out)), out)

@@ -90,4 +90,6 @@ def footprint_document(f: FootprintResult) -> dict:
     }
     if getattr(f, "sci", None):
         doc["sci"] = f.sci
+    if getattr(f, "period", None):
+        doc["period"] = {k: (_r(v) if isinstance(v, float) else v) for k, v in f.period.items()}
     return doc

@@ -88,6 +88,11 @@ def footprint_table(f: FootprintResult) -> str:
         "",
         f"embodied share of the total: {100 * f.embodied_share:.1f}%",
     ]
+    if getattr(f, "period", None):
+        p = f.period
+        lines.append(f"over {p['years']:g} years ({p['grid']}: {p['ci_g_per_kwh']:.4g} g/kWh): energy "
+                     f"{p['energy_kwh']:,.0f} kWh, operational {p['operational_kg']:,.0f} kg + embodied (amortised) "
+                     f"{p['embodied_kg_amortised']:,.0f} kg = {p['total_kg']:,.0f} kg")
     if getattr(f, "sci", None):
         rate = f" at {f.sci['rate']:g} {f.sci['rate_is']}" if f.sci["rate"] is not None else ""
         lines.append(f"SCI (E*I + M)/R: {f.sci['g_per_unit']:.4g} g per {f.sci['unit']}{rate}")

@@ -1,0 +1,245 @@
+"""The kinds of sweep point behind one declared interface (layer 2).
+
+A scenario's points are of one kind: a **server** at a steady load, an **offline** LLM batch, an
+**online**-serving run, a **lifecycle** fleet over a horizon, or a **training** run. Each kind
+declares, through :class:`PointKind`, how its points are built (a builder turning a scenario
+document into a column of the chain's rows), how they are evaluated (an
+:class:`~carbonsim.engine.sweep.evaluators.Evaluator`: the chain's mode, compiled or not, its
+objective columns), the inputs its tables carry as constant columns, and the units of its input
+columns (results carry theirs: :class:`~carbonsim.engine.chain.ChainResult`). The sweep
+(:func:`carbonsim.engine.sweep.run.run_sweep`) asks :func:`kind_of` for the scenario's kind and
+knows nothing else about it; a refresh-policy sweep adds its report through :meth:`PointKind.report`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from carbonsim.engine.chain import COMPILED_ABOVE, CarbonChain, result_unit
+from carbonsim.engine.sweep.columns import INPUT_UNITS, ONLINE_INPUTS, SERVER_INPUTS, TASK_INPUTS
+from carbonsim.engine.sweep.evaluators import TASK_OBJECTIVE_COLUMNS, Evaluator
+
+#: LLM sweeps up to this many output tokens may run on the NumPy reference, which sums decode
+#: steps one by one.
+SMALL_SWEEP_OUTPUT_TOKENS = 512
+
+
+@runtime_checkable
+class PointKind(Protocol):
+    """What a sweep needs to know about one kind of point.
+
+    Attributes
+    ----------
+    name : str
+        ``server``, ``offline``, ``online``, ``lifecycle`` or ``training``.
+    mode : str
+        The chain mode that evaluates its points (:data:`carbonsim.engine.chain.MODES`).
+    fixed_inputs : dict
+        Dotted path -> default of the inputs every table of the kind carries as columns.
+    input_units : dict
+        Unit of each input column that has one.
+    """
+
+    name: str
+    mode: str
+    fixed_inputs: dict
+    input_units: dict
+
+    def points(self, db, scenario_file: str):
+        """The builder of point columns: ``column(doc)``, ``vector(doc)``, ``grid(doc)``, ``rows``."""
+
+    def evaluator(self, scenario, space) -> Evaluator:
+        """The picklable evaluator of a chunk of this scenario's points."""
+
+    def objective_column(self, objective: str) -> str:
+        """The result column an objective minimises."""
+
+    def unit_of(self, column: str) -> str:
+        """The unit of any column of this kind's tables ("" for names and choices)."""
+
+    def run_options(self, space, best_by, collect: bool) -> tuple:
+        """``(best_by, collect)`` for the run (a kind may group or keep points by default)."""
+
+    def report(self, scenario, builder, space, frame, fixed: dict, folder=None, plan=None) -> dict | None:
+        """What the sweep reports beyond its table (None for most kinds); may write files into
+        ``folder`` (returning their meta entries under ``"meta"``)."""
+
+
+class _ChainKind:
+    """The shared behaviour of the kinds (each overrides what differs)."""
+
+    name = mode = ""
+    fixed_inputs: dict = {}
+    input_units: dict = INPUT_UNITS
+    finite_columns: tuple = ()
+    objective_columns: dict = {}
+
+    def points(self, db, scenario_file: str):
+        from carbonsim.engine.sweep.points import PointBuilder
+
+        return PointBuilder(db, scenario_file, CarbonChain(db, self.mode, compiled=False))
+
+    def compiled(self, scenario, space) -> bool:
+        return space.size > COMPILED_ABOVE[self.mode]
+
+    def evaluator(self, scenario, space) -> Evaluator:
+        return Evaluator(self.mode, self.compiled(scenario, space), dict(self.objective_columns),
+                         tuple(self.finite_columns))
+
+    def objective_column(self, objective: str) -> str:
+        return self.objective_columns.get(objective, objective)
+
+    def unit_of(self, column: str) -> str:
+        return self.input_units.get(column) or result_unit(column, self.mode)
+
+    def run_options(self, space, best_by, collect: bool) -> tuple:
+        return best_by, collect
+
+    def report(self, scenario, builder, space, frame, fixed: dict, folder=None, plan=None) -> dict | None:
+        return None
+
+
+class ServerKind(_ChainKind):
+    """A server at a steady load: embodied carbon, per-second rates, totals over a ``period``."""
+
+    name, mode = "server", "load"
+    fixed_inputs = SERVER_INPUTS
+    finite_columns = ("embodied_kg", "embodied_mg_per_s")
+
+
+class OfflineKind(_ChainKind):
+    """Offline LLM batches, per request (the seed's §5 sweeps)."""
+
+    name, mode = "offline", "tasks"
+    fixed_inputs = TASK_INPUTS
+    finite_columns = ("latency_s", "energy_j", "embodied_g")
+    objective_columns = TASK_OBJECTIVE_COLUMNS
+
+    def compiled(self, scenario, space) -> bool:
+        """The kernels where they save more than their loading time; below that the reference,
+        unless the decode steps it sums one by one are many (long outputs)."""
+        if space.size > COMPILED_ABOVE[self.mode]:
+            return True
+        out = [scenario.doc["workload"].get("output_tokens")]
+        for axes in (scenario.product, scenario.zipped):
+            out += axes.get("workload.output_tokens", [])
+        return max(float(x) for x in out if isinstance(x, (int, float))) > SMALL_SWEEP_OUTPUT_TOKENS
+
+    def evaluator(self, scenario, space) -> Evaluator:
+        ev = super().evaluator(scenario, space)
+        ev.per_token, ev.sci = True, sci_unit(scenario)
+        return ev
+
+
+class OnlineKind(_ChainKind):
+    """Online-serving runs, per served request (the simulator always runs compiled: its
+    reference visits every request every step)."""
+
+    name, mode = "online", "online"
+    fixed_inputs = ONLINE_INPUTS
+    finite_columns = ("latency_s", "energy_j", "embodied_g")
+    objective_columns = TASK_OBJECTIVE_COLUMNS
+
+    def compiled(self, scenario, space) -> bool:
+        return True
+
+    def evaluator(self, scenario, space) -> Evaluator:
+        ev = super().evaluator(scenario, space)
+        ev.per_token, ev.traces = True, tuple(space.builder.traces.entries)
+        return ev
+
+
+class LifecycleKind(_ChainKind):
+    """A fleet over a horizon under a refresh policy (docs/lifecycle.md)."""
+
+    name, mode = "lifecycle", "fleet"
+    finite_columns = ("total_kg", "embodied_kg", "operational_kg")
+
+    @property
+    def fixed_inputs(self) -> dict:
+        from carbonsim.engine.sweep.lifecycle import FIXED_INPUTS
+
+        return FIXED_INPUTS
+
+    @property
+    def input_units(self) -> dict:
+        from carbonsim.engine.sweep.lifecycle import INPUT_UNITS as LIFECYCLE_UNITS
+
+        return {**INPUT_UNITS, **LIFECYCLE_UNITS}
+
+    def points(self, db, scenario_file: str):
+        from carbonsim.engine.sweep.lifecycle import LifecyclePoints
+
+        return LifecyclePoints(db, scenario_file)
+
+    def run_options(self, space, best_by, collect: bool) -> tuple:
+        # the policy table is read from the points (lifecycle sweeps are small); the best policy
+        # of each grid, growth ...: the other swept columns
+        if best_by is None:
+            best_by = [c for c in space.columns() if c not in ("lifecycle.gpu_refresh_yr", "lifecycle.host_refresh_yr")]
+        return best_by, True
+
+    def report(self, scenario, builder, space, frame, fixed: dict, folder=None, plan=None) -> dict | None:
+        from carbonsim.engine.sweep.lifecycle import lifecycle_result, write_years
+
+        out = lifecycle_result(scenario, builder, space, frame, fixed)
+        if folder is not None:
+            written = write_years(Path(folder) / "years.csv", plan, space.size)
+            out["meta"] = {"years_table": "years.csv" if written else "not written (more than 100,000 points)"}
+        return out
+
+
+class TrainingKind(_ChainKind):
+    """Training runs (``carbonsim train`` as a file)."""
+
+    name, mode = "training", "training"
+    finite_columns = ("total_kg", "gpu_hours", "energy_mwh")
+
+    @property
+    def fixed_inputs(self) -> dict:
+        from carbonsim.engine.sweep.training import FIXED_INPUTS
+
+        return FIXED_INPUTS
+
+    @property
+    def input_units(self) -> dict:
+        from carbonsim.engine.sweep.training import INPUT_UNITS as TRAINING_UNITS
+
+        return {**INPUT_UNITS, **TRAINING_UNITS}
+
+    def points(self, db, scenario_file: str):
+        from carbonsim.engine.sweep.training import TrainingPoints
+
+        return TrainingPoints(db, scenario_file)
+
+    def compiled(self, scenario, space) -> bool:
+        return False  # plain arithmetic; no kernel
+
+
+#: Every kind, by name.
+KINDS = {k.name: k for k in (ServerKind(), OfflineKind(), OnlineKind(), LifecycleKind(), TrainingKind())}
+
+
+def kind_of(scenario) -> PointKind:
+    """The kind of a scenario's points."""
+    if scenario.lifecycle:
+        return KINDS["lifecycle"]
+    if scenario.training:
+        return KINDS["training"]
+    if scenario.online:
+        return KINDS["online"]
+    return KINDS["offline"] if scenario.llm else KINDS["server"]
+
+
+def sci_unit(scenario):
+    """(unit, requests per user) of an offline LLM scenario's SCI column (docs/lifecycle.md);
+    default per request."""
+    from carbonsim.errors import InputError
+
+    fu = scenario.doc.get("functional_unit") or {}
+    unit = fu.get("unit", "request")
+    if unit == "user" and "requests_per_user" not in fu:
+        raise InputError("functional_unit user needs requests_per_user", file=scenario.file,
+                         field="functional_unit.requests_per_user")
+    return unit, fu.get("requests_per_user")
