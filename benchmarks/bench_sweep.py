@@ -76,19 +76,23 @@ def square_scenario(n: int, gpu_key: str = "gpu_util") -> str:
 
 def run(doc: dict, out_dir, db, compiled=None, **kw):
     """One sweep in this process; ``compiled=False`` forces the NumPy references."""
+    from carbonsim.engine.sweep import kinds
     from carbonsim.engine.sweep import run as sweep_run
     from carbonsim.engine.sweep.scenario import scenario_from_dict
 
-    saved = sweep_run._compiled
+    classes = (kinds._ChainKind, kinds.OfflineKind)
+    saved = [c.__dict__["compiled"] for c in classes]
     if compiled is not None:
-        sweep_run._compiled = lambda space, tasks: compiled
+        for c in classes:
+            c.compiled = lambda self, scenario, space: compiled
     try:
         sc = scenario_from_dict(doc, "<benchmark>")
         t0 = time.perf_counter()
         r = sweep_run.run_sweep(sc, db, out_dir, **kw)
         return r.points, time.perf_counter() - t0
     finally:
-        sweep_run._compiled = saved
+        for c, f in zip(classes, saved):
+            c.compiled = f
 
 
 def timed(args, env=None) -> tuple[float, float]:
@@ -110,13 +114,9 @@ def cli_timings(tmp: Path, src: Path | None, label: str, gpu_key: str) -> list[t
     """Main job cold and warm, and the 1,000 x 1,000 sweep, as new processes of one code version."""
     env = clean_env()
     cache = tmp / f"numba-cache-{label}"
-    if src is None:
-        cli = [sys.executable, "-m", "carbonsim.cli", "-q"]
-    else:  # the earlier checkout first, ahead of an editable install's import hook
-        boot = ("import sys; sys.meta_path = [f for f in sys.meta_path if 'editable' not in type(f).__module__]; "
-                f"sys.path.insert(0, {str(src)!r}); from carbonsim.cli import main; "
-                "sys.argv[0] = 'carbonsim'; main()")
-        cli = [sys.executable, "-c", boot]
+    cli = [sys.executable, "-m", "carbonsim.cli", "-q"]
+    if src is not None:  # the earlier checkout first on the path (PYTHONPATH is searched before site-packages)
+        env["PYTHONPATH"] = str(src)
     main = [*cli, "sweep", str((src or ROOT) / "scenarios" / "a100x4.yaml"), "--out", str(tmp / f"main-{label}")]
     cold, _ = timed(main, dict(env, NUMBA_CACHE_DIR=str(cache)))
     warm = min(timed(main, dict(env, NUMBA_CACHE_DIR=str(cache)))[0] for _ in range(3))

@@ -2,7 +2,7 @@
 
 Used by ``tests/engine/test_serving_validation.py`` (which asserts them) and by
 ``docs/make_serving_validation.py`` (which writes the tables in ``docs/validation_energy.md`` and
-``docs/validation_serving.md``). The published values are in ``tests/data/serving_reference.csv``
+``docs/validation_serving.md``). The published values are in ``carbonsim/validation/data/serving_reference.csv``
 with their sources; nothing here reads the reference folder the values were researched from.
 
 Every comparison is of GPU energy (the ML.ENERGY numbers are Zeus/NVML GPU counters), per
@@ -14,11 +14,10 @@ from __future__ import annotations
 import csv
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data" / "serving_reference.csv"
-SEED_SCENARIO = ROOT / "scenarios" / "seed-sharing.yaml"
+from carbonsim.validation import DATA as _DATA
+
+DATA = _DATA / "serving_reference.csv"
 
 
 @functools.lru_cache(maxsize=1)
@@ -188,14 +187,15 @@ def deployment(row_id: str) -> str:
 # --- the seed's §5.3 -----------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=4)
-def seed_points(seeds: tuple[int, ...] = (0,)):
-    """The shipped scenario (``scenarios/seed-sharing.yaml``), for each request seed."""
+def seed_points(scenario: str, seeds: tuple[int, ...] = (0,)):
+    """The seed's §5.3 scenario (the shipped ``scenarios/seed-sharing.yaml``, given by its path),
+    swept once for each request seed."""
     import carbonsim
     import pandas as pd
 
     frames = []
     for s in seeds:
-        df = carbonsim.sweep(SEED_SCENARIO, set={"workload.seed": s}).points
+        df = carbonsim.sweep(scenario, set={"workload.seed": s}).points
         df["seed"] = s
         frames.append(df)
     return pd.concat(frames, ignore_index=True)

@@ -1,26 +1,20 @@
 """The section "Offline tasks (per-request energy)" of docs/validation_energy.md.
 
 Called by docs/make_validation.py. Every number comes from the cases of
-tests/engine/energy_cases.py (the ones tests/engine/test_energy_validation.py asserts) and the
-data beside them in tests/data/; the what-if estimates of the model-gap list run through the
+carbonsim/validation/energy.py (the ones tests/engine/test_energy_validation.py asserts) and the
+data beside them in carbonsim/validation/data/; the what-if estimates of the model-gap list run through the
 same engine with one row changed and are labelled as estimates, not model results.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 from scipy.optimize import least_squares
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "engine"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import energy_cases as ec  # noqa: E402
-from carbonsim.models.perf.layout import O  # noqa: E402
+from carbonsim.models.perf.layout import O
+from carbonsim.validation import energy as ec
 
 H100, B200 = "nvidia-h100-sxm5-80gb", "nvidia-b200"
 
@@ -41,7 +35,7 @@ def value(x: float, unit: str) -> str:
 def before_values() -> np.ndarray:
     """Each case with the constants steps 1-4 of the calibration give the five re-derived GPUs
     (Teads slopes, eta 0.70/0.75, TDP-ratio or reading idle): carbonsim before this re-derivation."""
-    import calibrate_gpu_activity as cga
+    from carbonsim.validation import gpu_activity as cga
 
     cal, gpus = cga.calibrate(), cga.load_gpus()
     return ec.values_with_constants({g: cga.prior_rule_row(cal, g, gpus[g]) for g in ec.MEASURED_POWER_FITS})
@@ -99,8 +93,8 @@ def case_table(results) -> list[str]:
     out += ["", "Batch: the stated batch, and in brackets the concurrency used where the stated value is a "
             "`max_num_seqs` cap (min(cap, carbonsim's KV limit)). Energies are GPU-only, per request (J/req) or per "
             "output token (J/tok). Sources and every assumption of each row (prompt estimates, GPU variants, what "
-            "is not stated) are in `tests/data/energy_cases.csv`; tolerances and their reasons in "
-            "`tests/engine/energy_cases.py: TOLERANCES`.", "", "Tolerances by kind of row:", ""]
+            "is not stated) are in `carbonsim/validation/data/energy_cases.csv`; tolerances and their reasons in "
+            "`carbonsim/validation/energy.py: TOLERANCES`.", "", "Tolerances by kind of row:", ""]
     seen = {}
     for r in results:
         seen.setdefault(ec.tolerance_key(r.case), r.tolerance)
@@ -315,7 +309,7 @@ def offline_tasks_section() -> str:
         "(`hardware_db/models`), the GPU, the batch (or concurrency cap), the prompt and output lengths and the "
         "engine form. Every case goes through carbonsim's own engine, as `carbonsim sweep` would evaluate it: its "
         "scenario document is validated like a scenario file, `PointBuilder` turns it into a point and "
-        "`CarbonChain.for_tasks(db).evaluate` computes the task (`tests/engine/energy_cases.py`; a test checks that "
+        "`CarbonChain.for_tasks(db).evaluate` computes the task (`carbonsim/validation/energy.py`; a test checks that "
         "a sweep gives the same numbers). Every measurement is GPU-only (Zeus / NVML counters), so the compared "
         "quantity is `gpu_energy_j`, never `energy_j` (which adds the host).", "",
         "Two facts of the measurements are not expressible in a scenario today and are written into the point by "
@@ -324,12 +318,12 @@ def offline_tasks_section() -> str:
         "min(cap, carbonsim's KV limit). Engines: HF/FastChat → `hf-eager`; vLLM 0.5.4 → `synchronous`; vLLM "
         "0.11.1 with async scheduling and the Benchmark's vLLM → `overlapped`.", "",
         "**Fit sets and held-out errors.** The GPU activity constants of five GPUs were re-derived from measured "
-        "GPU power (`benchmarks/calibrate_gpu_activity.py`, docs/validation_power.md):", "",
+        "GPU power (`calibration/write_gpu_activity.py`, docs/validation_power.md):", "",
         *fit_lines, "",
         "No fully stated row is in any fit set. The v1 rows are, so each is reported with constants refitted "
         "without it (leave-one-out); their in-sample errors are shown beside, labelled as such. The same holds for "
         "the `hf-eager` engine's host time per layer, a median over the batch-1 v1 rows "
-        "(`benchmarks/calibrate_perf.py`): each of those rows is reported with the median of the others.", "",
+        "(`calibration/write_perf_calibration.py`): each of those rows is reported with the median of the others.", "",
         "### Summary", "", *summary(results, before, sync), "",
         "### Cases", "", *case_table(results), "",
         "### Timing and power apart", "", *diagnostics(results), "",

@@ -1,10 +1,10 @@
 """Per-request GPU energy against measurements: the cases and how carbonsim evaluates them.
 
 Shared by ``tests/engine/test_energy_validation.py``, ``docs/make_validation.py`` (which writes
-``docs/validation_energy.md`` from these results) and ``benchmarks/calibrate_gpu_activity.py``
+``docs/validation_energy.md`` from these results) and ``calibration/write_gpu_activity.py``
 (which fits the GPU activity constants of five GPUs with :func:`fit_gpu`).
 
-Data (copied into ``tests/data/``, sources in ``tests/data/README.md``; nothing is read from the
+Data (copied into ``carbonsim/validation/data/``, sources in ``carbonsim/validation/data/README.md``; nothing is read from the
 reference folder the values were researched from):
 
 - ``energy_cases.csv``: the 30 measured energy rows carbonsim can express, one per line, with
@@ -37,7 +37,7 @@ configurations, which are no case (the cases are Llama-3.1-8B and Qwen3-32B).
 
 The same holds for the ``hf-eager`` engine's host time per step and decoder layer
 (:func:`hf_layer_times`): it is the median over the batch-1 v1 rows
-(``benchmarks/calibrate_perf.py`` writes it), so each of those rows is evaluated with the median
+(``calibration/write_perf_calibration.py`` writes it), so each of those rows is evaluated with the median
 of the others.
 """
 
@@ -59,7 +59,8 @@ from carbonsim.models.perf.layout import O, PARAM_NAMES as PERF_NAMES
 from carbonsim.models.perf.llm import prefill_steps
 from carbonsim.models.power.gpu import ActivityFit, KernelPhases, fit_activity_power, power_over_duration_w
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+from carbonsim.validation import DATA
+
 CASES_CSV = DATA / "energy_cases.csv"
 NOT_EXPRESSED_CSV = DATA / "energy_rows_not_expressed.csv"
 V3_CSV = DATA / "mlenergy_v3_configs.csv"
@@ -101,7 +102,7 @@ class PowerFitPolicy:
 
 
 #: The GPUs whose constants are re-derived from measured GPU power (all others keep the Teads /
-#: TDP-ratio constants of benchmarks/calibrate_gpu_activity.py). eta_c, eta_m of these five are the
+#: TDP-ratio constants of calibration/write_gpu_activity.py). eta_c, eta_m of these five are the
 #: performance calibration's, so a saturated decode has MBU/eta_m = 1 in both models.
 MEASURED_POWER_FITS = {
     "nvidia-h100-sxm5-80gb": PowerFitPolicy("v3", "mlenergy-leaderboard-v3", idle_reading="idle-h100-loaded"),
