@@ -125,8 +125,9 @@ def footprint(server, grid: str = "world", *, pue: float | None = None, util: fl
 
 def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | None = None,
             cpu_util: float | None = None, gpu_util: float | None = None, pue: float | None = None,
-            coefficients: str | None = None, db=None, year: int | None = None):
-    """Servers over ``years`` of use: embodied + operational, and the break-even grid intensity.
+            coefficients: str | None = None, db=None, year: int | None = None, samples: int = 0, seed: int = 0):
+    """Servers over ``years`` of use: embodied + operational, and the break-even grid intensity
+    (``samples``: p5/p95 of each total from draws of the ranged embodied inputs).
 
     Returns
     -------
@@ -144,7 +145,7 @@ def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | N
     check_options(util=util, year=year)
     load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util)
     return study([load_server(s, database) for s in servers], load_coefficients(coefficients, database),
-                 resolve_grid(grid, database, year=year), database, years, load, _pue(pue), year)
+                 resolve_grid(grid, database, year=year), database, years, load, _pue(pue), year, samples, seed)
 
 
 def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float | None = None, years: float = 1.0,
@@ -249,7 +250,7 @@ def _scenario(scenario, set):
 
 
 def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: str = "parquet",
-          dask: str | None = None) -> SweepOutcome:
+          dask: str | None = None, samples: int = 0, seed: int = 0) -> SweepOutcome:
     """Evaluate every point of a scenario; nothing is written unless ``out`` names a folder.
 
     Parameters
@@ -266,13 +267,15 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
     table_format : {"parquet", "csv"}
     dask : str, optional
         ``"local"`` (a LocalCluster) or a scheduler address.
+    samples, seed : int
+        Server sweeps: p5/p95 columns from draws of each point's ranged embodied inputs.
     """
     import pandas as pd
 
     from carbonsim.engine.sweep.run import run_sweep
     sc = _scenario(scenario, set)
     r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
-                  executor=dask, collect=True)
+                  executor=dask, collect=True, samples=samples, seed=seed)
     rows = []
     for b in (r.best_by or r.best.values()):
         rows.append({"objective": b.objective, **{f"group.{k}": v for k, v in b.group.items()}, "column": b.column,

@@ -296,12 +296,13 @@ def footprint(ctx, server, grid, year, years, power_w, util, cpu_util, gpu_util,
 @click.option("--utilization", "-u", "utilization", type=float, default=None, hidden=True)
 @click.option("--pue", type=float, default=None, help=PUE_HELP)
 @_coefficients_option()
+@SAMPLING
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, utilization, pue, coefficients, db_dirs,
-            fmt, out):
+def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, utilization, pue, coefficients, samples,
+            seed, db_dirs, fmt, out):
     """Compare SERVERS over --years of use: embodied + operational, and the break-even grid intensity."""
     from carbonsim.engine.inputs.coefficients import load_coefficients
     from carbonsim.engine.inputs.server import load_server
@@ -312,7 +313,8 @@ def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, uti
     u = _floats(util, "util")
     u = u[0] if u else utilization  # --utilization/-u: the earlier spelling of --util
     result = study([load_server(s, db) for s in servers], load_coefficients(coefficients, db),
-                   _grid(ctx, db, grid, start_year), db, years, _load_of(u, cpu_util, gpu_util), _pue(pue), start_year)
+                   _grid(ctx, db, grid, start_year), db, years, _load_of(u, cpu_util, gpu_util), _pue(pue), start_year,
+                   samples, seed)
     _emit(ctx, compare_text(result, _fmt(fmt, out)), out)
 
 
@@ -459,8 +461,12 @@ def grid_show(ctx, grid_id, table_id, db_dirs, fmt, out):
               help="Largest number of points evaluated at once (bounds memory).")
 @click.option("--dask", "dask", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Evaluate chunks on Dask: a LocalCluster, or the scheduler at ADDRESS (pip install '.[dask]').")
+@click.option("--samples", default=0, show_default=True, type=int,
+              help="Server sweeps: Monte-Carlo samples of each point's ranged embodied inputs; adds p5/p95 columns.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sampler.")
 @click.pass_context
-def sweep(ctx, scenario, out_dir, fmt, table_format, sets, db_dirs, best_by, plots, no_write, chunk, dask):
+def sweep(ctx, scenario, out_dir, fmt, table_format, sets, db_dirs, best_by, plots, no_write, chunk, dask, samples,
+          seed):
     """Sweep SCENARIO (a YAML file): evaluate every point, write a tidy table, report the best."""
     from carbonsim.engine.sweep.run import run_sweep
     from carbonsim.engine.sweep.scenario import load_scenario
@@ -474,7 +480,7 @@ def sweep(ctx, scenario, out_dir, fmt, table_format, sets, db_dirs, best_by, plo
         out_dir = f"out/{sc.name}"
     result = run_sweep(sc, db, None if no_write else out_dir, table_format, chunk=chunk,
                        progress=_progress(ctx), best_by=_keys(best_by), executor=dask,
-                       figures=_figures if plots else None)
+                       figures=_figures if plots else None, samples=samples, seed=seed)
     for w in result.warnings:
         _say(ctx, f"warning: {w}")
     click.echo(sweep_text(result, fmt).rstrip("\n"))

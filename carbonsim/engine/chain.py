@@ -76,6 +76,7 @@ from carbonsim.models.power.host import TABLE_LEVELS, coded_shape, host_power_w
 from carbonsim.models.serving.layout import INSTANCE_NAMES, N_OUTPUTS as N_OUT_SERVING, N_SETTINGS, OUT, S as _S
 from carbonsim.models.serving.reference import simulate_reference
 from carbonsim.models.serving.workload import ARRIVALS, draw_requests
+from carbonsim.models.uncertainty import split_triangular_ppf, uniforms
 from carbonsim.units import HOURS_PER_YEAR
 
 S_TTFT, S_TPOT = _S["ttft_slo_s"], _S["tpot_slo_s"]
@@ -120,6 +121,13 @@ SITE_ROWS = ("pue", "grid_known", "ci_g_per_kwh")
 PERIOD_ROWS = ("period_yr",)
 #: Rows of a steady-load point: the embodied model's, then the rows above.
 LOAD_POINT_ROWS = tuple(PARAM_NAMES) + SERVER_ROWS + HOST_ROWS + GPU_ROWS + LOAD_ROWS + SITE_ROWS + PERIOD_ROWS
+#: Extra rows of a steady-load point whose uncertainty is sampled (a chain with ``samples``): the
+#: low and high of every embodied input and of the lifetimes.
+LIFETIME_RANGE_ROWS = ("gpu_lifetime_yr_low", "gpu_lifetime_yr_high", "host_lifetime_yr_low", "host_lifetime_yr_high")
+RANGE_ROWS = (tuple(f"{p}_low" for p in PARAM_NAMES) + tuple(f"{p}_high" for p in PARAM_NAMES)
+              + LIFETIME_RANGE_ROWS)
+#: Points x samples drawn at once when a chain samples (bounds memory: 74 inputs x 2^20 floats).
+SAMPLE_BLOCK = 1 << 20
 #: Extra rows of an LLM-task point: the performance model's inputs and the attribution rule.
 TASK_ROWS = tuple(f"perf_{n}" for n in PERF_NAMES) + ("whole_server", "replicas", "gpu_idle_w")
 #: Rows of a training point: the run's compute (FLOPs, peak, efficiency or measured device-hours),
@@ -165,6 +173,11 @@ RESULT_UNITS = {
     "operational_mg_per_s": "mgCO2e/s", "host_operational_mg_per_s": "mgCO2e/s",
     "gpu_operational_mg_per_s": "mgCO2e/s", "total_mg_per_s": "mgCO2e/s", "embodied_share": "fraction",
     "pue": "ratio",
+    # uncertainty of a steady-load point (a chain with samples)
+    "embodied_kg_p5": "kgCO2e", "embodied_kg_p95": "kgCO2e", "total_mg_per_s_p5": "mgCO2e/s",
+    "total_mg_per_s_p95": "mgCO2e/s", "total_kg_p5": "kgCO2e", "total_kg_p95": "kgCO2e",
+    "embodied_kg_amortised_p5": "kgCO2e (amortised over the period)",
+    "embodied_kg_amortised_p95": "kgCO2e (amortised over the period)",
     # over a period (stage 5)
     "period_yr": "yr", "energy_kwh": "kWh (IT) over the period", "operational_kg": "kgCO2e",
     "embodied_kg_amortised": "kgCO2e (amortised over the period)", "total_kg": "kgCO2e",
@@ -314,18 +327,28 @@ class CarbonChain:
     embodied, perf : callable, optional
         Replace a stage: ``params (N_PARAMS, n) -> (N_COMPONENTS, n)`` embodied kg by component;
         ``perf params -> (N_OUTPUTS, n)`` performance outputs.
+    samples, seed : int
+        Steady load only: draw every ranged embodied input and the lifetimes ``samples`` times per
+        point (:mod:`carbonsim.models.uncertainty`; the same seeded uniforms for every point) and
+        add p5/p95 of the embodied kg, the total rate and the total over the period.
     """
 
-    def __init__(self, db: Database, mode: str = "load", *, compiled: bool = True, embodied=None, perf=None):
+    def __init__(self, db: Database, mode: str = "load", *, compiled: bool = True, embodied=None, perf=None,
+                 samples: int = 0, seed: int = 0):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, found {mode!r}")
+        if samples and mode != "load":
+            raise ValueError("only steady-load points are sampled")
         self.db = db
         self.mode = mode
         self.compiled = compiled
+        self.samples, self.seed = int(samples or 0), seed
+        self._uniforms = None
         self.embodied = embodied or (embodied_kernel if compiled else server_components_reference)
         self.perf = perf or (perf_kernel if compiled else offline_task_reference)
-        self.rows = {"load": LOAD_POINT_ROWS, "tasks": LOAD_POINT_ROWS + TASK_ROWS,
-                     "online": LOAD_POINT_ROWS + ONLINE_ROWS, "training": TRAINING_ROWS, "fleet": FLEET_ROWS}[mode]
+        self.rows = {"load": LOAD_POINT_ROWS + (RANGE_ROWS if self.samples else ()),
+                     "tasks": LOAD_POINT_ROWS + TASK_ROWS, "online": LOAD_POINT_ROWS + ONLINE_ROWS,
+                     "training": TRAINING_ROWS, "fleet": FLEET_ROWS}[mode]
         self.index = {name: i for i, name in enumerate(self.rows)}
         #: Request traces online points refer to by index (:class:`~carbonsim.engine.inputs.serving.TraceBook`).
         self.traces: list = []
@@ -366,10 +389,11 @@ class CarbonChain:
         return cls(db, "fleet", **kw)
 
     @classmethod
-    def for_points(cls, db: Database, n_points: int, mode: str = "load") -> "CarbonChain":
-        """A chain of ``mode`` that evaluates ``n_points`` at once with the faster implementation
-        for that size (:data:`COMPILED_ABOVE`)."""
-        return cls(db, mode, compiled=n_points > COMPILED_ABOVE[mode])
+    def for_points(cls, db: Database, n_points: int, mode: str = "load", samples: int = 0,
+                   seed: int = 0) -> "CarbonChain":
+        """A chain of ``mode`` that evaluates ``n_points`` at once (each drawn ``samples`` times)
+        with the faster implementation for that size (:data:`COMPILED_ABOVE`)."""
+        return cls(db, mode, compiled=n_points * max(1, samples) > COMPILED_ABOVE[mode], samples=samples, seed=seed)
 
     # -- inputs -> numbers ------------------------------------------------------------------------
     def column(self, server: Server, cs: CoefficientSet, *, ci_g_per_kwh: float = float("nan"),
@@ -414,6 +438,12 @@ class CarbonChain:
         share = float(emb.value[PARAM_NAMES.index("host_share")])
         v[ix["gpu_lifetime_yr"]] = server.gpu_lifetime_yr.value
         v[ix["host_lifetime_yr"]] = server.host_lifetime_yr.value
+        if self.samples:  # the ranges the draws span
+            lo = ix[f"{PARAM_NAMES[0]}_low"]
+            v[lo: lo + N_PARAMS], v[lo + N_PARAMS: lo + 2 * N_PARAMS] = emb.low, emb.high
+            for which, life in (("gpu", server.gpu_lifetime_yr), ("host", server.host_lifetime_yr)):
+                v[ix[f"{which}_lifetime_yr_low"]] = life.value if life.low is None else life.low
+                v[ix[f"{which}_lifetime_yr_high"]] = life.value if life.high is None else life.high
         col = Column(v, emb, set(emb.sources), list(emb.notes))
         load = load or Load()
         measured = load.power_w is not None and not self.tasks
@@ -568,7 +598,49 @@ class CarbonChain:
             out["period_yr"] = years.copy()
             out.update(self.over_period(power, years, pue, ci, host_kg, gpu_kg, mat[ix["host_lifetime_yr"]],
                                         mat[ix["gpu_lifetime_yr"]]))
+        if self.samples:
+            out.update(self.sampled(mat, out))
         return self._result(out, mat)
+
+    def sampled(self, mat: np.ndarray, out: dict) -> dict[str, np.ndarray]:
+        """p5 and p95 of each steady-load point's embodied kg, total rate and total over its period,
+        from :attr:`samples` draws of its ranged embodied inputs and lifetimes (the same seeded
+        uniforms for every point, so points are compared on the same draws; power and grid are
+        not drawn). Each input's value is the median of its draws (:mod:`carbonsim.models.uncertainty`)."""
+        ix, n, k = self.index, mat.shape[1], self.samples
+        if self._uniforms is None:
+            self._uniforms = uniforms(N_PARAMS + 2, k, self.seed)
+        u = self._uniforms
+        lo = ix[f"{PARAM_NAMES[0]}_low"]
+        value, low, high = mat[:N_PARAMS], mat[lo: lo + N_PARAMS], mat[lo + N_PARAMS: lo + 2 * N_PARAMS]
+        ranged = np.flatnonzero(np.any((low != value) | (high != value), axis=1))
+        grid, period = "total_mg_per_s" in out, "total_kg" in out
+        names = ["embodied_kg"] + ["total_mg_per_s"] * grid + ["total_kg", "embodied_kg_amortised"] * period
+        res = {f"{q}_{p}": np.empty(n) for q in names for p in ("p5", "p95")}
+        step = max(1, SAMPLE_BLOCK // k)
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            x = np.repeat(value[:, a:b], k, axis=1)  # point-major: column j * k + s is point j, draw s
+            for i in ranged:
+                x[i] = split_triangular_ppf(u[i], value[i, a:b, None], low[i, a:b, None], high[i, a:b, None]).ravel()
+            comps = self.embodied(x)
+            host = comps[:N_HOST].sum(axis=0).reshape(b - a, k)
+            gpu = comps[N_HOST:].sum(axis=0).reshape(b - a, k)
+            life = {w: split_triangular_ppf(u[N_PARAMS + j], mat[ix[f"{w}_lifetime_yr"], a:b, None],
+                                            mat[ix[f"{w}_lifetime_yr_low"], a:b, None],
+                                            mat[ix[f"{w}_lifetime_yr_high"], a:b, None])
+                    for j, w in enumerate(("gpu", "host"))}
+            draws = {"embodied_kg": host + gpu}
+            if grid:
+                draws["total_mg_per_s"] = (embodied_rate_mg_per_s(host, life["host"])
+                                           + embodied_rate_mg_per_s(gpu, life["gpu"]) + out["operational_mg_per_s"][a:b, None])
+            if period:
+                amortised = period_embodied_kg(host, gpu, life["host"], life["gpu"], mat[ix["period_yr"], a:b, None])
+                draws["embodied_kg_amortised"] = amortised
+                draws["total_kg"] = out["operational_kg"][a:b, None] + amortised
+            for q, d in draws.items():
+                res[f"{q}_p5"][a:b], res[f"{q}_p95"][a:b] = np.percentile(d, [5.0, 95.0], axis=1)
+        return res
 
     # -- stage 5: over a period; stage 6: per functional unit -------------------------------------
     @staticmethod

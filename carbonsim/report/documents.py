@@ -42,7 +42,7 @@ def embodied_document(r: EmbodiedResult) -> dict:
         doc["uncertainty"] = {
             "samples": r.samples,
             "seed": r.seed,
-            "distribution": "triangular(low, value, high) per ranged input",
+            "distribution": "split triangular per ranged input: half the draws on [low, value], half on [value, high], value the median",
             **{k: {p: _r(v) for p, v in d.items()} for k, d in r.uncertainty.items()},
         }
     return doc

@@ -59,7 +59,8 @@ def embodied_table(r: EmbodiedResult) -> str:
     lines.append(f"amortised: {r.mg_per_s:.3f} mg/s (host {r.host_mg_per_s:.3f}, GPU {r.gpu_mg_per_s:.3f}){per_gpu}")
     if r.uncertainty:
         lines.append("")
-        lines.append(f"uncertainty ({r.samples} samples, seed {r.seed}; triangular over each input's low..high):")
+        lines.append(f"uncertainty ({r.samples} samples, seed {r.seed}; each input drawn over its low..high with its "
+                     "value as median):")
         urows = [[k, fmt_num(v["p5"]), fmt_num(v["p50"]), fmt_num(v["p95"])] for k, v in r.uncertainty.items()]
         lines.append(table(urows, ["quantity", "p5", "p50", "p95"], "lrrr"))
     for note in r.notes:

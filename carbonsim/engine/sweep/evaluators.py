@@ -50,6 +50,8 @@ class Evaluator:
         (functional unit, requests per user) of the SCI column of offline LLM tables.
     traces : tuple
         Request arrays of online points' traces.
+    samples, seed : int
+        Server sweeps: draws of each point's ranged embodied inputs (p5/p95 columns).
     """
 
     mode: str
@@ -59,13 +61,15 @@ class Evaluator:
     per_token: bool = False
     sci: tuple | None = None
     traces: tuple = ()
+    samples: int = 0
+    seed: int = 0
 
     @property
     def chain(self) -> CarbonChain:
-        # evaluation needs no database: one chain per process, mode and implementation
-        key = (self.mode, self.compiled)
+        # evaluation needs no database: one chain per process, mode, implementation and sampling
+        key = (self.mode, self.compiled, self.samples, self.seed)
         if key not in _CHAINS:
-            _CHAINS[key] = CarbonChain(None, self.mode, compiled=self.compiled)
+            _CHAINS[key] = CarbonChain(None, self.mode, compiled=self.compiled, samples=self.samples, seed=self.seed)
         chain = _CHAINS[key]
         chain.traces = list(self.traces)
         return chain

@@ -46,11 +46,12 @@ class PointKind(Protocol):
     fixed_inputs: dict
     input_units: dict
 
-    def points(self, db, scenario_file: str):
-        """The builder of point columns: ``column(doc)``, ``vector(doc)``, ``grid(doc)``, ``rows``."""
+    def points(self, db, scenario_file: str, samples: int = 0):
+        """The builder of point columns: ``column(doc)``, ``vector(doc)``, ``grid(doc)``, ``rows``
+        (with the ranges of the embodied inputs when the points are sampled)."""
 
-    def evaluator(self, scenario, space) -> Evaluator:
-        """The picklable evaluator of a chunk of this scenario's points."""
+    def evaluator(self, scenario, space, samples: int = 0, seed: int = 0) -> Evaluator:
+        """The picklable evaluator of a chunk of this scenario's points (``samples`` draws each)."""
 
     def objective_column(self, objective: str) -> str:
         """The result column an objective minimises."""
@@ -75,17 +76,29 @@ class _ChainKind:
     finite_columns: tuple = ()
     objective_columns: dict = {}
 
-    def points(self, db, scenario_file: str):
+    #: Whether the kind's points can be sampled (``--samples``): steady-load points only.
+    sampled = False
+
+    def _check_samples(self, samples: int) -> None:
+        if samples and not self.sampled:
+            from carbonsim.errors import OptionError
+
+            raise OptionError(f"sampling applies to server sweeps (steady-load points), not to {self.name} points",
+                              "samples")
+
+    def points(self, db, scenario_file: str, samples: int = 0):
         from carbonsim.engine.sweep.points import PointBuilder
 
-        return PointBuilder(db, scenario_file, CarbonChain(db, self.mode, compiled=False))
+        self._check_samples(samples)
+        return PointBuilder(db, scenario_file, CarbonChain(db, self.mode, compiled=False, samples=samples))
 
-    def compiled(self, scenario, space) -> bool:
-        return space.size > COMPILED_ABOVE[self.mode]
+    def compiled(self, scenario, space, samples: int = 0) -> bool:
+        return space.size * max(1, samples) > COMPILED_ABOVE[self.mode]
 
-    def evaluator(self, scenario, space) -> Evaluator:
-        return Evaluator(self.mode, self.compiled(scenario, space), dict(self.objective_columns),
-                         tuple(self.finite_columns))
+    def evaluator(self, scenario, space, samples: int = 0, seed: int = 0) -> Evaluator:
+        self._check_samples(samples)
+        return Evaluator(self.mode, self.compiled(scenario, space, samples), dict(self.objective_columns),
+                         tuple(self.finite_columns), samples=samples, seed=seed)
 
     def objective_column(self, objective: str) -> str:
         return self.objective_columns.get(objective, objective)
@@ -106,6 +119,7 @@ class ServerKind(_ChainKind):
     name, mode = "server", "load"
     fixed_inputs = SERVER_INPUTS
     finite_columns = ("embodied_kg", "embodied_mg_per_s")
+    sampled = True
 
 
 class OfflineKind(_ChainKind):
@@ -116,7 +130,7 @@ class OfflineKind(_ChainKind):
     finite_columns = ("latency_s", "energy_j", "embodied_g")
     objective_columns = TASK_OBJECTIVE_COLUMNS
 
-    def compiled(self, scenario, space) -> bool:
+    def compiled(self, scenario, space, samples: int = 0) -> bool:
         """The kernels where they save more than their loading time; below that the reference,
         unless the decode steps it sums one by one are many (long outputs)."""
         if space.size > COMPILED_ABOVE[self.mode]:
@@ -126,8 +140,8 @@ class OfflineKind(_ChainKind):
             out += axes.get("workload.output_tokens", [])
         return max(float(x) for x in out if isinstance(x, (int, float))) > SMALL_SWEEP_OUTPUT_TOKENS
 
-    def evaluator(self, scenario, space) -> Evaluator:
-        ev = super().evaluator(scenario, space)
+    def evaluator(self, scenario, space, samples: int = 0, seed: int = 0) -> Evaluator:
+        ev = super().evaluator(scenario, space, samples, seed)
         ev.per_token, ev.sci = True, sci_unit(scenario)
         return ev
 
@@ -141,11 +155,11 @@ class OnlineKind(_ChainKind):
     finite_columns = ("latency_s", "energy_j", "embodied_g")
     objective_columns = TASK_OBJECTIVE_COLUMNS
 
-    def compiled(self, scenario, space) -> bool:
+    def compiled(self, scenario, space, samples: int = 0) -> bool:
         return True
 
-    def evaluator(self, scenario, space) -> Evaluator:
-        ev = super().evaluator(scenario, space)
+    def evaluator(self, scenario, space, samples: int = 0, seed: int = 0) -> Evaluator:
+        ev = super().evaluator(scenario, space, samples, seed)
         ev.per_token, ev.traces = True, tuple(space.builder.traces.entries)
         return ev
 
@@ -168,9 +182,10 @@ class LifecycleKind(_ChainKind):
 
         return {**INPUT_UNITS, **LIFECYCLE_UNITS}
 
-    def points(self, db, scenario_file: str):
+    def points(self, db, scenario_file: str, samples: int = 0):
         from carbonsim.engine.sweep.lifecycle import LifecyclePoints
 
+        self._check_samples(samples)
         return LifecyclePoints(db, scenario_file)
 
     def run_options(self, space, best_by, collect: bool) -> tuple:
@@ -208,12 +223,13 @@ class TrainingKind(_ChainKind):
 
         return {**INPUT_UNITS, **TRAINING_UNITS}
 
-    def points(self, db, scenario_file: str):
+    def points(self, db, scenario_file: str, samples: int = 0):
         from carbonsim.engine.sweep.training import TrainingPoints
 
+        self._check_samples(samples)
         return TrainingPoints(db, scenario_file)
 
-    def compiled(self, scenario, space) -> bool:
+    def compiled(self, scenario, space, samples: int = 0) -> bool:
         return False  # plain arithmetic; no kernel
 
 

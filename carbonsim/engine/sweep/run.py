@@ -19,6 +19,7 @@ import numpy as np
 
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET
+from carbonsim.engine.inputs.options import check_options
 from carbonsim.engine.outputs import OutputFolder, write_error
 from carbonsim.engine.sweep.chunks import (
     ChunkPlan, arrow_table, as_arrays, evaluate_chunk, merge_best, parquet_options,
@@ -80,7 +81,8 @@ class SweepResult:
 
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
               chunk: int = DEFAULT_CHUNK, progress=None, max_points: int = 2_000_000_000, best_by=None,
-              executor: str | None = None, collect: bool = False, figures=None) -> SweepResult:
+              executor: str | None = None, collect: bool = False, figures=None, samples: int = 0,
+              seed: int = 0) -> SweepResult:
     """Evaluate every point of ``scenario``.
 
     Parameters
@@ -104,12 +106,17 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         Keep every point in memory and return it as ``result.frame`` (a pandas DataFrame).
     figures : callable(points, folder, title, grid=None) -> list of paths, optional
         Draws figures into the output folder before it is put in place.
+    samples, seed : int
+        Server sweeps: draws of each point's ranged embodied inputs and lifetimes, for p5/p95
+        columns of its embodied kg, total rate and total over its period (the same seeded draws
+        for every point).
     """
     t0 = time.perf_counter()
+    check_options(samples=samples, seed=seed)
     kind = kind_of(scenario)  # server, offline, online, lifecycle or training (sweep/kinds.py)
-    builder = kind.points(db, scenario.file)
+    builder = kind.points(db, scenario.file, samples)
     space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
-    ev = kind.evaluator(scenario, space)
+    ev = kind.evaluator(scenario, space, samples, seed)
     if progress is not None and ev.compiled and not _kernels_cached(kind.mode):
         progress(0, space.size, "compiling kernels (first run only)…")
     if space.size > max_points:
