@@ -130,6 +130,12 @@ def _load(ctx, server_spec, coefficients, sets, db_dirs):
     return db, load_server(server_spec, db, overrides=server_over), load_coefficients(coefficients, db, coeff_over)
 
 
+def _period_notes(ctx, grid) -> None:
+    """Warnings the grid gained when it was taken over a period (the years it used)."""
+    for w in getattr(grid, "warnings", ())[len(ctx.obj.get("grid_warnings", ())):]:
+        _say(ctx, f"note: {w}")
+
+
 def _grid(ctx, db, text, year=None):
     from carbonsim.engine.inputs.grid import resolve_grid
     from carbonsim.engine.inputs.options import check_options
@@ -138,6 +144,7 @@ def _grid(ctx, db, text, year=None):
     g = resolve_grid(text, db, year=year)
     for w in g.warnings:
         _say(ctx, f"warning: {w}")
+    ctx.obj["grid_warnings"] = g.warnings
     return g
 
 
@@ -282,6 +289,7 @@ def footprint(ctx, server, grid, year, years, power_w, util, cpu_util, gpu_util,
         from carbonsim.engine.studies.footprint import with_sci
 
         result = with_sci(result, per or "hour", rate)
+    _period_notes(ctx, result.grid)
     _emit(ctx, footprint_text(result, _fmt(fmt, out)), out)
 
 
@@ -315,6 +323,7 @@ def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, uti
     result = study([load_server(s, db) for s in servers], load_coefficients(coefficients, db),
                    _grid(ctx, db, grid, start_year), db, years, _load_of(u, cpu_util, gpu_util), _pue(pue), start_year,
                    samples, seed)
+    _period_notes(ctx, result.grid)
     _emit(ctx, compare_text(result, _fmt(fmt, out)), out)
 
 

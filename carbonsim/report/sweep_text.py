@@ -69,7 +69,8 @@ def sweep_table(r: SweepResult) -> str:
     lines = [
         f"scenario {r.scenario.name}: {r.points:,} points ({r.feasible_points:,} feasible) "
         f"in {r.elapsed_s:.2f} s ({r.points / max(r.elapsed_s, 1e-9):,.0f} points/s); coefficients "
-        f"{r.meta.get('coefficients')}",
+        f"{r.meta.get('coefficients')}" + (f"; grid {r.meta['grid']['label']}" if (r.meta.get("grid") or {}).get("period")
+                                           else ""),
         "",
         table([[x[k] for k in keys] for x in rows], keys, "l" * (len(keys) - 4) + "rrrl"),
     ]

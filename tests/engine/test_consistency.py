@@ -21,11 +21,11 @@ def run(*args):
     return r.stdout
 
 
-# The same coefficient set everywhere (inventory's default, server-lca, differs from the others').
+# The same coefficient set everywhere; without -c every command takes the one default (server-lca).
 @pytest.mark.parametrize("coeffs, util", [("hotcarbon24", 0.0), ("hotcarbon24", 0.5), ("hotcarbon24", 1.0),
-                                          ("server-lca", 0.5)])
+                                          ("server-lca", 0.5), (None, 0.5)])
 def test_hgx_h100_same_watts_and_kg_everywhere(tmp_path, coeffs, util):
-    u, c = str(util), ("--coefficients", coeffs)
+    u, c = str(util), ("--coefficients", coeffs) if coeffs else ()
     fp = json.loads(run("footprint", "hgx-h100-x8", "--grid", "coal", "--util", u, *c, "--format", "json"))
     cmp = json.loads(run("compare", "hgx-h100-x8", "--grid", "coal", "--util", u, "--years", "1", *c,
                          "--format", "json"))["servers"][0]
@@ -33,14 +33,16 @@ def test_hgx_h100_same_watts_and_kg_everywhere(tmp_path, coeffs, util):
     fleet.write_text(HGX_ROW)
     inv = json.loads(run("inventory", str(fleet), "--util", u, "--grid", "coal", *c, "--format", "json"))["rows"][0]
     scen = tmp_path / "s.yaml"
-    scen.write_text(f"name: one\nserver: hgx-h100-x8\ncoefficients: {coeffs}\n"
-                    f"load: {{cpu_util: {u}, gpu_util: {u}}}\ndatacenter: {{pue: 1.0, grid: coal}}\n")
+    scen.write_text("name: one\nserver: hgx-h100-x8\n" + (f"coefficients: {coeffs}\n" if coeffs else "")
+                    + f"load: {{cpu_util: {u}, gpu_util: {u}}}\ndatacenter: {{pue: 1.0, grid: coal}}\n")
     sw = json.loads(run("sweep", str(scen), "--no-write", "--format", "json"))["baseline"]
+    emb = json.loads(run("embodied", "hgx-h100-x8", *c, "--format", "json"))
+    assert emb["coefficients"] == inv["coefficients"] == (coeffs or "server-lca")
     watts = [fp["power_w"], cmp["power_w"], inv["power_w"], sw["power_w"]]
-    kg = [fp["embodied"]["total_kg"], cmp["embodied_kg"], inv["embodied_kg"], sw["embodied_kg"]]
+    kg = [fp["embodied"]["total_kg"], cmp["embodied_kg"], inv["embodied_kg"], sw["embodied_kg"], emb["total_kg"]]
     # equal to the rounding of footprint's JSON (6 decimals)
     assert watts == pytest.approx([watts[1]] * 4, rel=0, abs=1e-6), watts
-    assert kg == pytest.approx([kg[1]] * 4, rel=0, abs=1e-6), kg
+    assert kg == pytest.approx([kg[1]] * 5, rel=0, abs=1e-6), kg
     assert fp["host_power_w"] == pytest.approx(inv["host_power_w"], rel=0, abs=1e-6)
     assert fp["gpu_power_w"] == pytest.approx(inv["gpu_power_w"], rel=0, abs=1e-6)
 

@@ -433,10 +433,14 @@ def grid_over_period(grid: GridIntensity, db, years: float, start_year: float | 
         notes = []
     else:
         first = int(np.floor(start))
+        if np.ceil(end) - first <= 1 and first == grid.year:  # within the year of its value: that value
+            return replace(grid, period=(start, end))
         ci_years, notes = grid_by_year(grid, db, first, int(np.ceil(end)) - first)
         edges = np.arange(first, first + len(ci_years) + 1, dtype=float)
         weight = np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], start), 0.0, None)
         ci = float(np.dot(ci_years, weight) / weight.sum())
+        notes.append(f"{grid.id} over {start:g}-{end:g}: " + ", ".join(f"{first + k} {v:g}" for k, v in enumerate(ci_years))
+                     + " g/kWh (each year's published value on its basis, else the default)")
     label = f"{grid.id} (mean {start:g}-{end:g})" if grid.kind == "trajectory" else \
         f"{grid.label}, over {start:g}-{end:g}"
     return replace(grid, ci_g_per_kwh=float(ci), label=label, period=(start, end),

@@ -164,29 +164,35 @@ class OnlineKind(_ChainKind):
         return ev
 
 
-class LifecycleKind(_ChainKind):
-    """A fleet over a horizon under a refresh policy (docs/lifecycle.md)."""
+class _ModuleKind(_ChainKind):
+    """A kind whose builder and input columns live in their own module (imported when used)."""
 
-    name, mode = "lifecycle", "fleet"
-    finite_columns = ("total_kg", "embodied_kg", "operational_kg")
+    module = builder = ""
+
+    def _module(self):
+        from importlib import import_module
+
+        return import_module(self.module)
 
     @property
     def fixed_inputs(self) -> dict:
-        from carbonsim.engine.sweep.lifecycle import FIXED_INPUTS
-
-        return FIXED_INPUTS
+        return self._module().FIXED_INPUTS
 
     @property
     def input_units(self) -> dict:
-        from carbonsim.engine.sweep.lifecycle import INPUT_UNITS as LIFECYCLE_UNITS
-
-        return {**INPUT_UNITS, **LIFECYCLE_UNITS}
+        return {**INPUT_UNITS, **self._module().INPUT_UNITS}
 
     def points(self, db, scenario_file: str, samples: int = 0):
-        from carbonsim.engine.sweep.lifecycle import LifecyclePoints
-
         self._check_samples(samples)
-        return LifecyclePoints(db, scenario_file)
+        return getattr(self._module(), self.builder)(db, scenario_file)
+
+
+class LifecycleKind(_ModuleKind):
+    """A fleet over a horizon under a refresh policy (docs/lifecycle.md)."""
+
+    name, mode = "lifecycle", "fleet"
+    module, builder = "carbonsim.engine.sweep.lifecycle", "LifecyclePoints"
+    finite_columns = ("total_kg", "embodied_kg", "operational_kg")
 
     def run_options(self, space, best_by, collect: bool) -> tuple:
         # the policy table is read from the points (lifecycle sweeps are small); the best policy
@@ -196,38 +202,20 @@ class LifecycleKind(_ChainKind):
         return best_by, True
 
     def report(self, scenario, builder, space, frame, fixed: dict, folder=None, plan=None) -> dict | None:
-        from carbonsim.engine.sweep.lifecycle import lifecycle_result, write_years
-
-        out = lifecycle_result(scenario, builder, space, frame, fixed)
+        lifecycle = self._module()
+        out = lifecycle.lifecycle_result(scenario, builder, space, frame, fixed)
         if folder is not None:
-            written = write_years(Path(folder) / "years.csv", plan, space.size)
+            written = lifecycle.write_years(Path(folder) / "years.csv", plan, space.size)
             out["meta"] = {"years_table": "years.csv" if written else "not written (more than 100,000 points)"}
         return out
 
 
-class TrainingKind(_ChainKind):
+class TrainingKind(_ModuleKind):
     """Training runs (``carbonsim train`` as a file)."""
 
     name, mode = "training", "training"
+    module, builder = "carbonsim.engine.sweep.training", "TrainingPoints"
     finite_columns = ("total_kg", "gpu_hours", "energy_mwh")
-
-    @property
-    def fixed_inputs(self) -> dict:
-        from carbonsim.engine.sweep.training import FIXED_INPUTS
-
-        return FIXED_INPUTS
-
-    @property
-    def input_units(self) -> dict:
-        from carbonsim.engine.sweep.training import INPUT_UNITS as TRAINING_UNITS
-
-        return {**INPUT_UNITS, **TRAINING_UNITS}
-
-    def points(self, db, scenario_file: str, samples: int = 0):
-        from carbonsim.engine.sweep.training import TrainingPoints
-
-        self._check_samples(samples)
-        return TrainingPoints(db, scenario_file)
 
     def compiled(self, scenario, space, samples: int = 0) -> bool:
         return False  # plain arithmetic; no kernel

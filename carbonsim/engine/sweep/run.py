@@ -350,6 +350,7 @@ def _versions() -> dict:
 
 
 def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, executor) -> dict:
+    grid = builder.grid(scenario.doc)
     return {
         "carbonsim_version": __version__,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -360,6 +361,9 @@ def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, 
         "resolved_scenario": {**scenario.doc, "sweep": {"product": scenario.product, "zip": scenario.zipped},
                               "objectives": scenario.objectives},
         "coefficients": scenario.doc.get("coefficients") or DEFAULT_SET,
+        # the scenario's own grid as resolved: its label names the year(s) it stands for
+        "grid": None if grid is None else {"label": grid.label, "year": grid.year,
+                                           "period": list(grid.period) if grid.period else None},
         "points": space.size,
         "feasible_points": n_feasible,
         "axes": {a.kind + ":" + "+".join(a.paths): a.size for a in space.axes},

@@ -36,16 +36,8 @@ def operational_g(energy_kwh, pue, ci_g_per_kwh):
 
     Plain arithmetic, so it takes scalars or arrays, and Numba compiles this same function where
     a kernel needs it (:mod:`carbonsim.models.lifecycle._kernels`; a parity test holds the kernel
-    to the NumPy reference that calls it directly).
-
-    Parameters
-    ----------
-    energy_kwh : numeric
-        IT energy [kWh].
-    pue : numeric
-        Power usage effectiveness (facility / IT energy), >= 1.
-    ci_g_per_kwh : numeric
-        Grid carbon intensity [g/kWh].
+    to the NumPy reference that calls it directly). ``energy_kwh`` and ``pue`` are those of
+    :func:`facility_energy_kwh`; ``ci_g_per_kwh`` is the grid's intensity [g/kWh].
 
     Returns
     -------
