@@ -163,4 +163,10 @@ def with_sci(result: FootprintResult, per: str, rate: float | None = None) -> Fo
     value = CarbonChain.per_unit(result.operational_mg_per_s / 1000.0, result.embodied_mg_per_s / 1000.0, units_per_s)
     result.sci = {"unit": per, "g_per_unit": value, "rate": rate, "rate_is": needs,
                   "formula": "(E*I + M) / R (Green Software Foundation SCI)"}
+    if per == "request":
+        from carbonsim.engine.inputs.plausibility import per_request_message, warn
+
+        message = per_request_message("--rate", rate, float(value))
+        if message:
+            warn(message)
     return result

@@ -66,6 +66,9 @@ class PointKind(Protocol):
         """What the sweep reports beyond its table (None for most kinds); may write files into
         ``folder`` (returning their meta entries under ``"meta"``)."""
 
+    def warnings(self, scenario, base_metrics: dict, best: dict) -> list[str]:
+        """Plausibility warnings about the answer (the scenario's own point and the best ones)."""
+
 
 class _ChainKind:
     """The shared behaviour of the kinds (each overrides what differs)."""
@@ -111,6 +114,9 @@ class _ChainKind:
 
     def report(self, scenario, builder, space, frame, fixed: dict, folder=None, plan=None) -> dict | None:
         return None
+
+    def warnings(self, scenario, base_metrics: dict, best: dict) -> list[str]:
+        return []
 
 
 class ServerKind(_ChainKind):
@@ -162,6 +168,18 @@ class OnlineKind(_ChainKind):
         ev = super().evaluator(scenario, space, samples, seed)
         ev.per_token, ev.traces = True, tuple(space.builder.traces.entries)
         return ev
+
+    def warnings(self, scenario, base_metrics: dict, best: dict) -> list[str]:
+        """A plausibility warning when the scenario's own point, or even the best point, weighs more
+        than a stated bound per request (a request rate far below the server's capacity)."""
+        from carbonsim.engine.inputs.plausibility import per_request_message
+
+        qps = (scenario.doc.get("workload") or {}).get("qps")
+        lowest = min((b.metrics.get("total_g", 0.0) for b in best.values()), default=0.0)
+        found = [per_request_message("workload.qps" if qps is not None else "the scenario's request rate", qps,
+                                     base_metrics.get("total_g") or 0.0),
+                 per_request_message("even the best point's workload.qps", None, lowest)]
+        return [m for m in found if m][:1]
 
 
 class _ModuleKind(_ChainKind):

@@ -141,12 +141,19 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
 
             best, n_feasible, table, frames, columns = run_dask(plan, space.size, chunk, folder, fmt, progress,
                                                                 collect, executor)
-        if n_feasible == 0:
+        if n_feasible == 0:  # a valid question without an answer: the table still shows why
+            from carbonsim.engine.sweep.infeasible import no_feasible, sample_reasons
+
+            written = None
+            if folder is not None:
+                meta = _meta(scenario, space, 0, builder, warnings, executor)
+                meta["columns"] = plan.units(columns)
+                written = str(folder.commit(meta) / table)
+            counts, seen = sample_reasons(lambda a, b: evaluate_chunk(plan, a, b), space.size, kind.name == "online")
             why = _plain(ev.evaluate(space.base[:, None]).get("infeasible_reason", [None])[0])
-            raise InputError("no feasible point in the sweep" + (f" (the scenario's own point: {why})" if why else "")
-                             + " (see the infeasible_reason column with --no-write off, or reduce batch size / "
-                             "tensor parallelism)", file=scenario.file, field="sweep")
+            raise no_feasible(scenario.file, space.size, counts, seen, written, why)
         best_all, best_groups, base_metrics = _best_points(plan, space, best)
+        warnings += kind.warnings(scenario, base_metrics, best_all)
         meta = _meta(scenario, space, n_feasible, builder, warnings, executor)
         units = plan.units(columns)
         frame = None
@@ -175,6 +182,8 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
                 meta.update(extra.pop("meta", {}))
             target = folder.commit(meta)
             results = str(target / table)
+        if "feasible" in base_metrics and not base_metrics["feasible"]:  # its numbers mean nothing: not shown
+            base_metrics = {"feasible": False, "infeasible_reason": base_metrics.get("infeasible_reason")}
         result = SweepResult(scenario, space.size, n_feasible, best_all, base_metrics, results, meta,
                              time.perf_counter() - t0, space.columns(), warnings, best_groups, frame, units=units)
         if extra is not None:  # a refresh-policy sweep: per-policy totals, best policies, per-year tables
@@ -318,16 +327,22 @@ def _best_points(plan: ChunkPlan, space: Space, best: dict):
         return {k: _plain(v[j]) for k, v in res.items()}
 
     base_metrics = metrics(len(order))
+    own_infeasible = "feasible" in base_metrics and not base_metrics["feasible"]
     overall, groups = {}, []
     for objective, column, v, i, gcoords in plans:
         j = needed[int(i)]
         params = {k: _plain(x[j]) for k, x in values.items()}
         b, note = baselines[tuple(sorted((gcoords or {}).items()))]
         m = None if b is None else metrics(needed[b])
-        if m is not None and "feasible" in m and not m["feasible"]:
-            note = "the baseline point is infeasible"
+        if m is not None and "feasible" in m and not m["feasible"]:  # never compared with, nor shown as a number
+            m, note = None, f"the baseline point is infeasible ({m.get('infeasible_reason')})"
         if gcoords is None:
-            base_value = base_metrics.get(column) if m is None else m.get(column)
+            if m is not None:
+                base_value = m.get(column)
+            elif own_infeasible and "infeasible" not in note:  # own point outside the space, and infeasible
+                base_value, note = None, f"the scenario's own point is infeasible ({base_metrics.get('infeasible_reason')})"
+            else:  # own point outside the space (its value, for reference), or the baseline infeasible (None)
+                base_value = None if "infeasible" in note else base_metrics.get(column)
             overall[objective] = Best(objective, column, v, i, params, metrics(j), base_value, {}, note)
         else:
             group = {p: params[p] for a in plan.group_axes for p in space.axes[a].paths}
