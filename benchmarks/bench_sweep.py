@@ -83,7 +83,7 @@ def run(doc: dict, out_dir, db, compiled=None, **kw):
     saved = [c.__dict__["compiled"] for c in classes]
     if compiled is not None:
         for c in classes:
-            c.compiled = lambda self, scenario, space: compiled
+            c.compiled = lambda self, scenario, space, samples=0: compiled
     try:
         sc = scenario_from_dict(doc, "<benchmark>")
         t0 = time.perf_counter()
