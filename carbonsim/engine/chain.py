@@ -196,7 +196,7 @@ RESULT_UNITS = {
     "host_cpu_util": "fraction", "kv_cache_tokens": "tokens per instance", "gpus_used": "GPUs",
     # training runs
     "gpu_hours": "device-hours", "days": "days", "energy_mwh": "MWh (facility)", "gpu_energy_mwh": "MWh (facility)",
-    "host_energy_mwh": "MWh (facility)", "flops": "FLOPs", "sci_g_per_run": "gCO2e per run",
+    "host_energy_mwh": "MWh (facility)", "flops": "FLOP (run total)", "sci_g_per_run": "gCO2e per run",
     "sci_g_per_gpu_hour": "gCO2e per device-hour",
     # a fleet over a horizon
     "embodied_gross_kg": "kgCO2e over the horizon (purchases)", "end_credit_kg": "kgCO2e",

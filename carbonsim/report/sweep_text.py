@@ -41,6 +41,9 @@ def sweep_document(r: SweepResult) -> dict:
         "results": r.results,
         "meta": r.meta,
         "elapsed_s": round(r.elapsed_s, 4),
+        "eval_s": None if r.eval_s is None else round(r.eval_s, 4),
+        "compile_s": round(r.compile_s, 4),
+        "points_per_s": round(r.points_per_s, 1),
         **({"lifecycle": r.lifecycle} if getattr(r, "lifecycle", None) else {}),
     }
 
@@ -63,13 +66,18 @@ def _rows(bests, units: dict) -> list[dict]:
     return out
 
 
+def _eval_s(r) -> float:
+    return r.eval_s if r.eval_s is not None else r.elapsed_s
+
+
 def sweep_table(r: SweepResult) -> str:
     bests = r.best_by or list(r.best.values())
     rows = _rows(bests, r.units)
     keys = ["objective"] + (["group"] if r.best_by else []) + ["best", "baseline", "saving", "at"]
     lines = [
         f"scenario {r.scenario.name}: {r.points:,} points ({r.feasible_points:,} feasible) "
-        f"in {r.elapsed_s:.2f} s ({r.points / max(r.elapsed_s, 1e-9):,.0f} points/s); coefficients "
+        f"in {r.elapsed_s:.2f} s ({r.points_per_s:,.0f} points/s over {_eval_s(r):.2f} s of evaluation"
+        + (f"; {r.compile_s:.2f} s compiling or loading kernels" if r.compile_s >= 0.01 else "") + "); coefficients "
         f"{r.meta.get('coefficients')}" + (f"; grid {r.meta['grid']['label']}" if (r.meta.get("grid") or {}).get("period")
                                            else ""),
         "",

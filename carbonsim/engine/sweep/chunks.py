@@ -186,17 +186,20 @@ def _text(v: np.ndarray):
 
 def arrow_table(columns: dict[str, np.ndarray], units: dict | None = None):
     """The columns as an Arrow table whose fields carry their units (``unit`` metadata, from
-    ``units``: column -> unit)."""
+    ``units``: column -> unit) and whose schema carries them all (``carbonsim.units``: JSON column
+    -> unit, "" for text), which Parquet writes as file-level key-value metadata."""
+    import json
+
     import pyarrow as pa
 
-    units = units or {}
+    units = {k: (units or {}).get(k, "") for k in columns}
     fields, arrays = [], []
     for k, v in columns.items():
         arr = to_arrow(v)
-        unit = units.get(k)
-        fields.append(pa.field(k, arr.type, metadata={"unit": unit} if unit else None))
+        fields.append(pa.field(k, arr.type, metadata={"unit": units[k]} if units[k] else None))
         arrays.append(arr)
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata={"generator": "carbonsim"}))
+    meta = {"generator": "carbonsim", "carbonsim.units": json.dumps(units)}
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=meta))
 
 
 def as_arrays(columns: dict) -> dict[str, np.ndarray]:

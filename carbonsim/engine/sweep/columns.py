@@ -1,10 +1,12 @@
 """The input columns of a sweep's table (layer 2): fixed inputs and their units.
 
 Every table carries its fixed inputs as columns (server, model, precision, tokens, PUE, grid...),
-so tables of separate sweeps stack and compare like with like. Units travel with the table:
-in the Parquet schema (``unit`` metadata of each field) and in ``meta.json``. Result columns
-carry their units from the chain (:data:`carbonsim.engine.chain.RESULT_UNITS`, through
-:class:`~carbonsim.engine.chain.ChainResult`); the units of input columns are here.
+so tables of separate sweeps stack and compare like with like. Units travel with the table: in
+the Parquet file's key-value metadata (``carbonsim.units``, JSON: column -> unit, which pyarrow,
+polars and DuckDB show), in each Arrow field's ``unit`` metadata, and in ``meta.json``. Result
+columns carry their units from the chain (:data:`carbonsim.engine.chain.RESULT_UNITS`, through
+:class:`~carbonsim.engine.chain.ChainResult`); the units of input columns are here
+(:func:`input_unit`), and a point kind answers for both (``PointKind.unit_of``).
 """
 
 from __future__ import annotations
@@ -46,7 +48,29 @@ INPUT_UNITS = {
     "workload.prefill_instances": "instances", "workload.decode_instances": "instances",
     "workload.qps": "requests/s per model", "workload.requests": "requests per model", "workload.duration_s": "s",
     "workload.max_num_seqs": "sequences", "workload.max_num_batched_tokens": "tokens",
+    "workload.tensor_parallel": "GPUs per replica", "workload.seed": "random seed (an integer label)",
+    "workload.chunked_prefill": "boolean", "lifecycle.start_year": "calendar year", "lifecycle.utilization": "fraction",
 }
+
+#: Units of swept file fields (``server.host.dram.gb``, ``server.lifetime_yr``, ``coefficients...``)
+#: by how their names end, the database's naming rule (docs/nomenclature.md); first match wins.
+SUFFIX_UNITS = (
+    ("_g_per_kwh", "gCO2e/kWh"), ("_gb_s", "GB/s"), ("_kg", "kgCO2e"), ("_kwh", "kWh"), ("_mwh", "MWh"),
+    ("_mm2", "mm2"), ("_cm2", "cm2"), ("_yr", "yr"), ("_w", "W"), ("_gb", "GB"), (".gb", "GB"), ("_tb", "TB"),
+    ("_ghz", "GHz"), ("_tflops", "TFLOP/s"), ("_s", "s"), ("_util", "fraction"), ("_share", "fraction"),
+    ("gpus.count", "GPUs"), ("cpus.count", "CPUs"), (".count", "count"), ("_count", "count"), ("cores", "cores"),
+    ("threads", "threads"), ("layers", "layers"), (".year", "calendar year"), (".pue", "ratio"),
+)
+
+
+def input_unit(column: str, units: dict) -> str | None:
+    """The unit of an input column: ``units`` (a kind's input units), else, for a swept file field
+    (a dotted path), by how its name ends (:data:`SUFFIX_UNITS`); None when it is not an input."""
+    if column in units:
+        return units[column]
+    if "." in column:
+        return next((unit for suffix, unit in SUFFIX_UNITS if column.endswith(suffix)), "")
+    return None
 
 
 def fixed_inputs(doc: dict, inputs: dict, swept: set[str]) -> dict:

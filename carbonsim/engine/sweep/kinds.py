@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from carbonsim.engine.chain import COMPILED_ABOVE, CarbonChain, result_unit
-from carbonsim.engine.sweep.columns import INPUT_UNITS, ONLINE_INPUTS, SERVER_INPUTS, TASK_INPUTS
+from carbonsim.engine.sweep.columns import INPUT_UNITS, ONLINE_INPUTS, SERVER_INPUTS, TASK_INPUTS, input_unit
 from carbonsim.engine.sweep.evaluators import TASK_OBJECTIVE_COLUMNS, Evaluator
 
 #: LLM sweeps up to this many output tokens may run on the NumPy reference, which sums decode
@@ -107,7 +107,8 @@ class _ChainKind:
         return self.objective_columns.get(objective, objective)
 
     def unit_of(self, column: str) -> str:
-        return self.input_units.get(column) or result_unit(column, self.mode)
+        unit = input_unit(column, self.input_units)
+        return result_unit(column, self.mode) if unit is None else unit
 
     def run_options(self, space, best_by, collect: bool) -> tuple:
         return best_by, collect

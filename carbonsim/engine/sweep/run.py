@@ -77,6 +77,15 @@ class SweepResult:
     frame: object = None  # pandas DataFrame of every point when collected
     lifecycle: dict | None = None  # refresh-policy sweeps: per-policy totals, best policies, per-year tables
     units: dict = field(default_factory=dict)  # column -> unit of every column of the table
+    #: Time spent evaluating (and writing) the points, without compiling or loading the kernels
+    #: and without drawing figures [s]: the rate reported is points / eval_s.
+    eval_s: float | None = None
+    #: Time spent compiling or loading the compiled kernels before the first chunk [s].
+    compile_s: float = 0.0
+
+    @property
+    def points_per_s(self) -> float:
+        return self.points / max(self.eval_s if self.eval_s is not None else self.elapsed_s, 1e-9)
 
 
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
@@ -132,7 +141,12 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     plan = ChunkPlan(space.expansion, ev, objectives, group_axes, fixed, scenario.file, kind)
 
     folder = OutputFolder(out_dir) if out_dir is not None else None
+    t_compile = time.perf_counter()
+    if ev.compiled and space.size:
+        evaluate_chunk(plan, 0, 1)  # compile (or load) the kernels outside the timed evaluation
+    compile_s = time.perf_counter() - t_compile
     try:
+        t_eval = time.perf_counter()
         if executor is None:
             best, n_feasible, table, frames, columns = _run_local(plan, space.size, chunk, folder, fmt, progress,
                                                                   collect)
@@ -141,12 +155,13 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
 
             best, n_feasible, table, frames, columns = run_dask(plan, space.size, chunk, folder, fmt, progress,
                                                                 collect, executor)
+        eval_s = time.perf_counter() - t_eval
         if n_feasible == 0:  # a valid question without an answer: the table still shows why
             from carbonsim.engine.sweep.infeasible import no_feasible, sample_reasons
 
             written = None
             if folder is not None:
-                meta = _meta(scenario, space, 0, builder, warnings, executor)
+                meta = _meta(scenario, space, 0, builder, warnings, executor, db)
                 meta["columns"] = plan.units(columns)
                 written = str(folder.commit(meta) / table)
             counts, seen = sample_reasons(lambda a, b: evaluate_chunk(plan, a, b), space.size, kind.name == "online")
@@ -154,7 +169,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             raise no_feasible(scenario.file, space.size, counts, seen, written, why)
         best_all, best_groups, base_metrics = _best_points(plan, space, best)
         warnings += kind.warnings(scenario, base_metrics, best_all)
-        meta = _meta(scenario, space, n_feasible, builder, warnings, executor)
+        meta = _meta(scenario, space, n_feasible, builder, warnings, executor, db)
         units = plan.units(columns)
         frame = None
         if collect:
@@ -185,7 +200,8 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         if "feasible" in base_metrics and not base_metrics["feasible"]:  # its numbers mean nothing: not shown
             base_metrics = {"feasible": False, "infeasible_reason": base_metrics.get("infeasible_reason")}
         result = SweepResult(scenario, space.size, n_feasible, best_all, base_metrics, results, meta,
-                             time.perf_counter() - t0, space.columns(), warnings, best_groups, frame, units=units)
+                             time.perf_counter() - t0, space.columns(), warnings, best_groups, frame, units=units,
+                             eval_s=eval_s, compile_s=compile_s)
         if extra is not None:  # a refresh-policy sweep: per-policy totals, best policies, per-year tables
             result.lifecycle = extra
             result.warnings.extend(extra.get("notes", []))
@@ -364,8 +380,9 @@ def _versions() -> dict:
     return out
 
 
-def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, executor) -> dict:
+def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, executor, db=None) -> dict:
     grid = builder.grid(scenario.doc)
+    layers = [str(d) for d in db.dirs] if db is not None else []
     return {
         "carbonsim_version": __version__,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -386,6 +403,9 @@ def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, 
         "sources": sorted(_sources(builder, scenario)),
         "executor": executor or "in-process",
         "warnings": warnings,
+        # the database: its layers (0 = shipped, then each --db folder) and every file read, hashed
+        "db_layers": layers,
+        "db_files_sha256": db.files_used() if db is not None else {},
     }
 
 
