@@ -45,7 +45,8 @@ from carbonsim.engine.inputs.parts import PartMatcher
 from carbonsim.engine.inputs.server import load_server, server_from_dict
 from carbonsim.engine.readers.inventory import read_inventory
 from carbonsim.engine.studies.embodied import embodied
-from carbonsim.engine.studies.inventory import INVENTORY_DEFAULT_SET, fill_row, run_inventory
+from carbonsim.engine.inputs.coefficients import DEFAULT_SET  # server-lca, every command's default
+from carbonsim.engine.studies.inventory import fill_row, run_inventory
 from carbonsim.models.embodied.electronics import fit_unitemised_ref_kg
 
 from carbonsim.validation import DATA
@@ -129,7 +130,7 @@ def inventory_kg(coefficients) -> np.ndarray:
 def server_lca(u0_kg: float | None = None):
     """The inventory's default set, with U0 replaced when given."""
     over = None if u0_kg is None else {U0_PATH: float(u0_kg)}
-    return load_coefficients(INVENTORY_DEFAULT_SET, _db(), over)
+    return load_coefficients(DEFAULT_SET, _db(), over)
 
 
 def leave_one_out(itemised, reported, weight) -> tuple[np.ndarray, np.ndarray]:
@@ -194,7 +195,7 @@ def hgx_cases() -> list[tuple[str, float, str, float]]:
     out = []
     for board, spec in HGX_SERVERS.items():
         srv = server_from_dict(spec, db, "<hgx-b200>") if isinstance(spec, dict) else load_server(spec, db)
-        for set_id in (INVENTORY_DEFAULT_SET, "ecoserve", "act"):
+        for set_id in (DEFAULT_SET, "ecoserve", "act"):
             out.append((board, HGX_PCF_KG[board], set_id, embodied(srv, load_coefficients(set_id, db)).gpu_kg))
     return out
 

@@ -165,7 +165,7 @@ def _fig7(server, slots):
 
     from carbonsim.cli import main
 
-    r = CliRunner().invoke(main, ["embodied", server, "--format", "json", *FIG7_ACCOUNTING,
+    r = CliRunner().invoke(main, ["embodied", server, "-c", "hotcarbon24", "--format", "json", *FIG7_ACCOUNTING,
                                   "--set", f"server.host.chassis_gpu_slots={slots}"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)

@@ -1,5 +1,5 @@
 """The server-lca coefficient set in the engine: its schema, the server's year, the new rows, and
-inventory's default (its validation against vendor footprints is in test_vendor_lca.py)."""
+every command's default (its validation against vendor footprints is in test_vendor_lca.py)."""
 
 import json
 import math
@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from carbonsim.cli import main
 from carbonsim.engine.db import Database
 from carbonsim.engine.db.store import shipped_database_dir
-from carbonsim.engine.inputs.coefficients import DEFAULT_SET, INVENTORY_DEFAULT_SET, load_coefficients
+from carbonsim.engine.inputs.coefficients import DEFAULT_SET, load_coefficients
 from carbonsim.engine.inputs.columns import DEFAULT_SERVER_YEAR, server_column
 from carbonsim.engine.inputs.server import server_from_dict
 from carbonsim.engine.readers.inventory import read_inventory
@@ -33,9 +33,10 @@ def _server(db, year=None, **host):
     return server_from_dict(spec, db, "s.yaml")
 
 
-def test_defaults_inventory_server_lca_everything_else_hotcarbon24():
-    assert INVENTORY_DEFAULT_SET == "server-lca" and DEFAULT_SET == "hotcarbon24"
-    assert inventory_module.INVENTORY_DEFAULT_SET == "server-lca"
+def test_one_default_set_for_every_command():
+    # one constant: server-lca, the set closest to measured vendor footprints (issue 15)
+    assert DEFAULT_SET == "server-lca"
+    assert not hasattr(inventory_module, "INVENTORY_DEFAULT_SET")
 
 
 @pytest.mark.parametrize("set_id", ["hotcarbon24", "ecoserve", "act"])
@@ -151,7 +152,8 @@ def test_inventory_defaults_to_server_lca_and_coefficients_overrides(tmp_path, d
 def test_cli_inventory_help_and_override(tmp_path):
     runner = CliRunner()
     assert "default server-lca" in " ".join(runner.invoke(main, ["inventory", "--help"]).output.split())
-    assert "default hotcarbon24" in " ".join(runner.invoke(main, ["embodied", "--help"]).output.split())
+    for command in ("embodied", "footprint", "compare", "train", "codecarbon"):
+        assert "default server-lca" in " ".join(runner.invoke(main, [command, "--help"]).output.split()), command
     f = tmp_path / "fleet.csv"
     f.write_text(HEADER + "a,,2,,,384,1,960,,,,,,2019\n")
     out = {}
