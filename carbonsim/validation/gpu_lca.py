@@ -185,6 +185,17 @@ def ratio_range(df: pd.DataFrame, prefix: str, component: str) -> tuple[float, f
     return float(r.min()), float(r.max())
 
 
+def _component_table(lead: list[str], title: str, rows) -> list[str]:
+    """A Markdown table: the ``lead`` columns, then one per component and the total; ``rows``
+    yields (lead cells, cell(component) -> text)."""
+    keys = (*COMPONENTS, "total")
+    out = ["| " + " | ".join([*lead, *(title.format(k) for k in keys)]) + " |",
+           "|" + "---|" * (len(lead) + len(keys))]
+    for cells, cell in rows:
+        out.append("| " + " | ".join([*map(str, cells), *(cell(k) for k in keys)]) + " |")
+    return out
+
+
 def section_markdown() -> str:
     """The "GPU cards against component LCAs" section of docs/validation.md."""
     f, df = fit(), comparison()
@@ -220,12 +231,10 @@ def section_markdown() -> str:
         "Each card, measured against `server-lca` with the card's own specifications (kg CO2e;",
         "in-sample for the seven, held out for the H100 PCIe):",
         "",
-        "| card | role | " + " | ".join(f"{k} LCA / carbonsim" for k in (*COMPONENTS, "total")) + " |",
-        "|---|---|" + "---|" * (len(COMPONENTS) + 1),
+        *_component_table(["card", "role"], "{} LCA / carbonsim",
+                          (([card, r.role], lambda k, r=r: f"{r[f'lca_{k}']:.1f} / {r[f'spec_{k}']:.1f}")
+                           for card, r in df.iterrows())),
     ]
-    for card, r in df.iterrows():
-        cells = " | ".join(f"{r[f'lca_{k}']:.1f} / {r[f'spec_{k}']:.1f}" for k in (*COMPONENTS, "total"))
-        lines.append(f"| {card} | {r.role} | {cells} |")
     lo, hi = ratio_range(fit_rows, "spec", "total")
     h100 = df[df.role == "check"].iloc[0]
     lines += [
@@ -237,13 +246,11 @@ def section_markdown() -> str:
         "The cards in carbonsim's database, as a user gets them (database board areas, the seed's),",
         "under the card terms `server-lca` had before (`hotcarbon24`'s) and now, as ratios to the LCA:",
         "",
-        "| card | " + " | ".join(f"{k} before / after" for k in (*COMPONENTS, "total")) + " |",
-        "|---|" + "---|" * (len(COMPONENTS) + 1),
+        *_component_table(["card"], "{} before / after",
+                          (([card], lambda k, r=r: f"{r[f'before_{k}'] / r[f'lca_{k}']:.2f} / "
+                                                   f"{r[f'after_{k}'] / r[f'lca_{k}']:.2f}")
+                           for card, r in db_rows.iterrows())),
     ]
-    for card, r in db_rows.iterrows():
-        cells = " | ".join(f"{r[f'before_{k}'] / r[f'lca_{k}']:.2f} / {r[f'after_{k}'] / r[f'lca_{k}']:.2f}"
-                           for k in (*COMPONENTS, "total"))
-        lines.append(f"| {card} | {cells} |")
     boards = db_rows[db_rows.lca_board > 1.0]  # the SXM4 module's board (0.08 kg) and part (no area) aside
     b_gpu, a_gpu = ratio_range(db_rows, "before", "gpu"), ratio_range(db_rows, "after", "gpu")
     b_brd, a_brd = ratio_range(boards, "before", "board"), ratio_range(boards, "after", "board")
