@@ -16,8 +16,9 @@ that declines with the year the server was made:
   :math:`\lambda = -\ln(1 - 0.55)/8 = 0.0998` /yr (:func:`decline_rate_per_yr`), rounded to 0.10.
 * :math:`U_0` [kg] is the level in :math:`y_0` = 2017. It has no physical source: it is fitted
   (:func:`fit_unitemised_ref_kg`) on the 34 vendor PCF rows that state their configuration
-  (docs/validation.md, "Servers against vendor carbon footprints"), the one constant of the
-  ``server-lca`` set fitted on those rows.
+  (docs/validation.md, "Servers against vendor carbon footprints"), with the form of the term
+  chosen among others by nested cross-validation; the level and its calibrated range are all the
+  ``server-lca`` set fits on those rows.
 
 References
 ----------
