@@ -58,6 +58,9 @@ DEFECT_DENSITY_PER_CM2 = 0.1
 LATER_HBM_RATIO = 0.24 / 0.28
 COOLING_REF_W = 300.0
 COMPONENTS = ("gpu", "vram", "board", "cooling")
+#: The host of the one-card servers the cards are evaluated in (only their GPU part is compared)
+PLACEHOLDER_HOST = {"cpus": {"die_area_mm2": 100, "node": "7nm", "count": 1}, "dram": {"gb": 0, "technology": "ddr4"},
+                    "chassis_gpu_slots": 1}
 #: carbonsim's card components that make up each LCA component
 CARBONSIM_PARTS = {"gpu": ("soc",), "vram": ("memory",), "board": ("pcb", "pdn"), "cooling": ("cooling",)}
 #: kg/GB of the technologies no card of the data measures, from the measured ones
@@ -146,7 +149,7 @@ def _card_server(row) -> dict:
            "memory": {"gb": float(row.memory_gb), "technology": row.memory_technology},
            "tdp_w": float(row.tdp_w), "board": {"pcb_area_cm2": float(row.board_cm2)}, "count": 1}
     return {"name": row.card, "year": 2020, "gpus": gpu,
-            "host": {"cpus": {"die_area_mm2": 100, "node": "7nm", "count": 1}, "dram": {"gb": 0, "technology": "ddr4"}}}
+            "host": PLACEHOLDER_HOST}
 
 
 def _components(result) -> dict[str, float]:
@@ -170,8 +173,7 @@ def comparison() -> pd.DataFrame:
             rec[f"lca_{k}"], rec[f"spec_{k}"] = measured[k], spec[k]
         if isinstance(r.carbonsim_gpu_id, str):
             srv = {"name": r.card, "year": 2020, "gpus": {"part": r.carbonsim_gpu_id, "count": 1},
-                   "host": {"cpus": {"die_area_mm2": 100, "node": "7nm", "count": 1},
-                            "dram": {"gb": 0, "technology": "ddr4"}}}
+                   "host": PLACEHOLDER_HOST}
             server = server_from_dict(srv, db, "<card>")
             for tag, set_id in (("after", SET), ("before", BEFORE)):
                 for k, v in _components(embodied(server, load_coefficients(set_id, db))).items():
