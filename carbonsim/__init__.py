@@ -17,9 +17,10 @@ and the interfaces (layer 3): :mod:`carbonsim.cli`, :mod:`carbonsim.api`, :mod:`
 from carbonsim.errors import InputError
 from carbonsim.version import __version__
 
-__all__ = ["InputError", "__version__", "budget", "compare", "db", "embodied", "footprint", "inventory", "schedule", "sweep", "train"]
+__all__ = ["InputError", "__version__", "budget", "compare", "db", "embodied", "experiment", "footprint", "inventory",
+           "schedule", "sweep", "train"]
 
-_API = ("budget", "compare", "db", "embodied", "footprint", "inventory", "schedule", "sweep", "train")
+_API = ("budget", "compare", "db", "embodied", "experiment", "footprint", "inventory", "schedule", "sweep", "train")
 
 
 def __getattr__(name):

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from carbonsim.errors import InputError
 
-__all__ = ["SweepOutcome", "budget", "compare", "db", "embodied", "footprint", "inventory", "schedule", "sweep",
-           "train"]
+__all__ = ["SweepOutcome", "budget", "compare", "db", "embodied", "experiment", "footprint", "inventory", "schedule",
+           "sweep", "train"]
 
 
 def _database(db=None):
@@ -196,6 +196,36 @@ def schedule(energy_kwh: float, hours: float, grids=("world",), *, start: str | 
 
     grids = [grids] if isinstance(grids, str) else list(grids)
     return study(grids, _database(db), energy_kwh, hours, start, window_hours, pue, wrap_day=wrap_day)
+
+
+def experiment(experiment, *, coefficients: str | None = None, db=None):
+    """The carbon of an LLM study's calls, local or through an API, as ``carbonsim experiment``
+    (docs/experiments.md).
+
+    Parameters
+    ----------
+    experiment : path or dict
+        An experiment file, or its content as a dict (relative paths then read from the current folder).
+    coefficients : str, optional
+        Coefficient set (default: the file's, else carbonsim's default).
+    db : folder, list of folders or Database, optional
+
+    Returns
+    -------
+    ExperimentResult
+        ``configurations`` (each with ``corners`` low/central/high, ``per_call``, ``measured``),
+        ``totals()``, ``as_dict()`` and ``to_frame()`` (one row per configuration and corner).
+    """
+    from carbonsim.engine.studies.experiment import experiment as study
+    from carbonsim.engine.studies.experiment_input import experiment_from_dict, load_experiment
+
+    if isinstance(experiment, dict):
+        exp = experiment_from_dict(experiment)
+    elif isinstance(experiment, (str, Path)):
+        exp = load_experiment(experiment)
+    else:
+        raise InputError(f"experiment must be a path or a dict, found {type(experiment).__name__}", field="experiment")
+    return study(exp, _database(db), coefficients)
 
 
 @dataclass

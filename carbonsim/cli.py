@@ -623,6 +623,32 @@ def budget(ctx, budget_file, db_dirs, fmt, out):
     _emit(ctx, budget_text(study(budget_file, _db(ctx, db_dirs)), _fmt(fmt, out)), out)
 
 
+# --- experiment ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("experiment_file", metavar="EXP.yaml", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown", "latex"]), default=None,
+              help="What to print: table, json, csv, markdown or latex (default: table, or the --out file's type: "
+                   ".json, .csv, .md, .tex).")
+@_coefficients_option()
+@DB_OPTION
+@OUT_OPTION
+@click.pass_context
+def experiment(ctx, experiment_file, fmt, coefficients, db_dirs, out):
+    """The carbon of an LLM study's calls, local or through an API, with ranges and a paper table
+    (docs/experiments.md)."""
+    from carbonsim.engine.studies.experiment import experiment as study
+    from carbonsim.engine.studies.experiment_input import load_experiment
+    from carbonsim.report.experiment_text import SUFFIXES, experiment_notes, experiment_text
+
+    exp = load_experiment(experiment_file)
+    if fmt is None:
+        fmt = next((f for s, f in SUFFIXES.items() if out and out.lower().endswith(s)), "table")
+    result = study(exp, _db(ctx, db_dirs), coefficients)
+    for n in experiment_notes(result):
+        _say(ctx, f"note: {n}")
+    _emit(ctx, experiment_text(result, fmt), out)
+
+
 # --- schedule --------------------------------------------------------------------------------------
 @main.command()
 @click.option("--energy-kwh", type=float, required=True, help="IT energy of the job [kWh].")

@@ -82,6 +82,9 @@ def check_references(db, loaded: dict[tuple[str, str], dict]) -> list[InputError
     from carbonsim.engine.db.lifecycle_kinds import check_lifecycle_references
 
     problems.extend(check_lifecycle_references(db, loaded))
+    from carbonsim.engine.db.api_kinds import check_api_references
+
+    problems.extend(check_api_references(db, loaded))
     return problems
 
 

@@ -34,6 +34,7 @@ KIND_WORD = {
     "traces": "grid trace",
     "generations": "generation table",
     "training": "training-run table",
+    "api_models": "API model",
 }
 #: Kinds stored as CSV tables rather than YAML (each read by its own reader).
 CSV_KINDS = ("traces",)

@@ -196,6 +196,9 @@ def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], wo
     if workload.get("engine") == "hf-eager":
         _fail("hf-eager runs static batches; online serving simulates vLLM's continuous batching "
               "(engine synchronous or overlapped)", "engine", file)
+    if workload.get("engine") == "llama.cpp":
+        _fail("llama.cpp is calibrated as a single-user engine (one sequence); online serving simulates "
+              "vLLM's continuous batching (engine synchronous or overlapped)", "engine", file)
     notes: list[str] = []
     placement = workload.get("placement", "single")
     disaggregated = placement == "disaggregated"
