@@ -82,6 +82,12 @@ GPU_FIELDS = {
     "idle_loaded_w": Q(),
     "peak_tflops": PEAK_TFLOPS,
     "interconnect": INTERCONNECT,
+    # names the driver reports for this part (nvidia-smi, amd-smi; what CodeCarbon writes as
+    # gpu_model), matched like the name (engine/inputs/parts.py); `db check` refuses an alias
+    # that would match two parts
+    "aliases": ListOf(Text()),
+    # devices the driver shows per package (2 for a dual-die MI250X: one per graphics compute die)
+    "devices_per_package": Count(1),
     "note": Text(),
 }
 GPU = Fields(GPU_FIELDS, required=("name", "source", "dies", "memory", "tdp_w"), what="a GPU")

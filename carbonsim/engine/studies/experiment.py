@@ -44,7 +44,7 @@ from carbonsim.engine.inputs.grid import resolve_grid
 from carbonsim.engine.inputs.llm import CALIBRATION_ID, engine_profile, model_spec, perf_rows
 from carbonsim.engine.inputs.server import load_server
 from carbonsim.engine.inputs.serving import TraceBook, length_spec, online_rows
-from carbonsim.engine.readers.codecarbon import read_emissions
+from carbonsim.engine.readers.codecarbon import read_codecarbon
 from carbonsim.engine.studies.experiment_input import Experiment
 from carbonsim.errors import InputError
 from carbonsim.models.perf.shapes import shape_params, transformer_shape
@@ -310,9 +310,11 @@ def _measured(result: ConfigurationResult, measured: dict, exp: Experiment, wher
     path = Path(measured["codecarbon"])
     path = path if path.is_absolute() else exp.base / path
     try:
-        runs = read_emissions(path)
+        emissions = read_codecarbon(path)
     except InputError as exc:
         raise InputError(exc.message, file=exc.file or str(path), field=exc.field or where) from None
+    runs = emissions.runs
+    result.notes.extend(emissions.warnings)
     duration = sum(r.duration_s for r in runs)
     energy = sum(r.energy_kwh for r in runs)
     c = result.corners["central"]
