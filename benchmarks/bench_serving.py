@@ -12,7 +12,7 @@ the readable reference in the same run, and a whole online sweep end to end.
    simulation), wall time and requests/s end to end (building the points, drawing the requests,
    simulating, accounting, best points).
 4. One online point of 10^5, 10^6 and 10^7 requests (``--sizes``), each in a new process: the
-   engine's evaluation of the point (``CarbonChain.evaluate_online``: requests drawn inside the
+   engine's evaluation of the point (``CarbonChain.run_online``: requests drawn inside the
    kernel as it runs, statistics in histograms), its wall time, simulated requests/s, and the
    process's peak RSS before and after it (``ru_maxrss``; the growth is the point's memory).
 5. ``--baseline-rev REV``: the kernel of part 1 in this version and in an earlier revision of
@@ -65,13 +65,21 @@ def scenario(qps, requests, seeds=(0,), max_num_seqs=(256,)) -> dict:
     }
 
 
+def online_chain(db, **kw) -> CarbonChain:
+    """The online chain (``CarbonChain.for_online``; in revisions before it, the mode flags), so that
+    part 5 can run this script against an earlier revision."""
+    if hasattr(CarbonChain, "for_online"):
+        return CarbonChain.for_online(db, **kw)
+    return CarbonChain(db, tasks=True, online=True, **kw)
+
+
 def systems_of(doc: dict, db):
     """The serving systems of every point of ``doc`` (built once, outside the timings)."""
     sc = scenario_from_dict(doc, "bench.yaml")
-    builder = PointBuilder(db, sc.file, CarbonChain(db, tasks=True, online=True, compiled=False))
+    builder = PointBuilder(db, sc.file, online_chain(db, compiled=False))
     space = Space(sc.doc, sc.product, sc.zipped, builder)
     mat = space.chunk(0, space.size)
-    chain = CarbonChain(db, tasks=True, online=True)
+    chain = online_chain(db)
     chain.traces = builder.traces.entries
     systems, settings = chain.online_systems(mat, range(space.size))
     return systems, settings, space
@@ -91,18 +99,18 @@ def point_child(n: int) -> None:
 
     def matrix(doc):
         sc = scenario_from_dict(doc, "bench.yaml")
-        builder = PointBuilder(db, sc.file, CarbonChain(db, tasks=True, online=True, compiled=False))
+        builder = PointBuilder(db, sc.file, online_chain(db, compiled=False))
         space = Space(sc.doc, sc.product, sc.zipped, builder)
         return space.chunk(0, 1), builder
 
-    chain = CarbonChain(db, tasks=True, online=True)
+    chain = online_chain(db)
     warm, builder = matrix(one_model(4.0, 1000))
     chain.traces = builder.traces.entries
-    chain.evaluate_online(warm)   # loads the kernels, allocates the scratch
+    chain.run_online(warm)   # loads the kernels, allocates the scratch
     mat, _ = matrix(one_model(4.0, n))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
-    m = chain.evaluate_online(mat)
+    m = chain.run_online(mat)
     dt = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"n": n, "s": dt, "served": float(m["served_requests"][0]), "rss_before_mb": before / 1024,
