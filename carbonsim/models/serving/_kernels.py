@@ -34,7 +34,11 @@ requests run, and memory holds only the requests in the server:
   ``SC_GPU_S`` ... ``SC_SEQS``, named as the reference's ``step_cost`` keys, its state) and
   ``en`` (integers: lists, counters, block buckets), per request slot ``rq``/``rf``, per GPU
   group ``gr``, the totals ``acc``/``tally``. The event loop (:func:`_run`) is compiled without
-  reference counting (``_nrt=False``): helpers inlined into it take arrays at no cost.
+  reference counting (``_nrt=False``): the per-step helpers are inlined into it
+  (``inline="always"``), the per-request ones (:func:`_refill`, :func:`_preempt`,
+  :func:`_hand_off`, :func:`_finish`, :func:`_reject`) are called, also compiled without
+  reference counting, so that passing arrays costs nothing and the kernel compiles in about the
+  time of the single function it was (inlining every helper took five times as long).
 * **Slots.** A request takes a slot when it is drawn (just before it arrives) and gives it back
   when it finishes or is rejected, its results folded into the totals then: the slot arrays grow
   (doubling) with the requests in the server, not with the requests simulated. Percentiles come
@@ -184,7 +188,8 @@ _EMPTY, _CPU_PHASE, _GPU_PHASE = 0, 1, 2
 #   rq, rf (cap, N_RQ) int, (cap, N_RF) float: per request slot
 #   acc, tally               the run's float and integer totals (A_*, T_*)
 #   spec, ss                 per request stream: its column and its draw state SS_*
-# Hot helpers are inlined (inline="always"): a call that passes arrays costs reference counting.
+# Per-step helpers are inlined (inline="always"); the per-request ones and the event loop are
+# compiled without reference counting (_nrt=False): a call that passes arrays costs nothing then.
 
 # per instance, floats: after the constants C_*
 SC_GPU_S, SC_CPU_S, SC_PHASE_S, SC_POWER_W, SC_PHASE_J, SC_TOKENS, SC_SEQS = (
@@ -697,7 +702,7 @@ def _take_drawn(ss, sbuf, s, rq, rf, r):
     ss[s, SS_POS] = i + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False)
 def _refill(rq, rf, en, ef, spec, ss, sbuf, arrival, lengths, acc, tally, e):
     """Take from instance ``e``'s stream until ``e`` knows its next arrival (``EF_NEXT_T``;
     round robin may give the other instances of the stream theirs first). False when a request
@@ -885,7 +890,7 @@ def _leave_running(rq, en, e, r):
     en[e, EN_RUN_N] -= 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False)
 def _preempt(rq, rf, en, ef, sg, tally, e, v):
     """Preempt running request ``v`` of instance ``e`` (vLLM's recompute mode): free its blocks,
     forget its cache, and put it back at the front of the waiting queue."""
@@ -902,7 +907,7 @@ def _preempt(rq, rf, en, ef, sg, tally, e, v):
     rq[v, RQ_STATE] = _WAITING
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False)
 def _hand_off(rq, en, ef, tally, decoders, e, r, t):
     """Request ``r``'s prefill ended on prefill instance ``e``: its KV cache leaves ``e`` for the
     next decode instance (round robin), which is woken if it sleeps."""
@@ -928,7 +933,7 @@ def _observe(acc, tally, hist, m, x):
     hist[m, bin_index(x)] += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False)
 def _finish(rq, rf, en, acc, tally, hist, per, e, r, t):
     """Request ``r`` generated its last token at ``t``: it leaves instance ``e``, its TTFT, TPOT
     and latency go into the statistics (and its row of per-request results, if asked), and its
@@ -963,7 +968,7 @@ def _finish(rq, rf, en, acc, tally, hist, per, e, r, t):
     _release(rq, tally, r)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False)
 def _reject(rq, tally, per, r):
     """Request ``r`` could never run: counted, and its slot freed (its per-request row keeps
     its NaNs)."""
@@ -1574,7 +1579,7 @@ def _run(rq, rf, en, ef, sg, gr, members, decoders, spec, ss, sbuf, arrival, len
     whose arrivals were being taken: the caller grows the slots or fills the buffer and calls
     again with that instance as ``resume`` (its arrivals at its event time, then its next step).
     The slot arrays are arguments here, never reassigned, and the function is compiled without
-    reference counting, so the helpers inlined into it take arrays at no cost."""
+    reference counting, so the helpers inlined into it or called from it take arrays at no cost."""
     k = en.shape[0]
     disagg = decoders.shape[0] > 0
     while tally[T_STARTED] < k:   # every instance's first arrival
