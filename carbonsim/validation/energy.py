@@ -63,7 +63,6 @@ from carbonsim.validation import DATA
 
 CASES_CSV = DATA / "energy_cases.csv"
 NOT_EXPRESSED_CSV = DATA / "energy_rows_not_expressed.csv"
-V3_CSV = DATA / "mlenergy_v3_configs.csv"
 POINTS_CSV = DATA / "gpu_power_points.csv"
 
 #: Placeholder host: only host energy depends on it, and no case compares host energy.
@@ -72,14 +71,6 @@ HOST_SERVER = "hgx-h100-x8"
 GRID = "coal"
 GPU_ROWS = ("gpu_idle_loaded_w", "gpu_cap_w", "gpu_a_c", "gpu_a_m", "gpu_eta_c", "gpu_eta_m")
 
-# --- ML.ENERGY leaderboard v3 configurations (fit set of H100 and B200) ------------------------
-#: Mean prompt tokens per task: the means the leaderboard states for Qwen3-32B (cases mleblog-3..5).
-V3_PROMPT = {"lm-arena-chat": 224, "gpqa": 634}
-V3_MODEL = {"Qwen/Qwen3-8B": "qwen3-8b", "Qwen/Qwen3-14B": "qwen3-14b", "Qwen/Qwen3-32B": "qwen3-32b",
-            "meta-llama/Llama-3.1-8B-Instruct": "llama-3.1-8b"}
-V3_GPU = {"H100": "nvidia-h100-sxm5-80gb", "B200": "nvidia-b200"}
-#: Models whose v3 configurations fit the H100 and B200 constants; the cases use other models.
-V3_FIT_MODELS = ("Qwen/Qwen3-8B", "Qwen/Qwen3-14B")
 V1_GROUP = "mlenergy-v1-hf"
 
 
@@ -87,11 +78,12 @@ V1_GROUP = "mlenergy-v1-hf"
 class PowerFitPolicy:
     """How one GPU's activity constants are fitted to measured power.
 
-    ``data``: ``"v3"`` (ML.ENERGY leaderboard v3 Qwen3-8B/14B configurations, steady-state power
-    at the measured step time) or ``"v1"`` (the ML.ENERGY v1 cases of this GPU, power = energy x
-    batch / latency). ``idle_reading``: a loaded-idle row of ``gpu_power_points.csv`` held fixed;
-    otherwise the loaded idle is fitted, bounded below by the bare-idle row ``idle_floor``.
-    ``a_c``: held fixed when HF decode (MFU about 0.5 %) cannot identify it.
+    ``data``: a leaderboard fit set (``"F1"``: ML.ENERGY v3 Qwen3-8B/14B configurations; ``"F3"``:
+    v2 Mistral-7B / Mistral-Nemo configurations; steady-state power at the measured step time,
+    :mod:`carbonsim.validation.leaderboard`) or ``"v1"`` (the ML.ENERGY v1 cases of this GPU, power =
+    energy x batch / latency). ``idle_reading``: a loaded-idle row of ``gpu_power_points.csv`` held
+    fixed; otherwise the loaded idle is fitted, bounded below by the bare-idle row ``idle_floor``.
+    ``a_c``: held fixed when decode-only data (MFU about 0.5 % in HF decode) cannot identify it.
     """
 
     data: str
@@ -105,9 +97,9 @@ class PowerFitPolicy:
 #: TDP-ratio constants of calibration/write_gpu_activity.py). eta_c, eta_m of these five are the
 #: performance calibration's, so a saturated decode has MBU/eta_m = 1 in both models.
 MEASURED_POWER_FITS = {
-    "nvidia-h100-sxm5-80gb": PowerFitPolicy("v3", "mlenergy-leaderboard-v3", idle_reading="idle-h100-loaded"),
-    "nvidia-b200": PowerFitPolicy("v3", "mlenergy-leaderboard-v3", idle_floor="idle-b200"),
-    "nvidia-a100-sxm4-40gb": PowerFitPolicy("v1", "mlenergy-leaderboard-v1", idle_floor="teads-a100-0", a_c=1.0),
+    "nvidia-h100-sxm5-80gb": PowerFitPolicy("F1", "mlenergy-leaderboard-v3", idle_reading="idle-h100-loaded"),
+    "nvidia-b200": PowerFitPolicy("F1", "mlenergy-leaderboard-v3", idle_floor="idle-b200"),
+    "nvidia-a100-sxm4-40gb": PowerFitPolicy("F3", "mlenergy-leaderboard-v2", idle_floor="teads-a100-0"),
     "nvidia-v100-pcie-32gb": PowerFitPolicy("v1", "mlenergy-leaderboard-v1", idle_reading="idle-v100-loaded", a_c=1.0),
     "nvidia-a40": PowerFitPolicy("v1", "mlenergy-leaderboard-v1", idle_reading="idle-a40-loaded", a_c=1.0),
 }
@@ -157,41 +149,19 @@ def case_run(c: dict) -> Run:
                _f(c["measured_power_w"]), _f(c["measured_step_s"]), _f(c["measured_avg_batch"]), c["task"])
 
 
-def v3_runs(models=V3_FIT_MODELS, gpu_id: str | None = None) -> list[Run]:
-    """ML.ENERGY v3 configurations (one GPU, Text Conversation and Problem Solving) as runs.
-
-    Steady state: the batch is the measured average concurrency, the duration the time to emit
-    the batch's output tokens at the measured throughput, ``B * s_out / throughput``.
-    """
-    out = []
-    with open(V3_CSV, newline="", encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
-            gid = V3_GPU[r["gpu"]]
-            if r["model"] not in models or r["n_gpus"] != "1" or r["task"] not in V3_PROMPT:
-                continue
-            if gpu_id is not None and gid != gpu_id:
-                continue
-            B = max(1, round(float(r["avg_batch"])))
-            s_out = round(float(r["avg_out"]))
-            tput = float(r["tput"])
-            out.append(Run(f"v3:{V3_MODEL[r['model']]}:{r['task']}:{r['gpu']}:{r['max_num_seqs']}",
-                           V3_MODEL[r["model"]], gid, 1, 1, B, False, V3_PROMPT[r["task"]], s_out, "bf16", 8192,
-                           "overlapped", B * s_out / tput, float(r["power_w"]), B / tput, float(r["avg_batch"]),
-                           r["task"]))
-    return out
-
-
 # --- runs -> points ---------------------------------------------------------------------------
 
 def scenario_doc(run: Run) -> dict:
     """The scenario document carbonsim is given for a run."""
+    workload = {"mode": "offline", "prompt_tokens": run.prompt_tokens, "output_tokens": run.output_tokens,
+                "batch_size": run.batch, "tensor_parallel": run.tp, "precision": run.precision, "engine": run.engine}
+    if run.precision == "fp8":
+        workload["kv_precision"] = "bf16"  # vLLM keeps the KV cache in bf16 unless told otherwise
     return {
         "name": "energy-case",
         "server": HOST_SERVER,
         "model": run.model_id,
-        "workload": {"mode": "offline", "prompt_tokens": run.prompt_tokens, "output_tokens": run.output_tokens,
-                     "batch_size": run.batch, "tensor_parallel": run.tp, "precision": run.precision,
-                     "engine": run.engine},
+        "workload": workload,
         "datacenter": {"pue": 1.0, "grid": GRID},
         "_server_overrides": {"gpus.part": run.gpu_id, "gpus.count": run.n_gpus},
     }
@@ -266,9 +236,11 @@ def reading_w(point_id: str) -> float:
 
 def fit_runs(gpu_id: str) -> list[Run]:
     """The measured runs a GPU's constants are fitted on (:data:`MEASURED_POWER_FITS`)."""
+    from carbonsim.validation import leaderboard
+
     policy = MEASURED_POWER_FITS[gpu_id]
-    if policy.data == "v3":
-        return v3_runs(V3_FIT_MODELS, gpu_id)
+    if policy.data != "v1":
+        return leaderboard.fit_runs(policy.data, gpu_id=gpu_id)
     return [case_run(c) for c in read_cases() if c["group"] == V1_GROUP and c["gpu_id"] == gpu_id]
 
 
@@ -300,8 +272,8 @@ def fit_gpu(gpu_id: str, exclude: str | None = None) -> tuple[ActivityFit, list[
 def in_fit_set(case: dict) -> bool:
     """Whether a case's own measurement is among the runs its GPU's constants were fitted on."""
     policy = MEASURED_POWER_FITS.get(case["gpu_id"])
-    if policy is None or policy.data == "v3":
-        return False  # v3 fits use Qwen3-8B/14B configurations only, which are no case
+    if policy is None or policy.data != "v1":
+        return False  # leaderboard fit sets hold models that are no case (leaderboard.FIT_SETS)
     return case["group"] == V1_GROUP
 
 
@@ -526,16 +498,18 @@ def power_errors(runs: list[Run], constants) -> np.ndarray:
     args = [np.array([c[k] for c in per_run], dtype=float) for k in ("idle_loaded_w", "cap_w", "a_c", "a_m",
                                                                       "eta_c", "eta_m")]
     model = power_over_duration_w(phases, [r.duration_s for r in runs], *args)
-    return model / np.array([r.power_w for r in runs]) - 1.0
+    return model / np.array([r.power_w / r.n_gpus for r in runs]) - 1.0  # per GPU: the runs state all GPUs
 
 
-def held_out_power_runs(gpu_id: str) -> list[Run]:
-    """Runs that check a GPU's fitted constants without being in its fit set: for the v3 GPUs the
-    Llama-3.1-8B and Qwen3-32B configurations; for the v1 GPUs the fit runs themselves, each to be
-    predicted by a leave-one-out fit (:func:`loo_power_errors`)."""
-    if MEASURED_POWER_FITS[gpu_id].data == "v3":
-        return v3_runs(tuple(m for m in V3_MODEL if m not in V3_FIT_MODELS), gpu_id)
-    return fit_runs(gpu_id)
+def held_out_power_runs(gpu_id: str, tp1: bool = True) -> list[Run]:
+    """Runs that check a GPU's fitted constants without being in its fit set: the held-out
+    leaderboard configurations on that GPU (one GPU each unless ``tp1`` is false); for the v1
+    GPUs the fit runs themselves, each to be predicted by a leave-one-out fit (:func:`loo_power_errors`)."""
+    from carbonsim.validation import leaderboard
+
+    if MEASURED_POWER_FITS[gpu_id].data == "v1":
+        return fit_runs(gpu_id)
+    return [c.run() for c in leaderboard.expressible("") if c.gpu_id == gpu_id and (c.tp == 1 or not tp1)]
 
 
 def loo_power_errors(gpu_id: str) -> np.ndarray:

@@ -19,9 +19,23 @@ CALIBRATION_ID = "calibration"
 #: Engine (workload.engine) -> engine profile in the calibration file: vLLM with its CPU work
 #: between GPU steps (<= 0.5) or hidden behind them (>= 0.6), or Hugging Face transformers in
 #: eager mode (static batches; host time per step grows with the layers).
-ENGINES = {"synchronous": "vllm-sync", "overlapped": "vllm-overlapped", "hf-eager": "hf-eager"}
+ENGINES = {"synchronous": "vllm-sync", "overlapped": "vllm-overlapped", "hf-eager": "hf-eager",
+           "vllm-0.5": "vllm-0.5", "vllm-0.11": "vllm-0.11"}
 #: Engines calibrated on single-GPU runs only.
 SINGLE_GPU_ENGINES = ("hf-eager",)
+#: Engine profiles whose step-time terms the online-serving simulator does not model (offline
+#: tasks and steady-state batches only; docs/perf.md section 2).
+OFFLINE_ONLY_ENGINES = ("vllm-0.5", "vllm-0.11")
+
+
+def fully_connected_nvlink(gpu, tp: int) -> bool:
+    """Whether ``tp`` GPUs of this kind all-reduce over NVLink peer to peer (an SXM board's
+    NVSwitch, or a bridged pair), the condition for vLLM's custom all-reduce."""
+    link = gpu.interconnect or {}
+    kind = str(link.get("kind", ""))
+    if not kind.startswith("nvlink"):
+        return False
+    return (gpu.spec or {}).get("form_factor") in ("sxm", "superchip") or tp <= 2
 
 
 def _v(x):
@@ -88,6 +102,10 @@ def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: s
         raise InputError(f"engine {engine_id} is calibrated on single-GPU runs (tensor_parallel 1); found "
                          f"tensor_parallel {tp}", file=file, field="workload.engine")
     engine = cal["engines"][ENGINES[engine_id]]
+    if tp > 1 and "graph_allreduce_alpha_s" in engine and fully_connected_nvlink(gpu, tp):
+        # inside CUDA graphs vLLM all-reduces small messages with its own one-shot kernel over
+        # NVLink: the latency of a launch from Python (the link profiles) does not apply
+        alpha = min(alpha, _v(engine["graph_allreduce_alpha_s"]))
     moe = model.get("moe") or {}
     heads = int(_v(model["heads"]))
     return {
@@ -131,4 +149,9 @@ def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: s
         "engine_overlap": 1.0 if engine["form"] == "overlapped" else 0.0,
         "memory_utilization": _v(cal["memory_utilization"]),
         "memory_reserve_gb": _v(cal["memory_reserve_gb"]),
+        "step_sync_s": _v(engine.get("step_sync_s", 0.0)),
+        "attn_head_s": _v(engine.get("attn_head_s", 0.0)),
+        "graph_max_batch": float(engine.get("graph_max_batch", 0)),
+        "static_batch": 1.0 if engine.get("batching") == "static" else 0.0,
+        "max_new_tokens": float(engine.get("max_new_tokens", 0)),
     }
