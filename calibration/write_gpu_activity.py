@@ -53,7 +53,7 @@ def _yaml_value(v):
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def write_yaml(rows, cal):
+def write_yaml(rows, cal, fb):
     kinds = {}
     for gid, r in rows.items():
         kinds.setdefault(r["calibration"]["kind"], []).append(gid)
@@ -72,6 +72,9 @@ def write_yaml(rows, cal):
         "# Steady loads (no LLM workload): P = idle_loaded_w + (cap_w - idle_loaded_w) * min(1, ladder_slope * u),",
         "# the Teads A100 ladder's slope for every GPU (models.power.gpu.steady_load_power_w): no measured GPU ladder.",
         f"ladder_slope: {cal['slope']:.4f}",
+        "# A GPU without an entry (a user's part): the pooled rule, with its own TDP.",
+        "fallback:",
+        *[f"  {k}: {_yaml_value(v)}" for k, v in fb.items()],
         "gpus:",
     ]
     for gid, r in rows.items():
@@ -174,8 +177,8 @@ def markdown(cal, rows, fits):
 
 def main():
     cal = calibrate()
-    rows, fits = gpu_table(cal, load_gpus())
-    write_yaml(rows, cal)
+    rows, fits, fb = gpu_table(cal, load_gpus())
+    write_yaml(rows, cal, fb)
     text = markdown(cal, rows, fits)
     write_doc_section(text, BEGIN, END, ROOT / "docs" / "validation_power.md")
     print(text)

@@ -93,13 +93,17 @@ class PowerFitPolicy:
     a_c: float | None = None
 
 
-#: The GPUs whose constants are re-derived from measured GPU power (all others keep the Teads /
-#: TDP-ratio constants of calibration/write_gpu_activity.py). eta_c, eta_m of these five are the
-#: performance calibration's, so a saturated decode has MBU/eta_m = 1 in both models.
+#: The GPUs whose constants are fitted to measured GPU power (the others are derived from these:
+#: carbonsim.validation.gpu_activity). eta_c, eta_m are the performance calibration's, so a
+#: saturated decode has MBU/eta_m = 1 in both models. a_c is held at 1.0 (compute saturation draws
+#: the whole dynamic range, the research note's anchor): every fit set is decode-dominated, and
+#: fitted freely it trades against the loaded idle (0.50 on A100 and B200, 1.17 on H100, with
+#: in-sample errors within 0.5 points of the held fits), which would make an A100's energy per
+#: FLOP lower than an H100's.
 MEASURED_POWER_FITS = {
-    "nvidia-h100-sxm5-80gb": PowerFitPolicy("F1", "mlenergy-leaderboard-v3", idle_reading="idle-h100-loaded"),
-    "nvidia-b200": PowerFitPolicy("F1", "mlenergy-leaderboard-v3", idle_floor="idle-b200"),
-    "nvidia-a100-sxm4-40gb": PowerFitPolicy("F3", "mlenergy-leaderboard-v2", idle_floor="teads-a100-0"),
+    "nvidia-h100-sxm5-80gb": PowerFitPolicy("F1", "mlenergy-leaderboard-v3", idle_reading="idle-h100-loaded", a_c=1.0),
+    "nvidia-b200": PowerFitPolicy("F1", "mlenergy-leaderboard-v3", idle_floor="idle-b200", a_c=1.0),
+    "nvidia-a100-sxm4-40gb": PowerFitPolicy("F3", "mlenergy-leaderboard-v2", idle_floor="teads-a100-0", a_c=1.0),
     "nvidia-v100-pcie-32gb": PowerFitPolicy("v1", "mlenergy-leaderboard-v1", idle_reading="idle-v100-loaded", a_c=1.0),
     "nvidia-a40": PowerFitPolicy("v1", "mlenergy-leaderboard-v1", idle_reading="idle-a40-loaded", a_c=1.0),
 }
@@ -341,17 +345,17 @@ TOLERANCES = {
     "t5": Tolerance(0.15, "fully stated steady-state vLLM serving on H100 (one saturated configuration "
                           "repeated with caps 128-1024, the KV limit sets the concurrency) with constants fitted "
                           "on other models; no timing is reported to separate time and power"),
-    "v3-b200": Tolerance(0.50, "fully stated, but B200 constants are low confidence (no loaded-idle reading, "
-                               "fitted floor) and the vLLM 0.11 step time is too short, more so at large batch"),
-    "v3-h100": Tolerance(0.35, "steady-state vLLM 0.11 on H100: step time too short (per-sequence decode "
-                               "work the roofline misses); prompt length assumed"),
-    "v2": Tolerance(0.60, "vLLM 0.5.4 is host-bound: its steps are about twice what the synchronous engine "
-                          "constants give; prompt estimated"),
+    "v3-b200": Tolerance(0.70, "fully stated, but on B200 the vllm-0.11 fixed attention time (one constant for "
+                               "every GPU, fitted on F1) makes Qwen3-32B's 64-head steps too long at large batch, "
+                               "and carbonsim's KV limit, not the measured average, sets the capped concurrency"),
+    "v3-h100": Tolerance(0.20, "steady-state vLLM 0.11 on H100 with the vllm-0.11 profile; prompt length assumed"),
+    "v2": Tolerance(0.25, "vLLM 0.5.4 with the vllm-0.5 profile (fitted on other models); the blog's 0.20 J/token "
+                          "is above the leaderboard file's 0.171 for the same configuration; prompt estimated"),
     "v1-b1": Tolerance(0.40, "HF eager + FastChat: the hf-eager host time per step and layer is a median over "
                              "these rows (each evaluated without itself), and single rows' host time per layer "
                              "spans 0.25-0.76 ms; prompt length estimated, GPU variant assumed"),
-    "v1-static": Tolerance(0.75, "static batch: decodes until the longest response ends, only the mean "
-                                 "length is known, so carbonsim counts too few steps (always below)"),
+    "v1-static": Tolerance(0.65, "static batch: decoded to the expected longest output now, but the per-sequence "
+                                 "host work of HF generation is not modelled (always below)"),
 }
 
 
@@ -516,3 +520,129 @@ def loo_power_errors(gpu_id: str) -> np.ndarray:
     """Power-alone error of each fit run of a v1 GPU, predicted with constants fitted without it."""
     runs = fit_runs(gpu_id)
     return power_errors(runs, [fit_gpu(gpu_id, exclude=r.run_id)[0].constants() for r in runs])
+
+
+# --- the leaderboard configurations (carbonsim.validation.leaderboard) ---------------------------
+
+@dataclass
+class ConfigResult:
+    """One leaderboard configuration through carbonsim: GPU energy per output token, timing, power."""
+
+    config: object               # leaderboard.Config
+    ours_j_per_token: float
+    ours_step_s: float           # time per output token of the batch (the step of a steady state)
+    ours_power_w: float          # average GPU power of all the run's GPUs over carbonsim's task
+    power_at_measured_step_w: float  # the power model alone at the measured step time, all GPUs
+    feasible: bool
+
+    @property
+    def error(self) -> float:
+        return self.ours_j_per_token / self.config.j_per_token - 1.0
+
+    @property
+    def step_ratio(self) -> float:
+        """Measured step / carbonsim's."""
+        return self.config.step_s / self.ours_step_s
+
+    @property
+    def power_error(self) -> float:
+        return self.power_at_measured_step_w / self.config.power_w - 1.0
+
+    @property
+    def held_out(self) -> bool:
+        return not self.config.fit_set
+
+
+@lru_cache(maxsize=1)
+def evaluate_configs() -> tuple[ConfigResult, ...]:
+    """Every expressible leaderboard configuration through carbonsim's engine, as shipped. Fit-set
+    configurations are in-sample for the constants their set trained (leaderboard.FIT_SET_TRAINS)."""
+    from carbonsim.validation import leaderboard
+
+    configs = leaderboard.expressible()
+    runs = [c.run() for c in configs]
+    chain, mat = task_points(runs)
+    ix = chain.index
+    res = chain.evaluate(mat)
+    out = perf_outputs(chain, mat)
+    s_out = mat[ix["perf_output_tokens"]]
+    measured_t = np.array([r.duration_s for r in runs])
+    consts = [mat[ix[name]] for name in GPU_ROWS]
+    p_at_t = power_over_duration_w(kernel_phases(out), measured_t, *consts)
+    results = []
+    for j, (c, r) in enumerate(zip(configs, runs)):
+        results.append(ConfigResult(
+            c, float(res["gpu_energy_j"][j]) / s_out[j], float(res["latency_s"][j]) / s_out[j],
+            float(res["gpu_power_w"][j]) * r.n_gpus, float(p_at_t[j]) * r.n_gpus, bool(res["feasible"][j])))
+    return tuple(results)
+
+
+# --- every measured row carbonsim can express, by distinct configuration ------------------------
+
+#: Cases that are also leaderboard configurations (the blog posts quote the leaderboards): in the
+#: union of all rows the configuration stands for them, so that no configuration counts twice.
+CASE_DUPLICATES = {
+    "mleblog-1": "v2:Meta-Llama-3.1-8B-Instruct:sharegpt:H100:1:64",
+    "mleblog-2": "v3:Llama-3.1-8B-Instruct:lm-arena-chat:H100:1:64",
+    "mleblog-3": "v3:Qwen3-32B:lm-arena-chat:B200:1:128",
+    "mleblog-4": "v3:Qwen3-32B:lm-arena-chat:B200:1:512",
+    "mleblog-5": "v3:Qwen3-32B:gpqa:B200:1:128",
+}
+#: How a row's own measurement was used: trained a fit it is scored with (in-sample), trained one
+#: but is scored with a refit without it (leave-one-out), or trained nothing (held out).
+CATEGORIES = ("in-sample", "leave-one-out", "held out")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured energy row in the union of the cases and the leaderboard configurations."""
+
+    key: str            # the distinct configuration it measures
+    source: str         # "case", "v2" or "v3"
+    category: str       # one of CATEGORIES
+    measured: float     # measured value (J per request or per output token)
+    ours: float         # carbonsim's value in the same unit (held-out constants where a refit exists)
+    label: str
+
+
+def case_key(r: CaseResult) -> str:
+    """A case's configuration: what carbonsim is given (two cases that differ only in a concurrency
+    cap above carbonsim's KV limit are the same configuration)."""
+    c = r.case
+    return ":".join(["case", c["model_id"], c["gpu_id"], c["n_gpus"], c["tp"], str(r.batch_used), c["prompt_tokens"],
+                     c["output_tokens"], c["engine_carbonsim"], c["precision"], c["max_batched_tokens"] or "0"])
+
+
+@lru_cache(maxsize=1)
+def all_rows() -> tuple[Row, ...]:
+    """Every measured row carbonsim can express: the cases (without the five that a leaderboard
+    configuration stands for) and the expressible leaderboard configurations."""
+    rows = []
+    for r in evaluate_cases():
+        if r.case_id in CASE_DUPLICATES:
+            continue
+        rows.append(Row(case_key(r), "case", "leave-one-out" if r.in_fit_set or hf_fit_rows(r.case) else "held out",
+                        r.measured, r.held_out, r.case_id))
+    for r in evaluate_configs():
+        c = r.config
+        rows.append(Row(c.key, c.board, "in-sample" if c.fit_set else "held out", c.j_per_token, r.ours_j_per_token,
+                        c.key))
+    return tuple(rows)
+
+
+def distinct_errors(rows) -> np.ndarray:
+    """One relative error per distinct configuration: carbonsim's value against the mean of the
+    measured values of the rows that share it."""
+    groups: dict[str, list] = {}
+    for r in rows:
+        groups.setdefault(r.key, []).append(r)
+    return np.array([g[0].ours / np.mean([x.measured for x in g]) - 1.0 for g in groups.values()])
+
+
+def distinct_stats(rows) -> dict:
+    """Median and p90 |error| over distinct configurations, their count and the signed median."""
+    e = distinct_errors(rows)
+    s = abs_stats(e)
+    s["signed_median"] = float(np.median(e)) if e.size else math.nan
+    s["rows"] = len(rows)
+    return s

@@ -164,8 +164,9 @@ def held_out_errors(gid) -> np.ndarray:
     return energy_cases.power_errors(runs, fit.constants()) if runs else np.array([])
 
 
-def measured_power_row(gid, g):
-    """Constants of ``gid`` fitted to measured GPU power, with the fit for the report."""
+def measured_power_row(gid, g, with_errors=True):
+    """Constants of ``gid`` fitted to measured GPU power, with the fit for the report (the held-out
+    errors only ``with_errors``: they evaluate every held-out run of the GPU)."""
     policy = energy_cases.MEASURED_POWER_FITS[gid]
     fit, runs = energy_cases.fit_gpu(gid)
     if policy.idle_reading:
@@ -174,9 +175,9 @@ def measured_power_row(gid, g):
     else:
         idle = (f"loaded idle fitted: the floor while serving, not an idle reading (lower bound the bare idle "
                 f"{energy_cases.reading_w(policy.idle_floor):g} W, {policy.idle_floor}; {ANCHOR_SOURCE[policy.idle_floor]})")
-    a_c = (f"a_c held at {policy.a_c:.1f} (decode-only runs cannot identify it)" if policy.a_c is not None
+    a_c = (f"a_c held at {policy.a_c:.1f} (decode-dominated runs cannot identify it)" if policy.a_c is not None
            else "a_c fitted" + (" (at the upper bound)" if "a_c" in fit.at_bound else ""))
-    held = held_out_errors(gid)
+    held = held_out_errors(gid) if with_errors else np.array([])
     block = {"kind": "measured", "data": data_label(policy, len(runs)), "fit_set_n": len(runs),
              "in_sample": stats(fit.residuals), "held_out": stats(held)}
     row = dict(fit.constants(), cap_w=g["tdp_w"], source=policy.source, calibration=block,
@@ -239,11 +240,21 @@ def floor_rule(measured_rows, cal):
     return float(np.median(list(ratios.values()))), ratios
 
 
-def gpu_table(cal, gpus):
-    """Every GPU's constants, and the measured fits (for the report)."""
+def fallback(measured_rows, floor_ratio, eta) -> dict:
+    """The pooled rule for a GPU without an entry (a user's part): :func:`pooled_row` without a TDP."""
+    return {"idle_loaded_per_tdp": round(floor_ratio, 3),
+            "a_c": round(float(np.median([r["a_c"] for r in measured_rows.values()])), 3),
+            "a_m": round(float(np.median([r["a_m"] for r in measured_rows.values()])), 3),
+            "eta_c": eta[0], "eta_m": eta[1],
+            "note": "a GPU without an entry: the pooled rule (median slopes of the measured GPUs, the median "
+                    "loaded floor per TDP), its TDP as cap, eta of the performance calibration's default"}
+
+
+def gpu_table(cal, gpus, with_errors=True):
+    """Every GPU's constants, the measured fits (for the report) and the fallback constants."""
     rows, fits = {}, {}
     for gid in energy_cases.MEASURED_POWER_FITS:
-        rows[gid], fit, runs, held = measured_power_row(gid, gpus[gid])
+        rows[gid], fit, runs, held = measured_power_row(gid, gpus[gid], with_errors)
         fits[gid] = (fit, runs, held, prior_rule_row(cal, gid, gpus[gid]))
     measured = dict(rows)
     for gid, (src, why) in SIBLINGS.items():
@@ -253,4 +264,13 @@ def gpu_table(cal, gpus):
     for gid, g in gpus.items():
         if gid not in rows:
             rows[gid] = pooled_row(gid, g, measured, ratio, note)
-    return {gid: rows[gid] for gid in sorted(rows)}, fits
+    return {gid: rows[gid] for gid in sorted(rows)}, fits, fallback(measured, ratio, default_eta())
+
+
+def default_eta() -> tuple[float, float]:
+    """The performance calibration's efficiencies for a GPU without its own fit."""
+    from carbonsim.engine.db import default_database
+    from carbonsim.engine.inputs.llm import CALIBRATION_ID
+
+    d = default_database().get("perf", CALIBRATION_ID)["gpus"]["default"]
+    return round(_num(d["eta_compute"]), 3), round(_num(d["eta_memory"]), 3)

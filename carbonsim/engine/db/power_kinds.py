@@ -58,6 +58,11 @@ GPU_ACTIVITY = Fields(
     {
         "name": Text(), "source": SourceRef(), "note": Text(),
         "ladder_slope": Number(exclusive_min=True),
+        # a GPU without an entry (a user's part): the pooled rule's constants (docs/power.md section 3)
+        "fallback": Fields(
+            {"idle_loaded_per_tdp": Number(0, 1, exclusive_min=True), "a_c": Number(), "a_m": Number(),
+             "eta_c": Number(0, 1, exclusive_min=True), "eta_m": Number(0, 1, exclusive_min=True), "note": Text()},
+            required=("idle_loaded_per_tdp", "a_c", "a_m", "eta_c", "eta_m"), what="fallback constants"),
         "gpus": MapOf(Fields(
             {"idle_loaded_w": Number(), "cap_w": Number(exclusive_min=True), "a_c": Number(), "a_m": Number(),
              "eta_c": Number(0, 1, exclusive_min=True), "eta_m": Number(0, 1, exclusive_min=True),
