@@ -69,7 +69,7 @@ def test_cep_is_convex_and_the_seeds_reading_has_an_interior_minimum(sweeps):
         assert 0 < k < len(cep) - 1, (m, s.index[k])
         assert np.all(np.diff(cep[: k + 1]) < 0) and np.all(np.diff(cep[k:]) > 0), m
         bests.append(int(s.index[k]))
-    assert bests == [32, 64, 128]  # docs/findings.md reports these
+    assert bests == [32, 64, 256]  # docs/findings.md reports these
 
 
 def test_no_tp_for_the_small_model(sweeps):
@@ -107,15 +107,25 @@ def test_tp_lowers_embodied_carbon_for_larger_models(sweeps):
     assert (two["embodied_g"] < one["embodied_g"]).all()
 
 
-def test_moe_is_more_carbon_efficient_than_dense_at_iso_accuracy(sweeps):
-    # seed §5.2: JetMoE (iso-accuracy with Llama) gains 19 % in carbon efficiency. carbonsim:
-    # JetMoE-8B emits less per task than Llama-2-7B at every batch, 1-54 % (13 % at batch 64,
-    # the best EDP batch of both)
+def _moe_gain(sweeps):
     df = sweeps["seed-batching"]
     moe, dense = _series(df, model="jetmoe-8b"), _series(df, model="llama-2-7b")
-    gain = 1 - moe["total_g"] / dense["total_g"]
+    return 1 - moe["total_g"] / dense["total_g"]
+
+
+def test_moe_is_more_carbon_efficient_than_dense_at_iso_accuracy(sweeps):
+    # seed §5.2: JetMoE (iso-accuracy with Llama) gains 19 % in carbon efficiency. carbonsim:
+    # JetMoE-8B emits 9 % less per task than Llama-2-7B at batch 64, the best EDP batch of both
+    gain = _moe_gain(sweeps)
+    assert 0.05 < gain.loc[64] < 0.30, gain.round(3).tolist()
+
+
+@pytest.mark.xfail(strict=True, reason="at batch 16 JetMoE-8B and Llama-2-7B emit the same per task (-0.2 %); "
+                   "3-53 % less at every other batch (since every GPU is calibrated by one procedure, "
+                   "docs/power.md: before it, 1-54 % less at every batch)")
+def test_moe_is_more_carbon_efficient_at_every_batch(sweeps):
+    gain = _moe_gain(sweeps)
     assert (gain > 0).all(), gain.round(3).tolist()
-    assert 0.05 < gain.loc[64] < 0.30
 
 
 def test_embodied_dominates_clean_grids_operational_coal(sweeps):
