@@ -1,26 +1,28 @@
-"""Per-request GPU energy against measurements: the cases and how carbonsim evaluates them.
+"""Measured LLM GPU energy against carbonsim: the cases, the leaderboard configurations, the fits.
 
 Shared by ``tests/engine/test_energy_validation.py``, ``docs/make_validation.py`` (which writes
-``docs/validation_energy.md`` from these results) and ``calibration/write_gpu_activity.py``
-(which fits the GPU activity constants of five GPUs with :func:`fit_gpu`).
+``docs/validation_energy.md`` through :mod:`carbonsim.validation.energy_report`) and the
+calibration scripts (``calibration/write_gpu_activity.py`` fits the measured GPUs' activity
+constants with :func:`fit_gpu`; ``calibration/write_perf_calibration.py`` the engine profiles
+through :mod:`carbonsim.validation.engine_fit`).
 
-Data (copied into ``carbonsim/validation/data/``, sources in ``carbonsim/validation/data/README.md``; nothing is read from the
-reference folder the values were researched from):
+Data (copied into ``carbonsim/validation/data/``, sources in ``data/README.md``; nothing is read
+from the reference folder the values were researched from):
 
-- ``energy_cases.csv``: the 30 measured energy rows carbonsim can express, one per line, with
-  the model, GPU, batch, lengths, engine, the measured value and its source, and every
-  assumption (``prompt_basis``, ``not_stated``, ``notes``);
+- ``energy_cases.csv``: the 30 measured energy rows of the reference table carbonsim can express,
+  one per line, with the model, GPU, batch, lengths, engine, the measured value and its source, and
+  every assumption (``prompt_basis``, ``not_stated``, ``notes``);
 - ``energy_rows_not_expressed.csv``: the other 39 measured energy rows and why they are not cases;
-- ``mlenergy_v3_configs.csv``: ML.ENERGY leaderboard v3 configurations (vLLM 0.11.1, one GPU),
-  whose Qwen3-8B/14B rows are the fit set of the H100 and B200 constants;
+- ``mlenergy_v2_configs.csv``, ``mlenergy_v3_configs.csv``: every ML.ENERGY leaderboard
+  configuration (:mod:`carbonsim.validation.leaderboard`: which are expressible, the fit sets);
 - ``gpu_power_points.csv``: the idle readings the fits hold fixed or use as a floor.
 
-How a case is evaluated: its scenario document (:func:`scenario_doc`) is validated like a
-scenario file (``scenario_from_dict``), turned into a point column by the sweep's
-``PointBuilder`` and evaluated by ``CarbonChain(tasks=True).evaluate``, exactly as
-``carbonsim sweep`` would. The host is a placeholder (``hgx-h100-x8`` with its GPU part and count
-overridden): every measurement is GPU-only, so the compared quantity is ``gpu_energy_j`` (per
-request, or divided by the output tokens for per-token rows), never ``energy_j``.
+How a row is evaluated: its scenario document (:func:`scenario_doc`) is validated like a scenario
+file (``scenario_from_dict``), turned into a point column by the sweep's ``PointBuilder`` and
+evaluated by ``CarbonChain(tasks=True).evaluate``, exactly as ``carbonsim sweep`` would. The host is
+a placeholder (``hgx-h100-x8`` with its GPU part and count overridden): every measurement is
+GPU-only, so the compared quantity is ``gpu_energy_j`` (per request, or divided by the output
+tokens for per-token rows), never ``energy_j``.
 
 Two facts of the measurements cannot be stated in a scenario today; the harness writes them into
 the point's rows (:func:`apply_workload_overrides`) and the documentation says so:
@@ -29,16 +31,12 @@ the point's rows (:func:`apply_workload_overrides`) and the documentation says s
 - a batch that is a ``max_num_seqs`` cap (``batch_is_cap``): the concurrency reached is
   ``min(cap, max_batch)``, with ``max_batch`` carbonsim's own KV-memory limit for the task.
 
-Held out, not in-sample: the constants of the three GPUs fitted on ML.ENERGY v1 rows (A100 SXM4
-40GB, V100, A40) were fitted on the very rows that are cases here, so each such case is also
-evaluated with constants refitted without it (leave-one-out, :func:`fit_gpu` with ``exclude``);
-the reported error is that held-out one. H100 and B200 constants come from Qwen3-8B/14B
-configurations, which are no case (the cases are Llama-3.1-8B and Qwen3-32B).
-
-The same holds for the ``hf-eager`` engine's host time per step and decoder layer
-(:func:`hf_layer_times`): it is the median over the batch-1 v1 rows
-(``calibration/write_perf_calibration.py`` writes it), so each of those rows is evaluated with the median
-of the others.
+Held out, not in-sample: the leaderboard fit sets (F1-F3) hold models that are no case; the V100
+and A40 constants and the ``hf-eager`` host time per layer are fitted on ML.ENERGY v1 rows that are
+cases too, so each such case is evaluated with the constants refitted without it (leave-one-out,
+:func:`fit_gpu` with ``exclude``, :func:`hf_layer_time`). :func:`all_rows` is the union of the
+cases and the leaderboard configurations, labelled in-sample, leave-one-out or held out, and
+:func:`distinct_stats` reports it over distinct configurations.
 """
 
 from __future__ import annotations
