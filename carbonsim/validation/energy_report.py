@@ -300,17 +300,26 @@ def generations_section() -> list[str]:
         out.append(f"| {k[0]} | {k[1]} → {k[2]} | {k[3]} | {k[4]} → {k[5]} | {k[6]} | {len(ps)} | {meas} | {ours} |")
     s = pair_summary(pairs)
     fit = [p for p in pairs if p[0].config.fit_set or p[1].config.fit_set]
+    l70 = [p for p in pairs if p[0].config.model == "meta-llama/Meta-Llama-3.1-70B-Instruct"]
+    qwen_gpqa = [p for p in pairs if p[0].config.task == "gpqa" and p[0].config.avg_batch <= 16]
     out += ["", f"{s['n']} pairs ({len(fit)} with a fit-set configuration on one side). Where the measured change is "
             f"at least 10 % ({s['clear']} pairs) carbonsim has its sign in {s['agree_clear']}; the median error of "
             f"carbonsim's ratio is {100 * s['ratio_error']:.0f} %. A100 → H100 is measured only under vLLM 0.5.4, "
             "which is host-bound (its steps are 2-3 times the GPU work): on one GPU of each the energy per token is "
-            "about the same, and it falls by 18-29 % for Llama-3.1-70B only because the 40 GB A100 needs 8 GPUs where "
-            "the H100 needs 4. H100 → B200 (vLLM 0.11.1) falls for Llama-3.1-70B (TP 4 → 2) and 405B (8 → 4) and "
-            "more so at large batch, which carbonsim does not reproduce (its B200 gain shrinks with the batch: the "
-            "fixed attention time per sequence, layer and head is one constant for every GPU, fitted on F1, where a "
-            "B200 does it faster). On Qwen3 models at small batch in Problem Solving the measured B200 rows are "
-            "host-bound (steps of 30-47 ms whatever the batch): energy per token rises, carbonsim's falls.", ""]
+            f"about the same, and it falls by {fall(l70)} for Llama-3.1-70B only because the 40 GB A100 needs 8 GPUs "
+            "where the H100 needs 4. H100 → B200 (vLLM 0.11.1) falls for Llama-3.1-70B (TP 4 → 2) and 405B (8 → 4) "
+            "and more so at large batch, which carbonsim does not reproduce (its B200 gain shrinks with the batch: "
+            "the fixed attention time per sequence, layer and head is one constant for every GPU, fitted on F1, where "
+            "a B200 does it faster). On Qwen3 models at small batch in Problem Solving the measured B200 rows are "
+            f"host-bound (steps of {span_ms(b.config.step_s for _, b, _, _ in qwen_gpqa)} whatever the batch): "
+            "energy per token rises, carbonsim's falls.", ""]
     return out
+
+
+def fall(pairs) -> str:
+    """The measured fall of energy per token over ``pairs``, as a range of per cent."""
+    m = [p[2] for p in pairs]
+    return f"{100 * (1 - max(m)):.0f}-{100 * (1 - min(m)):.0f} %"
 
 
 # --- the cases ----------------------------------------------------------------------------------
@@ -360,11 +369,22 @@ def kv_occupancy(results):
     return rows
 
 
+def span_ms(seconds) -> str:
+    s = [1e3 * x for x in seconds]
+    return f"{min(s):.0f}-{max(s):.0f} ms"
+
+
 def gaps(results) -> list[str]:
     from carbonsim.models.perf.llm import expected_longest_output
 
     rows = ec.evaluate_configs()
-    b200_gpqa = [r for r in rows if r.config.gpu == "B200" and r.config.task == "gpqa" and r.config.avg_batch <= 64]
+    small = ("Qwen/Qwen3-8B", "Qwen/Qwen3-14B", "Qwen/Qwen3-30B-A3B-Thinking-2507")  # 3-14 B active
+
+    def gpqa(gpu):
+        return [r for r in rows if r.config.gpu == gpu and r.config.task == "gpqa" and r.config.model in small
+                and r.config.avg_batch <= 64]
+
+    b200_gpqa, h100_gpqa = gpqa("B200"), gpqa("H100")
     moe = [r for r in rows if r.held_out and r.config.model_id in ("mixtral-8x7b", "mixtral-8x22b", "qwen3-30b-a3b")]
     out = ["What the model still lacks, with the evidence; none of these is fitted away.", "",
            "#### 1. Static batches (HF v1, batch > 1)", "",
@@ -381,10 +401,13 @@ def gaps(results) -> list[str]:
             "generation (padding, stop-string checks per sequence), which the `hf-eager` profile, fitted at batch 1, "
             "does not have. **Change:** a per-sequence host term fitted on static-batch rows with stated lengths.",
             "", "#### 2. B200 steps the roofline cannot see", "",
-            f"The B200 Problem Solving configurations at batch ≤ 64 ({len(b200_gpqa)}, in F1 and held out) take "
-            f"{min(r.config.step_s for r in b200_gpqa) * 1e3:.0f}-{max(r.config.step_s for r in b200_gpqa) * 1e3:.0f} ms "
-            "per step whatever the batch, where the H100 takes 10-28 ms: host-bound on the measuring node (GPU power "
-            "300-510 W). carbonsim's step is 4-25 ms and its energy per token "
+            f"The B200 Problem Solving configurations of the 3-14 B-active Qwen3 models at batch ≤ 64 ({len(b200_gpqa)}, "
+            f"in F1 and held out) take "
+            f"{span_ms(r.config.step_s for r in b200_gpqa)} per step whatever the batch, where the H100 takes "
+            f"{span_ms(r.config.step_s for r in h100_gpqa)}: host-bound on the measuring node (GPU power "
+            f"{min(r.config.power_w / r.config.n_gpus for r in b200_gpqa):.0f}-"
+            f"{max(r.config.power_w / r.config.n_gpus for r in b200_gpqa):.0f} W per GPU). carbonsim's step is "
+            f"{span_ms(r.ours_step_s for r in b200_gpqa)} and its energy per token "
             f"{stat(r.error for r in b200_gpqa)} off (median / p90). The robust loss of the engine fit keeps them from "
             "setting the constants; the B200's fitted loaded idle (a floor while serving) still absorbs part of them. "
             "**Change:** a B200 loaded-idle reading, and the measuring node's host time stated per GPU.",
