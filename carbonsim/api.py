@@ -26,14 +26,15 @@ __all__ = ["SweepOutcome", "budget", "compare", "db", "embodied", "footprint", "
 
 def _database(db=None):
     """A :class:`~carbonsim.engine.db.Database` from None (shipped), a folder, a list of folders
-    (layered on the shipped one) or a Database."""
-    from carbonsim.engine.db import Database, default_database
+    (layered on the shipped one) or a Database; reused across calls while its files are unchanged
+    (:func:`~carbonsim.engine.db.load_database`)."""
+    from carbonsim.engine.db import Database, load_database
 
     if isinstance(db, Database):
         return db
     if db is None:
-        return default_database()
-    return default_database([db] if isinstance(db, (str, Path)) else list(db))
+        return load_database()
+    return load_database([db] if isinstance(db, (str, Path)) else list(db))
 
 
 def _sets(set) -> list[str]:
@@ -187,14 +188,14 @@ def budget(budget_file, *, db=None):
 
 
 def schedule(energy_kwh: float, hours: float, grids=("world",), *, start: str | None = None,
-             window_hours: float = 24.0, pue: float = 1.0, db=None):
+             window_hours: float = 24.0, pue: float = 1.0, wrap_day: bool = False, db=None):
     """The region and start time with the least carbon for a deferrable job, as
-    ``carbonsim schedule`` (the first grid is the default region). Returns a ScheduleResult
-    (``best``, ``best_kg``, ``now_kg``, ``saving``, ``as_dict()``)."""
+    ``carbonsim schedule`` (the first grid is the default region; ``wrap_day`` as ``--wrap-day``).
+    Returns a ScheduleResult (``best``, ``best_kg``, ``now_kg``, ``saving``, ``as_dict()``)."""
     from carbonsim.engine.studies.schedule import schedule as study
 
     grids = [grids] if isinstance(grids, str) else list(grids)
-    return study(grids, _database(db), energy_kwh, hours, start, window_hours, pue)
+    return study(grids, _database(db), energy_kwh, hours, start, window_hours, pue, wrap_day=wrap_day)
 
 
 @dataclass
@@ -260,11 +261,14 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
     """
     import pandas as pd
 
+    from carbonsim.engine.readers.text import tracking_inputs
     from carbonsim.engine.sweep.columns import unit_of
     from carbonsim.engine.sweep.run import run_sweep
-    sc = _scenario(scenario, set)
-    r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
-                  executor=dask, collect=True)
+
+    with tracking_inputs():  # so that out= never replaces a folder holding one of the sweep's inputs
+        sc = _scenario(scenario, set)
+        r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
+                      executor=dask, collect=True)
     rows = []
     for b in (r.best_by or r.best.values()):
         rows.append({"objective": b.objective, **{f"group.{k}": v for k, v in b.group.items()}, "column": b.column,
@@ -309,11 +313,19 @@ class _Database:
         """Every problem in every file of the database (an empty list when all is well)."""
         return _database(db).check()[1]
 
+    def load(self, db=None):
+        """The database (the shipped one, with ``db``'s folders layered on top) as the API functions
+        use it: read once and kept, keyed by its layers, and read again only when one of its
+        files or folders changed (modification time, size). Pass it as ``db=`` to skip even the
+        check of what changed; every function also finds it by itself."""
+        return _database(db)
+
     def __repr__(self) -> str:
-        return "carbonsim.db: frame(kind), list(kind), show(id), check()"
+        return "carbonsim.db: frame(kind), list(kind), show(id), check(), load()"
 
 
 db = _Database()
+
 
 
 def requests(scenario, *, set=None, db=None):

@@ -24,7 +24,7 @@ import sys
 import click
 
 import carbonsim
-from carbonsim.errors import InputError
+from carbonsim.errors import InputError, NoFeasibleAnswer
 
 FORMATS = click.Choice(["table", "json", "csv"])
 #: The grid every command uses unless told otherwise.
@@ -48,19 +48,49 @@ class _Command(click.Command):
 
 
 class _Group(click.Group):
-    """Turns InputError into one readable line and exit code 2."""
+    """Turns InputError and usage errors into one readable line and exit code 2 (3 when a valid question
+    has no feasible answer); prints carbonsim's warnings as one line each; records the inputs each
+    command reads, so that no output replaces one."""
 
     command_class = _Command
     group_class = type  # subgroups (db, grid, power) are _Groups whose commands take -q too
 
     def invoke(self, ctx):
+        import warnings
+
+        from carbonsim.engine.readers.text import tracking_inputs
+        from carbonsim.errors import CarbonsimWarning
+
         try:
-            return super().invoke(ctx)
+            with tracking_inputs(), warnings.catch_warnings():
+                warnings.simplefilter("always", CarbonsimWarning)
+                shown = warnings.showwarning
+                said = set()
+
+                def show(message, category, filename, lineno, file=None, line=None):
+                    if not issubclass(category, CarbonsimWarning):
+                        return shown(message, category, filename, lineno, file, line)
+                    if str(message) not in said:
+                        said.add(str(message))
+                        if not (ctx.obj or {}).get("quiet"):
+                            click.echo(f"carbonsim: warning: {message}", err=True)
+
+                warnings.showwarning = show
+                return super().invoke(ctx)
+        except NoFeasibleAnswer as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"carbonsim: no feasible answer: {exc.for_cli()}", err=True)
+            ctx.exit(NoFeasibleAnswer.EXIT_CODE)
         except InputError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"carbonsim: error: {exc.for_cli()}", err=True)
             ctx.exit(2)
+        except click.UsageError as exc:  # one line, like every other bad input
+            hint = f" ({exc.ctx.command_path} -h for help)" if exc.ctx is not None else ""
+            click.echo(f"carbonsim: error: {exc.format_message()}{hint}", err=True)
+            ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:  # noqa: BLE001 - last-resort message, traceback with --debug
@@ -109,11 +139,12 @@ def _fmt(fmt: str | None, out: str | None) -> str:
     return "table"
 
 
-def _emit(ctx, text: str, out: str | None) -> None:
-    if out:
-        from carbonsim.engine.outputs import write_text_atomic
+def _emit(ctx, text: str, out: str | None, option: str = "--out") -> None:
+    """Print ``text``, or write it to ``out`` (``-`` or a path that is stdout prints it)."""
+    from carbonsim.engine.outputs import is_stdout, write_text_atomic
 
-        write_text_atomic(out, text if text.endswith("\n") else text + "\n")
+    if out and not is_stdout(out):
+        write_text_atomic(out, text if text.endswith("\n") else text + "\n", option)
         _say(ctx, f"wrote {out}")
     else:
         click.echo(text.rstrip("\n"))
@@ -134,7 +165,14 @@ def _grid(ctx, db, text, year=None):
     from carbonsim.engine.inputs.options import check_options
 
     check_options(year=year)
-    g = resolve_grid(text, db, year=year)
+    try:
+        g = resolve_grid(text, db, year=year)
+    except InputError as exc:
+        if exc.file is None and exc.field == "grid":  # name the option: --grid: ...
+            from carbonsim.errors import OptionError
+
+            raise OptionError(exc.message, "grid") from None
+        raise
     for w in g.warnings:
         _say(ctx, f"warning: {w}")
     return g
@@ -166,8 +204,22 @@ DB_OPTION = click.option("--db", "db_dirs", multiple=True, type=click.Path(), me
                          help="Extra database directory layered on the shipped one (repeatable).")
 FORMAT_OPTION = click.option("--format", "fmt", type=FORMATS, default=None,
                              help="What to print: table, json or csv (default: table, or the --out file's type).")
-OUT_OPTION = click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-                          help="Write the output to FILE instead of stdout.")
+def _out_file(ctx, param, value):
+    """Refuse a folder, device, FIFO or socket as an output file before any work is done (inputs
+    are checked again when written: the command has read them by then)."""
+    if value is not None:
+        from carbonsim.engine.outputs import check_output_file, is_stdout
+
+        if not is_stdout(value):
+            try:
+                check_output_file(value, "--" + param.name.replace("_", "-"))
+            except InputError as exc:
+                raise click.BadParameter(f"{value}: {exc.message}", ctx, param) from None
+    return value
+
+
+OUT_OPTION = click.option("--out", type=click.Path(), default=None, metavar="FILE", callback=_out_file,
+                          help="Write the output to FILE instead of stdout (- for stdout).")
 SET_OPTION = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
                           help="Override a field: server.host.dram.gb=512, coefficients.fab.location=iceland.")
 SAMPLING = _opts(
@@ -373,7 +425,7 @@ def power():
               help="Form to fit; auto fits all and picks the lowest AICc (fewest constants within 2).")
 @FORMAT_OPTION
 @OUT_OPTION
-@click.option("--out-yaml", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+@click.option("--out-yaml", type=click.Path(), default=None, metavar="FILE", callback=_out_file,
               help="Write the chosen curve as a host.power_model block for a server spec.")
 @click.pass_context
 def power_fit(ctx, measurements, form, fmt, out, out_yaml):
@@ -383,13 +435,16 @@ def power_fit(ctx, measurements, form, fmt, out, out_yaml):
     )
     from carbonsim.report.study_text import power_fit_text
 
-    report = fit_measurements_csv(measurements, form)
-    if out_yaml:
-        from carbonsim.engine.outputs import write_text_atomic
+    from carbonsim.engine.outputs import is_stdout
 
-        write_text_atomic(out_yaml, power_model_yaml(report))
-        _say(ctx, f"wrote {out_yaml}")
-    _emit(ctx, power_fit_text(report, power_fit_rows(report), power_fit_json(report), _fmt(fmt, out)), out)
+    if out_yaml and is_stdout(out_yaml) and not (out and not is_stdout(out)):
+        raise click.UsageError("--out-yaml - prints the curve to stdout, where the fit's report goes too: give "
+                               "--out FILE for the report")
+    report = fit_measurements_csv(measurements, form)
+    text = power_fit_text(report, power_fit_rows(report), power_fit_json(report), _fmt(fmt, out))
+    if out_yaml:
+        _emit(ctx, power_model_yaml(report), out_yaml, "--out-yaml")
+    _emit(ctx, text, out)
 
 
 # --- grid ------------------------------------------------------------------------------------------
@@ -579,16 +634,19 @@ def budget(ctx, budget_file, db_dirs, fmt, out):
 @click.option("--window-hours", type=float, default=24.0, show_default=True,
               help="Allowed start times: from --start to this many hours later, minus the job.")
 @click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--wrap-day", is_flag=True,
+              help="Let jobs run past the end of a trace: the hours after it repeat its last day.")
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def schedule(ctx, energy_kwh, hours, grids, start, window_hours, pue, db_dirs, fmt, out):
+def schedule(ctx, energy_kwh, hours, grids, start, window_hours, pue, wrap_day, db_dirs, fmt, out):
     """When and where to run a deferrable job: the region and start time with the least carbon."""
     from carbonsim.engine.studies.schedule import schedule as study
     from carbonsim.report.lifecycle_text import schedule_text
 
-    result = study(list(grids) or [DEFAULT_GRID], _db(ctx, db_dirs), energy_kwh, hours, start, window_hours, pue)
+    result = study(list(grids) or [DEFAULT_GRID], _db(ctx, db_dirs), energy_kwh, hours, start, window_hours, pue,
+                   wrap_day=wrap_day)
     for n in result.notes:
         _say(ctx, f"note: {n}")
     _emit(ctx, schedule_text(result, _fmt(fmt, out)), out)

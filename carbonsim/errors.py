@@ -51,6 +51,15 @@ class OptionError(InputError):
         return f"--{self.option.replace('_', '-')}: {self.message}"
 
 
+class NoFeasibleAnswer(InputError):
+    """A valid question with no answer that meets its constraints (no point of a sweep is
+    feasible). Not bad input: the command line exits with :attr:`EXIT_CODE` (3) instead of 2, with
+    one line that says what to change. (An :class:`InputError` for the Python API's callers, who
+    caught that before.)"""
+
+    EXIT_CODE = 3
+
+
 class InputErrors(InputError):
     """Several input problems found at once (``carbonsim db check`` reports all of them)."""
 
@@ -63,3 +72,21 @@ class InputErrors(InputError):
 
     def __str__(self) -> str:  # one line: the first problem and a count
         return self.message
+
+
+
+
+class CarbonsimWarning(UserWarning):
+    """Something the user should know about an answer that is still given (Python's
+    :mod:`warnings`; the command line prints each as one ``carbonsim: warning:`` line on stderr,
+    ``-q`` silences them)."""
+
+
+class PlausibilityWarning(CarbonsimWarning):
+    """A value that passed its check but lies far outside what the database holds or what the
+    model was built for (a server with a billion GPUs, a request rate that makes one request
+    weigh tonnes, a power curve that falls with load). The message names the field and the range."""
+
+
+class CleanupWarning(CarbonsimWarning):
+    """carbonsim removed a stale temporary file or folder an earlier run left behind."""

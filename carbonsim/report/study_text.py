@@ -29,8 +29,10 @@ def compare_text(r, fmt: str) -> str:
                  ["server", "embodied_kg", f"embodied_{r.years:g}yr_kg", "power_w", "operational_kg", "total_kg",
                   f"break_even_vs_{recs[0]['server']}_g_per_kwh"])
     g = r.grid
-    util = (f"CPU {r.load.cpu_util:g}, GPU {r.load.gpu_util:g}" if r.load.cpu_util is not None
-            else f"{DEFAULT_UTIL:g} (default)")
+    cpu, gpu = r.load.cpu_util, r.load.gpu_util
+    util = (f"{DEFAULT_UTIL:g} (default)" if cpu is None and gpu is None else
+            "CPU " + (f"{cpu:g}" if cpu is not None else f"{DEFAULT_UTIL:g} (default)")
+            + ", GPU " + (f"{gpu:g}" if gpu is not None else f"{DEFAULT_UTIL:g} (default)"))
     return (f"{r.years:g} years at utilisation {util}, PUE {r.pue:g}, grid {g.label} {g.ci_g_per_kwh:g} g/kWh "
             f"({g.basis}); coefficients {r.coefficients.id}\n\n{body}\n\n"
             "* lowest total. Break-even: the grid intensity at which a server's total equals the first's "

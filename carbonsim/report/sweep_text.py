@@ -55,7 +55,8 @@ def _rows(bests) -> list[dict]:
         out.append({"objective": b.objective,
                     "group": ", ".join(f"{k}={_fmt(v)}" for k, v in b.group.items()),
                     "best": f"{_fmt(b.value)} {unit_of(b.column)}".strip(),
-                    "baseline": "-" if b.baseline_value is None else _fmt(b.baseline_value),
+                    "baseline": ("infeasible" if "infeasible" in (b.baseline_note or "") else "-")
+                    if b.baseline_value is None else _fmt(b.baseline_value),
                     "saving": saving,
                     "at": ", ".join(f"{k}={_fmt(v)}" for k, v in b.params.items() if k not in b.group)
                     or "(base point)",

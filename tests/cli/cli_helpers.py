@@ -10,9 +10,10 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def one_line_exit_2(r, *words):
-    """Bad input: exit code 2 and one line on stderr, no traceback, containing each of ``words``."""
-    assert r.exit_code == 2, r.output
+def one_line_exit_2(r, *words, code=2):
+    """Bad input: exit code 2 and one line on stderr, no traceback, containing each of ``words``
+    (``code=3``: a valid question without a feasible answer)."""
+    assert r.exit_code == code, r.output
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
     for w in words:

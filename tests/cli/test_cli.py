@@ -62,7 +62,7 @@ host:
   dram: {gb: 256, technology: ddr5}
   ssd_gb: 4000
 """)
-    doc = json.loads(run("embodied", str(f), "--format", "json").output)
+    doc = json.loads(run("embodied", str(f), "--format", "json").stdout)
     assert doc["gpu_count"] == 2 and doc["total_kg"] > 0 and doc["gpu_lifetime_yr"] == 5
 
 
@@ -162,7 +162,7 @@ def test_footprint_power_rises_with_utilisation():
 
 @pytest.mark.parametrize("args, words", [
     (["footprint", "azure-a100-x4", "--grid", "atlantis"], "unknown grid 'atlantis'"),
-    (["footprint", "azure-a100-x4", "--grid", "coal:-1,wind:2"], "share of 'coal' must be a finite number >= 0"),
+    (["footprint", "azure-a100-x4", "--grid", "coal:-1,wind:2"], "share of 'coal' in mix 'coal:-1,wind:2' must not be negative"),
     (["footprint", "azure-a100-x4", "--grid", "coal", "--cpu-util", "1.5"], "--cpu-util: must be at most 1, found 1.5"),
     (["footprint", "azure-a100-x4", "--grid", "coal", "--pue", "0.5"], "--pue: must not be below 1, found 0.5"),
 ])

@@ -8,6 +8,7 @@ the bibliography.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -38,6 +39,7 @@ KIND_WORD = {
 CSV_KINDS = ("traces",)
 
 
+@functools.lru_cache(maxsize=1)
 def shipped_database_dir() -> Path:
     """Directory of the database that ships with carbonsim."""
     package = Path(__file__).resolve().parents[2]  # carbonsim/engine/db/store.py -> carbonsim/
@@ -62,6 +64,7 @@ class Database:
         for d in self.dirs:
             if not d.is_dir():
                 raise InputError("database directory not found", file=d)
+        self._stamps: dict[Path, tuple] = {}
         self._index = self._build_index()
         self._cache: dict[tuple[str, str], dict] = {}
         self._sources: dict | None = None
@@ -73,13 +76,40 @@ class Database:
     def _build_index(self) -> dict[str, dict[str, Path]]:
         index: dict[str, dict[str, Path]] = {k: {} for k in (*KINDS, *CSV_KINDS)}
         for root in self.dirs:
+            self.stamp(root)
             for kind in index:
                 sub = root / kind
                 if not sub.is_dir():
                     continue
+                self.stamp(sub)
                 for path in sorted(sub.glob("*.csv" if kind in CSV_KINDS else "*.yaml")):
                     index[kind][path.stem] = path
         return index
+
+    # -- freshness -------------------------------------------------------------------------------
+    def stamp(self, path: Path) -> None:
+        """Remember what ``path`` was when read (folders: when listed), for :meth:`fresh`; a reader
+        that parses a database file outside :meth:`get` (and keeps the result) stamps it too."""
+        try:
+            st = os.stat(path)
+            self._stamps[Path(path)] = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            self._stamps[Path(path)] = None
+
+    def fresh(self) -> bool:
+        """Whether nothing this database listed or read has changed since: no folder gained or lost
+        a file (folder modification times) and no file read was edited (modification time, size,
+        inode). Files not read yet are read when first needed, so they cannot be stale."""
+        for path, stamp in list(self._stamps.items()):
+            try:
+                st = os.stat(path)
+            except OSError:
+                if stamp is not None:
+                    return False
+                continue
+            if stamp != (st.st_mtime_ns, st.st_size, st.st_ino):
+                return False
+        return True
 
     def ids(self, kind: str) -> list[str]:
         """Sorted ids of one kind."""
@@ -119,6 +149,7 @@ class Database:
             errors: list[InputError] = []
             for root in self.dirs:
                 path = root / "sources.yaml"
+                self.stamp(path)
                 if not path.exists():
                     continue
                 try:
@@ -172,6 +203,7 @@ class Database:
         key = (kind, part_id)
         if key not in self._cache:
             path = self.path(kind, part_id)
+            self.stamp(path)
             out, errors = self.check_file(kind, path)
             if errors:
                 raise errors[0] if len(errors) == 1 else _many(errors)
@@ -203,6 +235,7 @@ class Database:
         if key not in self._cache:
             from carbonsim.engine.readers.traces import read_trace_csv
 
+            self.stamp(self.path("traces", trace_id))
             self._cache[key] = read_trace_csv(self.path("traces", trace_id))
         return self._cache[key]
 
@@ -248,8 +281,27 @@ class Database:
                         problems.append(exc)
             for extra in sorted(root.glob("*/*.yml")):
                 problems.append(InputError("use the .yaml extension; .yml files are ignored", file=extra))
+            problems.extend(_unknown_folders(root))
         problems.extend(check_references(self, loaded))
         return n_files, problems
+
+
+def _unknown_folders(root: Path) -> list[InputError]:
+    """A folder of a database that is not a kind (``gpu/`` for ``gpus/``): its files would be
+    silently ignored, so ``db check`` reports it."""
+    import difflib
+
+    kinds = (*KINDS, *CSV_KINDS)
+    out = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        if sub.name in kinds:
+            continue
+        close = difflib.get_close_matches(sub.name, kinds, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}/?" if close else f"; kinds are: {', '.join(kinds)}"
+        n = sum(1 for p in sub.rglob("*") if p.is_file())
+        out.append(InputError(f"not a kind of the database, so its {n} file{'s' if n != 1 else ''} "
+                              f"{'are' if n != 1 else 'is'} never read{hint}", file=sub))
+    return out
 
 
 def _many(errors):
@@ -268,5 +320,31 @@ def database_dirs(user_dirs=()) -> list[Path]:
 
 
 def default_database(user_dirs=()) -> Database:
-    """The shipped database with the user's layers on top."""
+    """The shipped database with the user's layers on top (a new one, read as needed)."""
     return Database(database_dirs(user_dirs))
+
+
+#: Databases kept by :func:`load_database`, by their layers (at most :data:`KEEP` of them).
+_LOADED: dict[tuple[str, ...], Database] = {}
+KEEP = 8
+
+
+def load_database(user_dirs=()) -> Database:
+    """The shipped database with the user's layers on top, reused while nothing in it changed.
+
+    The Python API calls this for every call: a database is keyed by its layers (the shipped
+    folder, ``CARBONSIM_DB``, ``user_dirs``; resolved paths) and reused as long as
+    :meth:`Database.fresh` holds (no file it read was edited, no folder gained or lost a file);
+    otherwise it is read again. Entries already parsed are not parsed again, so a loop of calls
+    costs the evaluation, not the YAML.
+    """
+    dirs = database_dirs(user_dirs)
+    key = tuple(os.path.abspath(d) for d in dirs)
+    db = _LOADED.get(key)
+    if db is None or not db.fresh():
+        db = Database(dirs)
+        _LOADED.pop(key, None)
+        while len(_LOADED) >= KEEP:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = db
+    return db

@@ -21,7 +21,6 @@ warning when two intensities are compared across bases. See ``docs/grid.md``.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from carbonsim.engine.db.schema import Quantity
+from carbonsim.engine.db.schema import Checker, Quantity
+from carbonsim.engine.inputs.options import GIVEN_CI, MIX_SHARE
 from carbonsim.engine.readers.traces import Trace, read_trace_csv
 from carbonsim.errors import InputError
 from carbonsim.models.grid.carbon import BASES
@@ -43,8 +43,6 @@ GRID_KINDS = ("source", "mix", "region", "trajectory", "trace")
 #: Kinds ``list_grids`` accepts (``table`` lists the per-source tables mixes draw from; ``mix``
 #: is an alias for it, since no mix is stored).
 LIST_KINDS = ("source", "region", "trajectory", "trace", "table", "mix")
-#: Largest trace file accepted (bytes); a year of hourly values is about 0.25 MB.
-MAX_TRACE_BYTES = 50_000_000
 TRACE_META_KEYS = ("name", "region", "year", "basis", "scope", "source", "licence", "note")
 
 _MIX_PART = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_-]*)\s*:\s*([^,:]+?)\s*$")
@@ -200,7 +198,7 @@ def resolve_grid(text: str, db, year: int | None = None, table: str = DEFAULT_TA
         year = int(year)
     if text.lower().endswith(".csv") or "/" in text or "\\" in text:
         path = Path(text).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise InputError("trace file not found", file=str(path), field="grid")
         return _resolve_trace(read_trace_csv(path), str(path), year)
     if _is_number(text):
@@ -223,15 +221,14 @@ def resolve_grid(text: str, db, year: int | None = None, table: str = DEFAULT_TA
     raise _unknown(text, db, table)
 
 
-#: Largest intensity accepted as a bare number [g/kWh] (lignite is about 1,100-1,200).
-MAX_GIVEN_CI = 2000.0
-
-
 def _resolve_value(text: str) -> GridIntensity:
     """A bare number: an intensity the user states [g/kWh] (a published case's, a contract's)."""
     v = float(text)
-    if not math.isfinite(v) or v < 0 or v > MAX_GIVEN_CI:
-        raise InputError(f"a grid intensity must be 0..{MAX_GIVEN_CI:g} g/kWh, found {text!r}", field="grid")
+    ck = Checker("")
+    GIVEN_CI.check(v, "", ck)
+    if ck.errors:
+        raise InputError(f"a grid intensity must be {GIVEN_CI.minimum:g}..{GIVEN_CI.maximum:g} g/kWh, found {text!r}",
+                         field="grid")
     return GridIntensity(ci_g_per_kwh=v, basis="unknown", label=f"{v:g} g/kWh (given)", kind="value", id=f"{v:g}",
                          scope="given by the user; its basis is not known")
 
@@ -292,8 +289,11 @@ def _resolve_mix(text, db, table) -> GridIntensity:
             share = float(raw)
         except ValueError:
             raise InputError(f"share of {name!r} must be a number, found {raw!r}", field="grid") from None
-        if not math.isfinite(share) or share < 0:
-            raise InputError(f"share of {name!r} must be a finite number >= 0, found {raw!r}", field="grid")
+        ck = Checker("")
+        MIX_SHARE.check(share, "", ck)
+        if ck.errors:
+            raise InputError(f"share of {name!r} in mix {text!r} {ck.errors[0].message} (shares are fractions "
+                             "or per cent)", field="grid")
         names.append(name)
         shares.append(share)
     total = sum(shares)
@@ -303,13 +303,13 @@ def _resolve_mix(text, db, table) -> GridIntensity:
     if abs(total - 1.0) > 1e-6:
         warnings.append(f"mix shares sum to {total:g}, not 1; normalised to 1")
     qs = [sources[n] for n in names]
-    ci = mix_intensity_g_per_kwh(shares, [q.value for q in qs])
+    norm = [s / total for s in shares]
+    ci = mix_intensity_g_per_kwh(norm, [q.value for q in qs])
     low = high = None
     if all(q.low is not None for q in qs):
-        low = mix_intensity_g_per_kwh(shares, [q.low for q in qs])
+        low = mix_intensity_g_per_kwh(norm, [q.low for q in qs])
     if all(q.high is not None for q in qs):
-        high = mix_intensity_g_per_kwh(shares, [q.high for q in qs])
-    norm = [s / total for s in shares]
+        high = mix_intensity_g_per_kwh(norm, [q.high for q in qs])
     canon = ",".join(f"{n}:{s:.4g}" for n, s in zip(names, norm))
     return GridIntensity(
         ci_g_per_kwh=ci, basis=t["basis"], label=f"mix {canon} ({table})", kind="mix", id=canon,

@@ -64,7 +64,7 @@ def read_emissions(path) -> list[CodeCarbonRun]:
     InputError
         A missing required column, a bad value (named by line and column), no rows.
     """
-    table = read_table(path, REQUIRED, what="CodeCarbon emissions.csv")
+    table = read_table(path, REQUIRED, kind="codecarbon", what="CodeCarbon emissions.csv")
     file = table.file
     runs: dict[str, CodeCarbonRun] = {}
     seen_rows: set[tuple] = set()

@@ -18,8 +18,6 @@ from carbonsim.engine.readers.table import parse_number, read_table
 from carbonsim.errors import InputError
 
 REQUIRED_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
-#: Largest trace accepted (bytes): about two million requests.
-MAX_TRACE_BYTES = 100_000_000
 #: Longest request accepted in a trace [tokens] (no model has a context near it).
 MAX_TOKENS = 100_000_000
 
@@ -91,7 +89,7 @@ def read_request_trace(path) -> RequestTrace:
     InputError
         Naming the file and, for a bad cell, the line and column.
     """
-    table = read_table(path, REQUIRED_COLUMNS, max_bytes=MAX_TRACE_BYTES, what="request trace")
+    table = read_table(path, REQUIRED_COLUMNS, kind="requests", what="request trace")
     file = table.file
     n = len(table.records)
     arrival = np.empty(n)

@@ -27,8 +27,6 @@ from carbonsim.models.grid.traces import (
     trace_mean_g_per_kwh,
 )
 
-#: Largest trace file accepted (bytes); a year of hourly values is about 0.25 MB.
-MAX_TRACE_BYTES = 50_000_000
 TRACE_META_KEYS = ("name", "region", "year", "basis", "scope", "source", "licence", "note")
 
 
@@ -107,9 +105,7 @@ def read_trace_csv(path) -> Trace:
         Naming the file, the line and the column.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("trace file not found", file=str(path))
-    table = read_table(path, ("timestamp", "ci_g_per_kwh"), max_bytes=MAX_TRACE_BYTES, what="trace CSV")
+    table = read_table(path, ("timestamp", "ci_g_per_kwh"), kind="trace", what="trace CSV")
     file = table.file
     meta: dict = {}
     for line in table.comments:

@@ -148,4 +148,10 @@ def with_sci(result: FootprintResult, per: str, rate: float | None = None) -> Fo
     value = sci_g(energy_kwh_per_s, result.ci_g_per_kwh, result.embodied_mg_per_s / 1000.0, units_per_s)
     result.sci = {"unit": per, "g_per_unit": value, "rate": rate, "rate_is": needs,
                   "formula": "(E*I + M) / R (Green Software Foundation SCI)"}
+    if per == "request":
+        from carbonsim.engine.inputs.plausibility import per_request_message, warn
+
+        message = per_request_message("--rate", rate, float(value))
+        if message:
+            warn(message)
     return result

@@ -388,5 +388,5 @@ def _lifecycle_scenario(spec: dict, file: str, default_objective: str = "total_k
 
 def load_scenario(path: str | Path, sets=()) -> Scenario:
     """Load and validate a scenario file (``sets``: ``--set PATH=VALUE`` strings)."""
-    raw = load_yaml(path)
+    raw = load_yaml(path, "scenario")
     return scenario_from_dict(raw, str(path), sets)
