@@ -270,7 +270,8 @@ def measured_engines(cpu_coef, fits=None) -> dict:
             note=("vLLM 0.11 (V1 engine) with async scheduling, as the ML.ENERGY leaderboard v3 ran it: host work "
                   "hidden behind the GPU step except step_sync_s per step; a fixed decode-attention time per "
                   "sequence, layer and query head; CUDA graphs for decode batches up to 512 (padded to 1, 2, 4, "
-                  "8k, then 16k; vLLM's min(2 x max_num_seqs, 512)); one-shot all-reduce inside the graphs")),
+                  "8k, then 16k; vLLM's min(2 x max_num_seqs, 512); source vllm-cudagraph-sizes); one-shot all-reduce "
+                  "inside the graphs")),
         "vllm-0.5": dict(
             form="synchronous",
             cpu_base_s=fitted(f05, "cpu_base_s", 6e-3, "F3"),
@@ -286,7 +287,7 @@ def measured_engines(cpu_coef, fits=None) -> dict:
             note=("vLLM 0.5.4 as the ML.ENERGY leaderboard v2 ran it (2,000 requests sent at once, steady state): "
                   "scheduling, sampling and output processing serialised with the GPU step (cpu_base_s + "
                   "cpu_per_seq_s x batch per step, the new requests' prefill steps included); CUDA graphs for "
-                  "decode batches up to 256 (1, 2, 4, multiples of 8)")),
+                  "decode batches up to 256 (1, 2, 4, multiples of 8; source vllm-cudagraph-sizes)")),
     }
 
 
