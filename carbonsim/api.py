@@ -18,10 +18,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from carbonsim.errors import InputError
+import re
 
-__all__ = ["SweepOutcome", "budget", "compare", "db", "embodied", "footprint", "inventory", "schedule", "sweep",
-           "train"]
+from carbonsim.errors import CarbonsimWarning, InputError
+
+__all__ = ["CarbonsimWarning", "SweepOutcome", "budget", "codecarbon", "compare", "db", "embodied", "experiment",
+           "footprint", "inventory", "schedule", "sweep", "train"]
+
+_GIVE = re.compile(r"\bgive --([a-z][a-z0-9-]*)")
+_OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
+
+
+def python_words(text: str) -> str:
+    """An engine message in a Python caller's words: ``give --cpu-util`` becomes ``pass
+    cpu_util=...``, any other ``--name`` the keyword ``name=``."""
+    text = _GIVE.sub(lambda m: f"pass {m.group(1).replace('-', '_')}=...", text)
+    return _OPTION.sub(lambda m: f"{m.group(1).replace('-', '_')}=", text)
+
+
+def _warn(messages) -> None:
+    """Each message once, as a :class:`CarbonsimWarning` pointing at the caller's line."""
+    import warnings
+
+    for m in dict.fromkeys(messages):
+        warnings.warn(python_words(m), CarbonsimWarning, stacklevel=3)
 
 
 def _database(db=None):
@@ -112,8 +132,10 @@ def footprint(server, grid: str = "world", *, pue: float = 1.0, util: float | No
     srv, cs = _server_and_set(server, coefficients, set, database)
     check_options(year=year, util=util)
     load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util, power_w=power_w)
-    return study(srv, cs, resolve_grid(grid, database, year=year), database, pue=pue, load=load,
-                 samples=samples, seed=seed)
+    g = resolve_grid(grid, database, year=year)
+    result = study(srv, cs, g, database, pue=pue, load=load, samples=samples, seed=seed)
+    _warn([*g.warnings, *result.notes])
+    return result
 
 
 def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | None = None,
@@ -136,8 +158,11 @@ def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | N
     database = _database(db)
     check_options(util=util, year=year)
     load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util)
-    return study([load_server(s, database) for s in servers], load_coefficients(coefficients, database),
-                 resolve_grid(grid, database, year=year), database, years, load, pue, year)
+    g = resolve_grid(grid, database, year=year)
+    result = study([load_server(s, database) for s in servers], load_coefficients(coefficients, database), g,
+                   database, years, load, pue, year)
+    _warn(g.warnings)
+    return result
 
 
 def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, years: float = 1.0,
@@ -151,8 +176,11 @@ def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, 
 
     database = _database(db)
     utils = [util] if isinstance(util, (int, float)) else list(util)
-    return study(read_inventory(fleet_csv), database, utils=utils, grid=resolve_grid(grid, database), pue=pue,
-                 years=years, coefficients=coefficients, samples=samples, seed=seed)
+    g = resolve_grid(grid, database)
+    result = study(read_inventory(fleet_csv), database, utils=utils, grid=g, pue=pue, years=years,
+                   coefficients=coefficients, samples=samples, seed=seed)
+    _warn(g.warnings)
+    return result
 
 
 def train(params_b: float, tokens_b: float, gpu: str, *, grid: str = "world", active_params_b: float | None = None,
@@ -173,10 +201,13 @@ def train(params_b: float, tokens_b: float, gpu: str, *, grid: str = "world", ac
     from carbonsim.engine.training import train as study
 
     database = _database(db)
-    return study(database, params_b=params_b, tokens_b=tokens_b, gpu=gpu, grid=resolve_grid(str(grid), database),
-                 cs=load_coefficients(coefficients, database), active_params_b=active_params_b, gpus=gpus, mfu=mfu,
-                 pue=pue, seq_len=seq_len, model=model, gpu_hours=gpu_hours, days=days, power_w=power_w,
-                 server=server, lifetime_yr=lifetime_yr, usage=usage, per=per)
+    g = resolve_grid(str(grid), database)
+    result = study(database, params_b=params_b, tokens_b=tokens_b, gpu=gpu, grid=g,
+                   cs=load_coefficients(coefficients, database), active_params_b=active_params_b, gpus=gpus, mfu=mfu,
+                   pue=pue, seq_len=seq_len, model=model, gpu_hours=gpu_hours, days=days, power_w=power_w,
+                   server=server, lifetime_yr=lifetime_yr, usage=usage, per=per)
+    _warn([*g.warnings, *result.notes])
+    return result
 
 
 def budget(budget_file, *, db=None):
@@ -195,7 +226,69 @@ def schedule(energy_kwh: float, hours: float, grids=("world",), *, start: str | 
     from carbonsim.engine.studies.schedule import schedule as study
 
     grids = [grids] if isinstance(grids, str) else list(grids)
-    return study(grids, _database(db), energy_kwh, hours, start, window_hours, pue, wrap_day=wrap_day)
+    result = study(grids, _database(db), energy_kwh, hours, start, window_hours, pue, wrap_day=wrap_day)
+    _warn(result.notes)
+    return result
+
+
+def codecarbon(emissions_csv, *, server=None, grid: str | None = None, share: float | None = None,
+               coefficients: str | None = None, set=None, db=None):
+    """The runs of a CodeCarbon ``emissions.csv`` (or task file) with embodied carbon added, as
+    ``carbonsim codecarbon`` (docs/codecarbon.md): each run and task once, charged its share of
+    the server; with ``grid``, operational carbon recomputed on it beside CodeCarbon's own.
+    Repaired or skipped rows and other notes arrive as :class:`CarbonsimWarning`.
+
+    Returns
+    -------
+    CodeCarbonResult
+        ``runs``, ``totals()``, ``records()`` and ``to_frame()`` (one row per run or task).
+    """
+    from carbonsim.engine.inputs.coefficients import load_coefficients
+    from carbonsim.engine.inputs.grid import resolve_grid
+    from carbonsim.engine.inputs.overrides import split_sets
+    from carbonsim.engine.studies.codecarbon import codecarbon as study
+
+    database = _database(db)
+    if server is None:
+        srv, cs = None, load_coefficients(coefficients, database, split_sets(_sets(set))[1])
+    else:
+        srv, cs = _server_and_set(server, coefficients, set, database)
+    g = None if grid is None else resolve_grid(str(grid), database)
+    result = study(emissions_csv, cs, database, srv, grid=g, share=share)
+    _warn(result.warnings)
+    return result
+
+
+def experiment(experiment, *, coefficients: str | None = None, db=None):
+    """The carbon of an LLM study's calls, local or through an API, as ``carbonsim experiment``
+    (docs/experiments.md).
+
+    Parameters
+    ----------
+    experiment : path or dict
+        An experiment file, or its content as a dict (relative paths then read from the current folder).
+    coefficients : str, optional
+        Coefficient set (default: the file's, else carbonsim's default).
+    db : folder, list of folders or Database, optional
+
+    Returns
+    -------
+    ExperimentResult
+        ``configurations`` (each with ``corners`` low/central/high, ``per_call``, ``measured``),
+        ``totals()``, ``as_dict()`` and ``to_frame()`` (one row per configuration and corner).
+    """
+    from carbonsim.engine.studies.experiment import experiment as study
+    from carbonsim.engine.studies.experiment_input import experiment_from_dict, load_experiment
+
+    if isinstance(experiment, dict):
+        exp = experiment_from_dict(experiment)
+    elif isinstance(experiment, (str, Path)):
+        exp = load_experiment(experiment)
+    else:
+        raise InputError(f"experiment must be a path or a dict, found {type(experiment).__name__}", field="experiment")
+    result = study(exp, _database(db), coefficients)
+    _warn(f"{c.name}: {n}" for c in result.configurations for n in c.notes)
+    return result
 
 
 @dataclass
@@ -276,6 +369,7 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
                      "baseline_note": b.baseline_note, **b.params})
     best = pd.DataFrame(rows).set_index("objective")
     points = r.frame
+    _warn(r.warnings)
     return SweepOutcome(points, best, {c: unit_of(c) for c in points.columns}, r)
 
 

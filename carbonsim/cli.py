@@ -20,6 +20,7 @@ fish: ``fish_source``), see docs/cli.md.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -323,7 +324,7 @@ def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, p
     if per is not None or rate is not None:
         from carbonsim.engine.studies.footprint import with_sci
 
-        result = with_sci(result, per or "hour", rate)
+        result = with_sci(result, per, rate)
     _emit(ctx, footprint_text(result, _fmt(fmt, out)), out)
 
 
@@ -391,14 +392,20 @@ def inventory(ctx, fleet_csv, util, cpu_util, gpu_util, grid, pue, years, coeffi
 @click.option("--server", "server", default=None, metavar="SERVER",
               help="The server the runs used (database id or YAML path); default: built from the cpu_model, "
                    "gpu_model, gpu_count and ram_total_size CodeCarbon recorded.")
+@click.option("--grid", "-g", default=None, metavar="G",
+              help="Also recompute operational carbon on this grid (any --grid value; an hourly trace is averaged "
+                   "over each run's hours); the total then uses it. Default: CodeCarbon's own figure only.")
+@click.option("--share", type=float, default=None, metavar="F",
+              help="Share (0..1] of the server charged to every run, replacing the one from the vCPUs, memory and "
+                   "GPUs CodeCarbon recorded (docs/codecarbon.md).")
 @_coefficients_option()
 @SET_OPTION
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def codecarbon(ctx, emissions_csv, server, coefficients, sets, db_dirs, fmt, out):
-    """Add embodied carbon to the runs of a CodeCarbon EMISSIONS_CSV (each run once: its last row)."""
+def codecarbon(ctx, emissions_csv, server, grid, share, coefficients, sets, db_dirs, fmt, out):
+    """Add embodied carbon to the runs of a CodeCarbon EMISSIONS_CSV (each run and task once: its last row)."""
     from carbonsim.engine.inputs.coefficients import load_coefficients
     from carbonsim.engine.studies.codecarbon import codecarbon as study
     from carbonsim.report.study_text import codecarbon_text
@@ -410,7 +417,12 @@ def codecarbon(ctx, emissions_csv, server, coefficients, sets, db_dirs, fmt, out
         cs = load_coefficients(coefficients, db, split_sets(sets)[1])
     else:
         db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
-    _emit(ctx, codecarbon_text(study(emissions_csv, cs, db, srv), _fmt(fmt, out)), out)
+    g = None if grid is None else _grid(ctx, db, grid)
+    result = study(emissions_csv, cs, db, srv, grid=g, share=share)
+    for w in result.warnings:
+        if not g or w not in g.warnings:
+            _say(ctx, f"warning: {w}")
+    _emit(ctx, codecarbon_text(result, _fmt(fmt, out)), out)
 
 
 # --- power --------------------------------------------------------------------------------------
@@ -540,24 +552,38 @@ def _figures(points, out_dir, title, grid=None):
     return written
 
 
+#: Seconds between two plain progress lines when stderr is not a terminal (a log, a pipe).
+PLAIN_PROGRESS_S = 5.0
+
+
 def _progress(ctx):
-    """A progress line on stderr (a terminal only, not with --quiet), redrawn at most every 0.2 s."""
-    if ctx.obj.get("quiet") or not sys.stderr.isatty():
+    """Progress on stderr unless --quiet: on a terminal a line redrawn at most every 0.2 s; else
+    (a pipe, a log file, CI) plain lines, one every PLAIN_PROGRESS_S seconds and one at the end
+    once a line was printed, so a long run is never silent and a short one prints nothing. The
+    compiling notice is printed either way."""
+    if ctx.obj.get("quiet"):
         return None
     import time
 
-    state = {"t": 0.0, "t0": time.perf_counter()}
+    tty = sys.stderr.isatty()
+    state = {"t": time.perf_counter(), "t0": time.perf_counter()}
 
     def show(done, total, message=None):
         now = time.perf_counter()
         if message:
             click.echo(f"carbonsim: {message}", err=True)
             return
-        if done < total and now - state["t"] < 0.2:
+        text = f"{done:,}/{total:,} points ({100 * done / max(total, 1):.0f}%, {now - state['t0']:.1f} s)"
+        if tty:
+            if done < total and now - state["t"] < 0.2:
+                return
+            state["t"] = now
+            click.echo(f"\r  {text}", err=True, nl=done >= total)
             return
-        state["t"] = now
-        click.echo(f"\r  {done:,}/{total:,} points ({100 * done / max(total, 1):.0f}%, {now - state['t0']:.1f} s)",
-                   err=True, nl=done >= total)
+        if now - state["t"] < PLAIN_PROGRESS_S and (done < total or not state.get("shown")):
+            return
+        state["t"], state["shown"] = now, True
+        click.echo(f"carbonsim: {text}", err=True)
 
     return show
 
@@ -623,6 +649,32 @@ def budget(ctx, budget_file, db_dirs, fmt, out):
     _emit(ctx, budget_text(study(budget_file, _db(ctx, db_dirs)), _fmt(fmt, out)), out)
 
 
+# --- experiment ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("experiment_file", metavar="EXP.yaml", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown", "latex"]), default=None,
+              help="What to print: table, json, csv, markdown or latex (default: table, or the --out file's type: "
+                   ".json, .csv, .md, .tex).")
+@_coefficients_option()
+@DB_OPTION
+@OUT_OPTION
+@click.pass_context
+def experiment(ctx, experiment_file, fmt, coefficients, db_dirs, out):
+    """The carbon of an LLM study's calls, local or through an API, with ranges and a paper table
+    (docs/experiments.md)."""
+    from carbonsim.engine.studies.experiment import experiment as study
+    from carbonsim.engine.studies.experiment_input import load_experiment
+    from carbonsim.report.experiment_text import SUFFIXES, experiment_notes, experiment_text
+
+    exp = load_experiment(experiment_file)
+    if fmt is None:
+        fmt = next((f for s, f in SUFFIXES.items() if out and out.lower().endswith(s)), "table")
+    result = study(exp, _db(ctx, db_dirs), coefficients)
+    for n in experiment_notes(result):
+        _say(ctx, f"note: {n}")
+    _emit(ctx, experiment_text(result, fmt), out)
+
+
 # --- schedule --------------------------------------------------------------------------------------
 @main.command()
 @click.option("--energy-kwh", type=float, required=True, help="IT energy of the job [kWh].")
@@ -686,6 +738,29 @@ def db_show(ctx, part_id, kind, db_dirs, fmt, out):
     from carbonsim.report.study_text import db_show_text
 
     _emit(ctx, db_show_text(show_entry(_db(ctx, db_dirs), part_id, kind), _fmt(fmt, out)), out)
+
+
+@db.command("import-model")
+@click.argument("config_json", type=click.Path(dir_okay=False), metavar="CONFIG.json")
+@click.option("--id", "model_id", required=True, metavar="NAME", help="Id of the model (the file name, lower case).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True, metavar="DIR",
+              help="Database folder to write into: DIR/models/NAME.yaml, and the source into DIR/sources.yaml "
+                   "(use it with --db DIR).")
+@click.option("--name", default=None, help="Display name (default: the config's _name_or_path, else NAME).")
+@click.option("--url", default=None, help="Where the config.json was published, for the source entry.")
+@DB_OPTION
+@click.pass_context
+def db_import_model(ctx, config_json, model_id, out_dir, name, url, db_dirs):
+    """Write a model file from a Hugging Face CONFIG.json (docs/database.md, "Models from config.json")."""
+    from carbonsim.engine.readers.hfconfig import import_model
+
+    path, spec, entry = import_model(config_json, model_id, out_dir, _db(ctx, db_dirs), name=name, url=url)
+    active = spec.get("active_params_b")
+    click.echo(f"wrote {path}: {spec['layers']} layers, hidden {spec['hidden']}, {spec['heads']} heads / "
+               f"{spec['kv_heads']} KV heads, {spec['params_b']['value']:g} B parameters"
+               + (f" ({active['value']:g} B active)" if active else ""))
+    if entry is not None:
+        _say(ctx, f"added source {spec['source']!r} to {Path(out_dir) / 'sources.yaml'}")
 
 
 @db.command("check")

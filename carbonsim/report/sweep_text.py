@@ -42,6 +42,9 @@ def sweep_document(r: SweepResult) -> dict:
         "results": r.results,
         "meta": r.meta,
         "elapsed_s": round(r.elapsed_s, 4),
+        "eval_s": None if r.eval_s is None else round(r.eval_s, 4),
+        "compile_s": round(r.compile_s, 4),
+        "points_per_s": round(r.points_per_s, 1),
         **({"lifecycle": r.lifecycle} if getattr(r, "lifecycle", None) else {}),
     }
 
@@ -64,13 +67,18 @@ def _rows(bests) -> list[dict]:
     return out
 
 
+def _eval_s(r) -> float:
+    return r.eval_s if r.eval_s is not None else r.elapsed_s
+
+
 def sweep_table(r: SweepResult) -> str:
     bests = r.best_by or list(r.best.values())
     rows = _rows(bests)
     keys = ["objective"] + (["group"] if r.best_by else []) + ["best", "baseline", "saving", "at"]
     lines = [
         f"scenario {r.scenario.name}: {r.points:,} points ({r.feasible_points:,} feasible) "
-        f"in {r.elapsed_s:.2f} s ({r.points / max(r.elapsed_s, 1e-9):,.0f} points/s)",
+        f"in {r.elapsed_s:.2f} s ({r.points_per_s:,.0f} points/s over {_eval_s(r):.2f} s of evaluation"
+        + (f"; {r.compile_s:.2f} s compiling or loading kernels" if r.compile_s >= 0.01 else "") + ")",
         "",
         table([[x[k] for k in keys] for x in rows], keys, "l" * (len(keys) - 4) + "rrrl"),
     ]

@@ -52,6 +52,11 @@ SIBLINGS = {
     "nvidia-v100-sxm2-32gb": ("nvidia-v100-pcie-32gb", "same GV100 die and 900 GB/s HBM2; 300 W limit and higher "
                                                        "clocks (125 against 112 dense TFLOP/s)"),
     "nvidia-rtx-a6000": ("nvidia-a40", "same GA102 die and 300 W limit; GDDR6 at 768 against 696 GB/s"),
+    "nvidia-rtx-3090": ("nvidia-a40", "same GA102 die; 350 W limit; GDDR6X at 936 against 696 GB/s"),
+    "nvidia-a10g": ("nvidia-a40", "same GA102 die and 300 W limit; 24 GB GDDR6 at 600 GB/s; FP32 rates compared "
+                                  "(no tensor rate is stated)"),
+    "nvidia-v100-sxm2-16gb": ("nvidia-v100-pcie-32gb", "same GV100 die and 900 GB/s HBM2, 16 GB; 300 W limit; FP32 "
+                                                       "rates compared (no tensor rate is stated)"),
 }
 #: Loaded-idle readings of GPUs that are not fitted (gpu_power_points.csv ids).
 IDLE_READINGS = {"amd-mi300x": "idle-mi300x-loaded"}
@@ -92,7 +97,7 @@ def load_gpus(db=None):
         eff = cal.get(gid) or cal["default"]
         out[gid] = {"name": d.get("name", gid), "tdp_w": _num(d["tdp_w"]),
                     "idle_w": _num(d["idle_w"]) if d.get("idle_w") is not None else None,
-                    "tflops": _num(peaks["fp16"]) if peaks.get("fp16") is not None else None,
+                    "peaks": {k: _num(v) for k, v in peaks.items() if k != "note"},
                     "bandwidth_gb_s": _num(mem["bandwidth_gb_s"]) if mem.get("bandwidth_gb_s") is not None else None,
                     "eta_c": round(_num(eff["eta_compute"]), 3), "eta_m": round(_num(eff["eta_memory"]), 3)}
     return out
@@ -193,7 +198,8 @@ def sibling_row(gid, g, src_id, src_row, src_g, why):
     idle = max(idle, g["idle_w"] or 0.0)
     span_src = src_row["cap_w"] - src_row["idle_loaded_w"]
     span = g["tdp_w"] - idle
-    w_c = src_row["a_c"] * span_src * g["tflops"] / src_g["tflops"]
+    rate = next(k for k in ("fp16", "bf16", "fp32") if k in g["peaks"] and k in src_g["peaks"])
+    w_c = src_row["a_c"] * span_src * g["peaks"][rate] / src_g["peaks"][rate]
     w_m = src_row["a_m"] * span_src * g["bandwidth_gb_s"] / src_g["bandwidth_gb_s"]
     block = {"kind": "sibling", "from": [src_id], "adjustments": why,
              "rule": "loaded idle of the die; dynamic watts at compute saturation x peak FLOP/s ratio, at memory "

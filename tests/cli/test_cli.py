@@ -209,7 +209,9 @@ def test_grid_list_and_show():
 
 def test_codecarbon_adds_embodied():
     data = Path(__file__).resolve().parents[1] / "data" / "codecarbon_emissions.csv"
-    doc = json.loads(run("codecarbon", str(data), "--server", "azure-a100-x4", "--format", "json").stdout)
+    # --share 1: the runs are charged the whole server
+    doc = json.loads(run("codecarbon", str(data), "--server", "azure-a100-x4", "--share", "1", "--format",
+                         "json").stdout)
     assert len(doc["runs"]) == 2
     run0 = doc["runs"][0]
     # 3600 s of a 1258.13 kg server amortised over 4 x 365 days

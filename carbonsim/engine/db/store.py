@@ -34,6 +34,7 @@ KIND_WORD = {
     "traces": "grid trace",
     "generations": "generation table",
     "training": "training-run table",
+    "api_models": "API model",
 }
 #: Kinds stored as CSV tables rather than YAML (each read by its own reader).
 CSV_KINDS = ("traces",)
@@ -71,6 +72,7 @@ class Database:
         self._source_errors: list[InputError] = []
         self._regions: dict | None = None
         self._memo: dict = {}
+        self._read: set[Path] = set()
 
     # -- discovery ---------------------------------------------------------------------------
     def _build_index(self) -> dict[str, dict[str, Path]]:
@@ -123,10 +125,12 @@ class Database:
         """Path of an entry; :class:`InputError` naming the known ids when absent."""
         self._check_kind(kind)
         try:
-            return self._index[kind][part_id]
+            path = self._index[kind][part_id]
         except KeyError:
             known = ", ".join(self.ids(kind)) or "none"
             raise InputError(f"unknown {KIND_WORD[kind]} {part_id!r}; known: {known}") from None
+        self._read.add(path)  # every entry is read through its path: what a result used (files_used)
+        return path
 
     def layer(self, path) -> int:
         """Index of the database directory ``path`` lies in (0 = the shipped one)."""
@@ -152,6 +156,7 @@ class Database:
                 self.stamp(path)
                 if not path.exists():
                     continue
+                self._read.add(path)
                 try:
                     raw = load_yaml(path)
                 except InputError as exc:
@@ -210,6 +215,7 @@ class Database:
             out["_path"] = str(path)
             out["_id"] = part_id
             self._cache[key] = out
+            self._read.add(path)
         return self._cache[key]
 
     def memo(self, key, build):
@@ -237,7 +243,20 @@ class Database:
 
             self.stamp(self.path("traces", trace_id))
             self._cache[key] = read_trace_csv(self.path("traces", trace_id))
+            self._read.add(self.path("traces", trace_id))
         return self._cache[key]
+
+    def files_used(self) -> dict[str, str]:
+        """Every database file read so far, as ``layer/kind/file`` (layer 0 is the shipped
+        database, 1... the ``--db`` folders in order) -> its SHA-256: what a result rests on."""
+        import hashlib
+
+        out = {}
+        for path in sorted(self._read, key=lambda p: (self.layer(p), str(p))):
+            i = self.layer(path)
+            rel = path.resolve().relative_to(self.dirs[i].resolve()) if i < len(self.dirs) else path
+            out[f"{i}/{rel.as_posix()}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return out
 
     # -- checking everything ------------------------------------------------------------------------
     def check(self) -> tuple[int, list[InputError]]:

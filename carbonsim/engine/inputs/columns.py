@@ -308,7 +308,11 @@ def _put_lca_terms(col: ParamColumn, server: Server, cs: CoefficientSet) -> None
         col.put("ssd_floor_kg_per_gb", trend["floor_kg_per_gb"])
         col.put("ssd_ceiling_kg_per_gb", trend["ceiling_kg_per_gb"])
     col.put("assembly_kg", cs.host_value("assembly_kg"))
-    if unitemised is not None:
+    if "unitemised_kg" in host.overrides:  # the server's own value, in its year
+        col.put("unitemised_ref_kg", host.overrides["unitemised_kg"])
+        col.put("unitemised_ref_year", year)
+        col.put("unitemised_decline_per_yr", 0.0)
+    elif unitemised is not None:
         col.put("unitemised_ref_kg", unitemised["ref_kg"])
         col.put("unitemised_ref_year", unitemised["ref_year"])
         col.put("unitemised_decline_per_yr", unitemised["decline_per_yr"])

@@ -11,7 +11,9 @@ A grid is written as one of:
   (``hardware_db/regions/*.yaml``);
 - a trajectory id (``hardware_db/trajectories/*.yaml``), evaluated in ``year``;
 - an hourly trace: a shipped trace id (``us-ciso-2022``, ``hardware_db/traces/*.csv``) or the
-  path of a CSV file with columns ``timestamp, ci_g_per_kwh``;
+  path of a CSV file with columns ``timestamp, ci_g_per_kwh``, or of an Electricity Maps export
+  (hourly to yearly; ``FILE.csv:direct`` or ``FILE.csv:lifecycle`` picks the column, default
+  lifecycle, and ``FILE.csv:ZONE`` a zone of a file holding several);
 - a bare number: an intensity the user states, in g/kWh (``57``; basis unknown).
 
 Every result names its basis (``lifecycle`` or ``direct``); :func:`check_same_basis` returns a
@@ -196,11 +198,12 @@ def resolve_grid(text: str, db, year: int | None = None, table: str = DEFAULT_TA
     text = text.strip()
     if year is not None:
         year = int(year)
-    if text.lower().endswith(".csv") or "/" in text or "\\" in text:
-        path = Path(text).expanduser()
+    csv_path, basis, zone = _csv_choice(text)
+    if csv_path is not None or text.lower().endswith(".csv") or "/" in text or "\\" in text:
+        path = Path(csv_path or text).expanduser()
         if not path.exists():
             raise InputError("trace file not found", file=str(path), field="grid")
-        return _resolve_trace(read_trace_csv(path), str(path), year)
+        return _resolve_trace(read_trace_csv(path, basis, zone), str(path), year)
     if _is_number(text):
         return _resolve_value(text)
     single = _MIX_PART.match(text)
@@ -219,6 +222,23 @@ def resolve_grid(text: str, db, year: int | None = None, table: str = DEFAULT_TA
     if rid in idx["traces"]:
         return _resolve_trace(db.trace(rid), rid, year)
     raise _unknown(text, db, table)
+
+
+_CSV_CHOICE = re.compile(r"^(?P<path>.+?\.csv)(?P<choice>(?::[A-Za-z0-9_.-]+)+)$", re.IGNORECASE)
+
+
+def _csv_choice(text: str) -> tuple[str | None, str | None, str | None]:
+    """``FILE.csv:direct``, ``FILE.csv:FR`` or ``FILE.csv:FR:lifecycle`` -> (path, basis, zone)."""
+    m = _CSV_CHOICE.match(text)
+    if not m:
+        return None, None, None
+    basis = zone = None
+    for part in m.group("choice").strip(":").split(":"):
+        if part.lower() in BASES:
+            basis = part.lower()
+        else:
+            zone = part
+    return m.group("path"), basis, zone
 
 
 def _resolve_value(text: str) -> GridIntensity:
@@ -385,6 +405,8 @@ def _resolve_trajectory(tid, db, year) -> GridIntensity:
 
 
 def _resolve_trace(tr: Trace, tid: str, year) -> GridIntensity:
+    if "column" in tr.meta:
+        return _resolve_export(tr, tid, year)
     warnings = []
     start = end = None
     if year is not None:
@@ -406,6 +428,51 @@ def _resolve_trace(tr: Trace, tid: str, year) -> GridIntensity:
         high=float(tr.ci_g_per_kwh.max()), scope=tr.meta.get("scope"), licence=tr.meta.get("licence"),
         warnings=tuple(warnings), trace=tr,
     )
+
+
+def _resolve_export(tr: Trace, path: str, year) -> GridIntensity:
+    """An Electricity Maps export: hourly to monthly data are a trace; one value (a yearly file,
+    or the chosen year of one) is a fixed intensity of that year. The label says the zone, the
+    granularity and the column read (its basis)."""
+    meta, warnings = tr.meta, []
+    t, c = tr.t_s, tr.ci_g_per_kwh
+    if year is not None and meta["granularity"] == "yearly":
+        a, b = tr.year_window_s(year)
+        inside = (t >= a) & (t < b)
+        if inside.any():
+            t, c = t[inside], c[inside]
+        else:
+            warnings.append(f"{path} has no row for {year}; using every row")
+    if meta.get("estimated"):
+        warnings.append(f"{path}: {meta['estimated']} of {meta['rows']} rows are estimated by Electricity Maps "
+                        "(Data Estimated)")
+    label = f"{meta['name']} ({meta['basis']}, column {meta['column']!r})"
+    common = dict(basis=meta["basis"], kind="trace", id=path, sources=(meta["source"],), scope=meta["scope"],
+                  licence=meta["licence"], low=float(c.min()), high=float(c.max()))
+    if c.size == 1 or meta["granularity"] == "yearly":
+        y = datetime.fromtimestamp(float(t[0]), timezone.utc).year if c.size == 1 else _trace_year(tr)
+        ci = float(c[0]) if c.size == 1 else float(np.mean(c))
+        if c.size > 1:
+            warnings.append(f"{path}: the mean of {c.size} yearly values (choose one with --year)")
+        return GridIntensity(ci_g_per_kwh=ci, label=label + (f" {y}" if y else ""), year=y,
+                             warnings=tuple(warnings), **common)
+    if year is not None:
+        return _resolve_trace_window(tr, path, year, label, common, warnings)
+    ci = time_weighted_mean_g_per_kwh(t, c)
+    return GridIntensity(ci_g_per_kwh=ci, label=label, year=_trace_year(tr), warnings=tuple(warnings), trace=tr,
+                         **common)
+
+
+def _resolve_trace_window(tr, path, year, label, common, warnings) -> GridIntensity:
+    a, b = tr.year_window_s(year)
+    start = end = None
+    if np.any((tr.t_s >= a) & (tr.t_s < b)):
+        start, end = a, b
+    else:
+        warnings.append(f"{path} has no sample in {year}; using the whole trace")
+    ci = time_weighted_mean_g_per_kwh(tr.t_s, tr.ci_g_per_kwh, start, end)
+    return GridIntensity(ci_g_per_kwh=ci, label=label, year=year if start is not None else _trace_year(tr),
+                         warnings=tuple(warnings), trace=tr, **common)
 
 
 def _trace_year(tr: Trace) -> int | None:

@@ -114,7 +114,7 @@ class Server:
 
 
 _HOST_OVERRIDES = ("mainboard_kg", "mainboard_cm2", "peripheral_pwb_kg", "peripheral_pwb_cm2",
-                   "psu_kg", "chassis_kg", "fans_kg", "packaging_kg")
+                   "psu_kg", "chassis_kg", "fans_kg", "packaging_kg", "unitemised_kg")
 _HOST_FACTS = ("psu_w", "idle_w", "max_w")
 
 

@@ -37,6 +37,9 @@ class Record:
 
     line: int
     cells: dict[str, str]
+    #: The cells as written, for a record with fewer cells than the header (``short_rows=True``);
+    #: its ``cells`` is then empty and the caller decides what the cells are.
+    short: list[str] | None = None
 
     def where(self) -> str:
         return f"line {self.line}"
@@ -51,13 +54,19 @@ class Table:
     records: list[Record]
     comments: list[str] = field(default_factory=list)
     header_line: int = 1
+    #: The header as written (``columns`` may be lower-cased), for messages.
+    written: list[str] = field(default_factory=list)
+
+    def as_written(self, column: str) -> str:
+        """A column's name as the file writes it."""
+        return dict(zip(self.columns, self.written)).get(column, column)
 
     def has(self, column: str) -> bool:
         return column in self.columns
 
 
 def read_table(path: str | Path, required=(), *, lower: bool = True, kind: str = "table",
-               max_bytes: int | None = None, what: str = "CSV") -> Table:
+               max_bytes: int | None = None, what: str = "CSV", short_rows: bool = False) -> Table:
     """Read ``path`` as a CSV table.
 
     Parameters
@@ -73,6 +82,9 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, kind: str =
         A size limit of the caller's own instead.
     what : str
         What the file is, for messages ("inventory CSV").
+    short_rows : bool
+        Keep records with fewer cells than the header (as :attr:`Record.short`) instead of
+        refusing the file; for formats whose writers are known to drop cells.
 
     Raises
     ------
@@ -103,6 +115,7 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, kind: str =
                 comments.append(",".join(cells).lstrip()[1:].strip())
             continue
         if header is None:
+            written = [c.strip() for c in cells]
             header = [c.strip().lower() if lower else c.strip() for c in cells]
             header_line = start
             if any(not c for c in header):
@@ -115,6 +128,9 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, kind: str =
                 raise InputError(f"line {start}: missing column {missing[0]!r} ({_header_words(header, required)}); "
                                  f"{_a(what)} needs {', '.join(required)}", file=file, field=missing[0])
             continue
+        if short_rows and len(cells) < len(header):
+            records.append(Record(start, {}, cells))
+            continue
         if len(cells) != len(header):
             more = "more" if len(cells) > len(header) else "fewer"
             raise InputError(f"line {start}: {len(cells)} cells for {len(header)} columns ({more} cells than "
@@ -125,7 +141,7 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, kind: str =
         raise InputError(f"file is empty (no header line); expected {_a(what)}", file=file)
     if not records:
         raise InputError(f"no data rows after the header (line {header_line})", file=file)
-    return Table(file, header, records, comments, header_line)
+    return Table(file, header, records, comments, header_line, written)
 
 
 #: A column name as people write them; anything else in a first line is not quoted back.
@@ -183,3 +199,25 @@ def parse_number(text: str | None, file: str, line: int, column: str, *, require
             raise InputError(f"line {line}: {raw!r} must be a whole number", file=file, field=column)
         return int(value)
     return value
+
+
+def parse_utc_seconds(text: str, file: str, line: int, column: str, example: str) -> float:
+    """An ISO 8601 date and time (``2022-01-01 00:00:00``, ``...Z``, ``...+01:00``, any fraction
+    of a second) as Unix seconds; without an offset it is UTC.
+
+    Raises
+    ------
+    InputError
+        ``line N: ... is not a date and time like <example>``, naming the file and column.
+    """
+    from datetime import datetime, timezone
+
+    raw = (text or "").strip()
+    try:
+        t = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"line {line}: {raw!r} is not a date and time like {example}", file=file,
+                         field=column) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.timestamp()

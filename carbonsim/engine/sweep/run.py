@@ -77,6 +77,15 @@ class SweepResult:
     best_by: list[Best] = field(default_factory=list)
     frame: object = None  # pandas DataFrame of every point when collected
     lifecycle: dict | None = None  # refresh-policy sweeps: per-policy totals, best policies, per-year tables
+    #: Time spent evaluating (and writing) the points, without compiling or loading the kernels
+    #: and without drawing figures [s]: the rate reported is points / eval_s.
+    eval_s: float | None = None
+    #: Time spent compiling or loading the compiled kernels before the first chunk [s].
+    compile_s: float = 0.0
+
+    @property
+    def points_per_s(self) -> float:
+        return self.points / max(self.eval_s if self.eval_s is not None else self.elapsed_s, 1e-9)
 
 
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
@@ -160,7 +169,12 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     base_metrics = {k: _plain(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
 
     folder = OutputFolder(out_dir) if out_dir is not None else None
+    t_compile = time.perf_counter()
+    if chain.compiled and space.size:
+        evaluate_chunk(plan, 0, 1)  # compile (or load) the kernels outside the timed evaluation
+    compile_s = time.perf_counter() - t_compile
     try:
+        t_eval = time.perf_counter()
         if executor is None:
             best, n_feasible, table, frames = _run_local(plan, space.size, chunk, folder, fmt, progress, collect)
         else:
@@ -168,12 +182,13 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
 
             best, n_feasible, table, frames = run_dask(plan, space.size, chunk, folder, fmt, progress, collect,
                                                        executor)
+        eval_s = time.perf_counter() - t_eval
         if n_feasible == 0:  # a valid question without an answer: the table still shows why
             from carbonsim.engine.sweep.infeasible import no_feasible, sample_reasons
 
             written = None
             if folder is not None:
-                meta = _meta(scenario, space, 0, builder, warnings, executor)
+                meta = _meta(scenario, space, 0, builder, warnings, executor, db)
                 meta["columns"] = {c: unit_of(c) for c in _columns(plan, space, ev)}
                 written = str(folder.commit(meta) / table)
             counts, seen = sample_reasons(lambda a, b: evaluate_chunk(plan, a, b), space.size, online)
@@ -181,7 +196,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         best_all, best_groups = _best_points(plan, space, ev, best, base_metrics)
         if online:
             warnings += _per_request_warnings(scenario, base_metrics, best_all)
-        meta = _meta(scenario, space, n_feasible, builder, warnings, executor)
+        meta = _meta(scenario, space, n_feasible, builder, warnings, executor, db)
         results = None
         frame = None
         if collect:
@@ -213,7 +228,8 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         if "feasible" in base_metrics and not base_metrics["feasible"]:  # its numbers mean nothing: not shown
             base_metrics = {"feasible": False, "infeasible_reason": base_metrics.get("infeasible_reason")}
         result = SweepResult(scenario, space.size, n_feasible, best_all, base_metrics, results, meta,
-                             time.perf_counter() - t0, space.columns(), warnings, best_groups, frame)
+                             time.perf_counter() - t0, space.columns(), warnings, best_groups, frame,
+                             eval_s=eval_s, compile_s=compile_s)
         if scenario.lifecycle:
             from carbonsim.engine.sweep.lifecycle import lifecycle_result
 
@@ -404,7 +420,8 @@ def _versions() -> dict:
     return out
 
 
-def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, executor) -> dict:
+def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, executor, db=None) -> dict:
+    layers = [str(d) for d in db.dirs] if db is not None else []
     return {
         "carbonsim_version": __version__,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -422,6 +439,9 @@ def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, 
         "sources": sorted(_sources(builder, scenario)),
         "executor": executor or "in-process",
         "warnings": warnings,
+        # the database: its layers (0 = shipped, then each --db folder) and every file read, hashed
+        "db_layers": layers,
+        "db_files_sha256": db.files_used() if db is not None else {},
     }
 
 
