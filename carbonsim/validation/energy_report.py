@@ -436,10 +436,10 @@ def gaps(results) -> list[str]:
             "(8,192 for vLLM 0.11). **Change:** a `workload.max_batched_tokens` field.",
             "- **Prompt lengths** of the leaderboards are assumed per task (one tokenizer's mean for every model).",
             "", "#### 6. Hardware without measurements", "",
-            "H200, GH200, the A100 SXM4 80GB and both PCIe A100s, the H100 PCIe, V100 SXM2 and RTX A6000 carry "
-            "constants derived from a measured sibling on the same die; L4, L40S, T4, MI300X and TPU v3 pooled ones "
-            "(docs/power.md). No measured LLM energy of any of them was found in a form carbonsim can express; their "
-            "error is unknown. ML.ENERGY v1 does not state its A100 or V100 variant (SXM4 40GB and PCIe 32GB are "
+            "H200, GH200, the A100 SXM4 80GB and both PCIe A100s, the H100 PCIe, both V100 SXM2, RTX A6000, RTX 3090 "
+            "and A10G carry constants derived from a measured sibling on the same die; L4, L40S, T4, MI250X, MI300X, "
+            "TPU v3, the consumer RTX 3060 / 4060 Ti / 4090 and the Apple M-series pooled ones (docs/power.md). No "
+            "measured LLM energy of any of them was found in a form carbonsim can express; their error is unknown. ML.ENERGY v1 does not state its A100 or V100 variant (SXM4 40GB and PCIe 32GB are "
             "assumed)."]
     return out
 
