@@ -449,7 +449,7 @@ def offline_tasks_section() -> str:
     lines = [
         "Every measured LLM energy row carbonsim can express goes through carbonsim's own engine, as `carbonsim "
         "sweep` would evaluate it: its scenario document is validated like a scenario file, `PointBuilder` turns "
-        "it into a point and `CarbonChain(tasks=True).evaluate` computes the task (`carbonsim/validation/energy.py`; "
+        "it into a point and `CarbonChain.for_tasks(db).evaluate` computes the task (`carbonsim/validation/energy.py`; "
         "a test checks that a sweep gives the same numbers). The rows: the 30 cases of "
         "`carbonsim/validation/data/energy_cases.csv` (ML.ENERGY v1 HF/FastChat, the ML.ENERGY Benchmark, blog "
         "posts) and every configuration of the ML.ENERGY leaderboards v2 (vLLM 0.5.4 on A100 SXM4 40GB and H100) "
