@@ -63,3 +63,36 @@ class InputErrors(InputError):
 
     def __str__(self) -> str:  # one line: the first problem and a count
         return self.message
+
+
+#: Exit status of a valid question with no feasible answer (documented in docs/cli.md).
+NO_FEASIBLE_EXIT = 3
+
+
+class NoFeasibleAnswer(Exception):
+    """A valid question with no feasible answer: no plan meets the services' SLOs or deadlines.
+
+    The command line prints it as one line naming the file and field and exits with status
+    :data:`NO_FEASIBLE_EXIT` (3), distinct from bad input (2).
+
+    Parameters
+    ----------
+    message : str
+        Why there is no answer, and what came closest.
+    file : str, optional
+    field : str, optional
+        Dotted path of the field the answer fails on (``services[0].slo``).
+    """
+
+    def __init__(self, message: str, file: str | None = None, field: str | None = None):
+        self.message = message
+        self.file = None if file is None else str(file)
+        self.field = field
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ": ".join(p for p in (self.file, self.field) if p)
+        return f"{where}: {self.message}" if where else self.message
+
+    def for_cli(self) -> str:
+        return str(self)

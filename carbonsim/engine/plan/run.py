@@ -1,0 +1,512 @@
+r"""A fleet plan from a plan file (layer 2): candidates -> capacities -> prices -> MILP -> SLO re-check.
+
+Four plans come from one integer program (:mod:`carbonsim.models.planning.milp`) with the
+objective swapped, each over the same candidates and constraints:
+
+* ``carbon``: least embodied + operational carbon over the horizon;
+* ``performance``: fewest GPUs, then the least mean latency (each service's demand-weighted mean
+  request latency at its candidates' capacity points, summed over services);
+* ``energy``: least facility energy over the horizon;
+* ``cost``: least capital (amortised over the lifetimes, like embodied carbon) plus energy cost,
+  when the plan gives prices.
+
+Ties are broken, last, toward the servers' own host configuration and lifetimes. Every plan is
+then priced in carbon, energy, GPUs and cost the same way, and every online server it installs
+is simulated again at the load the plan assigns it (per hour, with requests drawn from another
+seed); an instance that misses its SLO there gets a lower capacity and all plans are solved
+again (at most :data:`RECHECK_ROUNDS` times).
+
+The grid, PUE and load are the plan's (the user's circumstance): they are inputs, never choices.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from carbonsim.engine.chain import CarbonChain, Load
+from carbonsim.engine.db.store import Database
+from carbonsim.engine.inputs.coefficients import load_coefficients
+from carbonsim.engine.inputs.grid import resolve_grid
+from carbonsim.engine.inputs.llm import model_spec
+from carbonsim.engine.inputs.power import gpu_constants
+from carbonsim.engine.plan.candidates import Candidate, Instance, enumerate_candidates, window_slots
+from carbonsim.engine.plan.capacity import cpu_throughput, offline_throughput, online_capacity, recheck
+from carbonsim.engine.plan.carbon import CandidateCarbon, candidate_carbon
+from carbonsim.engine.plan.spec import Plan
+from carbonsim.errors import NoFeasibleAnswer
+from carbonsim.models.lifecycle.refresh_gain import refreshed_energy_factor
+from carbonsim.models.planning.milp import FleetCosts, FleetProblem, FleetSolution, prune_dominated, solve_fleet
+from carbonsim.units import J_PER_KWH
+
+OBJECTIVES = ("carbon", "performance", "energy", "cost")
+BASELINES = ("performance", "energy", "cost")
+#: Re-check rounds: an instance that misses its SLO at its assigned load is derated and the plans
+#: are solved again, at most this many times.
+RECHECK_ROUNDS = 3
+#: Capacity left after a failed re-check, relative to the load that failed.
+DERATE = 0.95
+
+
+class NoFeasiblePlan(NoFeasibleAnswer):
+    """No plan meets a service's SLO or deadline with the candidates given (exit status 3)."""
+
+
+@dataclass
+class Priced:
+    """A feasible candidate with everything the program needs."""
+
+    cand: Candidate
+    cap: float                 # units/s per server
+    carbon: CandidateCarbon
+    latency_s: float           # per request at the capacity point
+    units_per_request: float   # 1 (online) or output tokens (offline)
+    gpu_idle_w: float
+    spare_gpu_w: float         # idle power of the GPUs no replica uses
+    energy_factor: float = 1.0  # refreshed GPUs' mean energy factor over the horizon
+    reuse: dict = field(default_factory=dict)   # offline service index -> cpu_throughput result
+
+
+@dataclass
+class PlanChoice:
+    """One solved plan (the carbon-optimal one or a baseline)."""
+
+    objective: str
+    status: str
+    message: str
+    gap: float
+    solve_s: float
+    fleet: list[dict]
+    reuse: list[dict]
+    embodied_kg: float
+    operational_kg: float
+    energy_mwh: float
+    gpus: int
+    servers: int
+    cost_usd: float | None
+    recheck: dict
+    operational_kg_simulated: float = float("nan")
+
+    @property
+    def total_kg(self) -> float:
+        return self.embodied_kg + self.operational_kg
+
+    def as_dict(self) -> dict:
+        return {"objective": self.objective, "total_kg": self.total_kg, "embodied_kg": self.embodied_kg,
+                "operational_kg": self.operational_kg, "energy_mwh": self.energy_mwh, "gpus": self.gpus,
+                "servers": self.servers, "cost_usd": self.cost_usd,
+                "operational_kg_simulated": self.operational_kg_simulated,
+                "solver": {"status": self.status, "gap": self.gap, "message": self.message,
+                           "seconds": self.solve_s},
+                "slo_recheck": self.recheck, "fleet": self.fleet, "reuse": self.reuse}
+
+
+@dataclass
+class PlanResult:
+    """A plan and its baselines (``plans``: objective -> :class:`PlanChoice`)."""
+
+    name: str
+    file: str
+    grid: str
+    ci_g_per_kwh: float
+    pue: float
+    horizon_yr: float
+    slots: int
+    plans: dict
+    counts: dict
+    notes: list[str] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def carbon(self) -> PlanChoice:
+        return self.plans["carbon"]
+
+    def savings(self) -> dict:
+        """Baseline -> its total, the carbon plan's saving against it [kg and fraction] and the ratio."""
+        c = self.carbon.total_kg
+        out = {}
+        for b in BASELINES:
+            if b in self.plans:
+                t = self.plans[b].total_kg
+                out[b] = {"total_kg": t, "saving_kg": t - c, "saving": (t - c) / t if t > 0 else 0.0,
+                          "ratio": t / c if c > 0 else float("nan")}
+        return out
+
+    def as_dict(self) -> dict:
+        c = self.carbon
+        base = {b: {**self.plans[b].as_dict(), **{k: v for k, v in self.savings()[b].items() if k != "total_kg"}}
+                for b in BASELINES if b in self.plans}
+        return {
+            "name": self.name, "file": self.file, "horizon_yr": self.horizon_yr,
+            "datacenter": {"grid": self.grid, "ci_g_per_kwh": self.ci_g_per_kwh, "pue": self.pue},
+            "slots": self.slots,
+            "fleet": c.fleet, "reuse": c.reuse, "total_kg": c.total_kg, "embodied_kg": c.embodied_kg,
+            "operational_kg": c.operational_kg, "energy_mwh": c.energy_mwh, "gpus": c.gpus, "servers": c.servers,
+            "cost_usd": c.cost_usd, "operational_kg_simulated": c.operational_kg_simulated,
+            "solver": {"status": c.status, "gap": c.gap, "message": c.message, "seconds": c.solve_s},
+            "slo_recheck": c.recheck,
+            "baselines": base,
+            "candidates": self.counts, "timings_s": self.timings, "notes": self.notes,
+        }
+
+
+def _no_plan(spec: Plan, service, instances: list[Instance]) -> NoFeasiblePlan:
+    mine = [i for i in instances if i.service is service]
+    reasons = []
+    for i in mine[:3]:
+        what = f"max_num_seqs {i.setting}" if service.online else f"batch {i.setting}"
+        reasons.append(f"{i.gpu_id} tp {i.tp} {what}: {i.reason or 'not feasible'}")
+    more = f" (and {len(mine) - 3} more)" if len(mine) > 3 else ""
+    if service.online:
+        slo = service.slo
+        targets = ", ".join(f"{k} {slo[k]:g}" for k in ("ttft_s", "tpot_s") if slo[k] > 0)
+        msg = (f"no candidate serves {service.name} within its SLO ({targets}, attainment {slo['attainment']:g}): "
+               + "; ".join(reasons) + more)
+        return NoFeasiblePlan(msg, spec.file, f"{service.where}.slo")
+    msg = (f"no candidate finishes {service.name}'s batches within its deadline ({service.spec['deadline_h']:g} h): "
+           + "; ".join(reasons) + more)
+    return NoFeasiblePlan(msg, spec.file, f"{service.where}.deadline_h")
+
+
+def _price(spec: Plan, db: Database, cands: list[Candidate], instances: list[Instance], offline: dict, models: dict,
+           cs, grid) -> tuple[list[Priced], dict]:
+    """Capacity and prices of every feasible candidate, through :func:`candidate_carbon`."""
+    chain = CarbonChain(db, compiled=False)
+    columns: dict[int, np.ndarray] = {}
+    priced: list[Priced] = []
+    reuse_cache: dict[tuple, dict | None] = {}
+    offline_services = [s for s in spec.services if not s.online]
+    use_reuse = bool(spec.reuse["host_cpus"]) and offline_services
+    for c in cands:
+        inst, v, s = c.instance, c.variant, c.service
+        if s.online and not inst.feasible:
+            continue
+        if v.index not in columns:
+            columns[v.index] = chain.column(v.server, cs, ci_g_per_kwh=grid.ci_g_per_kwh, pue=spec.pue,
+                                            load=Load(0.0, 0.0)).value
+        col = columns[v.index]
+        gpu = v.server.gpu
+        consts, _ = gpu_constants(db, gpu.id, gpu.tdp_w.value)
+        loaded_w = float(consts["idle_loaded_w"])
+        bare_w = float(gpu.idle_w.value) if gpu.idle_w is not None else loaded_w
+        used = c.replicas * c.tp
+        spare = max(0, c.gpus - used)
+        gpu_idle = used * loaded_w + spare * bare_w
+        cores = float(v.server.host.cpu_count * (v.server.host.cpu.cores or 1))
+        if s.online:
+            o = inst.outputs
+            dur = max(o["duration_s"], 1e-12)
+            gpu_busy = c.replicas * o["gpu_energy_j"] / dur + spare * bare_w
+            util = min(1.0, c.replicas * o["cpu_core_s"] / dur / cores)
+            rate = c.replicas * inst.cap
+            host = {"host_util": util}
+            latency, per = o["latency_mean_s"], 1.0
+        else:
+            r = offline.get((v.index, inst.index))
+            if r is None:
+                continue
+            gpu_busy, rate = r["gpu_w"], r["tok_s"]
+            host = {"host_busy_w": r["host_w"]}
+            latency, per = r["latency_s"], float(s.spec["output_tokens"])
+        reuse_opts, reuse_in = {}, []
+        if use_reuse:
+            base = (used + c.replicas) / cores
+            for o_s in offline_services:
+                key = (v.index, s.index, c.tp, o_s.index)
+                if key not in reuse_cache:
+                    reuse_cache[key] = cpu_throughput(db, spec, v, (s.model, s.spec.get("precision", "fp16"), used,
+                                                                    c.replicas), o_s, models)
+                got = reuse_cache[key]
+                if got is not None:
+                    reuse_opts[o_s.index] = got
+                    reuse_in.append((o_s.index, base, got["cores_used"] / cores, got["tok_s"]))
+        factor = refreshed_energy_factor(spec.horizon_yr, c.lifetime.gpu_yr, spec.doubling_yr)
+        carbon = candidate_carbon(chain, col, horizon_yr=spec.horizon_yr, gpu_lifetime_yr=c.lifetime.gpu_yr,
+                                  host_lifetime_yr=c.lifetime.host_yr, energy_factor=factor, gpu_idle_w=gpu_idle,
+                                  gpu_busy_w=gpu_busy, rate=rate, reuse=reuse_in, **host)
+        priced.append(Priced(c, rate, carbon, latency, per, gpu_idle, spare * bare_w, factor, reuse_opts))
+    return priced, columns
+
+
+def _problem(spec: Plan, priced: list[Priced]) -> FleetProblem:
+    T = spec.slots
+    S = len(spec.services)
+    demand = np.zeros((S, T))
+    work = np.zeros(S)
+    online = np.array([s.online for s in spec.services])
+    for s in spec.services:
+        if s.online:
+            demand[s.index] = s.rate
+        else:
+            work[s.index] = s.work_per_day
+    window = np.array([window_slots(p.cand.service, T) for p in priced]).reshape(len(priced), T)
+    rh, rs, rc, rw = [], [], [], []
+    for k, p in enumerate(priced):
+        for s_idx, got in p.reuse.items():
+            rh.append(k)
+            rs.append(s_idx)
+            rc.append(got["tok_s"])
+            rw.append(window_slots(spec.services[s_idx], T))
+    return FleetProblem(np.array([p.cand.service.index for p in priced]), np.array([p.cap for p in priced]), window,
+                        online, demand, work, spec.slot_s, np.array(rh, np.int64), np.array(rs, np.int64),
+                        np.array(rc, float), np.array(rw, bool).reshape(len(rh), T), spec.idle_on)
+
+
+def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem) -> dict[str, list[FleetCosts]]:
+    """Each objective's prices, most important level first (module docstring)."""
+    T, R = spec.slots, problem.n_reuse
+    days = 365.0 * spec.horizon_yr
+    per_day = spec.slot_s[None, :] * days          # seconds of slot t over the horizon
+    idle = np.array([p.carbon.idle_w for p in priced])[:, None] * per_day
+    unit = np.array([p.carbon.unit_j for p in priced])[:, None] * per_day
+    rj = np.array([priced[problem.reuse_host[r]].carbon.reuse_j[problem.reuse_service[r]] for r in range(R)])
+    runit = (rj[:, None] if R else np.zeros((0, 1))) * per_day
+    kgj = np.array([p.carbon.kg_per_j for p in priced])
+    kwh = spec.pue / J_PER_KWH
+    zeros_k, zeros_r = np.zeros((len(priced), T)), np.zeros((R, T))
+    depart = FleetCosts([0.0 if p.cand.default else 1.0 for p in priced], zeros_k, zeros_k, zeros_r)
+    out = {
+        "carbon": [FleetCosts([p.carbon.embodied_kg for p in priced], idle * kgj[:, None], unit * kgj[:, None],
+                              runit * kgj[problem.reuse_host][:, None] if R else zeros_r), depart],
+        "energy": [FleetCosts(np.zeros(len(priced)), idle * kwh, unit * kwh, runit * kwh), depart],
+    }
+    # performance: fewest GPUs, then each service's demand-weighted mean latency
+    daily = np.array([s.rate.sum() * spec.slot_s[0] if s.online else s.work_per_day for s in spec.services])
+    svc = problem.service
+    lat = np.array([p.latency_s / p.units_per_request for p in priced])[:, None] * spec.slot_s[None, :] \
+        / daily[svc][:, None]
+    if R:
+        rlat = np.array([priced[problem.reuse_host[r]].reuse[problem.reuse_service[r]]["latency_s"]
+                         / float(spec.services[problem.reuse_service[r]].spec["output_tokens"]) for r in range(R)])
+        rlat = rlat[:, None] * spec.slot_s[None, :] / daily[problem.reuse_service][:, None]
+    else:
+        rlat = zeros_r
+    out["performance"] = [FleetCosts([p.cand.gpus for p in priced], zeros_k, zeros_k, zeros_r),
+                          FleetCosts(np.zeros(len(priced)), zeros_k, lat, rlat), depart]
+    prices = spec.prices
+    if prices:
+        usd_kwh = prices["energy_usd_per_kwh"]
+        capex = []
+        for p in priced:
+            v, lt = p.cand.variant, p.cand.lifetime
+            sp = prices["servers"][v.ref]
+            host_usd = (sp["host_usd"] + (v.dram_gb - v.own_dram_gb) * prices.get("dram_usd_per_gb", 0.0)
+                        + (v.ssd_gb - v.own_ssd_gb) * prices.get("ssd_usd_per_gb", 0.0))
+            capex.append(sp["gpus_usd"] * spec.horizon_yr / lt.gpu_yr + max(host_usd, 0.0) * spec.horizon_yr / lt.host_yr)
+        out["cost"] = [FleetCosts(capex, idle * kwh * usd_kwh, unit * kwh * usd_kwh, runit * kwh * usd_kwh), depart]
+    return out
+
+
+def _solve(spec: Plan, problem: FleetProblem, levels: list[FleetCosts]) -> tuple[FleetSolution, np.ndarray, float]:
+    t = time.perf_counter()
+    keep = prune_dominated(problem, levels)
+    sub, r_keep = problem.subset(keep)
+    sol = solve_fleet(sub, [lv.subset(keep, r_keep) for lv in levels], time_limit_s=spec.solver["time_limit_s"],
+                      mip_rel_gap=spec.solver["mip_rel_gap"])
+    K, T, R = problem.n_candidates, problem.n_slots, problem.n_reuse
+    full = FleetSolution(np.zeros(K, np.int64), np.zeros((K, T), np.int64), np.zeros((K, T)), np.zeros((R, T)),
+                         sol.status, sol.message, sol.gap, sol.objectives)
+    full.n[keep], full.a[keep], full.x[keep] = sol.n, sol.a, sol.x
+    if R:
+        full.z[r_keep] = sol.z
+    return full, keep, time.perf_counter() - t
+
+
+def _choice(spec: Plan, name: str, sol: FleetSolution, solve_s: float, priced: list[Priced], problem: FleetProblem,
+            levels: dict, recheck_info: dict) -> PlanChoice:
+    carbon = levels["carbon"][0]
+    emb = float(carbon.fixed @ sol.n)
+    if spec.idle_on:
+        op_on = float((carbon.on.sum(axis=1)) @ sol.n)
+    else:
+        op_on = float((carbon.on * sol.a).sum())
+    op = op_on + float((carbon.unit * sol.x).sum()) + float((carbon.reuse_unit * sol.z).sum())
+    en = levels["energy"][0]
+    kwh = (float(en.on.sum(axis=1) @ sol.n) if spec.idle_on else float((en.on * sol.a).sum())) \
+        + float((en.unit * sol.x).sum()) + float((en.reuse_unit * sol.z).sum())
+    cost = None
+    if "cost" in levels:
+        cl = levels["cost"][0]
+        cost = float(cl.fixed @ sol.n) + (float(cl.on.sum(axis=1) @ sol.n) if spec.idle_on else
+                                           float((cl.on * sol.a).sum())) \
+            + float((cl.unit * sol.x).sum()) + float((cl.reuse_unit * sol.z).sum())
+    fleet, reuse = [], []
+    for k in np.flatnonzero(sol.n > 0):
+        p = priced[k]
+        c = p.cand
+        s = c.service
+        peak = float(sol.x[k].max())
+        fleet.append({
+            "service": s.name, "mode": s.mode, "server": c.variant.ref, "count": int(sol.n[k]),
+            "gpus": int(sol.n[k]) * c.gpus, "tensor_parallel": c.tp,
+            "max_num_seqs": c.instance.setting if s.online else None,
+            "batch_size": None if s.online else c.instance.setting,
+            "replicas_per_server": c.replicas,
+            "host_variant": c.variant.label, "dram_gb": c.variant.dram_gb, "ssd_gb": c.variant.ssd_gb,
+            "lifetime": c.lifetime.label, "gpu_lifetime_yr": c.lifetime.gpu_yr, "host_lifetime_yr": c.lifetime.host_yr,
+            "capacity_per_server": p.cap, "capacity_unit": "requests/s" if s.online else "output tokens/s",
+            "peak_load": peak, "utilisation_at_peak": peak / (p.cap * sol.n[k]),
+            "embodied_kg": float(carbon.fixed[k] * sol.n[k]),
+            "operational_kg": float((carbon.on[k].sum() * sol.n[k] if spec.idle_on else carbon.on[k] @ sol.a[k])
+                                    + carbon.unit[k] @ sol.x[k]),
+        })
+    for r in np.flatnonzero(sol.z.sum(axis=1) > 0) if problem.n_reuse else []:
+        k = problem.reuse_host[r]
+        s = spec.services[problem.reuse_service[r]]
+        got = priced[k].reuse[s.index]
+        reuse.append({"service": s.name, "host_of": priced[k].cand.service.name, "server": priced[k].cand.variant.ref,
+                      "cpu": priced[k].cand.variant.server.host.cpu.id, "tokens_per_day": float(sol.z[r] @ spec.slot_s),
+                      "share_of_service": float(sol.z[r] @ spec.slot_s) / s.work_per_day,
+                      "cpu_batch": got["batch"], "cpu_batch_latency_s": got["latency_s"],
+                      "tokens_per_s_per_host": got["tok_s"], "operational_kg": float(carbon.reuse_unit[r] @ sol.z[r])})
+    gpus = int(sum(f["gpus"] for f in fleet))
+    return PlanChoice(name, sol.status, sol.message, sol.gap, solve_s, fleet, reuse, emb, op, kwh / 1000.0, gpus,
+                      int(sol.n.sum()), cost, recheck_info)
+
+
+def _assigned_loads(problem: FleetProblem, priced: list[Priced], sol: FleetSolution) -> list[tuple[int, int, int, float]]:
+    """(candidate, slot, servers busy, requests/s per instance) of every online server the plan loads."""
+    out = []
+    for k in np.flatnonzero(sol.n > 0):
+        p = priced[k]
+        if not p.cand.service.online:
+            continue
+        for t in np.flatnonzero(sol.x[k] > 1e-9):
+            m = int(np.ceil(sol.x[k, t] / p.cap - 1e-9))
+            m = max(1, min(m, int(sol.a[k, t])))
+            out.append((int(k), int(t), m, float(sol.x[k, t] / (m * p.cand.replicas))))
+    return out
+
+
+def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
+    """Solve a checked plan (module docstring).
+
+    Raises
+    ------
+    NoFeasiblePlan
+        A service no candidate can serve within its SLO or deadline, or no plan meets every service.
+    """
+    t0 = time.perf_counter()
+    say = progress or (lambda _m: None)
+    cs = load_coefficients(spec.doc.get("coefficients"), db)
+    grid = resolve_grid(spec.grid, db)
+    models = {s.model: model_spec(db, s.model) for s in spec.services}
+    cands, instances, notes = enumerate_candidates(spec, db, models)
+    say(f"{len(cands)} candidates, {len(instances)} instances")
+    online_inst = [i for i in instances if i.service.online]
+    offline_inst = [i for i in instances if not i.service.online]
+    chain = CarbonChain(db, online=True, compiled=False)
+    t1 = time.perf_counter()
+    mat = online_capacity(chain, db, cs, spec, online_inst, models, say)
+    t2 = time.perf_counter()
+    variant_list = sorted({c.variant.index: c.variant for c in cands}.values(), key=lambda v: v.index)
+    offline = offline_throughput(db, cs, spec, variant_list, offline_inst, models) if offline_inst else {}
+    for s in spec.services:
+        if not any(i.feasible for i in instances if i.service is s):
+            raise _no_plan(spec, s, instances)
+    timings = {"capacity_search": t2 - t1}
+    rounds, derated = 0, []
+    while True:
+        t3 = time.perf_counter()
+        priced, _ = _price(spec, db, cands, instances, offline, models, cs, grid)
+        for s in spec.services:
+            if not any(p.cand.service is s for p in priced):
+                raise _no_plan(spec, s, instances)
+        problem = _problem(spec, priced)
+        levels = _levels(spec, priced, problem)
+        timings["pricing"] = timings.get("pricing", 0.0) + time.perf_counter() - t3
+        sols = {}
+        kept = {}
+        for name in OBJECTIVES:
+            if name not in levels:
+                continue
+            sol, keep, sec = _solve(spec, problem, levels[name])
+            if not sol.feasible:
+                raise NoFeasiblePlan(f"the {name} program has no solution ({sol.status}: {sol.message})", spec.file,
+                                     "services")
+            sols[name] = (sol, sec)
+            kept[name] = int(keep.sum())
+        timings["solve"] = timings.get("solve", 0.0) + sum(s for _, s in sols.values())
+        # re-check every plan's online servers at their assigned loads
+        t4 = time.perf_counter()
+        checks = {name: _assigned_loads(problem, priced, sol) for name, (sol, _) in sols.items()}
+        unique = sorted({(priced[k].cand.instance.index, round(q, 9)) for ch in checks.values() for k, _, _, q in ch})
+        by_index = {i.index: i for i in instances}
+        results = recheck(chain, mat, [(by_index[i], q) for i, q in unique], spec.search["seed"] + 1)
+        res_of = dict(zip(unique, results))
+        timings["recheck"] = timings.get("recheck", 0.0) + time.perf_counter() - t4
+        failed = {}
+        for (i, q), r in res_of.items():
+            if not r["met"]:
+                failed[i] = min(failed.get(i, np.inf), q)
+        if failed and rounds < RECHECK_ROUNDS:
+            rounds += 1
+            for i, q in failed.items():
+                inst = by_index[i]
+                derated.append(f"{inst.service.name} {inst.gpu_id} tp {inst.tp} max_num_seqs {inst.setting}: "
+                               f"{inst.cap:.3g} -> {DERATE * q:.3g} requests/s")
+                inst.cap = DERATE * min(q, inst.cap)
+            say(f"SLO re-check: {len(failed)} instance(s) missed their SLO at their assigned load; solving again")
+            continue
+        break
+    plans = {}
+    for name, (sol, sec) in sols.items():
+        ch = checks[name]
+        att = [res_of[(priced[k].cand.instance.index, round(q, 9))] for k, _, _, q in ch]
+        info = {"simulated": len(ch), "met": int(sum(r["met"] for r in att)),
+                "min_attainment": min((r["attainment"] for r in att), default=float("nan")),
+                "seed": spec.search["seed"] + 1, "rounds": rounds, "derated": list(derated),
+                "statement": (f"every online server the plan loads was simulated again at its assigned load in "
+                              f"each hour it serves ({len(ch)} runs, requests from seed {spec.search['seed'] + 1}); "
+                              f"{int(sum(r['met'] for r in att))} of {len(ch)} met their SLO")}
+        choice = _choice(spec, name, sol, sec, priced, problem, levels, info)
+        choice.operational_kg_simulated = _simulated_operational(spec, db, cs, priced, sol, levels, ch, att)
+        plans[name] = choice
+    counts = {"candidates": len(cands), "priced": len(priced), "instances": len(instances),
+              "online_instances": len(online_inst), "kept_after_pruning": kept,
+              "variables": int(problem.n_candidates * (1 + (0 if spec.idle_on else spec.slots) + spec.slots)
+                               + problem.n_reuse * spec.slots)}
+    timings["total"] = time.perf_counter() - t0
+    notes = notes + [f"SLO attainment target {s.slo['attainment']:g} (default) for {s.name}" for s in spec.services
+                     if s.online and "attainment" not in (s.spec.get("slo") or {})]
+    if spec.doubling_yr is not None:
+        notes.append(f"refreshed GPUs: energy per unit of work halves every {spec.doubling_yr:g} years "
+                     "(candidates.efficiency_doubling_yr; refresh_gain: false turns it off)")
+    return PlanResult(spec.name, spec.file, grid.label, grid.ci_g_per_kwh, spec.pue, spec.horizon_yr, spec.slots,
+                      plans, counts, notes, timings)
+
+
+def _simulated_operational(spec: Plan, db: Database, cs, priced: list[Priced], sol: FleetSolution, levels: dict,
+                           checks: list, results: list) -> float:
+    """The plan's operational carbon with every loaded online server's IT power re-simulated at its
+    assigned load (:func:`_assigned_loads`); offline GPU work and host-CPU reuse keep the program's
+    numbers (the performance model is deterministic)."""
+    carbon = levels["carbon"][0]
+    days = 365.0 * spec.horizon_yr
+    chain = CarbonChain(db, compiled=False)
+    cols: dict[int, np.ndarray] = {}
+    busy = {}
+    for (k, t, m, _), r in zip(checks, results):
+        p = priced[k]
+        c, v = p.cand, p.cand.variant
+        if v.index not in cols:
+            cols[v.index] = chain.column(v.server, cs, ci_g_per_kwh=0.0, pue=spec.pue, load=Load(0.0, 0.0)).value[:, None]
+        cores = float(v.server.host.cpu_count * (v.server.host.cpu.cores or 1))
+        dur = max(r["duration_s"], 1e-12)
+        util = min(1.0, c.replicas * r["cpu_core_s"] / dur / cores)
+        busy[(k, t)] = (m, float(chain.host_w(cols[v.index], np.array([util]))[0])
+                        + p.energy_factor * (c.replicas * r["gpu_energy_j"] / dur + p.spare_gpu_w))
+    total = float((carbon.reuse_unit * sol.z).sum())
+    for k in np.flatnonzero(sol.n > 0):
+        p = priced[k]
+        for t in range(spec.slots):
+            on = int(sol.a[k, t])
+            if not p.cand.service.online:
+                total += carbon.on[k, t] * on + carbon.unit[k, t] * sol.x[k, t]
+                continue
+            m, w = busy.get((k, t), (0, 0.0))
+            watts = m * w + max(0, on - m) * p.carbon.idle_w
+            total += watts * spec.slot_s[t] * days * p.carbon.kg_per_j
+    return total
