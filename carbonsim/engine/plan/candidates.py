@@ -146,8 +146,9 @@ def variants(plan: Plan, db: Database) -> list[Variant]:
             raise InputError(f"server {ref!r} has no GPUs; a plan serves LLMs on GPU servers", file=plan.file,
                              field=where)
         own_dram, own_ssd = float(own.host.dram_gb.value), _ssd_gb(own)
-        drams = host.get("dram_gb") or [own_dram]
-        ssds = host.get("ssd_gb") or [own_ssd]
+        # the server as listed is always a variant (the baselines keep it unless their objective gains)
+        drams = [own_dram] + [d for d in host.get("dram_gb") or [] if d != own_dram]
+        ssds = [own_ssd] + [d for d in host.get("ssd_gb") or [] if d != own_ssd]
         for dram in drams:
             for ssd in ssds:
                 overrides = {}
@@ -168,8 +169,8 @@ def lifetimes(plan: Plan, server: Server) -> list[Lifetime]:
     """The GPU x host lifetime pairs of ``candidates.lifetime`` (the server's own where absent)."""
     life = plan.candidates.get("lifetime") or {}
     own_g, own_h = float(server.gpu_lifetime_yr.value), float(server.host_lifetime_yr.value)
-    gs = life.get("gpu_yr") or [own_g]
-    hs = life.get("host_yr") or [own_h]
+    gs = [own_g] + [g for g in life.get("gpu_yr") or [] if g != own_g]
+    hs = [own_h] + [h for h in life.get("host_yr") or [] if h != own_h]
     return [Lifetime(float(g), float(h), g == own_g and h == own_h) for g in gs for h in hs]
 
 

@@ -34,18 +34,23 @@ from carbonsim.engine.plan.candidates import Instance, Variant, host_needs, weig
 from carbonsim.engine.plan.spec import Plan, Service
 from carbonsim.errors import InputError
 from carbonsim.models.perf.layout import O, PARAM_NAMES
-from carbonsim.models.perf.llm import offline_task_reference
 from carbonsim.models.serving.layout import OUT
 from carbonsim.models.serving.workload import ARRIVALS
 
 #: The bisection's upper end, relative to the saturated throughput.
 HEADROOM = 1.2
+#: Times the upper end is doubled when an instance still meets its SLO there.
+EXPANSIONS = 3
+#: Requests per simulation: at least this many times the scheduler's limit, so that a run is long
+#: enough for its queue to show (a run shorter than a few batches meets any latency target).
+REQUESTS_PER_SEQ = 8
 
 
 def online_workload(service: Service, tp: int, max_num_seqs: int, search: dict) -> dict:
     """The ``workload`` mapping of one online instance (docs/serving.md fields)."""
     s = service.spec
-    wl = {"mode": "online", "arrival": "poisson", "qps": 1.0, "requests": int(search["requests"]),
+    wl = {"mode": "online", "arrival": "poisson", "qps": 1.0,
+          "requests": max(int(search["requests"]), REQUESTS_PER_SEQ * int(max_num_seqs)),
           "seed": int(search["seed"]), "tensor_parallel": int(tp), "max_num_seqs": int(max_num_seqs),
           "precision": s.get("precision", "fp16"), "engine": s.get("engine", "synchronous"),
           "slo": {k: v for k, v in (s.get("slo") or {}).items() if k in ("ttft_s", "tpot_s")}}
@@ -89,12 +94,13 @@ def _columns(chain: CarbonChain, db: Database, cs: CoefficientSet, instances: li
 
 
 def _simulate(chain: CarbonChain, mat: np.ndarray, idx: list[int], instances: list[Instance], seed: int) -> np.ndarray:
-    """Serving-simulator outputs of columns ``idx`` (trace services get lengths drawn from their trace)."""
+    """Serving-simulator outputs of columns ``idx`` (``instances``: theirs, in the same order; trace
+    services get lengths drawn from their trace)."""
     from carbonsim.models.serving import simulate_many
 
     systems, settings = chain.online_systems(mat, idx)
-    for k, j in enumerate(idx):
-        lengths = instances[j].service.trace_lengths
+    for k in range(len(idx)):
+        lengths = instances[k].service.trace_lengths
         if lengths is not None:
             inst, arr, _, _, owner = systems[k]
             pick = np.random.default_rng([int(seed), 7919]).integers(0, len(lengths[0]), len(arr))
@@ -131,8 +137,31 @@ def online_capacity(chain: CarbonChain, db: Database, cs: CoefficientSet, plan: 
         instances[ok[k]].reason = "no request was served (every one is longer than the KV cache or max_model_len)"
     probe = mat[:, ok].copy()
     steps = int(search["steps"])
+    # step 0 probes the bound; an instance that meets its SLO there has its bound doubled (at most
+    # EXPANSIONS times) before the bisection starts
     rates = hi.copy()
-    for step in range(steps + 1):
+    expanding = live.copy()
+    for _ in range(EXPANSIONS + 1):
+        run = np.flatnonzero(expanding)
+        if not len(run):
+            break
+        probe[ix["online_qps"], run] = rates[run]
+        o = _simulate(chain, probe, list(run), [instances[ok[k]] for k in run], search["seed"])
+        good = _ok(o, target[run])
+        for i, k in enumerate(run):
+            if good[i]:
+                lo[k] = rates[k]
+                best[:, k] = o[:, i]
+                rates[k] *= 2.0
+            else:
+                hi[k] = rates[k]
+                expanding[k] = False
+        if progress:
+            progress(f"capacity search: bound, {len(run)} instances")
+    hi = np.where(expanding, lo, hi)        # still meeting it after the expansions: capacity = the last bound
+    live &= ~expanding
+    rates = 0.5 * (lo + hi)
+    for step in range(steps):
         run = np.flatnonzero(live)
         if not len(run):
             break
@@ -145,11 +174,9 @@ def online_capacity(chain: CarbonChain, db: Database, cs: CoefficientSet, plan: 
                 best[:, k] = o[:, i]
             else:
                 hi[k] = rates[k]
-        if step == 0:   # met the target even at the bound: saturation limits it, not the SLO
-            live[run[good]] = False
-        rates = np.where(live, 0.5 * (lo + hi), rates)
+        rates = 0.5 * (lo + hi)
         if progress:
-            progress(f"capacity search: step {step + 1}/{steps + 1}, {len(run)} instances")
+            progress(f"capacity search: step {step + 1}/{steps}, {len(run)} instances")
     for k, j in enumerate(ok):
         inst = instances[j]
         if inst.reason:
@@ -257,7 +284,7 @@ def free_cores(variant: Variant, gpus_busy: int, engines: int) -> float:
 
 
 def cpu_throughput(db: Database, plan: Plan, variant: Variant, serving: tuple[str, str, int, int],
-                   service: Service, models: dict) -> dict | None:
+                   service: Service, models: dict, rates: "CpuRates") -> dict | None:
     """One host's CPU inference for offline ``service`` beside its GPUs' engines, or None when no
     batch of ``reuse.batch_size`` fits in the spare DRAM and meets the deadline.
 
@@ -265,6 +292,9 @@ def cpu_throughput(db: Database, plan: Plan, variant: Variant, serving: tuple[st
     ----------
     serving : (model id, precision, gpus busy, engines)
         What the server's GPUs serve (for the DRAM and the cores they take).
+    rates : CpuRates
+        Where the performance model's results are looked up (evaluated together, once per CPU,
+        free cores, service and batch).
 
     Returns
     -------
@@ -279,19 +309,65 @@ def cpu_throughput(db: Database, plan: Plan, variant: Variant, serving: tuple[st
     cores = free_cores(variant, gpus_busy, engines)
     if cores <= 0 or spare_gb <= 0:
         return None
-    model = models[service.model]
     best = None
     for b in plan.reuse["batch_size"]:
-        wl = {"batch_size": int(b), "prompt_tokens": int(service.spec["prompt_tokens"]),
-              "output_tokens": int(service.spec["output_tokens"]), "precision": service.spec.get("precision", "fp16")}
-        rows = cpu_perf_rows(db, host.cpu, model, wl, free_cores=cores, memory_gb=spare_gb)
-        out = offline_task_reference(np.array([[rows[n]] for n in PARAM_NAMES], dtype=float))
-        lat = float(out[O["latency_s"], 0])
-        if out[O["feasible"], 0] < 0.5 or lat > service.spec["deadline_h"] * 3600.0:
+        lat, need_gb, util = rates.get(host.cpu, cores, service, int(b))
+        if need_gb > util * spare_gb or lat > service.spec["deadline_h"] * 3600.0:
             continue
         tok_s = sockets * b * int(service.spec["output_tokens"]) / lat
         if best is None or tok_s > best["tok_s"]:
             best = {"tok_s": tok_s, "batch": int(b), "latency_s": lat, "cores_used": cores * sockets,
                     "cores": float(host.cpu.cores or 0) * sockets, "memory_gb": spare_gb,
-                    "weights_gb": weights_gb(model, wl["precision"])}
+                    "weights_gb": weights_gb(models[service.model], service.spec.get("precision", "fp16"))}
     return best
+
+
+class CpuRates:
+    """The performance model on CPU sockets, evaluated in one batch (:meth:`prepare`) and looked up
+    (:meth:`get`) by (CPU, free cores, offline service, batch)."""
+
+    def __init__(self, db: Database, plan: Plan, models: dict):
+        self.db, self.plan, self.models = db, plan, models
+        self.table: dict[tuple, tuple[float, float, float]] = {}
+        self.pending: dict[tuple, tuple] = {}
+
+    def want(self, cpu, cores: float, service: Service) -> None:
+        for b in self.plan.reuse["batch_size"]:
+            key = (cpu.id, float(cores), service.index, int(b))
+            if key not in self.table and key not in self.pending:
+                self.pending[key] = (cpu, cores, service, int(b))
+
+    def prepare(self) -> None:
+        """Evaluate every pending point at once (a CPU without inference data gets no option)."""
+        from carbonsim.engine.inputs.cpu_llm import cpu_constants
+
+        if not self.pending:
+            return
+        util = float(cpu_constants(self.db)["memory_utilization"].value)
+        keys, cols = [], []
+        for key, (cpu, cores, s, b) in self.pending.items():
+            wl = {"batch_size": b, "prompt_tokens": int(s.spec["prompt_tokens"]),
+                  "output_tokens": int(s.spec["output_tokens"]), "precision": s.spec.get("precision", "fp16")}
+            try:
+                rows = cpu_perf_rows(self.db, cpu, self.models[s.model], wl, free_cores=cores, memory_gb=1e6)
+            except InputError:
+                self.table[key] = (np.inf, np.inf, util)
+                continue
+            keys.append(key)
+            cols.append([rows[n] for n in PARAM_NAMES])
+        self.pending = {}
+        if not cols:
+            return
+        from carbonsim.engine.chain import perf_kernel
+
+        out = perf_kernel(np.ascontiguousarray(np.array(cols, dtype=float).T))
+        for k, key in enumerate(keys):
+            self.table[key] = (float(out[O["latency_s"], k]), float(out[O["memory_needed_gb"], k]), util)
+
+    def get(self, cpu, cores: float, service: Service, batch: int) -> tuple[float, float, float]:
+        """(batch latency [s], memory needed [GB], usable share of memory) of one socket."""
+        key = (cpu.id, float(cores), service.index, int(batch))
+        if key not in self.table:
+            self.want(cpu, cores, service)
+            self.prepare()
+        return self.table[key]

@@ -1,9 +1,10 @@
-r"""One candidate server's carbon over a plan's horizon, through the one composition (layer 2).
+r"""Candidate servers' carbon over a plan's horizon, through the one composition (layer 2).
 
-:func:`candidate_carbon` is the single place a plan turns a server and its operating point into
-carbon: embodied carbon from the chain's embodied stage, amortised over the horizon by the GPU
-and host lifetimes (:func:`carbonsim.models.lifecycle.amortisation.period_embodied_kg`); host
-power from the chain's host stage; operational carbon at the chain's grid intensity and PUE.
+:func:`candidate_carbon` is the single place a plan turns servers and their operating points into
+carbon, for many candidates at once (one column each, as :class:`~carbonsim.engine.chain.CarbonChain`
+evaluates points): embodied carbon from the chain's embodied stage, amortised over the horizon by
+the GPU and host lifetimes (:func:`carbonsim.models.lifecycle.amortisation.period_embodied_kg`);
+host power from the chain's host stage; operational carbon at the chain's grid intensity and PUE.
 The integer program needs it linear in the load, so a server's IT power at load :math:`x`
 (requests/s or tokens/s) is the chord from idle to its capacity point:
 
@@ -13,9 +14,10 @@ The integer program needs it linear in the load, so a server's IT power at load 
 
 with :math:`P_0` the server on and serving nothing (GPUs holding their model at loaded idle,
 spare GPUs idle, the host at zero utilisation) and :math:`P(c)` its simulated mean power at
-capacity :math:`c`. A concave power curve lies above the chord, so the chord underestimates
-power at part load; the SLO re-check simulates every chosen server at its assigned load and
-the output reports the re-simulated energy beside the program's (docs/plan.md §2).
+capacity :math:`c`. The chord is exact for a dispatcher that runs servers full or idle; a
+concave power curve lies above it at part load, so it underestimates a partly loaded server.
+The SLO re-check simulates every loaded server at its assigned load and the output reports that
+re-simulated operational carbon beside the program's (docs/plan.md §2).
 
 Refreshed GPUs: with a GPU lifetime :math:`L` shorter than the horizon the fleet's GPUs are
 replaced by a newer generation whose energy per unit of work is lower by
@@ -25,7 +27,7 @@ the GPUs' idle and busy power are scaled by the horizon's mean factor, the host'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,79 +39,92 @@ from carbonsim.units import J_PER_KWH
 
 @dataclass
 class CandidateCarbon:
-    """A candidate server's prices for the integer program (per server).
+    """Candidate servers' prices for the integer program (per server; arrays over candidates).
 
     Attributes
     ----------
-    host_embodied_kg, gpu_embodied_kg : float
+    host_embodied_kg, gpu_embodied_kg : ndarray
         Embodied carbon charged to the horizon [kg].
-    idle_w : float
+    idle_w : ndarray
         IT power on and serving nothing [W] (GPU part after the refresh factor).
-    unit_j : float
-        IT energy per unit served beyond idle [J per request or per output token].
-    reuse_j : dict
-        Offline service index -> IT energy per output token of host-CPU work [J].
-    kg_per_j : float
-        Operational carbon per joule of IT energy: PUE x grid intensity [kg/J].
-    busy_w : float
+    busy_w : ndarray
         IT power at the capacity point [W].
+    unit_j : ndarray
+        IT energy per unit served beyond idle [J per request or per output token].
+    kg_per_j : ndarray
+        Operational carbon per joule of IT energy: PUE x grid intensity [kg/J].
+    reuse_j : ndarray, shape (n, m)
+        IT energy per output token of host-CPU work for each of ``m`` offline services [J]
+        (``nan`` where the host has no such option).
     """
 
-    host_embodied_kg: float
-    gpu_embodied_kg: float
-    idle_w: float
-    unit_j: float
-    kg_per_j: float
-    busy_w: float
-    reuse_j: dict = field(default_factory=dict)
+    host_embodied_kg: np.ndarray
+    gpu_embodied_kg: np.ndarray
+    idle_w: np.ndarray
+    busy_w: np.ndarray
+    unit_j: np.ndarray
+    kg_per_j: np.ndarray
+    reuse_j: np.ndarray
 
     @property
-    def embodied_kg(self) -> float:
+    def embodied_kg(self) -> np.ndarray:
         return self.host_embodied_kg + self.gpu_embodied_kg
 
 
-def candidate_carbon(chain: CarbonChain, column: np.ndarray, *, horizon_yr: float, gpu_lifetime_yr: float,
-                     host_lifetime_yr: float, energy_factor: float, gpu_idle_w: float, gpu_busy_w: float,
-                     rate: float, host_util: float | None = None, host_busy_w: float | None = None,
-                     reuse=()) -> CandidateCarbon:
-    """Prices of one candidate server (module docstring).
+def candidate_carbon(chain: CarbonChain, columns: np.ndarray, *, horizon_yr: float, gpu_lifetime_yr, host_lifetime_yr,
+                     energy_factor, gpu_idle_w, gpu_busy_w, rate, host_util, host_busy_w,
+                     reuse_base_util=None, reuse_added_util=None, reuse_tok_s=None) -> CandidateCarbon:
+    """Prices of candidate servers (module docstring); every argument but ``chain``, ``columns`` and
+    ``horizon_yr`` is an array with one value per candidate.
 
     Parameters
     ----------
     chain : CarbonChain
-        The composition ``column`` was built by (its embodied, host-power and grid stages).
-    column : ndarray
-        The server's point (rows of ``chain``): server, coefficient set, grid and PUE.
-    horizon_yr, gpu_lifetime_yr, host_lifetime_yr : float
-    energy_factor : float
-        Mean GPU energy factor over the horizon for this GPU lifetime (1: no refresh gain).
-    gpu_idle_w, gpu_busy_w : float
+        The composition ``columns`` were built by (its embodied, host-power and grid stages).
+    columns : ndarray, shape (len(chain.rows), n)
+        Each candidate's server point: server, coefficient set, grid and PUE.
+    horizon_yr : float
+    gpu_lifetime_yr, host_lifetime_yr : array_like
+    energy_factor : array_like
+        Mean GPU energy factor over the horizon for the GPU lifetime (1: no refresh gain).
+    gpu_idle_w, gpu_busy_w : array_like
         All the server's GPUs, idle with their models loaded and at the capacity point [W].
-    rate : float
+    rate : array_like
         Units served per second at the capacity point (> 0).
-    host_util, host_busy_w : float, optional
-        The host's CPU utilisation at the capacity point, or its power there [W].
-    reuse : iterable of (service index, base utilisation, added utilisation, tokens/s)
-        Host-CPU inference options: the host's utilisation from its GPU engines, the share of its
-        cores the CPU engines add, and their output tokens/s.
+    host_util, host_busy_w : array_like
+        The host's CPU utilisation at the capacity point, or (where not ``nan``) its power there [W].
+    reuse_base_util : array_like, shape (n,), optional
+        The host's utilisation from its GPU engines alone.
+    reuse_added_util, reuse_tok_s : array_like, shape (n, m), optional
+        Share of the host's cores each offline service's CPU engines add, and their output tokens/s
+        (``nan``: no option).
     """
-    mat = np.asarray(column, float)[:, None]
+    mat = np.asarray(columns, float)
+    n = mat.shape[1]
     ix = chain.index
     comps = chain.components_kg(mat)
-    host_kg, gpu_kg = float(comps[:N_HOST].sum()), float(comps[N_HOST:].sum())
-    host_e = float(period_embodied_kg(host_kg, 0.0, host_lifetime_yr, 1.0, horizon_yr))
-    gpu_e = float(period_embodied_kg(0.0, gpu_kg, 1.0, gpu_lifetime_yr, horizon_yr))
-    host_idle = float(chain.host_w(mat, np.zeros(1))[0])
-    if host_busy_w is None:
-        host_busy_w = float(chain.host_w(mat, np.array([min(1.0, max(0.0, host_util or 0.0))]))[0])
-    idle_w = host_idle + energy_factor * gpu_idle_w
-    busy_w = host_busy_w + energy_factor * gpu_busy_w
-    unit_j = max(0.0, busy_w - idle_w) / rate
-    ci = float(chain.ci_g_per_kwh(mat)[0])
-    kg_per_j = float(mat[ix["pue"], 0]) * (ci if np.isfinite(ci) else 0.0) / J_PER_KWH / 1000.0
-    reuse_j = {}
-    for s, base, added, tok_s in reuse:
-        u = np.array([min(1.0, base), min(1.0, base + added)])
-        w = chain.host_w(np.repeat(mat, 2, axis=1), u)
-        reuse_j[s] = max(0.0, float(w[1] - w[0])) / tok_s
-    return CandidateCarbon(host_e, gpu_e, idle_w, unit_j, kg_per_j, busy_w, reuse_j)
+    host_kg, gpu_kg = comps[:N_HOST].sum(axis=0), comps[N_HOST:].sum(axis=0)
+    host_e = period_embodied_kg(host_kg, 0.0, np.asarray(host_lifetime_yr, float), 1.0, horizon_yr)
+    gpu_e = period_embodied_kg(0.0, gpu_kg, 1.0, np.asarray(gpu_lifetime_yr, float), horizon_yr)
+    host_idle = chain.host_w(mat, np.zeros(n))
+    given = np.asarray(host_busy_w, float)
+    util = np.clip(np.nan_to_num(np.asarray(host_util, float)), 0.0, 1.0)
+    host_busy = np.where(np.isnan(given), chain.host_w(mat, util), given)
+    f = np.asarray(energy_factor, float)
+    idle_w = host_idle + f * np.asarray(gpu_idle_w, float)
+    busy_w = host_busy + f * np.asarray(gpu_busy_w, float)
+    unit_j = np.maximum(0.0, busy_w - idle_w) / np.asarray(rate, float)
+    ci = np.nan_to_num(chain.ci_g_per_kwh(mat))
+    kg_per_j = mat[ix["pue"]] * ci / J_PER_KWH / 1000.0
+    if reuse_tok_s is None:
+        reuse_j = np.zeros((n, 0))
+    else:
+        tok = np.asarray(reuse_tok_s, float)
+        base = np.clip(np.asarray(reuse_base_util, float), 0.0, 1.0)
+        w0 = chain.host_w(mat, base)
+        reuse_j = np.full(tok.shape, np.nan)
+        for j in range(tok.shape[1]):
+            has = ~np.isnan(tok[:, j])
+            w1 = chain.host_w(mat, np.clip(base + np.nan_to_num(np.asarray(reuse_added_util, float)[:, j]), 0.0, 1.0))
+            reuse_j[has, j] = np.maximum(0.0, (w1 - w0)[has]) / tok[has, j]
+    return CandidateCarbon(host_e, gpu_e, idle_w, busy_w, unit_j, kg_per_j, reuse_j)

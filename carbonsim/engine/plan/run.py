@@ -22,6 +22,7 @@ The grid, PUE and load are the plan's (the user's circumstance): they are inputs
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,8 +34,9 @@ from carbonsim.engine.inputs.grid import resolve_grid
 from carbonsim.engine.inputs.llm import model_spec
 from carbonsim.engine.inputs.power import gpu_constants
 from carbonsim.engine.plan.candidates import Candidate, Instance, enumerate_candidates, window_slots
-from carbonsim.engine.plan.capacity import cpu_throughput, offline_throughput, online_capacity, recheck
-from carbonsim.engine.plan.carbon import CandidateCarbon, candidate_carbon
+from carbonsim.engine.plan.capacity import (CpuRates, cpu_throughput, free_cores, offline_throughput, online_capacity,
+                                            recheck)
+from carbonsim.engine.plan.carbon import candidate_carbon
 from carbonsim.engine.plan.spec import Plan
 from carbonsim.errors import NoFeasibleAnswer
 from carbonsim.models.lifecycle.refresh_gain import refreshed_energy_factor
@@ -55,12 +57,24 @@ class NoFeasiblePlan(NoFeasibleAnswer):
 
 
 @dataclass
+class Price:
+    """One candidate's prices (a row of :class:`~carbonsim.engine.plan.carbon.CandidateCarbon`)."""
+
+    embodied_kg: float
+    idle_w: float
+    busy_w: float
+    unit_j: float
+    kg_per_j: float
+    reuse_j: dict
+
+
+@dataclass
 class Priced:
     """A feasible candidate with everything the program needs."""
 
     cand: Candidate
     cap: float                 # units/s per server
-    carbon: CandidateCarbon
+    carbon: Price
     latency_s: float           # per request at the capacity point
     units_per_request: float   # 1 (online) or output tokens (offline)
     gpu_idle_w: float
@@ -171,63 +185,87 @@ def _no_plan(spec: Plan, service, instances: list[Instance]) -> NoFeasiblePlan:
 
 
 def _price(spec: Plan, db: Database, cands: list[Candidate], instances: list[Instance], offline: dict, models: dict,
-           cs, grid) -> tuple[list[Priced], dict]:
-    """Capacity and prices of every feasible candidate, through :func:`candidate_carbon`."""
+           cs, grid) -> list[Priced]:
+    """Capacity and prices of every feasible candidate, through one :func:`candidate_carbon` call."""
     chain = CarbonChain(db, compiled=False)
-    columns: dict[int, np.ndarray] = {}
-    priced: list[Priced] = []
+    columns: dict[int, int] = {}
+    cols: list[np.ndarray] = []
     reuse_cache: dict[tuple, dict | None] = {}
     offline_services = [s for s in spec.services if not s.online]
-    use_reuse = bool(spec.reuse["host_cpus"]) and offline_services
+    use_reuse = bool(spec.reuse["host_cpus"]) and bool(offline_services)
+    gpu_w: dict[str, tuple[float, float]] = {}
+    keep, rows = [], []
+    rates = CpuRates(db, spec, models)
+    if use_reuse:   # every CPU point the candidates need, evaluated in one batch
+        for c in cands:
+            v = c.variant
+            cores = free_cores(v, c.replicas * c.tp, c.replicas)
+            if cores > 0:
+                for o_s in offline_services:
+                    rates.want(v.server.host.cpu, cores, o_s)
+        rates.prepare()
     for c in cands:
         inst, v, s = c.instance, c.variant, c.service
         if s.online and not inst.feasible:
             continue
+        if not s.online and (v.index, inst.index) not in offline:
+            continue
         if v.index not in columns:
-            columns[v.index] = chain.column(v.server, cs, ci_g_per_kwh=grid.ci_g_per_kwh, pue=spec.pue,
-                                            load=Load(0.0, 0.0)).value
-        col = columns[v.index]
+            columns[v.index] = len(cols)
+            cols.append(chain.column(v.server, cs, ci_g_per_kwh=grid.ci_g_per_kwh, pue=spec.pue,
+                                     load=Load(0.0, 0.0)).value)
         gpu = v.server.gpu
-        consts, _ = gpu_constants(db, gpu.id, gpu.tdp_w.value)
-        loaded_w = float(consts["idle_loaded_w"])
-        bare_w = float(gpu.idle_w.value) if gpu.idle_w is not None else loaded_w
+        if gpu.id not in gpu_w:
+            consts, _ = gpu_constants(db, gpu.id, gpu.tdp_w.value)
+            loaded = float(consts["idle_loaded_w"])
+            gpu_w[gpu.id] = (loaded, float(gpu.idle_w.value) if gpu.idle_w is not None else loaded)
+        loaded_w, bare_w = gpu_w[gpu.id]
         used = c.replicas * c.tp
         spare = max(0, c.gpus - used)
-        gpu_idle = used * loaded_w + spare * bare_w
         cores = float(v.server.host.cpu_count * (v.server.host.cpu.cores or 1))
         if s.online:
             o = inst.outputs
             dur = max(o["duration_s"], 1e-12)
-            gpu_busy = c.replicas * o["gpu_energy_j"] / dur + spare * bare_w
-            util = min(1.0, c.replicas * o["cpu_core_s"] / dur / cores)
-            rate = c.replicas * inst.cap
-            host = {"host_util": util}
+            busy, rate = c.replicas * o["gpu_energy_j"] / dur + spare * bare_w, c.replicas * inst.cap
+            util, host_w = min(1.0, c.replicas * o["cpu_core_s"] / dur / cores), np.nan
             latency, per = o["latency_mean_s"], 1.0
         else:
-            r = offline.get((v.index, inst.index))
-            if r is None:
-                continue
-            gpu_busy, rate = r["gpu_w"], r["tok_s"]
-            host = {"host_busy_w": r["host_w"]}
+            r = offline[(v.index, inst.index)]
+            busy, rate, util, host_w = r["gpu_w"], r["tok_s"], np.nan, r["host_w"]
             latency, per = r["latency_s"], float(s.spec["output_tokens"])
-        reuse_opts, reuse_in = {}, []
+        reuse_opts = {}
+        added = np.full(len(offline_services), np.nan)
+        tok = np.full(len(offline_services), np.nan)
         if use_reuse:
-            base = (used + c.replicas) / cores
-            for o_s in offline_services:
+            for j, o_s in enumerate(offline_services):
                 key = (v.index, s.index, c.tp, o_s.index)
                 if key not in reuse_cache:
                     reuse_cache[key] = cpu_throughput(db, spec, v, (s.model, s.spec.get("precision", "fp16"), used,
-                                                                    c.replicas), o_s, models)
+                                                                    c.replicas), o_s, models, rates)
                 got = reuse_cache[key]
                 if got is not None:
                     reuse_opts[o_s.index] = got
-                    reuse_in.append((o_s.index, base, got["cores_used"] / cores, got["tok_s"]))
-        factor = refreshed_energy_factor(spec.horizon_yr, c.lifetime.gpu_yr, spec.doubling_yr)
-        carbon = candidate_carbon(chain, col, horizon_yr=spec.horizon_yr, gpu_lifetime_yr=c.lifetime.gpu_yr,
-                                  host_lifetime_yr=c.lifetime.host_yr, energy_factor=factor, gpu_idle_w=gpu_idle,
-                                  gpu_busy_w=gpu_busy, rate=rate, reuse=reuse_in, **host)
-        priced.append(Priced(c, rate, carbon, latency, per, gpu_idle, spare * bare_w, factor, reuse_opts))
-    return priced, columns
+                    added[j], tok[j] = got["cores_used"] / cores, got["tok_s"]
+        keep.append((c, rate, latency, per, used * loaded_w + spare * bare_w, spare * bare_w, reuse_opts))
+        rows.append((columns[v.index], c.lifetime.gpu_yr, c.lifetime.host_yr,
+                     refreshed_energy_factor(spec.horizon_yr, c.lifetime.gpu_yr, spec.doubling_yr),
+                     used * loaded_w + spare * bare_w, busy, rate, util, host_w, (used + c.replicas) / cores, added, tok))
+    if not keep:
+        return []
+    col_idx, g_life, h_life, factor, idle, busy, rate, util, host_w, base, added, tok = zip(*rows)
+    mat = np.column_stack(cols)[:, list(col_idx)]
+    cc = candidate_carbon(chain, mat, horizon_yr=spec.horizon_yr, gpu_lifetime_yr=g_life, host_lifetime_yr=h_life,
+                          energy_factor=factor, gpu_idle_w=idle, gpu_busy_w=busy, rate=rate, host_util=util,
+                          host_busy_w=host_w, reuse_base_util=base, reuse_added_util=np.array(added),
+                          reuse_tok_s=np.array(tok))
+    out = []
+    for i, (c, cap, latency, per, gpu_idle, spare_w, reuse_opts) in enumerate(keep):
+        reuse_j = {o_s.index: float(cc.reuse_j[i, j]) for j, o_s in enumerate(offline_services)
+                   if o_s.index in reuse_opts}
+        price = Price(float(cc.embodied_kg[i]), float(cc.idle_w[i]), float(cc.busy_w[i]), float(cc.unit_j[i]),
+                      float(cc.kg_per_j[i]), reuse_j)
+        out.append(Priced(c, float(cap), price, float(latency), per, gpu_idle, spare_w, float(factor[i]), reuse_opts))
+    return out
 
 
 def _problem(spec: Plan, priced: list[Priced]) -> FleetProblem:
@@ -251,7 +289,8 @@ def _problem(spec: Plan, priced: list[Priced]) -> FleetProblem:
             rw.append(window_slots(spec.services[s_idx], T))
     return FleetProblem(np.array([p.cand.service.index for p in priced]), np.array([p.cap for p in priced]), window,
                         online, demand, work, spec.slot_s, np.array(rh, np.int64), np.array(rs, np.int64),
-                        np.array(rc, float), np.array(rw, bool).reshape(len(rh), T), spec.idle_on)
+                        np.array(rc, float), np.array(rw, bool).reshape(len(rh), T), spec.idle_on,
+                        uniform_windows=True)
 
 
 def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem) -> dict[str, list[FleetCosts]]:
@@ -299,12 +338,36 @@ def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem) -> dict[str
     return out
 
 
+@contextmanager
+def _solver_output_silenced():
+    """HiGHS writes some messages straight to file descriptor 1 even with output off; keep them out
+    of carbonsim's stdout (``--format json`` prints one document and nothing else)."""
+    import os
+    import sys
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):   # no real stdout (a notebook): nothing to protect
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 def _solve(spec: Plan, problem: FleetProblem, levels: list[FleetCosts]) -> tuple[FleetSolution, np.ndarray, float]:
     t = time.perf_counter()
     keep = prune_dominated(problem, levels)
     sub, r_keep = problem.subset(keep)
-    sol = solve_fleet(sub, [lv.subset(keep, r_keep) for lv in levels], time_limit_s=spec.solver["time_limit_s"],
-                      mip_rel_gap=spec.solver["mip_rel_gap"])
+    with _solver_output_silenced():
+        sol = solve_fleet(sub, [lv.subset(keep, r_keep) for lv in levels], time_limit_s=spec.solver["time_limit_s"],
+                          mip_rel_gap=spec.solver["mip_rel_gap"])
     K, T, R = problem.n_candidates, problem.n_slots, problem.n_reuse
     full = FleetSolution(np.zeros(K, np.int64), np.zeros((K, T), np.int64), np.zeros((K, T)), np.zeros((R, T)),
                          sol.status, sol.message, sol.gap, sol.objectives)
@@ -352,7 +415,7 @@ def _choice(spec: Plan, name: str, sol: FleetSolution, solve_s: float, priced: l
             "operational_kg": float((carbon.on[k].sum() * sol.n[k] if spec.idle_on else carbon.on[k] @ sol.a[k])
                                     + carbon.unit[k] @ sol.x[k]),
         })
-    for r in np.flatnonzero(sol.z.sum(axis=1) > 0) if problem.n_reuse else []:
+    for r in np.flatnonzero(sol.z @ spec.slot_s > 1e-6 * max(1.0, float(problem.work.max()))) if problem.n_reuse else []:
         k = problem.reuse_host[r]
         s = spec.services[problem.reuse_service[r]]
         got = priced[k].reuse[s.index]
@@ -410,7 +473,7 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
     rounds, derated = 0, []
     while True:
         t3 = time.perf_counter()
-        priced, _ = _price(spec, db, cands, instances, offline, models, cs, grid)
+        priced = _price(spec, db, cands, instances, offline, models, cs, grid)
         for s in spec.services:
             if not any(p.cand.service is s for p in priced):
                 raise _no_plan(spec, s, instances)

@@ -83,6 +83,10 @@ class FleetProblem:
     reuse_window : bool ndarray, shape (R, T)
     idle_on : bool
         Installed servers stay on in every slot (no ``a`` variables).
+    uniform_windows : bool
+        Every price is the same in every slot of a window (the engine's plans: one grid intensity all
+        day), so offline work can always be spread evenly over its window; this tightens
+        :func:`server_bounds`.
     """
 
     service: np.ndarray
@@ -97,6 +101,7 @@ class FleetProblem:
     reuse_cap: np.ndarray = field(default_factory=lambda: np.zeros(0))
     reuse_window: np.ndarray | None = None
     idle_on: bool = True
+    uniform_windows: bool = False
 
     def __post_init__(self):
         self.service = np.asarray(self.service, dtype=np.int64)
@@ -133,7 +138,7 @@ class FleetProblem:
         r_keep = keep[self.reuse_host] if self.n_reuse else np.zeros(0, dtype=bool)
         sub = FleetProblem(self.service[keep], self.cap[keep], self.window[keep], self.online, self.demand,
                            self.work, self.slot_s, new_index[self.reuse_host[r_keep]], self.reuse_service[r_keep],
-                           self.reuse_cap[r_keep], self.reuse_window[r_keep], self.idle_on)
+                           self.reuse_cap[r_keep], self.reuse_window[r_keep], self.idle_on, self.uniform_windows)
         return sub, np.flatnonzero(r_keep)
 
 
@@ -208,19 +213,31 @@ class FleetSolution:
 def server_bounds(problem: FleetProblem) -> np.ndarray:
     """Most servers of each candidate an optimal plan needs (every price is non-negative).
 
-    In any slot a candidate serves at most its service's demand, so it never needs more than
-    :math:`\\lceil \\max_t q_{s,t} / c_k \\rceil` servers for that (offline:
-    :math:`\\lceil W_s / (\\Delta_{min} c_k) \\rceil`, all the day's work in its shortest slot), plus
-    the hosts its reuse options could use, :math:`\\lceil W_{s'} / (\\Delta_{min} c_r) \\rceil`; more
-    servers cost without serving anything.
+    A server's GPUs and its host CPU are separate resources, so in slot :math:`t` a candidate needs
+    :math:`\max(x_{k,t}/c_k,\ \sum_r z_{r,t}/c_r)` servers on; more cost without serving. In any
+    slot it serves at most its service's demand, :math:`\max_t q_{s,t}/c_k` servers (offline:
+    all the day's work in its shortest slot, :math:`W_s/(\Delta_{min} c_k)`, or spread over the
+    window, :math:`W_s/(\sum_{t \in w} \Delta_t\, c_k)`, when prices are uniform within windows:
+    spreading then costs the same and needs fewer servers); its reuse options add up likewise.
     """
     p = problem
     dt = float(p.slot_s.min())
-    need = np.where(p.online[p.service], p.demand.max(axis=1)[p.service], p.work[p.service] / dt)
-    n = np.ceil(need / p.cap - 1e-9)
+
+    def span(window_row):
+        return float(p.slot_s[window_row].sum()) if p.uniform_windows else dt
+
+    need = np.zeros(p.n_candidates)
+    for k in range(p.n_candidates):
+        s = p.service[k]
+        if p.online[s]:
+            need[k] = p.demand[s].max() / p.cap[k]
+        elif p.window[k].any():
+            need[k] = p.work[s] / (span(p.window[k]) * p.cap[k])
+    cpu = np.zeros(p.n_candidates)
     for r in range(p.n_reuse):
-        n[p.reuse_host[r]] += np.ceil(p.work[p.reuse_service[r]] / (dt * p.reuse_cap[r]) - 1e-9)
-    return np.maximum(n, 0.0)
+        if p.reuse_window[r].any():
+            cpu[p.reuse_host[r]] += p.work[p.reuse_service[r]] / (span(p.reuse_window[r]) * p.reuse_cap[r])
+    return np.ceil(np.maximum(need, cpu) - 1e-9).clip(min=0.0)
 
 
 def _layout(problem: FleetProblem):
