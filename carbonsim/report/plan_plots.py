@@ -19,7 +19,7 @@ def fig_plan(result, width: str = "double"):
     import matplotlib as mpl
 
     with mpl.rc_context(STYLE):
-        fig = _figure(width, 2.8)
+        fig = _figure(width, 3.2)
         ax_c, ax_f = fig.subplots(1, 2, width_ratios=[1.0, 1.3])
         names = list(result.plans)
         x = np.arange(len(names))
@@ -34,9 +34,11 @@ def fig_plan(result, width: str = "double"):
                      linewidth=0.5, label="operational, re-simulated (excess)")
         for i, n in enumerate(names):
             ax_c.text(i, emb[i] + op[i] + extra[i], f"{emb[i] + op[i]:,.0f}", ha="center", va="bottom", fontsize=6)
-        ax_c.set_xticks(x, names)
+        # (the number is the program's total; the hatched cap, where drawn, is the re-simulated excess)
+        ax_c.set_xticks(x, names, rotation=25, ha="right")
         ax_c.set_ylabel(f"t CO2e over {result.horizon_yr:g} years")
-        ax_c.legend(loc="upper left")
+        ax_c.set_ylim(0, 1.12 * float(np.max(emb + op + extra)))
+        ax_c.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=1, fontsize=6)
         ax_c.set_title(f"{result.grid}, PUE {result.pue:g}")
         # fleet composition: GPUs by (server, service)
         keys = []
@@ -52,7 +54,7 @@ def fig_plan(result, width: str = "double"):
             ax_f.bar(x, gpus, 0.6, bottom=bottom, color=COLORS[j % len(COLORS)], hatch=HATCHES[j % len(HATCHES)],
                      edgecolor="white", linewidth=0.3, label=f"{k[0]} ({k[1]})")
             bottom += gpus
-        ax_f.set_xticks(x, names)
+        ax_f.set_xticks(x, names, rotation=25, ha="right")
         ax_f.set_ylabel("GPUs installed")
         ax_f.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=6)
         ax_f.set_title("fleet")

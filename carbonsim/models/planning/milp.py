@@ -211,7 +211,7 @@ class FleetSolution:
 
 
 def server_bounds(problem: FleetProblem) -> np.ndarray:
-    """Most servers of each candidate an optimal plan needs (every price is non-negative).
+    r"""Most servers of each candidate an optimal plan needs (every price is non-negative).
 
     A server's GPUs and its host CPU are separate resources, so in slot :math:`t` a candidate needs
     :math:`\max(x_{k,t}/c_k,\ \sum_r z_{r,t}/c_r)` servers on; more cost without serving. In any
