@@ -114,13 +114,15 @@ def _ok(out: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def online_capacity(chain: CarbonChain, db: Database, cs: CoefficientSet, plan: Plan, instances: list[Instance],
-                    models: dict, progress=None) -> np.ndarray:
+                    models: dict, progress=None) -> tuple[np.ndarray, int]:
     """Fill each online instance's ``cap`` [requests/s at the SLO], ``reason`` and ``outputs`` (the
-    simulation at ``cap``), as the module docstring describes; returns the instances' columns."""
+    simulation at ``cap``), as the module docstring describes; returns the instances' columns and
+    the number of simulations run."""
     search = plan.search
     mat, ok = _columns(chain, db, cs, instances, models, search, plan.file)
     if not ok:
-        return mat
+        return mat, 0
+    sims = len(ok)
     ix = chain.index
     target = np.array([instances[j].service.slo["attainment"] for j in ok])
     # saturated throughput: every request at t = 0
@@ -147,6 +149,7 @@ def online_capacity(chain: CarbonChain, db: Database, cs: CoefficientSet, plan: 
             break
         probe[ix["online_qps"], run] = rates[run]
         o = _simulate(chain, probe, list(run), [instances[ok[k]] for k in run], search["seed"])
+        sims += len(run)
         good = _ok(o, target[run])
         for i, k in enumerate(run):
             if good[i]:
@@ -167,6 +170,7 @@ def online_capacity(chain: CarbonChain, db: Database, cs: CoefficientSet, plan: 
             break
         probe[ix["online_qps"], run] = rates[run]
         o = _simulate(chain, probe, list(run), [instances[ok[k]] for k in run], search["seed"])
+        sims += len(run)
         good = _ok(o, target[run])
         for i, k in enumerate(run):
             if good[i]:
@@ -181,13 +185,13 @@ def online_capacity(chain: CarbonChain, db: Database, cs: CoefficientSet, plan: 
         inst = instances[j]
         if inst.reason:
             continue
-        inst.cap = float(lo[k])
+        inst.cap = float(search["margin"]) * float(lo[k])
         if inst.cap <= 0:
             inst.reason = (f"no request rate meets the SLO (attainment below "
                            f"{inst.service.slo['attainment']:g} even at {hi[k]:.3g} requests/s)")
         else:
-            inst.outputs = {name: float(best[OUT[name], k]) for name in OUT}
-    return mat
+            inst.outputs = {name: float(best[OUT[name], k]) for name in OUT} | {"qps": float(lo[k])}
+    return mat, sims
 
 
 def recheck(chain: CarbonChain, mat: np.ndarray, loads: list[tuple[Instance, float]], seed: int) -> list[dict]:

@@ -10,7 +10,9 @@ objective swapped, each over the same candidates and constraints:
 * ``cost``: least capital (amortised over the lifetimes, like embodied carbon) plus energy cost,
   when the plan gives prices.
 
-Ties are broken, last, toward the servers' own host configuration and lifetimes. Every plan is
+Of candidates equal in every price of an objective, the server as listed (its own host
+configuration and lifetimes) is kept, so a baseline changes DRAM, SSD or lifetimes only where its
+objective gains from it. Every plan is
 then priced in carbon, energy, GPUs and cost the same way, and every online server it installs
 is simulated again at the load the plan assigns it (per hour, with requests drawn from another
 seed); an instance that misses its SLO there gets a lower capacity and all plans are solved
@@ -132,6 +134,8 @@ class PlanResult:
     counts: dict
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    #: The integer program as solved last: ``(FleetProblem, {objective: [FleetCosts, ...]})``.
+    program: tuple | None = field(default=None, repr=False)
 
     @property
     def carbon(self) -> PlanChoice:
@@ -226,12 +230,14 @@ def _price(spec: Plan, db: Database, cands: list[Candidate], instances: list[Ins
         if s.online:
             o = inst.outputs
             dur = max(o["duration_s"], 1e-12)
-            busy, rate = c.replicas * o["gpu_energy_j"] / dur + spare * bare_w, c.replicas * inst.cap
+            busy, rate = c.replicas * o["gpu_energy_j"] / dur + spare * bare_w, c.replicas * o["qps"]
+            cap = c.replicas * inst.cap        # the search's margin below the measured point
             util, host_w = min(1.0, c.replicas * o["cpu_core_s"] / dur / cores), np.nan
             latency, per = o["latency_mean_s"], 1.0
         else:
             r = offline[(v.index, inst.index)]
             busy, rate, util, host_w = r["gpu_w"], r["tok_s"], np.nan, r["host_w"]
+            cap = rate
             latency, per = r["latency_s"], float(s.spec["output_tokens"])
         reuse_opts = {}
         added = np.full(len(offline_services), np.nan)
@@ -246,7 +252,7 @@ def _price(spec: Plan, db: Database, cands: list[Candidate], instances: list[Ins
                 if got is not None:
                     reuse_opts[o_s.index] = got
                     added[j], tok[j] = got["cores_used"] / cores, got["tok_s"]
-        keep.append((c, rate, latency, per, used * loaded_w + spare * bare_w, spare * bare_w, reuse_opts))
+        keep.append((c, cap, latency, per, used * loaded_w + spare * bare_w, spare * bare_w, reuse_opts))
         rows.append((columns[v.index], c.lifetime.gpu_yr, c.lifetime.host_yr,
                      refreshed_energy_factor(spec.horizon_yr, c.lifetime.gpu_yr, spec.doubling_yr),
                      used * loaded_w + spare * bare_w, busy, rate, util, host_w, (used + c.replicas) / cores, added, tok))
@@ -305,11 +311,10 @@ def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem) -> dict[str
     kgj = np.array([p.carbon.kg_per_j for p in priced])
     kwh = spec.pue / J_PER_KWH
     zeros_k, zeros_r = np.zeros((len(priced), T)), np.zeros((R, T))
-    depart = FleetCosts([0.0 if p.cand.default else 1.0 for p in priced], zeros_k, zeros_k, zeros_r)
     out = {
         "carbon": [FleetCosts([p.carbon.embodied_kg for p in priced], idle * kgj[:, None], unit * kgj[:, None],
-                              runit * kgj[problem.reuse_host][:, None] if R else zeros_r), depart],
-        "energy": [FleetCosts(np.zeros(len(priced)), idle * kwh, unit * kwh, runit * kwh), depart],
+                              runit * kgj[problem.reuse_host][:, None] if R else zeros_r)],
+        "energy": [FleetCosts(np.zeros(len(priced)), idle * kwh, unit * kwh, runit * kwh)],
     }
     # performance: fewest GPUs, then each service's demand-weighted mean latency
     daily = np.array([s.rate.sum() * spec.slot_s[0] if s.online else s.work_per_day for s in spec.services])
@@ -323,7 +328,7 @@ def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem) -> dict[str
     else:
         rlat = zeros_r
     out["performance"] = [FleetCosts([p.cand.gpus for p in priced], zeros_k, zeros_k, zeros_r),
-                          FleetCosts(np.zeros(len(priced)), zeros_k, lat, rlat), depart]
+                          FleetCosts(np.zeros(len(priced)), zeros_k, lat, rlat)]
     prices = spec.prices
     if prices:
         usd_kwh = prices["energy_usd_per_kwh"]
@@ -334,7 +339,7 @@ def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem) -> dict[str
             host_usd = (sp["host_usd"] + (v.dram_gb - v.own_dram_gb) * prices.get("dram_usd_per_gb", 0.0)
                         + (v.ssd_gb - v.own_ssd_gb) * prices.get("ssd_usd_per_gb", 0.0))
             capex.append(sp["gpus_usd"] * spec.horizon_yr / lt.gpu_yr + max(host_usd, 0.0) * spec.horizon_yr / lt.host_yr)
-        out["cost"] = [FleetCosts(capex, idle * kwh * usd_kwh, unit * kwh * usd_kwh, runit * kwh * usd_kwh), depart]
+        out["cost"] = [FleetCosts(capex, idle * kwh * usd_kwh, unit * kwh * usd_kwh, runit * kwh * usd_kwh)]
     return out
 
 
@@ -361,9 +366,10 @@ def _solver_output_silenced():
         os.close(saved)
 
 
-def _solve(spec: Plan, problem: FleetProblem, levels: list[FleetCosts]) -> tuple[FleetSolution, np.ndarray, float]:
+def _solve(spec: Plan, problem: FleetProblem, levels: list[FleetCosts], prefer) -> tuple[FleetSolution, np.ndarray,
+                                                                                         float]:
     t = time.perf_counter()
-    keep = prune_dominated(problem, levels)
+    keep = prune_dominated(problem, levels, prefer)
     sub, r_keep = problem.subset(keep)
     with _solver_output_silenced():
         sol = solve_fleet(sub, [lv.subset(keep, r_keep) for lv in levels], time_limit_s=spec.solver["time_limit_s"],
@@ -462,7 +468,7 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
     offline_inst = [i for i in instances if not i.service.online]
     chain = CarbonChain(db, online=True, compiled=False)
     t1 = time.perf_counter()
-    mat = online_capacity(chain, db, cs, spec, online_inst, models, say)
+    mat, sims = online_capacity(chain, db, cs, spec, online_inst, models, say)
     t2 = time.perf_counter()
     variant_list = sorted({c.variant.index: c.variant for c in cands}.values(), key=lambda v: v.index)
     offline = offline_throughput(db, cs, spec, variant_list, offline_inst, models) if offline_inst else {}
@@ -471,6 +477,9 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
             raise _no_plan(spec, s, instances)
     timings = {"capacity_search": t2 - t1}
     rounds, derated = 0, []
+    sols: dict = {}
+    kept: dict = {}
+    stale = set(OBJECTIVES)
     while True:
         t3 = time.perf_counter()
         priced = _price(spec, db, cands, instances, offline, models, cs, grid)
@@ -479,19 +488,21 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
                 raise _no_plan(spec, s, instances)
         problem = _problem(spec, priced)
         levels = _levels(spec, priced, problem)
+        # of candidates equal in every price, keep the server as listed (host and lifetimes)
+        prefer = np.array([(0 if p.cand.variant.default else 2) + (0 if p.cand.lifetime.default else 1)
+                           for p in priced])
         timings["pricing"] = timings.get("pricing", 0.0) + time.perf_counter() - t3
-        sols = {}
-        kept = {}
         for name in OBJECTIVES:
-            if name not in levels:
-                continue
-            sol, keep, sec = _solve(spec, problem, levels[name])
+            if name not in levels or name not in stale:
+                continue   # its plan used no derated instance: still optimal (its candidates are unchanged)
+            sol, keep, sec = _solve(spec, problem, levels[name], prefer)
             if not sol.feasible:
                 raise NoFeasiblePlan(f"the {name} program has no solution ({sol.status}: {sol.message})", spec.file,
                                      "services")
             sols[name] = (sol, sec)
             kept[name] = int(keep.sum())
-        timings["solve"] = timings.get("solve", 0.0) + sum(s for _, s in sols.values())
+            timings["solve"] = timings.get("solve", 0.0) + sec
+            timings[f"solve_{name}"] = timings.get(f"solve_{name}", 0.0) + sec
         # re-check every plan's online servers at their assigned loads
         t4 = time.perf_counter()
         checks = {name: _assigned_loads(problem, priced, sol) for name, (sol, _) in sols.items()}
@@ -506,6 +517,8 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
                 failed[i] = min(failed.get(i, np.inf), q)
         if failed and rounds < RECHECK_ROUNDS:
             rounds += 1
+            stale = {name for name, ch in checks.items()
+                     if any(priced[k].cand.instance.index in failed for k, _, _, _ in ch)}
             for i, q in failed.items():
                 inst = by_index[i]
                 derated.append(f"{inst.service.name} {inst.gpu_id} tp {inst.tp} max_num_seqs {inst.setting}: "
@@ -528,7 +541,8 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
         choice.operational_kg_simulated = _simulated_operational(spec, db, cs, priced, sol, levels, ch, att)
         plans[name] = choice
     counts = {"candidates": len(cands), "priced": len(priced), "instances": len(instances),
-              "online_instances": len(online_inst), "kept_after_pruning": kept,
+              "online_instances": len(online_inst), "online_candidates": sum(1 for c in cands if c.service.online),
+              "simulations": int(sims), "kept_after_pruning": kept,
               "variables": int(problem.n_candidates * (1 + (0 if spec.idle_on else spec.slots) + spec.slots)
                                + problem.n_reuse * spec.slots)}
     timings["total"] = time.perf_counter() - t0
@@ -538,7 +552,7 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
         notes.append(f"refreshed GPUs: energy per unit of work halves every {spec.doubling_yr:g} years "
                      "(candidates.efficiency_doubling_yr; refresh_gain: false turns it off)")
     return PlanResult(spec.name, spec.file, grid.label, grid.ci_g_per_kwh, spec.pue, spec.horizon_yr, spec.slots,
-                      plans, counts, notes, timings)
+                      plans, counts, notes, timings, (problem, levels))
 
 
 def _simulated_operational(spec: Plan, db: Database, cs, priced: list[Priced], sol: FleetSolution, levels: dict,

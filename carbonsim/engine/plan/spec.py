@@ -31,8 +31,9 @@ HOURS = 24
 DEFAULT_ATTAINMENT = 0.9
 #: Engines a plan may simulate (vLLM's continuous batching; hf-eager runs static batches only).
 PLAN_ENGINES = ("synchronous", "overlapped")
-#: Capacity search: requests per simulation and bisection steps (docs/plan.md §3).
-DEFAULT_SEARCH = {"requests": 400, "steps": 7, "seed": 0}
+#: Capacity search: requests per simulation, bisection steps, seed, and the share of the highest
+#: rate that met the SLO a server is planned for (headroom for the run's sampling noise; docs/plan.md §3).
+DEFAULT_SEARCH = {"requests": 400, "steps": 7, "seed": 0, "margin": 0.95}
 #: Newer GPUs' energy per unit of work halves every this many years (the seed, Sec. 5.4: FLOPS
 #: per watt doubles about every 3-4 years; the short end is taken).
 DEFAULT_DOUBLING_YR = 3.0
@@ -116,7 +117,8 @@ PLAN = Fields(
         "reuse": Fields({"host_cpus": _Bool(), "batch_size": ListOf(Count(1, 100_000), 1)}, what="reuse"),
         "idle": Choice(("on", "off")),
         "prices": PRICES,
-        "search": Fields({"requests": REQUESTS, "steps": Count(2, 20), "seed": SEED}, what="search"),
+        "search": Fields({"requests": REQUESTS, "steps": Count(2, 20), "seed": SEED,
+                          "margin": Number(0.0, 1.0, exclusive_min=True)}, what="search"),
         "solver": Fields({"time_limit_s": Number(0.0, 86400.0, exclusive_min=True),
                           "mip_rel_gap": Number(0.0, 1.0)}, what="solver"),
         "note": Text(),

@@ -210,7 +210,7 @@ class FleetSolution:
         return self.status in ("optimal", "time_limit")
 
 
-def server_bounds(problem: FleetProblem) -> np.ndarray:
+def server_bounds(problem: FleetProblem, costs: FleetCosts | None = None) -> np.ndarray:
     r"""Most servers of each candidate an optimal plan needs (every price is non-negative).
 
     A server's GPUs and its host CPU are separate resources, so in slot :math:`t` a candidate needs
@@ -219,6 +219,12 @@ def server_bounds(problem: FleetProblem) -> np.ndarray:
     all the day's work in its shortest slot, :math:`W_s/(\Delta_{min} c_k)`, or spread over the
     window, :math:`W_s/(\sum_{t \in w} \Delta_t\, c_k)`, when prices are uniform within windows:
     spreading then costs the same and needs fewer servers); its reuse options add up likewise.
+
+    With the objective's ``costs``, servers a candidate would buy for its host CPUs alone are
+    bounded too: beyond what its own service needs, each costs at least :math:`F_k + \sum_t O_{k,t}`
+    (idle on; :math:`F_k` otherwise), while all of an offline service's work done by its cheapest
+    GPU candidate alone costs :math:`C_s`; more than :math:`\sum_s \lfloor C_s / (F_k + \dots)
+    \rfloor` such servers would cost more than moving their work to GPUs, so no optimum has them.
     """
     p = problem
     dt = float(p.slot_s.min())
@@ -233,11 +239,30 @@ def server_bounds(problem: FleetProblem) -> np.ndarray:
             need[k] = p.demand[s].max() / p.cap[k]
         elif p.window[k].any():
             need[k] = p.work[s] / (span(p.window[k]) * p.cap[k])
+    need = np.ceil(need - 1e-9).clip(min=0.0)
     cpu = np.zeros(p.n_candidates)
     for r in range(p.n_reuse):
         if p.reuse_window[r].any():
             cpu[p.reuse_host[r]] += p.work[p.reuse_service[r]] / (span(p.reuse_window[r]) * p.reuse_cap[r])
-    return np.ceil(np.maximum(need, cpu) - 1e-9).clip(min=0.0)
+    cpu = np.ceil(cpu - 1e-9).clip(min=0.0)
+    if costs is not None and p.n_reuse:
+        alone = {}   # offline service -> cost of all its work on its cheapest GPU candidate alone
+        for s in np.flatnonzero(~p.online):
+            best = np.inf
+            for k in np.flatnonzero((p.service == s) & p.window.any(axis=1)):
+                w = p.window[k] if p.uniform_windows else p.window[k] & (p.slot_s == dt)
+                sp = float(p.slot_s[w].sum()) if p.uniform_windows else dt
+                n = np.ceil(p.work[s] / (sp * p.cap[k]) - 1e-9)
+                on = costs.on[k].sum() if p.idle_on else costs.on[k][w].sum()
+                best = min(best, n * (costs.fixed[k] + on) + float(costs.unit[k][w].max()) * p.work[s] / sp)
+            alone[s] = best
+        per = costs.fixed + (costs.on.sum(axis=1) if p.idle_on else 0.0)
+        for k in np.unique(p.reuse_host):
+            extra = 0.0
+            for s in np.unique(p.reuse_service[p.reuse_host == k]):
+                extra += np.floor(alone[s] / per[k]) if per[k] > 0 and np.isfinite(alone[s]) else np.inf
+            cpu[k] = min(cpu[k], need[k] + extra)
+    return np.maximum(need, cpu)
 
 
 def _layout(problem: FleetProblem):
@@ -341,6 +366,29 @@ def build_constraints(problem: FleetProblem, n_max: np.ndarray | None = None):
                 lb.append(-np.inf)
                 ub.append(0.0)
                 row += 1
+    # cover rows (implied by the rows above, stated so that the solver's cuts see them): the servers
+    # bought can serve each online service's peak, and each offline service's work within its window
+    for s in np.flatnonzero(p.online):
+        ks = np.flatnonzero(p.service == s)
+        if p.demand[s].max() > 0 and len(ks):
+            rows += [row] * len(ks)
+            cols += list(n0 + ks)
+            vals += list(p.cap[ks])
+            lb.append(float(p.demand[s].max()))
+            ub.append(np.inf)
+            row += 1
+    for s in np.flatnonzero(~p.online):
+        ks = np.flatnonzero(p.service == s)
+        rs = np.flatnonzero(p.reuse_service == s) if R else np.zeros(0, dtype=np.int64)
+        if p.work[s] <= 0 or not (len(ks) or len(rs)):
+            continue
+        rows += [row] * (len(ks) + len(rs))
+        cols += list(n0 + ks) + list(n0 + p.reuse_host[rs])
+        vals += [p.cap[k] * float(p.slot_s[p.window[k]].sum()) for k in ks] + \
+                [p.reuse_cap[r] * float(p.slot_s[p.reuse_window[r]].sum()) for r in rs]
+        lb.append(float(p.work[s]))
+        ub.append(np.inf)
+        row += 1
     # servers on <= servers installed
     if not p.idle_on:
         r_idx = row + np.arange(K * T)
@@ -398,7 +446,7 @@ def solve_fleet(problem: FleetProblem, levels: list[FleetCosts], *, time_limit_s
     p = problem
     K, T, R = p.n_candidates, p.n_slots, p.n_reuse
     n0, a0, x0, z0, nv = _layout(p)
-    A, lb, ub, lower, upper, integrality = build_constraints(p)
+    A, lb, ub, lower, upper, integrality = build_constraints(p, server_bounds(p, levels[0]))
     vectors = [objective_vector(p, lv) for lv in levels]
     extra_rows, extra_ub = [], []
     objectives: list[float] = []
@@ -439,16 +487,21 @@ def solve_fleet(problem: FleetProblem, levels: list[FleetCosts], *, time_limit_s
     return FleetSolution(n, a, x, z, status, message, gap, objectives)
 
 
-def prune_dominated(problem: FleetProblem, levels: list[FleetCosts]) -> np.ndarray:
+def prune_dominated(problem: FleetProblem, levels: list[FleetCosts], prefer=None) -> np.ndarray:
     """Candidates that no other candidate of the same service dominates (bool, shape (K,)).
 
     Candidate :math:`j` dominates :math:`k` when it serves the same service in the same slots, has
     at least the capacity and at least the reuse capacity for every offline service, and no higher
     price in any term of any level: replacing every server of :math:`k` by one of :math:`j` keeps
     the plan feasible and no dearer, so dropping :math:`k` leaves the optimum of the lexicographic
-    program unchanged. Equal candidates keep the first. Sort-filter skyline (Chomicki et al., ICDE
-    2003): sorted by a score that dominance can only lower, a candidate is compared with the kept
-    ones before it.
+    program unchanged. Of equal candidates the one with the lowest ``prefer`` (then the first) is
+    kept. Sort-filter skyline (Chomicki et al., ICDE 2003): sorted by a score that dominance can
+    only lower, a candidate is compared with the kept ones before it.
+
+    Parameters
+    ----------
+    prefer : array_like, shape (K,), optional
+        Which of several equal candidates to keep (lowest first), e.g. 0 for a server as listed.
     """
     p = problem
     K, T = p.n_candidates, p.n_slots
@@ -476,7 +529,8 @@ def prune_dominated(problem: FleetProblem, levels: list[FleetCosts]) -> np.ndarr
         scale_b = np.max(np.abs(B), axis=0)
         scale_b = np.where(scale_b > 0, scale_b, 1.0)
         score = (np.where(np.isfinite(C), C / scale_c, 2.0)).sum(axis=1) - (B / scale_b).sum(axis=1)
-        order = np.lexsort((idx, score))
+        rank = np.zeros(len(idx)) if prefer is None else np.asarray(prefer, float)[idx]
+        order = np.lexsort((idx, rank, score))
         kept: list[int] = []
         for o in order:
             if kept:
