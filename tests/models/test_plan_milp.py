@@ -62,6 +62,29 @@ def random_plan(seed: int, ci: float, idle_on: bool, reuse: bool):
     return problem, FleetCosts(emb, on, unit, r_unit)
 
 
+def levelled_plan(seed: int, ci: float):
+    """One online service, two candidates, one of them levelled (power concave in its load)."""
+    rng = np.random.default_rng(100 + seed)
+    T = int(rng.integers(1, 3))
+    slot_s = np.full(T, 86400.0 / T)
+    levels = np.array([0.4, 1.0])
+    cap = rng.uniform(1.0, 3.0, 2)
+    problem = FleetProblem([0, 0], cap, np.ones((2, T), bool), [True], [rng.uniform(1.0, 4.0, T)], [0.0], slot_s,
+                           load_levels=levels, levelled=[True, False])
+    kg_per_j = ci / 3.6e9
+    days = HORIZON_S / 86400.0
+    emb = rng.uniform(500.0, 3000.0, 2)
+    idle_w = rng.uniform(300.0, 1500.0, 2)
+    on = idle_w[:, None] * slot_s[None, :] * days * kg_per_j
+    # the levelled candidate: a concave curve (0.4 of capacity draws 70 % of the full-load increment)
+    full_w = rng.uniform(200.0, 800.0)
+    level = np.zeros((2, T, 2))
+    level[0] = np.array([0.7 * full_w, full_w])[None, :] * slot_s[:, None] * days * kg_per_j
+    unit = np.zeros((2, T))
+    unit[1] = rng.uniform(100.0, 600.0) * slot_s * days * kg_per_j
+    return problem, FleetCosts(emb, on, unit, np.zeros((0, T)), level)
+
+
 def brute_force(problem: FleetProblem, costs: FleetCosts) -> float:
     """Least total over every integer assignment of servers on (module docstring)."""
     from scipy.optimize import linprog
@@ -76,13 +99,19 @@ def brute_force(problem: FleetProblem, costs: FleetCosts) -> float:
     cont = np.flatnonzero(integ == 0)
     best = np.inf
     # the integer variables: n (idle on) or a[k, t] with n = max_t a[k, t] (idle off)
-    if p.idle_on:
+    if p.n_levelled:    # idle on: servers bought, and per slot the servers at each level
+        choices = [range(m + 1) for m in n_max] + [range(n_max[k] + 1) for k in np.flatnonzero(p.levelled)
+                                                   for _ in range(T * p.n_levels)]
+    elif p.idle_on:
         choices = [range(m + 1) for m in n_max]
     else:
         choices = [range(n_max[k] + 1) for k in range(K) for _ in range(T)]
     for combo in itertools.product(*choices):
         v_int = np.zeros(len(c))
-        if p.idle_on:
+        if p.n_levelled:
+            v_int[:K] = combo[:K]
+            v_int[len(c) - (len(combo) - K):] = combo[K:]
+        elif p.idle_on:
             v_int[:K] = combo
         else:
             a = np.array(combo, float).reshape(K, T)
@@ -129,6 +158,19 @@ def test_milp_equals_brute_force(seed, grid, idle_on, reuse):
         assert np.all(served >= problem.demand[s] * (1 - 1e-7))
     assert np.all(sol.x <= problem.cap[:, None] * sol.a + 1e-6)
     assert np.all(sol.a <= sol.n[:, None])
+
+
+@pytest.mark.parametrize("seed,grid", [(seed, grid) for seed in range(2) for grid in GRIDS])
+def test_levelled_milp_equals_brute_force(seed, grid):
+    """Servers at load levels (concave power): the MILP's optimum is the enumeration's, and a server
+    is never charged less than the level that covers its load."""
+    problem, costs = levelled_plan(seed, GRIDS[grid])
+    sol = solve_fleet(problem, [costs], mip_rel_gap=1e-9)
+    assert sol.status == "optimal"
+    assert sol.objectives[0] == pytest.approx(brute_force(problem, costs), rel=1e-6)
+    lam = problem.load_levels
+    assert np.all(sol.x[0] <= problem.cap[0] * (sol.y[0] @ lam) + 1e-6)
+    assert np.all(sol.y[0].sum(axis=1) <= sol.n[0])
 
 
 @pytest.mark.parametrize("grid", list(GRIDS))

@@ -81,6 +81,7 @@ class Instance:
     reason: str = ""          # why it cannot serve (empty: it can)
     outputs: dict = field(default_factory=dict)
     column: int = -1          # its column in the capacity search's matrix
+    levels: list = field(default_factory=list)   # simulations at the load levels of its capacity
 
     @property
     def feasible(self) -> bool:

@@ -41,6 +41,9 @@ from carbonsim.models.serving.workload import ARRIVALS
 HEADROOM = 1.2
 #: Times the upper end is doubled when an instance still meets its SLO there.
 EXPANSIONS = 3
+#: Load levels an online server runs at in the integer program (fractions of its capacity): its
+#: power is simulated at each (docs/plan.md §2.2).
+LOAD_LEVELS = (0.25, 0.5, 0.75, 1.0)
 #: Requests per simulation: at least this many times the scheduler's limit, so that a run is long
 #: enough for its queue to show (a run shorter than a few batches meets any latency target).
 REQUESTS_PER_SEQ = 8
@@ -191,6 +194,20 @@ def online_capacity(chain: CarbonChain, db: Database, cs: CoefficientSet, plan: 
                            f"{inst.service.slo['attainment']:g} even at {hi[k]:.3g} requests/s)")
         else:
             inst.outputs = {name: float(best[OUT[name], k]) for name in OUT} | {"qps": float(lo[k])}
+    # each feasible instance's power at the load levels of its planned capacity
+    feas = [k for k, j in enumerate(ok) if instances[j].feasible]
+    if feas:
+        cols = np.repeat(probe[:, feas], len(LOAD_LEVELS), axis=1)
+        cols[ix["online_qps"]] = np.concatenate([[lam * instances[ok[k]].cap for lam in LOAD_LEVELS] for k in feas])
+        insts = [instances[ok[k]] for k in feas for _ in LOAD_LEVELS]
+        o = _simulate(chain, cols, list(range(cols.shape[1])), insts, search["seed"])
+        sims += cols.shape[1]
+        for i, k in enumerate(feas):
+            instances[ok[k]].levels = [
+                {n: float(o[OUT[n], i * len(LOAD_LEVELS) + j]) for n in ("gpu_energy_j", "duration_s", "cpu_core_s")}
+                | {"qps": lam * instances[ok[k]].cap} for j, lam in enumerate(LOAD_LEVELS)]
+        if progress:
+            progress(f"capacity search: power at {len(LOAD_LEVELS)} load levels, {len(feas)} instances")
     return mat, sims
 
 

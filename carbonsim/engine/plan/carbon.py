@@ -14,10 +14,11 @@ The integer program needs it linear in the load, so a server's IT power at load 
 
 with :math:`P_0` the server on and serving nothing (GPUs holding their model at loaded idle,
 spare GPUs idle, the host at zero utilisation) and :math:`P(c)` its simulated mean power at
-capacity :math:`c`. The chord is exact for a dispatcher that runs servers full or idle; a
-concave power curve lies above it at part load, so it underestimates a partly loaded server.
-The SLO re-check simulates every loaded server at its assigned load and the output reports that
-re-simulated operational carbon beside the program's (docs/plan.md §2).
+capacity :math:`c`. That suits offline work (a server runs batches back to back or idles, so its
+energy is linear in its throughput) and host-CPU work alike. An online server's power is concave
+in its load (its first requests already keep the GPUs busy), so online candidates are priced at
+load levels instead: the simulated power at each level of its capacity, beyond idle
+(``level_w``), the program choosing how many servers run at each level (docs/plan.md §2.2).
 
 Refreshed GPUs: with a GPU lifetime :math:`L` shorter than the horizon the fleet's GPUs are
 replaced by a newer generation whose energy per unit of work is lower by
@@ -56,6 +57,8 @@ class CandidateCarbon:
     reuse_j : ndarray, shape (n, m)
         IT energy per output token of host-CPU work for each of ``m`` offline services [J]
         (``nan`` where the host has no such option).
+    level_w : ndarray, shape (n, L)
+        IT power beyond idle of a server at each load level [W] (online candidates; zeros otherwise).
     """
 
     host_embodied_kg: np.ndarray
@@ -65,6 +68,7 @@ class CandidateCarbon:
     unit_j: np.ndarray
     kg_per_j: np.ndarray
     reuse_j: np.ndarray
+    level_w: np.ndarray
 
     @property
     def embodied_kg(self) -> np.ndarray:
@@ -73,7 +77,8 @@ class CandidateCarbon:
 
 def candidate_carbon(chain: CarbonChain, columns: np.ndarray, *, horizon_yr: float, gpu_lifetime_yr, host_lifetime_yr,
                      energy_factor, gpu_idle_w, gpu_busy_w, rate, host_util, host_busy_w,
-                     reuse_base_util=None, reuse_added_util=None, reuse_tok_s=None) -> CandidateCarbon:
+                     reuse_base_util=None, reuse_added_util=None, reuse_tok_s=None, level_gpu_w=None,
+                     level_host_util=None) -> CandidateCarbon:
     """Prices of candidate servers (module docstring); every argument but ``chain``, ``columns`` and
     ``horizon_yr`` is an array with one value per candidate.
 
@@ -98,6 +103,9 @@ def candidate_carbon(chain: CarbonChain, columns: np.ndarray, *, horizon_yr: flo
     reuse_added_util, reuse_tok_s : array_like, shape (n, m), optional
         Share of the host's cores each offline service's CPU engines add, and their output tokens/s
         (``nan``: no option).
+    level_gpu_w, level_host_util : array_like, shape (n, L), optional
+        All the server's GPUs' power and the host's utilisation at each load level (``nan`` rows:
+        not an online candidate).
     """
     mat = np.asarray(columns, float)
     n = mat.shape[1]
@@ -127,4 +135,13 @@ def candidate_carbon(chain: CarbonChain, columns: np.ndarray, *, horizon_yr: flo
             has = ~np.isnan(tok[:, j])
             w1 = chain.host_w(mat, np.clip(base + np.nan_to_num(np.asarray(reuse_added_util, float)[:, j]), 0.0, 1.0))
             reuse_j[has, j] = np.maximum(0.0, (w1 - w0)[has]) / tok[has, j]
-    return CandidateCarbon(host_e, gpu_e, idle_w, busy_w, unit_j, kg_per_j, reuse_j)
+    if level_gpu_w is None:
+        level_w = np.zeros((n, 0))
+    else:
+        lg = np.asarray(level_gpu_w, float)
+        lu = np.clip(np.nan_to_num(np.asarray(level_host_util, float)), 0.0, 1.0)
+        level_w = np.zeros(lg.shape)
+        for j in range(lg.shape[1]):
+            w = chain.host_w(mat, lu[:, j]) + f * np.nan_to_num(lg[:, j])
+            level_w[:, j] = np.where(np.isnan(lg[:, j]), 0.0, np.maximum(0.0, w - idle_w))
+    return CandidateCarbon(host_e, gpu_e, idle_w, busy_w, unit_j, kg_per_j, reuse_j, level_w)

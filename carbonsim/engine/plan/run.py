@@ -36,8 +36,8 @@ from carbonsim.engine.inputs.grid import resolve_grid
 from carbonsim.engine.inputs.llm import model_spec
 from carbonsim.engine.inputs.power import gpu_constants
 from carbonsim.engine.plan.candidates import Candidate, Instance, enumerate_candidates, window_slots
-from carbonsim.engine.plan.capacity import (CpuRates, cpu_throughput, free_cores, offline_throughput, online_capacity,
-                                            recheck)
+from carbonsim.engine.plan.capacity import (LOAD_LEVELS, CpuRates, cpu_throughput, free_cores, offline_throughput,
+                                            online_capacity, recheck)
 from carbonsim.engine.plan.carbon import candidate_carbon
 from carbonsim.engine.plan.spec import Plan
 from carbonsim.errors import NoFeasibleAnswer
@@ -68,6 +68,7 @@ class Price:
     unit_j: float
     kg_per_j: float
     reuse_j: dict
+    level_w: np.ndarray   # beyond idle at each load level (online); empty otherwise
 
 
 @dataclass
@@ -227,7 +228,13 @@ def _price(spec: Plan, db: Database, cands: list[Candidate], instances: list[Ins
         used = c.replicas * c.tp
         spare = max(0, c.gpus - used)
         cores = float(v.server.host.cpu_count * (v.server.host.cpu.cores or 1))
+        lvl_gpu = np.full(len(LOAD_LEVELS), np.nan)
+        lvl_util = np.full(len(LOAD_LEVELS), np.nan)
         if s.online:
+            for j, lo_ in enumerate(inst.levels):
+                d = max(lo_["duration_s"], 1e-12)
+                lvl_gpu[j] = c.replicas * lo_["gpu_energy_j"] / d + spare * bare_w
+                lvl_util[j] = min(1.0, c.replicas * lo_["cpu_core_s"] / d / cores)
             o = inst.outputs
             dur = max(o["duration_s"], 1e-12)
             busy, rate = c.replicas * o["gpu_energy_j"] / dur + spare * bare_w, c.replicas * o["qps"]
@@ -255,21 +262,22 @@ def _price(spec: Plan, db: Database, cands: list[Candidate], instances: list[Ins
         keep.append((c, cap, latency, per, used * loaded_w + spare * bare_w, spare * bare_w, reuse_opts))
         rows.append((columns[v.index], c.lifetime.gpu_yr, c.lifetime.host_yr,
                      refreshed_energy_factor(spec.horizon_yr, c.lifetime.gpu_yr, spec.doubling_yr),
-                     used * loaded_w + spare * bare_w, busy, rate, util, host_w, (used + c.replicas) / cores, added, tok))
+                     used * loaded_w + spare * bare_w, busy, rate, util, host_w, (used + c.replicas) / cores, added, tok,
+                     lvl_gpu, lvl_util))
     if not keep:
         return []
-    col_idx, g_life, h_life, factor, idle, busy, rate, util, host_w, base, added, tok = zip(*rows)
+    col_idx, g_life, h_life, factor, idle, busy, rate, util, host_w, base, added, tok, lgpu, lutil = zip(*rows)
     mat = np.column_stack(cols)[:, list(col_idx)]
     cc = candidate_carbon(chain, mat, horizon_yr=spec.horizon_yr, gpu_lifetime_yr=g_life, host_lifetime_yr=h_life,
                           energy_factor=factor, gpu_idle_w=idle, gpu_busy_w=busy, rate=rate, host_util=util,
                           host_busy_w=host_w, reuse_base_util=base, reuse_added_util=np.array(added),
-                          reuse_tok_s=np.array(tok))
+                          reuse_tok_s=np.array(tok), level_gpu_w=np.array(lgpu), level_host_util=np.array(lutil))
     out = []
     for i, (c, cap, latency, per, gpu_idle, spare_w, reuse_opts) in enumerate(keep):
         reuse_j = {o_s.index: float(cc.reuse_j[i, j]) for j, o_s in enumerate(offline_services)
                    if o_s.index in reuse_opts}
         price = Price(float(cc.embodied_kg[i]), float(cc.idle_w[i]), float(cc.busy_w[i]), float(cc.unit_j[i]),
-                      float(cc.kg_per_j[i]), reuse_j)
+                      float(cc.kg_per_j[i]), reuse_j, cc.level_w[i] if c.service.online else np.zeros(0))
         out.append(Priced(c, float(cap), price, float(latency), per, gpu_idle, spare_w, float(factor[i]), reuse_opts))
     return out
 
@@ -296,7 +304,8 @@ def _problem(spec: Plan, priced: list[Priced]) -> FleetProblem:
     return FleetProblem(np.array([p.cand.service.index for p in priced]), np.array([p.cap for p in priced]), window,
                         online, demand, work, spec.slot_s, np.array(rh, np.int64), np.array(rs, np.int64),
                         np.array(rc, float), np.array(rw, bool).reshape(len(rh), T), spec.idle_on,
-                        uniform_windows=True)
+                        uniform_windows=True, load_levels=np.array(LOAD_LEVELS),
+                        levelled=np.array([p.cand.service.online for p in priced]))
 
 
 def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem) -> dict[str, list[FleetCosts]]:
@@ -311,10 +320,16 @@ def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem) -> dict[str
     kgj = np.array([p.carbon.kg_per_j for p in priced])
     kwh = spec.pue / J_PER_KWH
     zeros_k, zeros_r = np.zeros((len(priced), T)), np.zeros((R, T))
+    # online candidates are priced at load levels (their power is concave in the load), the rest linearly
+    lev = problem.levelled
+    unit = np.where(lev[:, None], 0.0, unit)
+    L = problem.n_levels
+    lw = np.array([p.carbon.level_w if len(p.carbon.level_w) else np.zeros(L) for p in priced]).reshape(len(priced), L)
+    level = lw[:, None, :] * per_day[:, :, None]          # J beyond idle per server at each level, per slot
     out = {
         "carbon": [FleetCosts([p.carbon.embodied_kg for p in priced], idle * kgj[:, None], unit * kgj[:, None],
-                              runit * kgj[problem.reuse_host][:, None] if R else zeros_r)],
-        "energy": [FleetCosts(np.zeros(len(priced)), idle * kwh, unit * kwh, runit * kwh)],
+                              runit * kgj[problem.reuse_host][:, None] if R else zeros_r, level * kgj[:, None, None])],
+        "energy": [FleetCosts(np.zeros(len(priced)), idle * kwh, unit * kwh, runit * kwh, level * kwh)],
     }
     # performance: fewest GPUs, then each service's demand-weighted mean latency
     daily = np.array([s.rate.sum() * spec.slot_s[0] if s.online else s.work_per_day for s in spec.services])
@@ -339,7 +354,8 @@ def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem) -> dict[str
             host_usd = (sp["host_usd"] + (v.dram_gb - v.own_dram_gb) * prices.get("dram_usd_per_gb", 0.0)
                         + (v.ssd_gb - v.own_ssd_gb) * prices.get("ssd_usd_per_gb", 0.0))
             capex.append(sp["gpus_usd"] * spec.horizon_yr / lt.gpu_yr + max(host_usd, 0.0) * spec.horizon_yr / lt.host_yr)
-        out["cost"] = [FleetCosts(capex, idle * kwh * usd_kwh, unit * kwh * usd_kwh, runit * kwh * usd_kwh)]
+        out["cost"] = [FleetCosts(capex, idle * kwh * usd_kwh, unit * kwh * usd_kwh, runit * kwh * usd_kwh,
+                                  level * kwh * usd_kwh)]
     return out
 
 
@@ -366,41 +382,59 @@ def _solver_output_silenced():
         os.close(saved)
 
 
-def _solve(spec: Plan, problem: FleetProblem, levels: list[FleetCosts], prefer) -> tuple[FleetSolution, np.ndarray,
-                                                                                         float]:
+def _solve(spec: Plan, problem: FleetProblem, levels: list[FleetCosts], prefer,
+           operate: FleetCosts | None = None) -> tuple[FleetSolution, np.ndarray, float]:
+    """Prune, solve, and map the solution back to every candidate. With ``operate`` (a baseline), the
+    fleet it installs is then run for least carbon: the same dispatch rule for every plan, so that
+    plans differ in what they install."""
     t = time.perf_counter()
     keep = prune_dominated(problem, levels, prefer)
     sub, r_keep = problem.subset(keep)
     with _solver_output_silenced():
         sol = solve_fleet(sub, [lv.subset(keep, r_keep) for lv in levels], time_limit_s=spec.solver["time_limit_s"],
                           mip_rel_gap=spec.solver["mip_rel_gap"])
+        if operate is not None and sol.feasible:
+            run = solve_fleet(sub, [operate.subset(keep, r_keep)], time_limit_s=spec.solver["time_limit_s"],
+                              mip_rel_gap=spec.solver["mip_rel_gap"], fix_n=sol.n)
+            if run.feasible:
+                sol = FleetSolution(sol.n, run.a, run.x, run.z, sol.status, sol.message, sol.gap, sol.objectives,
+                                    run.y)
     K, T, R = problem.n_candidates, problem.n_slots, problem.n_reuse
     full = FleetSolution(np.zeros(K, np.int64), np.zeros((K, T), np.int64), np.zeros((K, T)), np.zeros((R, T)),
-                         sol.status, sol.message, sol.gap, sol.objectives)
+                         sol.status, sol.message, sol.gap, sol.objectives,
+                         np.zeros((K, T, problem.n_levels), np.int64))
     full.n[keep], full.a[keep], full.x[keep] = sol.n, sol.a, sol.x
+    if sol.y is not None:
+        full.y[keep] = sol.y
     if R:
         full.z[r_keep] = sol.z
     return full, keep, time.perf_counter() - t
+
+
+def _spent(spec: Plan, lv: FleetCosts, sol: FleetSolution, k=None) -> float:
+    """A plan's total under one objective's prices (of candidate ``k`` alone, if given): on, unit,
+    level and (plan only) reuse terms; the fixed term excluded."""
+    sel = slice(None) if k is None else slice(k, k + 1)
+    on = float((lv.on[sel].sum(axis=1) * sol.n[sel]).sum()) if spec.idle_on else float((lv.on[sel] * sol.a[sel]).sum())
+    level = float((lv.level[sel] * sol.y[sel]).sum()) if sol.y is not None and lv.level.size \
+        and lv.level.shape[-1] == sol.y.shape[-1] else 0.0
+    total = on + float((lv.unit[sel] * sol.x[sel]).sum()) + level
+    if k is None:
+        total += float((lv.reuse_unit * sol.z).sum())
+    return total
 
 
 def _choice(spec: Plan, name: str, sol: FleetSolution, solve_s: float, priced: list[Priced], problem: FleetProblem,
             levels: dict, recheck_info: dict) -> PlanChoice:
     carbon = levels["carbon"][0]
     emb = float(carbon.fixed @ sol.n)
-    if spec.idle_on:
-        op_on = float((carbon.on.sum(axis=1)) @ sol.n)
-    else:
-        op_on = float((carbon.on * sol.a).sum())
-    op = op_on + float((carbon.unit * sol.x).sum()) + float((carbon.reuse_unit * sol.z).sum())
+    op = _spent(spec, carbon, sol)
     en = levels["energy"][0]
-    kwh = (float(en.on.sum(axis=1) @ sol.n) if spec.idle_on else float((en.on * sol.a).sum())) \
-        + float((en.unit * sol.x).sum()) + float((en.reuse_unit * sol.z).sum())
+    kwh = _spent(spec, en, sol)
     cost = None
     if "cost" in levels:
         cl = levels["cost"][0]
-        cost = float(cl.fixed @ sol.n) + (float(cl.on.sum(axis=1) @ sol.n) if spec.idle_on else
-                                           float((cl.on * sol.a).sum())) \
-            + float((cl.unit * sol.x).sum()) + float((cl.reuse_unit * sol.z).sum())
+        cost = float(cl.fixed @ sol.n) + _spent(spec, cl, sol)
     fleet, reuse = [], []
     for k in np.flatnonzero(sol.n > 0):
         p = priced[k]
@@ -418,8 +452,7 @@ def _choice(spec: Plan, name: str, sol: FleetSolution, solve_s: float, priced: l
             "capacity_per_server": p.cap, "capacity_unit": "requests/s" if s.online else "output tokens/s",
             "peak_load": peak, "utilisation_at_peak": peak / (p.cap * sol.n[k]),
             "embodied_kg": float(carbon.fixed[k] * sol.n[k]),
-            "operational_kg": float((carbon.on[k].sum() * sol.n[k] if spec.idle_on else carbon.on[k] @ sol.a[k])
-                                    + carbon.unit[k] @ sol.x[k]),
+            "operational_kg": _spent(spec, carbon, sol, k),
         })
     for r in np.flatnonzero(sol.z @ spec.slot_s > 1e-6 * max(1.0, float(problem.work.max()))) if problem.n_reuse else []:
         k = problem.reuse_host[r]
@@ -436,16 +469,23 @@ def _choice(spec: Plan, name: str, sol: FleetSolution, solve_s: float, priced: l
 
 
 def _assigned_loads(problem: FleetProblem, priced: list[Priced], sol: FleetSolution) -> list[tuple[int, int, int, float]]:
-    """(candidate, slot, servers busy, requests/s per instance) of every online server the plan loads."""
+    """(candidate, slot, servers, requests/s per replica) of every group of online servers the plan
+    loads: the servers the program runs at each load level in each slot, their load scaled so that
+    together they carry the slot's assigned load."""
     out = []
+    lam = problem.load_levels
     for k in np.flatnonzero(sol.n > 0):
         p = priced[k]
         if not p.cand.service.online:
             continue
         for t in np.flatnonzero(sol.x[k] > 1e-9):
-            m = int(np.ceil(sol.x[k, t] / p.cap - 1e-9))
-            m = max(1, min(m, int(sol.a[k, t])))
-            out.append((int(k), int(t), m, float(sol.x[k, t] / (m * p.cand.replicas))))
+            y = sol.y[k, t]
+            room = float(p.cap * (y @ lam))
+            if room <= 0:
+                continue
+            share = min(1.0, float(sol.x[k, t]) / room)
+            for j in np.flatnonzero(y > 0):
+                out.append((int(k), int(t), int(y[j]), float(lam[j] * p.cap * share / p.cand.replicas)))
     return out
 
 
@@ -495,7 +535,8 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
         for name in OBJECTIVES:
             if name not in levels or name not in stale:
                 continue   # its plan used no derated instance: still optimal (its candidates are unchanged)
-            sol, keep, sec = _solve(spec, problem, levels[name], prefer)
+            sol, keep, sec = _solve(spec, problem, levels[name], prefer,
+                                    None if name == "carbon" else levels["carbon"][0])
             if not sol.feasible:
                 raise NoFeasiblePlan(f"the {name} program has no solution ({sol.status}: {sol.message})", spec.file,
                                      "services")
@@ -564,7 +605,7 @@ def _simulated_operational(spec: Plan, db: Database, cs, priced: list[Priced], s
     days = 365.0 * spec.horizon_yr
     chain = CarbonChain(db, compiled=False)
     cols: dict[int, np.ndarray] = {}
-    busy = {}
+    busy: dict[tuple[int, int], tuple[int, float]] = {}
     for (k, t, m, _), r in zip(checks, results):
         p = priced[k]
         c, v = p.cand, p.cand.variant
@@ -573,8 +614,10 @@ def _simulated_operational(spec: Plan, db: Database, cs, priced: list[Priced], s
         cores = float(v.server.host.cpu_count * (v.server.host.cpu.cores or 1))
         dur = max(r["duration_s"], 1e-12)
         util = min(1.0, c.replicas * r["cpu_core_s"] / dur / cores)
-        busy[(k, t)] = (m, float(chain.host_w(cols[v.index], np.array([util]))[0])
-                        + p.energy_factor * (c.replicas * r["gpu_energy_j"] / dur + p.spare_gpu_w))
+        w = float(chain.host_w(cols[v.index], np.array([util]))[0]) \
+            + p.energy_factor * (c.replicas * r["gpu_energy_j"] / dur + p.spare_gpu_w)
+        n0, w0 = busy.get((k, t), (0, 0.0))
+        busy[(k, t)] = (n0 + m, w0 + m * w)
     total = float((carbon.reuse_unit * sol.z).sum())
     for k in np.flatnonzero(sol.n > 0):
         p = priced[k]
@@ -584,6 +627,6 @@ def _simulated_operational(spec: Plan, db: Database, cs, priced: list[Priced], s
                 total += carbon.on[k, t] * on + carbon.unit[k, t] * sol.x[k, t]
                 continue
             m, w = busy.get((k, t), (0, 0.0))
-            watts = m * w + max(0, on - m) * p.carbon.idle_w
+            watts = w + max(0, on - m) * p.carbon.idle_w
             total += watts * spec.slot_s[t] * days * p.carbon.kg_per_j
     return total

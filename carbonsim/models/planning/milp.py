@@ -13,7 +13,14 @@ Variables (all :math:`\ge 0`):
 * :math:`a_{k,t} \in \mathbb{Z}` of them powered on in slot :math:`t` (``idle_on``: every installed
   server stays on, :math:`a_{k,t} = n_k`, and these variables are not created);
 * :math:`x_{k,t}` load served by candidate :math:`k` in slot :math:`t` [units/s];
+* :math:`y_{k,t,j} \in \mathbb{Z}` servers of a *levelled* candidate running at load level
+  :math:`\lambda_j` of their capacity in slot :math:`t` (below);
 * :math:`z_{r,t}` offline work done by reuse option :math:`r` in slot :math:`t` [units/s].
+
+A levelled candidate's power is not linear in its load (an online server's power rises steeply
+with its first requests and then flattens), so its servers run at one of the load levels
+:math:`\lambda_1 < \dots < \lambda_L = 1` and pay that level's price: exact at the levels, an
+upper bound between them (a concave power curve lies below its next level's value).
 
 Constraints:
 
@@ -23,6 +30,8 @@ Constraints:
     \sum_t \Delta_t \Big(\sum_{k \in s} x_{k,t} + \sum_{r \in s} z_{r,t}\Big) &\ge W_s
         &&\text{offline service } s \text{ (work a day)}\\
     x_{k,t} &\le c_k\, a_{k,t}  &&\text{capacity}\\
+    x_{k,t} &\le c_k \sum_j \lambda_j\, y_{k,t,j}, \quad \sum_j y_{k,t,j} \le a_{k,t}
+        &&\text{(levelled candidates, instead)}\\
     \sum_{r: h_r = k} z_{r,t} / c_r &\le a_{k,t}  &&\text{host CPU time}\\
     a_{k,t} &\le n_k, \quad x_{k,t} = 0 \text{ outside } k\text{'s window}, \quad z_{r,t} = 0
         \text{ outside } r\text{'s window}
@@ -33,11 +42,12 @@ with :math:`\Delta_t` the seconds slot :math:`t` lasts each day. An objective (a
 .. math::
 
     \min \sum_k F_k n_k + \sum_{k,t} O_{k,t} a_{k,t} + \sum_{k,t} U_{k,t} x_{k,t}
-         + \sum_{r,t} V_{r,t} z_{r,t}
+         + \sum_{k,t,j} Y_{k,t,j} y_{k,t,j} + \sum_{r,t} V_{r,t} z_{r,t}
 
 (:math:`F`: per server installed, e.g. amortised embodied carbon; :math:`O`: per server on during
 slot :math:`t` every day of the horizon, e.g. idle power's carbon; :math:`U, V`: per unit/s
-served in slot :math:`t` every day of the horizon, e.g. the marginal energy's carbon). Several
+served in slot :math:`t` every day of the horizon, e.g. the marginal energy's carbon; :math:`Y`:
+per server at a load level beyond its idle price). Several
 objectives are solved **lexicographically** (:func:`solve_fleet`): each later one is minimised
 among the optima of the earlier ones.
 
@@ -58,7 +68,7 @@ import numpy as np
 
 @dataclass
 class FleetProblem:
-    """The constraints of a fleet plan as arrays (module docstring).
+    r"""The constraints of a fleet plan as arrays (module docstring).
 
     Attributes
     ----------
@@ -87,6 +97,10 @@ class FleetProblem:
         Every price is the same in every slot of a window (the engine's plans: one grid intensity all
         day), so offline work can always be spread evenly over its window; this tightens
         :func:`server_bounds`.
+    load_levels : ndarray, shape (L,)
+        Load levels :math:`\lambda_j` (fractions of capacity, increasing, the last 1).
+    levelled : bool ndarray, shape (K,)
+        Candidates whose servers run at the load levels (default: none).
     """
 
     service: np.ndarray
@@ -102,6 +116,8 @@ class FleetProblem:
     reuse_window: np.ndarray | None = None
     idle_on: bool = True
     uniform_windows: bool = False
+    load_levels: np.ndarray | None = None
+    levelled: np.ndarray | None = None
 
     def __post_init__(self):
         self.service = np.asarray(self.service, dtype=np.int64)
@@ -117,6 +133,10 @@ class FleetProblem:
         if self.reuse_window is None:
             self.reuse_window = np.ones((len(self.reuse_host), self.n_slots), dtype=bool)
         self.reuse_window = np.asarray(self.reuse_window, dtype=bool).reshape(len(self.reuse_host), self.n_slots)
+        self.load_levels = np.zeros(0) if self.load_levels is None else np.asarray(self.load_levels, dtype=float)
+        if self.levelled is None or not len(self.load_levels):
+            self.levelled = np.zeros(len(self.cap), dtype=bool)
+        self.levelled = np.asarray(self.levelled, dtype=bool)
 
     @property
     def n_candidates(self) -> int:
@@ -130,6 +150,14 @@ class FleetProblem:
     def n_reuse(self) -> int:
         return len(self.reuse_host)
 
+    @property
+    def n_levels(self) -> int:
+        return len(self.load_levels)
+
+    @property
+    def n_levelled(self) -> int:
+        return int(self.levelled.sum())
+
     def subset(self, keep: np.ndarray) -> tuple["FleetProblem", np.ndarray]:
         """The problem with only the candidates ``keep`` (bool, shape (K,)) and their reuse options,
         and the kept reuse options' indices."""
@@ -138,7 +166,8 @@ class FleetProblem:
         r_keep = keep[self.reuse_host] if self.n_reuse else np.zeros(0, dtype=bool)
         sub = FleetProblem(self.service[keep], self.cap[keep], self.window[keep], self.online, self.demand,
                            self.work, self.slot_s, new_index[self.reuse_host[r_keep]], self.reuse_service[r_keep],
-                           self.reuse_cap[r_keep], self.reuse_window[r_keep], self.idle_on, self.uniform_windows)
+                           self.reuse_cap[r_keep], self.reuse_window[r_keep], self.idle_on, self.uniform_windows,
+                           self.load_levels, self.levelled[keep])
         return sub, np.flatnonzero(r_keep)
 
 
@@ -156,25 +185,33 @@ class FleetCosts:
         Per unit/s served in slot t, every day of the horizon.
     reuse_unit : ndarray, shape (R, T)
         Per unit/s of reused host CPU work in slot t, every day of the horizon.
+    level : ndarray, shape (K, T, L), optional
+        Per server running at load level j in slot t, every day of the horizon, beyond ``on``
+        (used for levelled candidates; default zeros).
     """
 
     fixed: np.ndarray
     on: np.ndarray
     unit: np.ndarray
     reuse_unit: np.ndarray
+    level: np.ndarray | None = None
 
     def __post_init__(self):
         self.fixed = np.asarray(self.fixed, dtype=float)
         self.on = np.asarray(self.on, dtype=float)
         self.unit = np.asarray(self.unit, dtype=float)
         self.reuse_unit = np.asarray(self.reuse_unit, dtype=float)
-        for name in ("fixed", "on", "unit", "reuse_unit"):
+        if self.level is None:
+            self.level = np.zeros((*self.on.shape, 0))
+        self.level = np.asarray(self.level, dtype=float)
+        for name in ("fixed", "on", "unit", "reuse_unit", "level"):
             v = getattr(self, name)
             if v.size and (not np.all(np.isfinite(v)) or np.any(v < 0)):
                 raise ValueError(f"FleetCosts.{name} must be finite and non-negative")
 
     def subset(self, keep: np.ndarray, reuse_keep: np.ndarray) -> "FleetCosts":
-        return FleetCosts(self.fixed[keep], self.on[keep], self.unit[keep], self.reuse_unit[reuse_keep])
+        return FleetCosts(self.fixed[keep], self.on[keep], self.unit[keep], self.reuse_unit[reuse_keep],
+                          self.level[keep])
 
 
 @dataclass
@@ -204,6 +241,7 @@ class FleetSolution:
     message: str
     gap: float
     objectives: list[float]
+    y: np.ndarray | None = None     # (K, T, L): servers at each load level (levelled candidates)
 
     @property
     def feasible(self) -> bool:
@@ -266,13 +304,20 @@ def server_bounds(problem: FleetProblem, costs: FleetCosts | None = None) -> np.
 
 
 def _layout(problem: FleetProblem):
-    """Column offsets of the variable blocks: n | a (idle off) | x | z."""
+    """Column offsets of the variable blocks: n | a (idle off) | x | z | y (levelled candidates,
+    in their order, then slot, then level)."""
     K, T, R = problem.n_candidates, problem.n_slots, problem.n_reuse
     n0 = 0
     a0 = K
     x0 = a0 + (0 if problem.idle_on else K * T)
     z0 = x0 + K * T
-    return n0, a0, x0, z0, z0 + R * T
+    y0 = z0 + R * T
+    return n0, a0, x0, z0, y0 + problem.n_levelled * T * problem.n_levels
+
+
+def _y_start(problem: FleetProblem) -> int:
+    n0, a0, x0, z0, nv = _layout(problem)
+    return z0 + problem.n_reuse * problem.n_slots
 
 
 def objective_vector(problem: FleetProblem, costs: FleetCosts) -> np.ndarray:
@@ -286,7 +331,10 @@ def objective_vector(problem: FleetProblem, costs: FleetCosts) -> np.ndarray:
         c[n0:n0 + K] = costs.fixed
         c[a0:a0 + K * T] = costs.on.ravel()
     c[x0:x0 + K * T] = costs.unit.ravel()
-    c[z0:nv] = costs.reuse_unit.ravel()
+    y0 = _y_start(problem)
+    c[z0:y0] = costs.reuse_unit.ravel()
+    if problem.n_levelled and costs.level.shape[-1] == problem.n_levels:   # else no level prices (zeros)
+        c[y0:nv] = costs.level[problem.levelled].ravel()
     return c
 
 
@@ -301,7 +349,7 @@ def build_constraints(problem: FleetProblem, n_max: np.ndarray | None = None):
     lower, upper : ndarray
         Variable bounds.
     integrality : ndarray
-        1 for the integer variables (n, a), 0 otherwise.
+        1 for the integer variables (n, a, y), 0 otherwise.
     """
     from scipy.sparse import coo_array
 
@@ -343,7 +391,7 @@ def build_constraints(problem: FleetProblem, n_max: np.ndarray | None = None):
         ub.append(np.inf)
         row += 1
     # capacity: x[k, t] - cap_k u[k, t] <= 0 (inside the window; outside x is fixed at 0)
-    ki, ti = np.nonzero(p.window)
+    ki, ti = np.nonzero(p.window & ~p.levelled[:, None])
     m = len(ki)
     r_idx = row + np.arange(m)
     rows += list(r_idx) + list(r_idx)
@@ -352,6 +400,20 @@ def build_constraints(problem: FleetProblem, n_max: np.ndarray | None = None):
     lb += [-np.inf] * m
     ub += [0.0] * m
     row += m
+    # levelled candidates: x[k, t] - cap_k sum_j lambda_j y[k, t, j] <= 0 and sum_j y[k, t, j] - u[k, t] <= 0
+    L = p.n_levels
+    y0 = _y_start(p)
+    for i, k in enumerate(np.flatnonzero(p.levelled)):
+        for t in range(T):
+            if not p.window[k, t]:
+                continue
+            yc = [y0 + (i * T + t) * L + j for j in range(L)]
+            rows += [row] * (1 + L) + [row + 1] * (L + 1)
+            cols += [x_col[k, t]] + yc + yc + [u_col(k, t)]
+            vals += [1.0] + list(-p.cap[k] * p.load_levels) + [1.0] * L + [-1.0]
+            lb += [-np.inf, -np.inf]
+            ub += [0.0, 0.0]
+            row += 2
     # host CPU time: sum_{r on host k} z[r, t] / cap_r - u[k, t] <= 0
     if R:
         for k in np.unique(p.reuse_host):
@@ -407,11 +469,15 @@ def build_constraints(problem: FleetProblem, n_max: np.ndarray | None = None):
         upper[a0:a0 + K * T] = np.repeat(n_max, T)
     upper[x0:x0 + K * T] = np.where(p.window, (p.cap * n_max)[:, None], 0.0).ravel()
     if R:
-        upper[z0:nv] = np.where(p.reuse_window, (p.reuse_cap * n_max[p.reuse_host])[:, None], 0.0).ravel()
+        upper[z0:y0] = np.where(p.reuse_window, (p.reuse_cap * n_max[p.reuse_host])[:, None], 0.0).ravel()
+    kl = np.flatnonzero(p.levelled)
+    if len(kl):
+        upper[y0:nv] = (np.where(p.window[kl], n_max[kl][:, None], 0.0)[:, :, None] * np.ones(L)).ravel()
     integrality = np.zeros(nv)
     integrality[n0:n0 + K] = 1
     if not p.idle_on:
         integrality[a0:a0 + K * T] = 1
+    integrality[y0:nv] = 1
     return A, np.asarray(lb, float), np.asarray(ub, float), lower, upper, integrality
 
 
@@ -419,7 +485,7 @@ _STATUS = {0: "optimal", 1: "time_limit", 2: "infeasible", 3: "unbounded", 4: "e
 
 
 def solve_fleet(problem: FleetProblem, levels: list[FleetCosts], *, time_limit_s: float = 60.0,
-                mip_rel_gap: float = 1e-4, level_rtol: float = 1e-7) -> FleetSolution:
+                mip_rel_gap: float = 1e-4, level_rtol: float = 1e-7, fix_n=None) -> FleetSolution:
     r"""Minimise ``levels[0]``, then each later level among the earlier levels' optima.
 
     Level :math:`i > 0` adds the rows :math:`c_j \cdot v \le f_j^* (1 + \rho) + 10^{-9}` for
@@ -435,6 +501,8 @@ def solve_fleet(problem: FleetProblem, levels: list[FleetCosts], *, time_limit_s
         Time limit of each solve [s].
     mip_rel_gap : float
         Relative optimality gap at which HiGHS stops.
+    fix_n : array_like, optional
+        Servers installed, fixed: only how they run (servers on, load, levels, reuse) is chosen.
 
     Returns
     -------
@@ -446,7 +514,10 @@ def solve_fleet(problem: FleetProblem, levels: list[FleetCosts], *, time_limit_s
     p = problem
     K, T, R = p.n_candidates, p.n_slots, p.n_reuse
     n0, a0, x0, z0, nv = _layout(p)
-    A, lb, ub, lower, upper, integrality = build_constraints(p, server_bounds(p, levels[0]))
+    n_max = server_bounds(p, levels[0]) if fix_n is None else np.maximum(server_bounds(p), np.asarray(fix_n, float))
+    A, lb, ub, lower, upper, integrality = build_constraints(p, n_max)
+    if fix_n is not None:
+        lower[n0:n0 + K] = upper[n0:n0 + K] = np.asarray(fix_n, float)
     vectors = [objective_vector(p, lv) for lv in levels]
     extra_rows, extra_ub = [], []
     objectives: list[float] = []
@@ -482,9 +553,13 @@ def solve_fleet(problem: FleetProblem, levels: list[FleetCosts], *, time_limit_s
     n = np.rint(v[n0:n0 + K]).astype(np.int64)
     a = np.repeat(n[:, None], T, axis=1) if p.idle_on else np.rint(v[a0:a0 + K * T]).reshape(K, T).astype(np.int64)
     x = np.maximum(v[x0:x0 + K * T].reshape(K, T), 0.0)
-    z = np.maximum(v[z0:nv].reshape(R, T), 0.0) if R else np.zeros((0, T))
+    y0 = _y_start(p)
+    z = np.maximum(v[z0:y0].reshape(R, T), 0.0) if R else np.zeros((0, T))
+    y = np.zeros((K, T, p.n_levels), dtype=np.int64)
+    if p.n_levelled:
+        y[p.levelled] = np.rint(v[y0:nv]).reshape(p.n_levelled, T, p.n_levels).astype(np.int64)
     objectives = [float(objective_vector(p, lv) @ v) for lv in levels[:len(objectives)]]
-    return FleetSolution(n, a, x, z, status, message, gap, objectives)
+    return FleetSolution(n, a, x, z, status, message, gap, objectives, y)
 
 
 def prune_dominated(problem: FleetProblem, levels: list[FleetCosts], prefer=None) -> np.ndarray:
@@ -517,9 +592,10 @@ def prune_dominated(problem: FleetProblem, levels: list[FleetCosts], prefer=None
             for i, lv in enumerate(levels):
                 rprice[i][k, j * T:(j + 1) * T] = lv.reuse_unit[r]
     benefit = np.column_stack([p.cap, rcap])
-    price = np.column_stack([np.column_stack([lv.fixed, lv.on, lv.unit, rprice[i]]) for i, lv in enumerate(levels)])
+    price = np.column_stack([np.column_stack([lv.fixed, lv.on, lv.unit, lv.level.reshape(K, -1), rprice[i]])
+                             for i, lv in enumerate(levels)])   # a level-free objective adds no columns
     keep = np.zeros(K, dtype=bool)
-    group_key = np.column_stack([p.service, p.window.astype(np.int64)])
+    group_key = np.column_stack([p.service, p.levelled.astype(np.int64), p.window.astype(np.int64)])
     _, group = np.unique(group_key, axis=0, return_inverse=True)
     for g in np.unique(group):
         idx = np.flatnonzero(group == g)
