@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -50,6 +50,12 @@ BASELINES = ("performance", "energy", "cost")
 #: Re-check rounds: an instance that misses its SLO at its assigned load is derated and the plans
 #: are solved again, at most this many times.
 RECHECK_ROUNDS = 3
+#: Rounds in which the carbon plan's fleet choice is repeated with its used candidates' unit prices
+#: taken from their operation at load levels.
+REFINE_ROUNDS = 2
+#: The carbon program at load levels is solved exactly when it has at most this many level variables
+#: (after pruning); larger plans choose the fleet with linear power and refine it (docs/plan.md §2.2).
+LEVELLED_EXACT_MAX = 1500
 #: Capacity left after a failed re-check, relative to the load that failed.
 DERATE = 0.95
 
@@ -135,7 +141,8 @@ class PlanResult:
     counts: dict
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
-    #: The integer program as solved last: ``(FleetProblem, {objective: [FleetCosts, ...]})``.
+    #: The fleet-choice program as solved last (power linear in the load):
+    #: ``(FleetProblem, {objective: [FleetCosts, ...]})``.
     program: tuple | None = field(default=None, repr=False)
 
     @property
@@ -308,8 +315,9 @@ def _problem(spec: Plan, priced: list[Priced]) -> FleetProblem:
                         levelled=np.array([p.cand.service.online for p in priced]))
 
 
-def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem) -> dict[str, list[FleetCosts]]:
-    """Each objective's prices, most important level first (module docstring)."""
+def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem, levelled: bool = True) -> dict[str, list[FleetCosts]]:
+    """Each objective's prices, most important level first (module docstring): online candidates at
+    load levels (``levelled``), or all linear in the load (the chord, for choosing the fleet)."""
     T, R = spec.slots, problem.n_reuse
     days = 365.0 * spec.horizon_yr
     per_day = spec.slot_s[None, :] * days          # seconds of slot t over the horizon
@@ -321,10 +329,11 @@ def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem) -> dict[str
     kwh = spec.pue / J_PER_KWH
     zeros_k, zeros_r = np.zeros((len(priced), T)), np.zeros((R, T))
     # online candidates are priced at load levels (their power is concave in the load), the rest linearly
-    lev = problem.levelled
+    lev = problem.levelled if levelled else np.zeros(len(priced), dtype=bool)
     unit = np.where(lev[:, None], 0.0, unit)
-    L = problem.n_levels
-    lw = np.array([p.carbon.level_w if len(p.carbon.level_w) else np.zeros(L) for p in priced]).reshape(len(priced), L)
+    L = problem.n_levels if levelled else 0
+    lw = np.array([p.carbon.level_w if len(p.carbon.level_w) and levelled else np.zeros(L)
+                   for p in priced]).reshape(len(priced), L)
     level = lw[:, None, :] * per_day[:, :, None]          # J beyond idle per server at each level, per slot
     out = {
         "carbon": [FleetCosts([p.carbon.embodied_kg for p in priced], idle * kgj[:, None], unit * kgj[:, None],
@@ -382,33 +391,74 @@ def _solver_output_silenced():
         os.close(saved)
 
 
-def _solve(spec: Plan, problem: FleetProblem, levels: list[FleetCosts], prefer,
-           operate: FleetCosts | None = None) -> tuple[FleetSolution, np.ndarray, float]:
-    """Prune, solve, and map the solution back to every candidate. With ``operate`` (a baseline), the
-    fleet it installs is then run for least carbon: the same dispatch rule for every plan, so that
-    plans differ in what they install."""
+def _solve(spec: Plan, problem: FleetProblem, levels: list[FleetCosts], prefer) -> tuple[FleetSolution, np.ndarray,
+                                                                                         float]:
+    """Prune, solve, and map the solution back to every candidate."""
     t = time.perf_counter()
     keep = prune_dominated(problem, levels, prefer)
     sub, r_keep = problem.subset(keep)
     with _solver_output_silenced():
         sol = solve_fleet(sub, [lv.subset(keep, r_keep) for lv in levels], time_limit_s=spec.solver["time_limit_s"],
                           mip_rel_gap=spec.solver["mip_rel_gap"])
-        if operate is not None and sol.feasible:
-            run = solve_fleet(sub, [operate.subset(keep, r_keep)], time_limit_s=spec.solver["time_limit_s"],
-                              mip_rel_gap=spec.solver["mip_rel_gap"], fix_n=sol.n)
-            if run.feasible:
-                sol = FleetSolution(sol.n, run.a, run.x, run.z, sol.status, sol.message, sol.gap, sol.objectives,
-                                    run.y)
+    return _expand(problem, keep, r_keep, sol), keep, time.perf_counter() - t
+
+
+def _expand(problem: FleetProblem, keep: np.ndarray, r_keep: np.ndarray, sol: FleetSolution) -> FleetSolution:
+    """A solution of the sub-problem of candidates ``keep`` as one of ``problem``."""
     K, T, R = problem.n_candidates, problem.n_slots, problem.n_reuse
     full = FleetSolution(np.zeros(K, np.int64), np.zeros((K, T), np.int64), np.zeros((K, T)), np.zeros((R, T)),
                          sol.status, sol.message, sol.gap, sol.objectives,
                          np.zeros((K, T, problem.n_levels), np.int64))
     full.n[keep], full.a[keep], full.x[keep] = sol.n, sol.a, sol.x
-    if sol.y is not None:
+    if sol.y is not None and sol.y.shape[-1] == problem.n_levels:
         full.y[keep] = sol.y
     if R:
         full.z[r_keep] = sol.z
-    return full, keep, time.perf_counter() - t
+    return full
+
+
+def _operate(spec: Plan, problem: FleetProblem, carbon: FleetCosts, fleet: FleetSolution) -> FleetSolution:
+    """The fleet ``fleet.n`` run for least carbon with online servers at load levels: how many are on,
+    the load each serves, their levels and the reused CPU work (the servers bought are fixed)."""
+    keep = fleet.n > 0
+    sub, r_keep = problem.subset(keep)
+    with _solver_output_silenced():
+        run = solve_fleet(sub, [carbon.subset(keep, r_keep)], time_limit_s=spec.solver["time_limit_s"],
+                          mip_rel_gap=spec.solver["mip_rel_gap"], fix_n=fleet.n[keep])
+    if not run.feasible:   # pragma: no cover - a fleet that serves the load linearly serves it at levels
+        raise NoFeasiblePlan(f"the fleet found cannot be operated at load levels ({run.status})", spec.file, "services")
+    out = _expand(problem, keep, r_keep, run)
+    out.status, out.message, out.gap = fleet.status, fleet.message, fleet.gap
+    return out
+
+
+def _exact_levelled(spec: Plan, problem: FleetProblem, carbon: FleetCosts, prefer) -> FleetSolution | None:
+    """The carbon program with online servers at load levels, solved exactly where it is small
+    (at most :data:`LEVELLED_EXACT_MAX` level variables after pruning); None where it is not."""
+    keep = prune_dominated(problem, [carbon], prefer)
+    sub, r_keep = problem.subset(keep)
+    if sub.n_levelled * sub.n_slots * sub.n_levels > LEVELLED_EXACT_MAX:
+        return None
+    with _solver_output_silenced():
+        sol = solve_fleet(sub, [carbon.subset(keep, r_keep)], time_limit_s=spec.solver["time_limit_s"],
+                          mip_rel_gap=spec.solver["mip_rel_gap"])
+    return _expand(problem, keep, r_keep, sol) if sol.status == "optimal" else None
+
+
+def _refined(spec: Plan, chord: FleetCosts, levelled: FleetCosts, sol: FleetSolution) -> FleetCosts:
+    """Chord prices with each used online candidate's unit price replaced by what its load cost at load
+    levels in ``sol`` (per unit served), so that the next fleet choice sees partly loaded servers."""
+    unit = chord.unit.copy()
+    served = (sol.x * spec.slot_s[None, :]).sum(axis=1)
+    extra = (levelled.level * sol.y).sum(axis=(1, 2))                    # beyond idle, over the horizon
+    for k in np.flatnonzero((sol.n > 0) & (served > 0) & (levelled.level.sum(axis=(1, 2)) > 0)):
+        unit[k] = extra[k] / served[k] * spec.slot_s
+    return FleetCosts(chord.fixed, chord.on, unit, chord.reuse_unit)
+
+
+def _total(spec: Plan, lv: FleetCosts, sol: FleetSolution) -> float:
+    """A plan's total under ``lv`` (fixed and every other term)."""
+    return float(lv.fixed @ sol.n) + _spent(spec, lv, sol)
 
 
 def _spent(spec: Plan, lv: FleetCosts, sol: FleetSolution, k=None) -> float:
@@ -527,23 +577,53 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
             if not any(p.cand.service is s for p in priced):
                 raise _no_plan(spec, s, instances)
         problem = _problem(spec, priced)
-        levels = _levels(spec, priced, problem)
+        levels = _levels(spec, priced, problem)                 # online servers at load levels
+        chord_problem = replace(problem, levelled=np.zeros(problem.n_candidates, dtype=bool))
+        chord = _levels(spec, priced, chord_problem, levelled=False)
         # of candidates equal in every price, keep the server as listed (host and lifetimes)
         prefer = np.array([(0 if p.cand.variant.default else 2) + (0 if p.cand.lifetime.default else 1)
                            for p in priced])
         timings["pricing"] = timings.get("pricing", 0.0) + time.perf_counter() - t3
+        carbon_lev = levels["carbon"][0]
+        method = {}
         for name in OBJECTIVES:
             if name not in levels or name not in stale:
                 continue   # its plan used no derated instance: still optimal (its candidates are unchanged)
-            sol, keep, sec = _solve(spec, problem, levels[name], prefer,
-                                    None if name == "carbon" else levels["carbon"][0])
+            sol, keep, sec = _solve(spec, chord_problem, chord[name], prefer)
             if not sol.feasible:
                 raise NoFeasiblePlan(f"the {name} program has no solution ({sol.status}: {sol.message})", spec.file,
                                      "services")
-            sols[name] = (sol, sec)
+            t5 = time.perf_counter()
+            run_ = _operate(spec, problem, carbon_lev, sol)
+            if name != "performance":   # the fleet choice sees what partly loaded servers cost (§2.2)
+                own = levels[name][0]
+                exact = _exact_levelled(spec, problem, own, prefer)
+                if exact is not None:
+                    method[name] = "exact"
+                    exact = _operate(spec, problem, carbon_lev, exact)
+                    if _total(spec, own, exact) <= _total(spec, own, run_) * (1 + 1e-9):
+                        run_ = exact
+                for _ in range(REFINE_ROUNDS if exact is None else 0):
+                    alt, _, s2 = _solve(spec, chord_problem, [_refined(spec, chord[name][0], own, run_)], prefer)
+                    if not alt.feasible or np.array_equal(alt.n, run_.n):
+                        break
+                    alt_run = _operate(spec, problem, carbon_lev, alt)
+                    if _total(spec, own, alt_run) < _total(spec, own, run_) * (1 - 1e-9):
+                        run_ = alt_run
+                    else:
+                        break
+            sec += time.perf_counter() - t5
+            sols[name] = (run_, sec)
             kept[name] = int(keep.sum())
             timings["solve"] = timings.get("solve", 0.0) + sec
             timings[f"solve_{name}"] = timings.get(f"solve_{name}", 0.0) + sec
+        # the carbon plan is the least carbon of the fleets found (a baseline's fleet may do better at levels)
+        for name in BASELINES:
+            if name in sols and _total(spec, carbon_lev, sols[name][0]) < \
+                    _total(spec, carbon_lev, sols["carbon"][0]) * (1 - 1e-9):
+                sols["carbon"] = (replace(sols[name][0]), sols["carbon"][1])
+                notes.append(f"the carbon plan is the {name} baseline's fleet (less carbon at load levels than the "
+                             "fleet chosen with linear power)")
         # re-check every plan's online servers at their assigned loads
         t4 = time.perf_counter()
         checks = {name: _assigned_loads(problem, priced, sol) for name, (sol, _) in sols.items()}
@@ -587,13 +667,20 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
               "variables": int(problem.n_candidates * (1 + (0 if spec.idle_on else spec.slots) + spec.slots)
                                + problem.n_reuse * spec.slots)}
     timings["total"] = time.perf_counter() - t0
-    notes = notes + [f"SLO attainment target {s.slo['attainment']:g} (default) for {s.name}" for s in spec.services
+    exact = [n for n in OBJECTIVES if method.get(n) == "exact"]
+    refined = [n for n in OBJECTIVES if n in sols and n != "performance" and n not in exact]
+    if exact:
+        notes.append(f"{', '.join(exact)}: exact optima with online servers at load levels")
+    if refined:
+        notes.append(f"{', '.join(refined)}: fleets chosen with power linear in the load, refined with their operation "
+                     "at load levels (docs/plan.md §2.2); not proven optimal at load levels")
+    notes = list(dict.fromkeys(notes)) + [f"SLO attainment target {s.slo['attainment']:g} (default) for {s.name}" for s in spec.services
                      if s.online and "attainment" not in (s.spec.get("slo") or {})]
     if spec.doubling_yr is not None:
         notes.append(f"refreshed GPUs: energy per unit of work halves every {spec.doubling_yr:g} years "
                      "(candidates.efficiency_doubling_yr; refresh_gain: false turns it off)")
     return PlanResult(spec.name, spec.file, grid.label, grid.ci_g_per_kwh, spec.pue, spec.horizon_yr, spec.slots,
-                      plans, counts, notes, timings, (problem, levels))
+                      plans, counts, notes, timings, (chord_problem, chord))
 
 
 def _simulated_operational(spec: Plan, db: Database, cs, priced: list[Priced], sol: FleetSolution, levels: dict,
