@@ -315,6 +315,22 @@ def _problem(spec: Plan, priced: list[Priced]) -> FleetProblem:
                         levelled=np.array([p.cand.service.online for p in priced]))
 
 
+def _standalone_j(demand: np.ndarray, cap: float, lam: np.ndarray, level_w: np.ndarray, chord_j: float) -> np.ndarray:
+    r"""IT energy per unit served beyond idle [J] in each slot, were a candidate to serve its service's
+    load alone: :math:`\lceil q/c \rceil - 1` servers full and one at the lowest load level that covers
+    the rest (the cheapest dispatch of a concave power curve). The fleet choice uses it in place of
+    the chord's, so that a server too large for the load is priced at its part-load power."""
+    out = np.full(len(demand), chord_j)
+    for t, q in enumerate(demand):
+        if q <= 0:
+            continue
+        m = int(np.ceil(q / cap - 1e-9))
+        rest = q - (m - 1) * cap
+        j = min(int(np.searchsorted(lam * cap, rest - 1e-9)), len(lam) - 1)
+        out[t] = ((m - 1) * level_w[-1] + level_w[j]) / q
+    return out
+
+
 def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem, levelled: bool = True) -> dict[str, list[FleetCosts]]:
     """Each objective's prices, most important level first (module docstring): online candidates at
     load levels (``levelled``), or all linear in the load (the chord, for choosing the fleet)."""
@@ -331,6 +347,12 @@ def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem, levelled: b
     # online candidates are priced at load levels (their power is concave in the load), the rest linearly
     lev = problem.levelled if levelled else np.zeros(len(priced), dtype=bool)
     unit = np.where(lev[:, None], 0.0, unit)
+    if not levelled:   # online candidates: the unit price of serving the service's load alone, at load levels
+        unit = unit.copy()
+        for k, p in enumerate(priced):
+            if problem.levelled[k] and len(p.carbon.level_w):
+                unit[k] = _standalone_j(problem.demand[problem.service[k]], p.cap, problem.load_levels,
+                                        p.carbon.level_w, p.carbon.unit_j) * per_day[0]
     L = problem.n_levels if levelled else 0
     lw = np.array([p.carbon.level_w if len(p.carbon.level_w) and levelled else np.zeros(L)
                    for p in priced]).reshape(len(priced), L)
@@ -579,7 +601,7 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
         problem = _problem(spec, priced)
         levels = _levels(spec, priced, problem)                 # online servers at load levels
         chord_problem = replace(problem, levelled=np.zeros(problem.n_candidates, dtype=bool))
-        chord = _levels(spec, priced, chord_problem, levelled=False)
+        chord = _levels(spec, priced, problem, levelled=False)
         # of candidates equal in every price, keep the server as listed (host and lifetimes)
         prefer = np.array([(0 if p.cand.variant.default else 2) + (0 if p.cand.lifetime.default else 1)
                            for p in priced])
