@@ -645,7 +645,7 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
                     _total(spec, carbon_lev, sols["carbon"][0]) * (1 - 1e-9):
                 sols["carbon"] = (replace(sols[name][0]), sols["carbon"][1])
                 notes.append(f"the carbon plan is the {name} baseline's fleet (less carbon at load levels than the "
-                             "fleet chosen with linear power)")
+                             "fleet the carbon objective chose)")
         # re-check every plan's online servers at their assigned loads
         t4 = time.perf_counter()
         checks = {name: _assigned_loads(problem, priced, sol) for name, (sol, _) in sols.items()}
@@ -694,8 +694,9 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
     if exact:
         notes.append(f"{', '.join(exact)}: exact optima with online servers at load levels")
     if refined:
-        notes.append(f"{', '.join(refined)}: fleets chosen with power linear in the load, refined with their operation "
-                     "at load levels (docs/plan.md §2.2); not proven optimal at load levels")
+        notes.append(f"{', '.join(refined)}: fleets chosen with each online candidate priced at its part-load power "
+                     "serving its service alone, then operated and refined at load levels (docs/plan.md §2.2); not "
+                     "proven optimal at load levels")
     notes = list(dict.fromkeys(notes)) + [f"SLO attainment target {s.slo['attainment']:g} (default) for {s.name}" for s in spec.services
                      if s.online and "attainment" not in (s.spec.get("slo") or {})]
     if spec.doubling_yr is not None:
