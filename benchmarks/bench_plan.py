@@ -81,7 +81,6 @@ def main():
     wall = time.perf_counter() - t
     n = result.counts["candidates"]
     online = result.counts["online_instances"]
-    steps = spec.search["steps"]
     online_cands = result.counts["online_candidates"]
     sims = result.counts["simulations"]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numba threads "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytest
 
 from carbonsim.engine.db import default_database

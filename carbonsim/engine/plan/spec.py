@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from carbonsim.engine.db.schema import Checker, Choice, Count, Fields, ListOf, MapOf, Number, Spec, Text, _typename
+from carbonsim.engine.db.schema import Checker, Choice, Count, Fields, ListOf, MapOf, Number, Spec, Text
 from carbonsim.engine.db.store import Database
-from carbonsim.engine.inputs.options import MAX_NUM_SEQS, PUE, QPS, REQUESTS, SEED, SLO_S, YEARS
+from carbonsim.engine.inputs.options import MAX_NUM_SEQS, PUE, REQUESTS, SEED, SLO_S, YEARS
 from carbonsim.engine.inputs.overrides import parse_assignment, set_path
 from carbonsim.engine.readers.yamlfile import load_yaml
 from carbonsim.engine.sweep.scenario import NAME_PATTERN, _Bool, _Tokens
@@ -353,4 +353,4 @@ def load_plan(path, sets=(), db: Database | None = None) -> Plan:
     return plan_from_dict(load_yaml(p), str(path), sets, db)
 
 
-__all__ = ["Plan", "Service", "load_plan", "plan_from_dict", "DEFAULT_ATTAINMENT", "HOURS", "QPS", "_typename"]
+__all__ = ["Plan", "Service", "load_plan", "plan_from_dict", "DEFAULT_ATTAINMENT", "HOURS"]

@@ -354,7 +354,7 @@ def build_constraints(problem: FleetProblem, n_max: np.ndarray | None = None):
     from scipy.sparse import coo_array
 
     p = problem
-    K, T, R, S = p.n_candidates, p.n_slots, p.n_reuse, len(p.online)
+    K, T, R = p.n_candidates, p.n_slots, p.n_reuse
     n0, a0, x0, z0, nv = _layout(p)
     n_max = server_bounds(p) if n_max is None else np.asarray(n_max, float)
 
