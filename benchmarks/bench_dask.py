@@ -29,9 +29,6 @@ def main():
     ap.add_argument("--batches", type=int, default=64, help="batch sizes 1..N (points = N x 9,216)")
     args = ap.parse_args()
     import pandas as pd
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from dask.distributed import Client, LocalCluster
 
     from carbonsim.engine.db import default_database

@@ -21,21 +21,19 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from carbonsim.engine.chain import CarbonChain
+from carbonsim.engine.db import default_database
+from carbonsim.engine.sweep.points import PointBuilder
+from carbonsim.engine.sweep.scenario import scenario_from_dict
+from carbonsim.engine.sweep.space import Space
+from carbonsim.models.serving import OUT, simulate_many, simulate_reference
 
-from carbonsim.engine.chain import CarbonChain  # noqa: E402
-from carbonsim.engine.db import default_database  # noqa: E402
-from carbonsim.engine.sweep.points import PointBuilder  # noqa: E402
-from carbonsim.engine.sweep.scenario import scenario_from_dict  # noqa: E402
-from carbonsim.engine.sweep.space import Space  # noqa: E402
-from carbonsim.models.serving import OUT, simulate_many, simulate_reference  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def scenario(qps, requests, seeds=(0,), max_num_seqs=(256,)) -> dict:

@@ -15,13 +15,14 @@ one composition :class:`~carbonsim.engine.chain.CarbonChain`, one study per comm
 and the interfaces (layer 3): :mod:`carbonsim.cli`, :mod:`carbonsim.api`, :mod:`carbonsim.report`.
 """
 
-from carbonsim.errors import InputError
+from carbonsim.errors import CarbonsimWarning, InputError
 from carbonsim.version import __version__
 
-__all__ = ["InputError", "__version__", "budget", "compare", "db", "embodied", "footprint", "inventory", "plan",
-           "schedule", "sweep", "train"]
+__all__ = ["CarbonsimWarning", "InputError", "__version__", "budget", "codecarbon", "compare", "db", "embodied",
+           "experiment", "footprint", "inventory", "plan", "schedule", "sweep", "train"]
 
-_API = ("budget", "compare", "db", "embodied", "footprint", "inventory", "plan", "schedule", "sweep", "train")
+_API = ("budget", "codecarbon", "compare", "db", "embodied", "experiment", "footprint", "inventory", "plan", "schedule",
+        "sweep", "train")
 
 
 def __getattr__(name):

@@ -18,22 +18,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from carbonsim.errors import InputError
+import re
 
-__all__ = ["PlanOutcome", "SweepOutcome", "budget", "compare", "db", "embodied", "footprint", "inventory", "plan",
-           "schedule", "sweep", "train"]
+from carbonsim.errors import CarbonsimWarning, InputError
+
+__all__ = ["CarbonsimWarning", "PlanOutcome", "SweepOutcome", "budget", "codecarbon", "compare", "db", "embodied",
+           "experiment", "footprint", "inventory", "plan", "schedule", "sweep", "train"]
+
+_GIVE = re.compile(r"\bgive --([a-z][a-z0-9-]*)")
+_OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
+
+
+def python_words(text: str) -> str:
+    """An engine message in a Python caller's words: ``give --cpu-util`` becomes ``pass
+    cpu_util=...``, any other ``--name`` the keyword ``name=``."""
+    text = _GIVE.sub(lambda m: f"pass {m.group(1).replace('-', '_')}=...", text)
+    return _OPTION.sub(lambda m: f"{m.group(1).replace('-', '_')}=", text)
+
+
+def _warn(messages) -> None:
+    """Each message once, as a :class:`CarbonsimWarning` pointing at the caller's line."""
+    import warnings
+
+    for m in dict.fromkeys(messages):
+        warnings.warn(python_words(m), CarbonsimWarning, stacklevel=3)
 
 
 def _database(db=None):
     """A :class:`~carbonsim.engine.db.Database` from None (shipped), a folder, a list of folders
-    (layered on the shipped one) or a Database."""
-    from carbonsim.engine.db import Database, default_database
+    (layered on the shipped one) or a Database; reused across calls while its files are unchanged
+    (:func:`~carbonsim.engine.db.load_database`)."""
+    from carbonsim.engine.db import Database, load_database
 
     if isinstance(db, Database):
         return db
     if db is None:
-        return default_database()
-    return default_database([db] if isinstance(db, (str, Path)) else list(db))
+        return load_database()
+    return load_database([db] if isinstance(db, (str, Path)) else list(db))
 
 
 def _sets(set) -> list[str]:
@@ -111,8 +132,10 @@ def footprint(server, grid: str = "world", *, pue: float = 1.0, util: float | No
     srv, cs = _server_and_set(server, coefficients, set, database)
     check_options(year=year, util=util)
     load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util, power_w=power_w)
-    return study(srv, cs, resolve_grid(grid, database, year=year), database, pue=pue, load=load,
-                 samples=samples, seed=seed)
+    g = resolve_grid(grid, database, year=year)
+    result = study(srv, cs, g, database, pue=pue, load=load, samples=samples, seed=seed)
+    _warn([*g.warnings, *result.notes])
+    return result
 
 
 def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | None = None,
@@ -135,8 +158,11 @@ def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | N
     database = _database(db)
     check_options(util=util, year=year)
     load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util)
-    return study([load_server(s, database) for s in servers], load_coefficients(coefficients, database),
-                 resolve_grid(grid, database, year=year), database, years, load, pue, year)
+    g = resolve_grid(grid, database, year=year)
+    result = study([load_server(s, database) for s in servers], load_coefficients(coefficients, database), g,
+                   database, years, load, pue, year)
+    _warn(g.warnings)
+    return result
 
 
 def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, years: float = 1.0,
@@ -150,8 +176,11 @@ def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, 
 
     database = _database(db)
     utils = [util] if isinstance(util, (int, float)) else list(util)
-    return study(read_inventory(fleet_csv), database, utils=utils, grid=resolve_grid(grid, database), pue=pue,
-                 years=years, coefficients=coefficients, samples=samples, seed=seed)
+    g = resolve_grid(grid, database)
+    result = study(read_inventory(fleet_csv), database, utils=utils, grid=g, pue=pue, years=years,
+                   coefficients=coefficients, samples=samples, seed=seed)
+    _warn(g.warnings)
+    return result
 
 
 def train(params_b: float, tokens_b: float, gpu: str, *, grid: str = "world", active_params_b: float | None = None,
@@ -172,10 +201,13 @@ def train(params_b: float, tokens_b: float, gpu: str, *, grid: str = "world", ac
     from carbonsim.engine.training import train as study
 
     database = _database(db)
-    return study(database, params_b=params_b, tokens_b=tokens_b, gpu=gpu, grid=resolve_grid(str(grid), database),
-                 cs=load_coefficients(coefficients, database), active_params_b=active_params_b, gpus=gpus, mfu=mfu,
-                 pue=pue, seq_len=seq_len, model=model, gpu_hours=gpu_hours, days=days, power_w=power_w,
-                 server=server, lifetime_yr=lifetime_yr, usage=usage, per=per)
+    g = resolve_grid(str(grid), database)
+    result = study(database, params_b=params_b, tokens_b=tokens_b, gpu=gpu, grid=g,
+                   cs=load_coefficients(coefficients, database), active_params_b=active_params_b, gpus=gpus, mfu=mfu,
+                   pue=pue, seq_len=seq_len, model=model, gpu_hours=gpu_hours, days=days, power_w=power_w,
+                   server=server, lifetime_yr=lifetime_yr, usage=usage, per=per)
+    _warn([*g.warnings, *result.notes])
+    return result
 
 
 def budget(budget_file, *, db=None):
@@ -187,14 +219,76 @@ def budget(budget_file, *, db=None):
 
 
 def schedule(energy_kwh: float, hours: float, grids=("world",), *, start: str | None = None,
-             window_hours: float = 24.0, pue: float = 1.0, db=None):
+             window_hours: float = 24.0, pue: float = 1.0, wrap_day: bool = False, db=None):
     """The region and start time with the least carbon for a deferrable job, as
-    ``carbonsim schedule`` (the first grid is the default region). Returns a ScheduleResult
-    (``best``, ``best_kg``, ``now_kg``, ``saving``, ``as_dict()``)."""
+    ``carbonsim schedule`` (the first grid is the default region; ``wrap_day`` as ``--wrap-day``).
+    Returns a ScheduleResult (``best``, ``best_kg``, ``now_kg``, ``saving``, ``as_dict()``)."""
     from carbonsim.engine.studies.schedule import schedule as study
 
     grids = [grids] if isinstance(grids, str) else list(grids)
-    return study(grids, _database(db), energy_kwh, hours, start, window_hours, pue)
+    result = study(grids, _database(db), energy_kwh, hours, start, window_hours, pue, wrap_day=wrap_day)
+    _warn(result.notes)
+    return result
+
+
+def codecarbon(emissions_csv, *, server=None, grid: str | None = None, share: float | None = None,
+               coefficients: str | None = None, set=None, db=None):
+    """The runs of a CodeCarbon ``emissions.csv`` (or task file) with embodied carbon added, as
+    ``carbonsim codecarbon`` (docs/codecarbon.md): each run and task once, charged its share of
+    the server; with ``grid``, operational carbon recomputed on it beside CodeCarbon's own.
+    Repaired or skipped rows and other notes arrive as :class:`CarbonsimWarning`.
+
+    Returns
+    -------
+    CodeCarbonResult
+        ``runs``, ``totals()``, ``records()`` and ``to_frame()`` (one row per run or task).
+    """
+    from carbonsim.engine.inputs.coefficients import load_coefficients
+    from carbonsim.engine.inputs.grid import resolve_grid
+    from carbonsim.engine.inputs.overrides import split_sets
+    from carbonsim.engine.studies.codecarbon import codecarbon as study
+
+    database = _database(db)
+    if server is None:
+        srv, cs = None, load_coefficients(coefficients, database, split_sets(_sets(set))[1])
+    else:
+        srv, cs = _server_and_set(server, coefficients, set, database)
+    g = None if grid is None else resolve_grid(str(grid), database)
+    result = study(emissions_csv, cs, database, srv, grid=g, share=share)
+    _warn(result.warnings)
+    return result
+
+
+def experiment(experiment, *, coefficients: str | None = None, db=None):
+    """The carbon of an LLM study's calls, local or through an API, as ``carbonsim experiment``
+    (docs/experiments.md).
+
+    Parameters
+    ----------
+    experiment : path or dict
+        An experiment file, or its content as a dict (relative paths then read from the current folder).
+    coefficients : str, optional
+        Coefficient set (default: the file's, else carbonsim's default).
+    db : folder, list of folders or Database, optional
+
+    Returns
+    -------
+    ExperimentResult
+        ``configurations`` (each with ``corners`` low/central/high, ``per_call``, ``measured``),
+        ``totals()``, ``as_dict()`` and ``to_frame()`` (one row per configuration and corner).
+    """
+    from carbonsim.engine.studies.experiment import experiment as study
+    from carbonsim.engine.studies.experiment_input import experiment_from_dict, load_experiment
+
+    if isinstance(experiment, dict):
+        exp = experiment_from_dict(experiment)
+    elif isinstance(experiment, (str, Path)):
+        exp = load_experiment(experiment)
+    else:
+        raise InputError(f"experiment must be a path or a dict, found {type(experiment).__name__}", field="experiment")
+    result = study(exp, _database(db), coefficients)
+    _warn(f"{c.name}: {n}" for c in result.configurations for n in c.notes)
+    return result
 
 
 @dataclass
@@ -260,11 +354,14 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
     """
     import pandas as pd
 
+    from carbonsim.engine.readers.text import tracking_inputs
     from carbonsim.engine.sweep.columns import unit_of
     from carbonsim.engine.sweep.run import run_sweep
-    sc = _scenario(scenario, set)
-    r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
-                  executor=dask, collect=True)
+
+    with tracking_inputs():  # so that out= never replaces a folder holding one of the sweep's inputs
+        sc = _scenario(scenario, set)
+        r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
+                      executor=dask, collect=True)
     rows = []
     for b in (r.best_by or r.best.values()):
         rows.append({"objective": b.objective, **{f"group.{k}": v for k, v in b.group.items()}, "column": b.column,
@@ -272,6 +369,7 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
                      "baseline_note": b.baseline_note, **b.params})
     best = pd.DataFrame(rows).set_index("objective")
     points = r.frame
+    _warn(r.warnings)
     return SweepOutcome(points, best, {c: unit_of(c) for c in points.columns}, r)
 
 
@@ -392,11 +490,19 @@ class _Database:
         """Every problem in every file of the database (an empty list when all is well)."""
         return _database(db).check()[1]
 
+    def load(self, db=None):
+        """The database (the shipped one, with ``db``'s folders layered on top) as the API functions
+        use it: read once and kept, keyed by its layers, and read again only when one of its
+        files or folders changed (modification time, size). Pass it as ``db=`` to skip even the
+        check of what changed; every function also finds it by itself."""
+        return _database(db)
+
     def __repr__(self) -> str:
-        return "carbonsim.db: frame(kind), list(kind), show(id), check()"
+        return "carbonsim.db: frame(kind), list(kind), show(id), check(), load()"
 
 
 db = _Database()
+
 
 
 def requests(scenario, *, set=None, db=None):

@@ -2,8 +2,8 @@
 function and hands the result to :mod:`carbonsim.report`.
 
 Exit codes: 0 success; 2 bad input or usage (one line on stderr naming the file or option and
-the field); 3 a valid question with no feasible answer (``plan``: no fleet meets a service's SLO
-or deadline; one line naming the file and field); 1 anything else (``--debug`` shows the traceback).
+the field); 3 a valid question with no feasible answer (a sweep with no feasible point, a plan
+no fleet of its candidates can serve; one line); 1 anything else (``--debug`` shows the traceback).
 
 Conventions shared by every command:
 
@@ -21,11 +21,12 @@ fish: ``fish_source``), see docs/cli.md.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 import carbonsim
-from carbonsim.errors import NO_FEASIBLE_EXIT, InputError, NoFeasibleAnswer
+from carbonsim.errors import InputError, NoFeasibleAnswer
 
 FORMATS = click.Choice(["table", "json", "csv"])
 #: The grid every command uses unless told otherwise.
@@ -49,24 +50,49 @@ class _Command(click.Command):
 
 
 class _Group(click.Group):
-    """Turns InputError into one readable line and exit code 2."""
+    """Turns InputError and usage errors into one readable line and exit code 2 (3 when a valid question
+    has no feasible answer); prints carbonsim's warnings as one line each; records the inputs each
+    command reads, so that no output replaces one."""
 
     command_class = _Command
     group_class = type  # subgroups (db, grid, power) are _Groups whose commands take -q too
 
     def invoke(self, ctx):
+        import warnings
+
+        from carbonsim.engine.readers.text import tracking_inputs
+        from carbonsim.errors import CarbonsimWarning
+
         try:
-            return super().invoke(ctx)
+            with tracking_inputs(), warnings.catch_warnings():
+                warnings.simplefilter("always", CarbonsimWarning)
+                shown = warnings.showwarning
+                said = set()
+
+                def show(message, category, filename, lineno, file=None, line=None):
+                    if not issubclass(category, CarbonsimWarning):
+                        return shown(message, category, filename, lineno, file, line)
+                    if str(message) not in said:
+                        said.add(str(message))
+                        if not (ctx.obj or {}).get("quiet"):
+                            click.echo(f"carbonsim: warning: {message}", err=True)
+
+                warnings.showwarning = show
+                return super().invoke(ctx)
+        except NoFeasibleAnswer as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"carbonsim: no feasible answer: {exc.for_cli()}", err=True)
+            ctx.exit(NoFeasibleAnswer.EXIT_CODE)
         except InputError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"carbonsim: error: {exc.for_cli()}", err=True)
             ctx.exit(2)
-        except NoFeasibleAnswer as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            click.echo(f"carbonsim: no feasible answer: {exc.for_cli()}", err=True)
-            ctx.exit(NO_FEASIBLE_EXIT)
+        except click.UsageError as exc:  # one line, like every other bad input
+            hint = f" ({exc.ctx.command_path} -h for help)" if exc.ctx is not None else ""
+            click.echo(f"carbonsim: error: {exc.format_message()}{hint}", err=True)
+            ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:  # noqa: BLE001 - last-resort message, traceback with --debug
@@ -115,11 +141,12 @@ def _fmt(fmt: str | None, out: str | None) -> str:
     return "table"
 
 
-def _emit(ctx, text: str, out: str | None) -> None:
-    if out:
-        from carbonsim.engine.outputs import write_text_atomic
+def _emit(ctx, text: str, out: str | None, option: str = "--out") -> None:
+    """Print ``text``, or write it to ``out`` (``-`` or a path that is stdout prints it)."""
+    from carbonsim.engine.outputs import is_stdout, write_text_atomic
 
-        write_text_atomic(out, text if text.endswith("\n") else text + "\n")
+    if out and not is_stdout(out):
+        write_text_atomic(out, text if text.endswith("\n") else text + "\n", option)
         _say(ctx, f"wrote {out}")
     else:
         click.echo(text.rstrip("\n"))
@@ -140,7 +167,14 @@ def _grid(ctx, db, text, year=None):
     from carbonsim.engine.inputs.options import check_options
 
     check_options(year=year)
-    g = resolve_grid(text, db, year=year)
+    try:
+        g = resolve_grid(text, db, year=year)
+    except InputError as exc:
+        if exc.file is None and exc.field == "grid":  # name the option: --grid: ...
+            from carbonsim.errors import OptionError
+
+            raise OptionError(exc.message, "grid") from None
+        raise
     for w in g.warnings:
         _say(ctx, f"warning: {w}")
     return g
@@ -172,8 +206,22 @@ DB_OPTION = click.option("--db", "db_dirs", multiple=True, type=click.Path(), me
                          help="Extra database directory layered on the shipped one (repeatable).")
 FORMAT_OPTION = click.option("--format", "fmt", type=FORMATS, default=None,
                              help="What to print: table, json or csv (default: table, or the --out file's type).")
-OUT_OPTION = click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-                          help="Write the output to FILE instead of stdout.")
+def _out_file(ctx, param, value):
+    """Refuse a folder, device, FIFO or socket as an output file before any work is done (inputs
+    are checked again when written: the command has read them by then)."""
+    if value is not None:
+        from carbonsim.engine.outputs import check_output_file, is_stdout
+
+        if not is_stdout(value):
+            try:
+                check_output_file(value, "--" + param.name.replace("_", "-"))
+            except InputError as exc:
+                raise click.BadParameter(f"{value}: {exc.message}", ctx, param) from None
+    return value
+
+
+OUT_OPTION = click.option("--out", type=click.Path(), default=None, metavar="FILE", callback=_out_file,
+                          help="Write the output to FILE instead of stdout (- for stdout).")
 SET_OPTION = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
                           help="Override a field: server.host.dram.gb=512, coefficients.fab.location=iceland.")
 SAMPLING = _opts(
@@ -277,7 +325,7 @@ def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, p
     if per is not None or rate is not None:
         from carbonsim.engine.studies.footprint import with_sci
 
-        result = with_sci(result, per or "hour", rate)
+        result = with_sci(result, per, rate)
     _emit(ctx, footprint_text(result, _fmt(fmt, out)), out)
 
 
@@ -345,14 +393,20 @@ def inventory(ctx, fleet_csv, util, cpu_util, gpu_util, grid, pue, years, coeffi
 @click.option("--server", "server", default=None, metavar="SERVER",
               help="The server the runs used (database id or YAML path); default: built from the cpu_model, "
                    "gpu_model, gpu_count and ram_total_size CodeCarbon recorded.")
+@click.option("--grid", "-g", default=None, metavar="G",
+              help="Also recompute operational carbon on this grid (any --grid value; an hourly trace is averaged "
+                   "over each run's hours); the total then uses it. Default: CodeCarbon's own figure only.")
+@click.option("--share", type=float, default=None, metavar="F",
+              help="Share (0..1] of the server charged to every run, replacing the one from the vCPUs, memory and "
+                   "GPUs CodeCarbon recorded (docs/codecarbon.md).")
 @_coefficients_option()
 @SET_OPTION
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def codecarbon(ctx, emissions_csv, server, coefficients, sets, db_dirs, fmt, out):
-    """Add embodied carbon to the runs of a CodeCarbon EMISSIONS_CSV (each run once: its last row)."""
+def codecarbon(ctx, emissions_csv, server, grid, share, coefficients, sets, db_dirs, fmt, out):
+    """Add embodied carbon to the runs of a CodeCarbon EMISSIONS_CSV (each run and task once: its last row)."""
     from carbonsim.engine.inputs.coefficients import load_coefficients
     from carbonsim.engine.studies.codecarbon import codecarbon as study
     from carbonsim.report.study_text import codecarbon_text
@@ -364,7 +418,12 @@ def codecarbon(ctx, emissions_csv, server, coefficients, sets, db_dirs, fmt, out
         cs = load_coefficients(coefficients, db, split_sets(sets)[1])
     else:
         db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
-    _emit(ctx, codecarbon_text(study(emissions_csv, cs, db, srv), _fmt(fmt, out)), out)
+    g = None if grid is None else _grid(ctx, db, grid)
+    result = study(emissions_csv, cs, db, srv, grid=g, share=share)
+    for w in result.warnings:
+        if not g or w not in g.warnings:
+            _say(ctx, f"warning: {w}")
+    _emit(ctx, codecarbon_text(result, _fmt(fmt, out)), out)
 
 
 # --- power --------------------------------------------------------------------------------------
@@ -379,7 +438,7 @@ def power():
               help="Form to fit; auto fits all and picks the lowest AICc (fewest constants within 2).")
 @FORMAT_OPTION
 @OUT_OPTION
-@click.option("--out-yaml", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+@click.option("--out-yaml", type=click.Path(), default=None, metavar="FILE", callback=_out_file,
               help="Write the chosen curve as a host.power_model block for a server spec.")
 @click.pass_context
 def power_fit(ctx, measurements, form, fmt, out, out_yaml):
@@ -389,13 +448,16 @@ def power_fit(ctx, measurements, form, fmt, out, out_yaml):
     )
     from carbonsim.report.study_text import power_fit_text
 
-    report = fit_measurements_csv(measurements, form)
-    if out_yaml:
-        from carbonsim.engine.outputs import write_text_atomic
+    from carbonsim.engine.outputs import is_stdout
 
-        write_text_atomic(out_yaml, power_model_yaml(report))
-        _say(ctx, f"wrote {out_yaml}")
-    _emit(ctx, power_fit_text(report, power_fit_rows(report), power_fit_json(report), _fmt(fmt, out)), out)
+    if out_yaml and is_stdout(out_yaml) and not (out and not is_stdout(out)):
+        raise click.UsageError("--out-yaml - prints the curve to stdout, where the fit's report goes too: give "
+                               "--out FILE for the report")
+    report = fit_measurements_csv(measurements, form)
+    text = power_fit_text(report, power_fit_rows(report), power_fit_json(report), _fmt(fmt, out))
+    if out_yaml:
+        _emit(ctx, power_model_yaml(report), out_yaml, "--out-yaml")
+    _emit(ctx, text, out)
 
 
 # --- grid ------------------------------------------------------------------------------------------
@@ -491,24 +553,38 @@ def _figures(points, out_dir, title, grid=None):
     return written
 
 
+#: Seconds between two plain progress lines when stderr is not a terminal (a log, a pipe).
+PLAIN_PROGRESS_S = 5.0
+
+
 def _progress(ctx):
-    """A progress line on stderr (a terminal only, not with --quiet), redrawn at most every 0.2 s."""
-    if ctx.obj.get("quiet") or not sys.stderr.isatty():
+    """Progress on stderr unless --quiet: on a terminal a line redrawn at most every 0.2 s; else
+    (a pipe, a log file, CI) plain lines, one every PLAIN_PROGRESS_S seconds and one at the end
+    once a line was printed, so a long run is never silent and a short one prints nothing. The
+    compiling notice is printed either way."""
+    if ctx.obj.get("quiet"):
         return None
     import time
 
-    state = {"t": 0.0, "t0": time.perf_counter()}
+    tty = sys.stderr.isatty()
+    state = {"t": time.perf_counter(), "t0": time.perf_counter()}
 
     def show(done, total, message=None):
         now = time.perf_counter()
         if message:
             click.echo(f"carbonsim: {message}", err=True)
             return
-        if done < total and now - state["t"] < 0.2:
+        text = f"{done:,}/{total:,} points ({100 * done / max(total, 1):.0f}%, {now - state['t0']:.1f} s)"
+        if tty:
+            if done < total and now - state["t"] < 0.2:
+                return
+            state["t"] = now
+            click.echo(f"\r  {text}", err=True, nl=done >= total)
             return
-        state["t"] = now
-        click.echo(f"\r  {done:,}/{total:,} points ({100 * done / max(total, 1):.0f}%, {now - state['t0']:.1f} s)",
-                   err=True, nl=done >= total)
+        if now - state["t"] < PLAIN_PROGRESS_S and (done < total or not state.get("shown")):
+            return
+        state["t"], state["shown"] = now, True
+        click.echo(f"carbonsim: {text}", err=True)
 
     return show
 
@@ -581,7 +657,7 @@ def budget(ctx, budget_file, db_dirs, fmt, out):
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
-@click.option("--figure", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+@click.option("--figure", type=click.Path(), default=None, metavar="FILE", callback=_out_file,
               help="Also draw the plans' carbon and fleets to FILE (.png, .pdf or .svg).")
 @click.pass_context
 def plan(ctx, plan_file, sets, db_dirs, fmt, out, figure):
@@ -595,6 +671,10 @@ def plan(ctx, plan_file, sets, db_dirs, fmt, out, figure):
     if figure and not str(figure).lower().endswith((".png", ".pdf", ".svg")):
         raise InputError("the figure's file must end in .png, .pdf or .svg", field="--figure")
     spec = load_plan(plan_file, sets, database)
+    if figure:  # the plan's own files (read by now) are refused before the work, as for --out
+        from carbonsim.engine.outputs import check_output_file
+
+        check_output_file(figure, "--figure")
     result = study(spec, database, progress=lambda m: _say(ctx, m))
     rc = result.carbon.recheck
     if rc["simulated"] and rc["met"] < rc["simulated"]:
@@ -609,6 +689,32 @@ def plan(ctx, plan_file, sets, db_dirs, fmt, out, figure):
     _emit(ctx, text, out)
 
 
+# --- experiment ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("experiment_file", metavar="EXP.yaml", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown", "latex"]), default=None,
+              help="What to print: table, json, csv, markdown or latex (default: table, or the --out file's type: "
+                   ".json, .csv, .md, .tex).")
+@_coefficients_option()
+@DB_OPTION
+@OUT_OPTION
+@click.pass_context
+def experiment(ctx, experiment_file, fmt, coefficients, db_dirs, out):
+    """The carbon of an LLM study's calls, local or through an API, with ranges and a paper table
+    (docs/experiments.md)."""
+    from carbonsim.engine.studies.experiment import experiment as study
+    from carbonsim.engine.studies.experiment_input import load_experiment
+    from carbonsim.report.experiment_text import SUFFIXES, experiment_notes, experiment_text
+
+    exp = load_experiment(experiment_file)
+    if fmt is None:
+        fmt = next((f for s, f in SUFFIXES.items() if out and out.lower().endswith(s)), "table")
+    result = study(exp, _db(ctx, db_dirs), coefficients)
+    for n in experiment_notes(result):
+        _say(ctx, f"note: {n}")
+    _emit(ctx, experiment_text(result, fmt), out)
+
+
 # --- schedule --------------------------------------------------------------------------------------
 @main.command()
 @click.option("--energy-kwh", type=float, required=True, help="IT energy of the job [kWh].")
@@ -620,16 +726,19 @@ def plan(ctx, plan_file, sets, db_dirs, fmt, out, figure):
 @click.option("--window-hours", type=float, default=24.0, show_default=True,
               help="Allowed start times: from --start to this many hours later, minus the job.")
 @click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--wrap-day", is_flag=True,
+              help="Let jobs run past the end of a trace: the hours after it repeat its last day.")
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def schedule(ctx, energy_kwh, hours, grids, start, window_hours, pue, db_dirs, fmt, out):
+def schedule(ctx, energy_kwh, hours, grids, start, window_hours, pue, wrap_day, db_dirs, fmt, out):
     """When and where to run a deferrable job: the region and start time with the least carbon."""
     from carbonsim.engine.studies.schedule import schedule as study
     from carbonsim.report.lifecycle_text import schedule_text
 
-    result = study(list(grids) or [DEFAULT_GRID], _db(ctx, db_dirs), energy_kwh, hours, start, window_hours, pue)
+    result = study(list(grids) or [DEFAULT_GRID], _db(ctx, db_dirs), energy_kwh, hours, start, window_hours, pue,
+                   wrap_day=wrap_day)
     for n in result.notes:
         _say(ctx, f"note: {n}")
     _emit(ctx, schedule_text(result, _fmt(fmt, out)), out)
@@ -669,6 +778,29 @@ def db_show(ctx, part_id, kind, db_dirs, fmt, out):
     from carbonsim.report.study_text import db_show_text
 
     _emit(ctx, db_show_text(show_entry(_db(ctx, db_dirs), part_id, kind), _fmt(fmt, out)), out)
+
+
+@db.command("import-model")
+@click.argument("config_json", type=click.Path(dir_okay=False), metavar="CONFIG.json")
+@click.option("--id", "model_id", required=True, metavar="NAME", help="Id of the model (the file name, lower case).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True, metavar="DIR",
+              help="Database folder to write into: DIR/models/NAME.yaml, and the source into DIR/sources.yaml "
+                   "(use it with --db DIR).")
+@click.option("--name", default=None, help="Display name (default: the config's _name_or_path, else NAME).")
+@click.option("--url", default=None, help="Where the config.json was published, for the source entry.")
+@DB_OPTION
+@click.pass_context
+def db_import_model(ctx, config_json, model_id, out_dir, name, url, db_dirs):
+    """Write a model file from a Hugging Face CONFIG.json (docs/database.md, "Models from config.json")."""
+    from carbonsim.engine.readers.hfconfig import import_model
+
+    path, spec, entry = import_model(config_json, model_id, out_dir, _db(ctx, db_dirs), name=name, url=url)
+    active = spec.get("active_params_b")
+    click.echo(f"wrote {path}: {spec['layers']} layers, hidden {spec['hidden']}, {spec['heads']} heads / "
+               f"{spec['kv_heads']} KV heads, {spec['params_b']['value']:g} B parameters"
+               + (f" ({active['value']:g} B active)" if active else ""))
+    if entry is not None:
+        _say(ctx, f"added source {spec['source']!r} to {Path(out_dir) / 'sources.yaml'}")
 
 
 @db.command("check")

@@ -51,6 +51,15 @@ class OptionError(InputError):
         return f"--{self.option.replace('_', '-')}: {self.message}"
 
 
+class NoFeasibleAnswer(InputError):
+    """A valid question with no answer that meets its constraints (no point of a sweep is
+    feasible). Not bad input: the command line exits with :attr:`EXIT_CODE` (3) instead of 2, with
+    one line that says what to change. (An :class:`InputError` for the Python API's callers, who
+    caught that before.)"""
+
+    EXIT_CODE = 3
+
+
 class InputErrors(InputError):
     """Several input problems found at once (``carbonsim db check`` reports all of them)."""
 
@@ -65,34 +74,19 @@ class InputErrors(InputError):
         return self.message
 
 
-#: Exit status of a valid question with no feasible answer (documented in docs/cli.md).
-NO_FEASIBLE_EXIT = 3
 
 
-class NoFeasibleAnswer(Exception):
-    """A valid question with no feasible answer: no plan meets the services' SLOs or deadlines.
+class CarbonsimWarning(UserWarning):
+    """Something the user should know about an answer that is still given (Python's
+    :mod:`warnings`; the command line prints each as one ``carbonsim: warning:`` line on stderr,
+    ``-q`` silences them)."""
 
-    The command line prints it as one line naming the file and field and exits with status
-    :data:`NO_FEASIBLE_EXIT` (3), distinct from bad input (2).
 
-    Parameters
-    ----------
-    message : str
-        Why there is no answer, and what came closest.
-    file : str, optional
-    field : str, optional
-        Dotted path of the field the answer fails on (``services[0].slo``).
-    """
+class PlausibilityWarning(CarbonsimWarning):
+    """A value that passed its check but lies far outside what the database holds or what the
+    model was built for (a server with a billion GPUs, a request rate that makes one request
+    weigh tonnes, a power curve that falls with load). The message names the field and the range."""
 
-    def __init__(self, message: str, file: str | None = None, field: str | None = None):
-        self.message = message
-        self.file = None if file is None else str(file)
-        self.field = field
-        super().__init__(str(self))
 
-    def __str__(self) -> str:
-        where = ": ".join(p for p in (self.file, self.field) if p)
-        return f"{where}: {self.message}" if where else self.message
-
-    def for_cli(self) -> str:
-        return str(self)
+class CleanupWarning(CarbonsimWarning):
+    """carbonsim removed a stale temporary file or folder an earlier run left behind."""

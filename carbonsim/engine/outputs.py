@@ -2,14 +2,25 @@
 
 Rules every writer in carbonsim follows:
 
+- only a **regular file** or a **folder** is written: an existing device, FIFO or socket is
+  refused (``--out -``, or a path that is this process's standard output such as
+  ``/dev/stdout``, prints to stdout instead: :func:`is_stdout`), and so is a path that is one of
+  the command's own inputs (:func:`carbonsim.engine.readers.text.tracking_inputs`);
 - a file is written to a temporary name beside its target and renamed into place, so a failure
-  leaves no partial file, and it gets the user's normal permissions (``0o666 & ~umask``);
+  leaves no partial file. A new file gets the user's normal permissions (``0o666 & ~umask``); a
+  file replaced keeps its permissions (a 0600 file stays 0600);
 - an output *folder* (``sweep --out DIR``) is built in a temporary folder beside the target and
   swapped in only when complete. An existing folder is replaced only if carbonsim wrote it (its
   ``meta.json`` names carbonsim and lists every file it wrote) and holds nothing else; an empty
   folder may be used; anything else is refused with an :class:`~carbonsim.errors.InputError`.
   Where the system offers an atomic exchange of two paths (Linux ``renameat2``), there is no
-  moment at which neither the old nor the new result exists;
+  moment at which neither the old nor the new result exists. The current folder (``--out .``)
+  is filled in place when empty (swapping it would leave the user's shell in a removed folder);
+  a current folder that holds a result is refused;
+- temporaries are named ``.<target>.carbonsim-tmp-<host>-<pid>-<random>``; a run that was
+  killed (SIGKILL, a power cut) cannot remove its own, so every later write into the same folder
+  removes those older than :data:`STALE_AFTER_S` whose process is gone, and says so
+  (:class:`~carbonsim.errors.CleanupWarning`);
 - a target that is a symbolic link is followed: the result goes where the link points and the
   link stays;
 - a write the system refuses (read-only folder, ``/proc``, a full disk) is an ``InputError``
@@ -21,13 +32,20 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import hashlib
 import json
 import os
+import re
 import shutil
+import socket
+import stat
 import tempfile
+import time
+import warnings
 from pathlib import Path
 
-from carbonsim.errors import InputError
+from carbonsim.engine.readers.text import file_type, input_read_as, inputs_read, read_text
+from carbonsim.errors import CleanupWarning, InputError
 
 #: File that marks a folder as carbonsim's output; its ``generator`` key is :data:`GENERATOR`.
 META_FILE = "meta.json"
@@ -36,6 +54,11 @@ GENERATOR = "carbonsim"
 _LEGACY_FILES = {"meta.json", "points.parquet", "points.csv"} | {
     f"{name}.{ext}" for name in ("edp_cdp_cep_vs_batch", "latency_vs_energy", "embodied_vs_operational",
                                  "embodied_vs_operational_rate") for ext in ("png", "svg")}
+#: A temporary is removed by a later run once it is this old [s] and its process is gone.
+STALE_AFTER_S = 600.0
+#: The mark in a temporary's name; the host tag and process id follow it.
+TMP_MARK = "carbonsim-tmp"
+_TMP_NAME = re.compile(r"^\..*\." + TMP_MARK + r"-([0-9a-f]{8})-([0-9]+)-")
 
 
 def _umask() -> int:
@@ -68,7 +91,121 @@ def resolve_target(path: str | Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
+def is_stdout(path: str | Path, fd: int = 1) -> bool:
+    """Whether writing ``path`` means printing to standard output: ``-``, or a path that is the
+    file, pipe or terminal file descriptor ``fd`` already writes to (``/dev/stdout``,
+    ``/proc/self/fd/1``, or the file stdout is redirected to)."""
+    if str(path) == "-":
+        return True
+    try:
+        a, b = os.stat(Path(path).expanduser()), os.fstat(fd)
+    except (OSError, ValueError):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+# --------------------------------------------------------------------------------------------
+# Temporaries
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def temp_prefix(name: str) -> str:
+    """Prefix of a temporary beside ``name``: ``.<name>.carbonsim-tmp-<host>-<pid>-``."""
+    return f".{name}.{TMP_MARK}-{_host_tag()}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists (another user's), or cannot tell: keep
+    return True
+
+
+def _size(path: Path) -> int:
+    if not path.is_dir() or path.is_symlink():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir() or p.is_symlink())
+
+
+def remove_stale_temporaries(folder: str | Path, now: float | None = None) -> list[str]:
+    """Remove the temporaries in ``folder`` that killed carbonsim runs left behind.
+
+    A temporary is removed when its name carries this host's tag, its process is gone and it is
+    older than :data:`STALE_AFTER_S` (so a run in progress, here or on another machine sharing
+    the folder, is never touched). Each removal is a :class:`~carbonsim.errors.CleanupWarning`.
+
+    Returns
+    -------
+    list of str
+        One message per temporary removed.
+    """
+    now = time.time() if now is None else now
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    said = []
+    for e in entries:
+        m = _TMP_NAME.match(e.name)
+        if not m or m.group(1) != _host_tag() or int(m.group(2)) == os.getpid() or _alive(int(m.group(2))):
+            continue
+        path = Path(e.path)
+        try:
+            st = path.lstat()
+            if now - st.st_mtime < STALE_AFTER_S or stat.S_ISLNK(st.st_mode):
+                continue
+            size = _size(path)
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        msg = (f"removed {path} ({size / 1e6:.1f} MB), a temporary of carbonsim process {m.group(2)}, which "
+               "ended without removing it")
+        warnings.warn(msg, CleanupWarning, stacklevel=2)
+        said.append(msg)
+    return said
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+
+def check_output_file(path: str | Path, option: str = "--out") -> Path:
+    """Check that ``path`` may receive an output file; return the file to write.
+
+    Raises
+    ------
+    InputError
+        ``path`` is a folder, a device, FIFO or socket, or one of the command's own inputs.
+    """
+    target = resolve_target(path)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return target
+    except OSError as exc:
+        raise write_error(exc, path) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a folder; give a file name", file=str(path))
+    what = file_type(st.st_mode)
+    if what is not None:
+        raise InputError(f"is {what}, not a regular file; carbonsim writes only regular files "
+                         f"({option} - prints to stdout)", file=str(path))
+    source = input_read_as(st)
+    if source is not None:
+        same = "" if os.path.abspath(source) == os.path.abspath(path) else f" (read as {source})"
+        raise InputError(f"is an input of this command{same}; writing it would replace what was read: choose "
+                         f"another {option} file", file=str(path))
+    return target
+
+
+def write_text_atomic(path: str | Path, text: str, option: str = "--out") -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename.
 
     Returns
@@ -79,19 +216,28 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     Raises
     ------
     InputError
-        ``path`` is a folder, or the system refused the write.
+        ``path`` is refused by :func:`check_output_file`, or the system refused the write.
     """
-    target = resolve_target(path)
-    if target.is_dir():
-        raise InputError("is a folder; give a file name", file=str(path))
+    target = check_output_file(path, option)
     parent = target.parent if str(target.parent) else Path(".")
     tmp = None
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+        remove_stale_temporaries(parent)
+        try:
+            old = os.stat(target)
+        except FileNotFoundError:
+            old = None
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".tmp", dir=parent)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
-        os.chmod(tmp, file_mode())
+        os.chmod(tmp, file_mode() if old is None else stat.S_IMODE(old.st_mode))
+        if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+            try:  # keep the owner where allowed (root replacing a user's file)
+                os.chown(tmp, old.st_uid, old.st_gid)
+            except OSError:
+                pass
+        check_output_file(path, option)  # again, just before replacing
         os.replace(tmp, target)
         tmp = None
     except OSError as exc:
@@ -110,14 +256,19 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 def _read_meta(folder: Path) -> dict | None:
     try:
-        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        meta = json.loads(read_text(folder / META_FILE, "JSON", "meta", record=False))
+    except (OSError, ValueError):  # InputError is a ValueError
         return None
     return meta if isinstance(meta, dict) else None
 
 
 def _files_under(folder: Path) -> set[str]:
-    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir()}
+    """Every entry under ``folder`` that is not a real folder (files, links, devices ...)."""
+    out = set()
+    for p in folder.rglob("*"):
+        if not (p.is_dir() and not p.is_symlink()):
+            out.add(p.relative_to(folder).as_posix())
+    return out
 
 
 def foreign_files(folder: Path) -> list[str] | None:
@@ -125,7 +276,8 @@ def foreign_files(folder: Path) -> list[str] | None:
 
     A carbonsim output has a ``meta.json`` whose ``generator`` is ``carbonsim`` and whose
     ``files`` lists what it wrote (outputs of version 0.1 carry ``carbonsim_version`` and
-    no list: their possible file names are known).
+    no list: their possible file names are known). A listed name that is no longer a regular
+    file (a link, a FIFO put in its place) is foreign too.
     """
     meta = _read_meta(folder)
     if meta is None:
@@ -136,7 +288,27 @@ def foreign_files(folder: Path) -> list[str] | None:
         known = _LEGACY_FILES
     else:
         return None
-    return sorted(_files_under(folder) - known)
+    return sorted(f for f in _files_under(folder)
+                  if f not in known or not stat.S_ISREG((folder / f).lstat().st_mode))
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _holds_cwd(target: Path) -> bool:
+    """Whether ``target`` is the current folder or one of its parents."""
+    try:
+        cwd = Path(os.path.realpath(os.getcwd()))
+    except OSError:
+        return False
+    real = _real(target)
+    return cwd == real or real in cwd.parents
+
+
+def _visible(folder: Path) -> list[Path]:
+    """The entries of ``folder`` but carbonsim's temporaries."""
+    return [p for p in folder.iterdir() if not _TMP_NAME.match(p.name)]
 
 
 def check_output_folder(path: str | Path, option: str = "--out") -> Path:
@@ -145,14 +317,25 @@ def check_output_folder(path: str | Path, option: str = "--out") -> Path:
     Raises
     ------
     InputError
-        ``path`` is a file; a non-empty folder carbonsim did not write; a carbonsim output
-        that now holds other files too.
+        ``path`` is a file (or a device, FIFO ...); a non-empty folder carbonsim did not write;
+        a carbonsim output that now holds other files too, or one of the command's inputs; a
+        result that is (or holds) the current folder.
     """
-    target = resolve_target(path)
+    if str(path) == "-":
+        raise InputError(f"{option} names the results folder; - (stdout) is not a folder: print the best points "
+                         "with --format json or csv, or get every point from the Python API "
+                         "(carbonsim.sweep(...).points)", field=option)
+    target = Path(os.path.abspath(resolve_target(path)))
     if target.exists() and not target.is_dir():
-        raise InputError(f"exists and is not a folder; {option} names a folder for the results",
+        what = file_type(target.stat().st_mode) or "a file"
+        raise InputError(f"exists and is {what}, not a folder; {option} names a folder for the results",
                          file=str(path))
-    if target.is_dir() and any(target.iterdir()):
+    real = _real(target)
+    for source in inputs_read().values():
+        if real in _real(Path(source)).parents:
+            raise InputError(f"holds {source}, an input of this command; carbonsim would replace the folder: "
+                             f"choose another {option} folder", file=str(path))
+    if target.is_dir() and _visible(target):
         foreign = foreign_files(target)
         if foreign is None:
             raise InputError(f"folder is not empty and was not written by carbonsim (no carbonsim "
@@ -162,6 +345,10 @@ def check_output_folder(path: str | Path, option: str = "--out") -> Path:
             shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
             raise InputError(f"holds files carbonsim did not write ({shown}); move them or choose "
                              f"another {option} folder", file=str(path))
+        if _holds_cwd(target):
+            raise InputError("is the current folder (or holds it) and holds a result; replacing it would leave "
+                             f"your shell in a removed folder: run from another folder or give another {option}",
+                             file=str(path))
     return target
 
 
@@ -192,6 +379,9 @@ class OutputFolder:
     leaving the block without committing (an error, Ctrl-C, SIGTERM) removes the temporary
     folder and leaves any previous result untouched.
 
+    The current folder (``--out .``), when empty, is filled in place instead: the temporary is
+    built inside it and its files are moved up, ``meta.json`` last.
+
     Parameters
     ----------
     target : path
@@ -201,14 +391,21 @@ class OutputFolder:
     def __init__(self, target: str | Path, option: str = "--out"):
         self.requested = Path(target)
         self.option = option
+        self.path = None
+        probe = Path(os.path.abspath(resolve_target(target))) if str(target) != "-" else None
+        if probe is not None:
+            remove_stale_temporaries(probe.parent)
+            if probe.is_dir() and not probe.is_symlink():
+                remove_stale_temporaries(probe)
         self.target = check_output_folder(target, option)
+        self.in_place = self.target.is_dir() and _holds_cwd(self.target)
         try:
             self.target.parent.mkdir(parents=True, exist_ok=True)
-            self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent))
+            where = self.target if self.in_place else self.target.parent
+            self.path = Path(tempfile.mkdtemp(prefix=temp_prefix(self.target.name or "out"), dir=where))
             os.chmod(self.path, folder_mode())
         except OSError as exc:
             raise write_error(exc, self.requested) from None
-        self._done = False
 
     def __enter__(self) -> "OutputFolder":
         return self
@@ -230,10 +427,24 @@ class OutputFolder:
             files = sorted(_files_under(self.path))
             meta = {"generator": GENERATOR, **meta, "files": files}
             write_text_atomic(self.path / META_FILE, json.dumps(meta, indent=2, default=str) + "\n")
-            self._swap()
+            if self.in_place:
+                self._fill()
+            else:
+                self._swap()
         except OSError as exc:
             raise write_error(exc, self.requested) from None
         return self.target
+
+    def _fill(self) -> None:
+        """Move the files into the (empty) target, ``meta.json`` last: the folder is a result only
+        once complete, and a run stopped half-way leaves a folder without carbonsim's mark."""
+        target = check_output_folder(self.requested, self.option)
+        if _visible(target):
+            raise InputError(f"the folder is no longer empty; nothing was written there", file=str(self.requested))
+        entries = sorted(self.path.iterdir(), key=lambda p: p.name == META_FILE)
+        for p in entries:
+            os.rename(p, target / p.name)
+        self.discard()
 
     def _swap(self) -> None:
         target = check_output_folder(self.requested, self.option)  # again, just before replacing
@@ -245,7 +456,7 @@ class OutputFolder:
             old = self.path  # now holds the previous result (or the empty folder)
         else:
             # No atomic exchange here: move the old result aside first (a brief moment with no result).
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(target.name), dir=target.parent))
             os.rmdir(old)
             os.rename(target, old)
             os.rename(self.path, target)

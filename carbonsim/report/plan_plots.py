@@ -69,4 +69,11 @@ def write_plan_figure(result, path) -> list[Path]:
         from carbonsim.errors import OptionError
 
         raise OptionError(f"the figure's file must end in .png, .pdf or .svg, found {p.name!r}", "figure")
-    return save_figure(fig_plan(result), p.parent if str(p.parent) else Path("."), p.stem, (ext,))
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)   # as --out files are written
+        return save_figure(fig_plan(result), folder, p.stem, (ext,))
+    except OSError as exc:
+        from carbonsim.engine.outputs import write_error
+
+        raise write_error(exc, path) from None

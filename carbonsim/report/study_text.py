@@ -29,8 +29,10 @@ def compare_text(r, fmt: str) -> str:
                  ["server", "embodied_kg", f"embodied_{r.years:g}yr_kg", "power_w", "operational_kg", "total_kg",
                   f"break_even_vs_{recs[0]['server']}_g_per_kwh"])
     g = r.grid
-    util = (f"CPU {r.load.cpu_util:g}, GPU {r.load.gpu_util:g}" if r.load.cpu_util is not None
-            else f"{DEFAULT_UTIL:g} (default)")
+    cpu, gpu = r.load.cpu_util, r.load.gpu_util
+    util = (f"{DEFAULT_UTIL:g} (default)" if cpu is None and gpu is None else
+            "CPU " + (f"{cpu:g}" if cpu is not None else f"{DEFAULT_UTIL:g} (default)")
+            + ", GPU " + (f"{gpu:g}" if gpu is not None else f"{DEFAULT_UTIL:g} (default)"))
     return (f"{r.years:g} years at utilisation {util}, PUE {r.pue:g}, grid {g.label} {g.ci_g_per_kwh:g} g/kWh "
             f"({g.basis}); coefficients {r.coefficients.id}\n\n{body}\n\n"
             "* lowest total. Break-even: the grid intensity at which a server's total equals the first's "
@@ -38,28 +40,55 @@ def compare_text(r, fmt: str) -> str:
 
 
 # --- codecarbon ---------------------------------------------------------------------------------------
-CODECARBON_KEYS = ["line", "run_id", "timestamp", "server", "flushes", "duration_s", "energy_kwh", "operational_kg",
-                   "embodied_host_kg", "embodied_gpu_kg", "embodied_kg", "total_kg", "embodied_share"]
+CODECARBON_KEYS = ["line", "run_id", "task", "timestamp", "server", "cpu", "gpu", "gpu_count", "share_cpu",
+                   "share_memory", "share_gpu", "share_basis", "tracking_mode", "flushes", "duration_s", "energy_kwh",
+                   "operational_kg", "grid_ci_g_per_kwh", "operational_grid_kg", "embodied_host_kg", "embodied_gpu_kg",
+                   "embodied_kg", "total_kg", "embodied_share"]
 
 
 def codecarbon_text(r, fmt: str) -> str:
     recs, totals = r.records(), r.totals()
+    keys = [k for k in CODECARBON_KEYS if recs and k in recs[0]]
+    g = r.grid
     if fmt == "json":
-        servers = {k: {"embodied_kg": e.total_kg, "name": e.server.name} for k, e in r.servers.items()}
-        return json_text({"coefficients": r.coefficients.id, "servers": servers, "runs": recs, "total": totals})
+        servers = {k: {"embodied_kg": e.total_kg, "name": e.server.name, "cpu": e.server.host.cpu.id,
+                       "gpu": e.server.gpu.id if e.server.gpu is not None else None, "gpu_count": e.server.gpu_count}
+                   for k, e in r.servers.items()}
+        return json_text({"coefficients": r.coefficients.id, "grid": None if g is None else g.as_dict(),
+                          "servers": servers, "runs": recs, "total": totals, "warnings": list(r.warnings)})
     if fmt == "csv":
-        return csv_text(CODECARBON_KEYS, [[rec[k] for k in CODECARBON_KEYS] for rec in recs])
+        return csv_text(keys, [[rec[k] for k in keys] for rec in recs])
+    tasks = any(rec["task"] for rec in recs)
 
-    def row(label, x):
-        return [label, f"{x['duration_s']:,.0f}", f"{x['energy_kwh']:.4f}", f"{1000 * x['operational_kg']:.3f}",
-                f"{1000 * x['embodied_kg']:.3f}", f"{1000 * x['total_kg']:.3f}", f"{100 * x['embodied_share']:.1f}%"]
+    def row(label, x, share=""):
+        cells = [label] + ([x.get("task", "")] if tasks else []) + [
+            f"{x['duration_s']:,.0f}", f"{x['energy_kwh']:.4f}", f"{1000 * x['operational_kg']:.3f}"]
+        if g is not None:
+            cells.append(f"{1000 * x['operational_grid_kg']:.3f}")
+        return cells + [f"{1000 * x['embodied_kg']:.3f}", f"{1000 * x['total_kg']:.3f}",
+                        f"{100 * x['embodied_share']:.1f}%", share]
 
-    rows = [row(rec["run_id"][:13] or f"line {rec['line']}", rec) for rec in recs] + [row("TOTAL", totals)]
-    head = "".join(f"CodeCarbon runs on {e.server.name} [{k}]; server embodied {e.total_kg:,.1f} kg "
-                   f"({r.coefficients.id}), amortised over GPU {e.server.gpu_lifetime_yr.value:g} yr / host "
-                   f"{e.server.host_lifetime_yr.value:g} yr\n" for k, e in r.servers.items())
-    return head + "\n" + table(rows, ["run", "duration_s", "energy_kwh", "operational_g", "embodied_g", "total_g",
-                                      "embodied"], "lrrrrrr")
+    def share_text(x):
+        if x["share_basis"].startswith("whole server"):
+            return "1"
+        return "/".join(f"{x[k]:.3g}" for k in ("share_cpu", "share_memory", "share_gpu"))
+
+    rows = [row(rec["run_id"][:13] or f"line {rec['line']}", rec, share_text(rec)) for rec in recs]
+    rows.append(row("TOTAL", totals | {"task": f"{totals['entries']} entries"} if tasks else totals))
+    head = "".join(f"CodeCarbon runs on {e.server.name} [{k}]: CPU {e.server.host.cpu_count} x {e.server.host.cpu.id}"
+                   + (f", GPU {e.server.gpu_count} x {e.server.gpu.id}" if e.server.gpu is not None else "")
+                   + f"; server embodied {e.total_kg:,.1f} kg ({r.coefficients.id}), amortised over GPU "
+                   f"{e.server.gpu_lifetime_yr.value:g} yr / host {e.server.host_lifetime_yr.value:g} yr\n"
+                   for k, e in r.servers.items())
+    shares = sorted({rec["share_basis"] for rec in recs if not rec["share_basis"].startswith("whole server")})
+    if shares:
+        head += "shared host (share cpu/memory/GPU of the server charged): " + " | ".join(shares) + "\n"
+    if g is not None:
+        head += (f"operational recomputed on {g.label} ({g.basis}, {g.ci_g_per_kwh:.4g} g/kWh mean) beside "
+                 "CodeCarbon's own figure; the total uses the recomputed one\n")
+    heads = ["run"] + (["task"] if tasks else []) + ["duration_s", "energy_kwh", "operational_g"]
+    heads += (["grid_operational_g"] if g is not None else []) + ["embodied_g", "total_g", "embodied", "share"]
+    return head + "\n" + table(rows, heads, "l" + ("l" if tasks else "") + "r" * (len(heads) - 2 - tasks) + "l")
 
 
 # --- inventory ----------------------------------------------------------------------------------------

@@ -42,6 +42,9 @@ def sweep_document(r: SweepResult) -> dict:
         "results": r.results,
         "meta": r.meta,
         "elapsed_s": round(r.elapsed_s, 4),
+        "eval_s": None if r.eval_s is None else round(r.eval_s, 4),
+        "compile_s": round(r.compile_s, 4),
+        "points_per_s": round(r.points_per_s, 1),
         **({"lifecycle": r.lifecycle} if getattr(r, "lifecycle", None) else {}),
     }
 
@@ -55,12 +58,17 @@ def _rows(bests) -> list[dict]:
         out.append({"objective": b.objective,
                     "group": ", ".join(f"{k}={_fmt(v)}" for k, v in b.group.items()),
                     "best": f"{_fmt(b.value)} {unit_of(b.column)}".strip(),
-                    "baseline": "-" if b.baseline_value is None else _fmt(b.baseline_value),
+                    "baseline": ("infeasible" if "infeasible" in (b.baseline_note or "") else "-")
+                    if b.baseline_value is None else _fmt(b.baseline_value),
                     "saving": saving,
                     "at": ", ".join(f"{k}={_fmt(v)}" for k, v in b.params.items() if k not in b.group)
                     or "(base point)",
                     "note": b.baseline_note or ""})
     return out
+
+
+def _eval_s(r) -> float:
+    return r.eval_s if r.eval_s is not None else r.elapsed_s
 
 
 def sweep_table(r: SweepResult) -> str:
@@ -69,7 +77,8 @@ def sweep_table(r: SweepResult) -> str:
     keys = ["objective"] + (["group"] if r.best_by else []) + ["best", "baseline", "saving", "at"]
     lines = [
         f"scenario {r.scenario.name}: {r.points:,} points ({r.feasible_points:,} feasible) "
-        f"in {r.elapsed_s:.2f} s ({r.points / max(r.elapsed_s, 1e-9):,.0f} points/s)",
+        f"in {r.elapsed_s:.2f} s ({r.points_per_s:,.0f} points/s over {_eval_s(r):.2f} s of evaluation"
+        + (f"; {r.compile_s:.2f} s compiling or loading kernels" if r.compile_s >= 0.01 else "") + ")",
         "",
         table([[x[k] for k in keys] for x in rows], keys, "l" * (len(keys) - 4) + "rrrl"),
     ]

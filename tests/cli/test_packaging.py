@@ -19,3 +19,15 @@ def test_database_files_are_package_data():
         if path.is_file():
             rel = path.relative_to(ROOT / "hardware_db")
             assert any(rel.match(p) for p in patterns), f"{rel} would not be installed"
+
+
+def test_validation_data_is_package_data():
+    # the validation cases read their data beside them; a non-editable install must ship it
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "carbonsim.validation"]
+    base = ROOT / "carbonsim" / "validation"
+    files = [p for p in (base / "data").rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        rel = path.relative_to(base)
+        assert any(rel.match(p) for p in patterns), f"{rel} would not be installed"

@@ -74,10 +74,10 @@ def test_an_empty_trace_is_one_line_and_exit_2(tmp_path):
     one_line_exit_2(run("sweep", f, "--no-write"), "empty.csv", "no data rows")
 
 
-def test_a_model_that_does_not_fit_is_one_line_and_exit_2(tmp_path):
-    # Llama-2-70B's 138 GB of fp16 weights on one A100 80GB
+def test_a_model_that_does_not_fit_is_one_line_and_exit_3(tmp_path):
+    # Llama-2-70B's 138 GB of fp16 weights on one A100 80GB: a valid question without an answer
     r = run("sweep", scenario(tmp_path, model="llama-2-70b"), "--no-write")
-    one_line_exit_2(r, "o.yaml", "no feasible point", "do not fit in GPU memory")
+    one_line_exit_2(r, "o.yaml", "no feasible point", "do not fit in GPU memory", "workload.tensor_parallel", code=3)
 
 
 PD = "{placement: disaggregated, prefill_instances: %s, decode_instances: %s, requests: 50}"
@@ -89,9 +89,9 @@ PD = "{placement: disaggregated, prefill_instances: %s, decode_instances: %s, re
     ((2, 3), ["o.yaml", "no feasible point", "(prefill_instances + decode_instances) x tensor_parallel exceeds the GPUs"]),
 ])
 def test_bad_disaggregated_deployments_are_one_line_and_exit_2(tmp_path, counts, words):
-    # the server has four GPUs
+    # the server has four GPUs; too many instances is a valid question without an answer (exit 3)
     f = scenario(tmp_path, arrival="burst", extra=PD % counts)
-    one_line_exit_2(run("sweep", f, "--no-write"), *words)
+    one_line_exit_2(run("sweep", f, "--no-write"), *words, code=3 if "no feasible point" in words else 2)
 
 
 def test_a_disaggregated_deployment_runs_and_set_checks_its_counts(tmp_path):

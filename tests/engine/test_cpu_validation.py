@@ -1,4 +1,4 @@
-"""CPU LLM inference (plan Reuse) against published CPU measurements (tests/engine/cpu_cases.py).
+"""CPU LLM inference (plan Reuse) against published CPU measurements (carbonsim/validation/cpu_inference.py).
 
 Six rows (three decode, three prefill) of llama.cpp-family engines on EPYC, Threadripper PRO and
 Sapphire Rapids CPUs; errors are held out (each row predicted with the constants fitted on the
@@ -14,7 +14,7 @@ from carbonsim.engine.db import default_database
 from carbonsim.engine.inputs.cpu_llm import cpu_constants
 from carbonsim.models.perf.cpu import memory_bandwidth_gb_s, usable_peak_tflops
 
-import cpu_cases
+from carbonsim.validation import cpu_inference as cpu_cases
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_bandwidth_of_a_ddr5_socket():
 
 
 def test_shipped_constants_are_the_fit(table):
-    """hardware_db/perf/calibration.yaml holds what benchmarks/calibrate_cpu_perf.py fits (rounded to 4 digits)."""
+    """hardware_db/perf/calibration.yaml holds what calibration/write_cpu_inference.py fits (rounded to 4 digits)."""
     c = cpu_constants(default_database())
     assert c["eta_compute"].value == pytest.approx(table.attrs["eta_compute"], abs=1e-4)
     assert c["eta_memory"].value == pytest.approx(table.attrs["eta_memory"], abs=1e-4)

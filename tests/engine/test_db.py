@@ -171,3 +171,35 @@ def test_a_field_checked_alone_gives_the_whole_documents_answer(db, path, value)
         assert alone == whole
     else:
         assert whole[0] == "ok" and alone[1] == whole[1]
+
+
+def test_the_api_reuses_a_database_until_a_file_changes(tmp_path):
+    # issue 19: each API call read the whole database again; now it is kept, keyed by its layers,
+    # and read again when a file it read, or a folder it listed, changes
+    import os
+
+    import carbonsim
+    from carbonsim.engine.db import load_database
+
+    assert carbonsim.db.load() is carbonsim.db.load() is load_database()
+    user = tmp_path / "mydb"
+    (user / "gpus").mkdir(parents=True)
+    card = (shipped_database_dir() / "gpus" / "nvidia-t4.yaml").read_text()
+    (user / "gpus" / "my-card.yaml").write_text(card)
+    first = carbonsim.db.load(user)
+    assert first is carbonsim.db.load(user) and first is not carbonsim.db.load()
+    gpu_kg = carbonsim.embodied("aws-t4-x1", set={"server.gpus.part": "my-card"}, db=user).gpu_kg
+    # an edit in place: same size, so only the modification time tells (set it ahead to be sure)
+    edited = card.replace("soc_kg: {value: 6.31,", "soc_kg: {value: 9.31,")
+    assert len(edited) == len(card)
+    (user / "gpus" / "my-card.yaml").write_text(edited)
+    st = os.stat(user / "gpus" / "my-card.yaml")
+    os.utime(user / "gpus" / "my-card.yaml", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert carbonsim.db.load(user) is not first
+    assert carbonsim.embodied("aws-t4-x1", set={"server.gpus.part": "my-card"}, db=user).gpu_kg > gpu_kg
+    # a new file is seen (the folder changed), a removed one is gone
+    second = carbonsim.db.load(user)
+    (user / "gpus" / "other-card.yaml").write_text(card)
+    assert carbonsim.db.load(user) is not second and carbonsim.db.load(user).has("gpus", "other-card")
+    (user / "gpus" / "other-card.yaml").unlink()
+    assert not carbonsim.db.load(user).has("gpus", "other-card")

@@ -1,4 +1,4 @@
-"""Per-request GPU energy against measurements (cases: energy_cases.py; report: docs/validation_energy.md).
+"""Per-request GPU energy against measurements (cases: carbonsim/validation/energy.py; report: docs/validation_energy.md).
 
 The errors are held out: a case whose own measurement fitted its GPU's activity constants (the
 ML.ENERGY v1 rows) is evaluated with constants refitted without it.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from carbonsim.engine.inputs.power import gpu_activity_table
-from energy_cases import (
+from carbonsim.validation.energy import (
     MEASURED_POWER_FITS, V3_FIT_MODELS, V3_MODEL, abs_stats, evaluate_cases, fit_gpu, fit_runs, read_cases,
     read_not_expressed, scenario_doc, case_run,
 )
@@ -154,12 +154,11 @@ def test_every_measured_energy_row_is_a_case_or_says_why_not(db):
 def test_the_report_is_generated_from_these_cases():
     # docs/validation_energy.md holds the offline section exactly as docs/make_validation.py writes
     # it from the cases above (regenerate with `python docs/make_validation.py`)
-    import sys
     from pathlib import Path
 
+    from carbonsim.validation.energy_report import offline_tasks_section
+
     root = Path(__file__).resolve().parents[2]
-    sys.path.insert(0, str(root / "docs"))
-    from energy_offline import offline_tasks_section
 
     doc = (root / "docs" / "validation_energy.md").read_text(encoding="utf-8")
     assert "## Offline tasks (per-request energy)\n\n" + offline_tasks_section().strip() in doc

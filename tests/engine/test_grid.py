@@ -109,12 +109,16 @@ def test_mix_normalised_with_warning(gdb):
 
 
 @pytest.mark.parametrize("text, match", [
-    ("coal:-0.2,wind:1.2", ">= 0"),
+    ("coal:-0.2,wind:1.2", "must not be negative"),
     ("coal:0,wind:0", "sum to 0"),
     ("coal:0.5,coal:0.5", "twice"),
     ("coal:0.5,wnd:0.5", "did you mean wind"),
     ("coal:abc,wind:1", "coal:abc|number"),
-    ("coal:nan,wind:1", ">= 0"),
+    ("coal:nan,wind:1", "finite"),
+    # issue 19: shares that overflowed to inf (coal:1e308) or to a KeyError (two of them)
+    ("coal:1e308", "at most 100"),
+    ("coal:1e308,wind:1e308", "at most 100"),
+    ("coal:inf,wind:1", "finite"),
     ("coal:0.5,,wind:0.5", "empty part"),
 ])
 def test_mix_errors(gdb, text, match):

@@ -219,6 +219,26 @@ def test_schedule_finds_a_cleaner_time_and_place(db):
     assert r.best.mean_ci[k] == pytest.approx(time_weighted_mean_g_per_kwh(tr.t_s, tr.ci_g_per_kwh, t, t + 6 * 3600))
 
 
+def test_schedule_never_answers_with_a_window_past_the_trace(db):
+    # issue 19: an 8 h job from 4 h before the trace's end was "best" on the 4 h it covered
+    from carbonsim.engine.studies.schedule import schedule
+    from carbonsim.errors import OptionError
+
+    with pytest.raises(OptionError, match="runs past the end of trace CAISO.*--wrap-day"):
+        schedule(["us-ciso-2022"], db, 1000.0, 8.0, start="2022-12-31T20:00Z")
+    r = schedule(["us-ciso-2022"], db, 1000.0, 8.0, start="2022-12-31T10:00Z")  # some starts fit
+    t_end = r.best.grid.trace.t_s[-1] + 3600.0
+    assert r.best.starts_s[r.best_start] + 8 * 3600.0 <= t_end
+    assert np.isnan(r.best.carbon_kg[r.best.starts_s + 8 * 3600.0 > t_end]).all()
+    assert any("not candidates" in n and "--wrap-day" in n for n in r.notes)
+    w = schedule(["us-ciso-2022"], db, 1000.0, 8.0, start="2022-12-31T20:00Z", wrap_day=True)
+    assert np.isfinite(w.best.carbon_kg).all() and any("repeat its last day" in n for n in w.notes)
+    # the wrapped hours are the last day's: the first start's mean is that of 20:00-04:00 of Dec 30/31
+    tr = w.best.grid.trace
+    last_day = tr.ci_g_per_kwh[-24:]
+    assert w.best.mean_ci[0] == pytest.approx(np.mean(np.r_[last_day[20:], last_day[:4]]))
+
+
 def test_a_users_trace_csv_works_the_same(db, tmp_path):
     from carbonsim.engine.studies.schedule import schedule
 

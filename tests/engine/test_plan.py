@@ -95,7 +95,7 @@ def test_an_slo_no_candidate_meets_is_no_feasible_plan():
     spec = plan_from_dict(small(**{"services.0.slo": {"ttft_s": 0.001, "attainment": 0.99}}), "p.yaml", db=DB)
     with pytest.raises(NoFeasiblePlan) as e:
         plan(spec, DB)
-    assert isinstance(e.value, NoFeasibleAnswer) and not isinstance(e.value, InputError)
+    assert isinstance(e.value, NoFeasibleAnswer) and e.value.EXIT_CODE == 3   # not bad input (2)
     assert e.value.field == "services[0].slo" and "no candidate serves chat" in e.value.message
 
 

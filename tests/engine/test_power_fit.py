@@ -1,6 +1,5 @@
 """Fitting host power forms (carbonsim.models.power.fit) and reading measurement CSVs (carbonsim.engine.inputs.power)."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,8 +13,9 @@ from carbonsim.engine.readers.measurements import read_measurements_csv
 from carbonsim.engine.studies.power_fit import (
     fit_measurements_csv, power_fit_json, power_fit_rows, power_model_yaml,
 )
+from carbonsim.validation import DATA as VALIDATION_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "specpower_sample.csv"
+DATA = VALIDATION_DATA / "specpower_sample.csv"
 U = np.repeat(np.linspace(0, 1, 11), 3)  # a SPECpower-style ladder, three readings per level
 
 

@@ -1,15 +1,18 @@
-"""Online serving against published measurements (cases and tolerances in serving_cases.py) and
+"""Online serving against published measurements (cases and tolerances in carbonsim/validation/serving.py) and
 the seed's §5.3 placement study (scenarios/seed-sharing.yaml; docs/validation.md)."""
 
 import math
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from serving_cases import (
+from carbonsim.validation.serving import (
     T4_ROWS, TGI_QPS, cases, placement_ratios, seed_points, t4_cases, t4_points, t5_points, tgi_points, value,
 )
 
+SEED_SCENARIO = str(Path(__file__).resolve().parents[2] / "scenarios" / "seed-sharing.yaml")
 CASES = cases()
 T4_CASES = t4_cases()
 
@@ -94,14 +97,14 @@ def test_a_starved_decode_stage_costs_more_per_generation():
 def test_seed_horizontal_placement_lengthens_tpot():
     # Seed: placement (A), each model tensor-parallel over both GPUs, has a longer TPOT (+14 %).
     # Checked at every rate and for both engine forms of the shipped scenario.
-    tpot = placement_ratios(seed_points(), "tpot_s")
+    tpot = placement_ratios(seed_points(SEED_SCENARIO), "tpot_s")
     assert (tpot > 0).all()
 
 
 def test_seed_horizontal_placement_lowers_gpu_power():
     # The mechanism behind the seed's energy saving: with the GPUs taking turns between two
     # engines and waiting on all-reduces, they draw less on average at every rate.
-    power = placement_ratios(seed_points(), "gpu_power_w")
+    power = placement_ratios(seed_points(SEED_SCENARIO), "gpu_power_w")
     assert (power < -0.05).all()
 
 
@@ -112,6 +115,6 @@ def test_seed_operational_saving_is_not_reproduced():
     # average change stays within +/-10 % for both engine forms (docs/validation.md explains).
     # This test pins that documented finding; if it fails, update docs/validation.md.
     seed = value("seed-53-op-h") / value("seed-53-op-v") - 1
-    op = placement_ratios(seed_points(), "operational_g").groupby(level=0).mean()
+    op = placement_ratios(seed_points(SEED_SCENARIO), "operational_g").groupby(level=0).mean()
     assert seed < -0.25
     assert (op.abs() < 0.10).all()

@@ -208,11 +208,39 @@ def test_infeasible_points_are_flagged_not_dropped(tmp_path, db):
     assert r.best["carbon_per_task"].params["workload.tensor_parallel"] in (2, 4)
 
 
-def test_infeasible_only_space_is_an_error(tmp_path):
+def test_infeasible_only_space_is_exit_3_and_writes_the_table_it_names(tmp_path):
     doc = {"name": "too-big", "server": "aws-t4-x1", "model": "llama-2-70b",
            "workload": {"mode": "offline", "prompt_tokens": 32, "output_tokens": 128}, "datacenter": {"grid": "coal"}}
     r = CliRunner().invoke(main, ["sweep", str(write(tmp_path, doc)), "--out", str(tmp_path / "o")])
-    assert r.exit_code == 2 and "no feasible point" in r.stderr and not (tmp_path / "o").exists()
+    assert r.exit_code == 3 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "no feasible point" in r.stderr and "weights and KV cache do not fit" in r.stderr
+    assert "workload.batch_size" in r.stderr  # what to change
+    table = tmp_path / "o" / "points.parquet"
+    assert f"infeasible_reason column of {table}" in r.stderr
+    df = pd.read_parquet(table)
+    assert not df["feasible"].any() and set(df["infeasible_reason"]) == {"weights and KV cache do not fit in GPU memory"}
+    assert json.loads((tmp_path / "o" / "meta.json").read_text())["feasible_points"] == 0
+    r = CliRunner().invoke(main, ["sweep", str(write(tmp_path, doc)), "--no-write"])
+    assert r.exit_code == 3 and "run without --no-write" in r.stderr and "infeasible_reason column of" not in r.stderr
+
+
+def test_an_infeasible_baseline_is_never_shown_as_a_number(tmp_path):
+    # the case: the scenario's own tensor_parallel (3) does not divide Llama-2-7B's 32 heads
+    r = CliRunner().invoke(main, ["sweep", "scenarios/a100x4.yaml", "--set", "workload.tensor_parallel=3",
+                                  "--no-write", "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["baseline"] == {"feasible": False, "infeasible_reason": "tensor_parallel does not divide the attention heads"}
+    for b in doc["best"].values():
+        assert b["baseline_value"] is None and b["saving_vs_baseline"] is None
+        assert "infeasible" in b["baseline_note"]
+    r = CliRunner().invoke(main, ["sweep", "scenarios/a100x4.yaml", "--set", "workload.tensor_parallel=3", "--no-write"])
+    rows = [line for line in r.stdout.splitlines() if line.startswith(("carbon_per_task", "edp", "cdp", "cep"))]
+    assert len(rows) == 4 and all(" infeasible " in line and " n/a " in line for line in rows), r.stdout
+    # baseline inside the space but infeasible: tp=3 is swept too
+    r = CliRunner().invoke(main, ["sweep", "scenarios/a100x4.yaml", "--set", "workload.tensor_parallel=3", "--set",
+                                  "sweep.product.workload.tensor_parallel=[1,3]", "--no-write", "--format", "json"])
+    assert all(b["baseline_value"] is None and "infeasible" in b["baseline_note"] for b in json.loads(r.stdout)["best"].values())
 
 
 @pytest.mark.parametrize("change, words", [

@@ -1,10 +1,10 @@
 """`carbonsim train` against published training footprints (cases and sources in
-training_cases.py; the table in docs/validation.md, section "Training runs")."""
+carbonsim/validation/training.py; the table in docs/validation.md, section "Training runs")."""
 
 import numpy as np
 import pytest
 
-from training_cases import (
+from carbonsim.validation.training import (
     BLOOM, PATTERSON, bloom_from_models, bloom_with_their_inputs, gpu_hours_predictions,
     llmcarbon_predicted_hours, patterson_llmcarbon_path, patterson_measured,
 )

@@ -1,10 +1,10 @@
-"""carbonsim against published numbers (cases and sources in validation_cases.py)."""
+"""carbonsim against published numbers (cases and sources in carbonsim/validation/published.py)."""
 
 import math
 
 import pytest
 
-from validation_cases import INCONSISTENT, _result, cases
+from carbonsim.validation.published import INCONSISTENT, _result, cases
 
 CASES = cases()
 

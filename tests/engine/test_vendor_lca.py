@@ -1,12 +1,12 @@
 """The inventory's default set (server-lca) against vendor carbon footprints, in leave-one-out
-cross-validation, beside the baselines (cases and data in vendor_lca_cases.py; the same cases
+cross-validation, beside the baselines (cases and data in carbonsim/validation/vendor_lca.py; the same cases
 write the "Servers against vendor carbon footprints" section of docs/validation.md)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from vendor_lca_cases import (
+from carbonsim.validation.vendor_lca import (
     BOAVIZTA,
     BOAVIZTA_NAME,
     IN_SAMPLE,
@@ -146,7 +146,7 @@ def test_docs_section_is_generated_from_these_cases():
     # docs/validation.md holds the section exactly as the cases write it (python docs/make_validation.py)
     from pathlib import Path
 
-    from vendor_lca_cases import section_markdown
+    from carbonsim.validation.vendor_lca import section_markdown
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "validation.md").read_text(encoding="utf-8")
     assert section_markdown() in doc

@@ -75,4 +75,4 @@ def test_seed_and_ecoserve_cooling_terms():
 
 # The seed's A6000 card sum, 1.05 x (0.62 x 48 + 0.048 x 274.4 + 700/500 x 16.3494 + 300/300 x 23.63 +
 # 15.72) = 110.43 kg, is checked through the whole model (margin included) in
-# tests/engine/validation_cases.py ("A6000 card (paper formula)"), not re-added here by hand.
+# carbonsim/validation/published.py ("A6000 card (paper formula)"), not re-added here by hand.

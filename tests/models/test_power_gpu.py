@@ -13,9 +13,10 @@ from carbonsim.models.power.gpu import (
     gpu_power_w, power_over_duration_w, steady_load_power_w, step_energy_j,
 )
 from carbonsim.engine.inputs.power import gpu_activity_table, gpu_constants
+from carbonsim.validation import DATA as VALIDATION_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
-POINTS = Path(__file__).resolve().parents[1] / "data" / "gpu_power_points.csv"
+POINTS = VALIDATION_DATA / "gpu_power_points.csv"
 A100 = dict(idle_loaded_w=83.9, cap_w=400.0, a_c=0.848, a_m=0.525, eta_c=0.70, eta_m=0.75)
 unit = st.floats(0.0, 1.0)
 
@@ -62,7 +63,7 @@ def test_shipped_a100_constants_pinned_to_teads_points(db):
     c = gpu_activity_table(db)["nvidia-a100-sxm4-80gb"]
     pts = pd.read_csv(POINTS)
     teads = pts[pts.id.str.startswith("teads-") & (pts.load > 0)]
-    # Teads load read as MFU/eta_c = MBU/eta_m = load (see benchmarks/calibrate_gpu_activity.py)
+    # Teads load read as MFU/eta_c = MBU/eta_m = load (see calibration/write_gpu_activity.py)
     model = np.array([_p(u * c["eta_c"], u * c["eta_m"], c) for u in teads.load])
     err = model / teads.value_w.to_numpy() - 1
     # tolerance 2.5 %: 10 % and 50 % are fitted exactly (two constants, two points); the 100 %

@@ -1,6 +1,5 @@
 """Host power forms (carbonsim.models.power.host) and the spec-based prior (carbonsim.models.power.prior)."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,8 +15,9 @@ from carbonsim.models.power.prior import (
     codecarbon_ram_power_w, cross_validated_prior_power_w, design_matrix, fit_host_prior, host_prior_power_w,
 )
 from carbonsim.engine.inputs.power import host_prior, prior_curve
+from carbonsim.validation import DATA as VALIDATION_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "specpower_sample.csv"
+DATA = VALIDATION_DATA / "specpower_sample.csv"
 LEVELS = ["p_idle_w"] + [f"p{i}_w" for i in range(10, 101, 10)]
 
 

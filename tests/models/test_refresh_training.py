@@ -4,7 +4,7 @@ rule, kernel parity), training FLOPs and the efficiency model, SCI, budget tiers
 import numpy as np
 import pytest
 
-from carbonsim.models.grid.scheduling import best_choice, window_means_g_per_kwh
+from carbonsim.models.grid.scheduling import best_choice, repeat_last_day, window_means_g_per_kwh
 from carbonsim.models.grid.traces import time_weighted_mean_g_per_kwh
 from carbonsim.models.lifecycle._kernels import fleet_compiled
 from carbonsim.models.lifecycle.budgets import DEFAULT_THRESHOLDS, classify, running_use
@@ -156,3 +156,16 @@ def test_window_means_match_the_time_weighted_mean_and_best_choice():
     assert cov.min() >= 4 / 6 - 1e-12
     r, k, v = best_choice(np.stack([means + 50, means]))
     assert r == 1 and v == pytest.approx(np.nanmin(means))
+
+
+def test_repeat_last_day_wraps_the_same_hours():
+    # 3 days hourly, each hour of the last day distinct: an hour past the end is that hour of the last day
+    t = np.arange(72) * 3600.0
+    c = np.arange(72, dtype=float)
+    t2, c2 = repeat_last_day(t, c, until_s=t[-1] + 30 * 3600.0)
+    assert t2.size == 72 + 48 and np.all(np.diff(t2) == 3600.0)  # two whole days appended, no overlap
+    assert c2[72] == c[48] and c2[72 + 23] == c[71] and c2[72 + 24] == c[48]
+    same, _ = repeat_last_day(t, c, until_s=t[-1] + 3600.0)  # already covered: unchanged
+    assert same.size == 72
+    with pytest.raises(ValueError, match="less than a day"):
+        repeat_last_day(t[:10], c[:10], until_s=1e9)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from carbonsim.engine.db.api_kinds import API_MODEL
 from carbonsim.engine.db.grid_kinds import REGIONS, TRAJECTORIES
 from carbonsim.engine.db.lifecycle_kinds import GENERATIONS, TRAINING_RUNS
 from carbonsim.engine.db.model_kinds import MODEL, PERF_CALIBRATION
@@ -36,8 +37,8 @@ MEMORY_TECHNOLOGIES = (
     "ddr3", "ddr4", "ddr5", "lpddr4", "lpddr4x", "lpddr5", "lpddr5x",
 )
 PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4")
-FORM_FACTORS = ("sxm", "pcie", "oam", "superchip", "mxm")
-VENDORS = ("nvidia", "amd", "intel", "ampere", "aws", "google", "other")
+FORM_FACTORS = ("sxm", "pcie", "oam", "superchip", "mxm", "soc")
+VENDORS = ("nvidia", "amd", "intel", "ampere", "aws", "google", "apple", "other")
 
 DIE = Fields(
     {"name": Text(), "area_mm2": Q(**POSITIVE), "node": Node(), "count": Count(1), "note": Text()},
@@ -81,6 +82,12 @@ GPU_FIELDS = {
     "idle_loaded_w": Q(),
     "peak_tflops": PEAK_TFLOPS,
     "interconnect": INTERCONNECT,
+    # names the driver reports for this part (nvidia-smi, amd-smi; what CodeCarbon writes as
+    # gpu_model), matched like the name (engine/inputs/parts.py); `db check` refuses an alias
+    # that would match two parts
+    "aliases": ListOf(Text()),
+    # devices the driver shows per package (2 for a dual-die MI250X: one per graphics compute die)
+    "devices_per_package": Count(1),
     "note": Text(),
 }
 GPU = Fields(GPU_FIELDS, required=("name", "source", "dies", "memory", "tdp_w"), what="a GPU")
@@ -178,6 +185,9 @@ HOST = Fields(
         "chassis_kg": Q(),
         "fans_kg": Q(),
         "packaging_kg": Q(),
+        # a machine whose electronics are all itemised (a desktop, a laptop) sets 0: the
+        # unitemised-electronics term of a coefficient set was fitted on rack servers
+        "unitemised_kg": Q(),
         "psu_w": Q(),
         "idle_w": Q(),
         "max_w": Q(),
@@ -427,4 +437,5 @@ KINDS = {
     "power": POWER,
     "generations": GENERATIONS,
     "training": TRAINING_RUNS,
+    "api_models": API_MODEL,
 }

@@ -29,6 +29,10 @@ def _summary(kind: str, e: dict) -> str:
         return ", ".join(f"{g['name']} {g['available']}" for g in e.get("generations") or [])
     if kind == "training":
         return f"{len(e.get('runs') or {})} runs"
+    if kind == "api_models":
+        s = e["serving"]
+        return (f"{e['provider']}, {v(e['params_b'])} B ({e['architecture']}); "
+                f"{s['tensor_parallel']} x {s['server']} at {s['precision']}")
     for key in ("nodes", "ci_g_per_kwh"):
         if isinstance(e.get(key), dict):
             return f"{len(e[key])} entries"

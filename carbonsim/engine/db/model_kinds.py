@@ -79,11 +79,16 @@ MODEL = Fields(
 _CONST_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 CONSTANTS = MapOf(Q(), _CONST_KEY, "a constant name (lower case with unit suffix)")
 
+#: Achieved efficiencies of the step model: a GPU's (fitted on vLLM's kernels), or an engine's own
+#: (llama.cpp: they replace the GPU's).
+EFFICIENCIES = {
+    "eta_compute": Q(maximum=1.0, exclusive_min=True),
+    "eta_memory": Q(maximum=1.0, exclusive_min=True),
+    "layer_overhead_s": Q(),
+}
 PERF_GPU = Fields(
     {
-        "eta_compute": Q(maximum=1.0, exclusive_min=True),
-        "eta_memory": Q(maximum=1.0, exclusive_min=True),
-        "layer_overhead_s": Q(),
+        **EFFICIENCIES,
         "fit_rows": Count(0),
         "fit_median_abs_pct": Number(0),
         "fit_max_abs_pct": Number(0),
@@ -114,6 +119,10 @@ PERF_ENGINE = Fields(
         "cpu_tp_base_s": Q(),
         "cpu_tp_per_seq_s": Q(),
         "cpu_per_layer_s": Q(),
+        **EFFICIENCIES,
+        "held_out_rows": Count(0),
+        "held_out_median_abs_pct": Number(0),
+        "held_out_max_abs_pct": Number(0),
         "fit_rows": Count(0),
         "fit_median_abs_pct": Number(0),
         "fit_max_abs_pct": Number(0),

@@ -78,10 +78,31 @@ def check_references(db, loaded: dict[tuple[str, str], dict]) -> list[InputError
                 if target not in entry["nodes"]:
                     problems.append(InputError(f"alias target {target!r} is not a node of this table",
                                                file=file, field=f"aliases.{alias}"))
+    problems.extend(check_part_names(db, loaded))
     problems.extend(check_grid_data(db))
     from carbonsim.engine.db.lifecycle_kinds import check_lifecycle_references
 
     problems.extend(check_lifecycle_references(db, loaded))
+    from carbonsim.engine.db.api_kinds import check_api_references
+
+    problems.extend(check_api_references(db, loaded))
+    return problems
+
+
+def check_part_names(db, loaded: dict) -> list[InputError]:
+    """An alias of a GPU or CPU must not match another part (the driver name would be ambiguous)."""
+    from carbonsim.engine.inputs.parts import name_collisions
+
+    problems = []
+    for kind in ("gpus", "cpus"):
+        try:
+            pairs = name_collisions(db, kind)
+        except InputError:
+            continue  # a file that does not load is reported by the schema check
+        for pid, text, other, other_text in pairs:
+            problems.append(InputError(f"{text!r} also matches {kind[:-1].upper()} {other!r} (by {other_text!r}); "
+                                       "a driver name must name one part", file=str(db.path(kind, pid)),
+                                       field="aliases"))
     return problems
 
 

@@ -13,12 +13,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from carbonsim.engine.readers.table import MIN_POSITIVE
 from carbonsim.errors import InputError
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 #: Largest magnitude any number in a file may have: far above every physical input carbonsim
 #: takes, and low enough that no product of inputs overflows to infinity.
 MAX_MAGNITUDE = 1e15
+
 NODE_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)?nm$")
 
 
@@ -119,6 +121,8 @@ def _typename(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"number {value!r}"
     if isinstance(value, str):
+        if len(value) > 60 or "\n" in value:  # a long text is not quoted whole: it may not be the user's
+            return f"text of {len(value)} characters"
         return f"text {value!r}"
     if isinstance(value, list):
         return "a list"
@@ -164,6 +168,10 @@ class Number(Spec):
         if self.minimum is not None:
             if self.exclusive_min and value <= self.minimum:
                 ck.error(path, f"must be greater than {self.minimum:g}, found {value!r}")
+                return None
+            if self.exclusive_min and self.minimum == 0 and value < MIN_POSITIVE:
+                ck.error(path, f"must be at least {MIN_POSITIVE:g} (a positive value this small has no meaning and "
+                               f"its reciprocal overflows), found {value!r}")
                 return None
             if value < self.minimum:
                 word = "negative" if self.minimum == 0 else f"below {self.minimum:g}"

@@ -8,6 +8,7 @@ the bibliography.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -33,11 +34,13 @@ KIND_WORD = {
     "traces": "grid trace",
     "generations": "generation table",
     "training": "training-run table",
+    "api_models": "API model",
 }
 #: Kinds stored as CSV tables rather than YAML (each read by its own reader).
 CSV_KINDS = ("traces",)
 
 
+@functools.lru_cache(maxsize=1)
 def shipped_database_dir() -> Path:
     """Directory of the database that ships with carbonsim."""
     package = Path(__file__).resolve().parents[2]  # carbonsim/engine/db/store.py -> carbonsim/
@@ -62,24 +65,53 @@ class Database:
         for d in self.dirs:
             if not d.is_dir():
                 raise InputError("database directory not found", file=d)
+        self._stamps: dict[Path, tuple] = {}
         self._index = self._build_index()
         self._cache: dict[tuple[str, str], dict] = {}
         self._sources: dict | None = None
         self._source_errors: list[InputError] = []
         self._regions: dict | None = None
         self._memo: dict = {}
+        self._read: set[Path] = set()
 
     # -- discovery ---------------------------------------------------------------------------
     def _build_index(self) -> dict[str, dict[str, Path]]:
         index: dict[str, dict[str, Path]] = {k: {} for k in (*KINDS, *CSV_KINDS)}
         for root in self.dirs:
+            self.stamp(root)
             for kind in index:
                 sub = root / kind
                 if not sub.is_dir():
                     continue
+                self.stamp(sub)
                 for path in sorted(sub.glob("*.csv" if kind in CSV_KINDS else "*.yaml")):
                     index[kind][path.stem] = path
         return index
+
+    # -- freshness -------------------------------------------------------------------------------
+    def stamp(self, path: Path) -> None:
+        """Remember what ``path`` was when read (folders: when listed), for :meth:`fresh`; a reader
+        that parses a database file outside :meth:`get` (and keeps the result) stamps it too."""
+        try:
+            st = os.stat(path)
+            self._stamps[Path(path)] = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            self._stamps[Path(path)] = None
+
+    def fresh(self) -> bool:
+        """Whether nothing this database listed or read has changed since: no folder gained or lost
+        a file (folder modification times) and no file read was edited (modification time, size,
+        inode). Files not read yet are read when first needed, so they cannot be stale."""
+        for path, stamp in list(self._stamps.items()):
+            try:
+                st = os.stat(path)
+            except OSError:
+                if stamp is not None:
+                    return False
+                continue
+            if stamp != (st.st_mtime_ns, st.st_size, st.st_ino):
+                return False
+        return True
 
     def ids(self, kind: str) -> list[str]:
         """Sorted ids of one kind."""
@@ -93,10 +125,12 @@ class Database:
         """Path of an entry; :class:`InputError` naming the known ids when absent."""
         self._check_kind(kind)
         try:
-            return self._index[kind][part_id]
+            path = self._index[kind][part_id]
         except KeyError:
             known = ", ".join(self.ids(kind)) or "none"
             raise InputError(f"unknown {KIND_WORD[kind]} {part_id!r}; known: {known}") from None
+        self._read.add(path)  # every entry is read through its path: what a result used (files_used)
+        return path
 
     def layer(self, path) -> int:
         """Index of the database directory ``path`` lies in (0 = the shipped one)."""
@@ -119,8 +153,10 @@ class Database:
             errors: list[InputError] = []
             for root in self.dirs:
                 path = root / "sources.yaml"
+                self.stamp(path)
                 if not path.exists():
                     continue
+                self._read.add(path)
                 try:
                     raw = load_yaml(path)
                 except InputError as exc:
@@ -172,12 +208,14 @@ class Database:
         key = (kind, part_id)
         if key not in self._cache:
             path = self.path(kind, part_id)
+            self.stamp(path)
             out, errors = self.check_file(kind, path)
             if errors:
                 raise errors[0] if len(errors) == 1 else _many(errors)
             out["_path"] = str(path)
             out["_id"] = part_id
             self._cache[key] = out
+            self._read.add(path)
         return self._cache[key]
 
     def memo(self, key, build):
@@ -203,8 +241,22 @@ class Database:
         if key not in self._cache:
             from carbonsim.engine.readers.traces import read_trace_csv
 
+            self.stamp(self.path("traces", trace_id))
             self._cache[key] = read_trace_csv(self.path("traces", trace_id))
+            self._read.add(self.path("traces", trace_id))
         return self._cache[key]
+
+    def files_used(self) -> dict[str, str]:
+        """Every database file read so far, as ``layer/kind/file`` (layer 0 is the shipped
+        database, 1... the ``--db`` folders in order) -> its SHA-256: what a result rests on."""
+        import hashlib
+
+        out = {}
+        for path in sorted(self._read, key=lambda p: (self.layer(p), str(p))):
+            i = self.layer(path)
+            rel = path.resolve().relative_to(self.dirs[i].resolve()) if i < len(self.dirs) else path
+            out[f"{i}/{rel.as_posix()}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return out
 
     # -- checking everything ------------------------------------------------------------------------
     def check(self) -> tuple[int, list[InputError]]:
@@ -248,8 +300,27 @@ class Database:
                         problems.append(exc)
             for extra in sorted(root.glob("*/*.yml")):
                 problems.append(InputError("use the .yaml extension; .yml files are ignored", file=extra))
+            problems.extend(_unknown_folders(root))
         problems.extend(check_references(self, loaded))
         return n_files, problems
+
+
+def _unknown_folders(root: Path) -> list[InputError]:
+    """A folder of a database that is not a kind (``gpu/`` for ``gpus/``): its files would be
+    silently ignored, so ``db check`` reports it."""
+    import difflib
+
+    kinds = (*KINDS, *CSV_KINDS)
+    out = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        if sub.name in kinds:
+            continue
+        close = difflib.get_close_matches(sub.name, kinds, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}/?" if close else f"; kinds are: {', '.join(kinds)}"
+        n = sum(1 for p in sub.rglob("*") if p.is_file())
+        out.append(InputError(f"not a kind of the database, so its {n} file{'s' if n != 1 else ''} "
+                              f"{'are' if n != 1 else 'is'} never read{hint}", file=sub))
+    return out
 
 
 def _many(errors):
@@ -268,5 +339,31 @@ def database_dirs(user_dirs=()) -> list[Path]:
 
 
 def default_database(user_dirs=()) -> Database:
-    """The shipped database with the user's layers on top."""
+    """The shipped database with the user's layers on top (a new one, read as needed)."""
     return Database(database_dirs(user_dirs))
+
+
+#: Databases kept by :func:`load_database`, by their layers (at most :data:`KEEP` of them).
+_LOADED: dict[tuple[str, ...], Database] = {}
+KEEP = 8
+
+
+def load_database(user_dirs=()) -> Database:
+    """The shipped database with the user's layers on top, reused while nothing in it changed.
+
+    The Python API calls this for every call: a database is keyed by its layers (the shipped
+    folder, ``CARBONSIM_DB``, ``user_dirs``; resolved paths) and reused as long as
+    :meth:`Database.fresh` holds (no file it read was edited, no folder gained or lost a file);
+    otherwise it is read again. Entries already parsed are not parsed again, so a loop of calls
+    costs the evaluation, not the YAML.
+    """
+    dirs = database_dirs(user_dirs)
+    key = tuple(os.path.abspath(d) for d in dirs)
+    db = _LOADED.get(key)
+    if db is None or not db.fresh():
+        db = Database(dirs)
+        _LOADED.pop(key, None)
+        while len(_LOADED) >= KEEP:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = db
+    return db

@@ -6,6 +6,7 @@ same column drives point estimates, sweeps and Monte-Carlo sampling (layer 2).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,6 +116,37 @@ def host_share(server: Server, cs: CoefficientSet) -> float:
     return min(1.0, server.gpu_count / slots)
 
 
+def _say_chassis_share(server: Server, cs: CoefficientSet) -> None:
+    """A user's own server charged part of its chassis is told so (the shipped servers are cloud
+    VMs whose share is documented in their files)."""
+    share = host_share(server, cs)
+    if share >= 1.0 or _shipped(server.file):
+        return
+    import warnings
+
+    from carbonsim.errors import CarbonsimWarning
+
+    slots = server.host.chassis_gpu_slots
+    why = (f"host.chassis_gpu_slots is {slots}" if slots else
+           f"host.chassis_gpu_slots defaults to {cs.host.get('chassis_gpu_slots') or 8}, as for a cloud VM of a "
+           f"larger machine; set it to {server.gpu_count} if the server is a whole machine")
+    warnings.warn(f"{server.file}: charged {share:g} of its chassis (host CPU, boards, PSU, chassis, fans): "
+                  f"{server.gpu_count} GPUs, and {why}", CarbonsimWarning, stacklevel=3)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shipped(file: str) -> bool:
+    import os
+
+    from carbonsim.engine.db.store import shipped_database_dir
+
+    try:
+        root = os.path.realpath(shipped_database_dir())
+        return os.path.realpath(file).startswith(root + os.sep)
+    except (OSError, ValueError):
+        return False
+
+
 def server_column(server: Server, cs: CoefficientSet) -> ParamColumn:
     """The :class:`ParamColumn` of ``server`` under coefficient set ``cs``.
 
@@ -190,6 +222,7 @@ def _server_rows(server: Server, cs: CoefficientSet) -> ParamColumn:
     # --- host ------------------------------------------------------------------------------------
     host, cpu = server.host, server.host.cpu
     col.put("host_share", host_share(server, cs))
+    _say_chassis_share(server, cs)
     col.put("cpu_count", host.cpu_count)
     model = cs.host["cpu"]["model"]
     _put_dies(col, "cpu", cpu.dies if model == "die" else [], cs, "host.cpus.dies")
@@ -275,7 +308,11 @@ def _put_lca_terms(col: ParamColumn, server: Server, cs: CoefficientSet) -> None
         col.put("ssd_floor_kg_per_gb", trend["floor_kg_per_gb"])
         col.put("ssd_ceiling_kg_per_gb", trend["ceiling_kg_per_gb"])
     col.put("assembly_kg", cs.host_value("assembly_kg"))
-    if unitemised is not None:
+    if "unitemised_kg" in host.overrides:  # the server's own value, in its year
+        col.put("unitemised_ref_kg", host.overrides["unitemised_kg"])
+        col.put("unitemised_ref_year", year)
+        col.put("unitemised_decline_per_yr", 0.0)
+    elif unitemised is not None:
         col.put("unitemised_ref_kg", unitemised["ref_kg"])
         col.put("unitemised_ref_year", unitemised["ref_year"])
         col.put("unitemised_decline_per_yr", unitemised["decline_per_yr"])

@@ -4,7 +4,7 @@ The model shape and precision bytes are those of a GPU point (:func:`carbonsim.e
 the device rows come from the CPU's database entry (``memory_channels``, ``memory_mt_s``,
 ``peak_tflops``; :mod:`carbonsim.models.perf.cpu`) and the DRAM the socket may give the model;
 the achieved efficiencies from ``hardware_db/perf/calibration.yaml: cpu_inference``, fitted on
-published CPU measurements (``benchmarks/calibrate_cpu_perf.py``, ``docs/validation_perf.md``).
+published CPU measurements (``calibration/write_cpu_inference.py``, ``docs/validation_perf.md``).
 One socket runs one engine (one NUMA node, no tensor parallelism); engine overheads between steps
 are in ``layer_overhead_s``.
 """
@@ -29,7 +29,7 @@ def cpu_constants(db: Database) -> dict:
     cal = db.get("perf", CALIBRATION_ID)
     if "cpu_inference" not in cal:
         raise InputError("the performance calibration has no cpu_inference constants (run "
-                         "benchmarks/calibrate_cpu_perf.py)", field="cpu_inference")
+                         "calibration/write_cpu_inference.py)", field="cpu_inference")
     return cal["cpu_inference"]
 
 

@@ -11,7 +11,9 @@ A grid is written as one of:
   (``hardware_db/regions/*.yaml``);
 - a trajectory id (``hardware_db/trajectories/*.yaml``), evaluated in ``year``;
 - an hourly trace: a shipped trace id (``us-ciso-2022``, ``hardware_db/traces/*.csv``) or the
-  path of a CSV file with columns ``timestamp, ci_g_per_kwh``;
+  path of a CSV file with columns ``timestamp, ci_g_per_kwh``, or of an Electricity Maps export
+  (hourly to yearly; ``FILE.csv:direct`` or ``FILE.csv:lifecycle`` picks the column, default
+  lifecycle, and ``FILE.csv:ZONE`` a zone of a file holding several);
 - a bare number: an intensity the user states, in g/kWh (``57``; basis unknown).
 
 Every result names its basis (``lifecycle`` or ``direct``); :func:`check_same_basis` returns a
@@ -21,7 +23,6 @@ warning when two intensities are compared across bases. See ``docs/grid.md``.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from carbonsim.engine.db.schema import Quantity
+from carbonsim.engine.db.schema import Checker, Quantity
+from carbonsim.engine.inputs.options import GIVEN_CI, MIX_SHARE
 from carbonsim.engine.readers.traces import Trace, read_trace_csv
 from carbonsim.errors import InputError
 from carbonsim.models.grid.carbon import BASES
@@ -43,8 +45,6 @@ GRID_KINDS = ("source", "mix", "region", "trajectory", "trace")
 #: Kinds ``list_grids`` accepts (``table`` lists the per-source tables mixes draw from; ``mix``
 #: is an alias for it, since no mix is stored).
 LIST_KINDS = ("source", "region", "trajectory", "trace", "table", "mix")
-#: Largest trace file accepted (bytes); a year of hourly values is about 0.25 MB.
-MAX_TRACE_BYTES = 50_000_000
 TRACE_META_KEYS = ("name", "region", "year", "basis", "scope", "source", "licence", "note")
 
 _MIX_PART = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_-]*)\s*:\s*([^,:]+?)\s*$")
@@ -198,11 +198,12 @@ def resolve_grid(text: str, db, year: int | None = None, table: str = DEFAULT_TA
     text = text.strip()
     if year is not None:
         year = int(year)
-    if text.lower().endswith(".csv") or "/" in text or "\\" in text:
-        path = Path(text).expanduser()
-        if not path.is_file():
+    csv_path, basis, zone = _csv_choice(text)
+    if csv_path is not None or text.lower().endswith(".csv") or "/" in text or "\\" in text:
+        path = Path(csv_path or text).expanduser()
+        if not path.exists():
             raise InputError("trace file not found", file=str(path), field="grid")
-        return _resolve_trace(read_trace_csv(path), str(path), year)
+        return _resolve_trace(read_trace_csv(path, basis, zone), str(path), year)
     if _is_number(text):
         return _resolve_value(text)
     single = _MIX_PART.match(text)
@@ -223,15 +224,31 @@ def resolve_grid(text: str, db, year: int | None = None, table: str = DEFAULT_TA
     raise _unknown(text, db, table)
 
 
-#: Largest intensity accepted as a bare number [g/kWh] (lignite is about 1,100-1,200).
-MAX_GIVEN_CI = 2000.0
+_CSV_CHOICE = re.compile(r"^(?P<path>.+?\.csv)(?P<choice>(?::[A-Za-z0-9_.-]+)+)$", re.IGNORECASE)
+
+
+def _csv_choice(text: str) -> tuple[str | None, str | None, str | None]:
+    """``FILE.csv:direct``, ``FILE.csv:FR`` or ``FILE.csv:FR:lifecycle`` -> (path, basis, zone)."""
+    m = _CSV_CHOICE.match(text)
+    if not m:
+        return None, None, None
+    basis = zone = None
+    for part in m.group("choice").strip(":").split(":"):
+        if part.lower() in BASES:
+            basis = part.lower()
+        else:
+            zone = part
+    return m.group("path"), basis, zone
 
 
 def _resolve_value(text: str) -> GridIntensity:
     """A bare number: an intensity the user states [g/kWh] (a published case's, a contract's)."""
     v = float(text)
-    if not math.isfinite(v) or v < 0 or v > MAX_GIVEN_CI:
-        raise InputError(f"a grid intensity must be 0..{MAX_GIVEN_CI:g} g/kWh, found {text!r}", field="grid")
+    ck = Checker("")
+    GIVEN_CI.check(v, "", ck)
+    if ck.errors:
+        raise InputError(f"a grid intensity must be {GIVEN_CI.minimum:g}..{GIVEN_CI.maximum:g} g/kWh, found {text!r}",
+                         field="grid")
     return GridIntensity(ci_g_per_kwh=v, basis="unknown", label=f"{v:g} g/kWh (given)", kind="value", id=f"{v:g}",
                          scope="given by the user; its basis is not known")
 
@@ -292,8 +309,11 @@ def _resolve_mix(text, db, table) -> GridIntensity:
             share = float(raw)
         except ValueError:
             raise InputError(f"share of {name!r} must be a number, found {raw!r}", field="grid") from None
-        if not math.isfinite(share) or share < 0:
-            raise InputError(f"share of {name!r} must be a finite number >= 0, found {raw!r}", field="grid")
+        ck = Checker("")
+        MIX_SHARE.check(share, "", ck)
+        if ck.errors:
+            raise InputError(f"share of {name!r} in mix {text!r} {ck.errors[0].message} (shares are fractions "
+                             "or per cent)", field="grid")
         names.append(name)
         shares.append(share)
     total = sum(shares)
@@ -303,13 +323,13 @@ def _resolve_mix(text, db, table) -> GridIntensity:
     if abs(total - 1.0) > 1e-6:
         warnings.append(f"mix shares sum to {total:g}, not 1; normalised to 1")
     qs = [sources[n] for n in names]
-    ci = mix_intensity_g_per_kwh(shares, [q.value for q in qs])
+    norm = [s / total for s in shares]
+    ci = mix_intensity_g_per_kwh(norm, [q.value for q in qs])
     low = high = None
     if all(q.low is not None for q in qs):
-        low = mix_intensity_g_per_kwh(shares, [q.low for q in qs])
+        low = mix_intensity_g_per_kwh(norm, [q.low for q in qs])
     if all(q.high is not None for q in qs):
-        high = mix_intensity_g_per_kwh(shares, [q.high for q in qs])
-    norm = [s / total for s in shares]
+        high = mix_intensity_g_per_kwh(norm, [q.high for q in qs])
     canon = ",".join(f"{n}:{s:.4g}" for n, s in zip(names, norm))
     return GridIntensity(
         ci_g_per_kwh=ci, basis=t["basis"], label=f"mix {canon} ({table})", kind="mix", id=canon,
@@ -385,6 +405,8 @@ def _resolve_trajectory(tid, db, year) -> GridIntensity:
 
 
 def _resolve_trace(tr: Trace, tid: str, year) -> GridIntensity:
+    if "column" in tr.meta:
+        return _resolve_export(tr, tid, year)
     warnings = []
     start = end = None
     if year is not None:
@@ -406,6 +428,51 @@ def _resolve_trace(tr: Trace, tid: str, year) -> GridIntensity:
         high=float(tr.ci_g_per_kwh.max()), scope=tr.meta.get("scope"), licence=tr.meta.get("licence"),
         warnings=tuple(warnings), trace=tr,
     )
+
+
+def _resolve_export(tr: Trace, path: str, year) -> GridIntensity:
+    """An Electricity Maps export: hourly to monthly data are a trace; one value (a yearly file,
+    or the chosen year of one) is a fixed intensity of that year. The label says the zone, the
+    granularity and the column read (its basis)."""
+    meta, warnings = tr.meta, []
+    t, c = tr.t_s, tr.ci_g_per_kwh
+    if year is not None and meta["granularity"] == "yearly":
+        a, b = tr.year_window_s(year)
+        inside = (t >= a) & (t < b)
+        if inside.any():
+            t, c = t[inside], c[inside]
+        else:
+            warnings.append(f"{path} has no row for {year}; using every row")
+    if meta.get("estimated"):
+        warnings.append(f"{path}: {meta['estimated']} of {meta['rows']} rows are estimated by Electricity Maps "
+                        "(Data Estimated)")
+    label = f"{meta['name']} ({meta['basis']}, column {meta['column']!r})"
+    common = dict(basis=meta["basis"], kind="trace", id=path, sources=(meta["source"],), scope=meta["scope"],
+                  licence=meta["licence"], low=float(c.min()), high=float(c.max()))
+    if c.size == 1 or meta["granularity"] == "yearly":
+        y = datetime.fromtimestamp(float(t[0]), timezone.utc).year if c.size == 1 else _trace_year(tr)
+        ci = float(c[0]) if c.size == 1 else float(np.mean(c))
+        if c.size > 1:
+            warnings.append(f"{path}: the mean of {c.size} yearly values (choose one with --year)")
+        return GridIntensity(ci_g_per_kwh=ci, label=label + (f" {y}" if y else ""), year=y,
+                             warnings=tuple(warnings), **common)
+    if year is not None:
+        return _resolve_trace_window(tr, path, year, label, common, warnings)
+    ci = time_weighted_mean_g_per_kwh(t, c)
+    return GridIntensity(ci_g_per_kwh=ci, label=label, year=_trace_year(tr), warnings=tuple(warnings), trace=tr,
+                         **common)
+
+
+def _resolve_trace_window(tr, path, year, label, common, warnings) -> GridIntensity:
+    a, b = tr.year_window_s(year)
+    start = end = None
+    if np.any((tr.t_s >= a) & (tr.t_s < b)):
+        start, end = a, b
+    else:
+        warnings.append(f"{path} has no sample in {year}; using the whole trace")
+    ci = time_weighted_mean_g_per_kwh(tr.t_s, tr.ci_g_per_kwh, start, end)
+    return GridIntensity(ci_g_per_kwh=ci, label=label, year=year if start is not None else _trace_year(tr),
+                         warnings=tuple(warnings), trace=tr, **common)
 
 
 def _trace_year(tr: Trace) -> int | None:

@@ -19,9 +19,21 @@ CALIBRATION_ID = "calibration"
 #: Engine (workload.engine) -> engine profile in the calibration file: vLLM with its CPU work
 #: between GPU steps (<= 0.5) or hidden behind them (>= 0.6), or Hugging Face transformers in
 #: eager mode (static batches; host time per step grows with the layers).
-ENGINES = {"synchronous": "vllm-sync", "overlapped": "vllm-overlapped", "hf-eager": "hf-eager"}
+ENGINES = {"synchronous": "vllm-sync", "overlapped": "vllm-overlapped", "hf-eager": "hf-eager",
+           "llama.cpp": "llama-cpp-cuda"}
 #: Engines calibrated on single-GPU runs only.
-SINGLE_GPU_ENGINES = ("hf-eager",)
+SINGLE_GPU_ENGINES = ("hf-eager", "llama.cpp")
+#: llama.cpp's profile by GPU vendor (its CUDA or Metal backend); the profile's efficiencies
+#: replace the GPU's (they were fitted on llama.cpp's own kernels: docs/validation_perf.md).
+LLAMA_CPP_BACKENDS = {"apple": "llama-cpp-metal"}
+
+
+def engine_profile(db: Database, engine_id: str, gpu) -> tuple[str, dict]:
+    """The calibration's profile id and entry for ``workload.engine`` on ``gpu``."""
+    profile = ENGINES[engine_id]
+    if engine_id == "llama.cpp":
+        profile = LLAMA_CPP_BACKENDS.get((gpu.spec or {}).get("vendor"), profile)
+    return profile, db.get("perf", CALIBRATION_ID)["engines"][profile]
 
 
 def _v(x):
@@ -84,6 +96,8 @@ def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: s
     if "kv_precision" in workload:
         kv_bytes = PRECISIONS[workload["kv_precision"]][0]  # element size of that precision
     peaks = gpu.peak_tflops
+    engine_id = workload.get("engine", "synchronous")
+    _, engine = engine_profile(db, engine_id, gpu)
     peak = peaks.get(math_precision) or (peaks.get("fp16") if math_precision == "bf16" else None)
     if peak is None:
         raise InputError(f"GPU {gpu.id} has no peak_tflops.{math_precision} for precision {precision!r}",
@@ -106,11 +120,11 @@ def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: s
                              file=file, field="server.gpus.interconnect")
         # with tp = 1 there is no all-reduce; the row only has to be positive
         bus = _v(d["bus_efficiency"]) * (bw or 1.0) / 2.0
-    engine_id = workload.get("engine", "synchronous")
     if engine_id in SINGLE_GPU_ENGINES and tp > 1:
         raise InputError(f"engine {engine_id} is calibrated on single-GPU runs (tensor_parallel 1); found "
                          f"tensor_parallel {tp}", file=file, field="workload.engine")
-    engine = cal["engines"][ENGINES[engine_id]]
+    # an engine fitted on its own kernels (llama.cpp) brings its efficiencies; others use the GPU's
+    eff = {k: engine.get(k, eff[k]) for k in ("eta_compute", "eta_memory", "layer_overhead_s")}
     moe = model.get("moe") or {}
     return {
         **model_rows(model),

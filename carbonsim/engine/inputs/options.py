@@ -26,6 +26,11 @@ SEED = Count(0, 2**32 - 1)
 YEAR = Count(1990, 2100)
 #: A GPU power limit [W].
 POWER_CAP_W = Number(1.0, 5000.0)
+#: The share of an energy source in a ``--grid`` mix (``coal:0.3,wind:0.7``): fractions, or per
+#: cent (``coal:30,wind:70``); shares that do not sum to 1 are normalised with a warning.
+MIX_SHARE = Number(0.0, 100.0)
+#: A carbon intensity given as a number [g/kWh] (``--grid 57``): lignite is about 1,100-1,200.
+GIVEN_CI = Number(0.0, 2000.0)
 
 # -- lifecycle: refresh cycles, training runs, scheduling (docs/lifecycle.md) --------------------
 #: Years a fleet is followed (whole years; the point vector holds at most this many).

@@ -4,7 +4,8 @@ to database ids (layer 2).
 A name is normalised by: lower case; drop ``(r)``, ``(tm)``, ``®``, ``™``, ``@`` and clock
 speeds (``2.50GHz``) and core counts (``64-Core``); for CPUs also drop the words ``processor`` and ``cpu``; split into
 alphanumeric tokens. It matches a database part when its tokens equal, as a set, the tokens of
-the part's id or of its ``name``, first as written and then with the brand words ``nvidia``,
+the part's id, of its ``name`` or of one of its ``aliases`` (the names drivers report, such as
+``NVIDIA H100 80GB HBM3`` for the H100 SXM5), first as written and then with the brand words ``nvidia``,
 ``amd``, ``intel`` and ``tesla`` removed from both sides. The match must be unique. So
 ``AMD EPYC 7713``, ``epyc-7713`` and ``AMD EPYC 7713 2.0GHz`` all give ``amd-epyc-7713``, and
 ``NVIDIA A100-SXM4-80GB`` or ``A100 SXM4 80GB`` give ``nvidia-a100-sxm4-80gb``.
@@ -12,6 +13,7 @@ the part's id or of its ``name``, first as written and then with the brand words
 
 from __future__ import annotations
 
+import itertools
 import re
 
 # trademarks, clock speeds and core counts ("AMD EPYC 7V12 64-Core Processor", as CPU-info tools
@@ -30,6 +32,28 @@ def name_tokens(text: str, kind: str = "cpus") -> frozenset:
     return frozenset(toks)
 
 
+def part_names(db, kind: str, pid: str) -> list[str]:
+    """The texts a part is matched by: its id, its name and its aliases."""
+    entry = db.get(kind, pid)
+    return [pid, str(entry.get("name", pid))] + [str(a) for a in entry.get("aliases") or []]
+
+
+def name_collisions(db, kind: str) -> list[tuple[str, str, str, str]]:
+    """``(part, text, other part, other text)`` for every alias whose tokens equal those of
+    another part's id, name or alias (as written, or with brand words removed): such an alias
+    would make a name match two parts."""
+    keys = []
+    for pid in db.ids(kind):
+        for i, text in enumerate(part_names(db, kind, pid)):
+            toks = name_tokens(text, kind)
+            keys.append((pid, text, i >= 2, toks, toks - _BRANDS))
+    out = []
+    for (p, t, alias, full, bare), (q, u, alias2, full2, bare2) in itertools.combinations(keys, 2):
+        if p != q and (alias or alias2) and (full == full2 or (bare and bare == bare2)):
+            out.append((p, t, q, u) if alias else (q, u, p, t))
+    return out
+
+
 class PartMatcher:
     """Match free-text part names to database ids of one kind (``cpus`` or ``gpus``)."""
 
@@ -37,8 +61,8 @@ class PartMatcher:
         self.kind = kind
         self._keys: list[tuple[str, frozenset, frozenset]] = []
         for pid in db.ids(kind):
-            name = db.get(kind, pid).get("name", pid)
-            for toks in (name_tokens(pid, kind), name_tokens(str(name), kind)):
+            for text in part_names(db, kind, pid):
+                toks = name_tokens(text, kind)
                 self._keys.append((pid, toks, toks - _BRANDS))
         self._cache: dict[str, tuple[str | None, list[str]]] = {}
 

@@ -32,7 +32,7 @@ from carbonsim.models.power.prior import (
 HOST_PRIOR_ID = "host-prior-specpower"
 GPU_ACTIVITY_ID = "gpu-activity"
 #: Loaded-idle / TDP ratio for GPUs without a reading: the median of the measured anchors
-#: (A100, H100, V100, A40, MI300X; benchmarks/calibrate_gpu_activity.py, docs/power.md).
+#: (A100, H100, V100, A40, MI300X; calibration/write_gpu_activity.py, docs/power.md).
 IDLE_LOADED_PER_TDP = 0.210
 #: GPU whose calibrated slopes (a_c, a_m, eta_c, eta_m) other GPUs borrow.
 REFERENCE_GPU = "nvidia-a100-sxm4-80gb"

@@ -114,7 +114,7 @@ class Server:
 
 
 _HOST_OVERRIDES = ("mainboard_kg", "mainboard_cm2", "peripheral_pwb_kg", "peripheral_pwb_cm2",
-                   "psu_kg", "chassis_kg", "fans_kg", "packaging_kg")
+                   "psu_kg", "chassis_kg", "fans_kg", "packaging_kg", "unitemised_kg")
 _HOST_FACTS = ("psu_w", "idle_w", "max_w")
 
 
@@ -265,8 +265,9 @@ def server_from_dict(raw: dict, db: Database, file: str = "<server>", server_id:
     return server_from_checked(check_server(raw, db, file), db, file, server_id or Path(file).stem)
 
 
-def server_from_checked(checked: CheckedServer, db: Database, file: str, sid: str) -> Server:
-    """Build the :class:`Server` of a checked document (parts merged from the database)."""
+def server_from_checked(checked: CheckedServer, db: Database, file: str, sid: str, warn: bool = True) -> Server:
+    """Build the :class:`Server` of a checked document (parts merged from the database); ``warn``:
+    give the plausibility warnings of :mod:`carbonsim.engine.inputs.plausibility`."""
     spec = checked.spec
     gpu, gpu_count = None, 0
     if spec.get("gpus"):
@@ -301,7 +302,7 @@ def server_from_checked(checked: CheckedServer, db: Database, file: str, sid: st
     life = spec.get("lifetime_yr")
     gpu_life = spec.get("gpu_lifetime_yr", life)
     host_life = spec.get("host_lifetime_yr", life)
-    return Server(
+    server = Server(
         id=sid,
         name=spec["name"],
         file=str(file),
@@ -313,6 +314,11 @@ def server_from_checked(checked: CheckedServer, db: Database, file: str, sid: st
         note=spec.get("note"),
         year=spec.get("year"),
     )
+    if warn:
+        from carbonsim.engine.inputs.plausibility import warn_server
+
+        warn_server(server, db)
+    return server
 
 
 def server_file(ref: str, db: Database, relative_to: str | Path | None = None) -> tuple[Path, str]:
@@ -346,5 +352,16 @@ def load_server(spec, db: Database, overrides: dict | None = None) -> Server:
     if isinstance(spec, dict):
         return server_from_dict(apply_overrides(spec, overrides), db, "<server>")
     file, sid = server_file(str(spec), db)
-    raw = load_yaml(file)
+    if db.has("servers", sid) and db.path("servers", sid) == file:
+        # a database entry: parsed and checked once per database; overrides check only their fields
+        base = db.memo(("server-checked", str(file)), lambda: _checked_entry(file, db))
+        checked = override_checked(base, overrides, str(file)) if overrides else base
+        if checked is not None:
+            return server_from_checked(checked, db, str(file), sid)
+    raw = load_yaml(file, "server")
     return server_from_dict(apply_overrides(raw, overrides, file=str(file)), db, str(file), sid)
+
+
+def _checked_entry(file: Path, db: Database) -> CheckedServer:
+    db.stamp(file)
+    return check_server(load_yaml(file, "server"), db, str(file))

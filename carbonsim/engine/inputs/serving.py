@@ -33,7 +33,7 @@ import numpy as np
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.llm import CALIBRATION_ID, _v, perf_rows
 from carbonsim.engine.inputs.server import Server
-from carbonsim.engine.readers.requests import RequestTrace, read_request_trace
+from carbonsim.engine.readers.requests import RequestTrace, TraceOptions, read_request_trace
 from carbonsim.errors import InputError
 from carbonsim.models.perf.layout import PARAM_NAMES
 from carbonsim.models.serving.layout import INSTANCE_NAMES, ROLES, SERVING_NAMES
@@ -83,18 +83,27 @@ class TraceBook:
     entries: list = field(default_factory=list)
     _index: dict = field(default_factory=dict)
 
-    def read(self, path: str) -> RequestTrace:
+    def read(self, spec) -> RequestTrace:
+        """A trace from ``workload.trace``: a path, or ``{path, format, start_s, duration_s,
+        speedup}`` (:class:`~carbonsim.engine.readers.requests.TraceOptions`)."""
+        if isinstance(spec, dict):
+            path = spec["path"]
+            options = TraceOptions(spec.get("format", "auto"), float(spec.get("start_s", 0.0)),
+                                   None if spec.get("duration_s") is None else float(spec["duration_s"]),
+                                   float(spec.get("speedup", 1.0)))
+        else:
+            path, options = spec, TraceOptions()
         p = Path(path)
         if not p.is_absolute():
             p = self.base / p
-        key = str(p.resolve())
+        key = (str(p.resolve()), options)
         if key not in self.files:
-            self.files[key] = read_request_trace(p)
+            self.files[key] = read_request_trace(p, options)
         return self.files[key]
 
     def add(self, trace: RequestTrace, index: int, model_ids: list[str]) -> int:
         """Index of model ``index``'s requests in ``trace`` (the scenario's models ``model_ids``)."""
-        key = (trace.file, index, tuple(model_ids))
+        key = (id(trace), index, tuple(model_ids))  # one entry per trace read (file and window)
         if key not in self._index:
             self._index[key] = len(self.entries)
             self.entries.append(trace.for_model(index, list(model_ids)))
@@ -196,6 +205,9 @@ def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], wo
     if workload.get("engine") == "hf-eager":
         _fail("hf-eager runs static batches; online serving simulates vLLM's continuous batching "
               "(engine synchronous or overlapped)", "engine", file)
+    if workload.get("engine") == "llama.cpp":
+        _fail("llama.cpp is calibrated as a single-user engine (one sequence); online serving simulates "
+              "vLLM's continuous batching (engine synchronous or overlapped)", "engine", file)
     notes: list[str] = []
     placement = workload.get("placement", "single")
     disaggregated = placement == "disaggregated"
@@ -284,8 +296,9 @@ def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], wo
             _fail("does not apply to arrival: trace (the trace gives the arrival times)", "qps", file)
         if not workload.get("trace"):
             _fail("arrival: trace needs a trace file (workload.trace: a CSV of arrival_s, prompt_tokens, "
-                  "output_tokens)", "trace", file)
+                  "output_tokens, an Azure LLM inference or a BurstGPT trace; docs/serving.md)", "trace", file)
         tr = traces.read(workload["trace"])
+        notes.extend(tr.notes)
         model_ids = [m for m, _ in models]
         ids = [traces.add(tr, i, model_ids) for i in range(n_models)]
         for i, (m, _) in enumerate(models):

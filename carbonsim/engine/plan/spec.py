@@ -350,7 +350,7 @@ def load_plan(path, sets=(), db: Database | None = None) -> Plan:
     p = Path(path)
     if not p.is_file():
         raise InputError("plan file not found", file=str(path))
-    return plan_from_dict(load_yaml(p), str(path), sets, db)
+    return plan_from_dict(load_yaml(p, "scenario"), str(path), sets, db)
 
 
 __all__ = ["Plan", "Service", "load_plan", "plan_from_dict", "DEFAULT_ATTAINMENT", "HOURS"]

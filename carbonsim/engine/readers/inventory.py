@@ -22,7 +22,6 @@ _TEXT = ("id", "cpu_model", "gpu_model")
 _INTEGER = ("cpu_count", "cores_total", "ssd_count", "hdd_count", "gpu_count", "year")
 _POSITIVE = ("cpu_count", "cores_total", "cpu_tdp_w", "dram_gb", "psu_w", "year", "lifetime_yr")
 YEAR_LIMITS = (1990, 2100)
-MAX_CSV_BYTES = 100_000_000
 
 
 @dataclass
@@ -76,7 +75,7 @@ def read_inventory(path) -> list[InventoryRow]:
         value that is not a number, not finite, negative, zero where a positive value is
         needed, or fractional where a count is needed; no data rows.
     """
-    table = read_table(path, ("id",), max_bytes=MAX_CSV_BYTES, what="inventory CSV")
+    table = read_table(path, ("id",), kind="inventory", what="inventory CSV")
     file = table.file
     idx = [c for c in COLUMNS + OPTIONAL_COLUMNS if table.has(c)]
     rows: list[InventoryRow] = []

@@ -16,7 +16,6 @@ from carbonsim.engine.readers.table import parse_number, read_table
 
 REQUIRED_COLUMNS = ("cpu_util", "power_w")
 OPTIONAL_COLUMNS = ("mem_util",)
-MAX_CSV_BYTES = 50_000_000
 #: Largest power accepted [W]: a megawatt is far above any server or rack.
 MAX_POWER_W = 1e6
 
@@ -62,7 +61,7 @@ def read_measurements_csv(path) -> Measurements:
         non-finite, negative or implausibly large value, utilisation above 100 %, power not
         positive, no data rows, a record with too many or too few cells.
     """
-    table = read_table(path, REQUIRED_COLUMNS, max_bytes=MAX_CSV_BYTES, what="measurements CSV")
+    table = read_table(path, REQUIRED_COLUMNS, kind="measurements", what="measurements CSV")
     file = table.file
     cols = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if table.has(c)]
     values = {c: [] for c in cols}

@@ -2,7 +2,8 @@
 measurements, CodeCarbon logs) is read here, so every table gets the same checks and the same
 errors, each naming the file, the line and the column.
 
-Checked: the file exists, is UTF-8 text and under a size limit; quotes are closed; the header
+Checked: the file exists, is a regular UTF-8 text file under its kind's size limit
+(:mod:`carbonsim.engine.readers.text`); quotes are closed; the header
 has no duplicate or empty names and holds the required columns; every record has exactly as
 many cells as the header; there is at least one data record. Blank lines are skipped; lines
 starting with ``#`` are comments (those before the header are kept, for files that carry
@@ -14,17 +15,20 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from carbonsim.engine.readers.text import read_text
 from carbonsim.errors import InputError
 
-#: Largest table accepted (bytes).
-MAX_TABLE_BYTES = 100_000_000
 #: Largest magnitude of a number in a table: beyond it products overflow; no physical input
 #: of carbonsim comes near it.
 MAX_MAGNITUDE = 1e12
+#: Smallest value a strictly positive number may have, in a table, a file or an option (a rate, a
+#: lifetime, a share that divides): far below any physical input, and large enough that dividing
+#: by it stays finite (1e-320 is a positive float whose reciprocal is infinite).
+MIN_POSITIVE = 1e-12
 
 
 @dataclass
@@ -33,6 +37,9 @@ class Record:
 
     line: int
     cells: dict[str, str]
+    #: The cells as written, for a record with fewer cells than the header (``short_rows=True``);
+    #: its ``cells`` is then empty and the caller decides what the cells are.
+    short: list[str] | None = None
 
     def where(self) -> str:
         return f"line {self.line}"
@@ -47,13 +54,19 @@ class Table:
     records: list[Record]
     comments: list[str] = field(default_factory=list)
     header_line: int = 1
+    #: The header as written (``columns`` may be lower-cased), for messages.
+    written: list[str] = field(default_factory=list)
+
+    def as_written(self, column: str) -> str:
+        """A column's name as the file writes it."""
+        return dict(zip(self.columns, self.written)).get(column, column)
 
     def has(self, column: str) -> bool:
         return column in self.columns
 
 
-def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: int = MAX_TABLE_BYTES,
-               what: str = "CSV") -> Table:
+def read_table(path: str | Path, required=(), *, lower: bool = True, kind: str = "table",
+               max_bytes: int | None = None, what: str = "CSV", short_rows: bool = False) -> Table:
     """Read ``path`` as a CSV table.
 
     Parameters
@@ -63,10 +76,15 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: 
         Columns that must be in the header.
     lower : bool
         Compare column names in lower case (and return them so).
-    max_bytes : int
-        Size limit.
+    kind : str
+        What the file is, for its size limit (:data:`carbonsim.engine.readers.text.LIMITS`).
+    max_bytes : int, optional
+        A size limit of the caller's own instead.
     what : str
         What the file is, for messages ("inventory CSV").
+    short_rows : bool
+        Keep records with fewer cells than the header (as :attr:`Record.short`) instead of
+        refusing the file; for formats whose writers are known to drop cells.
 
     Raises
     ------
@@ -74,7 +92,7 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: 
         Naming the file and, where it applies, the line and column.
     """
     file = str(path)
-    text = read_text(path, "CSV", max_bytes)
+    text = read_text(path, "CSV", kind, max_bytes)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header, header_line = None, 0
     comments: list[str] = []
@@ -97,6 +115,7 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: 
                 comments.append(",".join(cells).lstrip()[1:].strip())
             continue
         if header is None:
+            written = [c.strip() for c in cells]
             header = [c.strip().lower() if lower else c.strip() for c in cells]
             header_line = start
             if any(not c for c in header):
@@ -106,9 +125,11 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: 
                 raise InputError(f"line {start}: duplicate column", file=file, field=dupes[0])
             missing = [c for c in required if c not in header]
             if missing:
-                raise InputError(f"line {start}: missing column {missing[0]!r} (the header has: "
-                                 f"{', '.join(header)}); a {what} needs {', '.join(required)}",
-                                 file=file, field=missing[0])
+                raise InputError(f"line {start}: missing column {missing[0]!r} ({_header_words(header, required)}); "
+                                 f"{_a(what)} needs {', '.join(required)}", file=file, field=missing[0])
+            continue
+        if short_rows and len(cells) < len(header):
+            records.append(Record(start, {}, cells))
             continue
         if len(cells) != len(header):
             more = "more" if len(cells) > len(header) else "fewer"
@@ -117,10 +138,28 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, max_bytes: 
                              file=file)
         records.append(Record(start, dict(zip(header, cells))))
     if header is None:
-        raise InputError(f"file is empty (no header line); expected a {what}", file=file)
+        raise InputError(f"file is empty (no header line); expected {_a(what)}", file=file)
     if not records:
         raise InputError(f"no data rows after the header (line {header_line})", file=file)
-    return Table(file, header, records, comments, header_line)
+    return Table(file, header, records, comments, header_line, written)
+
+
+#: A column name as people write them; anything else in a first line is not quoted back.
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ().%/\[\]-]{0,63}$")
+
+
+def _a(what: str) -> str:
+    return f"{'an' if what[:1].lower() in 'aeio' else 'a'} {what}"
+
+
+def _header_words(header: list[str], required) -> str:
+    """What the header has, for a message, without quoting a file that is not a table of this
+    kind: its names are listed only when some required column is there and every name looks
+    like a column name (a path may point at a private file: never echo its first line)."""
+    if any(c in header for c in required) and all(_COLUMN_NAME.match(c) for c in header):
+        return f"the header has: {', '.join(header)}"
+    return (f"its first line has {len(header)} comma-separated name{'s' if len(header) != 1 else ''}, none of the "
+            "required ones; not quoted, in case this is not a table")
 
 
 def parse_number(text: str | None, file: str, line: int, column: str, *, required: bool = False,
@@ -150,6 +189,9 @@ def parse_number(text: str | None, file: str, line: int, column: str, *, require
         raise InputError(f"line {line}: {raw} is {word}", file=file, field=column)
     if positive and value <= 0:
         raise InputError(f"line {line}: {raw} must be > 0", file=file, field=column)
+    if positive and value < MIN_POSITIVE:
+        raise InputError(f"line {line}: {raw} is too small to mean anything (below {MIN_POSITIVE:g})", file=file,
+                         field=column)
     if abs(value) > maximum:
         raise InputError(f"line {line}: {raw} is larger than {maximum:g}", file=file, field=column)
     if integer:
@@ -157,3 +199,25 @@ def parse_number(text: str | None, file: str, line: int, column: str, *, require
             raise InputError(f"line {line}: {raw!r} must be a whole number", file=file, field=column)
         return int(value)
     return value
+
+
+def parse_utc_seconds(text: str, file: str, line: int, column: str, example: str) -> float:
+    """An ISO 8601 date and time (``2022-01-01 00:00:00``, ``...Z``, ``...+01:00``, any fraction
+    of a second) as Unix seconds; without an offset it is UTC.
+
+    Raises
+    ------
+    InputError
+        ``line N: ... is not a date and time like <example>``, naming the file and column.
+    """
+    from datetime import datetime, timezone
+
+    raw = (text or "").strip()
+    try:
+        t = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"line {line}: {raw!r} is not a date and time like {example}", file=file,
+                         field=column) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.timestamp()

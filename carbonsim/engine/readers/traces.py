@@ -1,6 +1,7 @@
 """Grid-intensity traces from CSV files (layer 2): read, validate, summarise.
 
-Format: optional ``# key: value`` lines (keys: name, region, year, basis, scope, source, licence,
+Format (or an Electricity Maps data-portal export, read by
+:mod:`carbonsim.engine.readers.electricitymaps`): optional ``# key: value`` lines (keys: name, region, year, basis, scope, source, licence,
 note; other ``#`` lines are comments), then a header with at least the columns ``timestamp`` and
 ``ci_g_per_kwh`` (others are ignored), then one row per sample. Timestamps are ISO 8601
 (``2022-01-01T00:00:00Z``, ``2022-01-01 00:00:00+00:00``); either all carry a UTC offset or none
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from carbonsim.engine.readers.table import parse_number, read_table
+from carbonsim.engine.readers.table import _header_words, parse_number, read_table
 from carbonsim.errors import InputError
 from carbonsim.models.grid.carbon import BASES
 from carbonsim.models.grid.traces import (
@@ -27,8 +28,6 @@ from carbonsim.models.grid.traces import (
     trace_mean_g_per_kwh,
 )
 
-#: Largest trace file accepted (bytes); a year of hourly values is about 0.25 MB.
-MAX_TRACE_BYTES = 50_000_000
 TRACE_META_KEYS = ("name", "region", "year", "basis", "scope", "source", "licence", "note")
 
 
@@ -98,19 +97,32 @@ def _seconds(x) -> float | None:
     raise TypeError(f"expected a time, found {type(x).__name__}")
 
 
-def read_trace_csv(path) -> Trace:
-    """Read and validate an intensity trace CSV (format in the module docstring).
+def read_trace_csv(path, basis: str | None = None, zone: str | None = None) -> Trace:
+    """Read and validate an intensity trace CSV: carbonsim's format (module docstring) or an
+    Electricity Maps export (:mod:`carbonsim.engine.readers.electricitymaps`; ``basis`` and
+    ``zone`` choose its column and zone).
 
     Raises
     ------
     InputError
         Naming the file, the line and the column.
     """
+    from carbonsim.engine.readers.electricitymaps import is_export, read_export
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError("trace file not found", file=str(path))
-    table = read_table(path, ("timestamp", "ci_g_per_kwh"), max_bytes=MAX_TRACE_BYTES, what="trace CSV")
+    table = read_table(path, (), kind="trace", what="trace CSV")
+    if is_export(table.columns):
+        return read_export(table, basis, zone)
+    if basis is not None or zone is not None:
+        raise InputError("a basis or zone is chosen only in an Electricity Maps export; this file is a carbonsim "
+                         "trace (timestamp, ci_g_per_kwh, '# basis:' line)", file=str(path), field="grid")
     file = table.file
+    missing = [c for c in ("timestamp", "ci_g_per_kwh") if c not in table.columns]
+    if missing:
+        raise InputError(f"line {table.header_line}: missing column {missing[0]!r} "
+                         f"({_header_words(table.columns, ('timestamp', 'ci_g_per_kwh'))}); a trace CSV needs "
+                         "timestamp, ci_g_per_kwh, or an Electricity "
+                         "Maps export (Datetime (UTC), Carbon Intensity gCO₂eq/kWh ...)", file=file, field=missing[0])
     meta: dict = {}
     for line in table.comments:
         key, sep, value = line.partition(":")

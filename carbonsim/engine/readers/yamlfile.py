@@ -15,8 +15,6 @@ import yaml
 from carbonsim.errors import InputError
 from carbonsim.engine.readers.text import read_text
 
-#: Largest YAML file accepted (bytes). Hardware specs and scenarios are a few kB.
-MAX_YAML_BYTES = 5_000_000
 
 
 try:  # libyaml's C parser, five times faster; the composer and constructor stay in Python
@@ -102,13 +100,21 @@ def loads_yaml(text: str, file: str | Path = "<string>"):
         raise InputError(_TOO_DEEP, file=file) from None
 
 
-def load_yaml(path: str | Path):
+def load_yaml(path: str | Path, kind: str = "database"):
     """Read and parse one YAML file strictly.
+
+    Parameters
+    ----------
+    path : path
+    kind : str
+        What the file is, for its size limit (:data:`carbonsim.engine.readers.text.LIMITS`):
+        ``scenario``, ``server``, ``budget`` or ``database``.
 
     Raises
     ------
     InputError
-        The file is missing, unreadable, too large, not UTF-8 or not valid YAML.
+        The file is missing, unreadable, not a regular file, too large, not UTF-8 or not valid
+        YAML.
     """
-    text = read_text(path, "YAML", MAX_YAML_BYTES)
+    text = read_text(path, "YAML", kind)
     return loads_yaml(text, file=path)

@@ -173,7 +173,7 @@ def _sweep_item(item: dict, db: Database, base: Path, where: str) -> tuple[float
 
 def budget(path: str | Path, db: Database) -> BudgetResult:
     """Check a budget file's planned items against it (module docstring)."""
-    raw = load_yaml(path)
+    raw = load_yaml(path, "budget")
     ck = Checker(path)
     doc = BUDGET.check(raw, "", ck) if isinstance(raw, dict) else None
     if not isinstance(raw, dict):

@@ -127,7 +127,7 @@ FOOTPRINT_UNITS = {"hour": None, "day": None, "request": "requests per second",
                    "1k-tokens": "output tokens per second"}
 
 
-def with_sci(result: FootprintResult, per: str, rate: float | None = None) -> FootprintResult:
+def with_sci(result: FootprintResult, per: str | None, rate: float | None = None) -> FootprintResult:
     r"""Add the carbon per functional unit, :math:`SCI = (E \cdot I + M)/R`, to a footprint.
 
     Per second: :math:`E` is the facility energy (power × PUE), :math:`I` the grid's intensity,
@@ -137,9 +137,13 @@ def with_sci(result: FootprintResult, per: str, rate: float | None = None) -> Fo
     from carbonsim.errors import OptionError
     from carbonsim.models.lifecycle.sci import sci_g
 
+    if per is None:
+        raise OptionError("--rate needs --per request or --per 1k-tokens (what the rate counts)", "per")
     if per not in FOOTPRINT_UNITS:
         raise OptionError(f"expected one of {', '.join(FOOTPRINT_UNITS)}, found {per!r}", "per")
     needs = FOOTPRINT_UNITS[per]
+    if rate is not None and needs is None:
+        raise OptionError(f"--per {per} takes no --rate (a rate counts requests or output tokens)", "rate")
     if needs and rate is None:
         raise OptionError(f"--per {per} needs --rate ({needs})", "rate")
     check_options(rate=rate)
@@ -148,4 +152,10 @@ def with_sci(result: FootprintResult, per: str, rate: float | None = None) -> Fo
     value = sci_g(energy_kwh_per_s, result.ci_g_per_kwh, result.embodied_mg_per_s / 1000.0, units_per_s)
     result.sci = {"unit": per, "g_per_unit": value, "rate": rate, "rate_is": needs,
                   "formula": "(E*I + M) / R (Green Software Foundation SCI)"}
+    if per == "request":
+        from carbonsim.engine.inputs.plausibility import per_request_message, warn
+
+        message = per_request_message("--rate", rate, float(value))
+        if message:
+            warn(message)
     return result

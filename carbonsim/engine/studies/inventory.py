@@ -48,7 +48,7 @@ Otherwise (fitted once; :func:`derive_priors` recomputes every constant from its
   ``exp(−3.3479) · TDP^1.2207 · exp(0.0695 y)``, without it: ``exp(2.5126 + 0.1746 y)``,
   rounded to a whole number ≥ 1, with ``y`` = year − 2015 clipped to 2007–2022.
   **DRAM**: ``exp(1.0888) · cores_total^0.891 · exp(0.0908 y)`` GB. All least squares in
-  ln on the SPECpower sample (``tests/data/specpower_sample.csv``; 198 rows with a TDP for
+  ln on the SPECpower sample (``carbonsim/validation/data/specpower_sample.csv``; 198 rows with a TDP for
   TDP and cores-from-TDP, 200 otherwise). In-sample absolute error: TDP median 12.4 %
   (90th percentile 33.5 %), cores from TDP 19.3 % (56.3 %), cores from year 16.4 % (82 %),
   DRAM 29.0 % (59.4 %). The DRAM prior matches the population the power prior was fitted on.
@@ -163,7 +163,7 @@ def derive_priors(specpower_csv, db) -> dict:
     Parameters
     ----------
     specpower_csv : path
-        ``tests/data/specpower_sample.csv``.
+        ``carbonsim/validation/data/specpower_sample.csv``.
     db : Database
         Its ``cpus`` give the die-area fit.
 

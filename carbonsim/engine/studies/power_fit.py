@@ -63,6 +63,11 @@ def fit_measurements(meas: Measurements, form: str = "auto") -> PowerFitReport:
         fit = fit_host_power(meas.cpu_util, meas.power_w, meas.mem_util, form=forced)
     except ValueError as exc:
         raise InputError(str(exc), file=meas.file) from None
+    c = fit.best.constants
+    if c.get("max_w", 0.0) < c.get("idle_w", 0.0):
+        from carbonsim.engine.inputs.plausibility import falling_curve_message, warn
+
+        warn(falling_curve_message(f"{meas.file}: fitted {fit.chosen} curve", c["idle_w"], c["max_w"]))
     return PowerFitReport(meas, fit)
 
 

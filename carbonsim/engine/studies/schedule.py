@@ -19,7 +19,8 @@ import numpy as np
 from carbonsim.engine.inputs.grid import GridIntensity, resolve_grid
 from carbonsim.engine.inputs.options import check_options
 from carbonsim.errors import OptionError
-from carbonsim.models.grid.scheduling import best_choice, window_means_g_per_kwh
+from carbonsim.models.grid.scheduling import best_choice, repeat_last_day, window_means_g_per_kwh
+from carbonsim.models.grid.traces import covered_intervals
 
 #: Default window of allowed start times [h] (a day of flexibility).
 DEFAULT_WINDOW_H = 24.0
@@ -86,6 +87,10 @@ class ScheduleResult:
                 "regions": regions, "notes": self.notes}
 
 
+def _iso(t) -> str:
+    return datetime.fromtimestamp(float(t), timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
 def _f(x):
     return None if not np.isfinite(x) else float(x)
 
@@ -123,8 +128,15 @@ def _shifted(t_s: np.ndarray, years: int) -> np.ndarray:
 
 
 def schedule(grids: list[str], db, energy_kwh: float, hours: float, start: str | None = None,
-             window_hours: float = DEFAULT_WINDOW_H, pue: float = 1.0, step_hours: float = 1.0) -> ScheduleResult:
-    """The region and start time with the least carbon (module docstring)."""
+             window_hours: float = DEFAULT_WINDOW_H, pue: float = 1.0, step_hours: float = 1.0,
+             wrap_day: bool = False) -> ScheduleResult:
+    """The region and start time with the least carbon (module docstring).
+
+    A start whose job would run past the end of a region's trace is not a candidate (its mean
+    would cover only part of the job): those starts are dropped with a note, and when the first
+    start already runs past, the question is refused. ``wrap_day`` instead extends each trace by
+    repeating its last day (:func:`carbonsim.models.grid.scheduling.repeat_last_day`), with a note.
+    """
     check_options(energy_kwh=energy_kwh, hours=hours, window_hours=window_hours, pue=pue)
     check_options(hours=step_hours)
     if window_hours < hours:
@@ -152,7 +164,26 @@ def schedule(grids: list[str], db, energy_kwh: float, hours: float, start: str |
             t = _shifted(g.trace.t_s, shift)
             if shift:
                 notes.append(f"{g.label}: shifted {shift:+d} year(s) so that the window falls in it")
-            ci, _ = window_means_g_per_kwh(t, g.trace.ci_g_per_kwh, starts, duration_s)
+            ci_trace = g.trace.ci_g_per_kwh
+            end_s = float(covered_intervals(t)[1][-1])
+            if wrap_day and starts[-1] + duration_s > end_s:
+                try:
+                    t, ci_trace = repeat_last_day(t, ci_trace, starts[-1] + duration_s)
+                except ValueError:
+                    raise OptionError(f"{g.label} spans less than a day: there is no day to repeat", "wrap_day") \
+                        from None
+                notes.append(f"{g.label}: hours after its end ({_iso(end_s)}) repeat its last day (--wrap-day)")
+                end_s = float(covered_intervals(t)[1][-1])
+            ci, _ = window_means_g_per_kwh(t, ci_trace, starts, duration_s)
+            past = starts + duration_s > end_s + 1e-6
+            if past[0]:
+                raise OptionError(f"the job ({hours:g} h) started at {_iso(starts[0])} runs past the end of {g.label} "
+                                  f"({_iso(end_s)}): give an earlier --start or use --wrap-day to repeat the trace's "
+                                  "last day", "start")
+            if past.any():
+                ci = np.where(past, np.nan, ci)
+                notes.append(f"{g.label}: starts after {_iso(starts[~past][-1])} are not candidates: the job would run "
+                             f"past the trace's end ({_iso(end_s)}); --wrap-day repeats its last day")
             if not np.isfinite(ci[0]):
                 raise OptionError(f"{g.label} does not cover the job started at {start or 'its start'}", "start")
         carbon = energy_kwh * pue * ci / 1000.0

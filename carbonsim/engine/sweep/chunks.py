@@ -192,16 +192,22 @@ def _text(v: np.ndarray):
 
 
 def arrow_table(columns: dict[str, np.ndarray]):
-    """The columns as an Arrow table whose fields carry their units (``unit`` metadata)."""
+    """The columns as an Arrow table whose fields carry their units (``unit`` metadata) and whose
+    schema carries them all (``carbonsim.units``: JSON column -> unit, "" for text), which
+    Parquet writes as file-level key-value metadata."""
+    import json
+
     import pyarrow as pa
 
-    fields, arrays = [], []
+    fields, arrays, units = [], [], {}
     for k, v in columns.items():
         arr = to_arrow(v)
         unit = unit_of(k)
+        units[k] = unit
         fields.append(pa.field(k, arr.type, metadata={"unit": unit} if unit else None))
         arrays.append(arr)
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata={"generator": "carbonsim"}))
+    meta = {"generator": "carbonsim", "carbonsim.units": json.dumps(units)}
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=meta))
 
 
 def as_arrays(columns: dict) -> dict[str, np.ndarray]:

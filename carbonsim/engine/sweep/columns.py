@@ -1,8 +1,10 @@
 """The columns of a sweep's table (layer 2): fixed inputs, per-token results, units.
 
 Every table carries its fixed inputs as columns (server, model, precision, tokens, PUE, grid...),
-so tables of separate sweeps stack and compare like with like. Units travel with the table:
-in the Parquet schema (``unit`` metadata of each field) and in ``meta.json``.
+so tables of separate sweeps stack and compare like with like. Units travel with the table: in
+the Parquet file's key-value metadata (``carbonsim.units``, JSON: column -> unit, which pyarrow,
+polars and DuckDB show), in each Arrow field's ``unit`` metadata, and in ``meta.json``.
+:func:`unit_of` is the one source of every unit.
 """
 
 from __future__ import annotations
@@ -76,7 +78,19 @@ UNITS = {
     "host_cpu_util": "fraction", "kv_cache_tokens": "tokens per instance", "gpus_used": "GPUs",
     "workload.qps": "requests/s per model", "workload.requests": "requests per model", "workload.duration_s": "s",
     "workload.max_num_seqs": "sequences", "workload.max_num_batched_tokens": "tokens",
+    "workload.tensor_parallel": "GPUs per replica", "workload.seed": "random seed (an integer label)",
+    "workload.chunked_prefill": "boolean", "lifecycle.start_year": "calendar year", "lifecycle.utilization": "fraction",
 }
+
+#: Units of swept file fields (``server.host.dram.gb``, ``server.lifetime_yr``, ``coefficients...``)
+#: by how their names end, the database's naming rule (docs/nomenclature.md); first match wins.
+SUFFIX_UNITS = (
+    ("_g_per_kwh", "gCO2e/kWh"), ("_gb_s", "GB/s"), ("_kg", "kgCO2e"), ("_kwh", "kWh"), ("_mwh", "MWh"),
+    ("_mm2", "mm2"), ("_cm2", "cm2"), ("_yr", "yr"), ("_w", "W"), ("_gb", "GB"), (".gb", "GB"), ("_tb", "TB"),
+    ("_ghz", "GHz"), ("_tflops", "TFLOP/s"), ("_s", "s"), ("_util", "fraction"), ("_share", "fraction"),
+    ("gpus.count", "GPUs"), ("cpus.count", "CPUs"), (".count", "count"), ("_count", "count"), ("cores", "cores"),
+    ("threads", "threads"), ("layers", "layers"), (".year", "calendar year"), (".pue", "ratio"),
+)
 
 
 def unit_of(column: str) -> str:
@@ -93,9 +107,16 @@ def unit_of(column: str) -> str:
         return TRAINING_UNITS[column]
     if column.startswith("sci_g_per_"):
         return "gCO2e per " + column[len("sci_g_per_"):].replace("1k_tokens", "1000 output tokens")
-    if column.endswith("_kg"):
-        return "kgCO2e"
+    if "." in column or column.endswith("_kg"):
+        for suffix, unit in SUFFIX_UNITS:
+            if column.endswith(suffix):
+                return unit
     return ""
+
+
+def units_of(columns) -> dict[str, str]:
+    """Every column's unit ("" for text: names and choices), in table order."""
+    return {c: unit_of(c) for c in columns}
 
 
 def fixed_inputs(doc: dict, inputs: dict, swept: set[str]) -> dict:

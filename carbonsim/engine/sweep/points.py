@@ -46,7 +46,7 @@ class PointBuilder:
     @lru_cache(maxsize=256)
     def _server_raw(self, ref: str):
         path, sid = server_file(ref, self.db, Path(self.file).parent)
-        return load_yaml(path), str(path), sid
+        return load_yaml(path, "server"), str(path), sid
 
     @lru_cache(maxsize=256)
     def _server_checked(self, ref: str):

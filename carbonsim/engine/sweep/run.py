@@ -77,6 +77,15 @@ class SweepResult:
     best_by: list[Best] = field(default_factory=list)
     frame: object = None  # pandas DataFrame of every point when collected
     lifecycle: dict | None = None  # refresh-policy sweeps: per-policy totals, best policies, per-year tables
+    #: Time spent evaluating (and writing) the points, without compiling or loading the kernels
+    #: and without drawing figures [s]: the rate reported is points / eval_s.
+    eval_s: float | None = None
+    #: Time spent compiling or loading the compiled kernels before the first chunk [s].
+    compile_s: float = 0.0
+
+    @property
+    def points_per_s(self) -> float:
+        return self.points / max(self.eval_s if self.eval_s is not None else self.elapsed_s, 1e-9)
 
 
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
@@ -160,7 +169,12 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     base_metrics = {k: _plain(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
 
     folder = OutputFolder(out_dir) if out_dir is not None else None
+    t_compile = time.perf_counter()
+    if chain.compiled and space.size:
+        evaluate_chunk(plan, 0, 1)  # compile (or load) the kernels outside the timed evaluation
+    compile_s = time.perf_counter() - t_compile
     try:
+        t_eval = time.perf_counter()
         if executor is None:
             best, n_feasible, table, frames = _run_local(plan, space.size, chunk, folder, fmt, progress, collect)
         else:
@@ -168,13 +182,21 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
 
             best, n_feasible, table, frames = run_dask(plan, space.size, chunk, folder, fmt, progress, collect,
                                                        executor)
-        if n_feasible == 0:
-            why = base_metrics.get("infeasible_reason")
-            raise InputError("no feasible point in the sweep" + (f" (the scenario's own point: {why})" if why else "")
-                             + " (see the infeasible_reason column with --no-write off, or reduce batch size / "
-                             "tensor parallelism)", file=scenario.file, field="sweep")
+        eval_s = time.perf_counter() - t_eval
+        if n_feasible == 0:  # a valid question without an answer: the table still shows why
+            from carbonsim.engine.sweep.infeasible import no_feasible, sample_reasons
+
+            written = None
+            if folder is not None:
+                meta = _meta(scenario, space, 0, builder, warnings, executor, db)
+                meta["columns"] = {c: unit_of(c) for c in _columns(plan, space, ev)}
+                written = str(folder.commit(meta) / table)
+            counts, seen = sample_reasons(lambda a, b: evaluate_chunk(plan, a, b), space.size, online)
+            raise no_feasible(scenario.file, space.size, counts, seen, written, base_metrics.get("infeasible_reason"))
         best_all, best_groups = _best_points(plan, space, ev, best, base_metrics)
-        meta = _meta(scenario, space, n_feasible, builder, warnings, executor)
+        if online:
+            warnings += _per_request_warnings(scenario, base_metrics, best_all)
+        meta = _meta(scenario, space, n_feasible, builder, warnings, executor, db)
         results = None
         frame = None
         if collect:
@@ -203,8 +225,11 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
                 meta["years_table"] = "years.csv" if written else "not written (more than 100,000 points)"
             target = folder.commit(meta)
             results = str(target / table)
+        if "feasible" in base_metrics and not base_metrics["feasible"]:  # its numbers mean nothing: not shown
+            base_metrics = {"feasible": False, "infeasible_reason": base_metrics.get("infeasible_reason")}
         result = SweepResult(scenario, space.size, n_feasible, best_all, base_metrics, results, meta,
-                             time.perf_counter() - t0, space.columns(), warnings, best_groups, frame)
+                             time.perf_counter() - t0, space.columns(), warnings, best_groups, frame,
+                             eval_s=eval_s, compile_s=compile_s)
         if scenario.lifecycle:
             from carbonsim.engine.sweep.lifecycle import lifecycle_result
 
@@ -344,10 +369,11 @@ def _best_points(plan: ChunkPlan, space: Space, ev: Evaluator, best: dict, base_
             return None, f"the scenario's own {', '.join(missing)} is not among the swept values"
         i = int(np.ravel_multi_index(coords, ex.shape)) if ex.shape else 0
         _, m = point(i)
-        if "feasible" in m and not m["feasible"]:
-            return m, "the baseline point is infeasible"
+        if "feasible" in m and not m["feasible"]:  # never compared with, nor shown as a number
+            return None, f"the baseline point is infeasible ({m.get('infeasible_reason')})"
         return m, None
 
+    own_infeasible = "feasible" in base_metrics and not base_metrics["feasible"]
     overall = {}
     groups = []
     for objective, column in plan.objectives:
@@ -355,7 +381,12 @@ def _best_points(plan: ChunkPlan, space: Space, ev: Evaluator, best: dict, base_
         v, i = min(cand)
         params, metrics = point(i)
         m, note = baseline({})
-        base_value = base_metrics.get(column) if m is None else m.get(column)
+        if m is not None:
+            base_value = m.get(column)
+        elif own_infeasible and "infeasible" not in note:  # own point outside the space, and infeasible
+            base_value, note = None, f"the scenario's own point is infeasible ({base_metrics.get('infeasible_reason')})"
+        else:  # own point outside the space (its value, for reference), or the baseline infeasible (None)
+            base_value = None if "infeasible" in note else base_metrics.get(column)
         overall[objective] = Best(objective, column, v, i, params, metrics, base_value, {}, note)
         if plan.group_axes:
             gshape = [ex.shape[a] for a in plan.group_axes]
@@ -389,7 +420,8 @@ def _versions() -> dict:
     return out
 
 
-def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, executor) -> dict:
+def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, executor, db=None) -> dict:
+    layers = [str(d) for d in db.dirs] if db is not None else []
     return {
         "carbonsim_version": __version__,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -407,6 +439,9 @@ def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, 
         "sources": sorted(_sources(builder, scenario)),
         "executor": executor or "in-process",
         "warnings": warnings,
+        # the database: its layers (0 = shipped, then each --db folder) and every file read, hashed
+        "db_layers": layers,
+        "db_files_sha256": db.files_used() if db is not None else {},
     }
 
 
@@ -466,6 +501,19 @@ class _Writer:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def _per_request_warnings(scenario: Scenario, base_metrics: dict, best: dict) -> list[str]:
+    """A plausibility warning when the scenario's own point, or even the best point, weighs more
+    than a stated bound per request (a request rate far below the server's capacity)."""
+    from carbonsim.engine.inputs.plausibility import per_request_message
+
+    qps = (scenario.doc.get("workload") or {}).get("qps")
+    lowest = min((b.metrics.get("total_g", 0.0) for b in best.values()), default=0.0)
+    found = [per_request_message("workload.qps" if qps is not None else "the scenario's request rate", qps,
+                                 base_metrics.get("total_g") or 0.0),
+             per_request_message("even the best point's workload.qps", None, lowest)]
+    return [m for m in found if m][:1]
 
 
 def _basis_warnings(scenario: Scenario, builder) -> list[str]:

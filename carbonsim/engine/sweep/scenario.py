@@ -22,6 +22,7 @@ from carbonsim.engine.inputs.options import (
     REQUESTS, REQUESTS_PER_USER, SEED, SEQ_LEN, SLO_S, TARGET_UTIL, TOKEN_BUDGET, TOKENS_B, USAGE, UTIL, YEAR, YEARS,
 )
 from carbonsim.engine.inputs.llm import ENGINES
+from carbonsim.engine.readers.requests import TRACE_FORMATS
 from carbonsim.errors import InputError
 from carbonsim.models.perf.layout import PRECISIONS
 from carbonsim.engine.inputs.overrides import ENTRY_FIELDS, parse_assignment, set_scenario_path
@@ -115,6 +116,28 @@ class _Tokens(Spec):
         return self.COUNT.check(value, path, ck)
 
 
+#: Longest trace window (start or length) accepted [s]: ten years.
+MAX_TRACE_S = 10 * 365 * 86400.0
+
+
+class _TraceRef(Spec):
+    """``workload.trace``: a path, or ``{path, format, start_s, duration_s, speedup}``."""
+
+    OPTIONS = Fields({"path": Text(), "format": Choice(TRACE_FORMATS), "start_s": Number(0.0, MAX_TRACE_S),
+                      "duration_s": Number(0.0, MAX_TRACE_S, exclusive_min=True),
+                      "speedup": Number(0.0, 1e6, exclusive_min=True)},
+                     required=("path",), what="trace")
+
+    def check(self, value, path, ck):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict):
+            return self.OPTIONS.check(value, path, ck)
+        ck.error(path, f"expected a trace file path or {{path, format, start_s, duration_s, speedup}}, found "
+                       f"{_typename(value)}")
+        return None
+
+
 class _ServerRef(Spec):
     def check(self, value, path, ck):
         if isinstance(value, (str, dict)):
@@ -149,7 +172,7 @@ SCENARIO = Fields(
                 "requests": REQUESTS,
                 "duration_s": DURATION_S,
                 "seed": SEED,
-                "trace": Text(),
+                "trace": _TraceRef(),
                 "max_num_seqs": MAX_NUM_SEQS,
                 "max_num_batched_tokens": TOKEN_BUDGET,
                 "chunked_prefill": _Bool(),
@@ -388,5 +411,5 @@ def _lifecycle_scenario(spec: dict, file: str, default_objective: str = "total_k
 
 def load_scenario(path: str | Path, sets=()) -> Scenario:
     """Load and validate a scenario file (``sets``: ``--set PATH=VALUE`` strings)."""
-    raw = load_yaml(path)
+    raw = load_yaml(path, "scenario")
     return scenario_from_dict(raw, str(path), sets)

@@ -29,7 +29,7 @@ FIXED_INPUTS = {"training.params_b": None, "training.active_params_b": None, "tr
 UNITS = {"gpu_hours": "device-hours", "days": "days", "energy_mwh": "MWh (facility)", "mfu": "fraction",
          "gpu_energy_mwh": "MWh (facility)", "host_energy_mwh": "MWh (facility)", "sci_g_per_run": "gCO2e per run",
          "sci_g_per_1k_tokens": "gCO2e per 1000 training tokens", "training.gpus": "GPUs",
-         "training.params_b": "billion parameters", "training.tokens_b": "billion tokens"}
+         "training.params_b": "billion parameters", "training.tokens_b": "billion tokens", "flops": "FLOP (run total)"}
 
 
 class TrainingPoints:

@@ -84,6 +84,50 @@ def window_means_g_per_kwh(t_s, ci_g_per_kwh, starts_s, duration_s, step_s=None,
     return means, coverage
 
 
+def repeat_last_day(t_s, ci_g_per_kwh, until_s, day_s=86400.0):
+    r"""A trace extended past its end by repeating its last day (a typical day wrapped).
+
+    Samples of the last ``day_s`` of the trace, :math:`\{(t_i, c_i) : t_i \ge t_{n-1} + \Delta - D\}`
+    with :math:`D` one day and :math:`\Delta` the nominal step, are appended shifted by
+    :math:`D, 2D, \ldots` until the trace covers ``until_s``: an hour past the end takes the
+    intensity of the same hour of the trace's last day. This assumes a daily cycle and nothing
+    else (no trend, no weekday pattern); it is what "the typical day" means for a window that
+    runs past the data ([2]_ forecasts a day ahead from recent days in the same spirit).
+
+    Parameters
+    ----------
+    t_s, ci_g_per_kwh : array_like, shape (n,)
+        The trace [s], [g/kWh]; it must span at least one day.
+    until_s : float
+        Time [s] the extended trace must cover.
+    day_s : float
+        Length of the repeated period [s].
+
+    Returns
+    -------
+    t_s, ci_g_per_kwh : ndarray
+        The trace with the repeated days appended (unchanged when it already covers ``until_s``).
+
+    Raises
+    ------
+    ValueError
+        The trace spans less than one day.
+    """
+    t, c = _check(t_s, ci_g_per_kwh)
+    s, e = covered_intervals(t)
+    end = float(e[-1])
+    if until_s <= end:
+        return t, c
+    if end - float(s[0]) < day_s:
+        raise ValueError("the trace spans less than a day: it has no day to repeat")
+    last = t >= end - day_s
+    days = int(np.ceil((until_s - end) / day_s))
+    shifts = day_s * np.arange(1, days + 1)
+    extra_t = (t[last][None, :] + shifts[:, None]).ravel()
+    extra_c = np.tile(c[last], days)
+    return np.concatenate([t, extra_t]), np.concatenate([c, extra_c])
+
+
 def best_choice(carbon_g):
     r"""Index ``(region, start)`` of the least carbon in a ``(regions, starts)`` array (``nan``
     ignored), and its value.

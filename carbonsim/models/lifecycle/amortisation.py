@@ -126,3 +126,29 @@ def break_even_ci_g_per_kwh(embodied_a_kg, energy_a_kwh, embodied_b_kg, energy_b
         ci = (np.asarray(embodied_b_kg, float) - embodied_a_kg) * 1000.0 / d_kwh
     ci = np.where((np.abs(d_kwh) > 1e-12) & (ci > 0), ci, np.nan)
     return float(ci) if np.ndim(ci) == 0 else ci
+
+
+def resource_share(used, available):
+    r"""The share of a machine a tenant holds: what it was given over what the machine has.
+
+    .. math:: s = \min\!\left(1, \frac{u}{U}\right)
+
+    A virtual machine or container with :math:`u` of the host's :math:`U` vCPUs (or GB of
+    memory) is charged that share of the parts those resources stand for, the allocation
+    Boavizta's cloud-instance model and Cloud Carbon Footprint apply to embodied emissions
+    (CCF: embodied x vCPUs of the instance / vCPUs of the host). A tenant never holds more than
+    the whole machine.
+
+    Parameters
+    ----------
+    used : array_like
+        Resources of the tenant (vCPUs, GB) [count or GB].
+    available : array_like
+        The same resource of the whole machine (> 0).
+
+    Returns
+    -------
+    ndarray or float
+        Share in [0, 1].
+    """
+    return np.minimum(1.0, np.asarray(used, dtype=float) / np.asarray(available, dtype=float))

@@ -117,6 +117,15 @@ PRECISIONS: dict[str, tuple[float, float, str]] = {
     "fp8": (1.0, 1.0, "fp8"),
     "int8": (1.0, 2.0, "int8"),
     "int4": (0.53125, 2.0, "fp16"),
+    # llama.cpp GGUF block formats (ggml-common.h): Q4_0 is 32 4-bit weights + one FP16 scale
+    # (4.5 bits/weight), Q8_0 32 int8 weights + one FP16 scale (8.5), Q4_K_M super-blocks of 4.5
+    # bits with some tensors in Q6_K: 4.85 bits/weight over a Llama-3-8B file (4.58 GiB for 8.03 B).
+    # The FP16 KV cache is llama.cpp's default; prompt processing dequantises the blocks and runs the
+    # matrix products at the FP16 rate (the llama.cpp of the validation rows; CUDA builds since
+    # mid-2024 use INT8 tensor cores instead, faster: docs/validation_perf.md).
+    "q4_0": (4.5 / 8, 2.0, "fp16"),
+    "q4_k_m": (4.85 / 8, 2.0, "fp16"),
+    "q8_0": (8.5 / 8, 2.0, "fp16"),
 }
 
 #: Values a row may take when nothing better is known (documented in docs/perf.md).

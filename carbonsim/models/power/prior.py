@@ -22,7 +22,7 @@ calibration range 2007–2022 (a hinge line: the idle share of SPECpower servers
 is interpolated linearly in between. Log-space least squares gives a median-unbiased prediction,
 which is what a median absolute % error rewards.
 
-The coefficients are fitted once (``benchmarks/calibrate_host_prior.py``) on 198 SPECpower_ssj2008
+The coefficients are fitted once (``calibration/write_host_prior.py``) on 198 SPECpower_ssj2008
 results and shipped in ``hardware_db/power/host-prior-specpower.yaml`` with their
 cross-validated error. SPECpower "load" is the fraction of the maximum ssj_ops throughput, which
 is close to, but not the same as, CPU utilisation; the measured power is AC at the wall (PSU
@@ -43,7 +43,7 @@ CodeCarbon (3.3.2; github.com/mlco2/codecarbon v3.3.2, ``core/cpu.py`` and ``cor
 References
 ----------
 .. [1] SPEC, SPECpower_ssj2008 published results (spec.org), 200-result sample in
-   ``tests/data/specpower_sample.csv``.
+   ``carbonsim/validation/data/specpower_sample.csv``.
 .. [2] Boavizta API 2.5.0, ``consumption_profile`` (CPU and RAM), as studied in
    github.com/Boavizta/boaviztapi; ratios from B. Davy, "Building an AWS EC2 carbon
    emissions dataset", Teads Engineering 2021.
