@@ -144,12 +144,10 @@ def online_capacity(chain: CarbonChain, db: Database, cs: CoefficientSet, plan: 
     steps = int(search["steps"])
     # step 0 probes the bound; an instance that meets its SLO there has its bound doubled (at most
     # EXPANSIONS times) before the bisection starts
-    rates = hi.copy()
-    expanding = live.copy()
-    for _ in range(EXPANSIONS + 1):
-        run = np.flatnonzero(expanding)
-        if not len(run):
-            break
+    def probe_at(run):
+        """Simulate the instances ``run`` at ``rates``; move ``lo`` up where they meet the SLO, ``hi``
+        down where not; return which met it."""
+        nonlocal sims
         probe[ix["online_qps"], run] = rates[run]
         o = _simulate(chain, probe, list(run), [instances[ok[k]] for k in run], search["seed"])
         sims += len(run)
@@ -158,10 +156,19 @@ def online_capacity(chain: CarbonChain, db: Database, cs: CoefficientSet, plan: 
             if good[i]:
                 lo[k] = rates[k]
                 best[:, k] = o[:, i]
-                rates[k] *= 2.0
             else:
                 hi[k] = rates[k]
-                expanding[k] = False
+        return good
+
+    rates = hi.copy()
+    expanding = live.copy()
+    for _ in range(EXPANSIONS + 1):
+        run = np.flatnonzero(expanding)
+        if not len(run):
+            break
+        good = probe_at(run)
+        rates[run[good]] *= 2.0
+        expanding[run[~good]] = False
         if progress:
             progress(f"capacity search: bound, {len(run)} instances")
     hi = np.where(expanding, lo, hi)        # still meeting it after the expansions: capacity = the last bound
@@ -171,16 +178,7 @@ def online_capacity(chain: CarbonChain, db: Database, cs: CoefficientSet, plan: 
         run = np.flatnonzero(live)
         if not len(run):
             break
-        probe[ix["online_qps"], run] = rates[run]
-        o = _simulate(chain, probe, list(run), [instances[ok[k]] for k in run], search["seed"])
-        sims += len(run)
-        good = _ok(o, target[run])
-        for i, k in enumerate(run):
-            if good[i]:
-                lo[k] = rates[k]
-                best[:, k] = o[:, i]
-            else:
-                hi[k] = rates[k]
+        probe_at(run)
         rates = 0.5 * (lo + hi)
         if progress:
             progress(f"capacity search: step {step + 1}/{steps}, {len(run)} instances")
