@@ -5,7 +5,7 @@
 The plan: a chat service with a 24-hour load profile (Llama-2-13B, SLO 1 s TTFT / 100 ms TPOT) and
 a nightly batch (Llama-3-8B) on five A100/H100 server types, each with host variants (DRAM and
 SSD), GPU x host lifetimes, tensor parallelism 1-8, four ``max_num_seqs`` and three batch sizes,
-host-CPU reuse and prices: 11,424 candidates. The run reports, per stage, wall time and the
+host-CPU reuse and prices: 10,416 candidates. The run reports, per stage, wall time and the
 candidates per second of the whole plan (capacity search on the serving simulator, pricing through
 the chain, four lexicographic MILPs, the SLO re-check), and two baselines measured in the same run:
 

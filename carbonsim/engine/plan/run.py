@@ -315,20 +315,24 @@ def _problem(spec: Plan, priced: list[Priced]) -> FleetProblem:
                         levelled=np.array([p.cand.service.online for p in priced]))
 
 
-def _standalone_j(demand: np.ndarray, cap: float, lam: np.ndarray, level_w: np.ndarray, chord_j: float) -> np.ndarray:
+def _standalone_j(demand: np.ndarray, cap: np.ndarray, lam: np.ndarray, level_w: np.ndarray,
+                  chord_j: np.ndarray) -> np.ndarray:
     r"""IT energy per unit served beyond idle [J] in each slot, were a candidate to serve its service's
     load alone: :math:`\lceil q/c \rceil - 1` servers full and one at the lowest load level that covers
     the rest (the cheapest dispatch of a concave power curve). The fleet choice uses it in place of
-    the chord's, so that a server too large for the load is priced at its part-load power."""
-    out = np.full(len(demand), chord_j)
-    for t, q in enumerate(demand):
-        if q <= 0:
-            continue
-        m = int(np.ceil(q / cap - 1e-9))
-        rest = q - (m - 1) * cap
-        j = min(int(np.searchsorted(lam * cap, rest - 1e-9)), len(lam) - 1)
-        out[t] = ((m - 1) * level_w[-1] + level_w[j]) / q
-    return out
+    the chord's, so that a server too large for the load is priced at its part-load power.
+
+    Shapes: ``demand`` (K, T) the load of each candidate's service, ``cap`` (K,), ``lam`` (L,),
+    ``level_w`` (K, L), ``chord_j`` (K,) (used where the demand is zero); returns (K, T)."""
+    cap = cap[:, None]
+    q = np.maximum(demand, 0.0)
+    m = np.ceil(q / cap - 1e-9)
+    rest = q - (m - 1) * cap
+    j = np.minimum((lam[None, None, :] * cap[:, :, None] < rest[:, :, None] - 1e-9).sum(axis=2), len(lam) - 1)
+    part = np.take_along_axis(level_w, j, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = ((m - 1) * level_w[:, -1:] + part) / q
+    return np.where(q > 0, per, chord_j[:, None])
 
 
 def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem, levelled: bool = True) -> dict[str, list[FleetCosts]]:
@@ -349,10 +353,11 @@ def _levels(spec: Plan, priced: list[Priced], problem: FleetProblem, levelled: b
     unit = np.where(lev[:, None], 0.0, unit)
     if not levelled:   # online candidates: the unit price of serving the service's load alone, at load levels
         unit = unit.copy()
-        for k, p in enumerate(priced):
-            if problem.levelled[k] and len(p.carbon.level_w):
-                unit[k] = _standalone_j(problem.demand[problem.service[k]], p.cap, problem.load_levels,
-                                        p.carbon.level_w, p.carbon.unit_j) * per_day[0]
+        ks = np.array([k for k, p in enumerate(priced) if problem.levelled[k] and len(p.carbon.level_w)], dtype=np.int64)
+        if len(ks):
+            unit[ks] = _standalone_j(problem.demand[problem.service[ks]], np.array([priced[k].cap for k in ks]),
+                                     problem.load_levels, np.array([priced[k].carbon.level_w for k in ks]),
+                                     np.array([priced[k].carbon.unit_j for k in ks])) * per_day[0]
     L = problem.n_levels if levelled else 0
     lw = np.array([p.carbon.level_w if len(p.carbon.level_w) and levelled else np.zeros(L)
                    for p in priced]).reshape(len(priced), L)

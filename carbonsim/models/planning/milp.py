@@ -562,6 +562,10 @@ def solve_fleet(problem: FleetProblem, levels: list[FleetCosts], *, time_limit_s
     return FleetSolution(n, a, x, z, status, message, gap, objectives, y)
 
 
+#: Candidates tested at once against the kept ones in :func:`prune_dominated` (memory ~ kept x block x prices).
+_PRUNE_BLOCK = 64
+
+
 def prune_dominated(problem: FleetProblem, levels: list[FleetCosts], prefer=None) -> np.ndarray:
     """Candidates that no other candidate of the same service dominates (bool, shape (K,)).
 
@@ -583,20 +587,29 @@ def prune_dominated(problem: FleetProblem, levels: list[FleetCosts], prefer=None
     off = np.flatnonzero(~p.online)
     # benefits (higher is better) and prices (lower is better) per candidate
     rcap = np.zeros((K, len(off)))
-    rprice = [np.full((K, len(off) * T), np.inf) for _ in levels]
-    for r in range(p.n_reuse):
-        j = int(np.searchsorted(off, p.reuse_service[r]))
-        k = p.reuse_host[r]
-        if p.reuse_cap[r] > rcap[k, j]:
-            rcap[k, j] = p.reuse_cap[r]
-            for i, lv in enumerate(levels):
-                rprice[i][k, j * T:(j + 1) * T] = lv.reuse_unit[r]
+    rprice = [np.full((K, len(off), T), np.inf) for _ in levels]
+    if p.n_reuse:   # per host and offline service, its largest reuse option (the first of equal ones)
+        j = np.searchsorted(off, p.reuse_service)
+        cell = p.reuse_host * len(off) + j
+        by = np.lexsort((np.arange(p.n_reuse), -p.reuse_cap, cell))
+        _, first = np.unique(cell[by], return_index=True)
+        best = by[first]
+        best = best[p.reuse_cap[best] > 0]
+        rcap[p.reuse_host[best], j[best]] = p.reuse_cap[best]
+        for i, lv in enumerate(levels):
+            rprice[i][p.reuse_host[best], j[best]] = np.asarray(lv.reuse_unit)[best]
+    rprice = [rp.reshape(K, -1) for rp in rprice]
     benefit = np.column_stack([p.cap, rcap])
     price = np.column_stack([np.column_stack([lv.fixed, lv.on, lv.unit, lv.level.reshape(K, -1), rprice[i]])
                              for i, lv in enumerate(levels)])   # a level-free objective adds no columns
     keep = np.zeros(K, dtype=bool)
-    group_key = np.column_stack([p.service, p.levelled.astype(np.int64), p.window.astype(np.int64)])
-    _, group = np.unique(group_key, axis=0, return_inverse=True)
+    if T <= 56:   # the slots a candidate serves as one integer (np.unique over rows is slow)
+        win = p.window.astype(np.int64) @ (np.int64(1) << np.arange(T, dtype=np.int64))
+        key = (np.asarray(p.service, np.int64) * 2 + p.levelled) * (np.int64(1) << np.int64(T)) + win
+        _, group = np.unique(key, return_inverse=True)
+    else:
+        group_key = np.column_stack([p.service, p.levelled.astype(np.int64), p.window.astype(np.int64)])
+        _, group = np.unique(group_key, axis=0, return_inverse=True)
     for g in np.unique(group):
         idx = np.flatnonzero(group == g)
         B, C = benefit[idx], price[idx]
@@ -607,13 +620,20 @@ def prune_dominated(problem: FleetProblem, levels: list[FleetCosts], prefer=None
         score = (np.where(np.isfinite(C), C / scale_c, 2.0)).sum(axis=1) - (B / scale_b).sum(axis=1)
         rank = np.zeros(len(idx)) if prefer is None else np.asarray(prefer, float)[idx]
         order = np.lexsort((idx, rank, score))
+        kb, kc = np.empty_like(B), np.empty_like(C)        # the kept ones so far, in order
         kept: list[int] = []
-        for o in order:
-            if kept:
-                kb, kc = B[kept], C[kept]
-                dom = np.all(kb >= B[o], axis=1) & np.all(kc <= C[o], axis=1)
-                if np.any(dom):
+        for start in range(0, len(order), _PRUNE_BLOCK):
+            block = order[start:start + _PRUNE_BLOCK]
+            m = len(kept)
+            if m:   # most are dominated by one kept before their block: test the block at once
+                dom = ((kb[:m, None, :] >= B[block][None]).all(axis=2)
+                       & (kc[:m, None, :] <= C[block][None]).all(axis=2)).any(axis=0)
+                block = block[~dom]
+            for o in block:   # the rest in order, against every kept one (those of this block too)
+                m = len(kept)
+                if m and np.any((kb[:m] >= B[o]).all(axis=1) & (kc[:m] <= C[o]).all(axis=1)):
                     continue
-            kept.append(o)
+                kb[m], kc[m] = B[o], C[o]
+                kept.append(o)
         keep[idx[kept]] = True
     return keep
