@@ -54,10 +54,10 @@ def scenario(qps, requests, seeds=(0,), max_num_seqs=(256,)) -> dict:
 def systems_of(doc: dict, db):
     """The serving systems of every point of ``doc`` (built once, outside the timings)."""
     sc = scenario_from_dict(doc, "bench.yaml")
-    builder = PointBuilder(db, sc.file, CarbonChain(db, tasks=True, online=True, compiled=False))
+    builder = PointBuilder(db, sc.file, CarbonChain.for_online(db, compiled=False))
     space = Space(sc.doc, sc.product, sc.zipped, builder)
     mat = space.chunk(0, space.size)
-    chain = CarbonChain(db, tasks=True, online=True)
+    chain = CarbonChain.for_online(db)
     chain.traces = builder.traces.entries
     systems, settings = chain.online_systems(mat, range(space.size))
     return systems, settings, space

@@ -75,19 +75,23 @@ def square_scenario(n: int, gpu_key: str = "gpu_util") -> str:
 
 def run(doc: dict, out_dir, db, compiled=None, **kw):
     """One sweep in this process; ``compiled=False`` forces the NumPy references."""
+    from carbonsim.engine.sweep import kinds
     from carbonsim.engine.sweep import run as sweep_run
     from carbonsim.engine.sweep.scenario import scenario_from_dict
 
-    saved = sweep_run._compiled
+    classes = (kinds._ChainKind, kinds.OfflineKind)
+    saved = [c.__dict__["compiled"] for c in classes]
     if compiled is not None:
-        sweep_run._compiled = lambda space, tasks: compiled
+        for c in classes:
+            c.compiled = lambda self, scenario, space, samples=0: compiled
     try:
         sc = scenario_from_dict(doc, "<benchmark>")
         t0 = time.perf_counter()
         r = sweep_run.run_sweep(sc, db, out_dir, **kw)
         return r.points, time.perf_counter() - t0
     finally:
-        sweep_run._compiled = saved
+        for c, f in zip(classes, saved):
+            c.compiled = f
 
 
 #: Runs a command as its own child and reports that child's peak RSS. Measuring through this small

@@ -57,6 +57,12 @@ def _database(db=None):
     return load_database([db] if isinstance(db, (str, Path)) else list(db))
 
 
+def _pue(pue):
+    from carbonsim.engine.inputs.options import pue_or_default
+
+    return pue_or_default(pue)
+
+
 def _sets(set) -> list[str]:
     """``set=`` as ``{"server.host.dram.gb": 512}`` or ``["server.host.dram.gb=512"]``."""
     if not set:
@@ -87,7 +93,7 @@ def embodied(server, coefficients: str | None = None, *, samples: int = 0, seed:
     server : str, path or dict
         A database id (``"azure-a100-x4"``), a YAML path or a server spec as a dict.
     coefficients : str, optional
-        Coefficient set id (default ``hotcarbon24``).
+        Coefficient set id (default ``server-lca``; ``hotcarbon24`` reproduces the seed paper).
     samples, seed : int
         Monte-Carlo percentiles of ranged inputs.
     set : dict or list of str, optional
@@ -108,13 +114,15 @@ def embodied(server, coefficients: str | None = None, *, samples: int = 0, seed:
     return study(srv, cs, samples=samples, seed=seed)
 
 
-def footprint(server, grid: str = "world", *, pue: float = 1.0, util: float | None = None,
+def footprint(server, grid: str = "world", *, pue: float | None = None, util: float | None = None,
               cpu_util: float | None = None, gpu_util: float | None = None, power_w: float | None = None,
-              year: int | None = None, coefficients: str | None = None, samples: int = 0, seed: int = 0,
-              set=None, db=None):
-    """Per-second footprint of ``server`` on ``grid``: amortised embodied + operational carbon.
+              year: int | None = None, years: float | None = None, coefficients: str | None = None,
+              samples: int = 0, seed: int = 0, set=None, db=None):
+    """Per-second footprint of ``server`` on ``grid``: amortised embodied + operational carbon;
+    with ``years`` also the totals over that period of use (``period``).
 
-    Parameters are those of ``carbonsim footprint`` (``util`` sets CPU and GPU utilisation).
+    Parameters are those of ``carbonsim footprint`` (``util`` sets CPU and GPU utilisation; ``pue``
+    defaults to 1).
 
     Returns
     -------
@@ -133,15 +141,17 @@ def footprint(server, grid: str = "world", *, pue: float = 1.0, util: float | No
     check_options(year=year, util=util)
     load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util, power_w=power_w)
     g = resolve_grid(grid, database, year=year)
-    result = study(srv, cs, g, database, pue=pue, load=load, samples=samples, seed=seed)
-    _warn([*g.warnings, *result.notes])
+    result = study(srv, cs, g, database, pue=_pue(pue), load=load, samples=samples, seed=seed, years=years,
+                   start_year=year)
+    _warn([*result.grid.warnings, *result.notes])
     return result
 
 
 def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | None = None,
-            cpu_util: float | None = None, gpu_util: float | None = None, pue: float = 1.0,
-            coefficients: str | None = None, db=None, year: int | None = None):
-    """Servers over ``years`` of use: embodied + operational, and the break-even grid intensity.
+            cpu_util: float | None = None, gpu_util: float | None = None, pue: float | None = None,
+            coefficients: str | None = None, db=None, year: int | None = None, samples: int = 0, seed: int = 0):
+    """Servers over ``years`` of use: embodied + operational, and the break-even grid intensity
+    (``samples``: p5/p95 of each total from draws of the ranged embodied inputs).
 
     Returns
     -------
@@ -160,16 +170,16 @@ def compare(servers, grid: str = "world", *, years: float = 4.0, util: float | N
     load = Load(util if cpu_util is None else cpu_util, util if gpu_util is None else gpu_util)
     g = resolve_grid(grid, database, year=year)
     result = study([load_server(s, database) for s in servers], load_coefficients(coefficients, database), g,
-                   database, years, load, pue, year)
-    _warn(g.warnings)
+                   database, years, load, _pue(pue), year, samples, seed)
+    _warn(result.grid.warnings)
     return result
 
 
-def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, years: float = 1.0,
+def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float | None = None, years: float = 1.0,
               coefficients: str | None = None, samples: int = 0, seed: int = 0, db=None):
     """A fleet spreadsheet: embodied carbon, power and yearly energy/carbon per server and
     utilisation. Returns an InventoryResult (``rows``, ``to_frame()``). ``coefficients``
-    defaults to ``server-lca`` (the other functions default to ``hotcarbon24``)."""
+    defaults to ``server-lca``, as in every other function."""
     from carbonsim.engine.inputs.grid import resolve_grid
     from carbonsim.engine.readers.inventory import read_inventory
     from carbonsim.engine.studies.inventory import inventory as study
@@ -177,17 +187,17 @@ def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float = 1.0, 
     database = _database(db)
     utils = [util] if isinstance(util, (int, float)) else list(util)
     g = resolve_grid(grid, database)
-    result = study(read_inventory(fleet_csv), database, utils=utils, grid=g, pue=pue, years=years,
+    result = study(read_inventory(fleet_csv), database, utils=utils, grid=g, pue=_pue(pue), years=years,
                    coefficients=coefficients, samples=samples, seed=seed)
     _warn(g.warnings)
     return result
 
 
 def train(params_b: float, tokens_b: float, gpu: str, *, grid: str = "world", active_params_b: float | None = None,
-          gpus: int | None = None, mfu: float | None = None, pue: float = 1.0, seq_len: int | None = None,
+          gpus: int | None = None, mfu: float | None = None, pue: float | None = None, seq_len: int | None = None,
           model: str | None = None, gpu_hours: float | None = None, days: float | None = None,
           power_w: float | None = None, server: str | None = None, lifetime_yr: float | None = None,
-          usage: float = 1.0, per: str = "run", coefficients: str | None = None, db=None):
+          usage: float = 1.0, per: str = "run", coefficients: str | None = None, year: int | None = None, db=None):
     """The carbon of training an LLM, as ``carbonsim train`` (docs/lifecycle.md).
 
     Returns
@@ -201,11 +211,11 @@ def train(params_b: float, tokens_b: float, gpu: str, *, grid: str = "world", ac
     from carbonsim.engine.training import train as study
 
     database = _database(db)
-    g = resolve_grid(str(grid), database)
+    g = resolve_grid(str(grid), database, year=year)
     result = study(database, params_b=params_b, tokens_b=tokens_b, gpu=gpu, grid=g,
                    cs=load_coefficients(coefficients, database), active_params_b=active_params_b, gpus=gpus, mfu=mfu,
-                   pue=pue, seq_len=seq_len, model=model, gpu_hours=gpu_hours, days=days, power_w=power_w,
-                   server=server, lifetime_yr=lifetime_yr, usage=usage, per=per)
+                   pue=_pue(pue), seq_len=seq_len, model=model, gpu_hours=gpu_hours, days=days, power_w=power_w,
+                   server=server, lifetime_yr=lifetime_yr, usage=usage, per=per, year=year)
     _warn([*g.warnings, *result.notes])
     return result
 
@@ -219,14 +229,14 @@ def budget(budget_file, *, db=None):
 
 
 def schedule(energy_kwh: float, hours: float, grids=("world",), *, start: str | None = None,
-             window_hours: float = 24.0, pue: float = 1.0, wrap_day: bool = False, db=None):
+             window_hours: float = 24.0, pue: float | None = None, wrap_day: bool = False, db=None):
     """The region and start time with the least carbon for a deferrable job, as
     ``carbonsim schedule`` (the first grid is the default region; ``wrap_day`` as ``--wrap-day``).
     Returns a ScheduleResult (``best``, ``best_kg``, ``now_kg``, ``saving``, ``as_dict()``)."""
     from carbonsim.engine.studies.schedule import schedule as study
 
     grids = [grids] if isinstance(grids, str) else list(grids)
-    result = study(grids, _database(db), energy_kwh, hours, start, window_hours, pue, wrap_day=wrap_day)
+    result = study(grids, _database(db), energy_kwh, hours, start, window_hours, _pue(pue), wrap_day=wrap_day)
     _warn(result.notes)
     return result
 
@@ -334,7 +344,7 @@ def _scenario(scenario, set):
 
 
 def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: str = "parquet",
-          dask: str | None = None) -> SweepOutcome:
+          dask: str | None = None, samples: int = 0, seed: int = 0) -> SweepOutcome:
     """Evaluate every point of a scenario; nothing is written unless ``out`` names a folder.
 
     Parameters
@@ -351,17 +361,18 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
     table_format : {"parquet", "csv"}
     dask : str, optional
         ``"local"`` (a LocalCluster) or a scheduler address.
+    samples, seed : int
+        Server sweeps: p5/p95 columns from draws of each point's ranged embodied inputs.
     """
     import pandas as pd
 
     from carbonsim.engine.readers.text import tracking_inputs
-    from carbonsim.engine.sweep.columns import unit_of
     from carbonsim.engine.sweep.run import run_sweep
 
     with tracking_inputs():  # so that out= never replaces a folder holding one of the sweep's inputs
         sc = _scenario(scenario, set)
         r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
-                      executor=dask, collect=True)
+                      executor=dask, collect=True, samples=samples, seed=seed)
     rows = []
     for b in (r.best_by or r.best.values()):
         rows.append({"objective": b.objective, **{f"group.{k}": v for k, v in b.group.items()}, "column": b.column,
@@ -370,7 +381,7 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
     best = pd.DataFrame(rows).set_index("objective")
     points = r.frame
     _warn(r.warnings)
-    return SweepOutcome(points, best, {c: unit_of(c) for c in points.columns}, r)
+    return SweepOutcome(points, best, {c: r.units.get(c, "") for c in points.columns}, r)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from carbonsim.errors import InputError, NoFeasibleAnswer
 FORMATS = click.Choice(["table", "json", "csv"])
 #: The grid every command uses unless told otherwise.
 DEFAULT_GRID = "world"
+PUE_HELP = "Power usage effectiveness, >= 1 (default 1: IT energy only)."
 GRID_HELP = (f"Energy source (coal, wind, ...), mix (coal:0.3,wind:0.7), region (ESP, us-ca, aws-us-east-1), "
              f"trajectory or trace id, or a trace CSV; default {DEFAULT_GRID} (`carbonsim grid list`).")
 
@@ -162,6 +163,12 @@ def _load(ctx, server_spec, coefficients, sets, db_dirs):
     return db, load_server(server_spec, db, overrides=server_over), load_coefficients(coefficients, db, coeff_over)
 
 
+def _period_notes(ctx, grid) -> None:
+    """Warnings the grid gained when it was taken over a period (the years it used)."""
+    for w in getattr(grid, "warnings", ())[len(ctx.obj.get("grid_warnings", ())):]:
+        _say(ctx, f"note: {w}")
+
+
 def _grid(ctx, db, text, year=None):
     from carbonsim.engine.inputs.grid import resolve_grid
     from carbonsim.engine.inputs.options import check_options
@@ -177,7 +184,14 @@ def _grid(ctx, db, text, year=None):
         raise
     for w in g.warnings:
         _say(ctx, f"warning: {w}")
+    ctx.obj["grid_warnings"] = g.warnings
     return g
+
+
+def _pue(pue):
+    from carbonsim.engine.inputs.options import pue_or_default
+
+    return pue_or_default(pue)
 
 
 def _load_of(util, cpu_util, gpu_util, power_w=None):
@@ -194,12 +208,12 @@ def _opts(*opts):
     return deco
 
 
-def _coefficients_option(inventory: bool = False):
-    from carbonsim.engine.inputs.coefficients import DEFAULT_SET, INVENTORY_DEFAULT_SET
+def _coefficients_option():
+    from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 
     return click.option("--coefficients", "-c", default=None, metavar="ID",
-                        help=f"Coefficient set (hardware_db/coefficients); default "
-                             f"{INVENTORY_DEFAULT_SET if inventory else DEFAULT_SET}.")
+                        help=f"Coefficient set (hardware_db/coefficients); default {DEFAULT_SET} "
+                             "(hotcarbon24 reproduces the seed paper).")
 
 
 DB_OPTION = click.option("--db", "db_dirs", multiple=True, type=click.Path(), metavar="DIR",
@@ -297,11 +311,13 @@ def embodied(ctx, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
 @main.command()
 @click.argument("server")
 @click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP)
-@click.option("--year", type=int, default=None, help="Year of a region's or trajectory's intensity.")
+@click.option("--year", type=int, default=None, help="Year of a region's or trajectory's intensity "
+              "(with --years: the first year of use).")
+@click.option("--years", type=float, default=None,
+              help="Also the totals over this many years of use (a trajectory grid followed over them).")
 @click.option("--power-w", type=float, default=None, help="Measured IT power [W] (else estimated).")
 @_util_options()
-@click.option("--pue", type=float, default=1.0, show_default=True,
-              help="Power usage effectiveness (1.0 = IT energy only).")
+@click.option("--pue", type=float, default=None, help=PUE_HELP)
 @click.option("--per", type=click.Choice(["hour", "day", "request", "1k-tokens"]), default=None,
               help="Also give the carbon per functional unit (SCI); request and 1k-tokens need --rate.")
 @click.option("--rate", type=float, default=None, help="Requests (--per request) or output tokens (--per 1k-tokens) per second.")
@@ -312,20 +328,22 @@ def embodied(ctx, server, coefficients, samples, seed, sets, db_dirs, fmt, out):
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, per, rate, coefficients, samples, seed,
-              sets, db_dirs, fmt, out):
+def footprint(ctx, server, grid, year, years, power_w, util, cpu_util, gpu_util, pue, per, rate, coefficients,
+              samples, seed, sets, db_dirs, fmt, out):
     """Per-second footprint of SERVER: amortised embodied + operational carbon."""
     from carbonsim.engine.studies.footprint import footprint as study
     from carbonsim.report.embodied_text import footprint_text
 
     db, srv, cs = _load(ctx, server, coefficients, sets, db_dirs)
     u = _floats(util, "util")
-    result = study(srv, cs, _grid(ctx, db, grid, year), db, pue=pue,
-                   load=_load_of(u[0] if u else None, cpu_util, gpu_util, power_w), samples=samples, seed=seed)
+    result = study(srv, cs, _grid(ctx, db, grid, year), db, pue=_pue(pue),
+                   load=_load_of(u[0] if u else None, cpu_util, gpu_util, power_w), samples=samples, seed=seed,
+                   years=years, start_year=year)
     if per is not None or rate is not None:
         from carbonsim.engine.studies.footprint import with_sci
 
         result = with_sci(result, per, rate)
+    _period_notes(ctx, result.grid)
     _emit(ctx, footprint_text(result, _fmt(fmt, out)), out)
 
 
@@ -338,14 +356,15 @@ def footprint(ctx, server, grid, year, power_w, util, cpu_util, gpu_util, pue, p
               help="First year of use (a trajectory grid is followed over the years of use from it).")
 @_util_options()
 @click.option("--utilization", "-u", "utilization", type=float, default=None, hidden=True)
-@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--pue", type=float, default=None, help=PUE_HELP)
 @_coefficients_option()
+@SAMPLING
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, utilization, pue, coefficients, db_dirs,
-            fmt, out):
+def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, utilization, pue, coefficients, samples,
+            seed, db_dirs, fmt, out):
     """Compare SERVERS over --years of use: embodied + operational, and the break-even grid intensity."""
     from carbonsim.engine.inputs.coefficients import load_coefficients
     from carbonsim.engine.inputs.server import load_server
@@ -356,7 +375,9 @@ def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, uti
     u = _floats(util, "util")
     u = u[0] if u else utilization  # --utilization/-u: the earlier spelling of --util
     result = study([load_server(s, db) for s in servers], load_coefficients(coefficients, db),
-                   _grid(ctx, db, grid, start_year), db, years, _load_of(u, cpu_util, gpu_util), pue, start_year)
+                   _grid(ctx, db, grid, start_year), db, years, _load_of(u, cpu_util, gpu_util), _pue(pue), start_year,
+                   samples, seed)
+    _period_notes(ctx, result.grid)
     _emit(ctx, compare_text(result, _fmt(fmt, out)), out)
 
 
@@ -365,9 +386,9 @@ def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, uti
 @click.argument("fleet_csv", type=click.Path(dir_okay=False))
 @_util_options(many=True)
 @click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP)
-@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--pue", type=float, default=None, help=PUE_HELP)
 @click.option("--years", type=float, default=1.0, show_default=True, help="Years of operation for the totals.")
-@_coefficients_option(inventory=True)
+@_coefficients_option()
 @SAMPLING
 @DB_OPTION
 @FORMAT_OPTION
@@ -381,7 +402,7 @@ def inventory(ctx, fleet_csv, util, cpu_util, gpu_util, grid, pue, years, coeffi
     from carbonsim.report.study_text import inventory_text
 
     db = _db(ctx, db_dirs)
-    result = study(read_inventory(fleet_csv), db, utils=_floats(util, "util"), grid=_grid(ctx, db, grid), pue=pue,
+    result = study(read_inventory(fleet_csv), db, utils=_floats(util, "util"), grid=_grid(ctx, db, grid), pue=_pue(pue),
                    years=years, coefficients=coefficients, samples=samples, seed=seed, cpu_util=cpu_util,
                    gpu_util=gpu_util)
     _emit(ctx, inventory_text(result, _fmt(fmt, out)), out)
@@ -517,8 +538,12 @@ def grid_show(ctx, grid_id, table_id, db_dirs, fmt, out):
               help="Largest number of points evaluated at once (bounds memory).")
 @click.option("--dask", "dask", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Evaluate chunks on Dask: a LocalCluster, or the scheduler at ADDRESS (pip install '.[dask]').")
+@click.option("--samples", default=0, show_default=True, type=int,
+              help="Server sweeps: Monte-Carlo samples of each point's ranged embodied inputs; adds p5/p95 columns.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sampler.")
 @click.pass_context
-def sweep(ctx, scenario, out_dir, fmt, table_format, sets, db_dirs, best_by, plots, no_write, chunk, dask):
+def sweep(ctx, scenario, out_dir, fmt, table_format, sets, db_dirs, best_by, plots, no_write, chunk, dask, samples,
+          seed):
     """Sweep SCENARIO (a YAML file): evaluate every point, write a tidy table, report the best."""
     from carbonsim.engine.sweep.run import run_sweep
     from carbonsim.engine.sweep.scenario import load_scenario
@@ -532,7 +557,7 @@ def sweep(ctx, scenario, out_dir, fmt, table_format, sets, db_dirs, best_by, plo
         out_dir = f"out/{sc.name}"
     result = run_sweep(sc, db, None if no_write else out_dir, table_format, chunk=chunk,
                        progress=_progress(ctx), best_by=_keys(best_by), executor=dask,
-                       figures=_figures if plots else None)
+                       figures=_figures if plots else None, samples=samples, seed=seed)
     for w in result.warnings:
         _say(ctx, f"warning: {w}")
     click.echo(sweep_text(result, fmt).rstrip("\n"))
@@ -600,7 +625,9 @@ def _progress(ctx):
 @click.option("--mfu", type=float, default=None, metavar="X",
               help="Model FLOP utilisation 0..1 (default: predicted from published runs).")
 @click.option("--grid", "-g", default=DEFAULT_GRID, show_default=True, metavar="G", help=GRID_HELP + " Or g/kWh.")
-@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--year", type=int, default=None,
+              help="First year of the run (a trajectory grid is followed over the run's days, with --gpus).")
+@click.option("--pue", type=float, default=None, help=PUE_HELP)
 @click.option("--seq-len", type=int, default=None, metavar="S", help="Training sequence length (counts attention FLOPs).")
 @click.option("--model", "model_id", default=None, metavar="ID", help="Model shape from the database (layers, heads).")
 @click.option("--gpu-hours", type=float, default=None, help="Measured device-hours (replaces the efficiency).")
@@ -611,15 +638,15 @@ def _progress(ctx):
               help="Server holding the GPU, for host power and embodied carbon (default: the database's).")
 @click.option("--lifetime-yr", type=float, default=None, help="Lifetime embodied carbon is spread over (default the server's).")
 @click.option("--usage", type=float, default=1.0, show_default=True, help="Share of its life a device is in use.")
-@click.option("--per", type=click.Choice(["run", "1k-tokens"]), default="run", show_default=True,
+@click.option("--per", type=click.Choice(["run", "1k-tokens", "gpu-hour"]), default="run", show_default=True,
               help="Functional unit of the SCI value.")
 @_coefficients_option()
 @DB_OPTION
 @FORMAT_OPTION
 @OUT_OPTION
 @click.pass_context
-def train(ctx, params_b, active_params_b, tokens_b, gpu, gpus, mfu, grid, pue, seq_len, model_id, gpu_hours, days,
-          power_w, server, lifetime_yr, usage, per, coefficients, db_dirs, fmt, out):
+def train(ctx, params_b, active_params_b, tokens_b, gpu, gpus, mfu, grid, year, pue, seq_len, model_id, gpu_hours,
+          days, power_w, server, lifetime_yr, usage, per, coefficients, db_dirs, fmt, out):
     """Carbon of training an LLM: FLOPs, GPU-hours, energy, operational + embodied (LLMCarbon-style)."""
     from carbonsim.engine.inputs.coefficients import load_coefficients
     from carbonsim.engine.training import train as study
@@ -627,9 +654,9 @@ def train(ctx, params_b, active_params_b, tokens_b, gpu, gpus, mfu, grid, pue, s
 
     database = _db(ctx, db_dirs)
     result = study(database, params_b=params_b, active_params_b=active_params_b, tokens_b=tokens_b, gpu=gpu,
-                   gpus=gpus, mfu=mfu, grid=_grid(ctx, database, grid), cs=load_coefficients(coefficients, database),
-                   pue=pue, seq_len=seq_len, model=model_id, gpu_hours=gpu_hours, days=days, power_w=power_w,
-                   server=server, lifetime_yr=lifetime_yr, usage=usage, per=per)
+                   gpus=gpus, mfu=mfu, grid=_grid(ctx, database, grid, year), cs=load_coefficients(coefficients, database),
+                   pue=_pue(pue), seq_len=seq_len, model=model_id, gpu_hours=gpu_hours, days=days, power_w=power_w,
+                   server=server, lifetime_yr=lifetime_yr, usage=usage, per=per, year=year)
     for n in result.notes:
         _say(ctx, f"note: {n}")
     _emit(ctx, train_text(result, _fmt(fmt, out)), out)
@@ -725,7 +752,7 @@ def experiment(ctx, experiment_file, fmt, coefficients, db_dirs, out):
 @click.option("--start", default=None, metavar="TIME", help="Now, ISO 8601 (default: the first trace's first hour).")
 @click.option("--window-hours", type=float, default=24.0, show_default=True,
               help="Allowed start times: from --start to this many hours later, minus the job.")
-@click.option("--pue", type=float, default=1.0, show_default=True)
+@click.option("--pue", type=float, default=None, help=PUE_HELP)
 @click.option("--wrap-day", is_flag=True,
               help="Let jobs run past the end of a trace: the hours after it repeat its last day.")
 @DB_OPTION
@@ -737,8 +764,8 @@ def schedule(ctx, energy_kwh, hours, grids, start, window_hours, pue, wrap_day, 
     from carbonsim.engine.studies.schedule import schedule as study
     from carbonsim.report.lifecycle_text import schedule_text
 
-    result = study(list(grids) or [DEFAULT_GRID], _db(ctx, db_dirs), energy_kwh, hours, start, window_hours, pue,
-                   wrap_day=wrap_day)
+    result = study(list(grids) or [DEFAULT_GRID], _db(ctx, db_dirs), energy_kwh, hours, start, window_hours,
+                   _pue(pue), wrap_day=wrap_day)
     for n in result.notes:
         _say(ctx, f"note: {n}")
     _emit(ctx, schedule_text(result, _fmt(fmt, out)), out)

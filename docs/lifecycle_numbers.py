@@ -20,7 +20,8 @@ import numpy as np
 import yaml
 
 from carbonsim.engine.db import default_database
-from carbonsim.engine.sweep.lifecycle import LifecycleEvaluator, LifecyclePoints
+from carbonsim.engine.chain import CarbonChain
+from carbonsim.engine.sweep.lifecycle import LifecyclePoints
 from carbonsim.engine.sweep.run import run_sweep
 from carbonsim.engine.sweep.scenario import scenario_from_dict
 from carbonsim.units import SECONDS_PER_YEAR
@@ -135,7 +136,7 @@ def uncertainty_section(db, doc: dict, scale_gens=("H100", "B200")) -> None:
     answer becomes 'keep GPUs 8 years'."""
     print("\n== coal answer against the newer generations' GPU power (x factor, busy and idle)")
     pts = LifecyclePoints(db, str(SCENARIO))
-    ev = LifecycleEvaluator()
+    ev = CarbonChain.for_fleet(db, compiled=False)
     coal = with_changes(doc, {"datacenter.grid": "coal"})
     cols, policies = [], []
     for rg in range(1, 9):
@@ -152,7 +153,7 @@ def uncertainty_section(db, doc: dict, scale_gens=("H100", "B200")) -> None:
             if name in scale_gens:
                 for p in ("gpu_busy_w", "gpu_idle_w"):
                     mat[ix[f"gen{i}_{p}"]] *= f
-        tot = ev.metrics(mat)["total_kg"]
+        tot = ev.run_fleet(mat)["total_kg"]
         k = int(np.argmin(tot))
         keep = policies.index((8, 8))
         print(f"x{f:.2f}: best {policies[k]} {tot[k] / 1e3:,.1f} t, keep 8/8 {tot[keep] / 1e3:,.1f} t, "
@@ -174,7 +175,7 @@ def decomposition(db, doc: dict, policies=((1, 8), (3, 8), (5, 8), (8, 8))) -> N
     """Operational carbon on coal split into GPU and host energy (a power set to zero at a time)."""
     print("\n== coal: operational carbon of GPUs and of hosts by policy")
     pts = LifecyclePoints(db, str(SCENARIO))
-    ev = LifecycleEvaluator()
+    ev = CarbonChain.for_fleet(db, compiled=False)
     ix = ev.index
     for rg, rh in policies:
         d = with_changes(doc, {"datacenter.grid": "coal", "lifecycle.gpu_refresh_yr": rg,
@@ -187,8 +188,8 @@ def decomposition(db, doc: dict, policies=((1, 8), (3, 8), (5, 8), (8, 8))) -> N
             for i in range(int(m[ix["n_generations"], 0])):
                 for p in ("busy_w", "idle_w"):
                     mm[ix[f"gen{i}_{other}_{p}"]] = 0.0
-            parts[keep_part] = ev.metrics(mm)["operational_kg"][0]
-        r = ev.metrics(m, per_year=True)
+            parts[keep_part] = ev.run_fleet(mm)["operational_kg"][0]
+        r = ev.run_fleet(m, per_year=True)
         print(f"GPU {rg}, host {rh}: operational {r['operational_kg'][0] / 1e3:,.1f} t = GPUs "
               f"{parts['gpu'] / 1e3:,.1f} + hosts {parts['host'] / 1e3:,.1f}; embodied "
               f"{r['embodied_kg'][0] / 1e3:,.1f} t; servers in the last year "
@@ -233,9 +234,9 @@ def main() -> None:
     other, _ = best_by_grid(db, grids)
     for grid, (best, keep) in other.items():
         print(f"{grid}: {policy_text(best, keep)}")
-    from carbonsim.engine.sweep.generations import yearly_intensity
+    from carbonsim.engine.inputs.grid import grid_by_year, resolve_grid
 
-    ci, _, _ = yearly_intensity("usa-cfe-2035", db, 2020, 10)
+    ci, _ = grid_by_year(resolve_grid("usa-cfe-2035", db, year=2020), db, 2020, 10)
     print("usa-cfe-2035 over 2020-2029:", ", ".join(f"{c:.0f}" for c in ci))
     print("\n== sensitivity (coal | wind)")
     cases = [

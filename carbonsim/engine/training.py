@@ -19,20 +19,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from carbonsim.engine.chain import CarbonChain, Load
+from carbonsim.engine.chain import CarbonChain, Column, Load
 from carbonsim.engine.db.schema import Quantity
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import CoefficientSet
-from carbonsim.engine.inputs.options import check_options
+from carbonsim.engine.inputs.grid import grid_over_period
+from carbonsim.engine.inputs.options import DEFAULT_PUE, check_options
 from carbonsim.engine.inputs.power import gpu_constants
-from carbonsim.engine.inputs.server import Server, load_server
+from carbonsim.engine.inputs.server import DEFAULT_LIFETIME_YR, Server, load_server
 from carbonsim.errors import InputError, OptionError
-from carbonsim.models.lifecycle.sci import sci_g
 from carbonsim.models.lifecycle.training import (
-    device_hours, embodied_per_device_hour_kg, estimated_shape, fit_mfu, implied_mfu, leave_one_out,
-    predict_mfu, training_energy_kwh, training_flops,
+    device_hours, estimated_shape, fit_mfu, implied_mfu, leave_one_out, predict_mfu, training_flops,
 )
 from carbonsim.models.power.gpu import gpu_power_w
+from carbonsim.units import SECONDS_PER_YEAR
 
 #: CPU utilisation of a training host (data loading, logging, checkpoint I/O); an assumption.
 TRAIN_CPU_UTIL = 0.3
@@ -40,7 +40,7 @@ TRAIN_CPU_UTIL = 0.3
 #: given (GPT-3, BLOOM, LLaMA-1 and OPT trained at 2,048).
 DEFAULT_SEQ_LEN = 2048
 #: Functional units of ``train --per``.
-TRAIN_UNITS = ("run", "1k-tokens")
+TRAIN_UNITS = ("run", "1k-tokens", "gpu-hour")
 
 
 def _v(x):
@@ -154,6 +154,7 @@ class TrainResult:
     server: str | None
     notes: list[str] = field(default_factory=list)
     sources: set[str] = field(default_factory=set)
+    coefficients: str = ""  # the embodied model's coefficient set
 
     @property
     def total_kg(self) -> float:
@@ -167,7 +168,7 @@ class TrainResult:
             "gpu_energy_mwh": self.gpu_energy_mwh, "host_energy_mwh": self.host_energy_mwh,
             "gpu_power_w": self.gpu_w, "host_power_w_per_gpu": self.host_w_per_gpu, "power_origin": self.power_origin,
             "ci_g_per_kwh": self.ci_g_per_kwh, "grid": self.grid.label, "grid_basis": self.grid.basis,
-            "server": self.server, "sci": {"unit": self.per, "g_per_unit": self.sci_g,
+            "server": self.server, "coefficients": self.coefficients, "sci": {"unit": self.per, "g_per_unit": self.sci_g,
                                            "formula": "(E*I + M) / R (Green Software Foundation SCI)"},
             "inputs": self.inputs, "notes": self.notes, "sources": sorted(self.sources),
         }
@@ -183,16 +184,21 @@ def _server_for(db: Database, gpu_id: str) -> str | None:
     return None if best is None else best[0]
 
 
-def train(db: Database, *, params_b: float, tokens_b: float, gpu: str, grid, cs: CoefficientSet,
-          active_params_b: float | None = None, gpus: int | None = None, mfu: float | None = None,
-          pue: float = 1.0, seq_len: int | None = None, model: str | None = None, gpu_hours: float | None = None,
-          days: float | None = None, power_w: float | None = None, server: str | None = None,
-          lifetime_yr: float | None = None, usage: float = 1.0, cpu_util: float = TRAIN_CPU_UTIL,
-          precision: str = "bf16", per: str = "run") -> TrainResult:
-    """The footprint of one training run (module docstring); every value checked as an option."""
+def training_point(db: Database, *, params_b: float, tokens_b: float, gpu: str, grid, cs: CoefficientSet,
+                   active_params_b: float | None = None, gpus: int | None = None, mfu: float | None = None,
+                   pue: float = DEFAULT_PUE, seq_len: int | None = None, model: str | None = None,
+                   gpu_hours: float | None = None, days: float | None = None, power_w: float | None = None,
+                   server: str | None = None, lifetime_yr: float | None = None, usage: float = 1.0,
+                   cpu_util: float = TRAIN_CPU_UTIL, precision: str = "bf16", per: str = "run",
+                   year: int | None = None) -> TrainingPoint:
+    """A training run as a point of the chain's training mode: everything
+    :meth:`~carbonsim.engine.chain.CarbonChain.run_training` needs, derived from the options
+    (module docstring), each checked as an option. ``year`` is the run's first year: a trajectory
+    or region grid is taken over the run's days from it when the GPUs are known
+    (:func:`~carbonsim.engine.inputs.grid.grid_over_period`)."""
     check_options(params_b=params_b, active_params_b=active_params_b, tokens_b=tokens_b, gpus=gpus, mfu=mfu,
                   pue=pue, seq_len=seq_len, gpu_hours=gpu_hours, days=days, power_w=power_w,
-                  lifetime_yr=lifetime_yr, usage=usage, cpu_util=cpu_util)
+                  lifetime_yr=lifetime_yr, usage=usage, cpu_util=cpu_util, year=year)
     if per not in TRAIN_UNITS:
         raise OptionError(f"expected one of {', '.join(TRAIN_UNITS)}, found {per!r}", "per")
     if active_params_b is not None and active_params_b > params_b:
@@ -257,25 +263,31 @@ def train(db: Database, *, params_b: float, tokens_b: float, gpu: str, grid, cs:
         hours = float(device_hours(flops, peak * 1e12, mfu_used))
     run_days = hours / 24.0 / gpus if gpus else None
 
-    # power and embodied carbon through the chain, on a server holding the GPU
+    # the grid over the run's days (a trajectory's mean over them), when they are known
+    if run_days is not None and grid.kind in ("trajectory", "region"):
+        grid = grid_over_period(grid, db, run_days * 86400.0 / SECONDS_PER_YEAR, year)
+        notes.extend(w for w in grid.warnings if w not in notes)
+    elif grid.kind == "trajectory":
+        notes.append(f"{grid.label}: one year's intensity; give --gpus for the trajectory over the run's days")
+
+    # power and embodied carbon through the load chain, on a server holding the GPU
     sid = server or _server_for(db, gpu)
     srv: Server | None = load_server(sid, db) if sid else None
     if srv is not None and (srv.gpu is None or srv.gpu.id != gpu):
         raise OptionError(f"server {sid!r} does not hold GPU {gpu!r}", "server")
     card_kg = host_kg_per_gpu = 0.0
-    gpu_lt = host_lt = lifetime_yr or 4.0
+    gpu_lt = host_lt = lifetime_yr or DEFAULT_LIFETIME_YR.value
     if srv is not None:
-        chain = CarbonChain(db)
-        u = 0.0
+        chain = CarbonChain.for_load(db)
         c, _ = gpu_constants(db, gpu, part["tdp_w"].value)
         u = min(1.0, mfu_used / c["eta_c"])
         col = chain.column(srv, cs, ci_g_per_kwh=grid.ci_g_per_kwh, pue=pue, load=Load(cpu_util, u))
-        res = chain.evaluate_load(col.value[:, None])
+        res = chain.run_load(col.value[:, None])
         n = srv.gpu_count
-        model_gpu_w = float(res["gpu_power_w"][0]) / n
-        model_host_w = float(res["host_power_w"][0]) / n
-        card_kg = float(res["gpu_embodied_kg"][0]) / n
-        host_kg_per_gpu = float(res["host_embodied_kg"][0]) / n
+        model_gpu_w = float(res.gpu_power_w[0]) / n
+        model_host_w = float(res.host_power_w[0]) / n
+        card_kg = float(res.gpu_embodied_kg[0]) / n
+        host_kg_per_gpu = float(res.host_embodied_kg[0]) / n
         gpu_lt = lifetime_yr or srv.gpu_lifetime_yr.value
         host_lt = lifetime_yr or srv.host_lifetime_yr.value
         sources |= col.sources
@@ -294,16 +306,44 @@ def train(db: Database, *, params_b: float, tokens_b: float, gpu: str, grid, cs:
         power_origin = "measured average power per device (host share included)"
     else:
         gpu_w, host_w = model_gpu_w, model_host_w
-    energy = training_energy_kwh(hours, gpu_w, host_w, pue)
-    ci = grid.ci_g_per_kwh
-    operational_kg = float(energy["total_kwh"]) * ci / 1000.0
-    embodied_kg = float(hours * embodied_per_device_hour_kg(card_kg, host_kg_per_gpu, gpu_lt, host_lt, usage))
-    units = 1.0 if per == "run" else tokens_b * 1e9 / 1000.0
-    sci = sci_g(float(energy["total_kwh"]), ci, embodied_kg * 1000.0, units)
+    measured = gpu_hours is not None or days is not None
+    values = {"flops": float(flops), "peak_flops_per_s": peak * 1e12, "mfu": mfu_used,
+              "hours_measured": 1.0 if measured else 0.0, "measured_hours": hours if measured else 0.0,
+              "gpus": gpus or 0, "gpu_w": gpu_w, "host_w_per_gpu": host_w, "card_kg": card_kg,
+              "host_kg_per_gpu": host_kg_per_gpu, "gpu_lifetime_yr": gpu_lt, "host_lifetime_yr": host_lt,
+              "usage": usage, "tokens": tokens_b * 1e9, "pue": pue, "ci_g_per_kwh": grid.ci_g_per_kwh}
     inputs = {"params_b": params_b, "active_params_b": active, "tokens_b": tokens_b, "gpu": gpu, "gpus": gpus,
               "peak_tflops": peak, "precision": precision, "seq_len": s, "layers": layers, "d_attn": d_attn,
               "pue": pue, "usage": usage, "gpu_lifetime_yr": gpu_lt, "host_lifetime_yr": host_lt}
-    return TrainResult(inputs, float(flops), mfu_used, origin, hours, run_days, gpu_w, host_w, power_origin,
-                       float(energy["total_kwh"]) / 1000.0, float(energy["gpu_kwh"]) * pue / 1000.0,
-                       float(energy["host_kwh"]) * pue / 1000.0, operational_kg, embodied_kg, ci, grid, per, sci, sid,
-                       notes, sources)
+    column = CarbonChain.for_training(db).training_column(values, sources, notes)
+    return TrainingPoint(column, inputs, origin, power_origin, grid, per, sid, cs.id)
+
+
+@dataclass
+class TrainingPoint:
+    """A training run as the chain's numbers, and what the report says about them."""
+
+    column: Column
+    inputs: dict
+    mfu_origin: str
+    power_origin: str
+    grid: object
+    per: str
+    server: str | None
+    coefficients: str
+
+
+def train(db: Database, **options) -> TrainResult:
+    """The footprint of one training run: :func:`training_point` (the options, checked), evaluated
+    by the chain's training mode, the one place a run's carbon is computed (training sweeps use
+    the same). Options are those of ``carbonsim train`` (:func:`training_point`)."""
+    point = training_point(db, **options)
+    run = CarbonChain.for_training(db).run_training(point.column.value[:, None])
+    res = run.point(0)
+    i = point.inputs
+    run_days = res["days"] if i["gpus"] else None
+    return TrainResult(i, res["flops"], res["mfu"], point.mfu_origin, res["gpu_hours"], run_days,
+                       float(run.input("gpu_w")[0]), float(run.input("host_w_per_gpu")[0]), point.power_origin, res["energy_mwh"], res["gpu_energy_mwh"], res["host_energy_mwh"],
+                       res["operational_kg"], res["embodied_kg"], res["ci_g_per_kwh"], point.grid, point.per,
+                       res[f"sci_g_per_{point.per.replace('-', '_')}"], point.server, list(point.column.notes),
+                       set(point.column.sources), point.coefficients)

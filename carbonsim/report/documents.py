@@ -42,7 +42,7 @@ def embodied_document(r: EmbodiedResult) -> dict:
         doc["uncertainty"] = {
             "samples": r.samples,
             "seed": r.seed,
-            "distribution": "triangular(low, value, high) per ranged input",
+            "distribution": "split triangular per ranged input: half the draws on [low, value], half on [value, high], value the median",
             **{k: {p: _r(v) for p, v in d.items()} for k, d in r.uncertainty.items()},
         }
     return doc
@@ -90,4 +90,6 @@ def footprint_document(f: FootprintResult) -> dict:
     }
     if getattr(f, "sci", None):
         doc["sci"] = f.sci
+    if getattr(f, "period", None):
+        doc["period"] = {k: (_r(v) if isinstance(v, float) else v) for k, v in f.period.items()}
     return doc

@@ -59,7 +59,8 @@ def embodied_table(r: EmbodiedResult) -> str:
     lines.append(f"amortised: {r.mg_per_s:.3f} mg/s (host {r.host_mg_per_s:.3f}, GPU {r.gpu_mg_per_s:.3f}){per_gpu}")
     if r.uncertainty:
         lines.append("")
-        lines.append(f"uncertainty ({r.samples} samples, seed {r.seed}; triangular over each input's low..high):")
+        lines.append(f"uncertainty ({r.samples} samples, seed {r.seed}; each input drawn over its low..high with its "
+                     "value as median):")
         urows = [[k, fmt_num(v["p5"]), fmt_num(v["p50"]), fmt_num(v["p95"])] for k, v in r.uncertainty.items()]
         lines.append(table(urows, ["quantity", "p5", "p50", "p95"], "lrrr"))
     for note in r.notes:
@@ -88,6 +89,11 @@ def footprint_table(f: FootprintResult) -> str:
         "",
         f"embodied share of the total: {100 * f.embodied_share:.1f}%",
     ]
+    if getattr(f, "period", None):
+        p = f.period
+        lines.append(f"over {p['years']:g} years ({p['grid']}: {p['ci_g_per_kwh']:.4g} g/kWh): energy "
+                     f"{p['energy_kwh']:,.0f} kWh, operational {p['operational_kg']:,.0f} kg + embodied (amortised) "
+                     f"{p['embodied_kg_amortised']:,.0f} kg = {p['total_kg']:,.0f} kg")
     if getattr(f, "sci", None):
         rate = f" at {f.sci['rate']:g} {f.sci['rate_is']}" if f.sci["rate"] is not None else ""
         lines.append(f"SCI (E*I + M)/R: {f.sci['g_per_unit']:.4g} g per {f.sci['unit']}{rate}")

@@ -103,7 +103,7 @@ def train_text(r, fmt: str) -> str:
         ["operational [t]", fmt_num(r.operational_kg / 1000, 2), f"{r.grid.label} {r.ci_g_per_kwh:g} g/kWh ({r.grid.basis})"],
         ["embodied [t]", fmt_num(r.embodied_kg / 1000, 2),
          f"device-hours x amortised rate (GPU {i['gpu_lifetime_yr']:g} yr, host {i['host_lifetime_yr']:g} yr, "
-         f"use {i['usage']:g}) on {r.server or 'no server'}"],
+         f"use {i['usage']:g}) on {r.server or 'no server'}, coefficients {r.coefficients}"],
         ["total [t]", fmt_num(r.total_kg / 1000, 2), ""],
         [f"SCI [g per {r.per}]", f"{r.sci_g:.4g}", "(E*I + M) / R"],
     ]

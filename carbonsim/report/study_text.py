@@ -15,19 +15,26 @@ def _plain(x):
 def compare_text(r, fmt: str) -> str:
     recs = r.records()
     keys = ["server", *r.KEYS]
+    sampled = ["total_kg_p5", "total_kg_p95"] if r.samples else []
     if fmt == "json":
         g = r.grid
-        return json_text({"grid": g.label, "ci_g_per_kwh": g.ci_g_per_kwh, "grid_basis": g.basis, "years": r.years,
-                          "cpu_util": r.load.cpu_util, "gpu_util": r.load.gpu_util, "pue": r.pue,
-                          "coefficients": r.coefficients.id, "servers": recs})
+        doc = {"grid": g.label, "grid_years": list(g.period) if g.period else g.year, "ci_g_per_kwh": g.ci_g_per_kwh,
+               "grid_basis": g.basis, "years": r.years, "cpu_util": r.load.cpu_util, "gpu_util": r.load.gpu_util,
+               "pue": r.pue, "coefficients": r.coefficients.id, "servers": recs}
+        if r.samples:
+            doc["uncertainty"] = {"samples": r.samples, "seed": r.seed, "drawn": "ranged embodied inputs and lifetimes, "
+                                  "each with its value as median"}
+        return json_text(doc)
     if fmt == "csv":
+        keys += sampled + ["embodied_kg_amortised_p5", "embodied_kg_amortised_p95"] * bool(r.samples)
         return csv_text(keys, [[rec[k] for k in keys] for rec in recs])
     best = min(recs, key=lambda x: x["total_kg"])["server"]
     body = table([[("* " if x["server"] == best else "  ") + x["server"], fmt_num(x["embodied_kg"], 0),
                    fmt_num(x["embodied_kg_amortised"], 0), fmt_num(x["power_w"], 0), fmt_num(x["operational_kg"], 0),
-                   fmt_num(x["total_kg"], 0), fmt_num(x["break_even_ci_g_per_kwh"], 0)] for x in recs],
+                   fmt_num(x["total_kg"], 0), *[fmt_num(x[k], 0) for k in sampled],
+                   fmt_num(x["break_even_ci_g_per_kwh"], 0)] for x in recs],
                  ["server", "embodied_kg", f"embodied_{r.years:g}yr_kg", "power_w", "operational_kg", "total_kg",
-                  f"break_even_vs_{recs[0]['server']}_g_per_kwh"])
+                  *sampled, f"break_even_vs_{recs[0]['server']}_g_per_kwh"])
     g = r.grid
     cpu, gpu = r.load.cpu_util, r.load.gpu_util
     util = (f"{DEFAULT_UTIL:g} (default)" if cpu is None and gpu is None else
@@ -36,7 +43,9 @@ def compare_text(r, fmt: str) -> str:
     return (f"{r.years:g} years at utilisation {util}, PUE {r.pue:g}, grid {g.label} {g.ci_g_per_kwh:g} g/kWh "
             f"({g.basis}); coefficients {r.coefficients.id}\n\n{body}\n\n"
             "* lowest total. Break-even: the grid intensity at which a server's total equals the first's "
-            "(- where one is lower on every grid).")
+            "(- where one is lower on every grid)."
+            + (f" p5/p95: {r.samples:,} draws of the ranged embodied inputs and lifetimes (seed {r.seed})." if r.samples
+               else ""))
 
 
 # --- codecarbon ---------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from carbonsim.engine.sweep.columns import unit_of
 from carbonsim.engine.sweep.run import Best, SweepResult
 from carbonsim.report.text import csv_text, json_text, table
 
@@ -13,11 +12,11 @@ def _fmt(x) -> str:
     return str(x)
 
 
-def _entry(b: Best) -> dict:
+def _entry(b: Best, units: dict) -> dict:
     return {
         "objective": b.objective,
         "column": b.column,
-        "unit": unit_of(b.column),
+        "unit": units.get(b.column, ""),
         "value": b.value,
         "group": b.group,
         "params": b.params,
@@ -36,8 +35,8 @@ def sweep_document(r: SweepResult) -> dict:
         "scenario": r.scenario.name,
         "points": r.points,
         "feasible_points": r.feasible_points,
-        "best": {o: _entry(b) for o, b in r.best.items()},
-        "best_by": [_entry(b) for b in r.best_by],
+        "best": {o: _entry(b, r.units) for o, b in r.best.items()},
+        "best_by": [_entry(b, r.units) for b in r.best_by],
         "baseline": r.baseline,
         "results": r.results,
         "meta": r.meta,
@@ -49,7 +48,7 @@ def sweep_document(r: SweepResult) -> dict:
     }
 
 
-def _rows(bests) -> list[dict]:
+def _rows(bests, units: dict) -> list[dict]:
     out = []
     for b in bests:
         saving = "-" if b.saving is None else f"{100 * b.saving:.1f}%"
@@ -57,7 +56,7 @@ def _rows(bests) -> list[dict]:
             saving = "n/a"
         out.append({"objective": b.objective,
                     "group": ", ".join(f"{k}={_fmt(v)}" for k, v in b.group.items()),
-                    "best": f"{_fmt(b.value)} {unit_of(b.column)}".strip(),
+                    "best": f"{_fmt(b.value)} {units.get(b.column, '')}".strip(),
                     "baseline": ("infeasible" if "infeasible" in (b.baseline_note or "") else "-")
                     if b.baseline_value is None else _fmt(b.baseline_value),
                     "saving": saving,
@@ -73,12 +72,14 @@ def _eval_s(r) -> float:
 
 def sweep_table(r: SweepResult) -> str:
     bests = r.best_by or list(r.best.values())
-    rows = _rows(bests)
+    rows = _rows(bests, r.units)
     keys = ["objective"] + (["group"] if r.best_by else []) + ["best", "baseline", "saving", "at"]
     lines = [
         f"scenario {r.scenario.name}: {r.points:,} points ({r.feasible_points:,} feasible) "
         f"in {r.elapsed_s:.2f} s ({r.points_per_s:,.0f} points/s over {_eval_s(r):.2f} s of evaluation"
-        + (f"; {r.compile_s:.2f} s compiling or loading kernels" if r.compile_s >= 0.01 else "") + ")",
+        + (f"; {r.compile_s:.2f} s compiling or loading kernels" if r.compile_s >= 0.01 else "") + "); coefficients "
+        f"{r.meta.get('coefficients')}" + (f"; grid {r.meta['grid']['label']}" if (r.meta.get("grid") or {}).get("period")
+                                           else ""),
         "",
         table([[x[k] for k in keys] for x in rows], keys, "l" * (len(keys) - 4) + "rrrl"),
     ]

@@ -17,7 +17,7 @@ reference folder the values were researched from):
 
 How a case is evaluated: its scenario document (:func:`scenario_doc`) is validated like a
 scenario file (``scenario_from_dict``), turned into a point column by the sweep's
-``PointBuilder`` and evaluated by ``CarbonChain(tasks=True).evaluate``, exactly as
+``PointBuilder`` and evaluated by ``CarbonChain.for_tasks(db).evaluate``, exactly as
 ``carbonsim sweep`` would. The host is a placeholder (``hgx-h100-x8`` with its GPU part and count
 overridden): every measurement is GPU-only, so the compared quantity is ``gpu_energy_j`` (per
 request, or divided by the output tokens for per-token rows), never ``energy_j``.
@@ -216,7 +216,7 @@ def task_points(runs: list[Run], db=None) -> tuple[CarbonChain, np.ndarray]:
     """The chain and the point matrix (one column per run), as ``carbonsim sweep`` builds them,
     with :func:`apply_workload_overrides` applied."""
     db = db or default_database()
-    chain = CarbonChain.for_points(db, len(runs), tasks=True)
+    chain = CarbonChain.for_points(db, len(runs), "tasks")
     builder = PointBuilder(db, str(CASES_CSV), chain)
     cols = [builder.vector(scenario_from_dict(scenario_doc(r), str(CASES_CSV)).doc) for r in runs]
     mat = np.column_stack(cols)

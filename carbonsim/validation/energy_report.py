@@ -309,7 +309,7 @@ def offline_tasks_section() -> str:
         "(`hardware_db/models`), the GPU, the batch (or concurrency cap), the prompt and output lengths and the "
         "engine form. Every case goes through carbonsim's own engine, as `carbonsim sweep` would evaluate it: its "
         "scenario document is validated like a scenario file, `PointBuilder` turns it into a point and "
-        "`CarbonChain(tasks=True).evaluate` computes the task (`carbonsim/validation/energy.py`; a test checks that "
+        "`CarbonChain.for_tasks(db).evaluate` computes the task (`carbonsim/validation/energy.py`; a test checks that "
         "a sweep gives the same numbers). Every measurement is GPU-only (Zeus / NVML counters), so the compared "
         "quantity is `gpu_energy_j`, never `energy_j` (which adds the host).", "",
         "Two facts of the measurements are not expressible in a scenario today and are written into the point by "

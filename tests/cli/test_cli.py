@@ -204,12 +204,12 @@ def test_grid_list_and_show():
 
 def test_codecarbon_adds_embodied():
     data = Path(__file__).resolve().parents[1] / "data" / "codecarbon_emissions.csv"
-    # --share 1: the runs are charged the whole server
-    doc = json.loads(run("codecarbon", str(data), "--server", "azure-a100-x4", "--share", "1", "--format",
-                         "json").stdout)
+    # --share 1: the runs are charged the whole server (the seed's set)
+    doc = json.loads(run("codecarbon", str(data), "--server", "azure-a100-x4", "--share", "1", "-c", "hotcarbon24",
+                         "--format", "json").stdout)
     assert len(doc["runs"]) == 2
     run0 = doc["runs"][0]
-    # 3600 s of a 1258.13 kg server amortised over 4 x 365 days
+    # 3600 s of a 1258.13 kg server (the seed's set) amortised over 4 x 365 days
     assert run0["embodied_kg"] == pytest.approx(1258.12604 * 3600 / (4 * 365 * 86400), rel=1e-6)
     assert run0["operational_kg"] == pytest.approx(0.3564)
     assert doc["total"]["total_kg"] == pytest.approx(sum(r["total_kg"] for r in doc["runs"]))

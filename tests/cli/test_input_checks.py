@@ -89,7 +89,7 @@ def test_scientific_notation_is_a_number(tmp_path):
     f = tmp_path / "box.yaml"
     f.write_text("name: box\nhost:\n  cpus: {part: amd-epyc-7713, count: 1}\n  dram: {gb: 5e2, technology: ddr4}\n"
                  "  ssd_gb: 1.92E3\n")
-    r = run("embodied", f, "--format", "json", "--set", "server.host.hdd_gb=1e4")
+    r = run("embodied", f, "-c", "hotcarbon24", "--format", "json", "--set", "server.host.hdd_gb=1e4")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["components"]["host"]["dram"] == pytest.approx(500 * 0.30)  # hotcarbon24 DDR4 0.30 kg/GB

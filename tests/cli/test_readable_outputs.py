@@ -77,7 +77,7 @@ def test_meta_names_the_database_layers_and_hashes_every_file_used(tmp_path):
     user_gpu = layer / "gpus" / "nvidia-a100-pcie-40gb.yaml"
     assert files["1/gpus/nvidia-a100-pcie-40gb.yaml"] == hashlib.sha256(user_gpu.read_bytes()).hexdigest()
     assert "0/gpus/nvidia-a100-pcie-40gb.yaml" not in files
-    assert {"0/servers/azure-a100-x4.yaml", "0/coefficients/hotcarbon24.yaml", "0/sources.yaml"} <= set(files)
+    assert {"0/servers/azure-a100-x4.yaml", "0/coefficients/server-lca.yaml", "0/sources.yaml"} <= set(files)  # the default set
 
 
 def test_python_m_carbonsim_is_the_command_line():

@@ -8,7 +8,8 @@ import pytest
 
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.inputs.grid import resolve_grid
-from carbonsim.engine.sweep.generations import generation_numbers, generations, yearly_intensity
+from carbonsim.engine.inputs.grid import grid_by_year, resolve_grid
+from carbonsim.engine.sweep.generations import generation_numbers, generations
 from carbonsim.engine.inputs.llm import model_spec
 from carbonsim.engine.sweep.lifecycle import LifecyclePoints
 from carbonsim.engine.sweep.run import run_sweep
@@ -90,14 +91,14 @@ def test_fleet_numbers_are_the_chains(db):
 
 
 def test_trajectory_followed_year_by_year(db):
-    ci, g, _ = yearly_intensity("usa-cfe-2035", db, 2025, 5)
+    ci, _ = grid_by_year(resolve_grid("usa-cfe-2035", db, year=2025), db, 2025, 5)
     # linear 366.0 (2023) -> 0 (2035): the mean over calendar year y is the value at y + 0.5
     expected = [366.0 * (2035 - (y + 0.5)) / 12 for y in range(2025, 2030)]
     np.testing.assert_allclose(ci, expected, rtol=1e-6)
-    col = LifecyclePoints(db, "<t>").column({**lifecycle_doc(start_year=2025, horizon_yr=5),
-                                             "datacenter": {"grid": "usa-cfe-2035"}})
-    ix = LifecyclePoints(db, "<t>").index
-    np.testing.assert_allclose([col.value[ix[f"year{k}_ci_g_per_kwh"]] for k in range(5)], expected, rtol=1e-6)
+    points = LifecyclePoints(db, "<t>")
+    col = points.column({**lifecycle_doc(start_year=2025, horizon_yr=5), "datacenter": {"grid": "usa-cfe-2035"}})
+    res = points.chain.run_fleet(col.value[:, None], per_year=True)
+    np.testing.assert_allclose(res.year_ci_g_per_kwh[0, :5], expected, rtol=1e-6)
 
 
 def test_compare_follows_a_trajectory_over_the_years_of_use(db):

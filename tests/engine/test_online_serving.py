@@ -128,11 +128,11 @@ def test_compiled_and_reference_chains_agree(db):
                                       placement="vertical", slo={"ttft_s": 0.5}),
                              "server": "azure-nc48ads-a100-v4",
                              "sweep": {"product": {"workload.engine": ["synchronous", "overlapped"]}}}, "t.yaml")
-    builder = PointBuilder(db, sc.file, CarbonChain(db, tasks=True, online=True, compiled=False))
+    builder = PointBuilder(db, sc.file, CarbonChain.for_online(db, compiled=False))
     space = Space(sc.doc, sc.product, sc.zipped, builder)
     mat = space.chunk(0, space.size)
-    ref = CarbonChain(db, tasks=True, online=True, compiled=False)
-    ker = CarbonChain(db, tasks=True, online=True, compiled=True)
+    ref = CarbonChain.for_online(db, compiled=False)
+    ker = CarbonChain.for_online(db, compiled=True)
     ref.traces = ker.traces = builder.traces.entries
     a, b = ref.evaluate(mat), ker.evaluate(mat)
     for k, v in a.items():
@@ -144,8 +144,8 @@ def test_compiled_and_reference_chains_agree(db):
 
 def test_simulate_point_gives_every_request(db):
     sc = scenario_from_dict(online(requests=30), "t.yaml")
-    builder = PointBuilder(db, sc.file, CarbonChain(db, tasks=True, online=True, compiled=False))
-    chain = CarbonChain(db, tasks=True, online=True)
+    builder = PointBuilder(db, sc.file, CarbonChain.for_online(db, compiled=False))
+    chain = CarbonChain.for_online(db)
     out, per, system = chain.simulate_point(builder.vector(sc.doc))
     assert per.shape[1] == 30 and np.all(per[0] > 0)
     np.testing.assert_allclose(np.nansum(per[4]), out[20], rtol=1e-9)  # per-request GPU energy adds up
@@ -350,7 +350,7 @@ def test_a_disaggregated_deployment_larger_than_the_server_is_infeasible():
 def test_the_kv_link_comes_from_the_gpu_and_is_noted(db):
     # the A100 PCIe's NVLink bridge, 600 GB/s both ways: 0.6 x 300 GB/s one way (link_default)
     sc = scenario_from_dict(pd_doc(), "t.yaml")
-    builder = PointBuilder(db, sc.file, CarbonChain(db, tasks=True, online=True, compiled=False))
+    builder = PointBuilder(db, sc.file, CarbonChain.for_online(db, compiled=False))
     col = builder.column(sc.doc)
     assert any("KV caches move to decode instances" in n and "180 GB/s" in n for n in col.notes)
     ix = builder.chain.index
@@ -381,11 +381,11 @@ def test_compiled_and_reference_chains_agree_on_disaggregation(db):
     sc = scenario_from_dict({**pd_doc(requests=40, max_num_seqs=8, max_num_batched_tokens=256),
                              "sweep": {"product": {"workload.engine": ["synchronous", "overlapped"],
                                                    "workload.decode_instances": [1, 3]}}}, "t.yaml")
-    builder = PointBuilder(db, sc.file, CarbonChain(db, tasks=True, online=True, compiled=False))
+    builder = PointBuilder(db, sc.file, CarbonChain.for_online(db, compiled=False))
     space = Space(sc.doc, sc.product, sc.zipped, builder)
     mat = space.chunk(0, space.size)
-    ref = CarbonChain(db, tasks=True, online=True, compiled=False)
-    ker = CarbonChain(db, tasks=True, online=True, compiled=True)
+    ref = CarbonChain.for_online(db, compiled=False)
+    ker = CarbonChain.for_online(db, compiled=True)
     a, b = ref.evaluate(mat), ker.evaluate(mat)
     for k, v in a.items():
         if v.dtype.kind == "f":

@@ -44,7 +44,7 @@ def test_fixed_inputs_are_columns_so_tables_stack(tmp_path):
     b = pd.read_parquet(sweep(tmp_path, "b", "opt-125m") / "points.parquet")
     both = pd.concat([a, b], ignore_index=True)
     assert list(a.columns) == list(b.columns)
-    for col, value in {"server": "azure-nc96ads-a100-v4", "coefficients": "hotcarbon24",
+    for col, value in {"server": "azure-nc96ads-a100-v4", "coefficients": "server-lca",  # the default
                        "workload.precision": "fp16", "workload.prompt_tokens": 32,
                        "workload.output_tokens": 128, "datacenter.pue": 1.1}.items():
         assert (both[col] == value).all(), col

@@ -9,6 +9,7 @@ from carbonsim.models.grid.traces import time_weighted_mean_g_per_kwh
 from carbonsim.models.lifecycle._kernels import fleet_compiled
 from carbonsim.models.lifecycle.budgets import DEFAULT_THRESHOLDS, classify, running_use
 from carbonsim.models.lifecycle.refresh import YEAR_INPUTS, check_policy, fleet_reference
+from carbonsim.models.grid.carbon import operational_g
 from carbonsim.models.lifecycle.sci import sci_g, units_per_request
 from carbonsim.models.lifecycle.training import (
     device_hours, estimated_shape, fit_mfu, implied_mfu, leave_one_out, predict_mfu, training_flops,
@@ -124,7 +125,9 @@ def test_efficiency_model_recovers_its_coefficients():
 
 # -- SCI, budgets, scheduling -------------------------------------------------------------------------
 def test_sci_formula_and_units():
-    assert sci_g(2.0, 400.0, 200.0, 1000.0) == pytest.approx(1.0)
+    # the GSF's worked form: 2 kWh (facility) at 400 g/kWh and 200 g embodied over 1,000 requests
+    assert sci_g(operational_g(2.0, 1.0, 400.0), 200.0, 1000.0) == pytest.approx(1.0)
+    assert sci_g(operational_g(2.0, 1.25, 400.0), 0.0, 1000.0) == pytest.approx(1.0)  # PUE in E
     assert units_per_request("1k-tokens", output_tokens=256) == pytest.approx(0.256)
     assert units_per_request("user", requests_per_user=40) == pytest.approx(1 / 40)
     # a day (86,400 s) of batches of 8 taking 2 s each serves 345,600 requests: one request is

@@ -35,7 +35,7 @@ class Quantity:
     source : str or None
         Key in ``sources.yaml``.
     low, high : float or None
-        Range for Monte-Carlo sampling (triangular, mode at ``value``).
+        Range for Monte-Carlo sampling (split triangular: ``value`` is the median of the draws).
     note : str or None
         How the value was obtained.
     """

@@ -16,12 +16,12 @@ from carbonsim.errors import InputError
 from carbonsim.engine.inputs.overrides import apply_overrides
 from carbonsim.engine.readers.yamlfile import load_yaml
 
-#: The set used unless another is chosen: the seed paper's, which reproduces its Figs. 1, 2 and 7.
-DEFAULT_SET = "hotcarbon24"
-#: The set ``carbonsim inventory`` uses unless another is chosen: ``server-lca``, built for
-#: physical servers from published LCAs and cross-validated on vendor carbon footprints
-#: (docs/embodied.md, docs/validation.md). Re-exported by :mod:`carbonsim.engine.studies.inventory`.
-INVENTORY_DEFAULT_SET = "server-lca"
+#: The set every command and scenario uses unless another is chosen: ``server-lca``, built for
+#: physical servers from published LCAs and the closest to measured reality (14.8 % median error
+#: on 34 vendor carbon footprints, leave-one-out; docs/embodied.md, docs/validation.md). The seed
+#: paper's figures are reproduced by naming ``hotcarbon24`` (``-c hotcarbon24``, ``coefficients:
+#: hotcarbon24`` in a scenario).
+DEFAULT_SET = "server-lca"
 
 ZERO = q(0.0)
 
@@ -54,6 +54,8 @@ class CoefficientSet:
         self.fab_yield = fab["yield"]
         self.abatement_pct = fab["abatement_pct"]
         self.packaging_kg_per_ic: Quantity = fab["packaging_kg_per_ic"]
+        #: Murphy's die-yield defect density (0: the set's yield alone, ACT's model)
+        self.defect_density_per_cm2: Quantity = fab.get("defect_density_per_cm2") or q(0.0)
         self.logic = db.get("logic", fab["logic"]) if db.has("logic", fab["logic"]) else None
         if self.logic is None:
             raise InputError(f"unknown logic node table {fab['logic']!r}", file=file, field="fab.logic")

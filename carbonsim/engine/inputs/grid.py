@@ -88,6 +88,9 @@ class GridIntensity:
         Things the caller should show the user (normalised shares, year substitutions ...).
     trace : Trace or None
         The trace, for kind ``trace``.
+    period : (float, float) or None
+        The years ``[start, end]`` the intensity stands for when it was resolved over a period
+        of use (:func:`grid_over_period`); None for a value of one year (``year``).
     """
 
     ci_g_per_kwh: float
@@ -105,6 +108,7 @@ class GridIntensity:
     components: tuple = ()
     warnings: tuple[str, ...] = ()
     trace: Trace | None = None
+    period: tuple[float, float] | None = None
 
     def as_dict(self) -> dict:
         """JSON-ready summary (no trace samples)."""
@@ -114,6 +118,8 @@ class GridIntensity:
             "high": self.high, "scope": self.scope, "licence": self.licence, "table": self.table,
             "warnings": list(self.warnings),
         }
+        if self.period is not None:
+            out["period"] = list(self.period)
         if self.components:
             out["components"] = [{"source": n, "share": s, "ci_g_per_kwh": c} for n, s, c in self.components]
         return out
@@ -383,6 +389,82 @@ def trajectory_mean(db, traj_id: str, start_year: float, end_year: float) -> flo
     (for example a server's service life)."""
     years, values, rule = trajectory_points(db, traj_id)
     return trajectory_mean_g_per_kwh(start_year, end_year, years, values, rule)
+
+
+# ------------------------------------------------------------------------------------------------
+# A grid over a period of use
+# ------------------------------------------------------------------------------------------------
+def grid_by_year(grid: GridIntensity, db, start_year: int, years: int) -> tuple[np.ndarray, list[str]]:
+    """The grid's intensity in each calendar year ``start_year .. start_year + years - 1`` [g/kWh].
+
+    A trajectory gives its mean over each calendar year (:func:`trajectory_mean_g_per_kwh`); a
+    region gives its published value for that year where there is one (on the same basis), else
+    its default (latest) value; a source, mix, value or trace the same value every year.
+
+    Returns
+    -------
+    ci : ndarray, shape (years,)
+    notes : list of str
+        What was assumed (years a trajectory or region does not cover).
+    """
+    start_year, years = int(start_year), int(years)
+    notes = []
+    if grid.kind == "trajectory":
+        ys, vals, rule = trajectory_points(db, grid.id)
+        ci = np.array([trajectory_mean_g_per_kwh(start_year + k, start_year + k + 1, ys, vals, rule)
+                       for k in range(years)])
+        if start_year + years > ys[-1] + 1 or start_year < ys[0]:
+            notes.append(f"trajectory {grid.id} covers {ys[0]}-{ys[-1]}; outside it the nearest value is held")
+    elif grid.kind == "region":
+        values, held = [], []
+        for k in range(years):
+            g = resolve_grid(grid.id, db, year=start_year + k)
+            values.append(g.ci_g_per_kwh)
+            if g.year != start_year + k:
+                held.append(start_year + k)
+        ci = np.array(values)
+        if held:
+            notes.append(f"{grid.id}: no published value for {held[0]}-{held[-1]}; its default (latest) value is used")
+    else:
+        ci = np.full(years, grid.ci_g_per_kwh)
+    return ci, notes
+
+
+def grid_over_period(grid: GridIntensity, db, years: float, start_year: float | None = None) -> GridIntensity:
+    """The grid over a period of use ``[start, start + years]``: the intensity to multiply by
+    the energy of a constant draw over that period (docs/grid.md).
+
+    A trajectory gives its time mean over the period (:func:`trajectory_mean`), a region the
+    mean of its yearly values (:func:`grid_by_year`) weighted by the part of each calendar year
+    the period covers; any other grid is the same every year and is returned unchanged. The
+    result's label and ``period`` say which years were used. ``start_year`` defaults to the
+    year the grid was resolved for (a trajectory's first year when none was given).
+    Year by year (:func:`grid_by_year`) and over the period agree: the mean of the yearly values
+    over whole years is the value over the period.
+    """
+    if grid.kind not in ("trajectory", "region") or not years > 0:
+        return grid
+    from dataclasses import replace
+
+    start = float(start_year if start_year is not None else grid.year)
+    end = start + float(years)
+    if grid.kind == "trajectory":
+        ci = trajectory_mean(db, grid.id, start, end)
+        notes = []
+    else:
+        first = int(np.floor(start))
+        if np.ceil(end) - first <= 1 and first == grid.year:  # within the year of its value: that value
+            return replace(grid, period=(start, end))
+        ci_years, notes = grid_by_year(grid, db, first, int(np.ceil(end)) - first)
+        edges = np.arange(first, first + len(ci_years) + 1, dtype=float)
+        weight = np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], start), 0.0, None)
+        ci = float(np.dot(ci_years, weight) / weight.sum())
+        notes.append(f"{grid.id} over {start:g}-{end:g}: " + ", ".join(f"{first + k} {v:g}" for k, v in enumerate(ci_years))
+                     + " g/kWh (each year's published value on its basis, else the default)")
+    label = f"{grid.id} (mean {start:g}-{end:g})" if grid.kind == "trajectory" else \
+        f"{grid.label}, over {start:g}-{end:g}"
+    return replace(grid, ci_g_per_kwh=float(ci), label=label, period=(start, end),
+                   warnings=tuple(grid.warnings) + tuple(notes))
 
 
 def _resolve_trajectory(tid, db, year) -> GridIntensity:

@@ -10,6 +10,15 @@ from carbonsim.errors import OptionError
 
 #: Power usage effectiveness: 1 (IT energy only) to 5 (beyond any reported datacenter).
 PUE = Number(1.0, 5.0)
+#: PUE assumed when none is given, in every command, scenario and API function: 1 (IT energy
+#: only, as the seed paper counts). The one definition; everything else refers to it.
+DEFAULT_PUE = 1.0
+
+
+def pue_or_default(pue: float | None) -> float:
+    """``pue``, or :data:`DEFAULT_PUE` when none was given (command-line options and API keywords)."""
+    return DEFAULT_PUE if pue is None else pue
+
 #: A utilisation: fraction 0..1 (not per cent).
 UTIL = Number(0.0, 1.0)
 #: Utilisation assumed (CPU and GPU) when none is given; every output that uses it says so.

@@ -12,7 +12,7 @@ one. Instances sharing a GPU, tensor parallelism, model, lengths and limits are 
 (:class:`~carbonsim.engine.plan.candidates.Instance`).
 
 **Offline** (:func:`offline_throughput`): back-to-back batches of ``batch_size`` requests on one
-engine (the performance model through :meth:`CarbonChain.evaluate_tasks`), admissible only
+engine (the performance model through :meth:`CarbonChain.run_tasks`), admissible only
 where one batch finishes within the service's deadline.
 
 **Reuse** (:func:`cpu_throughput`): each host socket runs one CPU engine on the cores the GPUs'
@@ -240,7 +240,7 @@ def offline_throughput(db: Database, cs: CoefficientSet, plan: Plan, variants: l
     """
     from carbonsim.engine.inputs.llm import perf_rows
 
-    chain = CarbonChain(db, tasks=True, compiled=False)
+    chain = CarbonChain.for_tasks(db, compiled=False)
     keys, cols = [], []
     reasons: dict[int, str] = {}
     for inst in instances:
@@ -265,7 +265,7 @@ def offline_throughput(db: Database, cs: CoefficientSet, plan: Plan, variants: l
             inst.reason = reasons.get(inst.index, "no candidate server carries its GPU")
         return result
     mat = np.column_stack(cols)
-    r = chain.evaluate_tasks(mat)
+    r = chain.run_tasks(mat)
     ix = chain.index
     by_inst: dict[int, list[str]] = {}
     for k, (vi, ii) in enumerate(keys):

@@ -2,9 +2,10 @@ r"""Candidate servers' carbon over a plan's horizon, through the one composition
 
 :func:`candidate_carbon` is the single place a plan turns servers and their operating points into
 carbon, for many candidates at once (one column each, as :class:`~carbonsim.engine.chain.CarbonChain`
-evaluates points): embodied carbon from the chain's embodied stage, amortised over the horizon by
-the GPU and host lifetimes (:func:`carbonsim.models.lifecycle.amortisation.period_embodied_kg`);
-host power from the chain's host stage; operational carbon at the chain's grid intensity and PUE.
+evaluates points): embodied carbon from the chain's embodied stage, charged to the horizon by the
+GPU and host lifetimes, and the carbon per joule at the chain's grid intensity and PUE, both from
+the chain's period stage (:meth:`~carbonsim.engine.chain.CarbonChain.over_period`); host power
+from the chain's host stage.
 The integer program needs it linear in the load, so a server's IT power at load :math:`x`
 (requests/s or tokens/s) is the chord from idle to its capacity point:
 
@@ -34,7 +35,6 @@ import numpy as np
 
 from carbonsim.engine.chain import CarbonChain
 from carbonsim.models.embodied.layout import N_HOST
-from carbonsim.models.lifecycle.amortisation import period_embodied_kg
 from carbonsim.units import J_PER_KWH
 
 
@@ -112,8 +112,15 @@ def candidate_carbon(chain: CarbonChain, columns: np.ndarray, *, horizon_yr: flo
     ix = chain.index
     comps = chain.components_kg(mat)
     host_kg, gpu_kg = comps[:N_HOST].sum(axis=0), comps[N_HOST:].sum(axis=0)
-    host_e = period_embodied_kg(host_kg, 0.0, np.asarray(host_lifetime_yr, float), 1.0, horizon_yr)
-    gpu_e = period_embodied_kg(0.0, gpu_kg, 1.0, np.asarray(gpu_lifetime_yr, float), horizon_yr)
+    ci = np.nan_to_num(chain.ci_g_per_kwh(mat))
+    # the chain's period stage: embodied carbon charged to the horizon (host and GPUs apart), and the
+    # operational carbon of 1 W over it, which gives the carbon per joule of IT energy
+    host_p = chain.over_period(np.ones(n), horizon_yr, mat[ix["pue"]], ci, host_kg, 0.0,
+                               np.asarray(host_lifetime_yr, float), 1.0)
+    gpu_p = chain.over_period(np.ones(n), horizon_yr, mat[ix["pue"]], ci, 0.0, gpu_kg, 1.0,
+                              np.asarray(gpu_lifetime_yr, float))
+    host_e, gpu_e = host_p["embodied_kg_amortised"], gpu_p["embodied_kg_amortised"]
+    kg_per_j = host_p["operational_kg"] / (host_p["energy_kwh"] * J_PER_KWH)
     host_idle = chain.host_w(mat, np.zeros(n))
     given = np.asarray(host_busy_w, float)
     util = np.clip(np.nan_to_num(np.asarray(host_util, float)), 0.0, 1.0)
@@ -122,8 +129,6 @@ def candidate_carbon(chain: CarbonChain, columns: np.ndarray, *, horizon_yr: flo
     idle_w = host_idle + f * np.asarray(gpu_idle_w, float)
     busy_w = host_busy + f * np.asarray(gpu_busy_w, float)
     unit_j = np.maximum(0.0, busy_w - idle_w) / np.asarray(rate, float)
-    ci = np.nan_to_num(chain.ci_g_per_kwh(mat))
-    kg_per_j = mat[ix["pue"]] * ci / J_PER_KWH / 1000.0
     if reuse_tok_s is None:
         reuse_j = np.zeros((n, 0))
     else:

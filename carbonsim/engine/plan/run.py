@@ -199,7 +199,7 @@ def _no_plan(spec: Plan, service, instances: list[Instance]) -> NoFeasiblePlan:
 def _price(spec: Plan, db: Database, cands: list[Candidate], instances: list[Instance], offline: dict, models: dict,
            cs, grid) -> list[Priced]:
     """Capacity and prices of every feasible candidate, through one :func:`candidate_carbon` call."""
-    chain = CarbonChain(db, compiled=False)
+    chain = CarbonChain.for_load(db, compiled=False)
     columns: dict[int, int] = {}
     cols: list[np.ndarray] = []
     reuse_cache: dict[tuple, dict | None] = {}
@@ -583,7 +583,7 @@ def plan(spec: Plan, db: Database, progress=None) -> PlanResult:
     say(f"{len(cands)} candidates, {len(instances)} instances")
     online_inst = [i for i in instances if i.service.online]
     offline_inst = [i for i in instances if not i.service.online]
-    chain = CarbonChain(db, online=True, compiled=False)
+    chain = CarbonChain.for_online(db, compiled=False)
     t1 = time.perf_counter()
     mat, sims = online_capacity(chain, db, cs, spec, online_inst, models, say)
     t2 = time.perf_counter()
@@ -718,7 +718,7 @@ def _simulated_operational(spec: Plan, db: Database, cs, priced: list[Priced], s
     numbers (the performance model is deterministic)."""
     carbon = levels["carbon"][0]
     days = 365.0 * spec.horizon_yr
-    chain = CarbonChain(db, compiled=False)
+    chain = CarbonChain.for_load(db, compiled=False)
     cols: dict[int, np.ndarray] = {}
     busy: dict[tuple[int, int], tuple[int, float]] = {}
     for (k, t, m, _), r in zip(checks, results):

@@ -132,7 +132,8 @@ def _train_item(spec: dict, db: Database, default_grid: str, where: str) -> tupl
         r = train(db, grid=grid, cs=load_coefficients(None, db), **args)
     except InputError as exc:
         raise InputError(exc.message, field=f"{where}.train.{exc.field or ''}".rstrip(".")) from None
-    return r.total_kg, f"train: {r.gpu_hours:,.0f} GPU-h, {r.energy_mwh:,.1f} MWh on {grid.label}"
+    return r.total_kg, (f"train: {r.gpu_hours:,.0f} GPU-h, {r.energy_mwh:,.1f} MWh on {grid.label}, "
+                        f"coefficients {r.coefficients}")
 
 
 def _sweep_item(item: dict, db: Database, base: Path, where: str) -> tuple[float, str]:

@@ -1,7 +1,8 @@
 r"""``carbonsim compare``: servers over a period of use, and the break-even grid (layer 2).
 
 For each server, over ``years`` of use at a steady load in a datacenter with ``pue`` on a grid
-of intensity ``CI``, through :class:`~carbonsim.engine.chain.CarbonChain`:
+of intensity ``CI`` over those years, through the period stage of
+:class:`~carbonsim.engine.chain.CarbonChain` (:meth:`~carbonsim.engine.chain.CarbonChain.over_period`):
 
 .. math::
 
@@ -21,11 +22,10 @@ import numpy as np
 from carbonsim.engine.chain import CarbonChain, Load
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import CoefficientSet
-from carbonsim.engine.inputs.options import check_options
+from carbonsim.engine.inputs.grid import grid_over_period
+from carbonsim.engine.inputs.options import DEFAULT_PUE, check_options
 from carbonsim.engine.inputs.server import Server
-from carbonsim.models.lifecycle.amortisation import (
-    break_even_ci_g_per_kwh, period_embodied_kg, period_energy_kwh,
-)
+from carbonsim.models.lifecycle.amortisation import break_even_ci_g_per_kwh
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Comparison:
     operational_kg: float
     power_origin: str
     break_even_ci_g_per_kwh: float | None = None
+    uncertainty: dict | None = None  # with samples: p5/p95 of total_kg and embodied_kg_amortised
 
     @property
     def total_kg(self) -> float:
@@ -54,12 +55,15 @@ class CompareResult:
     load: Load
     pue: float
     coefficients: CoefficientSet
+    samples: int = 0
+    seed: int = 0
 
     KEYS = ("embodied_kg", "embodied_kg_amortised", "power_w", "energy_kwh", "operational_kg", "total_kg",
             "break_even_ci_g_per_kwh")
 
     def records(self) -> list[dict]:
-        return [{"server": c.server.id, **{k: getattr(c, k) for k in self.KEYS}} for c in self.servers]
+        return [{"server": c.server.id, **{k: getattr(c, k) for k in self.KEYS}, **(c.uncertainty or {})}
+                for c in self.servers]
 
     def to_frame(self):
         """One row per server (pandas DataFrame)."""
@@ -69,42 +73,35 @@ class CompareResult:
 
 
 def compare(servers: list[Server], cs: CoefficientSet, grid, db: Database, years: float = 4.0,
-            load: Load | None = None, pue: float = 1.0, start_year: int | None = None) -> CompareResult:
-    """:func:`compare_servers` on a resolved grid, with the setting kept for reports.
+            load: Load | None = None, pue: float = DEFAULT_PUE, start_year: int | None = None, samples: int = 0,
+            seed: int = 0) -> CompareResult:
+    """:func:`compare_servers` on the grid over the period of use, with the setting kept for reports.
 
-    A trajectory grid is followed over the period of use: its mean over ``[start_year,
-    start_year + years]`` (default start: the year it was resolved for), not its value in one year.
+    The grid is resolved over ``[start_year, start_year + years]`` (default start: the year it was
+    resolved for) in the grid inputs (:func:`~carbonsim.engine.inputs.grid.grid_over_period`): a
+    trajectory's mean over those years, not its value in one year; the result's grid label names
+    the years. With ``samples``, each server's total and amortised embodied carbon get p5/p95 from
+    draws of its ranged embodied inputs and lifetimes (the chain's sampling; power and grid fixed).
     """
     load = load or Load()
-    grid = period_grid(grid, db, years, start_year)
-    rows = compare_servers(servers, cs, grid.ci_g_per_kwh, db, years, load, pue)
-    return CompareResult(rows, grid, float(years), load, float(pue), cs)
-
-
-def period_grid(grid, db: Database, years: float, start_year: int | None = None):
-    """The grid over a period of use: a trajectory's mean over ``[start, start + years]``
-    (:func:`carbonsim.engine.inputs.grid.trajectory_mean`); any other grid unchanged."""
-    if getattr(grid, "kind", None) != "trajectory":
-        return grid
-    from dataclasses import replace
-
-    from carbonsim.engine.inputs.grid import trajectory_mean
-
-    start = start_year if start_year is not None else grid.year
-    mean = trajectory_mean(db, grid.id, float(start), float(start) + float(years))
-    return replace(grid, ci_g_per_kwh=mean, label=f"{grid.id} (mean {start:g}-{start + years:g})")
+    check_options(years=years, year=start_year, samples=samples, seed=seed)
+    grid = grid_over_period(grid, db, years, start_year)
+    rows = compare_servers(servers, cs, grid.ci_g_per_kwh, db, years, load, pue, samples, seed)
+    return CompareResult(rows, grid, float(years), load, float(pue), cs, int(samples), seed)
 
 
 def compare_servers(servers: list[Server], cs: CoefficientSet, ci_g_per_kwh: float, db: Database,
-                    years: float = 4.0, load: Load | None = None, pue: float = 1.0) -> list[Comparison]:
-    """Totals over ``years`` for each server, and each one's break-even intensity against the first.
+                    years: float = 4.0, load: Load | None = None, pue: float = DEFAULT_PUE, samples: int = 0,
+                    seed: int = 0) -> list[Comparison]:
+    """Totals over ``years`` for each server (the chain's period stage), and each one's break-even
+    intensity against the first.
 
     Parameters
     ----------
     servers : list of Server
     cs : CoefficientSet
     ci_g_per_kwh : float
-        Grid intensity [g/kWh].
+        Grid intensity over the period [g/kWh].
     db : Database
     years : float
         Period of use [yr], > 0.
@@ -114,18 +111,17 @@ def compare_servers(servers: list[Server], cs: CoefficientSet, ci_g_per_kwh: flo
     """
     load = load or Load()
     check_options(years=years, pue=pue, cpu_util=load.cpu_util, gpu_util=load.gpu_util)
-    chain = CarbonChain.for_points(db, len(servers))
-    cols = [chain.column(s, cs, ci_g_per_kwh=ci_g_per_kwh, pue=pue, load=load) for s in servers]
-    mat = np.stack([c.value for c in cols], axis=1)
-    res = chain.evaluate_load(mat)
-    ix = chain.index
-    amortised = period_embodied_kg(res["host_embodied_kg"], res["gpu_embodied_kg"], mat[ix["host_lifetime_yr"]],
-                                   mat[ix["gpu_lifetime_yr"]], years)
-    energy = period_energy_kwh(res["power_w"], years)
-    operational = energy * pue * ci_g_per_kwh / 1000.0
-    out = [Comparison(s, float(res["embodied_kg"][i]), float(amortised[i]), float(res["power_w"][i]),
-                      float(energy[i]), float(operational[i]), cols[i].power_origin)
+    chain = CarbonChain.for_points(db, len(servers), samples=samples, seed=seed)
+    cols = [chain.column(s, cs, ci_g_per_kwh=ci_g_per_kwh, pue=pue, load=load, period_yr=years) for s in servers]
+    res = chain.run_load(np.stack([c.value for c in cols], axis=1))
+    out = [Comparison(s, float(res.embodied_kg[i]), float(res.embodied_kg_amortised[i]), float(res.power_w[i]),
+                      float(res.energy_kwh[i]), float(res.operational_kg[i]), cols[i].power_origin)
            for i, s in enumerate(servers)]
+    if samples:
+        for i, c in enumerate(out):
+            c.uncertainty = {f"{q}_{p}": float(res[f"{q}_{p}"][i]) for q in ("total_kg", "embodied_kg_amortised")
+                             for p in ("p5", "p95")}
+    amortised, energy = res.embodied_kg_amortised, res.energy_kwh
     be = break_even_ci_g_per_kwh(amortised[0], energy[0], amortised[1:], energy[1:], pue)
     for b, ci in zip(out[1:], np.atleast_1d(be)):
         b.break_even_ci_g_per_kwh = None if np.isnan(ci) else float(ci)

@@ -16,7 +16,7 @@ from carbonsim.engine.inputs.options import check_options
 from carbonsim.engine.chain import CarbonChain
 from carbonsim.models.embodied.layout import C, GPU_COMPONENTS, HOST_COMPONENTS, N_HOST, P
 from carbonsim.models.lifecycle.amortisation import embodied_rate_mg_per_s
-from carbonsim.models.uncertainty import percentiles, sample_matrix, triangular
+from carbonsim.models.uncertainty import percentiles, sample_matrix, split_triangular
 
 @dataclass
 class EmbodiedResult:
@@ -105,6 +105,11 @@ def embodied(server: Server, cs: CoefficientSet, samples: int = 0, seed: int | N
     )
     if samples:
         result.uncertainty = _sample(col, server, samples, seed, model or CarbonChain.for_points(None, samples).embodied)
+        u = result.uncertainty["total_kg"]
+        if not u["p5"] <= result.total_kg <= u["p95"]:  # each input's value is its median; the sum's may differ
+            result.notes.append(f"the point estimate {result.total_kg:,.1f} kg lies outside its p5-p95 "
+                                f"({u['p5']:,.1f}-{u['p95']:,.1f} kg): the inputs' ranges are skewed enough that the "
+                                "sum of their medians is not near the median of their sum")
     return result
 
 
@@ -129,4 +134,4 @@ def _sample(col, server: Server, n: int, seed, model) -> dict[str, dict[str, flo
 def _life_draws(life, n, rng):
     lo = life.value if life.low is None else life.low
     hi = life.value if life.high is None else life.high
-    return triangular(life.value, lo, hi, n, rng)
+    return split_triangular(life.value, lo, hi, n, rng)

@@ -42,11 +42,13 @@ from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.inputs.grid import resolve_grid
 from carbonsim.engine.inputs.llm import CALIBRATION_ID, engine_profile, model_spec, perf_rows
+from carbonsim.engine.inputs.options import DEFAULT_PUE
 from carbonsim.engine.inputs.server import load_server
 from carbonsim.engine.inputs.serving import TraceBook, length_spec, online_rows
 from carbonsim.engine.readers.codecarbon import read_codecarbon
 from carbonsim.engine.studies.experiment_input import Experiment
 from carbonsim.errors import InputError
+from carbonsim.models.grid.carbon import facility_energy_kwh, operational_g
 from carbonsim.models.perf.shapes import shape_params, transformer_shape
 from carbonsim.models.serving.workload import ARRIVALS, draw_requests
 from carbonsim.units import J_PER_KWH
@@ -205,7 +207,8 @@ def _totals(res: dict, calls: int, pue: float, prompt: float, output: float, wei
     it_kwh = (gpu_j + host_j) * calls / J_PER_KWH
     return Totals(calls=calls, prompt_tokens=prompt * calls, output_tokens=output * calls,
                   duration_s=mean("latency_s") * calls, gpu_kwh=gpu_j * calls / J_PER_KWH,
-                  host_kwh=host_j * calls / J_PER_KWH, overhead_kwh=it_kwh * (pue - 1.0), energy_kwh=it_kwh * pue,
+                  host_kwh=host_j * calls / J_PER_KWH, overhead_kwh=facility_energy_kwh(it_kwh, pue) - it_kwh,
+                  energy_kwh=facility_energy_kwh(it_kwh, pue),
                   operational_kg=mean("operational_g") * calls / 1e3, embodied_kg=mean("embodied_g") * calls / 1e3)
 
 
@@ -241,11 +244,11 @@ def local_configuration(exp: Experiment, i: int, db: Database, cs) -> Configurat
         grid = resolve_grid(loc["grid"], db)
     except InputError as exc:
         raise InputError(exc.message, file=exp.file, field=f"{where}.grid") from None
-    pue = float(loc.get("pue", 1.0))
+    pue = float(loc.get("pue", DEFAULT_PUE))
     engine_id = loc.get("engine", DEFAULT_LOCAL_ENGINE)
     precision = loc.get("precision", DEFAULT_LOCAL_PRECISION)
     prompt, output = _lengths(exp, LOCAL_DRAWS, exp.seed)
-    chain = CarbonChain(db, tasks=True, compiled=False)
+    chain = CarbonChain.for_tasks(db, compiled=False)
     cols, sources, notes = [], set(), []
     for p, o in zip(prompt, output):
         wl = {"engine": engine_id, "precision": precision, "batch_size": 1, "prompt_tokens": int(p),
@@ -319,10 +322,10 @@ def _measured(result: ConfigurationResult, measured: dict, exp: Experiment, wher
     energy = sum(r.energy_kwh for r in runs)
     c = result.corners["central"]
     emb_per_s = c.embodied_kg / c.duration_s if c.duration_s > 0 else 0.0
+    facility = facility_energy_kwh(energy, result.pue)
     result.measured = Totals(calls=c.calls, prompt_tokens=c.prompt_tokens, output_tokens=c.output_tokens,
-                             duration_s=duration, gpu_kwh=None, host_kwh=None, overhead_kwh=energy * (result.pue - 1.0),
-                             energy_kwh=energy * result.pue,
-                             operational_kg=energy * result.pue * result.ci_g_per_kwh / 1e3,
+                             duration_s=duration, gpu_kwh=None, host_kwh=None, overhead_kwh=facility - energy,
+                             energy_kwh=facility, operational_kg=operational_g(energy, result.pue, result.ci_g_per_kwh) / 1e3,
                              embodied_kg=emb_per_s * duration)
     result.codecarbon_kg = sum(r.emissions_kg for r in runs)
     result.notes.append(f"measured: {len(runs)} CodeCarbon run(s) in {path.name}, {energy:.4g} kWh over "
@@ -380,7 +383,7 @@ def api_configuration(exp: Experiment, i: int, db: Database, cs, requests: int =
               "precision": serving["precision"], "engine": serving["engine"],
               "max_num_seqs": int(serving.get("max_num_seqs", 256)),
               "max_num_batched_tokens": int(serving.get("max_num_batched_tokens", 8192)), "chunked_prefill": True}
-        chain = CarbonChain(db, online=True)
+        chain = CarbonChain.for_online(db)
         rows, _ = online_rows(db, server, [(api["model"], model)], wl, TraceBook(), entry["_path"])
         col = chain.column(server, cs, ci_g_per_kwh=grid.ci_g_per_kwh, pue=pue, online_rows=rows, whole_server=True)
         saturated = call_results(chain, col.value[:, None])

@@ -1,5 +1,7 @@
 """``carbonsim footprint``: the per-second footprint of a server at a steady load (layer 2):
-amortised embodied plus operational carbon, through :class:`~carbonsim.engine.chain.CarbonChain`."""
+amortised embodied plus operational carbon, through :class:`~carbonsim.engine.chain.CarbonChain`;
+with ``years`` also the totals over that period of use (the chain's period stage, as
+``compare`` and ``inventory``), and per functional unit (:func:`with_sci`, the chain's unit stage)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ import numpy as np
 from carbonsim.engine.chain import CarbonChain, Load
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import CoefficientSet
-from carbonsim.engine.inputs.grid import GridIntensity
-from carbonsim.engine.inputs.options import check_options
+from carbonsim.engine.inputs.grid import GridIntensity, grid_over_period
+from carbonsim.engine.inputs.options import DEFAULT_PUE, check_options
 from carbonsim.engine.inputs.server import Server
 from carbonsim.engine.studies.embodied import EmbodiedResult, embodied
 from carbonsim.units import KG_TO_MG, SECONDS_PER_YEAR
@@ -35,6 +37,7 @@ class FootprintResult:
     power_origin: str
     notes: list[str] = field(default_factory=list)
     sci: dict | None = None  # carbon per functional unit (with_sci)
+    period: dict | None = None  # totals over a period of use (years given)
 
     @property
     def power_w(self) -> float:
@@ -89,8 +92,9 @@ class FootprintResult:
                              "kg_per_yr": {k: v * MG_PER_S_TO_KG_PER_YR for k, v in per_s.items()}})
 
 
-def footprint(server: Server, cs: CoefficientSet, grid: GridIntensity, db: Database, pue: float = 1.0,
-              load: Load | None = None, samples: int = 0, seed: int | None = 0) -> FootprintResult:
+def footprint(server: Server, cs: CoefficientSet, grid: GridIntensity, db: Database, pue: float = DEFAULT_PUE,
+              load: Load | None = None, samples: int = 0, seed: int | None = 0, years: float | None = None,
+              start_year: int | None = None) -> FootprintResult:
     """Per-second footprint of ``server`` on ``grid`` at a steady ``load``.
 
     Parameters
@@ -106,20 +110,32 @@ def footprint(server: Server, cs: CoefficientSet, grid: GridIntensity, db: Datab
         Utilisations or a measured power (default: utilisation 0.5, stated in the notes).
     samples, seed
         Monte-Carlo percentiles of the embodied part.
+    years : float, optional
+        A period of use: the result's :attr:`FootprintResult.period` holds the energy,
+        operational, amortised embodied and total carbon over it, and the rates use the grid's
+        intensity over it (a trajectory's mean from ``start_year``, default the grid's year).
     """
     load = load or Load()
     check_options(pue=pue, cpu_util=load.cpu_util, gpu_util=load.gpu_util, power_w=load.power_w, samples=samples,
-                  seed=seed)
+                  seed=seed, years=years, year=start_year)
+    if years is not None:
+        grid = grid_over_period(grid, db, years, start_year)
     chain = CarbonChain.for_points(db, 1)
-    col = chain.column(server, cs, ci_g_per_kwh=grid.ci_g_per_kwh, pue=pue, load=load)
-    res = chain.evaluate_load(col.value[:, None])
+    col = chain.column(server, cs, ci_g_per_kwh=grid.ci_g_per_kwh, pue=pue, load=load, period_yr=years or 0.0)
+    res = chain.run_load(col.value[:, None])
     rates = {k: float(v[0]) for k, v in res.items()}
+    period = None
+    if years is not None:
+        period = {"years": float(years), "grid": grid.label, "grid_years": list(grid.period) if grid.period else
+                  ([grid.year] if grid.year is not None else None), "ci_g_per_kwh": grid.ci_g_per_kwh,
+                  **{k: rates.pop(k) for k in ("energy_kwh", "operational_kg", "embodied_kg_amortised", "total_kg")}}
+        rates.pop("period_yr")
     for k in ("host_power_w", "gpu_power_w", "host_operational_mg_per_s", "gpu_operational_mg_per_s"):
         if np.isnan(rates[k]):
             rates[k] = None
     e = embodied(server, cs, samples=samples, seed=seed, model=chain.embodied)
     notes = [n for n in col.notes if n not in e.notes]
-    return FootprintResult(e, grid, float(pue), rates, col.power_origin, notes)
+    return FootprintResult(e, grid, float(pue), rates, col.power_origin, notes, period=period)
 
 
 #: Functional units of ``footprint --per`` and what ``rate`` is for each (None: no rate needed).
@@ -128,14 +144,14 @@ FOOTPRINT_UNITS = {"hour": None, "day": None, "request": "requests per second",
 
 
 def with_sci(result: FootprintResult, per: str | None, rate: float | None = None) -> FootprintResult:
-    r"""Add the carbon per functional unit, :math:`SCI = (E \cdot I + M)/R`, to a footprint.
+    r"""Add the carbon per functional unit, :math:`SCI = (E \cdot I + M)/R`, to a footprint
+    (the chain's unit stage, :meth:`~carbonsim.engine.chain.CarbonChain.per_unit`).
 
-    Per second: :math:`E` is the facility energy (power × PUE), :math:`I` the grid's intensity,
+    Per second: :math:`E \cdot I` is the operational carbon (power × PUE × the grid's intensity),
     :math:`M` the amortised embodied carbon; :math:`R` is 1/3600 hours, 1/86400 days, ``rate``
     requests or ``rate``/1000 thousands of output tokens (:mod:`carbonsim.models.lifecycle.sci`).
     """
     from carbonsim.errors import OptionError
-    from carbonsim.models.lifecycle.sci import sci_g
 
     if per is None:
         raise OptionError("--rate needs --per request or --per 1k-tokens (what the rate counts)", "per")
@@ -148,8 +164,7 @@ def with_sci(result: FootprintResult, per: str | None, rate: float | None = None
         raise OptionError(f"--per {per} needs --rate ({needs})", "rate")
     check_options(rate=rate)
     units_per_s = {"hour": 1 / 3600.0, "day": 1 / 86400.0, "request": rate, "1k-tokens": (rate or 0) / 1000.0}[per]
-    energy_kwh_per_s = result.power_w * result.pue / 3.6e6
-    value = sci_g(energy_kwh_per_s, result.ci_g_per_kwh, result.embodied_mg_per_s / 1000.0, units_per_s)
+    value = CarbonChain.per_unit(result.operational_mg_per_s / 1000.0, result.embodied_mg_per_s / 1000.0, units_per_s)
     result.sci = {"unit": per, "g_per_unit": value, "rate": rate, "rate_is": needs,
                   "formula": "(E*I + M) / R (Green Software Foundation SCI)"}
     if per == "request":

@@ -76,15 +76,18 @@ Otherwise (fitted once; :func:`derive_priors` recomputes every constant from its
 Outputs (per server × utilisation)
 ----------------------------------
 Embodied carbon by the embodied kernel under the chosen coefficient set, by default
-:data:`INVENTORY_DEFAULT_SET` (``server-lca``: the Dell R740 LCA's parts, Boavizta's per-drive
+:data:`carbonsim.engine.inputs.coefficients.DEFAULT_SET` (``server-lca``, the default of every command: the Dell R740 LCA's parts, Boavizta's per-drive
 terms and the electronics vendor carbon footprints count beyond them, built for physical
 servers and cross-validated on 34 vendor PCFs, docs/validation.md), the row being a whole
 chassis (host share 1). The ``year`` (given or filled) sets that set's SSD kg/GB and its
 unitemised-electronics term. Host power from the spec-based prior (:mod:`carbonsim.models.power.prior`) at
 CPU utilisation ``util``, plus each GPU by the activity model with ``util`` read as the load of
 a load ladder (``steady_load_power_w``; util 0 gives the loaded idle);
-the sum is capped at ``psu_w`` when given. Energy per year = power × 8,760 h (365 days, the
-year of :mod:`carbonsim.units`); operational carbon = energy × PUE × grid intensity.
+the sum is capped at ``psu_w`` when given. Totals over ``years`` (energy, operational carbon,
+amortised embodied carbon) come from the chain's period stage
+(:meth:`~carbonsim.engine.chain.CarbonChain.over_period`), as ``compare``'s do, with the grid's
+intensity over those years (a trajectory's mean from its year; the ``grid`` column names the
+years); the ``_per_yr`` columns are those totals over ``years`` (a mean year of the period).
 """
 
 from __future__ import annotations
@@ -97,27 +100,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from carbonsim.engine.chain import CarbonChain, Load
-from carbonsim.engine.inputs.coefficients import INVENTORY_DEFAULT_SET as _INVENTORY_DEFAULT_SET
-from carbonsim.engine.inputs.coefficients import CoefficientSet, load_coefficients
+from carbonsim.engine.inputs.coefficients import DEFAULT_SET, CoefficientSet, load_coefficients
 from carbonsim.engine.inputs.parts import PartMatcher
 from carbonsim.engine.inputs.server import DEFAULT_LIFETIME_YR, server_from_dict
 from carbonsim.engine.readers.inventory import InventoryRow
 from carbonsim.engine.studies.embodied import embodied
-from carbonsim.engine.inputs.options import DEFAULT_UTIL, check_options
+from carbonsim.engine.inputs.grid import grid_over_period
+from carbonsim.engine.inputs.options import DEFAULT_PUE, DEFAULT_UTIL, check_options
 from carbonsim.errors import InputError, OptionError
-from carbonsim.models.lifecycle.amortisation import period_energy_kwh
 from carbonsim.models.spec_priors import (
     Z90, DEFAULT_CPU_COUNT, DEFAULT_GPU_COUNT, DEFAULT_HDD_GB_EACH, DEFAULT_SSD_GB, DEFAULT_YEAR,
     DIE_AREA_SD_LN, DRAM_PER_GPU_GB, DRAM_SD_LN, PRIOR_YEAR_RANGE, dram_technology_for_year,
     node_for_year, prior_cores_per_cpu, prior_dram_gb, prior_die_area_mm2, prior_tdp_w,
 )
-
-#: The coefficient set of an inventory run unless ``coefficients`` names another: ``server-lca``,
-#: made for physical servers from published LCAs (docs/embodied.md). ``embodied``, ``footprint``,
-#: ``compare`` and scenarios keep :data:`carbonsim.engine.inputs.coefficients.DEFAULT_SET`
-#: (``hotcarbon24``, the seed paper's, which reproduces its figures). Defined beside it in
-#: :mod:`carbonsim.engine.inputs.coefficients` (the command line reads it without loading this module).
-INVENTORY_DEFAULT_SET = _INVENTORY_DEFAULT_SET
 
 OUTPUT_COLUMNS = (
     "id", "util", "embodied_kg", "embodied_kg_p5", "embodied_kg_p95", "lifetime_yr", "embodied_kg_per_yr",
@@ -415,7 +410,8 @@ def _value(x) -> float:
 # ------------------------------------------------------------------------------------------------
 # Running
 
-def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None, pue: float = 1.0, years: float = 1.0,
+def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None, pue: float = DEFAULT_PUE,
+                  years: float = 1.0,
                   coefficients=None, samples: int = 0, seed: int | None = 0, cpu_util: float | None = None,
                   gpu_util: float | None = None) -> list[dict]:
     """Embodied carbon, power, energy and operational carbon of every server at every utilisation.
@@ -434,14 +430,15 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
     cpu_util, gpu_util : float, optional
         Fix the CPU or the GPU utilisation instead (the other follows ``utils``).
     grid : GridIntensity, optional
-        Without it no operational carbon is reported.
+        Without it no operational carbon is reported. Taken over the ``years`` from its year
+        (:func:`~carbonsim.engine.inputs.grid.grid_over_period`).
     pue : float
         Power usage effectiveness, >= 1.
     years : float
         Period of the totals (``energy_kwh``, ``operational_kg``, ``embodied_kg_amortised``,
         ``total_kg``), > 0.
     coefficients : str or CoefficientSet, optional
-        Default :data:`INVENTORY_DEFAULT_SET` (``server-lca``).
+        Default :data:`~carbonsim.engine.inputs.coefficients.DEFAULT_SET` (``server-lca``).
     samples : int
         Monte-Carlo samples per server for ``embodied_kg_p5`` / ``embodied_kg_p95`` (0: none).
     seed : int or None
@@ -459,16 +456,18 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
     u = np.asarray(utils, dtype=float)
     samples = int(samples or 0)
     cs = coefficients if isinstance(coefficients, CoefficientSet) else load_coefficients(
-        coefficients or INVENTORY_DEFAULT_SET, db)
+        coefficients or DEFAULT_SET, db)
     cpus, gpus = PartMatcher(db, "cpus"), PartMatcher(db, "gpus")
     filled = [fill_row(r, db, cpus, gpus) for r in rows]
     chain = CarbonChain.for_points(db, len(filled) * len(u))
+    if grid is not None:
+        grid = grid_over_period(grid, db, years)
     ci = grid.ci_g_per_kwh if grid is not None else 1.0  # operational results dropped without a grid
     cols, notes, servers = [], [], []
     for s in filled:
         try:
             server = server_from_dict(s.spec, db, s.row.file, s.row.id)
-            per_u = [chain.column(server, cs, ci_g_per_kwh=ci, pue=pue,
+            per_u = [chain.column(server, cs, ci_g_per_kwh=ci, pue=pue, period_yr=years,
                                   load=Load(x if cpu_util is None else cpu_util, x if gpu_util is None else gpu_util))
                      for x in u]
         except InputError as exc:
@@ -476,7 +475,7 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
         servers.append(server)
         cols += per_u
         notes.append("; ".join(dict.fromkeys([*s.notes, *per_u[0].notes, per_u[0].power_origin])))
-    res = chain.evaluate_load(np.stack([c.value for c in cols], axis=1))
+    res = chain.run_load(np.stack([c.value for c in cols], axis=1))
     for i, s in enumerate(filled):
         if res["psu_limited"][i * len(u): (i + 1) * len(u)].any():
             notes[i] += f"; power capped at psu_w {s.row.psu_w:g} W"
@@ -489,24 +488,22 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
             p5, p95 = e.uncertainty["total_kg"]["p5"], e.uncertainty["total_kg"]["p95"]
         for j, uj in enumerate(u):
             k = i * len(u) + j
-            emb_kg = float(res["embodied_kg"][k])
-            per_yr = emb_kg / life[i]
-            energy_yr = float(period_energy_kwh(res["power_w"][k], 1.0))
-            d = {"id": s.row.id, "util": float(uj), "embodied_kg": emb_kg}
+            energy, op = float(res.energy_kwh[k]), float(res.operational_kg[k])
+            amortised = float(res.embodied_kg_amortised[k])
+            d = {"id": s.row.id, "util": float(uj), "embodied_kg": float(res.embodied_kg[k])}
             if samples:
                 d["embodied_kg_p5"], d["embodied_kg_p95"] = float(p5), float(p95)
-            d.update(lifetime_yr=float(life[i]), embodied_kg_per_yr=per_yr, power_w=float(res["power_w"][k]),
-                     host_power_w=float(res["host_power_w"][k]), gpu_power_w=float(res["gpu_power_w"][k]),
-                     energy_kwh_per_yr=energy_yr)
+            d.update(lifetime_yr=float(life[i]), embodied_kg_per_yr=amortised / years, power_w=float(res.power_w[k]),
+                     host_power_w=float(res.host_power_w[k]), gpu_power_w=float(res.gpu_power_w[k]),
+                     energy_kwh_per_yr=energy / years)
             if grid is not None:
-                op = energy_yr * pue * grid.ci_g_per_kwh / 1000.0
-                d.update(operational_kg_per_yr=op, total_kg_per_yr=op + per_yr)
-            d.update(years=float(years), energy_kwh=energy_yr * years)
+                d.update(operational_kg_per_yr=op / years, total_kg_per_yr=float(res.total_kg[k]) / years)
+            d.update(years=float(years), energy_kwh=energy)
             if grid is not None:
-                d["operational_kg"] = d["operational_kg_per_yr"] * years
-            d["embodied_kg_amortised"] = per_yr * years
+                d["operational_kg"] = op
+            d["embodied_kg_amortised"] = amortised
             if grid is not None:
-                d["total_kg"] = d["operational_kg"] + d["embodied_kg_amortised"]
+                d["total_kg"] = float(res.total_kg[k])
             d["pue"] = float(pue)
             if grid is not None:
                 d.update(grid=grid.label, grid_basis=grid.basis, ci_g_per_kwh=float(grid.ci_g_per_kwh))

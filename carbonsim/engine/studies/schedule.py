@@ -16,11 +16,13 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from carbonsim.engine.chain import CarbonChain
 from carbonsim.engine.inputs.grid import GridIntensity, resolve_grid
-from carbonsim.engine.inputs.options import check_options
+from carbonsim.engine.inputs.options import DEFAULT_PUE, check_options
 from carbonsim.errors import OptionError
 from carbonsim.models.grid.scheduling import best_choice, repeat_last_day, window_means_g_per_kwh
 from carbonsim.models.grid.traces import covered_intervals
+from carbonsim.units import HOURS_PER_YEAR
 
 #: Default window of allowed start times [h] (a day of flexibility).
 DEFAULT_WINDOW_H = 24.0
@@ -128,7 +130,7 @@ def _shifted(t_s: np.ndarray, years: int) -> np.ndarray:
 
 
 def schedule(grids: list[str], db, energy_kwh: float, hours: float, start: str | None = None,
-             window_hours: float = DEFAULT_WINDOW_H, pue: float = 1.0, step_hours: float = 1.0,
+             window_hours: float = DEFAULT_WINDOW_H, pue: float = DEFAULT_PUE, step_hours: float = 1.0,
              wrap_day: bool = False) -> ScheduleResult:
     """The region and start time with the least carbon (module docstring).
 
@@ -152,6 +154,13 @@ def schedule(grids: list[str], db, energy_kwh: float, hours: float, start: str |
     else:
         t0 = datetime(datetime.now(timezone.utc).year, 1, 1, tzinfo=timezone.utc).timestamp()
     duration_s = hours * 3600.0
+
+    def job_kg(ci):
+        """The job as a constant draw over its hours, through the chain's period stage (no
+        embodied carbon: the servers run anyway)."""
+        return CarbonChain.over_period(energy_kwh * 1000.0 / hours, hours / HOURS_PER_YEAR, pue, ci,
+                                       0.0, 0.0, 1.0, 1.0)["operational_kg"]
+
     n = int(np.floor((window_hours - hours) / step_hours + 1e-9)) + 1
     starts = t0 + np.arange(n) * step_hours * 3600.0
     regions = []
@@ -186,7 +195,7 @@ def schedule(grids: list[str], db, energy_kwh: float, hours: float, start: str |
                              f"past the trace's end ({_iso(end_s)}); --wrap-day repeats its last day")
             if not np.isfinite(ci[0]):
                 raise OptionError(f"{g.label} does not cover the job started at {start or 'its start'}", "start")
-        carbon = energy_kwh * pue * ci / 1000.0
+        carbon = job_kg(ci)
         regions.append(RegionOption(g, starts, ci, carbon, shift))
     r, k, _ = best_choice(np.stack([x.carbon_kg for x in regions]))
     bases = {g.basis for g in resolved}

@@ -4,8 +4,10 @@ The scenario's own point (before sweeping) is simulated once through
 :class:`~carbonsim.engine.chain.CarbonChain` (the same simulation, power and accounting as its
 sweep row). Each request carries the GPU energy the simulator attributes to it (its share of
 every step it took part in, by tokens, plus an equal share of the GPUs' energy between steps);
-the host's energy and the run's embodied carbon are shared in proportion to that GPU energy, so
-the requests' columns add up to the sweep row's per-request values times the requests served.
+the host's energy and the run's embodied carbon are shared in proportion to that GPU energy, and
+the run's operational carbon (the chain's, energy × PUE × intensity) in proportion to each
+request's energy, so the requests' columns add up to the sweep row's per-request values times the
+requests served.
 Column names are those of the sweep tables (``energy_j``, ``gpu_energy_j``, ``host_energy_j``,
 ``operational_g``, ``embodied_g``, ``total_g``), per request.
 """
@@ -20,7 +22,6 @@ from carbonsim.engine.sweep.points import PointBuilder
 from carbonsim.engine.sweep.scenario import Scenario, check_point
 from carbonsim.errors import InputError
 from carbonsim.models.serving.layout import R
-from carbonsim.units import J_PER_KWH
 
 
 def request_table(scenario: Scenario, db: Database):
@@ -37,11 +38,11 @@ def request_table(scenario: Scenario, db: Database):
         raise InputError("a request table needs an online-serving scenario (workload.mode: online)",
                          file=scenario.file, field="workload.mode")
     check_point(scenario.doc, scenario.file)
-    builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=True, online=True, compiled=False))
+    builder = PointBuilder(db, scenario.file, CarbonChain.for_online(db, compiled=False))
     vec = builder.vector(scenario.doc)
-    chain = CarbonChain(db, tasks=True, online=True)
+    chain = CarbonChain.for_online(db)
     chain.traces = builder.traces.entries
-    row = {k: v[0] for k, v in chain.evaluate_online(vec[:, None]).items()}
+    row = chain.run_online(vec[:, None]).point(0)
     if not row["feasible"]:
         raise InputError(f"the scenario's point is infeasible: {row['infeasible_reason']}", file=scenario.file)
     _, per, (_, arrival, prompt, output, owner) = chain.simulate_point(vec)
@@ -53,8 +54,7 @@ def request_table(scenario: Scenario, db: Database):
     share = gpu_j / max(gpu_j.sum(), 1e-300)
     host_j = share * row["host_energy_j"] * n
     energy = gpu_j + host_j
-    pue = float((scenario.doc.get("datacenter") or {}).get("pue", 1.0))
-    op = energy / J_PER_KWH * pue * row["ci_g_per_kwh"]
+    op = energy / max(energy.sum(), 1e-300) * row["operational_g"] * n
     emb = share * row["embodied_g"] * n
     nan = np.where(served, 1.0, np.nan)
     return pd.DataFrame({

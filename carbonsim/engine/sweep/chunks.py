@@ -2,7 +2,7 @@
 
 The same :func:`evaluate_chunk` serves the in-process run and Dask workers
 (:mod:`carbonsim.engine.sweep.executors`); what it needs travels in a :class:`ChunkPlan` of
-plain arrays and names.
+plain arrays and names, whatever the kind of point (:mod:`carbonsim.engine.sweep.kinds`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from carbonsim.engine.chain import CarbonChain
-from carbonsim.engine.sweep.columns import per_token, sci_column, unit_of
 from carbonsim.engine.sweep.evaluators import Evaluator
 from carbonsim.engine.sweep.space import Expansion
 from carbonsim.errors import InputError
@@ -23,35 +21,26 @@ class ChunkPlan:
     """What a worker needs to evaluate any chunk: plain arrays and names (picklable)."""
 
     expansion: Expansion
-    tasks: bool
-    compiled: bool
+    evaluator: Evaluator
     objectives: list[tuple[str, str]]  # (objective, column)
     group_axes: list[int]
     fixed: dict
     file: str
-    evaluator: object = None  # replaces the chain's evaluation (refresh-policy sweeps)
-    sci: tuple | None = None  # (functional unit, requests per user) of LLM tables' SCI column
-    online: bool = False
-    traces: tuple = ()  # request arrays of online points' traces
+    kind: object = None  # the PointKind: units of the table's columns
+
+    def units(self, columns) -> dict[str, str]:
+        """Column -> unit of the table's columns (inputs from the kind, results from the chain)."""
+        return {c: self.kind.unit_of(c) for c in columns} if self.kind is not None else {}
 
 
 @dataclass
 class ChunkSummary:
-    """What a chunk contributes to the answer: feasible count and best (value, index) per group."""
+    """What a chunk contributes to the answer: feasible count, best (value, index) per group, and
+    the table's column names."""
 
     n_feasible: int
     best: dict  # (objective, group index) -> (value, point index)
-
-
-_CHAINS: dict[tuple, CarbonChain] = {}
-
-
-def _chain(tasks: bool, compiled: bool, online: bool = False) -> CarbonChain:
-    # evaluation needs no database: one chain per process and kind
-    key = (tasks, compiled, online)
-    if key not in _CHAINS:
-        _CHAINS[key] = CarbonChain(None, tasks=tasks, compiled=compiled, online=online)
-    return _CHAINS[key]
+    columns: tuple = ()
 
 
 def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkSummary]:
@@ -59,19 +48,8 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     ex = plan.expansion
     coords = ex.coords(start, stop)
     mat = ex.chunk(start, stop, coords, reuse=True)
-    if plan.evaluator is not None:
-        ev = plan.evaluator
-    else:
-        ev = Evaluator(_chain(plan.tasks, plan.compiled, plan.online))
-        if plan.online:
-            ev.chain.traces = list(plan.traces)
-    metrics = ev.metrics(mat)
-    if plan.online:
-        metrics.update(per_token(metrics, metrics["output_tokens_per_request"]))
-    elif plan.tasks:
-        metrics.update(per_token(metrics, mat[ev.chain.index["perf_output_tokens"]]))
-        if plan.sci is not None:
-            metrics.update(sci_column(metrics, mat, ev.chain.index, *plan.sci))
+    ev = plan.evaluator
+    metrics = ev.evaluate(mat)
     feasible = ev.feasible(metrics)
     ok = np.ones(stop - start, bool) if feasible is None else feasible
     _check_finite(plan, metrics, ok, start)
@@ -92,20 +70,19 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     columns = {k: FixedColumn(v, n) for k, v in plan.fixed.items()}
     columns.update(ex.values(coords))
     columns.update(metrics)
-    return columns, ChunkSummary(int(ok.sum()), best)
+    return columns, ChunkSummary(int(ok.sum()), best, tuple(columns))
+
+
+#: Columns that need a grid: a point without one is not held to them.
+_GRID_COLUMNS = ("total_g", "operational_g", "cdp_g_s", "cep_g_j", "total_mg_per_s", "operational_mg_per_s")
 
 
 def _check_finite(plan: ChunkPlan, metrics: dict, ok: np.ndarray, start: int) -> None:
     """A feasible point whose result is not finite means an input out of range: say which."""
-    names = ["latency_s", "energy_j", "embodied_g"] if plan.tasks else ["embodied_kg", "embodied_mg_per_s"]
-    if plan.evaluator is not None:
-        names = list(plan.evaluator.finite_columns)
-    names += [c for _, c in plan.objectives]
+    names = list(plan.evaluator.finite_columns) + [c for _, c in plan.objectives]
     has_grid = np.isfinite(metrics["ci_g_per_kwh"]) if "ci_g_per_kwh" in metrics else np.zeros(len(ok), bool)
     for name in dict.fromkeys(names):
-        grid_needed = name in ("total_g", "operational_g", "cdp_g_s", "cep_g_j", "total_mg_per_s",
-                               "operational_mg_per_s")
-        bad = ok & ~np.isfinite(metrics[name]) & (has_grid if grid_needed else True)
+        bad = ok & ~np.isfinite(metrics[name]) & (has_grid if name in _GRID_COLUMNS else True)
         if bad.any():
             i = start + int(np.flatnonzero(bad)[0])
             raise InputError(f"point {i} gives a non-finite {name}; an input is out of range",
@@ -131,13 +108,15 @@ class FixedColumn:
         return self.n
 
     def arrow(self):
-        if isinstance(self.value, str):  # one string taken n times: 25x faster than pa.repeat
-            return _strings([self.value]).take(_numeric(np.zeros(self.n, dtype=np.int32)))
+        if isinstance(self.value, str):  # one string n times: its bytes repeated, offsets a range
+            word = self.value.encode("utf-8")
+            return _string_array(np.full(self.n, len(word), dtype=np.int64), word * self.n)
         return to_arrow(np.full(self.n, self.value))
 
 
-# pa.array() imports pandas on first use (0.2 s, a third of the main job); the columns a sweep
-# writes are numbers, booleans and a few distinct strings, which Arrow takes as raw buffers.
+# pa.array() imports pandas on first use (0.2 s, a third of the main job), and Array.take()
+# pyarrow.compute (0.03 s); the columns a sweep writes are numbers, booleans and a few distinct
+# strings, which Arrow takes as raw buffers.
 _ARROW_TYPES = {"f8": "float64", "f4": "float32", "i8": "int64", "i4": "int32", "u1": "uint8"}
 
 
@@ -151,14 +130,17 @@ def _numeric(v: np.ndarray):
     return pa.Array.from_buffers(getattr(pa, _ARROW_TYPES[v.dtype.str[1:]])(), len(v), [None, pa.py_buffer(v)])
 
 
-def _strings(values) -> object:
-    """Distinct Python strings as an Arrow string array (UTF-8 bytes and their offsets)."""
+def _string_array(lengths: np.ndarray, data: bytes):
+    """An Arrow string array from each string's byte length and their UTF-8 bytes end to end
+    (64-bit offsets beyond 2 GB)."""
     import pyarrow as pa
 
-    words = [s.encode("utf-8") for s in values]
-    offsets = np.zeros(len(words) + 1, dtype=np.int32)
-    offsets[1:] = np.cumsum([len(w) for w in words])
-    return pa.Array.from_buffers(pa.string(), len(words), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(words))])
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] < 2**31:
+        return pa.Array.from_buffers(pa.string(), len(lengths), [None, pa.py_buffer(offsets.astype(np.int32)),
+                                                                 pa.py_buffer(data)])
+    return pa.Array.from_buffers(pa.large_string(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def to_arrow(v):
@@ -180,31 +162,41 @@ def to_arrow(v):
 
 def _text(v: np.ndarray):
     """An object array of a few distinct strings (reasons, labels) as Arrow text: each distinct
-    string encoded once, then taken by index; None when the array holds anything but text."""
+    string encoded once, then its bytes gathered by index; None when the array holds anything
+    but text."""
     codes: dict = {}
     try:
-        index = np.fromiter((codes.setdefault(s, len(codes)) for s in v), np.int32, len(v))
+        index = np.fromiter((codes.setdefault(s, len(codes)) for s in v), np.int64, len(v))
     except TypeError:  # an unhashable value
         return None
     if not all(type(s) is str for s in codes):
         return None
-    return _strings(codes).take(_numeric(index))
+    words = [s.encode("utf-8") for s in codes]
+    size = np.array([len(w) for w in words], dtype=np.int64)
+    starts = np.zeros(len(words), dtype=np.int64)
+    np.cumsum(size[:-1], out=starts[1:])
+    lengths = size[index]
+    total = int(lengths.sum())
+    # byte j of row r is byte (j - the row's first byte) of its word: one vectorised gather
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    gather = np.repeat(starts[index], lengths) + np.arange(total, dtype=np.int64) - first
+    data = np.frombuffer(b"".join(words), dtype=np.uint8)[gather].tobytes() if total else b""
+    return _string_array(lengths, data)
 
 
-def arrow_table(columns: dict[str, np.ndarray]):
-    """The columns as an Arrow table whose fields carry their units (``unit`` metadata) and whose
-    schema carries them all (``carbonsim.units``: JSON column -> unit, "" for text), which
-    Parquet writes as file-level key-value metadata."""
+def arrow_table(columns: dict[str, np.ndarray], units: dict | None = None):
+    """The columns as an Arrow table whose fields carry their units (``unit`` metadata, from
+    ``units``: column -> unit) and whose schema carries them all (``carbonsim.units``: JSON column
+    -> unit, "" for text), which Parquet writes as file-level key-value metadata."""
     import json
 
     import pyarrow as pa
 
-    fields, arrays, units = [], [], {}
+    units = {k: (units or {}).get(k, "") for k in columns}
+    fields, arrays = [], []
     for k, v in columns.items():
         arr = to_arrow(v)
-        unit = unit_of(k)
-        units[k] = unit
-        fields.append(pa.field(k, arr.type, metadata={"unit": unit} if unit else None))
+        fields.append(pa.field(k, arr.type, metadata={"unit": units[k]} if units[k] else None))
         arrays.append(arr)
     meta = {"generator": "carbonsim", "carbonsim.units": json.dumps(units)}
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=meta))

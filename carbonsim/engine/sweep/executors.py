@@ -3,7 +3,7 @@
 ``carbonsim sweep S --dask`` starts a ``dask.distributed.LocalCluster`` on this machine;
 ``--dask tcp://HOST:PORT`` uses a running scheduler (``pip install ".[dask]"``). The client sends
 each worker the sweep's :class:`~carbonsim.engine.sweep.run.ChunkPlan` once (plain arrays);
-each chunk is evaluated by :func:`~carbonsim.engine.sweep.run.evaluate_chunk`, the same function
+each chunk is evaluated by :func:`~carbonsim.engine.sweep.chunks.evaluate_chunk`, the same function
 the in-process run uses, and written by the worker as its own Parquet part
 (``points.parquet/part-00000.parquet``, ...: a Parquet dataset that pandas and Arrow read as one
 table, in chunk order). Best points are merged on the client, so results equal the in-process
@@ -28,7 +28,7 @@ def evaluate_part(plan, k: int, start: int, stop: int, part: str | None, collect
     if part is not None:
         import pyarrow.parquet as pq
 
-        table = arrow_table(columns)
+        table = arrow_table(columns, plan.units(summary.columns))
         pq.write_table(table, part, **parquet_options(table))
     frame = None
     if collect:
@@ -78,10 +78,11 @@ def run_dask(plan, size: int, chunk: int, folder, fmt: str, progress, collect: b
             return client.submit(evaluate_part, plan_f, k, s, e, part, collect, pure=False)
 
         pending = as_completed([submit(*b) for _, b in zip(range(IN_FLIGHT_PER_WORKER * workers), todo)])
-        best, n_feasible, frames, done = {}, 0, {}, 0
+        best, n_feasible, frames, done, names = {}, 0, {}, 0, ()
         for fut in pending:
             k, summary, frame = fut.result()
             n_feasible += summary.n_feasible
+            names = names or summary.columns
             merge_best(best, summary)
             if collect:
                 frames[k] = frame
@@ -91,7 +92,7 @@ def run_dask(plan, size: int, chunk: int, folder, fmt: str, progress, collect: b
             nxt = next(todo, None)
             if nxt is not None:
                 pending.add(submit(*nxt))
-        return best, n_feasible, table, [frames[k] for k in sorted(frames)]
+        return best, n_feasible, table, [frames[k] for k in sorted(frames)], names
     finally:
         client.close()
         if cluster is not None:

@@ -1,5 +1,5 @@
-"""Inputs of the fleet model (layer 2): GPU generations as numbers through the one composition,
-and the grid's intensity year by year.
+"""Inputs of the fleet model (layer 2): GPU generations as numbers through the one composition
+(the grid's intensity year by year is :func:`carbonsim.engine.inputs.grid.grid_by_year`).
 
 For each generation's server, :class:`~carbonsim.engine.chain.CarbonChain` evaluates the
 scenario's LLM workload (performance model -> GPU activity power, host power at the CPU load
@@ -15,18 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from carbonsim.engine.chain import CarbonChain
+from carbonsim.engine.chain import GEN_PROPS, CarbonChain
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import CoefficientSet
 from carbonsim.engine.inputs.llm import perf_rows
+from carbonsim.engine.inputs.options import DEFAULT_PUE
 from carbonsim.engine.inputs.server import load_server
 from carbonsim.errors import InputError
 from carbonsim.models.embodied.layout import N_HOST
-from carbonsim.models.grid.trajectory import trajectory_mean_g_per_kwh
 
-#: Properties of one generation, in the order the point vector stores them.
-GEN_PROPS = ("cap_tok_s", "gpu_busy_w", "gpu_idle_w", "host_busy_w", "host_idle_w", "gpu_set_kg", "host_kg",
-             "gpus_per_set")
+__all__ = ["GEN_PROPS", "Generation", "GenerationNumbers", "generation_numbers", "generations"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,7 @@ def generations(spec, db: Database, file: str | None = None, where: str = "lifec
 
 
 def generation_numbers(db: Database, gen: Generation, cs: CoefficientSet, model: dict, workload: dict,
-                       pue: float = 1.0, file: str | None = None) -> GenerationNumbers:
+                       pue: float = DEFAULT_PUE, file: str | None = None) -> GenerationNumbers:
     """One generation's server through the chain, at the scenario's workload (module docstring).
 
     Raises
@@ -96,76 +94,35 @@ def generation_numbers(db: Database, gen: Generation, cs: CoefficientSet, model:
         The workload cannot run on that generation (memory, tensor parallelism).
     """
     server = load_server(gen.server, db)
-    chain = CarbonChain(db, tasks=True, compiled=False)
+    chain = CarbonChain.for_tasks(db, compiled=False)
     rows = perf_rows(db, server, model, workload, file)
     col = chain.column(server, cs, ci_g_per_kwh=0.0, pue=pue, perf_rows=rows, whole_server=True,
                        power_cap_w=workload.get("power_cap_w"))
     mat = col.value[:, None]
-    res = chain.evaluate_tasks(mat)
-    if not bool(res["feasible"][0]):
+    res = chain.run_tasks(mat)
+    if not bool(res.feasible[0]):
         raise InputError(f"the workload cannot run on generation {gen.name} ({gen.server}): "
-                         f"{res['infeasible_reason'][0]}", file=file, field="workload")
+                         f"{res.infeasible_reason[0]}", file=file, field="workload")
     comps = chain.components_kg(mat)
-    ix = chain.index
-    n_gpu = float(mat[ix["gpu_count"], 0])
-    tp = float(mat[ix["perf_tp"], 0])
-    out_tokens = float(mat[ix["perf_output_tokens"], 0])
-    batch = float(mat[ix["perf_batch"], 0])
+    n_gpu = float(res.input("gpu_count")[0])
+    tp = float(res.input("perf_tp")[0])
+    out_tokens = float(res.input("perf_output_tokens")[0])
+    batch = float(res.input("perf_batch")[0])
     values = {
-        "cap_tok_s": float(res["throughput_tok_s"][0]) * n_gpu / tp,
-        "gpu_busy_w": float(res["gpu_power_w"][0]) * n_gpu,
-        "gpu_idle_w": float(mat[ix["gpu_idle_loaded_w"], 0]) * n_gpu,
-        "host_busy_w": float(res["host_power_w"][0]),
+        "cap_tok_s": float(res.throughput_tok_s[0]) * n_gpu / tp,
+        "gpu_busy_w": float(res.gpu_power_w[0]) * n_gpu,
+        "gpu_idle_w": float(res.input("gpu_idle_loaded_w")[0]) * n_gpu,
+        "host_busy_w": float(res.host_power_w[0]),
         "host_idle_w": float(chain.host_w(mat, np.zeros(1))[0]),
         "gpu_set_kg": float(comps[N_HOST:, 0].sum()),
         "host_kg": float(comps[:N_HOST, 0].sum()),
         "gpus_per_set": n_gpu,
     }
     # energy per token of each phase on this generation, for the record of the two trends
-    ttft = float(res["ttft_s"][0])
-    lat = float(res["latency_s"][0])
-    gpu_w = float(res["gpu_power_w"][0]) * tp
-    prompt = float(mat[ix["perf_prompt_tokens"], 0])
+    ttft = float(res.ttft_s[0])
+    lat = float(res.latency_s[0])
+    gpu_w = float(res.gpu_power_w[0]) * tp
+    prompt = float(res.input("perf_prompt_tokens")[0])
     prefill = gpu_w * ttft / max(batch * prompt, 1.0)
     decode = gpu_w * max(lat - ttft, 0.0) / max(batch * out_tokens, 1.0)
     return GenerationNumbers(gen, values, prefill, decode, set(col.sources), list(col.notes))
-
-
-def yearly_intensity(grid_text: str, db: Database, start_year: int, years: int):
-    """The grid's intensity in each year of a horizon [g/kWh], and what was assumed.
-
-    A trajectory gives its mean over each calendar year (:func:`trajectory_mean_g_per_kwh`); a
-    region gives its value for that year where one is published, else its latest; a source, mix
-    or trace gives the same value every year.
-
-    Returns
-    -------
-    ci : ndarray, shape (years,)
-    grid : GridIntensity
-        The grid resolved in the first year (label, basis, sources).
-    notes : list of str
-    """
-    from carbonsim.engine.inputs.grid import resolve_grid, trajectory_points
-
-    first = resolve_grid(grid_text, db, year=start_year)
-    notes = []
-    if first.kind == "trajectory":
-        ys, vals, rule = trajectory_points(db, first.id)
-        ci = np.array([trajectory_mean_g_per_kwh(start_year + k, start_year + k + 1, ys, vals, rule)
-                       for k in range(years)])
-        if start_year + years > ys[-1] + 1 or start_year < ys[0]:
-            notes.append(f"trajectory {first.id} covers {ys[0]}-{ys[-1]}; outside it the nearest value is held")
-    elif first.kind == "region":
-        values = []
-        held = []
-        for k in range(years):
-            g = resolve_grid(grid_text, db, year=start_year + k)
-            values.append(g.ci_g_per_kwh)
-            if g.year != start_year + k:
-                held.append(start_year + k)
-        ci = np.array(values)
-        if held:
-            notes.append(f"{first.id}: no published value for {held[0]}-{held[-1]}; its default (latest) value is used")
-    else:
-        ci = np.full(years, first.ci_g_per_kwh)
-    return ci, first, notes

@@ -1,12 +1,13 @@
 """Refresh-policy sweeps (layer 2): a scenario with a ``lifecycle:`` section evaluates a fleet over
 a horizon of years instead of one request (docs/lifecycle.md).
 
-A point is a column of :data:`ROWS`: the policy and demand, then each generation's server as
-numbers (built once per generation by :func:`carbonsim.engine.sweep.generations.generation_numbers`
-through :class:`~carbonsim.engine.chain.CarbonChain`), then for each year the generation a purchase
-gets and the grid's intensity. The sweep machinery (lazy space, chunks, executors, best points)
-is the same as for every scenario; :class:`LifecycleEvaluator` replaces the chain's evaluation by
-the fleet model (:func:`carbonsim.models.lifecycle.refresh.fleet_reference`).
+A point is a column of the chain's fleet rows (:data:`carbonsim.engine.chain.FLEET_ROWS`): the
+policy and demand, then each generation's server as numbers (built once per generation by
+:func:`carbonsim.engine.sweep.generations.generation_numbers` through the tasks chain), then for
+each year the generation a purchase gets and the grid's intensity in that year
+(:func:`carbonsim.engine.inputs.grid.grid_by_year`). The sweep machinery (lazy space, chunks,
+executors, best points) is the same as for every scenario; the chain's fleet mode
+(:meth:`carbonsim.engine.chain.CarbonChain.run_fleet`) evaluates the points.
 """
 
 from __future__ import annotations
@@ -16,30 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from carbonsim.engine.chain import Column
+from carbonsim.engine.chain import MAX_GENERATIONS, MAX_YEARS, CarbonChain, Column
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET, load_coefficients
-from carbonsim.engine.sweep.generations import (
-    GEN_PROPS, generation_numbers, generations, yearly_intensity,
-)
+from carbonsim.engine.inputs.grid import grid_by_year, resolve_grid
 from carbonsim.engine.inputs.llm import model_spec
+from carbonsim.engine.inputs.options import DEFAULT_PUE
+from carbonsim.engine.sweep.generations import generation_numbers, generations
 from carbonsim.errors import InputError
-from carbonsim.models.lifecycle.refresh import check_policy, fleet_reference
+from carbonsim.models.lifecycle.refresh import check_policy
 
-#: Most generations and years a point holds.
-MAX_GENERATIONS = 8
-MAX_YEARS = 30
-POINT_ROWS = ("horizon_yr", "gpu_refresh_yr", "host_refresh_yr", "demand_tok_s", "growth_per_yr", "utilization",
-              "pue", "credit", "start_year", "output_tokens", "n_generations")
-GEN_ROWS = tuple(f"gen{g}_{p}" for g in range(MAX_GENERATIONS) for p in GEN_PROPS)
-YEAR_ROWS = tuple(f"year{k}_{p}" for k in range(MAX_YEARS) for p in ("gen", "ci_g_per_kwh"))
-ROWS = POINT_ROWS + GEN_ROWS + YEAR_ROWS
-
-#: Objectives of a lifecycle scenario; each is its own result column.
-OBJECTIVES = ("total_kg", "embodied_kg", "operational_kg", "energy_mwh", "sci_g_per_1k_tokens")
-#: Above this many points the fleet kernel pays for its loading (reference: about 20 us a point
-#: over 10 years, kernel about 1 us).
-COMPILED_ABOVE = 4096
 #: Default target utilisation of the fleet's capacity.
 DEFAULT_UTILIZATION = 0.5
 #: Inputs every lifecycle table carries as columns.
@@ -48,16 +35,11 @@ FIXED_INPUTS = {
     "lifecycle.horizon_yr": None, "lifecycle.gpu_refresh_yr": None, "lifecycle.host_refresh_yr": None,
     "lifecycle.demand.growth_per_yr": 0.0, "lifecycle.utilization": DEFAULT_UTILIZATION,
     "lifecycle.end_of_horizon": "credit", "workload.batch_size": 1, "workload.tensor_parallel": 1,
-    "datacenter.pue": 1.0, "datacenter.grid": None,
+    "datacenter.pue": DEFAULT_PUE, "datacenter.grid": None,
 }
-UNITS = {
-    "embodied_gross_kg": "kgCO2e over the horizon (purchases)", "end_credit_kg": "kgCO2e",
-    "total_kg": "kgCO2e", "operational_kg": "kgCO2e", "energy_mwh": "MWh (facility)",
-    "gpus_bought": "GPUs", "hosts_bought": "hosts", "gpu_sets_bought": "servers' GPU sets",
-    "tokens": "output tokens served", "mean_utilization": "fraction", "sci_g_per_1k_tokens": "gCO2e per 1000 output tokens",
-    "sci_g_per_request": "gCO2e per request", "lifecycle.horizon_yr": "yr", "lifecycle.gpu_refresh_yr": "yr",
-    "lifecycle.host_refresh_yr": "yr", "lifecycle.demand.growth_per_yr": "fraction per yr",
-}
+#: Units of the input columns (results carry theirs: :data:`carbonsim.engine.chain.RESULT_UNITS`).
+INPUT_UNITS = {"lifecycle.horizon_yr": "yr", "lifecycle.gpu_refresh_yr": "yr", "lifecycle.host_refresh_yr": "yr",
+               "lifecycle.demand.growth_per_yr": "fraction per yr"}
 
 
 def is_lifecycle(doc: dict) -> bool:
@@ -65,13 +47,12 @@ def is_lifecycle(doc: dict) -> bool:
 
 
 class LifecyclePoints:
-    """Builds lifecycle point columns (the interface of :class:`~carbonsim.engine.sweep.points.PointBuilder`)."""
+    """Builds fleet point columns (the interface of :class:`~carbonsim.engine.sweep.points.PointBuilder`)."""
 
     def __init__(self, db: Database, scenario_file: str):
         self.db, self.file = db, scenario_file
-        self.rows = ROWS
-        self.index = {name: i for i, name in enumerate(ROWS)}
-        self.chain = None
+        self.chain = CarbonChain.for_fleet(db, compiled=False)
+        self.rows = self.chain.rows
         self._gen_cache: dict[str, object] = {}
         self._grid_cache: dict[tuple, tuple] = {}
         self.notes: list[str] = []
@@ -83,8 +64,6 @@ class LifecyclePoints:
             return None
         start = (doc.get("lifecycle") or {}).get("start_year")
         if start is None:
-            from carbonsim.engine.inputs.grid import resolve_grid
-
             return resolve_grid(str(text), self.db)
         _, g, _ = self._yearly(str(text), int(start), 1)
         return g
@@ -92,7 +71,9 @@ class LifecyclePoints:
     def _yearly(self, text: str, start: int, years: int):
         key = (text, start, years)
         if key not in self._grid_cache:
-            self._grid_cache[key] = yearly_intensity(text, self.db, start, years)
+            first = resolve_grid(text, self.db, year=start)
+            ci, notes = grid_by_year(first, self.db, start, years)
+            self._grid_cache[key] = (ci, first, notes)
         return self._grid_cache[key]
 
     def _numbers(self, doc: dict, gen, pue: float):
@@ -132,30 +113,21 @@ class LifecyclePoints:
             raise InputError(f"no generation is available in {start} (the first, {gens[0].name}, comes in "
                              f"{gens[0].available})", file=f, field="lifecycle.start_year")
         dc = doc.get("datacenter") or {}
-        pue = float(dc.get("pue", 1.0))
+        pue = float(dc.get("pue", DEFAULT_PUE))
         if dc.get("grid") is None:
             raise InputError("a lifecycle scenario needs datacenter.grid", file=f, field="datacenter.grid")
         ci, g, notes = self._yearly(str(dc["grid"]), start, horizon)
-        v = np.zeros(len(ROWS))
-        ix = self.index
-        for name, value in (("horizon_yr", horizon), ("gpu_refresh_yr", lc["gpu_refresh_yr"]),
-                            ("host_refresh_yr", lc["host_refresh_yr"]), ("demand_tok_s", d0),
-                            ("growth_per_yr", demand.get("growth_per_yr", 0.0)),
-                            ("utilization", lc.get("utilization", DEFAULT_UTILIZATION)), ("pue", pue),
-                            ("credit", 1.0 if lc.get("end_of_horizon", "credit") == "credit" else 0.0),
-                            ("start_year", start), ("output_tokens", out_tokens), ("n_generations", len(gens))):
-            v[ix[name]] = value
-        col = Column(v, sources=set(g.sources), notes=list(notes))
-        for i, gen in enumerate(gens):
-            nums = self._numbers(doc, gen, pue)
-            for p in GEN_PROPS:
-                v[ix[f"gen{i}_{p}"]] = nums.values[p]
-            col.sources |= nums.sources
+        policy = {"horizon_yr": horizon, "gpu_refresh_yr": lc["gpu_refresh_yr"],
+                  "host_refresh_yr": lc["host_refresh_yr"], "demand_tok_s": d0,
+                  "growth_per_yr": demand.get("growth_per_yr", 0.0),
+                  "utilization": lc.get("utilization", DEFAULT_UTILIZATION), "pue": pue,
+                  "credit": 1.0 if lc.get("end_of_horizon", "credit") == "credit" else 0.0,
+                  "start_year": start, "output_tokens": out_tokens}
+        numbers = [self._numbers(doc, gen, pue) for gen in gens]
         years_avail = np.array([gen.available for gen in gens])
-        for k in range(horizon):
-            v[ix[f"year{k}_gen"]] = int(np.searchsorted(years_avail, start + k, side="right") - 1)
-            v[ix[f"year{k}_ci_g_per_kwh"]] = ci[k]
-        return col
+        year_gen = [int(np.searchsorted(years_avail, start + k, side="right") - 1) for k in range(horizon)]
+        sources = set(g.sources).union(*(n.sources for n in numbers))
+        return self.chain.fleet_column(policy, [n.values for n in numbers], year_gen, ci, sources, notes)
 
     def vector(self, doc: dict) -> np.ndarray:
         return self.column(doc).value
@@ -163,62 +135,13 @@ class LifecyclePoints:
     def generation_table(self, doc: dict) -> list[dict]:
         """Each generation's numbers at the scenario's workload (for reports and docs)."""
         lc = doc["lifecycle"]
-        pue = float((doc.get("datacenter") or {}).get("pue", 1.0))
+        pue = float((doc.get("datacenter") or {}).get("pue", DEFAULT_PUE))
         rows = []
         for gen in generations(lc["generations"], self.db, self.file):
             n = self._numbers(doc, gen, pue)
             rows.append({"generation": gen.name, "server": gen.server, "available": gen.available, **n.values,
                          "prefill_j_per_token": n.prefill_j_per_token, "decode_j_per_token": n.decode_j_per_token})
         return rows
-
-
-class LifecycleEvaluator:
-    """Evaluates chunks of lifecycle points with the fleet model (picklable: plain numbers only)."""
-
-    chain = None
-    rows = ROWS
-    finite_columns = ("total_kg", "embodied_kg", "operational_kg")
-
-    def __init__(self, compiled: bool = False):
-        self.index = {name: i for i, name in enumerate(ROWS)}
-        self.compiled = compiled
-
-    def inputs(self, mat: np.ndarray):
-        """The fleet model's inputs (per point, per point and year) from point columns."""
-        ix = self.index
-        point = {k: mat[ix[k]] for k in ("horizon_yr", "gpu_refresh_yr", "host_refresh_yr", "demand_tok_s",
-                                         "growth_per_yr", "utilization", "pue", "credit")}
-        n = mat.shape[1]
-        gen_idx = np.stack([mat[ix[f"year{k}_gen"]] for k in range(MAX_YEARS)], axis=1).astype(np.int64)
-        years = {"ci_g_per_kwh": np.stack([mat[ix[f"year{k}_ci_g_per_kwh"]] for k in range(MAX_YEARS)], axis=1)}
-        for p in GEN_PROPS:
-            table = np.stack([mat[ix[f"gen{g}_{p}"]] for g in range(MAX_GENERATIONS)], axis=1)  # (n, G)
-            years[p] = np.take_along_axis(table, gen_idx, axis=1)
-        # years past a point's horizon carry generation 0 and zero intensity: the model ignores them,
-        # but a capacity of 0 must not divide
-        years["cap_tok_s"] = np.where(years["cap_tok_s"] > 0, years["cap_tok_s"], 1.0)
-        return point, years, gen_idx, n
-
-    def metrics(self, mat: np.ndarray, per_year: bool = False) -> dict[str, np.ndarray]:
-        point, years, gen_idx, _ = self.inputs(mat)
-        if self.compiled and not per_year:
-            from carbonsim.models.lifecycle._kernels import fleet_compiled
-
-            res = fleet_compiled(point, years)
-        else:
-            res = fleet_reference(point, years, per_year=per_year)
-        tokens = res["tokens"]
-        res["sci_g_per_1k_tokens"] = res["total_kg"] * 1e3 / (tokens / 1000.0)
-        res["sci_g_per_request"] = res["sci_g_per_1k_tokens"] * mat[self.index["output_tokens"]] / 1000.0
-        if per_year:
-            res["year_generation"] = gen_idx
-        return res
-
-    def objective_column(self, objective: str) -> str:
-        return objective
-
-    def feasible(self, metrics: dict):
-        return None
 
 
 # -- what the sweep reports beyond its table ------------------------------------------------------
@@ -230,20 +153,19 @@ YEAR_COLUMNS = ("year", "calendar_year", "generation", "demand_tok_s", "gpu_sets
 def year_table(builder: LifecyclePoints, doc: dict) -> list[dict]:
     """The per-year table of one point (a scenario document with its axis values set)."""
     col = builder.column(doc)
-    ev = LifecycleEvaluator()
-    res = ev.metrics(col.value[:, None], per_year=True)
+    res = builder.chain.run_fleet(col.value[:, None], per_year=True)
     gens = generations(doc["lifecycle"]["generations"], builder.db, builder.file)
-    ix = ev.index
+    start = int(res.input("start_year")[0])
     rows = []
-    for k in range(int(col.value[ix["horizon_yr"]])):
+    for k in range(int(res.input("horizon_yr")[0])):
         rows.append({
-            "year": k, "calendar_year": int(col.value[ix["start_year"]]) + k,
+            "year": k, "calendar_year": start + k,
             "generation": gens[int(res["year_generation"][0, k])].name,
             **{c: float(res[f"year_{c}"][0, k]) for c in ("demand_tok_s", "gpu_sets_bought", "gpus_bought",
                                                          "hosts_bought", "gpu_sets_in_service", "capacity_tok_s",
                                                          "utilization", "energy_kwh", "operational_kg",
                                                          "embodied_kg")},
-            "ci_g_per_kwh": float(col.value[ix[f"year{k}_ci_g_per_kwh"]]),
+            "ci_g_per_kwh": float(res["year_ci_g_per_kwh"][0, k]),
         })
     return rows
 
@@ -257,24 +179,20 @@ def write_years(path: Path, plan, size: int, max_points: int = 100_000) -> int:
         return 0
     import pandas as pd
 
-    ev = LifecycleEvaluator()
+    chain = CarbonChain.for_fleet(None, compiled=False)
     ex = plan.expansion
     header = True
     with open(path, "w", newline="", encoding="utf-8") as fh:
         for start in range(0, size, 4096):
             stop = min(size, start + 4096)
-            mat = ex.chunk(start, stop, ex.coords(start, stop))
-            res = ev.metrics(mat, per_year=True)
-            horizon = mat[ev.index["horizon_yr"]].astype(int)
+            res = chain.run_fleet(ex.chunk(start, stop, ex.coords(start, stop)), per_year=True)
+            horizon = res.input("horizon_yr").astype(int)
             pts, ks = np.nonzero(np.arange(MAX_YEARS)[None, :] < horizon[:, None])
             frame = {"point": start + pts, "year": ks,
-                     "calendar_year": mat[ev.index["start_year"]][pts].astype(int) + ks,
+                     "calendar_year": res.input("start_year")[pts].astype(int) + ks,
                      "generation_index": res["year_generation"][pts, ks]}
             for c in YEAR_COLUMNS[3:]:
-                if c == "ci_g_per_kwh":
-                    frame[c] = np.stack([mat[ev.index[f"year{k}_ci_g_per_kwh"]] for k in range(MAX_YEARS)], 1)[pts, ks]
-                else:
-                    frame[c] = res[f"year_{c}"][pts, ks]
+                frame[c] = res[f"year_{c}"][pts, ks]
             pd.DataFrame(frame).to_csv(fh, header=header, index=False, float_format="%.9g")
             header = False
     return size

@@ -17,6 +17,7 @@ from carbonsim.engine.chain import CarbonChain, Load
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.inputs.llm import model_spec, perf_rows
+from carbonsim.engine.inputs.options import DEFAULT_PUE
 from carbonsim.engine.inputs.serving import TraceBook, check_offline_workload, online_rows
 from carbonsim.engine.inputs.overrides import set_path
 from carbonsim.engine.inputs.server import (check_server, override_checked, server_file, server_from_checked,
@@ -84,14 +85,18 @@ class PointBuilder:
         return load_coefficients(set_id, self.db)
 
     def grid(self, doc: dict):
+        """The point's grid; over its period of use when it has one (``period: {years,
+        start_year}``: a trajectory's mean over those years)."""
         text = (doc.get("datacenter") or {}).get("grid")
-        return None if text is None else self._grid(str(text))
+        period = doc.get("period") or {}
+        return None if text is None else self._grid(str(text), period.get("years"), period.get("start_year"))
 
     @lru_cache(maxsize=1024)
-    def _grid(self, text: str):
-        from carbonsim.engine.inputs.grid import resolve_grid
+    def _grid(self, text: str, years=None, start_year=None):
+        from carbonsim.engine.inputs.grid import grid_over_period, resolve_grid
 
-        return resolve_grid(text, self.db)
+        g = resolve_grid(text, self.db, year=start_year)
+        return g if years is None else grid_over_period(g, self.db, years, start_year)
 
     def column(self, doc: dict):
         """The :class:`~carbonsim.engine.chain.Column` of ``doc``."""
@@ -107,13 +112,14 @@ class PointBuilder:
             check_offline_workload(workload, self.file)
             model = model_spec(self.db, doc["model"], doc.get("_model_overrides"), self.file)
             rows = perf_rows(self.db, server, model, workload, self.file)
-            return self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", 1.0), perf_rows=rows,
+            return self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", DEFAULT_PUE), perf_rows=rows,
                                      whole_server=workload.get("embodied_attribution", "server") == "server",
                                      power_cap_w=workload.get("power_cap_w"), replicas=workload.get("replicas"))
         load = doc.get("load") or {}
-        return self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", 1.0),
+        return self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", DEFAULT_PUE),
                                  load=Load(load.get("cpu_util"), load.get("gpu_util", load.get("gpu_activity")),
-                                           power_w=dc.get("power_w")))
+                                           power_w=dc.get("power_w")),
+                                 period_yr=float((doc.get("period") or {}).get("years") or 0.0))
 
     def _online_column(self, doc: dict, server, cs, ci, dc):
         """An online-serving point (``workload.mode: online``)."""
@@ -127,7 +133,7 @@ class PointBuilder:
             same = second == doc["model"]
             models.append((second, models[0][1] if same else model_spec(self.db, second, None, self.file)))
         rows, notes = online_rows(self.db, server, models, workload, self.traces, self.file)
-        col = self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", 1.0), online_rows=rows,
+        col = self.chain.column(server, cs, ci_g_per_kwh=ci, pue=dc.get("pue", DEFAULT_PUE), online_rows=rows,
                                 whole_server=workload.get("embodied_attribution", "server") == "server",
                                 power_cap_w=workload.get("power_cap_w"))
         col.notes.extend(notes)

@@ -17,16 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from carbonsim.engine.chain import COMPILED_ABOVE, CarbonChain
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET
+from carbonsim.engine.inputs.options import check_options
 from carbonsim.engine.outputs import OutputFolder, write_error
 from carbonsim.engine.sweep.chunks import (
     ChunkPlan, arrow_table, as_arrays, evaluate_chunk, merge_best, parquet_options,
 )
-from carbonsim.engine.sweep.columns import ONLINE_INPUTS, SERVER_INPUTS, TASK_INPUTS, fixed_inputs, unit_of
-from carbonsim.engine.sweep.evaluators import Evaluator
-from carbonsim.engine.sweep.points import PointBuilder
+from carbonsim.engine.sweep.columns import fixed_inputs
+from carbonsim.engine.sweep.kinds import kind_of
 from carbonsim.engine.sweep.scenario import Scenario
 from carbonsim.engine.sweep.space import Space
 from carbonsim.errors import InputError, OptionError
@@ -77,6 +76,7 @@ class SweepResult:
     best_by: list[Best] = field(default_factory=list)
     frame: object = None  # pandas DataFrame of every point when collected
     lifecycle: dict | None = None  # refresh-policy sweeps: per-policy totals, best policies, per-year tables
+    units: dict = field(default_factory=dict)  # column -> unit of every column of the table
     #: Time spent evaluating (and writing) the points, without compiling or loading the kernels
     #: and without drawing figures [s]: the rate reported is points / eval_s.
     eval_s: float | None = None
@@ -90,7 +90,8 @@ class SweepResult:
 
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
               chunk: int = DEFAULT_CHUNK, progress=None, max_points: int = 2_000_000_000, best_by=None,
-              executor: str | None = None, collect: bool = False, figures=None) -> SweepResult:
+              executor: str | None = None, collect: bool = False, figures=None, samples: int = 0,
+              seed: int = 0) -> SweepResult:
     """Evaluate every point of ``scenario``.
 
     Parameters
@@ -114,32 +115,18 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         Keep every point in memory and return it as ``result.frame`` (a pandas DataFrame).
     figures : callable(points, folder, title, grid=None) -> list of paths, optional
         Draws figures into the output folder before it is put in place.
+    samples, seed : int
+        Server sweeps: draws of each point's ranged embodied inputs and lifetimes, for p5/p95
+        columns of its embodied kg, total rate and total over its period (the same seeded draws
+        for every point).
     """
     t0 = time.perf_counter()
-    online = scenario.online
-    if scenario.lifecycle:  # a fleet over a horizon: its own points and evaluator (sweep/lifecycle.py)
-        from carbonsim.engine.sweep.lifecycle import COMPILED_ABOVE as LIFECYCLE_COMPILED_ABOVE
-        from carbonsim.engine.sweep.lifecycle import LifecycleEvaluator, LifecyclePoints
-
-        builder = LifecyclePoints(db, scenario.file)
-        space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
-        chain = CarbonChain(db, tasks=False, compiled=False)
-        ev = LifecycleEvaluator(compiled=space.size > LIFECYCLE_COMPILED_ABOVE)
-    elif scenario.training:  # `carbonsim train` as a file (sweep/training.py)
-        from carbonsim.engine.sweep.training import TrainingEvaluator, TrainingPoints
-
-        builder = TrainingPoints(db, scenario.file)
-        space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
-        chain = CarbonChain(db, tasks=False, compiled=False)
-        ev = TrainingEvaluator()
-    else:
-        builder = PointBuilder(db, scenario.file, CarbonChain(db, tasks=scenario.llm, compiled=False, online=online))
-        space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
-        # online points run the compiled simulator: its reference visits every request every step
-        chain = CarbonChain(db, tasks=scenario.llm, compiled=online or _compiled(space, scenario.llm), online=online)
-        chain.traces = builder.traces.entries
-        ev = Evaluator(chain)
-    if progress is not None and chain.compiled and not _kernels_cached(scenario.llm, online):
+    check_options(samples=samples, seed=seed)
+    kind = kind_of(scenario)  # server, offline, online, lifecycle or training (sweep/kinds.py)
+    builder = kind.points(db, scenario.file, samples)
+    space = Space(scenario.doc, scenario.product, scenario.zipped, builder)
+    ev = kind.evaluator(scenario, space, samples, seed)
+    if progress is not None and ev.compiled and not _kernels_cached(kind.mode):
         progress(0, space.size, "compiling kernels (first run only)…")
     if space.size > max_points:
         raise InputError(f"the sweep has {space.size:,} points; the limit is {max_points:,}",
@@ -147,41 +134,27 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     if out_dir is None and figures is not None:
         raise OptionError("figures are drawn into the results folder; give one (no --no-write)", "plots")
     warnings = _basis_warnings(scenario, builder)
-    objectives = [(o, ev.objective_column(o)) for o in scenario.objectives]
-    swept = set(space.columns())
-    fixed = fixed_inputs(scenario.doc, ONLINE_INPUTS if online else TASK_INPUTS if scenario.llm else SERVER_INPUTS,
-                         swept)
-    if scenario.lifecycle:
-        from carbonsim.engine.sweep.lifecycle import FIXED_INPUTS as LIFECYCLE_INPUTS
-
-        fixed = fixed_inputs(scenario.doc, LIFECYCLE_INPUTS, swept)
-        collect = True  # the policy table is read from the points (lifecycle sweeps are small)
-        if best_by is None:  # the best policy of each grid, growth ...: the other swept columns
-            best_by = [c for c in space.columns() if c not in ("lifecycle.gpu_refresh_yr", "lifecycle.host_refresh_yr")]
-    elif scenario.training:
-        from carbonsim.engine.sweep.training import FIXED_INPUTS as TRAINING_INPUTS
-
-        fixed = fixed_inputs(scenario.doc, TRAINING_INPUTS, swept)
+    objectives = [(o, kind.objective_column(o)) for o in scenario.objectives]
+    fixed = fixed_inputs(scenario.doc, kind.fixed_inputs, set(space.columns()))
+    best_by, collect = kind.run_options(space, best_by, collect)
     group_axes = _group_axes(best_by or [], space, fixed)
-    plan = ChunkPlan(space.expansion, scenario.llm, chain.compiled, objectives, group_axes, fixed, scenario.file,
-                     evaluator=ev if (scenario.lifecycle or scenario.training) else None, sci=_sci_unit(scenario),
-                     online=online, traces=tuple(builder.traces.entries) if online else ())
-    base_metrics = {k: _plain(v[0]) for k, v in ev.metrics(space.base[:, None]).items()}
+    plan = ChunkPlan(space.expansion, ev, objectives, group_axes, fixed, scenario.file, kind)
 
     folder = OutputFolder(out_dir) if out_dir is not None else None
     t_compile = time.perf_counter()
-    if chain.compiled and space.size:
+    if ev.compiled and space.size:
         evaluate_chunk(plan, 0, 1)  # compile (or load) the kernels outside the timed evaluation
     compile_s = time.perf_counter() - t_compile
     try:
         t_eval = time.perf_counter()
         if executor is None:
-            best, n_feasible, table, frames = _run_local(plan, space.size, chunk, folder, fmt, progress, collect)
+            best, n_feasible, table, frames, columns = _run_local(plan, space.size, chunk, folder, fmt, progress,
+                                                                  collect)
         else:
             from carbonsim.engine.sweep.executors import run_dask
 
-            best, n_feasible, table, frames = run_dask(plan, space.size, chunk, folder, fmt, progress, collect,
-                                                       executor)
+            best, n_feasible, table, frames, columns = run_dask(plan, space.size, chunk, folder, fmt, progress,
+                                                                collect, executor)
         eval_s = time.perf_counter() - t_eval
         if n_feasible == 0:  # a valid question without an answer: the table still shows why
             from carbonsim.engine.sweep.infeasible import no_feasible, sample_reasons
@@ -189,20 +162,22 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             written = None
             if folder is not None:
                 meta = _meta(scenario, space, 0, builder, warnings, executor, db)
-                meta["columns"] = {c: unit_of(c) for c in _columns(plan, space, ev)}
+                meta["columns"] = plan.units(columns)
                 written = str(folder.commit(meta) / table)
-            counts, seen = sample_reasons(lambda a, b: evaluate_chunk(plan, a, b), space.size, online)
-            raise no_feasible(scenario.file, space.size, counts, seen, written, base_metrics.get("infeasible_reason"))
-        best_all, best_groups = _best_points(plan, space, ev, best, base_metrics)
-        if online:
-            warnings += _per_request_warnings(scenario, base_metrics, best_all)
+            counts, seen = sample_reasons(lambda a, b: evaluate_chunk(plan, a, b), space.size, kind.name == "online")
+            why = _plain(ev.evaluate(space.base[:, None]).get("infeasible_reason", [None])[0])
+            raise no_feasible(scenario.file, space.size, counts, seen, written, why)
+        best_all, best_groups, base_metrics = _best_points(plan, space, best)
+        warnings += kind.warnings(scenario, base_metrics, best_all)
         meta = _meta(scenario, space, n_feasible, builder, warnings, executor, db)
-        results = None
+        units = plan.units(columns)
         frame = None
         if collect:
             import pandas as pd
 
             frame = pd.concat(frames, ignore_index=True) if frames else None
+        extra = kind.report(scenario, builder, space, frame, fixed, folder.path if folder is not None else None, plan)
+        results = None
         if folder is not None:
             if figures is not None:
                 import pandas as pd
@@ -217,24 +192,19 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
                 if not drawn:
                     warnings.append("--plots: no figure applies to this table (docs/figures.md says what each "
                                     "figure needs: two or more grids, batch sizes or request rates, say)")
-            meta["columns"] = {c: unit_of(c) for c in _columns(plan, space, ev)}
-            if scenario.lifecycle:
-                from carbonsim.engine.sweep.lifecycle import write_years
-
-                written = write_years(folder.path / "years.csv", plan, space.size)
-                meta["years_table"] = "years.csv" if written else "not written (more than 100,000 points)"
+            meta["columns"] = units
+            if extra is not None:
+                meta.update(extra.pop("meta", {}))
             target = folder.commit(meta)
             results = str(target / table)
         if "feasible" in base_metrics and not base_metrics["feasible"]:  # its numbers mean nothing: not shown
             base_metrics = {"feasible": False, "infeasible_reason": base_metrics.get("infeasible_reason")}
         result = SweepResult(scenario, space.size, n_feasible, best_all, base_metrics, results, meta,
-                             time.perf_counter() - t0, space.columns(), warnings, best_groups, frame,
+                             time.perf_counter() - t0, space.columns(), warnings, best_groups, frame, units=units,
                              eval_s=eval_s, compile_s=compile_s)
-        if scenario.lifecycle:
-            from carbonsim.engine.sweep.lifecycle import lifecycle_result
-
-            result.lifecycle = lifecycle_result(scenario, builder, space, frame, fixed)
-            result.warnings.extend(result.lifecycle.get("notes", []))
+        if extra is not None:  # a refresh-policy sweep: per-policy totals, best policies, per-year tables
+            result.lifecycle = extra
+            result.warnings.extend(extra.get("notes", []))
         return result
     except OSError as exc:
         raise write_error(exc, out_dir) from None
@@ -243,38 +213,8 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             folder.discard()
 
 
-#: LLM sweeps up to this many output tokens may run on the NumPy reference, which sums decode
-#: steps one by one.
-SMALL_SWEEP_OUTPUT_TOKENS = 512
-
-
-def _compiled(space: Space, tasks: bool) -> bool:
-    """One implementation for the whole sweep (so every executor gives the same rows): the
-    kernels where they save more than their loading time (:data:`~carbonsim.engine.chain.COMPILED_ABOVE`)."""
-    if space.size > COMPILED_ABOVE[tasks]:
-        return True
-    if tasks:  # the reference sums decode steps one by one: its cost grows with the output tokens
-        row = space.builder.chain.index["perf_output_tokens"]
-        most = space.base[row] + sum(max(0.0, float(g.table[:, list(g.rows).index(row)].max()))
-                                     for g in space.groups if row in g.rows)
-        return bool(most > SMALL_SWEEP_OUTPUT_TOKENS)
-    return False
-
-
 def _plain(x):
     return x.item() if isinstance(x, np.generic) else x
-
-
-def _sci_unit(scenario: Scenario):
-    """(unit, requests per user) of an LLM scenario's SCI column (docs/lifecycle.md); default per request."""
-    if not scenario.llm:
-        return None
-    fu = scenario.doc.get("functional_unit") or {}
-    unit = fu.get("unit", "request")
-    if unit == "user" and "requests_per_user" not in fu:
-        raise InputError("functional_unit user needs requests_per_user", file=scenario.file,
-                         field="functional_unit.requests_per_user")
-    return unit, fu.get("requests_per_user")
 
 
 def _group_axes(keys: list[str], space: Space, fixed: dict) -> list[int]:
@@ -295,8 +235,8 @@ def _run_local(plan, size, chunk, folder, fmt, progress, collect):
     writer = None
     table = "points.parquet" if fmt == "parquet" else "points.csv"
     if folder is not None:
-        writer = _Writer(folder.path / table, fmt)
-    best, n_feasible, frames = {}, 0, []
+        writer = _Writer(folder.path / table, fmt, plan.units)
+    best, n_feasible, frames, names = {}, 0, [], ()
     step = min(chunk, FIRST_CHUNK)
     start = 0
     try:
@@ -305,6 +245,7 @@ def _run_local(plan, size, chunk, folder, fmt, progress, collect):
             t = time.perf_counter()
             columns, summary = evaluate_chunk(plan, start, stop)
             n_feasible += summary.n_feasible
+            names = names or summary.columns
             merge_best(best, summary)
             if writer is not None:
                 writer.write(columns)
@@ -322,23 +263,27 @@ def _run_local(plan, size, chunk, folder, fmt, progress, collect):
     finally:
         if writer is not None:
             writer.close()
-    return best, n_feasible, table, frames
+    return best, n_feasible, table, frames, names
 
 
-def _kernels_cached(tasks: bool, online: bool = False) -> bool:
-    """Whether Numba's on-disk cache already holds the kernels this sweep runs (else they compile)."""
+def _kernels_cached(mode: str) -> bool:
+    """Whether Numba's on-disk cache already holds the kernels a sweep of ``mode`` runs (else they compile)."""
     try:
         from carbonsim.models.embodied._kernels import server_components_kernel
 
         kernels = [server_components_kernel]
-        if online:
+        if mode == "online":
             from carbonsim.models.serving._kernels import simulate_many_kernel
 
             kernels.append(simulate_many_kernel)
-        elif tasks:
+        elif mode == "tasks":
             from carbonsim.models.perf._kernels import offline_task_kernel
 
             kernels.append(offline_task_kernel)
+        elif mode == "fleet":
+            from carbonsim.models.lifecycle._kernels import _fleet
+
+            kernels = [_fleet]
         for k in kernels:
             if k.signatures:
                 continue
@@ -351,60 +296,75 @@ def _kernels_cached(tasks: bool, online: bool = False) -> bool:
         return True
 
 
-def _best_points(plan: ChunkPlan, space: Space, ev: Evaluator, best: dict, base_metrics: dict):
-    """Best points overall and per group, each with its baseline (the scenario's own values)."""
+def _best_points(plan: ChunkPlan, space: Space, best: dict):
+    """Best points overall and per group, each with its baseline (the scenario's own values), and
+    the base point's results. Every point needed, and the base point, is evaluated in one call
+    (one chunk of a few columns, not one evaluation per point)."""
     ex = plan.expansion
     base_coords = space.base_coords()
+    needed: dict[int, int] = {}  # point index -> column of the batch
 
-    def point(i):
-        c = ex.coords(i, i + 1)
-        m = ev.metrics(ex.chunk(i, i + 1, c))
-        return ({k: _plain(v[0]) for k, v in ex.values(c).items()}, {k: _plain(v[0]) for k, v in m.items()})
+    def want(i: int) -> int:
+        return needed.setdefault(int(i), len(needed))
 
-    def baseline(group_coords: dict):
-        """(value row, note) of the baseline point for a group; whole-space baseline for {}."""
+    def baseline_index(group_coords: dict):
+        """(point index or None, note) of the baseline point of a group; the whole space's for {}."""
         coords = [group_coords.get(a, base_coords[a]) for a in range(len(space.axes))]
         if any(c is None for c in coords):
             missing = [p for a, c in enumerate(coords) if c is None for p in space.axes[a].paths]
             return None, f"the scenario's own {', '.join(missing)} is not among the swept values"
-        i = int(np.ravel_multi_index(coords, ex.shape)) if ex.shape else 0
-        _, m = point(i)
-        if "feasible" in m and not m["feasible"]:  # never compared with, nor shown as a number
-            return None, f"the baseline point is infeasible ({m.get('infeasible_reason')})"
-        return m, None
+        return int(np.ravel_multi_index(coords, ex.shape)) if ex.shape else 0, None
 
-    own_infeasible = "feasible" in base_metrics and not base_metrics["feasible"]
-    overall = {}
-    groups = []
+    plans = []  # (objective, column, value, index, group coords)
     for objective, column in plan.objectives:
-        cand = [(v, i) for (o, _), (v, i) in best.items() if o == objective]
-        v, i = min(cand)
-        params, metrics = point(i)
-        m, note = baseline({})
-        if m is not None:
-            base_value = m.get(column)
-        elif own_infeasible and "infeasible" not in note:  # own point outside the space, and infeasible
-            base_value, note = None, f"the scenario's own point is infeasible ({base_metrics.get('infeasible_reason')})"
-        else:  # own point outside the space (its value, for reference), or the baseline infeasible (None)
-            base_value = None if "infeasible" in note else base_metrics.get(column)
-        overall[objective] = Best(objective, column, v, i, params, metrics, base_value, {}, note)
+        v, i = min((v, i) for (o, _), (v, i) in best.items() if o == objective)
+        plans.append((objective, column, v, i, None))
         if plan.group_axes:
             gshape = [ex.shape[a] for a in plan.group_axes]
             for (o, g), (gv, gi) in sorted(best.items(), key=lambda kv: kv[0][1]):
-                if o != objective:
-                    continue
-                gcoords = dict(zip(plan.group_axes, np.unravel_index(g, gshape)))
-                params, metrics = point(gi)
-                m, note = baseline({a: int(c) for a, c in gcoords.items()})
-                group = {p: params[p] for a in plan.group_axes for p in space.axes[a].paths}
-                groups.append(Best(objective, column, gv, gi, params, metrics, None if m is None else m.get(column),
-                                   group, note))
-    return overall, groups
+                if o == objective:
+                    gcoords = dict(zip(plan.group_axes, (int(c) for c in np.unravel_index(g, gshape))))
+                    plans.append((objective, column, gv, gi, gcoords))
+    baselines = {}
+    for *_, i, gcoords in plans:
+        want(i)
+        key = tuple(sorted((gcoords or {}).items()))
+        if key not in baselines:
+            baselines[key] = baseline_index(gcoords or {})
+            if baselines[key][0] is not None:
+                want(baselines[key][0])
+    order = sorted(needed, key=needed.get)
+    coords = [np.asarray(c) for c in np.unravel_index(order, ex.shape)] if ex.shape else []
+    mat = np.concatenate([ex.chunk(0, len(order), coords), space.base[:, None]], axis=1)
+    res = plan.evaluator.evaluate(mat)
+    values = ex.values(coords)
 
+    def metrics(j: int) -> dict:
+        return {k: _plain(v[j]) for k, v in res.items()}
 
-def _columns(plan: ChunkPlan, space: Space, ev: Evaluator) -> list[str]:
-    cols, _ = evaluate_chunk(plan, 0, 1)
-    return list(cols)
+    base_metrics = metrics(len(order))
+    own_infeasible = "feasible" in base_metrics and not base_metrics["feasible"]
+    overall, groups = {}, []
+    for objective, column, v, i, gcoords in plans:
+        j = needed[int(i)]
+        params = {k: _plain(x[j]) for k, x in values.items()}
+        b, note = baselines[tuple(sorted((gcoords or {}).items()))]
+        m = None if b is None else metrics(needed[b])
+        if m is not None and "feasible" in m and not m["feasible"]:  # never compared with, nor shown as a number
+            m, note = None, f"the baseline point is infeasible ({m.get('infeasible_reason')})"
+        if gcoords is None:
+            if m is not None:
+                base_value = m.get(column)
+            elif own_infeasible and "infeasible" not in note:  # own point outside the space, and infeasible
+                base_value, note = None, f"the scenario's own point is infeasible ({base_metrics.get('infeasible_reason')})"
+            else:  # own point outside the space (its value, for reference), or the baseline infeasible (None)
+                base_value = None if "infeasible" in note else base_metrics.get(column)
+            overall[objective] = Best(objective, column, v, i, params, metrics(j), base_value, {}, note)
+        else:
+            group = {p: params[p] for a in plan.group_axes for p in space.axes[a].paths}
+            groups.append(Best(objective, column, v, i, params, metrics(j), None if m is None else m.get(column),
+                               group, note))
+    return overall, groups, base_metrics
 
 
 def _versions() -> dict:
@@ -421,6 +381,7 @@ def _versions() -> dict:
 
 
 def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, executor, db=None) -> dict:
+    grid = builder.grid(scenario.doc)
     layers = [str(d) for d in db.dirs] if db is not None else []
     return {
         "carbonsim_version": __version__,
@@ -432,6 +393,9 @@ def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, 
         "resolved_scenario": {**scenario.doc, "sweep": {"product": scenario.product, "zip": scenario.zipped},
                               "objectives": scenario.objectives},
         "coefficients": scenario.doc.get("coefficients") or DEFAULT_SET,
+        # the scenario's own grid as resolved: its label names the year(s) it stands for
+        "grid": None if grid is None else {"label": grid.label, "year": grid.year,
+                                           "period": list(grid.period) if grid.period else None},
         "points": space.size,
         "feasible_points": n_feasible,
         "axes": {a.kind + ":" + "+".join(a.paths): a.size for a in space.axes},
@@ -454,18 +418,22 @@ class _Writer:
     write is done (:meth:`Expansion.chunk` alternates two buffers).
     """
 
-    def __init__(self, path: Path, fmt: str):
+    def __init__(self, path: Path, fmt: str, units=None):
         self.path, self.fmt = path, fmt
         self._pq = None
         self._fh = None
         self._pool = None
         self._pending = None
+        self._units_of = units  # columns -> {column: unit}, for the Parquet schema
+        self._units: dict | None = None
 
     def write(self, columns: dict[str, np.ndarray]) -> None:
+        if self._units is None:
+            self._units = self._units_of(columns) if self._units_of is not None else {}
         if self.fmt == "parquet":
             import pyarrow.parquet as pq
 
-            table = arrow_table(columns)
+            table = arrow_table(columns, self._units)
             self._wait()
             if self._pq is None:
                 from concurrent.futures import ThreadPoolExecutor
@@ -501,19 +469,6 @@ class _Writer:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-
-
-def _per_request_warnings(scenario: Scenario, base_metrics: dict, best: dict) -> list[str]:
-    """A plausibility warning when the scenario's own point, or even the best point, weighs more
-    than a stated bound per request (a request rate far below the server's capacity)."""
-    from carbonsim.engine.inputs.plausibility import per_request_message
-
-    qps = (scenario.doc.get("workload") or {}).get("qps")
-    lowest = min((b.metrics.get("total_g", 0.0) for b in best.values()), default=0.0)
-    found = [per_request_message("workload.qps" if qps is not None else "the scenario's request rate", qps,
-                                 base_metrics.get("total_g") or 0.0),
-             per_request_message("even the best point's workload.qps", None, lowest)]
-    return [m for m in found if m][:1]
 
 
 def _basis_warnings(scenario: Scenario, builder) -> list[str]:

@@ -31,7 +31,7 @@ PATH_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 #: A scenario name becomes a folder name (out/<name>): a plain file name, no path.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_AXIS_VALUES = 1_000_000
-EMBODIED_OBJECTIVES = ("embodied_kg", "embodied_mg_per_s", "total_mg_per_s")
+EMBODIED_OBJECTIVES = ("embodied_kg", "embodied_mg_per_s", "total_mg_per_s", "total_kg")
 TASK_OBJECTIVES = ("carbon_per_task", "energy_per_task", "latency", "edp", "cdp", "cep", "cep_delay",
                    "embodied_per_task", "operational_per_task")
 
@@ -192,6 +192,9 @@ SCENARIO = Fields(
             what="datacenter",
         ),
         "load": Fields({"cpu_util": UTIL, "gpu_util": UTIL, "gpu_activity": UTIL}, what="load"),
+        # a server-only scenario's period of use: its table then has the totals over it, the grid
+        # taken over those years (docs/sweep.md)
+        "period": Fields({"years": YEARS, "start_year": YEAR, "note": Text()}, required=("years",), what="period"),
         "sweep": Fields({"product": _Axes(), "zip": _Axes()}, what="sweep"),
         "objectives": ListOf(Choice(EMBODIED_OBJECTIVES + TASK_OBJECTIVES), 1),
         "note": Text(),
@@ -250,7 +253,8 @@ LIFECYCLE_SCENARIO = Fields(
 TRAINING = Fields(
     {"params_b": PARAMS_B, "active_params_b": PARAMS_B, "tokens_b": TOKENS_B, "gpu": Text(), "gpus": DEVICES,
      "mfu": MFU, "seq_len": SEQ_LEN, "model": Text(), "gpu_hours": DEVICE_HOURS, "days": DAYS, "power_w": POWER_W,
-     "server": Text(), "lifetime_yr": YEARS, "usage": USAGE, "per": Choice(("run", "1k-tokens")), "note": Text()},
+     "server": Text(), "lifetime_yr": YEARS, "usage": USAGE, "per": Choice(("run", "1k-tokens", "gpu-hour")),
+     "year": YEAR, "note": Text()},
     required=("params_b", "tokens_b", "gpu"),
     what="training",
 )
@@ -384,6 +388,12 @@ def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario
                          field="datacenter.grid")
     if not llm and "total_mg_per_s" in objectives and not has_grid:
         raise InputError("objective total_mg_per_s needs datacenter.grid", file=file, field="datacenter")
+    if llm and "period" in spec:
+        raise InputError("a period of use applies to server-only scenarios (an LLM table is per request)",
+                         file=file, field="period")
+    if not llm and "total_kg" in objectives and ("period" not in spec or not has_grid):
+        raise InputError("objective total_kg needs a period (period.years) and datacenter.grid", file=file,
+                         field="objectives")
     base = {k: v for k, v in spec.items() if k not in ("sweep", "objectives")}
     return Scenario(spec["name"], file, base, product, zipped, list(objectives))
 

@@ -16,10 +16,8 @@ from carbonsim.units import J_PER_KWH
 BASES = ("lifecycle", "direct")
 
 
-def operational_g(energy_kwh, pue, ci_g_per_kwh):
-    r"""Operational carbon of IT energy in a datacenter.
-
-    .. math:: C_{op} = E_{IT} \cdot PUE \cdot CI
+def facility_energy_kwh(energy_kwh, pue):
+    r"""Facility energy of IT energy in a datacenter, :math:`E_{fac} = E_{IT} \cdot PUE` [kWh].
 
     Parameters
     ----------
@@ -27,8 +25,19 @@ def operational_g(energy_kwh, pue, ci_g_per_kwh):
         IT energy [kWh].
     pue : numeric
         Power usage effectiveness (facility / IT energy), >= 1.
-    ci_g_per_kwh : numeric
-        Grid carbon intensity [g/kWh].
+    """
+    return energy_kwh * pue
+
+
+def operational_g(energy_kwh, pue, ci_g_per_kwh):
+    r"""Operational carbon of IT energy in a datacenter: the one place carbonsim writes it.
+
+    .. math:: C_{op} = E_{IT} \cdot PUE \cdot CI
+
+    Plain arithmetic, so it takes scalars or arrays, and Numba compiles this same function where
+    a kernel needs it (:mod:`carbonsim.models.lifecycle._kernels`; a parity test holds the kernel
+    to the NumPy reference that calls it directly). ``energy_kwh`` and ``pue`` are those of
+    :func:`facility_energy_kwh`; ``ci_g_per_kwh`` is the grid's intensity [g/kWh].
 
     Returns
     -------

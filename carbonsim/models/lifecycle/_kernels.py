@@ -1,6 +1,11 @@
 """Numba kernel of the fleet model (layer 1): the same equations as
 :func:`carbonsim.models.lifecycle.refresh.fleet_reference`, one point at a time in compiled loops.
 The parity test (``tests/models/test_refresh_training.py``) holds the two together on random inputs.
+
+Energy, operational carbon and the end-of-horizon credit are not written again here: the kernel
+compiles the very functions the reference calls (``njit(period_energy_kwh)``,
+``njit(operational_g)``, ``njit(amortised_kg)``), so E x PUE x CI and the amortisation exist once
+in carbonsim, and the parity test holds the two callers together.
 """
 
 from __future__ import annotations
@@ -10,8 +15,15 @@ import math
 import numpy as np
 from numba import njit
 
+from carbonsim.models.grid.carbon import operational_g
+from carbonsim.models.lifecycle.amortisation import amortised_kg, period_energy_kwh
 from carbonsim.models.lifecycle.refresh import _CEIL_TOL, POINT_INPUTS, YEAR_INPUTS
-from carbonsim.units import HOURS_PER_YEAR, SECONDS_PER_YEAR
+from carbonsim.units import SECONDS_PER_YEAR
+
+# the layer-1 formulas themselves, compiled (one definition each; see the module docstring)
+_period_energy_kwh = njit(cache=True)(period_energy_kwh)
+_operational_g = njit(cache=True)(operational_g)
+_amortised_kg = njit(cache=True)(amortised_kg)
 
 #: Rows of the kernel's output, in order.
 OUTPUTS = ("embodied_kg", "embodied_gross_kg", "end_credit_kg", "operational_kg", "total_kg", "energy_mwh",
@@ -77,9 +89,9 @@ def _fleet(p, y, out):  # pragma: no cover - compiled (CI reruns the parity test
                     take = min(need, hosts[j])
                     host_w += take * (u * y[4, i, j] + (1.0 - u) * y[5, i, j])
                     need -= take
-            e_kwh = (gpu_w + host_w) * HOURS_PER_YEAR / 1000.0
+            e_kwh = _period_energy_kwh(gpu_w + host_w, 1.0)
             energy += e_kwh
-            op += e_kwh * pue * y[0, i, k] / 1000.0
+            op += _operational_g(e_kwh, pue, y[0, i, k]) / 1000.0
             gross += sets[k] * y[6, i, k] + hosts[k] * y[7, i, k]
             gpus += new * y[8, i, k]
             nhosts += hosts[k]
@@ -88,11 +100,10 @@ def _fleet(p, y, out):  # pragma: no cover - compiled (CI reruns the parity test
             busy += u
         cred = 0.0
         for j in range(ny):
-            rg = (j + Rg - H) / Rg
-            rh = (j + Rh - H) / Rh
-            rg = min(1.0, max(0.0, rg))
-            rh = min(1.0, max(0.0, rh))
-            cred += sets[j] * y[6, i, j] * rg + hosts[j] * y[7, i, j] * rh
+            left_g_s = min(Rg, max(0.0, j + Rg - H)) * SECONDS_PER_YEAR  # planned life left
+            left_h_s = min(Rh, max(0.0, j + Rh - H)) * SECONDS_PER_YEAR
+            cred += (_amortised_kg(sets[j] * y[6, i, j], left_g_s, Rg)
+                     + _amortised_kg(hosts[j] * y[7, i, j], left_h_s, Rh))
         cred *= credit
         out[0, i] = gross - cred
         out[1, i] = gross

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from carbonsim.models.grid.carbon import facility_energy_kwh
 from carbonsim.units import HOURS_PER_YEAR, KG_TO_MG, SECONDS_PER_YEAR
 
 
@@ -36,6 +37,12 @@ def amortised_kg(embodied_kg, used_s, lifetime_yr):
     References
     ----------
     ACT Eq. 1 ``(T / LT) * E``; the seed paper Sec. 3.2.
+
+    Notes
+    -----
+    The one place carbonsim writes this amortisation; plain arithmetic, so Numba compiles this
+    same function where a kernel needs it (:mod:`carbonsim.models.lifecycle._kernels`, held to
+    its NumPy reference by a parity test).
     """
     return embodied_kg * used_s / (lifetime_yr * SECONDS_PER_YEAR)
 
@@ -79,7 +86,8 @@ def period_embodied_kg(host_kg, gpu_kg, host_lifetime_yr, gpu_lifetime_yr, years
     ndarray or float
         [kg]
     """
-    return host_kg * years / host_lifetime_yr + gpu_kg * years / gpu_lifetime_yr
+    used_s = years * SECONDS_PER_YEAR
+    return amortised_kg(host_kg, used_s, host_lifetime_yr) + amortised_kg(gpu_kg, used_s, gpu_lifetime_yr)
 
 
 def period_energy_kwh(power_w, years):
@@ -121,7 +129,7 @@ def break_even_ci_g_per_kwh(embodied_a_kg, energy_a_kwh, embodied_b_kg, energy_b
     ndarray or float
         [g/kWh]; ``nan`` where there is none.
     """
-    d_kwh = (np.asarray(energy_a_kwh, float) - energy_b_kwh) * pue
+    d_kwh = facility_energy_kwh(np.asarray(energy_a_kwh, float) - energy_b_kwh, pue)
     with np.errstate(divide="ignore", invalid="ignore"):
         ci = (np.asarray(embodied_b_kg, float) - embodied_a_kg) * 1000.0 / d_kwh
     ci = np.where((np.abs(d_kwh) > 1e-12) & (ci > 0), ci, np.nan)

@@ -20,15 +20,19 @@ spare hosts (when fewer sets are needed) are powered off and reused first, young
 their own refresh age. Every server in service runs at the same utilisation :math:`u_k`; a GPU
 set draws :math:`u_k P^{busy}_j + (1-u_k) P^{idle}_j`, a host likewise with its own generation's
 powers. Energy :math:`E_k = \sum P \cdot 8760\,h`, operational carbon
-:math:`E_k \cdot PUE \cdot CI_k` with the grid's intensity in year :math:`k`.
+:math:`E_k \cdot PUE \cdot CI_k` with the grid's intensity in year :math:`k`
+(:func:`carbonsim.models.grid.carbon.operational_g`).
 
 **Accounting rule.** Embodied carbon is charged in full in the year of purchase (GHG Protocol
 Scope 3, Category 2, capital goods: emissions are reported in the year of acquisition). A device
 retired at its refresh age, or a spare host left unused, gets no credit: no resale or second life
 is modelled. A device still within its refresh period at the end of the horizon is credited the
 unused share of its planned life, :math:`E \cdot \max(0, j + R - H)/R` (``credit = 1``; straight
-line), so that a purchase shortly before the horizon's end is not charged for years the horizon
-does not contain; ``credit = 0`` charges it in full.
+line, :func:`carbonsim.models.lifecycle.amortisation.amortised_kg` over the years left), so that
+a purchase shortly before the horizon's end is not charged for years the horizon does not
+contain; ``credit = 0`` charges it in full. With refresh periods equal to the lifetimes, the
+fleet's embodied carbon over :math:`H` years is therefore :math:`E \cdot H / LT`, the amortised
+share every other command charges to a period of use.
 
 References
 ----------
@@ -43,7 +47,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from carbonsim.units import HOURS_PER_YEAR, SECONDS_PER_YEAR
+from carbonsim.models.grid.carbon import operational_g
+from carbonsim.models.lifecycle.amortisation import amortised_kg, period_energy_kwh
+from carbonsim.units import SECONDS_PER_YEAR
 
 #: Inputs per point (one value each) of :func:`fleet_reference`, in order.
 POINT_INPUTS = ("horizon_yr", "gpu_refresh_yr", "host_refresh_yr", "demand_tok_s", "growth_per_yr",
@@ -137,8 +143,8 @@ def fleet_reference(point: dict, years: dict, per_year: bool = False) -> dict[st
             take = np.where((k - j) < Rh, np.minimum(need, hosts[:, j]), 0.0)
             host_w += take * (u * y["host_busy_w"][:, j] + (1 - u) * y["host_idle_w"][:, j])
             need -= take
-        energy_kwh = np.where(active, (gpu_w + host_w) * HOURS_PER_YEAR / 1000.0, 0.0)
-        op_kg = energy_kwh * pue * y["ci_g_per_kwh"][:, k] / 1000.0
+        energy_kwh = np.where(active, period_energy_kwh(gpu_w + host_w, 1.0), 0.0)
+        op_kg = operational_g(energy_kwh, pue, y["ci_g_per_kwh"][:, k]) / 1000.0
         emb_kg = sets[:, k] * y["gpu_set_kg"][:, k] + hosts[:, k] * y["host_kg"][:, k]
         for name, value in (("demand_tok_s", dem), ("gpu_sets_bought", new),
                             ("gpus_bought", new * y["gpus_per_set"][:, k]), ("hosts_bought", hosts[:, k]),
@@ -149,9 +155,10 @@ def fleet_reference(point: dict, years: dict, per_year: bool = False) -> dict[st
             out_year[name][:, k] = value
     # remaining-life credit of what is still within its refresh period when the horizon ends
     j = np.arange(ny)[None, :]
-    rem_g = np.clip((j + Rg[:, None] - H[:, None]) / Rg[:, None], 0.0, 1.0)
-    rem_h = np.clip((j + Rh[:, None] - H[:, None]) / Rh[:, None], 0.0, 1.0)
-    credit_kg = credit * ((sets * y["gpu_set_kg"] * rem_g).sum(1) + (hosts * y["host_kg"] * rem_h).sum(1))
+    left_g_s = np.clip(j + Rg[:, None] - H[:, None], 0.0, Rg[:, None]) * SECONDS_PER_YEAR  # planned life left
+    left_h_s = np.clip(j + Rh[:, None] - H[:, None], 0.0, Rh[:, None]) * SECONDS_PER_YEAR
+    credit_kg = credit * (amortised_kg(sets * y["gpu_set_kg"], left_g_s, Rg[:, None]).sum(1)
+                          + amortised_kg(hosts * y["host_kg"], left_h_s, Rh[:, None]).sum(1))
     gross = out_year["embodied_kg"].sum(1)
     op = out_year["operational_kg"].sum(1)
     tokens = (out_year["demand_tok_s"] * SECONDS_PER_YEAR).sum(1)

@@ -29,26 +29,28 @@ FUNCTIONAL_UNITS = {
 }
 
 
-def sci_g(energy_kwh, ci_g_per_kwh, embodied_g, units):
-    r""":math:`SCI = (E \cdot I + M) / R` [g per functional unit].
+def sci_g(operational_g, embodied_g, units):
+    r""":math:`SCI = (E \cdot I + M) / R` [g per functional unit]: the one place carbonsim writes it.
+
+    :math:`E \cdot I` is the window's operational carbon, facility energy times intensity, as
+    :func:`carbonsim.models.grid.carbon.operational_g` computes it (so the product is written
+    once); a window whose intensity changes (a fleet over years) passes the sum of its parts.
 
     Parameters
     ----------
-    energy_kwh : array_like
-        Facility energy in the window (PUE included) [kWh].
-    ci_g_per_kwh : array_like
-        [g/kWh]
+    operational_g : array_like
+        :math:`E \cdot I`: operational carbon of the window [g].
     embodied_g : array_like
-        Embodied carbon charged to the window [g].
+        :math:`M`: embodied carbon charged to the window [g].
     units : array_like
-        Functional units served in the window (> 0).
+        :math:`R`: functional units served in the window (> 0).
 
     Examples
     --------
-    >>> sci_g(2.0, 400.0, 200.0, 1000.0)   # (800 g + 200 g) / 1000 requests
+    >>> sci_g(800.0, 200.0, 1000.0)   # (2 kWh x 400 g/kWh + 200 g) / 1000 requests
     1.0
     """
-    out = (np.asarray(energy_kwh, float) * ci_g_per_kwh + embodied_g) / np.asarray(units, float)
+    out = (np.asarray(operational_g, float) + embodied_g) / np.asarray(units, float)
     return float(out) if np.ndim(out) == 0 else out
 
 

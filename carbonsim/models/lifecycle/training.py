@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from carbonsim.units import HOURS_PER_YEAR
+from carbonsim.models.grid.carbon import facility_energy_kwh
+from carbonsim.models.lifecycle.amortisation import amortised_kg
+from carbonsim.units import SECONDS_PER_HOUR
 
 #: d_model / n_layers used to estimate a model's shape from its parameter count when the shape is
 #: not given: GPT-3 175B has 12288/96 = 128, Llama 2 7B 4096/32 = 128 (Kaplan et al. find the loss
@@ -174,7 +176,7 @@ def training_energy_kwh(hours, gpu_w, host_w_per_gpu, pue):
     """
     gpu = np.asarray(hours, float) * gpu_w / 1000.0
     host = np.asarray(hours, float) * host_w_per_gpu / 1000.0
-    return {"gpu_kwh": gpu, "host_kwh": host, "total_kwh": (gpu + host) * pue}
+    return {"gpu_kwh": gpu, "host_kwh": host, "total_kwh": facility_energy_kwh(gpu + host, pue)}
 
 
 def embodied_per_device_hour_kg(card_kg, host_kg_per_gpu, gpu_lifetime_yr, host_lifetime_yr, usage=1.0):
@@ -184,5 +186,6 @@ def embodied_per_device_hour_kg(card_kg, host_kg_per_gpu, gpu_lifetime_yr, host_
     ``usage`` is the share of its life a device is in use (BLOOM: 0.85); the hours it is not used
     are charged to the hours it is.
     """
-    return (np.asarray(card_kg, float) / (gpu_lifetime_yr * HOURS_PER_YEAR * usage)
-            + np.asarray(host_kg_per_gpu, float) / (host_lifetime_yr * HOURS_PER_YEAR * usage))
+    life_s = SECONDS_PER_HOUR / np.asarray(usage, float)  # one hour of use, with the unused hours it carries
+    return (amortised_kg(np.asarray(card_kg, float), life_s, gpu_lifetime_yr)
+            + amortised_kg(np.asarray(host_kg_per_gpu, float), life_s, host_lifetime_yr))
