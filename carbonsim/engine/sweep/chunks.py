@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from carbonsim.engine.sweep.decisions import Decisions, decide, keep_rows, least_per_group, merge
+from carbonsim.engine.sweep.decisions import Decisions, decide, keep_rows, merge
 from carbonsim.engine.sweep.evaluators import Evaluator
 from carbonsim.engine.sweep.space import Expansion
 from carbonsim.errors import InputError
@@ -62,18 +62,19 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
         g = np.ravel_multi_index([coords[a] for a in plan.group_axes], gshape)
     else:
         g = np.zeros(n, dtype=np.int64)
-    decided = None
-    if plan.decisions is not None and plan.decisions.active:  # best points only among those meeting constraints
-        eligible, decided = decide(plan.decisions, metrics, ok, coords, g, start)
-    else:
-        eligible = ok
+    values = ex.values(coords)
+    # the scenario's decisions (sweep/decisions.py): best points only among those meeting its constraints
+    eligible, decided = decide(plan.decisions, metrics, ok, coords, g, start, values)
     best = {}
     for objective, column in plan.objectives:
         vals = np.where(eligible, metrics[column], np.inf)
-        for group, j in least_per_group(vals, g):
-            best[(objective, group)] = (float(vals[j]), start + j)
+        order = np.lexsort((vals, g))
+        first = order[np.r_[True, g[order][1:] != g[order][:-1]]]
+        for j in first:
+            if np.isfinite(vals[j]):
+                best[(objective, int(g[j]))] = (float(vals[j]), start + int(j))
     columns = {k: FixedColumn(v, n) for k, v in plan.fixed.items()}
-    columns.update(ex.values(coords))
+    columns.update(values)
     columns.update(metrics)
     keep_rows(decided, columns)
     return columns, ChunkSummary(int(ok.sum()), best, tuple(columns), decided)

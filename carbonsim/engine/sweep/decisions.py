@@ -157,16 +157,17 @@ class DecisionSummary:
 
     n_meeting: int
     excluded: tuple
-    closest: dict  # group -> (shortfall, point index)
+    closest: dict  # group -> (shortfall, point index, swept values, constrained results)
     front: Front | None = None
 
 
-def decide(dec: Decisions, metrics: dict, ok: np.ndarray, coords, groups: np.ndarray,
-           start: int) -> tuple[np.ndarray, DecisionSummary]:
-    """Apply the decisions to one chunk.
+def decide(dec: Decisions | None, metrics: dict, ok: np.ndarray, coords, groups: np.ndarray,
+           start: int, values: dict) -> tuple[np.ndarray, DecisionSummary | None]:
+    """Apply the decisions to one chunk (none: every feasible point is eligible).
 
     Parameters
     ----------
+    dec : Decisions or None
     metrics : dict
         The chunk's result columns; a ``meets_constraints`` column is added when there are
         constraints.
@@ -178,6 +179,8 @@ def decide(dec: Decisions, metrics: dict, ok: np.ndarray, coords, groups: np.nda
         Each point's group of best points (held axes and ``--best-by``).
     start : int
         Index of the chunk's first point.
+    values : dict
+        The chunk's swept values (the closest points keep theirs).
 
     Returns
     -------
@@ -186,6 +189,8 @@ def decide(dec: Decisions, metrics: dict, ok: np.ndarray, coords, groups: np.nda
     summary : DecisionSummary
         Its ``front`` holds indices and values; :func:`keep_rows` adds the table's rows.
     """
+    if dec is None or not dec.active:
+        return ok, None
     n = len(ok)
     eligible = ok.copy()
     excluded, closest = [], {}
@@ -198,7 +203,9 @@ def decide(dec: Decisions, metrics: dict, ok: np.ndarray, coords, groups: np.nda
         eligible &= short == 0
         metrics[MEETS] = eligible
         for g, j in least_per_group(np.where(ok, short, np.inf), groups):
-            closest[g] = (float(short[j]), start + j)
+            # kept with its swept values and constrained results: never evaluated again
+            closest[g] = (float(short[j]), start + j, {k: _plain(v[j]) for k, v in values.items()},
+                          {c.column: _plain(metrics[c.column][j]) for c in dec.constraints})
     front = None
     if dec.pareto:
         values = np.column_stack([sign * np.asarray(metrics[c], dtype=float) for c, sign in dec.pareto]) \
@@ -240,9 +247,9 @@ def merge(into: DecisionSummary | None, part: DecisionSummary | None) -> Decisio
                                None if part.front is None else part.front.ordered())
     into.n_meeting += part.n_meeting
     into.excluded = tuple(a + b for a, b in zip(into.excluded, part.excluded))
-    for g, (v, i) in part.closest.items():
-        if g not in into.closest or (v, i) < into.closest[g]:
-            into.closest[g] = (v, i)
+    for g, found in part.closest.items():
+        if g not in into.closest or found[:2] < into.closest[g][:2]:
+            into.closest[g] = found
     into.front = Front.join(into.front, part.front)
     return into
 
@@ -424,6 +431,10 @@ def none_meets(file: str, report: dict, closest: dict | None, table: str | None)
              else "; run without --no-write for the table of every point")
     return NoFeasibleAnswer(f"no point meets the constraints: {'; '.join(parts) or 'none of them holds'}{tightest}"
                             f"{near}{where}", file=file, field="constraints")
+
+
+def _plain(x):
+    return x.item() if isinstance(x, np.generic) else x
 
 
 def _short(v) -> str:

@@ -196,9 +196,9 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
                 meta = _meta(scenario, space, n_feasible, builder, warnings, executor, db)
                 meta["columns"], meta["decisions"] = plan.units(columns), decided
                 written = str(folder.commit(meta) / table)
-            closest = min(tally.closest.values(), default=None)
+            closest = min(tally.closest.values(), key=lambda c: c[:2], default=None)
             raise dm.none_meets(scenario.file, decided["constraints"],
-                                None if closest is None else _closest(plan, closest[1], dec), written)
+                                None if closest is None else {"params": closest[2], "values": closest[3]}, written)
         best_all, best_groups, base_metrics, unmet = _best_points(plan, space, best, held, tally)
         if unmet:
             decided["unmet_groups"] = unmet
@@ -384,12 +384,16 @@ def _best_points(plan: ChunkPlan, space: Space, best: dict, held: list[int] = ()
             for (o, g), (gv, gi) in sorted(best.items(), key=lambda kv: kv[0][1]):
                 if o == objective:
                     plans.append((objective, column, gv, gi, group_coords(g)))
-    unmet_groups = []
+    unmet = []  # groups where no feasible point meets the constraints, with their closest point (kept)
     if tally is not None and tally.closest:
         answered = {g for (_, g) in best}
-        unmet_groups = [(g, i) for g, (_, i) in sorted(tally.closest.items()) if g not in answered]
-    for _, i in unmet_groups:
-        want(i)
+        for g, (_, i, params, got) in sorted(tally.closest.items()):
+            if g not in answered:
+                on_group = {p for a in group_coords(g) for p in space.axes[a].paths}
+                unmet.append({"group": {k: v for k, v in params.items() if k in on_group},
+                              "held": {p: params[p] for a in held for p in space.axes[a].paths},
+                              "closest": {"params": {k: v for k, v in params.items() if k not in on_group},
+                                          "values": got, "point_index": int(i)}})
     baselines = {}
     for *_, i, gcoords in plans:
         want(i)
@@ -444,14 +448,6 @@ def _best_points(plan: ChunkPlan, space: Space, best: dict, held: list[int] = ()
         else:
             groups.append(Best(objective, column, v, i, params, metrics(j), base_value, on(params, plan.group_axes),
                                note, on(params, held), meets(m)))
-    constrained = [c.column for c in plan.decisions.constraints] if plan.decisions is not None else []
-    unmet = []
-    for g, i in unmet_groups:
-        params, m = params_of(i), metrics(needed[int(i)])
-        gaxes = list(group_coords(g))
-        unmet.append({"group": on(params, gaxes), "held": on(params, held),
-                      "closest": {"params": {k: v for k, v in params.items() if k not in on(params, gaxes)},
-                                  "values": {c: m.get(c) for c in constrained}, "point_index": int(i)}})
     return overall, groups, base_metrics, unmet
 
 
@@ -476,15 +472,6 @@ def _decided(scenario: Scenario, space: Space, dec, held: list[int], chosen: lis
                          "maximise": [c for c, sign in dec.pareto if sign < 0],
                          "points": 0 if tally is None or tally.front is None else len(tally.front)}
     return out
-
-
-def _closest(plan: ChunkPlan, index: int, dec) -> dict:
-    """The swept values and the constrained columns of one point (the closest to meeting them)."""
-    ex = plan.expansion
-    coords = [np.asarray([c]) for c in np.unravel_index(index, ex.shape)] if ex.shape else []
-    res = plan.evaluator.evaluate(ex.chunk(index, index + 1, coords))
-    return {"params": {k: _plain(v[0]) for k, v in ex.values(coords).items()},
-            "values": {c.column: _plain(res[c.column][0]) for c in dec.constraints}}
 
 
 def _front_frame(front, columns):
