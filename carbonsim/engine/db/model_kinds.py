@@ -131,6 +131,23 @@ PERF_ENGINE = Fields(
     required=("form", "cpu_base_s", "cpu_per_seq_s", "cpu_tp_base_s", "cpu_tp_per_seq_s"),
     what="an engine profile",
 )
+#: CPU inference constants (host CPUs reused for offline work, docs/plan.md): the same roofline
+#: with a CPU socket as the device.
+PERF_CPU = Fields(
+    {
+        "eta_compute": Q(maximum=1.0, exclusive_min=True),
+        "eta_memory": Q(maximum=1.0, exclusive_min=True),
+        "layer_overhead_s": Q(),
+        "memory_utilization": Q(maximum=1.0, exclusive_min=True),
+        "fit_rows": Count(0),
+        "fit_median_abs_pct": Number(0),
+        "holdout_rows": Count(0),
+        "holdout_median_abs_pct": Number(0),
+        "note": Text(),
+    },
+    required=("eta_compute", "eta_memory", "layer_overhead_s", "memory_utilization"),
+    what="CPU inference constants",
+)
 PERF_CALIBRATION = Fields(
     {
         "name": Text(),
@@ -148,6 +165,7 @@ PERF_CALIBRATION = Fields(
              "note": Text()},
             required=("allreduce_alpha_s", "bus_efficiency"), what="link_default"),
         "engines": MapOf(PERF_ENGINE, ID_PATTERN, "an engine profile id"),
+        "cpu_inference": PERF_CPU,
     },
     required=("name", "source", "smooth_max_p", "gpus", "links", "engines"),
     what="a performance calibration",

@@ -52,6 +52,29 @@ def model_spec(db: Database, model, overrides: dict | None = None, file: str | N
     return db.check_document("models", apply_overrides(load_yaml(path), overrides, file=str(path)), path)
 
 
+def model_rows(model: dict) -> dict:
+    """The model-shape rows of :data:`carbonsim.models.perf.layout.PARAM_NAMES` (``n_layers`` ...
+    ``moe_shared_ffn``) of a model spec (:func:`model_spec`)."""
+    moe = model.get("moe") or {}
+    heads = int(_v(model["heads"]))
+    return {
+        "n_layers": _v(model["layers"]),
+        "hidden": _v(model["hidden"]),
+        "n_heads": heads,
+        "n_kv_heads": _v(model.get("kv_heads", heads)),
+        "head_dim": _v(model.get("head_dim") or _v(model["hidden"]) / heads),
+        "ffn": _v(model["ffn"]),
+        "ffn_matrices": 3.0 if model.get("gated") else 2.0,
+        "vocab": _v(model["vocab"]),
+        "tied_embeddings": 1.0 if model.get("tied_embeddings") else 0.0,
+        "extra_params": _v(model.get("extra_params", 0.0)),
+        "moe_experts": _v(moe.get("experts", 0)),
+        "moe_top_k": _v(moe.get("top_k", 0)),
+        "moe_expert_ffn": _v(moe.get("expert_ffn", 0)),
+        "moe_shared_ffn": _v(moe.get("shared_ffn", 0)),
+    }
+
+
 def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: str | None = None) -> dict:
     """Rows of :data:`carbonsim.models.perf.layout.PARAM_NAMES` for one point.
 
@@ -103,22 +126,8 @@ def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: s
     # an engine fitted on its own kernels (llama.cpp) brings its efficiencies; others use the GPU's
     eff = {k: engine.get(k, eff[k]) for k in ("eta_compute", "eta_memory", "layer_overhead_s")}
     moe = model.get("moe") or {}
-    heads = int(_v(model["heads"]))
     return {
-        "n_layers": _v(model["layers"]),
-        "hidden": _v(model["hidden"]),
-        "n_heads": heads,
-        "n_kv_heads": _v(model.get("kv_heads", heads)),
-        "head_dim": _v(model.get("head_dim") or _v(model["hidden"]) / heads),
-        "ffn": _v(model["ffn"]),
-        "ffn_matrices": 3.0 if model.get("gated") else 2.0,
-        "vocab": _v(model["vocab"]),
-        "tied_embeddings": 1.0 if model.get("tied_embeddings") else 0.0,
-        "extra_params": _v(model.get("extra_params", 0.0)),
-        "moe_experts": _v(moe.get("experts", 0)),
-        "moe_top_k": _v(moe.get("top_k", 0)),
-        "moe_expert_ffn": _v(moe.get("expert_ffn", 0)),
-        "moe_shared_ffn": _v(moe.get("shared_ffn", 0)),
+        **model_rows(model),
         "weight_bytes": w_bytes,
         "kv_bytes": kv_bytes,
         "act_bytes": 2.0,
