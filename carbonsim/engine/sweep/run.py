@@ -369,8 +369,12 @@ def _best_points(plan: ChunkPlan, space: Space, best: dict, held: list[int] = ()
 
     gshape = [ex.shape[a] for a in plan.group_axes]
 
+    cache: dict = {}
+
     def group_coords(g: int) -> dict:
-        return dict(zip(plan.group_axes, (int(c) for c in np.unravel_index(g, gshape)))) if gshape else {}
+        if g not in cache:
+            cache[g] = dict(zip(plan.group_axes, (int(c) for c in np.unravel_index(g, gshape)))) if gshape else {}
+        return cache[g]
 
     own = {a: base_coords[a] for a in held}
     plans = []  # (objective, column, value, index, group coords or None for the own group's best)
@@ -408,8 +412,12 @@ def _best_points(plan: ChunkPlan, space: Space, best: dict, held: list[int] = ()
     res = plan.evaluator.evaluate(mat)
     values = ex.values(coords)
 
+    rows: dict = {}
+
     def metrics(j: int) -> dict:
-        return {k: _plain(v[j]) for k, v in res.items()}
+        if j not in rows:
+            rows[j] = {k: _plain(v[j]) for k, v in res.items()}
+        return dict(rows[j])
 
     def params_of(i: int) -> dict:
         return {k: _plain(x[needed[int(i)]]) for k, x in values.items()}
