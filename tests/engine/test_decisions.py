@@ -297,6 +297,19 @@ def test_chunk_size_and_dask_give_the_same_decisions(db, tmp_path):
     assert (tmp_path / "d" / "pareto.parquet").is_file()
 
 
+def test_a_column_this_kind_does_not_give_is_found_in_the_first_chunk_on_dask_too(db, tmp_path):
+    # slo_attainment is a result of online points: the offline table has none (known before the
+    # run only as a name some kind gives); the error is the same one line, and nothing is written
+    pytest.importorskip("distributed")
+    sc = scenario_from_dict({**OFFLINE, "constraints": {"slo_attainment": {"min": 0.9}}})
+    with pytest.raises(InputError, match=r"constraints.slo_attainment: 'slo_attainment' is not a numeric result "
+                                         r"column of offline sweeps; constraints bound one of: latency_s"):
+        run_sweep(sc, db, tmp_path / "o", chunk=1024, executor="local")
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(OptionError, match="'mean_batch' is not a numeric result column of offline"):
+        run_sweep(scenario_from_dict(OFFLINE), db, None, pareto=["total_g", "mean_batch"])
+
+
 def test_pareto_columns_are_checked(db):
     with pytest.raises(OptionError, match="'slo_attainment' is not a numeric result column of offline"):
         sweep(OFFLINE, db, pareto=["total_g", "slo_attainment"])

@@ -96,12 +96,19 @@ class Decisions:
         The space's axes that are held (the front is taken per combination of their values).
     shape : tuple of int
         The space's shape (axis sizes).
+    file, kind : str
+        The scenario file and the kind of point (``offline`` ...), for messages.
+    pareto_option : bool
+        The front's columns came from ``--pareto`` (not the scenario's ``pareto:``).
     """
 
     constraints: tuple = ()
     pareto: tuple = ()
     held_axes: tuple = ()
     shape: tuple = ()
+    file: str = ""
+    kind: str = ""
+    pareto_option: bool = False
 
     @property
     def active(self) -> bool:
@@ -191,6 +198,7 @@ def decide(dec: Decisions | None, metrics: dict, ok: np.ndarray, coords, groups:
     """
     if dec is None or not dec.active:
         return ok, None
+    check_columns(dec, metrics)  # the table's own columns (a few look-ups)
     n = len(ok)
     eligible = ok.copy()
     excluded, closest = [], {}
@@ -383,22 +391,36 @@ def constraints_of(scenario) -> tuple:
     return tuple(Constraint(c, b.get("min", -np.inf), b.get("max", np.inf)) for c, b in scenario.constraints.items())
 
 
-def check_columns(dec: Decisions, results: dict, scenario, kind: str, pareto_option: bool) -> None:
-    """Every constraint and front column must be a numeric result column of this kind of point.
+def check_columns(dec: Decisions, results: dict, known=()) -> None:
+    """Every constraint and front column must be a numeric result column of the sweep's table.
 
-    ``results`` is the evaluator's output for no points (its columns, cheaply)."""
+    Parameters
+    ----------
+    results : dict
+        Result columns: a chunk's (the table's), or the evaluator's for no points (cheap, before
+        the run: a column that depends on the points, such as a server's operational rate without
+        a grid, is missing there, so names in ``known`` pass that early check and meet the chunk's).
+    known : collection of str
+        Names every kind may give (:data:`carbonsim.engine.chain.RESULT_UNITS`).
+
+    Raises
+    ------
+    InputError
+        Naming ``constraints.COLUMN`` (or ``--pareto`` / ``pareto.columns``) and listing the columns.
+    """
     numeric = [k for k, v in results.items() if np.asarray(v).dtype != object]
+    ok = set(numeric) | (set(known) - {k for k, v in results.items() if np.asarray(v).dtype == object})
     listing = ", ".join(numeric)
     for c in dec.constraints:
-        if c.column not in numeric:
-            raise InputError(f"{c.column!r} is not a numeric result column of {kind} sweeps; constraints bound "
-                             f"one of: {listing}", file=scenario.file, field=f"constraints.{c.column}")
+        if c.column not in ok:
+            raise InputError(f"{c.column!r} is not a numeric result column of {dec.kind} sweeps; constraints bound "
+                             f"one of: {listing}", file=dec.file, field=f"constraints.{c.column}")
     for c, _ in dec.pareto:
-        if c not in numeric:
-            message = f"{c!r} is not a numeric result column of {kind} sweeps; fronts take two or three of: {listing}"
-            if pareto_option:
+        if c not in ok:
+            message = f"{c!r} is not a numeric result column of {dec.kind} sweeps; fronts take two or three of: {listing}"
+            if dec.pareto_option:
                 raise OptionError(message, "pareto")
-            raise InputError(message, file=scenario.file, field="pareto.columns")
+            raise InputError(message, file=dec.file, field="pareto.columns")
 
 
 def probe(evaluator, expansion) -> dict:

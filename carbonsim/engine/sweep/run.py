@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from carbonsim.engine.chain import RESULT_UNITS
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 from carbonsim.engine.inputs.options import check_options
@@ -155,9 +156,10 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     best_by, collect = kind.run_options(space, best_by, collect)
     held, chosen = dm.held_axes(scenario, space)  # circumstances: the best is chosen within their values
     group_axes = held + [a for a in _group_axes(best_by or [], space, fixed) if a not in held]
-    dec = dm.Decisions(dm.constraints_of(scenario), dm.pareto_columns(scenario, pareto), tuple(held), space.shape)
-    if dec.active:
-        dm.check_columns(dec, dm.probe(ev, space.expansion), scenario, kind.name, bool(pareto))
+    dec = dm.Decisions(dm.constraints_of(scenario), dm.pareto_columns(scenario, pareto), tuple(held), space.shape,
+                       scenario.file, kind.name, bool(pareto))
+    if dec.active:  # names no kind gives fail here, before any point is evaluated
+        dm.check_columns(dec, dm.probe(ev, space.expansion), RESULT_UNITS)
     plan = ChunkPlan(space.expansion, ev, objectives, group_axes, fixed, scenario.file, kind,
                      dec if dec.active else None)
 
