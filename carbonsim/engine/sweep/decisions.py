@@ -234,7 +234,9 @@ def keep_rows(summary: DecisionSummary | None, columns: dict) -> None:
         return
     f = summary.front
     local = f.rows.pop("_local")
-    f.rows.update({k: np.asarray(v)[local] for k, v in columns.items()})
+    for k, v in columns.items():  # a constant column (FixedColumn) is not expanded to the chunk's length
+        f.rows[k] = np.asarray(v)[local] if hasattr(v, "dtype") else np.full(
+            len(local), v.value, dtype=object if isinstance(v.value, str) else None)
 
 
 def least_per_group(values: np.ndarray, groups: np.ndarray) -> list[tuple[int, int]]:
@@ -288,6 +290,10 @@ def non_dominated(values: np.ndarray, groups: np.ndarray | None = None) -> np.nd
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
+    if n > PREFILTER_ABOVE:  # most points of a chunk fall to one point of their group: drop them first
+        alive = np.flatnonzero(_not_dominated_by_a_pivot(values, groups))
+        if len(alive) < n:
+            return alive[non_dominated(values[alive], groups[alive])]
     g = np.unique(groups, return_inverse=True)[1].ravel().astype(np.int64)
     if values.shape[1] == 2:
         return _front_2d(values, g)
@@ -298,6 +304,33 @@ def non_dominated(values: np.ndarray, groups: np.ndarray | None = None) -> np.nd
         members = order[a:b]
         out.append(members[_front_kd(values[members])])
     return np.sort(np.concatenate(out))
+
+
+#: Points above which :func:`non_dominated` first drops those a pivot of their group dominates.
+PREFILTER_ABOVE = 2048
+#: Most distinct groups a chunk may have for that (one pass over the points per group).
+PREFILTER_GROUPS = 16
+
+
+def _not_dominated_by_a_pivot(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Points that the lexicographically least point of their group does not dominate (that point
+    is on the front, so the others it dominates are not): a few O(n) passes per group, when a chunk
+    holds at most :data:`PREFILTER_GROUPS` groups; else every point."""
+    lo, hi = int(groups.min()), int(groups.max())
+    keep = np.ones(len(values), dtype=bool)
+    if hi - lo >= PREFILTER_GROUPS:
+        return keep
+    for u in range(lo, hi + 1):
+        mine = groups == u
+        if not mine.any():
+            continue
+        cand = mine
+        for j in range(values.shape[1]):  # the least first value, then the least second among those ...
+            col = np.where(cand, values[:, j], np.inf)
+            cand = cand & (col == col.min())
+        pivot = values[np.flatnonzero(cand)[0]]
+        keep &= ~mine | np.any(values < pivot, axis=1) | np.all(values == pivot, axis=1)
+    return keep
 
 
 def _front_2d(values: np.ndarray, g: np.ndarray) -> np.ndarray:
