@@ -98,7 +98,8 @@ def fig_pareto(points: pd.DataFrame, front: pd.DataFrame, columns: list[str], *,
                 ax.scatter(outside[x], outside[y], s=6, marker="x", color="0.8", linewidths=0.6, gid="outside",
                            label="outside the constraints", rasterized=len(outside) > 2000)
             if len(back):
-                ax.scatter(back[x], back[y], s=4, color="0.6", linewidths=0, gid="points", label="within the constraints",
+                ax.scatter(back[x], back[y], s=4, color="0.6", linewidths=0, gid="points",
+                           label="other points" + (" within the constraints" if len(outside) else ""),
                            rasterized=len(back) > 2000)
             for k, (_, g) in enumerate(groups):
                 label = _group_label(held, g.iloc[0])
