@@ -310,8 +310,10 @@ class SweepOutcome:
     points : pandas.DataFrame
         Every point: swept and fixed inputs, then results (units in ``units``).
     best : pandas.DataFrame
-        One row per objective (per group with ``best_by``): the best value, its point's inputs,
-        the baseline and the saving.
+        One row per objective, per combination of held circumstances and ``best_by`` values
+        (``group.<column>`` columns; one row per objective when nothing is held or grouped): the
+        best value among points meeting the constraints, its point's inputs, the baseline and
+        the saving.
     units : dict
         Column -> unit.
     result : SweepResult

@@ -6,6 +6,10 @@ from carbonsim.engine.sweep.run import Best, SweepResult
 from carbonsim.report.text import csv_text, json_text, table
 
 
+#: What the summary's "at" column says when a best point changes none of the choices.
+OWN_CHOICES = "(the scenario's own choices)"
+
+
 def _fmt(x) -> str:
     if isinstance(x, float):
         return f"{x:.4g}"
@@ -78,7 +82,7 @@ def _rows(bests, units: dict) -> list[dict]:
                     if b.baseline_value is None else _fmt(b.baseline_value) + ("*" if b.baseline_meets is False else ""),
                     "saving": saving,
                     "at": ", ".join(f"{k}={_fmt(v)}" for k, v in b.params.items() if k not in b.group)
-                    or "(base point)",
+                    or OWN_CHOICES,
                     "note": b.baseline_note or ""})
     return out
 
@@ -99,7 +103,7 @@ def _unmet_rows(unmet: list[dict]) -> list[dict]:
         got = ", ".join(f"{k} {_fmt(v)}" for k, v in c["values"].items())
         out.append({"objective": "(all)", "group": _label({k: v for k, v in u["group"].items() if k not in u["held"]}),
                     "best": "none meets the constraints", "baseline": "-", "saving": "-",
-                    "at": f"closest: {_label(c['params']) or '(base point)'} ({got})", "note": ""})
+                    "at": f"closest: {_label(c['params']) or OWN_CHOICES} ({got})", "note": ""})
     return out
 
 
