@@ -110,4 +110,7 @@ def cpu_rows(model: dict, workload: dict, *, peak_tflops: float, memory_bandwidt
         "engine_overlap": 0.0,
         "memory_utilization": _v(c["memory_utilization"]),
         "memory_reserve_gb": 0.0,
+        # no vLLM engine features on a CPU socket (docs/perf.md section 2): no per-step sync, no fixed
+        # attention time, no CUDA graphs, continuous batches
+        "step_sync_s": 0.0, "attn_head_s": 0.0, "graph_max_batch": 0.0, "static_batch": 0.0, "max_new_tokens": 0.0,
     }
