@@ -167,6 +167,7 @@ RESULT_UNITS = {
     "mfu": "fraction", "mbu": "fraction", "gpu_power_w": "W per GPU", "host_power_w": "W", "power_w": "W",
     "ci_g_per_kwh": "gCO2e/kWh", "memory_needed_gb": "GB per GPU", "max_batch": "requests",
     "feasible": "boolean", "infeasible_reason": "text", "psu_limited": "boolean",
+    "meets_constraints": "boolean (feasible and within every bound of the scenario's constraints)",
     # steady load
     "embodied_kg": "kgCO2e", "host_embodied_kg": "kgCO2e", "gpu_embodied_kg": "kgCO2e",
     "embodied_mg_per_s": "mgCO2e/s", "host_embodied_mg_per_s": "mgCO2e/s", "gpu_embodied_mg_per_s": "mgCO2e/s",
@@ -204,10 +205,22 @@ RESULT_UNITS = {
     "tokens": "output tokens served", "mean_utilization": "fraction",
     "sci_g_per_1k_tokens": "gCO2e per 1000 output tokens", "sci_g_per_request": "gCO2e per request",
 }
+#: Result columns where more is better (a Pareto front maximises them); every other numeric result
+#: (carbon, energy, latency, cost, power) is minimised. Declared here, beside the units, so the
+#: direction of a column is written once (:func:`result_sense`).
+MAXIMISED = frozenset({
+    "throughput_tok_s", "requests_per_s", "slo_attainment", "served_requests", "mfu", "mbu", "max_batch",
+    "tokens", "mean_utilization", "meets_constraints",
+})
 #: Where a mode means something else by a column name.
 MODE_UNITS = {"training": {"sci_g_per_1k_tokens": "gCO2e per 1000 training tokens"},
               "fleet": {"embodied_kg": "kgCO2e over the horizon (purchases net of the end credit)",
                         "operational_kg": "kgCO2e over the horizon", "total_kg": "kgCO2e over the horizon"}}
+
+
+def result_sense(name: str) -> str:
+    """``"max"`` for a result column where more is better (:data:`MAXIMISED`), else ``"min"``."""
+    return "max" if name in MAXIMISED else "min"
 
 
 def result_unit(name: str, mode: str | None = None) -> str:

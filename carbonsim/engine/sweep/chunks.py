@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from carbonsim.engine.sweep.decisions import Decisions, decide, keep_rows, merge
 from carbonsim.engine.sweep.evaluators import Evaluator
 from carbonsim.engine.sweep.space import Expansion
 from carbonsim.errors import InputError
@@ -27,6 +28,7 @@ class ChunkPlan:
     fixed: dict
     file: str
     kind: object = None  # the PointKind: units of the table's columns
+    decisions: Decisions | None = None  # constraints and Pareto front (sweep/decisions.py)
 
     def units(self, columns) -> dict[str, str]:
         """Column -> unit of the table's columns (inputs from the kind, results from the chain)."""
@@ -41,6 +43,7 @@ class ChunkSummary:
     n_feasible: int
     best: dict  # (objective, group index) -> (value, point index)
     columns: tuple = ()
+    decisions: object = None  # DecisionSummary: points meeting the constraints, the closest, the front
 
 
 def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkSummary]:
@@ -59,18 +62,22 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
         g = np.ravel_multi_index([coords[a] for a in plan.group_axes], gshape)
     else:
         g = np.zeros(n, dtype=np.int64)
+    values = ex.values(coords)
+    # the scenario's decisions (sweep/decisions.py): best points only among those meeting its constraints
+    eligible, decided = decide(plan.decisions, metrics, ok, coords, g, start, values)
     best = {}
     for objective, column in plan.objectives:
-        vals = np.where(ok, metrics[column], np.inf)
+        vals = np.where(eligible, metrics[column], np.inf)
         order = np.lexsort((vals, g))
         first = order[np.r_[True, g[order][1:] != g[order][:-1]]]
         for j in first:
             if np.isfinite(vals[j]):
                 best[(objective, int(g[j]))] = (float(vals[j]), start + int(j))
     columns = {k: FixedColumn(v, n) for k, v in plan.fixed.items()}
-    columns.update(ex.values(coords))
+    columns.update(values)
     columns.update(metrics)
-    return columns, ChunkSummary(int(ok.sum()), best, tuple(columns))
+    keep_rows(decided, columns)
+    return columns, ChunkSummary(int(ok.sum()), best, tuple(columns), decided)
 
 
 #: Columns that need a grid: a point without one is not held to them.
@@ -89,10 +96,19 @@ def _check_finite(plan: ChunkPlan, metrics: dict, ok: np.ndarray, start: int) ->
                              file=plan.file, field="sweep")
 
 
+#: Key of the running :class:`~carbonsim.engine.sweep.decisions.DecisionSummary` in the dict of
+#: best points that :func:`merge_best` fills (taken out by the run).
+DECISIONS = "decisions"
+
+
 def merge_best(into: dict, summary: ChunkSummary) -> None:
+    """Keep the least (value, point index) per key: the same answer in any order of chunks; and
+    add the chunk's decisions (constraints, closest point, front) under :data:`DECISIONS`."""
     for key, (v, i) in summary.best.items():
-        if key not in into or v < into[key][0]:
+        if key not in into or (v, i) < into[key]:
             into[key] = (v, i)
+    if summary.decisions is not None:
+        into[DECISIONS] = merge(into.get(DECISIONS), summary.decisions)
 
 
 class FixedColumn:
