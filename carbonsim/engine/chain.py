@@ -210,6 +210,13 @@ MODE_UNITS = {"training": {"sci_g_per_1k_tokens": "gCO2e per 1000 training token
                         "operational_kg": "kgCO2e over the horizon", "total_kg": "kgCO2e over the horizon"}}
 
 
+#: Rows of a point of each mode ("sampled": a steady-load point with the ranges it is drawn over),
+#: with each row's index (built once: a chain is built per call of the Python API).
+_ROWS = {mode: (rows, {name: i for i, name in enumerate(rows)}) for mode, rows in {
+    "load": LOAD_POINT_ROWS, "sampled": LOAD_POINT_ROWS + RANGE_ROWS, "tasks": LOAD_POINT_ROWS + TASK_ROWS,
+    "online": LOAD_POINT_ROWS + ONLINE_ROWS, "training": TRAINING_ROWS, "fleet": FLEET_ROWS}.items()}
+
+
 def result_unit(name: str, mode: str | None = None) -> str:
     """The unit of result column ``name`` ("" when it has none); ``sci_g_per_<unit>`` columns
     name their functional unit."""
@@ -346,10 +353,7 @@ class CarbonChain:
         self._uniforms = None
         self.embodied = embodied or (embodied_kernel if compiled else server_components_reference)
         self.perf = perf or (perf_kernel if compiled else offline_task_reference)
-        self.rows = {"load": LOAD_POINT_ROWS + (RANGE_ROWS if self.samples else ()),
-                     "tasks": LOAD_POINT_ROWS + TASK_ROWS, "online": LOAD_POINT_ROWS + ONLINE_ROWS,
-                     "training": TRAINING_ROWS, "fleet": FLEET_ROWS}[mode]
-        self.index = {name: i for i, name in enumerate(self.rows)}
+        self.rows, self.index = _ROWS["sampled" if self.samples else mode]
         #: Request traces online points refer to by index (:class:`~carbonsim.engine.inputs.serving.TraceBook`).
         self.traces: list = []
 
@@ -561,12 +565,14 @@ class CarbonChain:
     def _result(self, values: dict, mat: np.ndarray) -> ChainResult:
         return ChainResult(values, self.mode, mat, self.index)
 
-    def run_load(self, mat: np.ndarray, components: bool = False) -> ChainResult:
+    def run_load(self, mat: np.ndarray, components: bool = False, comps: np.ndarray | None = None) -> ChainResult:
         """A server at a steady load: embodied kg (host, GPU, total, and by component when
         ``components``), the embodied, operational and total rates [mg/s] split host/GPU, power
-        [W]; with a period of use (row ``period_yr``) also its totals (:meth:`over_period`)."""
+        [W]; with a period of use (row ``period_yr``) also its totals (:meth:`over_period`).
+        ``comps``: stage 1's result for these points when the caller already has it
+        (:meth:`components_kg`), so the embodied model runs once."""
         ix = self.index
-        comps = self.components_kg(mat)
+        comps = self.components_kg(mat) if comps is None else comps
         host_kg, gpu_kg = comps[:N_HOST].sum(axis=0), comps[N_HOST:].sum(axis=0)
         host_rate = embodied_rate_mg_per_s(host_kg, mat[ix["host_lifetime_yr"]])
         gpu_rate = embodied_rate_mg_per_s(gpu_kg, mat[ix["gpu_lifetime_yr"]])
