@@ -12,6 +12,7 @@ asserts are the numbers the documentation states and the data a calibration fits
 
 Modules: :mod:`~carbonsim.validation.published` (the seed paper's, ACT's and EcoServe's published
 numbers), :mod:`~carbonsim.validation.vendor_lca` (vendor server carbon footprints),
+:mod:`~carbonsim.validation.gpu_lca` (GPU cards against component LCAs),
 :mod:`~carbonsim.validation.energy` and :mod:`~carbonsim.validation.energy_report` (measured LLM
 energy), :mod:`~carbonsim.validation.serving` (online serving), :mod:`~carbonsim.validation.training`
 (training runs), :mod:`~carbonsim.validation.inventory_power` (inventory power on SPECpower),

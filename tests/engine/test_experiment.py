@@ -121,13 +121,13 @@ APPLE_MBP14_KG = 209.0
 
 @pytest.mark.parametrize("coefficients", ["hotcarbon24", "server-lca"])
 def test_laptop_embodied_below_apples_footprint_by_the_stated_share(coefficients):
-    # docs/experiments.md section 4: carbonsim is 23-42 % below (no display or battery term)
+    # docs/experiments.md section 4: carbonsim is 23-38 % below (no display or battery term)
     kg = carbonsim.embodied("macbook-pro-14-m3-pro", coefficients).total_kg
     assert 0.55 * APPLE_MBP14_KG < kg < 0.80 * APPLE_MBP14_KG
 
 
 @pytest.mark.xfail(strict=True, reason="carbonsim's embodied model has no display or battery term: a laptop comes "
-                                       "out 23-42 % below Apple's product footprint (docs/experiments.md)")
+                                       "out 23-38 % below Apple's product footprint (docs/experiments.md)")
 def test_laptop_embodied_within_20_percent_of_apples_footprint():
     assert carbonsim.embodied("macbook-pro-14-m3-pro", "server-lca").total_kg == pytest.approx(APPLE_MBP14_KG, rel=0.2)
 

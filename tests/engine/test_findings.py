@@ -46,12 +46,15 @@ def _tp(df, model, grid=None):
             _series(df, **sel, **{"workload.tensor_parallel": 2}))
 
 
-def test_best_edp_batch_is_16_64_128(sweeps):
-    # seed §5.1 / Fig. 8: the optimal EDP and CDP batch differs by model and grows with complexity;
-    # the seed's optima are 16 (OPT-125m), 64 (Llama-2-7B) and 128 (Qwen-MoE)
+def test_best_edp_batch_grows_with_model_complexity(sweeps):
+    # seed §5.1 / Fig. 8: "the optimal CDP/CEP/EDP is achieved at different batch sizes (8-512) for
+    # different models ... the optimal batch size grows larger as the model becomes more complex"
+    # (OPT-125m < Llama-7B < Qwen-MoE). The seed gives no per-model optimum.
     df = sweeps["seed-batching"]
     for metric in ("edp_j_s", "cdp_g_s"):
         best = [int(_series(df, model=m)[metric].idxmin()) for m in MODELS]
+        assert all(8 <= b <= 512 for b in best) and best[0] < best[1] < best[2], (metric, best)
+        # carbonsim's own optima (docs/findings.md states them as carbonsim's output)
         assert best == [16, 64, 128], (metric, best)
 
 
@@ -118,15 +121,32 @@ def test_moe_is_more_carbon_efficient_than_dense_at_iso_accuracy(sweeps):
     assert 0.05 < gain.loc[64] < 0.30
 
 
+# seed Fig. 2 (A100 x4 server, per second; the 1,100 W is back-derived from the bars): embodied
+# 9.98 mg/s against operational 250.56 (coal), 149.72 (gas), 12.53 (solar), 7.33 (hydro), 3.67
+# (nuclear), 3.36 (wind): operational dominates coal, gas AND solar; embodied hydro, nuclear, wind.
+FIG2_DOMINANT = {"coal": "operational_g", "gas": "operational_g", "solar": "operational_g",
+                 "hydro": "embodied_g", "nuclear": "embodied_g", "wind": "embodied_g"}
+
+
+def _dominates(df, grid):
+    d = df[df["datacenter.grid"] == grid]
+    dominant = FIG2_DOMINANT[grid]
+    other = "embodied_g" if dominant == "operational_g" else "operational_g"
+    return (d[dominant] > d[other]).all()
+
+
 def test_embodied_dominates_clean_grids_operational_coal(sweeps):
-    # seed Fig. 2 / §5: on clean grids (wind, nuclear, hydro, solar) embodied carbon dominates a
-    # task's footprint; on coal and gas the operational part does
-    df = sweeps["seed-grid-sources"]
-    for grid, dominant in (("coal", "operational_g"), ("gas", "operational_g"), ("solar", "embodied_g"),
-                           ("hydro", "embodied_g"), ("nuclear", "embodied_g"), ("wind", "embodied_g")):
-        d = df[df["datacenter.grid"] == grid]
-        other = "embodied_g" if dominant == "operational_g" else "operational_g"
-        assert (d[dominant] > d[other]).all(), grid
+    # seed Fig. 2 / §5: embodied carbon dominates a task's footprint on hydro, nuclear and wind;
+    # the operational part on coal and gas (solar: the next test)
+    for grid in ("coal", "gas", "hydro", "nuclear", "wind"):
+        assert _dominates(sweeps["seed-grid-sources"], grid), grid
+
+
+@pytest.mark.xfail(strict=True, reason="not reproduced: per task at the default configuration's modelled power, "
+                   "solar's operational carbon is 48-49 % of the embodied (embodied 67-68 % of the total); Fig. 2's "
+                   "bars (12.53 against 9.98 mg/s) are drawn at the 1,100 W back-derived from them (docs/findings.md)")
+def test_solar_is_operational_dominated_as_in_fig2(sweeps):
+    assert _dominates(sweeps["seed-grid-sources"], "solar")
 
 
 @pytest.mark.xfail(strict=True, reason="not reproduced: TP=2 is slower for Llama-2-7B in the seed's setup, "
@@ -141,10 +161,73 @@ def test_tp_preferred_on_clean_grids_not_on_coal(sweeps):
     assert (two["total_g"] > one["total_g"]).all()
 
 
+# --- MoE: the seed's Qwen-MoE rows (§5.2, Fig. 9) -----------------------------------------------
+MOE = "qwen1.5-moe-a2.7b"
+
+
+def test_qwen_moe_against_llama_per_task_is_carbonsims_output(sweeps):
+    # carbonsim's own output, stated in docs/findings.md: at the default configuration Qwen1.5-MoE
+    # emits 25-37 % MORE per task than Llama-2-7B at batches 16-64 (where both have their best EDP),
+    # less at small batches (a third of the weights read per token) and at 256-512 (the experts'
+    # weights amortised over a saturated expert set)
+    df = sweeps["seed-batching"]
+    diff = _series(df, model=MOE)["total_g"] / _series(df, model="llama-2-7b")["total_g"] - 1
+    assert ((diff.loc[[16, 32, 64]] > 0.24) & (diff.loc[[16, 32, 64]] < 0.38)).all(), diff.round(3).tolist()
+    assert (diff.loc[[1, 2, 4, 8, 256, 512]] < 0).all(), diff.round(3).tolist()
+
+
+@pytest.mark.xfail(strict=True, reason="not reproduced at batches 16-64: Qwen1.5-MoE emits 25-37 % more per task "
+                   "than Llama-2-7B there (and 15-27 % less at 256-512), not a comparable amount (docs/findings.md)")
+def test_qwen_moe_has_a_carbon_profile_comparable_to_llama(sweeps):
+    # seed §5.2: "QWen has a better model quality than Llama-7B but has a comparative energy and
+    # carbon profile, especially under larger batch sizes". Read as: within 20 % per task at every
+    # batch of 16 and more (any tolerance below 37 % fails the same way)
+    df = sweeps["seed-batching"]
+    diff = _series(df, model=MOE)["total_g"] / _series(df, model="llama-2-7b")["total_g"] - 1
+    assert (diff.loc[diff.index >= 16].abs() < 0.20).all(), diff.round(3).tolist()
+
+
+def test_no_tp_for_energy_with_moe(sweeps):
+    # seed §5.2: "No-TP is preferred for energy [Llama and MoE], and the gain is large (55 % at
+    # best)". carbonsim: TP=2 costs Qwen1.5-MoE more energy per task at every batch, 5-60 %
+    one, two = _tp(sweeps["seed-tensor-parallel"], MOE)
+    cost = two["energy_j"] / one["energy_j"] - 1
+    assert (cost > 0).all() and cost.max() > 0.5, cost.round(3).tolist()
+
+
+@pytest.mark.xfail(strict=True, reason="not reproduced: in the seed's setup (synchronous engine) TP=2 is slower "
+                   "for Qwen1.5-MoE at every batch but 32 (+0.8 %): 1-64 % slower (docs/findings.md)")
+def test_tp_gives_moe_a_small_latency_gain(sweeps):
+    # seed §5.2: for larger models "like Llama and MoE", TP is preferred for latency, the win small
+    one, two = _tp(sweeps["seed-tensor-parallel"], MOE)
+    gain = 1 - two["latency_s"] / one["latency_s"]
+    assert ((gain > 0) & (gain < 0.10)).all(), gain.round(3).tolist()
+
+
+@pytest.mark.xfail(strict=True, reason="not reproduced: embodied carbon per task follows latency, so TP=2 carries "
+                   "1-64 % MORE embodied carbon per task for Qwen1.5-MoE at every batch but 32 (docs/findings.md)")
+def test_tp_lowers_embodied_carbon_for_moe(sweeps):
+    # seed §5.2: TP is preferred for embodied carbon for larger models (Llama and MoE; 17 % at best)
+    one, two = _tp(sweeps["seed-tensor-parallel"], MOE)
+    assert (two["embodied_g"] < one["embodied_g"]).all()
+
+
+@pytest.mark.xfail(strict=True, reason="not reproduced: Qwen1.5-MoE's TP=2 latency gain rises from -64 % at batch 1 "
+                   "to +0.8 % at 32, then falls to -43 % at 512 (docs/findings.md)")
+def test_moe_tp_gain_grows_with_batch(sweeps):
+    # seed §5.2: for MoE "the bigger the batch size, the more carbon efficiency gain or latency
+    # improvement TP can bring"
+    one, two = _tp(sweeps["seed-tensor-parallel"], MOE)
+    gain = (1 - two["latency_s"] / one["latency_s"]).to_numpy()
+    assert np.all(np.diff(gain) > 0), gain.round(3).tolist()
+
+
 def test_findings_doc_states_what_holds():
     text = (Path(__file__).resolve().parents[2] / "docs" / "findings.md").read_text()
     for test in ("test_tp_gives_llama_a_small_latency_gain", "test_tp_lowers_embodied_carbon_for_larger_models",
-                 "test_tp_preferred_on_clean_grids_not_on_coal"):
+                 "test_tp_preferred_on_clean_grids_not_on_coal", "test_solar_is_operational_dominated_as_in_fig2",
+                 "test_qwen_moe_has_a_carbon_profile_comparable_to_llama", "test_tp_gives_moe_a_small_latency_gain",
+                 "test_tp_lowers_embodied_carbon_for_moe", "test_moe_tp_gain_grows_with_batch"):
         line = next(x for x in text.splitlines() if test in x)
         assert "not reproduced" in line, test
 

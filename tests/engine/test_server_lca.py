@@ -22,7 +22,7 @@ from carbonsim.models.embodied.layout import P
 HEADER = "id,cpu_model,cpu_count,cores_total,cpu_tdp_w,dram_gb,ssd_count,ssd_gb,hdd_count,hdd_gb,gpu_model,gpu_count,psu_w,year\n"
 NEW_ROWS = ("server_year", "ssd_count", "ssd_kg_per_drive", "hdd_count", "hdd_kg_per_drive", "ssd_trend_ref_year",
             "ssd_trend_decline_per_yr", "ssd_floor_kg_per_gb", "ssd_ceiling_kg_per_gb", "assembly_kg",
-            "unitemised_ref_kg", "unitemised_ref_year", "unitemised_decline_per_yr")
+            "unitemised_ref_kg", "unitemised_ref_year", "unitemised_decline_per_yr", "fab_defect_density_per_cm2")
 
 
 def _server(db, year=None, **host):
@@ -113,6 +113,9 @@ def test_samples_draw_the_new_ranges(db):
      "host.unitemised_electronics.fitted_years", "first <= last"),
     ("unitemised_electronics: {ref_kg: 610, decline_per_yr: 0.1}", "host.unitemised_electronics.ref_year",
      "required key is missing"),
+    # the low end of U0 may be negative (a calibrated spread of vendor methods), its value may not
+    ("unitemised_electronics: {ref_kg: {value: -5, low: -10, high: 0}, ref_year: 2017, decline_per_yr: 0.1}",
+     "host.unitemised_electronics.ref_kg", "below 0"),
 ])
 def test_bad_coefficient_sets_are_reported_with_their_field(tmp_path, text, field, words):
     base = (shipped_database_dir() / "coefficients" / "hotcarbon24.yaml").read_text()
@@ -169,7 +172,40 @@ def test_cli_inventory_help_and_override(tmp_path):
 def test_server_lca_set_cites_every_number(db):
     cs = load_coefficients("server-lca", db)
     assert {"dell-r740-lca", "boaviztapi-2.5.0", "uba-green-cloud-2021", "teehan-kandlikar-2013", "act-repo",
-            "tannu-nair-hotcarbon22", "carbonsim-estimate", "li-hotcarbon24", "eserve-code"} <= cs.sources()
+            "tannu-nair-hotcarbon22", "carbonsim-estimate", "li-hotcarbon24", "eserve-code",
+            "ademe-gpu-lca-2026"} <= cs.sources()
+
+
+def test_negative_low_end_of_u0_is_allowed_and_drawn(tmp_path, db):
+    # the shipped range of U0 reaches below 0 (vendor methods that count less than the itemised
+    # parts); a set with it checks clean and its draws reach below the term's value
+    cs = load_coefficients("server-lca", db)
+    ref = cs.host["unitemised_electronics"]["ref_kg"]
+    assert ref.low < 0 < ref.value < ref.high
+    e = embodied(_server(db, 2017), cs, samples=2000, seed=3)
+    # the unitemised term alone spans ref.low..ref.high: the host's band is wider than the itemised parts'
+    assert e.uncertainty["host_kg"]["p95"] - e.uncertainty["host_kg"]["p5"] > 0.5 * (ref.high - ref.low)
+
+
+def test_gpu_dies_get_murphys_yield_in_server_lca_only(db):
+    # server-lca: the GPU package is ACT's die model over the set's yield times Murphy's yield of the
+    # die area (0.1 defects/cm2); the other sets keep ACT's one yield (defect density 0)
+    import math
+
+    from carbonsim.models.embodied.logic import carbon_per_area_kg_per_cm2, murphy_yield
+
+    srv = server_from_dict({"name": "x", "gpus": {"part": "nvidia-a100-pcie-40gb", "count": 1},
+                            "host": {"cpus": {"die_area_mm2": 100, "node": "7nm", "count": 1},
+                                     "dram": {"gb": 0, "technology": "ddr4"}}}, db)
+    cs = load_coefficients("server-lca", db)
+    f = cs.node("7nm", "x")
+    y = cs.fab_yield * float(murphy_yield(8.26, 0.1))
+    expect = 8.26 * carbon_per_area_kg_per_cm2(cs.fab_ci_g_per_kwh.value, f.epa_kwh_per_cm2, f.gpa_g_per_cm2,
+                                               f.mpa_g_per_cm2, y)
+    assert embodied(srv, cs).gpu_components_kg["soc"] == pytest.approx(expect, rel=1e-12)
+    assert murphy_yield(8.26, 0.1) == pytest.approx(((1 - math.exp(-0.826)) / 0.826) ** 2, rel=1e-12)
+    for set_id in ("hotcarbon24", "ecoserve", "act"):
+        assert server_column(srv, load_coefficients(set_id, db)).value[P["fab_defect_density_per_cm2"]] == 0
 
 
 def test_on_drive_dram_counts_as_dram_whatever_the_year(db):

@@ -108,13 +108,15 @@ def test_seed_horizontal_placement_lowers_gpu_power():
     assert (power < -0.05).all()
 
 
-def test_seed_operational_saving_is_not_reproduced():
-    # The seed reports -27 % operational carbon for horizontal placement (3.057 vs 4.206 gCO2e
-    # for 200 requests, averaged over QPS 2/4/8). carbonsim does not reproduce it: the lower
-    # power is offset by the longer run (slower TPOT drains the 200 requests later), and the
-    # average change stays within +/-10 % for both engine forms (docs/validation.md explains).
-    # This test pins that documented finding; if it fails, update docs/validation.md.
+@pytest.mark.xfail(strict=True, reason="not reproduced: carbonsim's operational change of horizontal placement, "
+                   "averaged over QPS 2/4/8, stays within +/-10 % for both engine forms (the lower GPU power is "
+                   "offset by the longer run: slower TPOT drains the 200 requests later); the seed reports -27 % "
+                   "(docs/validation.md, docs/findings.md)")
+def test_seed_operational_saving_is_reproduced():
+    # The seed (§5.3): horizontal placement "improves the operational carbon by around 30 %"
+    # (3.057 vs 4.206 gCO2e for 200 requests, averaged over QPS 2/4/8: -27 %). The claim at its
+    # size: a saving of at least 20 % (averaged over the rates) for every engine form.
     seed = value("seed-53-op-h") / value("seed-53-op-v") - 1
-    op = placement_ratios(seed_points(SEED_SCENARIO), "operational_g").groupby(level=0).mean()
     assert seed < -0.25
-    assert (op.abs() < 0.10).all()
+    op = placement_ratios(seed_points(SEED_SCENARIO), "operational_g").groupby(level=0).mean()
+    assert (op < -0.20).all(), op.round(3).to_dict()

@@ -35,6 +35,10 @@ def random_params(n, seed):
     p[P["ssd_floor_kg_per_gb"]] = np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0.0, 0.02, n))
     p[P["ssd_ceiling_kg_per_gb"]] = np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0.02, 0.2, n))
     p[P["unitemised_ref_kg"]] = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0.0, 2000.0, n))
+    # die areas of real dies (up to 20 cm2) with and without Murphy's defect density
+    for k in ("gpu_die1", "gpu_die2", "cpu_die1", "cpu_die2"):
+        p[P[f"{k}_area_cm2"]] = rng.uniform(0.0, 20.0, n)
+    p[P["fab_defect_density_per_cm2"]] = np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0.0, 0.5, n))
     return p
 
 

@@ -229,6 +229,8 @@ FAB = Fields(
         "abatement_pct": Number(95, 99),
         "yield": Number(0, 1, exclusive_min=True),
         "packaging_kg_per_ic": Q(),
+        # Murphy's die yield, multiplied into "yield" (models/embodied/logic.py); absent = 0 = none
+        "defect_density_per_cm2": Q(),
         "note": Text(),
     },
     required=("logic", "abatement_pct", "yield", "packaging_kg_per_ic"),
@@ -280,6 +282,9 @@ def _unitemised_rules(u: dict):
     years = u.get("fitted_years")
     if years is not None and (len(years) != 2 or years[0] > years[1]):
         yield "fitted_years", "give two years, first <= last"
+    ref = u.get("ref_kg")
+    if ref is not None and ref.value < 0:
+        yield "ref_kg", f"value {ref.value:g} is below 0 (only its low end may be: a calibrated spread)"
 
 
 COEFF_CPU = _WithRules(Fields(
@@ -309,9 +314,11 @@ SSD_TREND = _WithRules(Fields(
 ), _trend_rules)
 # ref_kg x exp(-decline_per_yr x (year - ref_year)) (models/embodied/electronics.py);
 # fitted_years: the span of server years ref_kg was fitted on (outside it, a note says so).
+# ref_kg's low end may be negative: its range is the spread of vendor methods, calibrated so that
+# the Monte-Carlo band holds vendor figures (docs/embodied.md, Uncertainty); its value may not.
 UNITEMISED = _WithRules(Fields(
     {
-        "ref_kg": Q(),
+        "ref_kg": Q(minimum=None),
         "ref_year": Count(1990, 2100),
         "decline_per_yr": Q(),
         "fitted_years": ListOf(Count(1990, 2100), 2),

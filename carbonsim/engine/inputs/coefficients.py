@@ -54,6 +54,8 @@ class CoefficientSet:
         self.fab_yield = fab["yield"]
         self.abatement_pct = fab["abatement_pct"]
         self.packaging_kg_per_ic: Quantity = fab["packaging_kg_per_ic"]
+        #: Murphy's die-yield defect density (0: the set's yield alone, ACT's model)
+        self.defect_density_per_cm2: Quantity = fab.get("defect_density_per_cm2") or q(0.0)
         self.logic = db.get("logic", fab["logic"]) if db.has("logic", fab["logic"]) else None
         if self.logic is None:
             raise InputError(f"unknown logic node table {fab['logic']!r}", file=file, field="fab.logic")

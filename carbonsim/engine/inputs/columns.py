@@ -177,6 +177,7 @@ def _server_rows(server: Server, cs: CoefficientSet) -> ParamColumn:
     col.put("fab_ci_g_per_kwh", cs.fab_ci_g_per_kwh)
     col.put("fab_yield", cs.fab_yield)
     col.put("packaging_kg_per_ic", cs.packaging_kg_per_ic)
+    col.put("fab_defect_density_per_cm2", cs.defect_density_per_cm2)
     col.put("memory_storage_yield", cs.host.get("memory_storage_yield", 1.0))
 
     # --- GPU card --------------------------------------------------------------------------------

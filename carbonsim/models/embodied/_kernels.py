@@ -66,6 +66,7 @@ _ASM = P["assembly_kg"]
 _U_KG = P["unitemised_ref_kg"]
 _U_REF_Y = P["unitemised_ref_year"]
 _U_DECL = P["unitemised_decline_per_yr"]
+_D0 = P["fab_defect_density_per_cm2"]
 _OUT_SSD = C["ssd"]
 _OUT_HDD = C["hdd"]
 _OUT_ASM = C["assembly"]
@@ -80,8 +81,10 @@ assert P["packaging_kg"] == _FIXED + 5 and C["packaging"] == _OUT_FIXED + 5
 
 
 @njit(cache=True, inline="always")
-def _die_group_kg(p, row, j, fab_ci, fab_yield):
-    cpa_g = (fab_ci * p[row + 2, j] + p[row + 3, j] + p[row + 4, j]) / fab_yield
+def _die_group_kg(p, row, j, fab_ci, fab_yield, d0):
+    x = p[row, j] * d0  # Murphy's yield of the die's area (1 without a defect density)
+    y = fab_yield * ((-math.expm1(-x) / x) ** 2 if x > 0.0 else 1.0)
+    cpa_g = (fab_ci * p[row + 2, j] + p[row + 3, j] + p[row + 4, j]) / y
     return p[row + 1, j] * p[row, j] * cpa_g * 1e-3
 
 
@@ -100,9 +103,10 @@ def server_components_kernel(params, out):
         fab_y = p[_FAB_Y, j]
         pkg = p[_PKG, j]
         msy = p[_MSY, j]
+        d0 = p[_D0, j]
         # GPU card
         if p[_G_USE, j] > 0.5:
-            soc = (_die_group_kg(p, _G_D1, j, fab_ci, fab_y) + _die_group_kg(p, _G_D2, j, fab_ci, fab_y)
+            soc = (_die_group_kg(p, _G_D1, j, fab_ci, fab_y, d0) + _die_group_kg(p, _G_D2, j, fab_ci, fab_y, d0)
                    + p[_G_SOC_IC, j] * pkg)
         else:
             soc = p[_G_SOC, j]
@@ -119,7 +123,7 @@ def server_components_kernel(params, out):
         out[_OUT_GPU + 5, j] = cards * p[_G_LINK, j]
         # host
         if p[_C_USE, j] > 0.5:
-            cpu = (_die_group_kg(p, _C_D1, j, fab_ci, fab_y) + _die_group_kg(p, _C_D2, j, fab_ci, fab_y)
+            cpu = (_die_group_kg(p, _C_D1, j, fab_ci, fab_y, d0) + _die_group_kg(p, _C_D2, j, fab_ci, fab_y, d0)
                    + p[_C_IC, j] * pkg)
         else:
             cpu = p[_C_GIVEN, j]

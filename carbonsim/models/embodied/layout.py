@@ -7,8 +7,9 @@ the host's fixed chassis parts by ``host_share`` (the VM's share of a multi-GPU 
 
 Rows added after the first release are appended at the end (the kernel reads the earlier rows by
 fixed offsets): the server's year, per-drive SSD and HDD parts, the SSD kg/GB trend by year,
-final assembly and the unitemised-electronics term (the ``server-lca`` coefficient set). Zero in
-all of them reproduces the earlier model exactly.
+final assembly and the unitemised-electronics term (the ``server-lca`` coefficient set), and the
+defect density of an area-dependent die yield. Zero in all of them reproduces the earlier model
+exactly.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ PARAM_NAMES: tuple[str, ...] = (
     "assembly_kg",
     # unitemised electronics: host_share x ref_kg x exp(-decline x (server_year - ref_year))
     "unitemised_ref_kg", "unitemised_ref_year", "unitemised_decline_per_yr",
+    # appended: defect density of the die yield (Murphy's model, per die area; 0 = fab_yield alone)
+    "fab_defect_density_per_cm2",
 )
 
 #: Row index of each parameter.

@@ -9,6 +9,8 @@ References
 
 from __future__ import annotations
 
+import numpy as np
+
 #: Abatement levels ACT tabulates gas emissions for [%].
 ABATEMENT_LOW_PCT = 95.0
 ABATEMENT_HIGH_PCT = 99.0
@@ -68,6 +70,48 @@ def carbon_per_area_kg_per_cm2(fab_ci_g_per_kwh, epa_kwh_per_cm2, gpa_g_per_cm2,
     2.318 kg/cm²; with coal (820 g/kWh) and 95 % abatement, 28nm gives 1.615 kg/cm².
     """
     return (fab_ci_g_per_kwh * epa_kwh_per_cm2 + gpa_g_per_cm2 + mpa_g_per_cm2) / fab_yield / 1000.0
+
+
+def murphy_yield(area_cm2, defect_density_per_cm2):
+    r"""Share of good dies of a given area, Murphy's model [2]_ (1 where the density is 0).
+
+    .. math:: Y_M = \left(\frac{1 - e^{-A D_0}}{A D_0}\right)^2
+
+    ACT [1]_ divides by one yield whatever the die's size; a large die loses more of its wafer
+    to defects. carbonsim multiplies the coefficient set's yield by :math:`Y_M`, so
+    :math:`D_0 = 0` (every set but ``server-lca``) leaves ACT's model unchanged.
+
+    Parameters
+    ----------
+    area_cm2 : numeric
+        Area of one die [cm²].
+    defect_density_per_cm2 : numeric
+        :math:`D_0` [1/cm²] (0.1 in the ADEME GPU model [3]_, as in SemiAnalysis' die-yield
+        calculator).
+
+    Returns
+    -------
+    numeric
+        Fraction of good dies, 0..1.
+
+    References
+    ----------
+    .. [2] B. T. Murphy, "Cost-size optima of monolithic integrated circuits", Proc. IEEE 52
+       (1964) 1537–1545.
+    .. [3] E. Lees-Perasso, D. Ekchajzer, G. Roussilhe, T. De Latour, *Analyses de cycle de vie
+       de GPU pour l'intelligence artificielle*, ADEME 2026 (parametric model; Falk et al.,
+       arXiv 2509.00093, 2025).
+
+    Examples
+    --------
+    The 826 mm² A100 die at 0.1 defects per cm²:
+
+    >>> round(float(murphy_yield(8.26, 0.1)), 4)
+    0.4633
+    """
+    x = np.asarray(area_cm2, dtype=float) * np.asarray(defect_density_per_cm2, dtype=float)
+    safe = np.where(x > 0, x, 1.0)
+    return np.where(x > 0, (-np.expm1(-safe) / safe) ** 2, 1.0)
 
 
 def die_kg(area_cm2, cpa_kg_per_cm2, count=1):

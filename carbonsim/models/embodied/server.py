@@ -38,7 +38,7 @@ import numpy as np
 from carbonsim.models.embodied.board import pcb_kg, pdn_kg
 from carbonsim.models.embodied.electronics import unitemised_electronics_kg
 from carbonsim.models.embodied.layout import COMPONENTS, N_COMPONENTS, P
-from carbonsim.models.embodied.logic import carbon_per_area_kg_per_cm2, die_kg, packaging_kg
+from carbonsim.models.embodied.logic import carbon_per_area_kg_per_cm2, die_kg, murphy_yield, packaging_kg
 from carbonsim.models.embodied.memory import capacity_kg
 from carbonsim.models.embodied.storage import flash_kg_per_gb, per_drive_kg
 from carbonsim.models.embodied.thermal import cooling_kg
@@ -48,9 +48,10 @@ def _dies_kg(p, prefix: str):
     total = 0.0
     for group in ("die1", "die2"):
         k = f"{prefix}_{group}_"
+        die_yield = p[P["fab_yield"]] * murphy_yield(p[P[k + "area_cm2"]], p[P["fab_defect_density_per_cm2"]])
         cpa = carbon_per_area_kg_per_cm2(
             p[P["fab_ci_g_per_kwh"]], p[P[k + "epa_kwh_per_cm2"]], p[P[k + "gpa_g_per_cm2"]],
-            p[P[k + "mpa_g_per_cm2"]], p[P["fab_yield"]],
+            p[P[k + "mpa_g_per_cm2"]], die_yield,
         )
         total += die_kg(p[P[k + "area_cm2"]], cpa, p[P[k + "count"]])
     return total
