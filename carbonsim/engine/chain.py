@@ -207,7 +207,17 @@ RESULT_UNITS = {
 #: Where a mode means something else by a column name.
 MODE_UNITS = {"training": {"sci_g_per_1k_tokens": "gCO2e per 1000 training tokens"},
               "fleet": {"embodied_kg": "kgCO2e over the horizon (purchases net of the end credit)",
-                        "operational_kg": "kgCO2e over the horizon", "total_kg": "kgCO2e over the horizon"}}
+                        "operational_kg": "kgCO2e over the horizon", "total_kg": "kgCO2e over the horizon",
+                        # a fleet's years (run_fleet(per_year=True)): one value per point and year
+                        "year_demand_tok_s": "output tokens/s (the year's demand)",
+                        "year_gpu_sets_bought": "servers' GPU sets bought in the year",
+                        "year_gpus_bought": "GPUs bought in the year", "year_hosts_bought": "hosts bought in the year",
+                        "year_gpu_sets_in_service": "servers' GPU sets in service",
+                        "year_hosts_in_service": "hosts in service", "year_capacity_tok_s": "output tokens/s",
+                        "year_utilization": "fraction", "year_energy_kwh": "kWh (IT) in the year",
+                        "year_operational_kg": "kgCO2e in the year",
+                        "year_embodied_kg": "kgCO2e in the year (purchases)",
+                        "year_generation": "index of the generation bought", "year_ci_g_per_kwh": "gCO2e/kWh"}}
 
 
 #: Rows of a point of each mode ("sampled": a steady-load point with the ranges it is drawn over),
@@ -554,13 +564,14 @@ class CarbonChain:
                                mat[ix["mem_util"]], mat[ix["host_mem_w"]], mat[ix["host_const_w"]])
         return mat[ix["host_share"]] * chassis
 
-    def evaluate(self, mat: np.ndarray) -> ChainResult:
+    def evaluate(self, mat: np.ndarray, **options) -> ChainResult:
         """All results of the points in ``mat`` (shape ``(len(rows), n)``), by the chain's mode:
         :meth:`run_load` (with embodied kg by component), :meth:`run_tasks`, :meth:`run_online`,
-        :meth:`run_training` or :meth:`run_fleet`."""
+        :meth:`run_training` or :meth:`run_fleet`; ``options`` go to that entry point (a fleet's
+        ``per_year``)."""
         if self.mode == "load":
-            return self.run_load(mat, components=True)
-        return getattr(self, f"run_{self.mode}")(mat)
+            return self.run_load(mat, components=True, **options)
+        return getattr(self, f"run_{self.mode}")(mat, **options)
 
     def _result(self, values: dict, mat: np.ndarray) -> ChainResult:
         return ChainResult(values, self.mode, mat, self.index)

@@ -7,7 +7,7 @@ plain arrays and names, whatever the kind of point (:mod:`carbonsim.engine.sweep
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,9 @@ class ChunkPlan:
     fixed: dict
     file: str
     kind: object = None  # the PointKind: units of the table's columns
+    #: Sorted indices of the points whose results the run keeps as they are evaluated (the
+    #: baselines), so that no point is evaluated twice.
+    keep: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def units(self, columns) -> dict[str, str]:
         """Column -> unit of the table's columns (inputs from the kind, results from the chain)."""
@@ -35,12 +38,36 @@ class ChunkPlan:
 
 @dataclass
 class ChunkSummary:
-    """What a chunk contributes to the answer: feasible count, best (value, index) per group, and
-    the table's column names."""
+    """What a chunk contributes to the answer: feasible count, best (value, index, row) per group,
+    the rows of the points the plan keeps, the infeasible points' reasons, and the table's column
+    names. A row is ``(swept values, results)`` of one point, as plain Python values."""
 
     n_feasible: int
-    best: dict  # (objective, group index) -> (value, point index)
+    best: dict  # (objective, group index) -> (value, point index, row)
     columns: tuple = ()
+    kept: dict = field(default_factory=dict)  # point index -> row
+    reasons: dict = field(default_factory=dict)  # infeasible reason -> points
+    #: Results with more than one value per point (a fleet's years), by chunk: ``(start, {name:
+    #: array (points, ...)})``; they are not table columns.
+    detail: list = field(default_factory=list)
+
+    def add(self, part: "ChunkSummary") -> None:
+        """Fold another chunk's summary into this one (the run's): counts added, the better best
+        point of each group kept (the earlier on a tie), kept rows and reasons gathered."""
+        self.n_feasible += part.n_feasible
+        self.columns = self.columns or part.columns
+        for key, found in part.best.items():
+            if key not in self.best or found[0] < self.best[key][0]:
+                self.best[key] = found
+        self.kept.update(part.kept)
+        for r, k in part.reasons.items():
+            self.reasons[r] = self.reasons.get(r, 0) + k
+        self.detail.extend(part.detail)
+
+    def detail_of(self, name: str) -> np.ndarray:
+        """The per-point array ``name`` of :attr:`detail` over the whole run, in point order."""
+        parts = sorted(((start, d[name]) for start, d in self.detail), key=lambda p: p[0])
+        return np.concatenate([p for _, p in parts]) if parts else np.zeros((0,))
 
 
 def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkSummary]:
@@ -50,6 +77,7 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     mat = ex.chunk(start, stop, coords, reuse=True)
     ev = plan.evaluator
     metrics = ev.evaluate(mat)
+    detail = {k: metrics.pop(k) for k in [k for k, v in metrics.items() if np.ndim(v) > 1]}
     feasible = ev.feasible(metrics)
     ok = np.ones(stop - start, bool) if feasible is None else feasible
     _check_finite(plan, metrics, ok, start)
@@ -59,6 +87,7 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
         g = np.ravel_multi_index([coords[a] for a in plan.group_axes], gshape)
     else:
         g = np.zeros(n, dtype=np.int64)
+    values = ex.values(coords)
     best = {}
     for objective, column in plan.objectives:
         vals = np.where(ok, metrics[column], np.inf)
@@ -66,11 +95,28 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
         first = order[np.r_[True, g[order][1:] != g[order][:-1]]]
         for j in first:
             if np.isfinite(vals[j]):
-                best[(objective, int(g[j]))] = (float(vals[j]), start + int(j))
+                best[(objective, int(g[j]))] = (float(vals[j]), start + int(j), point_row(values, metrics, j))
+    lo, hi = np.searchsorted(plan.keep, [start, stop])
+    kept = {int(i): point_row(values, metrics, int(i) - start) for i in plan.keep[lo:hi]}
+    reasons = {}
+    if not ok.all() and "infeasible_reason" in metrics:
+        from carbonsim.engine.sweep.infeasible import reason_counts
+
+        reasons = reason_counts(np.asarray(metrics["infeasible_reason"])[~ok])
     columns = {k: FixedColumn(v, n) for k, v in plan.fixed.items()}
-    columns.update(ex.values(coords))
+    columns.update(values)
     columns.update(metrics)
-    return columns, ChunkSummary(int(ok.sum()), best, tuple(columns))
+    return columns, ChunkSummary(int(ok.sum()), best, tuple(columns), kept, reasons,
+                                 [(start, detail)] if detail else [])
+
+
+def point_row(values: dict, metrics: dict, j: int) -> tuple[dict, dict]:
+    """Point ``j`` of a chunk: its swept values and its results, as plain Python values."""
+    return ({k: _plain(v[j]) for k, v in values.items()}, {k: _plain(v[j]) for k, v in metrics.items()})
+
+
+def _plain(x):
+    return x.item() if isinstance(x, np.generic) else x
 
 
 #: Columns that need a grid: a point without one is not held to them.
@@ -87,12 +133,6 @@ def _check_finite(plan: ChunkPlan, metrics: dict, ok: np.ndarray, start: int) ->
             i = start + int(np.flatnonzero(bad)[0])
             raise InputError(f"point {i} gives a non-finite {name}; an input is out of range",
                              file=plan.file, field="sweep")
-
-
-def merge_best(into: dict, summary: ChunkSummary) -> None:
-    for key, (v, i) in summary.best.items():
-        if key not in into or v < into[key][0]:
-            into[key] = (v, i)
 
 
 class FixedColumn:

@@ -9,6 +9,7 @@ previous result only when the whole sweep succeeded (:class:`carbonsim.engine.ou
 
 from __future__ import annotations
 
+import itertools
 import platform
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 from carbonsim.engine.inputs.options import check_options
 from carbonsim.engine.outputs import OutputFolder, write_error
 from carbonsim.engine.sweep.chunks import (
-    ChunkPlan, arrow_table, as_arrays, evaluate_chunk, merge_best, parquet_options,
+    ChunkPlan, ChunkSummary, arrow_table, as_arrays, evaluate_chunk, parquet_options, point_row,
 )
 from carbonsim.engine.sweep.columns import fixed_inputs
 from carbonsim.engine.sweep.kinds import kind_of
@@ -80,12 +81,15 @@ class SweepResult:
     #: Time spent evaluating (and writing) the points, without compiling or loading the kernels
     #: and without drawing figures [s]: the rate reported is points / eval_s.
     eval_s: float | None = None
-    #: Time spent compiling or loading the compiled kernels before the first chunk [s].
+    #: Time spent compiling or loading the compiled kernels before the first chunk [s], with the
+    #: evaluation of the point they were loaded on (``warm_points``, kept as the run's first).
     compile_s: float = 0.0
+    warm_points: int = 0
 
     @property
     def points_per_s(self) -> float:
-        return self.points / max(self.eval_s if self.eval_s is not None else self.elapsed_s, 1e-9)
+        timed = self.points - (self.warm_points if self.eval_s is not None else 0)
+        return max(timed, 0) / max(self.eval_s if self.eval_s is not None else self.elapsed_s, 1e-9)
 
 
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
@@ -138,36 +142,43 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     fixed = fixed_inputs(scenario.doc, kind.fixed_inputs, set(space.columns()))
     best_by, collect = kind.run_options(space, best_by, collect)
     group_axes = _group_axes(best_by or [], space, fixed)
-    plan = ChunkPlan(space.expansion, ev, objectives, group_axes, fixed, scenario.file, kind)
+    baselines = _baselines(space, group_axes)
+    keep = sorted({i for i, _ in baselines.values() if i is not None})
+    plan = ChunkPlan(space.expansion, ev, objectives, group_axes, fixed, scenario.file, kind,
+                     np.asarray(keep, dtype=np.int64))
 
     folder = OutputFolder(out_dir) if out_dir is not None else None
     t_compile = time.perf_counter()
-    if ev.compiled and space.size:
-        evaluate_chunk(plan, 0, 1)  # compile (or load) the kernels outside the timed evaluation
+    first = None
+    if ev.compiled and space.size and executor is None:
+        # compile (or load) the kernels outside the timed evaluation, on the first point, whose
+        # results are kept as the run's first chunk (every point is evaluated once)
+        first = evaluate_chunk(plan, 0, 1)
     compile_s = time.perf_counter() - t_compile
     try:
         t_eval = time.perf_counter()
         if executor is None:
-            best, n_feasible, table, frames, columns = _run_local(plan, space.size, chunk, folder, fmt, progress,
-                                                                  collect)
+            found, table, frames = _run_local(plan, space.size, chunk, folder, fmt, progress, collect, first)
         else:
             from carbonsim.engine.sweep.executors import run_dask
 
-            best, n_feasible, table, frames, columns = run_dask(plan, space.size, chunk, folder, fmt, progress,
-                                                                collect, executor)
+            found, table, frames = run_dask(plan, space.size, chunk, folder, fmt, progress, collect, executor)
         eval_s = time.perf_counter() - t_eval
-        if n_feasible == 0:  # a valid question without an answer: the table still shows why
-            from carbonsim.engine.sweep.infeasible import no_feasible, sample_reasons
+        columns = found.columns
+        base_row = _base_row(plan, space, baselines, found)
+        if found.n_feasible == 0:  # a valid question without an answer: the table still shows why
+            from carbonsim.engine.sweep.infeasible import no_feasible
 
             written = None
             if folder is not None:
                 meta = _meta(scenario, space, 0, builder, warnings, executor, db)
                 meta["columns"] = plan.units(columns)
                 written = str(folder.commit(meta) / table)
-            counts, seen = sample_reasons(lambda a, b: evaluate_chunk(plan, a, b), space.size, kind.name == "online")
-            why = _plain(ev.evaluate(space.base[:, None]).get("infeasible_reason", [None])[0])
-            raise no_feasible(scenario.file, space.size, counts, seen, written, why)
-        best_all, best_groups, base_metrics = _best_points(plan, space, best)
+            counts = dict(sorted(found.reasons.items(), key=lambda p: -p[1]))
+            raise no_feasible(scenario.file, space.size, counts, space.size, written,
+                              base_row[1].get("infeasible_reason"))
+        n_feasible = found.n_feasible
+        best_all, best_groups, base_metrics = _best_points(plan, space, found, baselines, base_row)
         warnings += kind.warnings(scenario, base_metrics, best_all)
         meta = _meta(scenario, space, n_feasible, builder, warnings, executor, db)
         units = plan.units(columns)
@@ -176,7 +187,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             import pandas as pd
 
             frame = pd.concat(frames, ignore_index=True) if frames else None
-        extra = kind.report(scenario, builder, space, frame, fixed, folder.path if folder is not None else None, plan)
+        extra = kind.report(scenario, builder, space, frame, fixed, folder.path if folder is not None else None, found)
         results = None
         if folder is not None:
             if figures is not None:
@@ -201,7 +212,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             base_metrics = {"feasible": False, "infeasible_reason": base_metrics.get("infeasible_reason")}
         result = SweepResult(scenario, space.size, n_feasible, best_all, base_metrics, results, meta,
                              time.perf_counter() - t0, space.columns(), warnings, best_groups, frame, units=units,
-                             eval_s=eval_s, compile_s=compile_s)
+                             eval_s=eval_s, compile_s=compile_s, warm_points=0 if first is None else 1)
         if extra is not None:  # a refresh-policy sweep: per-policy totals, best policies, per-year tables
             result.lifecycle = extra
             result.warnings.extend(extra.get("notes", []))
@@ -211,10 +222,6 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     finally:
         if folder is not None:
             folder.discard()
-
-
-def _plain(x):
-    return x.item() if isinstance(x, np.generic) else x
 
 
 def _group_axes(keys: list[str], space: Space, fixed: dict) -> list[int]:
@@ -230,23 +237,25 @@ def _group_axes(keys: list[str], space: Space, fixed: dict) -> list[int]:
     return axes
 
 
-def _run_local(plan, size, chunk, folder, fmt, progress, collect):
-    """Chunks in this process: adaptive sizes (progress at least every TARGET_CHUNK_S), one table file."""
+def _run_local(plan, size, chunk, folder, fmt, progress, collect, first=None):
+    """Chunks in this process: adaptive sizes (progress at least every TARGET_CHUNK_S), one table file.
+    ``first``: the chunk of point 0 already evaluated (loading the kernels), taken as it is."""
     writer = None
     table = "points.parquet" if fmt == "parquet" else "points.csv"
     if folder is not None:
         writer = _Writer(folder.path / table, fmt, plan.units)
-    best, n_feasible, frames, names = {}, 0, [], ()
+    found, frames = ChunkSummary(0, {}), []
     step = min(chunk, FIRST_CHUNK)
     start = 0
     try:
         while start < size:
             stop = min(size, start + step)
             t = time.perf_counter()
-            columns, summary = evaluate_chunk(plan, start, stop)
-            n_feasible += summary.n_feasible
-            names = names or summary.columns
-            merge_best(best, summary)
+            if start == 0 and first is not None:
+                (columns, summary), stop = first, 1
+            else:
+                columns, summary = evaluate_chunk(plan, start, stop)
+            found.add(summary)
             if writer is not None:
                 writer.write(columns)
             if collect:
@@ -263,7 +272,7 @@ def _run_local(plan, size, chunk, folder, fmt, progress, collect):
     finally:
         if writer is not None:
             writer.close()
-    return best, n_feasible, table, frames, names
+    return found, table, frames
 
 
 def _kernels_cached(mode: str) -> bool:
@@ -296,73 +305,71 @@ def _kernels_cached(mode: str) -> bool:
         return True
 
 
-def _best_points(plan: ChunkPlan, space: Space, best: dict):
-    """Best points overall and per group, each with its baseline (the scenario's own values), and
-    the base point's results. Every point needed, and the base point, is evaluated in one call
-    (one chunk of a few columns, not one evaluation per point)."""
-    ex = plan.expansion
+def _baselines(space: Space, group_axes: list[int]) -> dict:
+    """The baseline point of the whole space (key ``()``) and of each group of ``--best-by`` (key:
+    its ``(axis, value index)`` pairs): ``(point index, None)``, or ``(None, note)`` when the
+    scenario's own value of an axis is not among the swept ones. A group's baseline is the
+    scenario's own point with the group's values."""
     base_coords = space.base_coords()
-    needed: dict[int, int] = {}  # point index -> column of the batch
+    shape = space.expansion.shape
 
-    def want(i: int) -> int:
-        return needed.setdefault(int(i), len(needed))
-
-    def baseline_index(group_coords: dict):
-        """(point index or None, note) of the baseline point of a group; the whole space's for {}."""
-        coords = [group_coords.get(a, base_coords[a]) for a in range(len(space.axes))]
+    def one(group: dict):
+        coords = [group.get(a, base_coords[a]) for a in range(len(space.axes))]
         if any(c is None for c in coords):
             missing = [p for a, c in enumerate(coords) if c is None for p in space.axes[a].paths]
             return None, f"the scenario's own {', '.join(missing)} is not among the swept values"
-        return int(np.ravel_multi_index(coords, ex.shape)) if ex.shape else 0, None
+        return (int(np.ravel_multi_index(coords, shape)) if shape else 0), None
 
-    plans = []  # (objective, column, value, index, group coords)
-    for objective, column in plan.objectives:
-        v, i = min((v, i) for (o, _), (v, i) in best.items() if o == objective)
-        plans.append((objective, column, v, i, None))
-        if plan.group_axes:
-            gshape = [ex.shape[a] for a in plan.group_axes]
-            for (o, g), (gv, gi) in sorted(best.items(), key=lambda kv: kv[0][1]):
-                if o == objective:
-                    gcoords = dict(zip(plan.group_axes, (int(c) for c in np.unravel_index(g, gshape))))
-                    plans.append((objective, column, gv, gi, gcoords))
-    baselines = {}
-    for *_, i, gcoords in plans:
-        want(i)
-        key = tuple(sorted((gcoords or {}).items()))
-        if key not in baselines:
-            baselines[key] = baseline_index(gcoords or {})
-            if baselines[key][0] is not None:
-                want(baselines[key][0])
-    order = sorted(needed, key=needed.get)
-    coords = [np.asarray(c) for c in np.unravel_index(order, ex.shape)] if ex.shape else []
-    mat = np.concatenate([ex.chunk(0, len(order), coords), space.base[:, None]], axis=1)
-    res = plan.evaluator.evaluate(mat)
-    values = ex.values(coords)
+    out = {(): one({})}
+    if group_axes:
+        for combo in itertools.product(*[range(shape[a]) for a in group_axes]):
+            group = dict(zip(group_axes, combo))
+            out[tuple(sorted(group.items()))] = one(group)
+    return out
 
-    def metrics(j: int) -> dict:
-        return {k: _plain(v[j]) for k, v in res.items()}
 
-    base_metrics = metrics(len(order))
+def _base_row(plan: ChunkPlan, space: Space, baselines: dict, found: ChunkSummary) -> tuple[dict, dict]:
+    """The scenario's own point: kept from the chunks when it is a point of the space; otherwise
+    (an axis leaves out the scenario's value) evaluated here, the one point outside the space."""
+    index = baselines[()][0]
+    if index is not None:
+        return found.kept[index]
+    return point_row({}, plan.evaluator.evaluate(space.base[:, None]), 0)
+
+
+def _best_points(plan: ChunkPlan, space: Space, found: ChunkSummary, baselines: dict, base_row):
+    """Best points overall and per group, each with its baseline (the scenario's own values), and
+    the base point's results: all kept from the chunks that evaluated them (no point is evaluated
+    twice)."""
+    ex = plan.expansion
+    base_metrics = base_row[1]
     own_infeasible = "feasible" in base_metrics and not base_metrics["feasible"]
+    gshape = [ex.shape[a] for a in plan.group_axes]
     overall, groups = {}, []
-    for objective, column, v, i, gcoords in plans:
-        j = needed[int(i)]
-        params = {k: _plain(x[j]) for k, x in values.items()}
-        b, note = baselines[tuple(sorted((gcoords or {}).items()))]
-        m = None if b is None else metrics(needed[b])
+    for objective, column in plan.objectives:
+        candidates = [(k[1], v) for k, v in found.best.items() if k[0] == objective]
+        v, i, (params, point_metrics) = min((v for _, v in candidates), key=lambda x: (x[0], x[1]))
+        b, note = baselines[()]
+        m = None if b is None else found.kept[b][1]
         if m is not None and "feasible" in m and not m["feasible"]:  # never compared with, nor shown as a number
             m, note = None, f"the baseline point is infeasible ({m.get('infeasible_reason')})"
-        if gcoords is None:
-            if m is not None:
-                base_value = m.get(column)
-            elif own_infeasible and "infeasible" not in note:  # own point outside the space, and infeasible
-                base_value, note = None, f"the scenario's own point is infeasible ({base_metrics.get('infeasible_reason')})"
-            else:  # own point outside the space (its value, for reference), or the baseline infeasible (None)
-                base_value = None if "infeasible" in note else base_metrics.get(column)
-            overall[objective] = Best(objective, column, v, i, params, metrics(j), base_value, {}, note)
-        else:
-            group = {p: params[p] for a in plan.group_axes for p in space.axes[a].paths}
-            groups.append(Best(objective, column, v, i, params, metrics(j), None if m is None else m.get(column),
+        if m is not None:
+            base_value = m.get(column)
+        elif own_infeasible and "infeasible" not in note:  # own point outside the space, and infeasible
+            base_value, note = None, f"the scenario's own point is infeasible ({base_metrics.get('infeasible_reason')})"
+        else:  # own point outside the space (its value, for reference), or the baseline infeasible (None)
+            base_value = None if "infeasible" in note else base_metrics.get(column)
+        overall[objective] = Best(objective, column, v, i, params, point_metrics, base_value, {}, note)
+        if not plan.group_axes:
+            continue
+        for g, (gv, gi, (gparams, gmetrics)) in sorted(candidates, key=lambda c: c[0]):
+            gcoords = dict(zip(plan.group_axes, (int(c) for c in np.unravel_index(g, gshape))))
+            b, note = baselines[tuple(sorted(gcoords.items()))]
+            m = None if b is None else found.kept[b][1]
+            if m is not None and "feasible" in m and not m["feasible"]:
+                m, note = None, f"the baseline point is infeasible ({m.get('infeasible_reason')})"
+            group = {p: gparams[p] for a in plan.group_axes for p in space.axes[a].paths}
+            groups.append(Best(objective, column, gv, gi, gparams, gmetrics, None if m is None else m.get(column),
                                group, note))
     return overall, groups, base_metrics
 
