@@ -520,6 +520,19 @@ class CarbonChain:
         v[ix["host_psu_w"]] = 0.0 if psu is None else psu.value  # 0: no rating known, no cap
         v[ix["host_cores"]] = share * server.host.cpu_count * (server.host.cpu.cores or 1)
 
+    def points_from(self, columns: np.ndarray, which: np.ndarray, rows: dict) -> np.ndarray:
+        """Points that are the columns ``which`` of ``columns`` (points of this chain: templates)
+        with the named rows set, one value per point: many servers that share all but a few
+        numbers (a fleet inventory's) built from one template each."""
+        from carbonsim.models.arrays import padded_rows
+
+        mat = padded_rows(len(self.rows), len(which))
+        for r in range(len(self.rows)):  # row by row: a gather of contiguous values (10x a 2-D fancy index)
+            np.take(columns[r], which, out=mat[r])
+        for name, values in rows.items():
+            mat[self.index[name]] = values
+        return mat
+
     def training_column(self, values: dict, sources=(), notes=()) -> Column:
         """A training point (mode ``training``) from its inputs by name (:data:`TRAINING_ROWS`:
         what :func:`carbonsim.engine.training.training_point` derives through the load chain)."""
