@@ -208,8 +208,16 @@ def _json_number(v: float) -> str:
 
 def csv_cell(text: str) -> str:
     """A cell as :mod:`csv`'s writer writes it among others (``QUOTE_MINIMAL``, ``"`` doubled): quoted
-    when it holds a comma, a quote or a line break."""
-    if "," in text or '"' in text or "\n" in text or "\r" in text:
+    when it holds a comma, a quote or a line feed. A carriage return is left to the writer itself
+    (whether it quotes one depends on the Python version)."""
+    if "\r" in text:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([text, ""])
+        return buf.getvalue()[:-2]
+    if "," in text or '"' in text or "\n" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
 

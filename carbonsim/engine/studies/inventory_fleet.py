@@ -50,7 +50,7 @@ from carbonsim.engine.inputs.server import DEFAULT_LIFETIME_YR
 from carbonsim.engine.readers.inventory import InventoryColumns
 from carbonsim.engine.readers.table import paused_gc
 from carbonsim.engine.studies.inventory import (
-    OUTPUT_COLUMNS, _GRID_ONLY, _SAMPLES_ONLY, fill_row, inventory_loads, row_notes, run_inventory, server_points,
+    fill_row, inventory_columns, inventory_loads, row_notes, run_inventory, server_points,
 )
 from carbonsim.errors import OptionError
 from carbonsim.models.spec_priors import (
@@ -451,8 +451,7 @@ def plan_inventory(cols: InventoryColumns, db, utils=(DEFAULT_UTIL,), grid=None,
     given_grid = grid
     if grid is not None:
         grid = grid_over_period(grid, db, years)
-    columns = [c for c in OUTPUT_COLUMNS if (samples or c not in _SAMPLES_ONLY) and (grid is not None or c not in
-                                                                                    _GRID_ONLY)]
+    columns = inventory_columns(samples, grid is not None)
     n = len(cols)
     if samples:  # each server drawn on its own: the readable path, chunk by chunk
         def by_rows(size, progress):
