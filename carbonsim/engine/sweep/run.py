@@ -87,9 +87,17 @@ class SweepResult:
     warm_points: int = 0
 
     @property
+    def timed_s(self) -> float:
+        """Seconds the rate is over: the evaluation, or with the kernels' loading when that was
+        every point (a one-point sweep)."""
+        if self.eval_s is None:
+            return self.elapsed_s
+        return self.eval_s + (self.compile_s if self.warm_points >= self.points else 0.0)
+
+    @property
     def points_per_s(self) -> float:
-        timed = self.points - (self.warm_points if self.eval_s is not None else 0)
-        return max(timed, 0) / max(self.eval_s if self.eval_s is not None else self.elapsed_s, 1e-9)
+        warm = self.warm_points if self.eval_s is not None and self.warm_points < self.points else 0
+        return (self.points - warm) / max(self.timed_s, 1e-9)
 
 
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
