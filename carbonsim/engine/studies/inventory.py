@@ -451,14 +451,7 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
     list of dict
         Keys in :data:`OUTPUT_COLUMNS` order (see :func:`inventory_columns`), server-major.
     """
-    if not utils:
-        raise OptionError("give at least one utilisation", "util")
-    check_options(util=list(utils), cpu_util=cpu_util, gpu_util=gpu_util, pue=pue, years=years, samples=samples,
-                  seed=seed)
-    u = np.asarray(utils, dtype=float)
-    samples = int(samples or 0)
-    cs = coefficients if isinstance(coefficients, CoefficientSet) else load_coefficients(
-        coefficients or DEFAULT_SET, db)
+    u, samples, cs = checked_options(db, utils, cpu_util, gpu_util, pue, years, samples, seed, coefficients)
     cpus, gpus = PartMatcher(db, "cpus"), PartMatcher(db, "gpus")
     filled = [fill_row(r, db, cpus, gpus) for r in rows]
     chain = CarbonChain.for_points(db, len(filled) * len(u))
@@ -507,6 +500,18 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
             d.update(coefficients=cs.id, filled=";".join(s.filled), notes=notes[i])
             out.append(d)
     return out
+
+
+def checked_options(db, utils, cpu_util, gpu_util, pue, years, samples, seed, coefficients):
+    """A run's options checked (as on the command line): the utilisations as an array, the
+    number of samples and the coefficient set."""
+    if not utils:
+        raise OptionError("give at least one utilisation", "util")
+    check_options(util=list(utils), cpu_util=cpu_util, gpu_util=gpu_util, pue=pue, years=years, samples=samples,
+                  seed=seed)
+    cs = coefficients if isinstance(coefficients, CoefficientSet) else load_coefficients(
+        coefficients or DEFAULT_SET, db)
+    return np.asarray(utils, dtype=float), int(samples or 0), cs
 
 
 def inventory_loads(utils, cpu_util=None, gpu_util=None) -> list[Load]:

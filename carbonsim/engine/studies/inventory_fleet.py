@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from carbonsim.engine.chain import CarbonChain
-from carbonsim.engine.inputs.coefficients import DEFAULT_SET, CoefficientSet, load_coefficients
+from carbonsim.engine.inputs.coefficients import CoefficientSet
 from carbonsim.engine.inputs.columns import DEFAULT_SERVER_YEAR, unitemised_year_note
 from carbonsim.engine.inputs.grid import grid_over_period
-from carbonsim.engine.inputs.options import DEFAULT_PUE, DEFAULT_UTIL, check_options
+from carbonsim.engine.inputs.options import DEFAULT_PUE, DEFAULT_UTIL
 from carbonsim.engine.inputs.parts import PartMatcher
 from carbonsim.engine.inputs.plausibility import FAR, SERVER_FIELDS, far_message, server_ranges, warn
 from carbonsim.engine.inputs.power import prior_power_w
@@ -50,9 +50,8 @@ from carbonsim.engine.inputs.server import DEFAULT_LIFETIME_YR
 from carbonsim.engine.readers.inventory import InventoryColumns
 from carbonsim.engine.readers.table import paused_gc
 from carbonsim.engine.studies.inventory import (
-    fill_row, inventory_columns, inventory_loads, row_notes, run_inventory, server_points,
+    checked_options, fill_row, inventory_columns, inventory_loads, row_notes, run_inventory, server_points,
 )
-from carbonsim.errors import OptionError
 from carbonsim.models.spec_priors import (
     DEFAULT_CPU_COUNT, DEFAULT_GPU_COUNT, DEFAULT_HDD_GB_EACH, DEFAULT_SSD_GB, DEFAULT_YEAR, DRAM_PER_GPU_GB,
     dram_technology_for_year, node_for_year, prior_cores_per_cpu, prior_die_area_mm2, prior_dram_gb, prior_tdp_w,
@@ -440,14 +439,7 @@ def plan_inventory(cols: InventoryColumns, db, utils=(DEFAULT_UTIL,), grid=None,
     InputError
         As :func:`~.inventory.run_inventory` would, for the same row: nothing has been output yet.
     """
-    if not utils:
-        raise OptionError("give at least one utilisation", "util")
-    check_options(util=list(utils), cpu_util=cpu_util, gpu_util=gpu_util, pue=pue, years=years, samples=samples,
-                  seed=seed)
-    u = np.asarray(utils, dtype=float)
-    samples = int(samples or 0)
-    cs = coefficients if isinstance(coefficients, CoefficientSet) else load_coefficients(
-        coefficients or DEFAULT_SET, db)
+    u, samples, cs = checked_options(db, utils, cpu_util, gpu_util, pue, years, samples, seed, coefficients)
     given_grid = grid
     if grid is not None:
         grid = grid_over_period(grid, db, years)
