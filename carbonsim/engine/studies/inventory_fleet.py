@@ -27,9 +27,10 @@ at two utilisations). This module gives the same rows for a fleet of any size:
    once it is handed out.
 
 What the whole run holds: the filled values (about 20 numbers a server) and one template per
-structure; a chunk of :data:`CHUNK_ROWS` servers at a time besides. With ``samples`` each
-server's embodied carbon is drawn on its own (the readable path, chunk by chunk: seeds per
-server as :func:`~.inventory.run_inventory`'s).
+structure; a chunk of :data:`CHUNK_ROWS` servers at a time besides. With ``samples`` the fleet is
+checked the same way (every error before any output), then each server's embodied carbon is
+drawn on its own (the readable path, chunk by chunk: seeds per server as
+:func:`~.inventory.run_inventory`'s).
 """
 
 from __future__ import annotations
@@ -445,19 +446,6 @@ def plan_inventory(cols: InventoryColumns, db, utils=(DEFAULT_UTIL,), grid=None,
         grid = grid_over_period(grid, db, years)
     columns = inventory_columns(samples, grid is not None)
     n = len(cols)
-    if samples:  # each server drawn on its own: the readable path, chunk by chunk
-        def by_rows(size, progress):
-            for a in range(0, n, size):
-                b = min(n, a + size)
-                out = run_inventory(cols.rows(a, b), db, utils=list(u), grid=given_grid, pue=pue, years=years,
-                                    coefficients=cs, samples=samples, seed=seed, cpu_util=cpu_util,
-                                    gpu_util=gpu_util, first_index=a)
-                if progress is not None:
-                    progress(b, n)
-                yield {c: [r[c] for r in out] for c in columns}
-
-        return FleetRun(columns, n * len(u), n, by_rows)
-
     cpus, gpus = PartMatcher(db, "cpus"), PartMatcher(db, "gpus")
     with paused_gc():
         f = fill_columns(cols, db, cpus, gpus)
@@ -480,6 +468,18 @@ def plan_inventory(cols: InventoryColumns, db, utils=(DEFAULT_UTIL,), grid=None,
         bad = np.flatnonzero(np.any(own != templates, axis=1))
         raise RuntimeError("carbonsim bug: the inventory's point rows differ from the readable path's in "
                            + ", ".join(chain.rows[b] for b in bad[:5]))
+    if samples:  # each server drawn on its own: the readable path, chunk by chunk (the fleet is checked)
+        def by_rows(size, progress):
+            for a in range(0, n, size):
+                b = min(n, a + size)
+                out = run_inventory(cols.rows(a, b), db, utils=list(u), grid=given_grid, pue=pue, years=years,
+                                    coefficients=cs, samples=samples, seed=seed, cpu_util=cpu_util,
+                                    gpu_util=gpu_util, first_index=a)
+                if progress is not None:
+                    progress(b, n)
+                yield {c: [r[c] for r in out] for c in columns}
+
+        return FleetRun(columns, n * len(u), n, by_rows)
     _plausibility(f, db)
 
     life = f.life
