@@ -1,38 +1,32 @@
-"""Calibrate the activity-based GPU power constants and write them with their error.
+"""Calibrate the activity-based GPU power constants of every GPU and write them with their error.
 
-Reads   carbonsim/validation/data/gpu_power_points.csv   (Teads A100 ladder, idle readings; sources per row)
-        carbonsim/validation/data/mlenergy_v3_configs.csv, carbonsim/validation/data/energy_cases.csv
-                                          (measured GPU power of LLM runs: ML.ENERGY leaderboard v3
-                                          and v1; sources in carbonsim/validation/data/README.md)
-        hardware_db/gpus/*.yaml           (TDP and bare idle of every GPU id)
+Reads   carbonsim/validation/data/mlenergy_v2_configs.csv, mlenergy_v3_configs.csv, energy_cases.csv
+                                          (measured GPU power of LLM runs: ML.ENERGY leaderboards v1-v3;
+                                          sources and the fit / held-out split in carbonsim/validation/data/README.md)
+        carbonsim/validation/data/gpu_power_points.csv   (idle readings; the Teads A100 ladder)
+        hardware_db/gpus/*.yaml           (TDP, bare idle, peak FLOP/s and bandwidth of every GPU)
         hardware_db/models, hardware_db/perf (through the engine: each measured run's kernel work)
 Writes  hardware_db/power/gpu-activity.yaml
         docs/validation_power.md          (section between the gpu-activity markers)
 
-Run from the repository root:  python calibration/write_gpu_activity.py
+Run from the repository root, after calibration/write_perf_calibration.py (the fits use its step
+model):  python calibration/write_gpu_activity.py
 
-Calibration, in order:
-1. Teads A100 ladder (10/50/100 % load; cap = TDP = 400 W). The load is read as a stress that
-   raises compute and memory saturation together (MFU/eta_c = MBU/eta_m = load), so the ladder
-   fixes P_idle,loaded and the sum a_c + a_m (carbonsim.models.power.gpu.fit_saturating_ladder). The
-   0 % point is bare idle, not loaded idle, and is not fitted.
-2. a_m = 0.525, the middle of the 0.45-0.6 "pure weight streaming reaches about half of the
-   dynamic range" anchor (Chung et al., ML.ENERGY Benchmark, arXiv 2505.06371); a_c = sum - a_m.
-3. eta_c = 0.70, eta_m = 0.75: the note's defaults measured from Vidur's A100/H100 profiles (section 2.4).
-4. Loaded idle of the other GPUs: a measured loaded-idle reading where one exists for the GPU or
-   its die; otherwise the median loaded-idle / TDP ratio of the anchors times TDP, and never below
-   the GPU's bare idle from the database.
-5. GPUs with measured GPU power of LLM runs (H100 SXM5, B200, A100 SXM4 40GB, V100 PCIe 32GB, A40;
-   carbonsim/validation/energy.py: MEASURED_POWER_FITS) replace steps 1-4 by a fit to that power:
-   each run goes through the engine (scenario -> PointBuilder -> the performance model) for its
-   kernel time and phase MFU/MBU; the rest of the measured duration is loaded idle; least squares
-   on the relative power error (carbonsim.models.power.gpu.fit_activity_power) gives a_m, a_c
-   (held at 1.0 where HF decode cannot identify it) and the loaded idle where no reading fixes
-   it. eta_c, eta_m of these GPUs are the performance calibration's, so that a saturated decode
-   has MBU/eta_m = 1 in both models. H100 and B200: ML.ENERGY leaderboard v3 Qwen3-8B/14B
-   configurations (not the validation cases' models); A100 40GB, V100, A40: the ML.ENERGY v1 rows,
-   which are validation cases too, so docs/validation_energy.md reports them with leave-one-out
-   refits.
+One procedure for every GPU (carbonsim/validation/gpu_activity.py; docs/power.md, section 3):
+
+1. measured: the GPUs with measured GPU power of LLM runs (H100 SXM5 and B200: leaderboard v3 fit
+   set F1; A100 SXM4 40GB: leaderboard v2 fit set F3; V100 PCIe 32GB and A40: the ML.ENERGY v1
+   rows). Each run goes through the engine for its kernel time and phase MFU/MBU; the rest of the
+   measured duration is loaded idle; least squares on the relative power error
+   (carbonsim.models.power.gpu.fit_activity_power) gives a_m, a_c and the loaded idle where no
+   reading fixes it. The GPU's other measured runs are held out and reported.
+2. sibling: a GPU with a measured GPU on the same die takes that die's loaded idle and energy per
+   FLOP and per byte (dynamic watts scaled by the peak FLOP/s and bandwidth ratios) within its
+   own power limit.
+3. pooled: the rest take the median shares a_c, a_m of the measured GPUs and a loaded idle from a
+   reading or the median loaded-floor/TDP ratio.
+eta_c, eta_m are the performance calibration's everywhere. The Teads A100 ladder keeps only the
+steady-load slope (ladder_slope) for loads without an LLM workload.
 """
 
 from __future__ import annotations
@@ -42,32 +36,45 @@ from pathlib import Path
 from carbonsim.models.power.gpu import A_MAX, gpu_power_w
 from carbonsim.validation import energy as energy_cases
 from carbonsim.validation.docs import write_doc_section
-from carbonsim.validation.gpu_activity import (
-    A_M, BOAVIZTA_RATIOS, ETA_C, ETA_M, calibrate, gpu_table, load_gpus, pct_stats,
-)
+from carbonsim.validation.gpu_activity import BOAVIZTA_RATIOS, calibrate, gpu_table, load_gpus, pct_stats, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 YAML_OUT = ROOT / "hardware_db" / "power" / "gpu-activity.yaml"
 BEGIN, END = "<!-- gpu-activity:begin -->", "<!-- gpu-activity:end -->"
 
 
-def write_yaml(rows, cal):
-    measured = ", ".join(energy_cases.MEASURED_POWER_FITS)
+def _yaml_value(v):
+    if isinstance(v, str):
+        return '"' + v.replace('"', "'") + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_yaml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_yaml_value(x)}" for k, x in v.items()) + "}"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def write_yaml(rows, cal, fb):
+    kinds = {}
+    for gid, r in rows.items():
+        kinds.setdefault(r["calibration"]["kind"], []).append(gid)
     lines = [
         "# Generated by calibration/write_gpu_activity.py; do not edit by hand.",
         "name: Activity-based GPU power constants",
-        "source: teads-a100-via-sustainable-dl",
+        "source: mlenergy-leaderboard-v3",
         "note: >-",
         "  P = idle_loaded_w + (cap_w - idle_loaded_w) * min(1, a_c*MFU/eta_c + a_m*MBU/eta_m) while kernels run.",
-        f"  Fitted to measured GPU power of LLM runs (ML.ENERGY leaderboard v1 and v3) for {measured};",
-        "  eta_c, eta_m of those equal the performance calibration's. Other GPUs:",
-        f"  a_c + a_m = {cal['slope']:.4f} from the Teads A100 ladder (10/50/100 % load, cap 400 W, load read as",
-        f"  MFU/eta_c = MBU/eta_m); a_m = {A_M} (middle of the 0.45-0.6 weight-streaming anchor of the inference",
-        "  research note, section 3.3); eta_c 0.70 and eta_m 0.75 from Vidur's A100/H100 profiles (note section 2.4).",
-        "  See docs/power.md, docs/validation_power.md and docs/validation_energy.md.",
+        "  One procedure for every GPU (docs/power.md section 3): measured (fitted to measured GPU power of LLM runs:",
+        f"  {', '.join(kinds.get('measured', []))}); sibling (a measured GPU on the same die, its loaded idle and",
+        "  energy per FLOP and per byte within this card's power limit:",
+        f"  {', '.join(kinds.get('sibling', []))}); pooled (median shares of the measured GPUs:",
+        f"  {', '.join(kinds.get('pooled', []))}). eta_c, eta_m = the performance calibration's.",
+        "  Each entry's calibration block says which, from what, and the error. See docs/validation_power.md.",
         "# Steady loads (no LLM workload): P = idle_loaded_w + (cap_w - idle_loaded_w) * min(1, ladder_slope * u),",
-        "# the Teads A100 ladder's slope for every GPU (models.power.gpu.steady_load_power_w).",
+        "# the Teads A100 ladder's slope for every GPU (models.power.gpu.steady_load_power_w): no measured GPU ladder.",
         f"ladder_slope: {cal['slope']:.4f}",
+        "# A GPU without an entry (a user's part): the pooled rule, with its own TDP.",
+        "fallback:",
+        *[f"  {k}: {_yaml_value(v)}" for k, v in fb.items()],
         "gpus:",
     ]
     for gid, r in rows.items():
@@ -75,102 +82,103 @@ def write_yaml(rows, cal):
         for k in ("idle_loaded_w", "cap_w", "a_c", "a_m", "eta_c", "eta_m"):
             lines.append(f"    {k}: {r[k]:g}")
         lines.append(f"    source: {r['source']}")
-        lines.append(f"    note: \"{r['note']}\"")
+        lines.append("    calibration:")
+        for k, v in r["calibration"].items():
+            lines.append(f"      {k}: {_yaml_value(v)}")
+        lines.append(f"    note: {_yaml_value(r['note'])}")
     YAML_OUT.parent.mkdir(parents=True, exist_ok=True)
     YAML_OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _err(s: dict) -> str:
+    return f"{s['median_pct']:.1f} % / {s['p90_pct']:.1f} % ({s['n']})" if s.get("n") else "none"
+
+
 def measured_markdown(fits):
-    """The step-5 fits: constants, in-sample and held-out power errors, against steps 1-4."""
-    out = ["### Re-derived from measured GPU power of LLM runs", "",
-           "Each run goes through the engine (its scenario, `PointBuilder`, the performance model) for its kernel "
-           "time and phase MFU/MBU; the rest of the measured duration is loaded idle; the constants minimise the "
-           "relative error of the average power at the measured duration (`fit_activity_power`, slopes bounded "
-           f"to [0, {A_MAX:g}]). Runs, policy and data: `carbonsim/validation/energy.py`, `carbonsim/validation/data/`.", "",
-           "Held-out power error = the power model alone at the measured duration on runs outside the fit: for "
-           "H100 and B200 the v3 Llama-3.1-8B and Qwen3-32B configurations (the validation cases' models); for "
-           "the v1 GPUs each fit run predicted by a leave-one-out refit. The last column is the same check with "
-           "the constants steps 1-4 give these GPUs (Teads slopes, eta 0.70/0.75, TDP-ratio or reading idle).", "",
+    """The measured fits: constants, in-sample and held-out power errors, against the Teads-ladder constants."""
+    out = ["### Measured: fitted to measured GPU power of LLM runs", "",
+           "Each run goes through the engine (its scenario, `PointBuilder`, the performance model with the measured "
+           "engine's profile) for its kernel time and phase MFU/MBU; the rest of the measured duration is loaded "
+           "idle; the constants minimise the relative error of the average power at the measured duration "
+           f"(`fit_activity_power`, slopes bounded to [0, {A_MAX:g}]). Fit sets and held-out rows: "
+           "`carbonsim/validation/data/README.md` (\"Which rows train what\").", "",
+           "Held-out power error = the power model alone at the measured duration (per GPU) on this GPU's "
+           "leaderboard configurations outside every fit set, at any tensor-parallel degree; for the v1 GPUs each "
+           "fit run predicted by a leave-one-out refit. The last column is the same check with the Teads-ladder "
+           "constants carbonsim used before (slopes 0.848 / 0.525, eta 0.70 / 0.75).", "",
            "| gpu | fit set | n | loaded idle W | a_m | a_c | eta_c / eta_m | in-sample | held-out (n) | "
-           "held-out, steps 1-4 constants |", "|---|---|---:|---|---:|---:|---|---|---|---|"]
-    for gid, (fit, runs, before) in fits.items():
+           "held-out, Teads constants |", "|---|---|---:|---|---:|---:|---|---|---|---|"]
+    for gid, (fit, runs, held, before) in fits.items():
         policy = energy_cases.MEASURED_POWER_FITS[gid]
         k = fit.constants()
-        held_runs = energy_cases.held_out_power_runs(gid)
-        if policy.data == "v3":
-            held = energy_cases.power_errors(held_runs, k)
-            fit_set = "v3 Qwen3-8B/14B"
-        else:
-            held = energy_cases.loo_power_errors(gid)
-            fit_set = "v1 rows (HF)"
-        old = energy_cases.power_errors(held_runs, before)
+        held_runs = energy_cases.held_out_power_runs(gid, tp1=False)
+        old = energy_cases.power_errors(held_runs, before) if held_runs else []
         idle = f"{k['idle_loaded_w']:g} " + ("(reading)" if policy.idle_reading else "(fitted)")
         a_c = f"{k['a_c']:g}" + (" (held)" if policy.a_c is not None else " (bound)" if "a_c" in fit.at_bound else "")
+        fit_set = {"F1": "v3 F1 (Qwen3-8B/14B)", "F3": "v2 F3 (Mistral-7B/Nemo)", "v1": "v1 rows (HF)"}[policy.data]
         out.append(f"| {gid} | {fit_set} | {len(runs)} | {idle} | {k['a_m']:g} | {a_c} | {k['eta_c']:g} / "
-                   f"{k['eta_m']:g} | {pct_stats(fit.residuals)} | {pct_stats(held)} ({len(held)}) | {pct_stats(old)} |")
-    out += ["",
-            "Readings: `a_c` is not identifiable from HF decode (MFU about 0.5 %) and is held at 1.0 (compute "
-            "saturation at about TDP). On H100 and B200 the fit drives `a_c` to its bound: with a physical loaded "
-            "idle and the roofline's activity, measured power rises with batch faster than the modelled compute "
-            "explains (the per-sequence decode work the roofline misses; docs/validation_energy.md). The B200 and "
-            "A100 40GB loaded idles are fitted 'floor while serving' values, not idle readings; B200 constants are "
-            "low confidence. `a_m` above 1 (V100, A40) means memory-saturated decode alone reaches the cap, which "
-            "absorbs the host-stall time HF eager spends at more than the loaded idle.", ""]
+                   f"{k['eta_m']:g} | {pct_stats(fit.residuals)} | {_err(stats(held))} | "
+                   f"{_err(stats(old)) if len(old) else 'none'} |")
+    out += ["", "Readings: the B200 and A100 SXM4 40GB loaded idles are fitted floors while serving (no loaded-idle "
+            "reading), not idle readings. `a_c` is held at 1.0 where the data are decode-only (HF v1 rows).", ""]
+    return out
+
+
+def derived_markdown(rows):
+    out = ["### Sibling and pooled: the GPUs without measured LLM power", "",
+           "| gpu | kind | from | what differs | loaded idle W | a_c | a_m | cap W |", "|---|---|---|---|---:|---:|---:|---:|"]
+    for gid, r in rows.items():
+        c = r["calibration"]
+        if c["kind"] == "measured":
+            continue
+        src = ", ".join(c["from"]) if c["kind"] == "sibling" else "median of the measured GPUs"
+        out.append(f"| {gid} | {c['kind']} | {src} | {c['adjustments']} | {r['idle_loaded_w']:g} | {r['a_c']:g} | "
+                   f"{r['a_m']:g} | {r['cap_w']:g} |")
+    out += ["", "A sibling keeps its measured GPU's loaded idle and energy per FLOP and per byte: the dynamic watts at "
+            "compute saturation scale with the peak FLOP/s ratio, those at memory saturation with the bandwidth "
+            "ratio, and the shares follow from the card's own power limit. Neither kind has a measurement of its "
+            "own to report an error on; a sibling inherits its source's.", ""]
     return out
 
 
 def markdown(cal, rows, fits):
     t = cal["teads"]
-    a100 = rows["nvidia-a100-sxm4-80gb"]
     out = [BEGIN, "## GPU power from activity: calibration", "",
-           "Generated by `python calibration/write_gpu_activity.py` from `carbonsim/validation/data/gpu_power_points.csv` "
-           "(steps 1-4) and the measured GPU power of LLM runs (step 5).", "",
-           f"Teads A100 ladder fitted with `P = P_idle,loaded + (400 - P_idle,loaded) * min(1, s * load)`: "
-           f"P_idle,loaded = {cal['idle_l']:.1f} W, s = a_c + a_m = {cal['slope']:.4f}; "
-           f"a_m = {A_M} (anchor), a_c = {cal['a_c']:.4f}.", "",
-           "| load | measured W | model W | error % | measured / 400 W | Boavizta/Teads CPU ratio |",
-           "|---|---|---|---|---|---|"]
-    for _, r in t.iterrows():
-        if r.load > 0:
-            model = gpu_power_w(r.load * ETA_C, r.load * ETA_M, a100["idle_loaded_w"], a100["cap_w"],
-                                a100["a_c"], a100["a_m"], ETA_C, ETA_M)
-            err = f"{100 * (model / r.value_w - 1):+.1f}"
-            model_s = f"{float(model):.1f}"
-        else:
-            model_s, err = "(bare idle, not fitted)", "-"
-        out.append(f"| {r.load:.0%} | {r.value_w:g} | {model_s} | {err} | {r.value_w / r.tdp_w:.4f} | "
-                   f"{BOAVIZTA_RATIOS[float(r.load)]:.2f} |")
-    out += ["",
-            "Finding: the Teads A100 curve divided by the 400 W TDP gives 0.116 / 0.318 / 0.752 / 1.019, the same",
-            "per-TDP ratios Teads derived for CPUs from SPECpower (Boavizta's 0.12 / 0.32 / 0.75 / 1.02 are these",
-            "rounded). It is a TDP-scaled generic curve, not a GPU measurement, so the fit above pins the model to what",
-            "tools assume today; it does not validate it against a measured GPU. The linear-saturating form reproduces",
-            "the ladder because the curve is concave only up to about 75 % load and the 100 % point is within 2 % of the cap.",
-            "",
-            "Loaded idle (P0, model resident) anchors, as a share of TDP:", "",
-            "| anchor | loaded idle W | TDP W | ratio |", "|---|---|---|---|"]
-    for k, (v, tdp) in cal["loaded_vals"].items():
-        name = "A100 (Teads fit)" if k == "teads" else k
-        out.append(f"| {name} | {v:.1f} | {tdp:g} | {v / tdp:.3f} |")
-    out += ["", f"Median ratio used for GPUs without a reading: **{cal['ratio_rule']:.3f} x TDP**.", "",
-            "Check against the research note's worked decode example (A100-80GB SXM, 7-8 B model at batch 64, "
-            "MFU 0.29 and MBU 0.72 estimated from the roofline; 291-363 W measured at high concurrency):"]
-    ex = gpu_power_w(0.29, 0.72, a100["idle_loaded_w"], a100["cap_w"], a100["a_c"], a100["a_m"], ETA_C, ETA_M)
-    out += [f"model {float(ex):.0f} W ({100 * (float(ex) / 363 - 1):+.1f} % vs 363 W).", ""]
+           "Generated by `python calibration/write_gpu_activity.py`. Every GPU of the database is calibrated by one "
+           "procedure (docs/power.md, section 3): measured where measured GPU power of LLM runs exists, else from a "
+           "measured sibling on the same die, else pooled over the measured GPUs. The kind of each is in its entry "
+           "of `hardware_db/power/gpu-activity.yaml` and in `carbonsim db show GPU`.", ""]
     out += measured_markdown(fits)
-    out += ["Constants per GPU (`hardware_db/power/gpu-activity.yaml`):", "",
-            "| gpu | idle_loaded_w | cap_w | a_c | a_m | eta_c | eta_m |", "|---|---|---|---|---|---|---|"]
+    out += derived_markdown(rows)
+    out += ["### The Teads A100 ladder: steady loads only", "",
+            f"Teads A100 ladder fitted with `P = P_idle,loaded + (400 - P_idle,loaded) * min(1, s * load)`: "
+            f"P_idle,loaded = {cal['idle_l']:.1f} W, s = {cal['slope']:.4f}. Divided by the 400 W TDP its points are "
+            "the per-TDP ratios Teads derived for CPUs from SPECpower (Boavizta rounds them to 0.12 / 0.32 / 0.75 / "
+            "1.02): a TDP-scaled generic curve, not a GPU measurement. It gives no GPU's activity constants any "
+            "more; its slope `s` remains the steady-load slope (`ladder_slope`) of loads without an LLM workload, "
+            "for want of a measured GPU ladder.", "",
+            "| load | measured W | measured / 400 W | Boavizta/Teads CPU ratio |", "|---|---|---|---|"]
+    for _, r in t.iterrows():
+        out.append(f"| {r.load:.0%} | {r.value_w:g} | {r.value_w / r.tdp_w:.4f} | {BOAVIZTA_RATIOS[float(r.load)]:.2f} |")
+    a100 = rows["nvidia-a100-sxm4-80gb"]
+    ex = gpu_power_w(0.29, 0.72, a100["idle_loaded_w"], a100["cap_w"], a100["a_c"], a100["a_m"], a100["eta_c"],
+                     a100["eta_m"])
+    out += ["", "Check against the research note's worked decode example (A100-80GB SXM, 7-8 B model at batch 64, MFU "
+            f"0.29 and MBU 0.72 from the roofline; 291-363 W measured at high concurrency): model {float(ex):.0f} W "
+            f"({100 * (float(ex) / 363 - 1):+.1f} % vs 363 W).", "",
+            "Constants per GPU (`hardware_db/power/gpu-activity.yaml`):", "",
+            "| gpu | kind | idle_loaded_w | cap_w | a_c | a_m | eta_c | eta_m |", "|---|---|---|---|---|---|---|---|"]
     for gid, r in rows.items():
-        out.append(f"| {gid} | {r['idle_loaded_w']:g} | {r['cap_w']:g} | {r['a_c']:g} | {r['a_m']:g} | "
-                   f"{r['eta_c']:g} | {r['eta_m']:g} |")
+        out.append(f"| {gid} | {r['calibration']['kind']} | {r['idle_loaded_w']:g} | {r['cap_w']:g} | {r['a_c']:g} | "
+                   f"{r['a_m']:g} | {r['eta_c']:g} | {r['eta_m']:g} |")
     out.append(END)
     return "\n".join(out)
 
 
 def main():
     cal = calibrate()
-    rows, fits = gpu_table(cal, load_gpus())
-    write_yaml(rows, cal)
+    rows, fits, fb = gpu_table(cal, load_gpus())
+    write_yaml(rows, cal, fb)
     text = markdown(cal, rows, fits)
     write_doc_section(text, BEGIN, END, ROOT / "docs" / "validation_power.md")
     print(text)

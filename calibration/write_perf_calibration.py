@@ -12,6 +12,10 @@ throughput check), fits
    transformers in eager mode with FastChat): the median, over the batch-1 ML.ENERGY v1 rows of
    ``carbonsim/validation/data/energy_cases.csv``, of (measured wall time - the model's GPU-only time) / steps /
    layers, with the GPU-only time from the constants of steps 1-2 (``energy_cases.hf_layer_times``);
+   its batches are static (decode to the longest output; ML.ENERGY v1 generated at most 512 tokens);
+5. the measured vLLM engine profiles (``carbonsim.validation.engine_fit``): ``vllm-0.11`` (async
+   scheduling) on the ML.ENERGY leaderboard v3 fit sets F1 and F2, ``vllm-0.5`` (synchronous) on the
+   v2 fit set F3 (``carbonsim/validation/leaderboard.py``: FIT_SETS);
 
 writes ``hardware_db/perf/calibration.yaml`` and ``docs/validation_perf.md``.
 
@@ -226,7 +230,68 @@ def fit_hf_eager():
     return c, rows
 
 
-def write_yaml(gpu_fit, p, link_fits, cpu_coef, cpu_err, ops, hf=None):
+#: CUDA-graph all-reduce latency of engines with CUDA graphs over NVLink (2 GPUs; not fitted).
+GRAPH_ALLREDUCE = {"value": 6e-6, "source": "nccl-issue-1259",
+                   "note": "small-message all-reduce inside a CUDA graph on 2 NVLink-connected H100s (about 6 us); "
+                           "vLLM's custom all-reduce is used for such messages; assumed for TP 4 and 8 too (the "
+                           "latency grows with the GPU count, so TP 4-8 steps may come out short)"}
+
+
+def measured_engines(cpu_coef, fits=None) -> dict:
+    """The ``vllm-0.11`` and ``vllm-0.5`` profiles: the fitted constants when ``fits`` is given,
+    otherwise the starting estimates the fit begins from (so that the engines resolve)."""
+    fits = fits or {}
+    f11 = fits.get("vllm-0.11")
+    f05 = fits.get("vllm-0.5")
+
+    def fitted(fit, key, start, fit_set):
+        if fit is None:
+            return start
+        return {"value": q(fit.values[key], digits=3), "source": "mlenergy-leaderboard-" + ("v3" if "0.11" in fit.engine else "v2"),
+                "note": f"fitted on the ML.ENERGY leaderboard fit set {fit_set} (carbonsim/validation/engine_fit.py)"}
+
+    def stats(fit):
+        if fit is None:
+            return {}
+        med, mx = summary(100 * fit.errors)
+        return dict(fit_rows=len(fit.runs), fit_median_abs_pct=round(med, 1), fit_max_abs_pct=round(mx, 1))
+
+    head = fitted(f11, "attn_head_s", 45e-9, "F1 + F2")
+    return {
+        "vllm-0.11": dict(
+            form="overlapped",
+            **{k: {"value": v, "source": "inference-perf-energy-note",
+                   "note": "host time hidden behind the GPU step by async scheduling; estimate, not fitted"}
+               for k, v in OVERLAPPED.items()},
+            step_sync_s=fitted(f11, "step_sync_s", 1.5e-3, "F1 + F2"),
+            attn_head_s=head,
+            graph_max_batch=512, graph_allreduce_alpha_s=GRAPH_ALLREDUCE, **stats(f11),
+            fit_set="F1 + F2: ML.ENERGY leaderboard v3, Qwen3-8B/14B on one H100 or B200, Qwen3-32B on two H100",
+            note=("vLLM 0.11 (V1 engine) with async scheduling, as the ML.ENERGY leaderboard v3 ran it: host work "
+                  "hidden behind the GPU step except step_sync_s per step; a fixed decode-attention time per "
+                  "sequence, layer and query head; CUDA graphs for decode batches up to 512 (padded to 1, 2, 4, "
+                  "8k, then 16k; vLLM's min(2 x max_num_seqs, 512); source vllm-cudagraph-sizes); one-shot all-reduce "
+                  "inside the graphs")),
+        "vllm-0.5": dict(
+            form="synchronous",
+            cpu_base_s=fitted(f05, "cpu_base_s", 6e-3, "F3"),
+            cpu_per_seq_s=fitted(f05, "cpu_per_seq_s", 3.5e-4, "F3"),
+            cpu_tp_base_s={"value": q(cpu_coef["cpu_tp_base_s"], digits=3), "source": "vidur-profiles",
+                           "note": "the vllm-sync engine's worker overhead (Vidur); F3 has no multi-GPU run"},
+            cpu_tp_per_seq_s={"value": q(cpu_coef["cpu_tp_per_seq_s"], digits=3), "source": "vidur-profiles",
+                              "note": "the vllm-sync engine's worker overhead (Vidur); F3 has no multi-GPU run"},
+            attn_head_s=head if f11 is None else {**head, "note": "the vllm-0.11 fit's value (F1 + F2): the same "
+                                                              "attention kernels' GPU work"},
+            graph_max_batch=512 // 2, graph_allreduce_alpha_s=GRAPH_ALLREDUCE, **stats(f05),
+            fit_set="F3: ML.ENERGY leaderboard v2, Mistral-7B v0.3 and Mistral-Nemo on one A100 SXM4 40GB or H100",
+            note=("vLLM 0.5.4 as the ML.ENERGY leaderboard v2 ran it (2,000 requests sent at once, steady state): "
+                  "scheduling, sampling and output processing serialised with the GPU step (cpu_base_s + "
+                  "cpu_per_seq_s x batch per step, the new requests' prefill steps included); CUDA graphs for "
+                  "decode batches up to 256 (1, 2, 4, multiples of 8; source vllm-cudagraph-sizes)")),
+    }
+
+
+def write_yaml(gpu_fit, p, link_fits, cpu_coef, cpu_err, ops, hf=None, engine_fits=None):
     import yaml
 
     gpus = {}
@@ -296,16 +361,28 @@ def write_yaml(gpu_fit, p, link_fits, cpu_coef, cpu_err, ops, hf=None):
                              "note": "median of (measured time - GPU-only time) / steps / layers over the batch-1 "
                                      "ML.ENERGY v1 rows (HF transformers eager + FastChat); low/high: their range"},
             fit_rows=int(len(rows)), fit_median_abs_pct=round(med, 1), fit_max_abs_pct=round(mx, 1),
+            batching="static", max_new_tokens=512,
             note=("Hugging Face transformers in eager mode (FastChat, PyTorch 2.0): every kernel launched from "
                   "Python, one synchronising step at a time, detokenising and stop-string checks after each token; "
-                  "host time per step = cpu_per_layer_s x decoder layers, GPU idle meanwhile; single GPU only"))
-    # profiles another script fits (calibration/write_llamacpp.py) are kept as they are
+                  "host time per step = cpu_per_layer_s x decoder layers, GPU idle meanwhile; static batches, "
+                  "decoded to the longest output (at most max_new_tokens, the ML.ENERGY v1 benchmark's 512); "
+                  "single GPU only"))
+    doc["engines"].update(measured_engines(cpu_coef, engine_fits))
+    # what other scripts fit is kept as it is: the llama.cpp profiles (calibration/write_llamacpp.py) and
+    # the CPU constants (calibration/write_cpu_inference.py)
     if CALIBRATION.exists():
-        old = yaml.safe_load(CALIBRATION.read_text()).get("engines", {})
+        old_doc = yaml.safe_load(CALIBRATION.read_text())
+        old = old_doc.get("engines", {})
         doc["engines"].update({k: v for k, v in old.items() if k.startswith("llama-cpp")})
+        if "cpu_inference" in old_doc:
+            doc["cpu_inference"] = old_doc["cpu_inference"]
     CALIBRATION.parent.mkdir(parents=True, exist_ok=True)
     header = "# Generated by calibration/write_perf_calibration.py - do not edit by hand.\n"
-    CALIBRATION.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=110))
+    class NoAliases(yaml.SafeDumper):  # the database's YAML reader refuses anchors
+        def ignore_aliases(self, data):
+            return True
+
+    CALIBRATION.write_text(header + yaml.dump(doc, Dumper=NoAliases, sort_keys=False, width=110))
 
 
 def table(df, cols, floatfmt=3):
@@ -331,6 +408,10 @@ def main():
     write_yaml(gpu_fit, p, link_fits, cpu_coef, cpu.err_pct, ops)
     hf = fit_hf_eager()  # needs the GPU-only times of the constants just written
     write_yaml(gpu_fit, p, link_fits, cpu_coef, cpu.err_pct, ops, hf)
+    from carbonsim.validation.engine_fit import fit_engines
+
+    engines = fit_engines()  # the measured vLLM profiles, on the GPU constants just written
+    write_yaml(gpu_fit, p, link_fits, cpu_coef, cpu.err_pct, ops, hf, engines)
 
     out = ["# Validation of the LLM performance model",
            "",
@@ -343,6 +424,7 @@ def main():
     rows.append(dict(constant="smooth_max_p (shared)", value=p))
     rows += [dict(constant=f"vllm-sync: {k}", value=v) for k, v in cpu_coef.items()]
     rows.append(dict(constant="hf-eager: cpu_per_layer_s", value=hf[0]))
+    rows += [dict(constant=f"{name}: {k}", value=v) for name, f in engines.items() for k, v in f.values.items()]
     rows += [dict(constant=f"{key}: alpha_s / bus_gb_s",
                   value=f"{f['allreduce_alpha_s'] * 1e6:.1f} us / {f['bus_bandwidth_gb_s']:.0f} GB/s")
              for key, f in sorted(link_fits.items())]
@@ -358,6 +440,9 @@ def main():
     groups.append(("held out: Llama-3.3-70B 4xH100 throughput (vllm-overlapped, not fitted)", thr.err_pct, None))
     groups.append(("step time hf-eager, batch-1 ML.ENERGY v1 rows (in-sample)", hf[1].err_pct, None))
     groups.append(("step time hf-eager, the same rows, leave-one-out", hf[1].loo_err_pct, None))
+    for name, f in engines.items():
+        groups.append((f"step time {name}, its fit sets (in-sample; held-out rows: docs/validation_energy.md; "
+                       "last column: the generic engine form)", 100 * f.errors, 100 * f.before))
     rows = []
     for name, e, d in groups:
         med, mx = summary(e)
@@ -396,9 +481,10 @@ def main():
             "layers; host_share = that host time / the measured time. The engine uses the median; err_pct is "
             "each row's time error with it, loo_err_pct with the median of the other rows.", "",
             table(hf[1], ["id", "c_l_ms", "host_share", "err_pct", "loo_err_pct"]), ""]
-    # the llama.cpp section (calibration/write_llamacpp.py) is kept as it is
+    # the llama.cpp and CPU sections that follow (write_llamacpp.py, write_cpu_inference.py) are kept
     text = REPORT.read_text() if REPORT.exists() else ""
-    keep = text[text.index("<!-- llama.cpp: begin"):] if "<!-- llama.cpp: begin" in text else ""
+    starts = [text.index(m) for m in ("<!-- llama.cpp: begin", "<!-- cpu-inference:") if m in text]
+    keep = text[min(starts):] if starts else ""
     REPORT.write_text("\n".join(out) + ("\n" + keep if keep else ""))
     print(gt.to_string(index=False))
     print("p =", p, gpu_fit, cpu_coef)

@@ -6,6 +6,7 @@ The Python API (docs/api.md)::
     carbonsim.embodied("azure-a100-x4").total_kg
     carbonsim.footprint("azure-a100-x4", grid="ESP", util=0.6).to_frame()
     carbonsim.sweep("scenarios/a100x4.yaml").points      # a pandas DataFrame; nothing written
+    carbonsim.plan("scenarios/plan-chat-batch.yaml").fleet   # a carbon-optimal fleet and its baselines
     carbonsim.db.frame("gpus")
 
 Layers (imports point downward only): :mod:`carbonsim.models` (layer 1: physics and accounting,
@@ -18,9 +19,9 @@ from carbonsim.errors import CarbonsimWarning, InputError
 from carbonsim.version import __version__
 
 __all__ = ["CarbonsimWarning", "InputError", "__version__", "budget", "codecarbon", "compare", "db", "embodied",
-           "experiment", "footprint", "inventory", "schedule", "sweep", "train"]
+           "experiment", "footprint", "inventory", "plan", "schedule", "sweep", "train"]
 
-_API = ("budget", "codecarbon", "compare", "db", "embodied", "experiment", "footprint", "inventory", "schedule",
+_API = ("budget", "codecarbon", "compare", "db", "embodied", "experiment", "footprint", "inventory", "plan", "schedule",
         "sweep", "train")
 
 

@@ -22,8 +22,8 @@ import re
 
 from carbonsim.errors import CarbonsimWarning, InputError
 
-__all__ = ["CarbonsimWarning", "SweepOutcome", "budget", "codecarbon", "compare", "db", "embodied", "experiment",
-           "footprint", "inventory", "schedule", "sweep", "train"]
+__all__ = ["CarbonsimWarning", "PlanOutcome", "SweepOutcome", "budget", "codecarbon", "compare", "db", "embodied",
+           "experiment", "footprint", "inventory", "plan", "schedule", "sweep", "train"]
 
 _GIVE = re.compile(r"\bgive --([a-z][a-z0-9-]*)")
 _OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
@@ -382,6 +382,89 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
     points = r.frame
     _warn(r.warnings)
     return SweepOutcome(points, best, {c: r.units.get(c, "") for c in points.columns}, r)
+
+
+@dataclass
+class PlanOutcome:
+    """A solved fleet plan (``carbonsim plan``; docs/plan.md).
+
+    Attributes
+    ----------
+    fleet : pandas.DataFrame
+        The carbon-optimal fleet, one row per (service, server configuration): ``service, server,
+        count, tensor_parallel, max_num_seqs, batch_size, host_variant, lifetime`` and capacity,
+        peak load, embodied and operational kg.
+    plans : pandas.DataFrame
+        One row per plan (``carbon`` and the baselines ``performance``, ``energy``, ``cost``):
+        ``total_kg, embodied_kg, operational_kg, operational_kg_simulated, energy_mwh, gpus,
+        cost_usd, saving, ratio, status, gap``.
+    result : PlanResult
+        The engine's result (``plans``, ``savings()``, ``as_dict()``: the ``--format json`` document).
+    """
+
+    fleet: object
+    plans: object
+    result: object
+
+    @property
+    def total_kg(self) -> float:
+        return self.result.carbon.total_kg
+
+    def as_dict(self) -> dict:
+        return self.result.as_dict()
+
+    def figure(self, path=None):
+        """The plan's figure (a matplotlib Figure), also written to ``path`` (.png, .pdf, .svg) if given."""
+        from carbonsim.report.plan_plots import fig_plan, write_plan_figure
+
+        if path is not None:
+            write_plan_figure(self.result, path)
+        return fig_plan(self.result)
+
+
+def plan(plan, *, set=None, db=None, progress=None) -> PlanOutcome:
+    """A carbon-optimal fleet and its performance-, energy- and cost-optimal baselines, as
+    ``carbonsim plan`` (docs/plan.md).
+
+    Parameters
+    ----------
+    plan : path or dict
+        A plan file, or the plan as a dict (the file's content).
+    set : dict or list of str, optional
+        Overrides of plan fields (``{"datacenter.grid": "wind"}``).
+    db : folder, list of folders or Database, optional
+    progress : callable, optional
+        Called with a line of text at each stage.
+
+    Raises
+    ------
+    InputError
+        A bad plan (the message names the field).
+    NoFeasibleAnswer
+        No fleet meets a service's SLO or deadline (``carbonsim.errors.NoFeasibleAnswer``).
+    """
+    import pandas as pd
+
+    from carbonsim.engine.plan import plan as study
+    from carbonsim.engine.plan.spec import load_plan, plan_from_dict
+
+    database = _database(db)
+    if isinstance(plan, dict):
+        spec = plan_from_dict(plan, "<plan>", _sets(set), database)
+    elif isinstance(plan, (str, Path)):
+        spec = load_plan(plan, _sets(set), database)
+    else:
+        raise InputError(f"plan must be a path or a dict, found {type(plan).__name__}", field="plan")
+    result = study(spec, database, progress=progress)
+    sav = result.savings()
+    rows = []
+    for name, p in result.plans.items():
+        rows.append({"plan": name, "total_kg": p.total_kg, "embodied_kg": p.embodied_kg,
+                     "operational_kg": p.operational_kg, "operational_kg_simulated": p.operational_kg_simulated,
+                     "energy_mwh": p.energy_mwh, "gpus": p.gpus, "cost_usd": p.cost_usd,
+                     "saving": sav.get(name, {}).get("saving", 0.0), "ratio": sav.get(name, {}).get("ratio", 1.0),
+                     "status": p.status, "gap": p.gap})
+    return PlanOutcome(pd.DataFrame(result.carbon.fleet), pd.DataFrame(rows).set_index("plan"), result)
 
 
 class _Database:

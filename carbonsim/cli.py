@@ -2,7 +2,8 @@
 function and hands the result to :mod:`carbonsim.report`.
 
 Exit codes: 0 success; 2 bad input or usage (one line on stderr naming the file or option and
-the field); 1 anything else (``--debug`` shows the traceback).
+the field); 3 a valid question with no feasible answer (a sweep with no feasible point, a plan
+no fleet of its candidates can serve; one line); 1 anything else (``--debug`` shows the traceback).
 
 Conventions shared by every command:
 
@@ -697,6 +698,45 @@ def budget(ctx, budget_file, db_dirs, fmt, out):
     from carbonsim.report.lifecycle_text import budget_text
 
     _emit(ctx, budget_text(study(budget_file, _db(ctx, db_dirs)), _fmt(fmt, out)), out)
+
+
+# --- plan ------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("plan_file", metavar="PLAN.yaml", type=click.Path(dir_okay=False))
+@SET_OPTION
+@DB_OPTION
+@FORMAT_OPTION
+@OUT_OPTION
+@click.option("--figure", type=click.Path(), default=None, metavar="FILE", callback=_out_file,
+              help="Also draw the plans' carbon and fleets to FILE (.png, .pdf or .svg).")
+@click.pass_context
+def plan(ctx, plan_file, sets, db_dirs, fmt, out, figure):
+    """A carbon-optimal fleet for online and offline LLM services, with performance-, energy- and
+    cost-optimal baselines (docs/plan.md). Exit 3 when no fleet meets a service's SLO or deadline."""
+    from carbonsim.engine.plan import plan as study
+    from carbonsim.engine.plan.spec import load_plan
+    from carbonsim.report.plan_text import plan_text
+
+    database = _db(ctx, db_dirs)
+    if figure and not str(figure).lower().endswith((".png", ".pdf", ".svg")):
+        raise InputError("the figure's file must end in .png, .pdf or .svg", field="--figure")
+    spec = load_plan(plan_file, sets, database)
+    if figure:  # the plan's own files (read by now) are refused before the work, as for --out
+        from carbonsim.engine.outputs import check_output_file
+
+        check_output_file(figure, "--figure")
+    result = study(spec, database, progress=lambda m: _say(ctx, m))
+    rc = result.carbon.recheck
+    if rc["simulated"] and rc["met"] < rc["simulated"]:
+        _say(ctx, f"warning: {rc['simulated'] - rc['met']} of {rc['simulated']} re-simulated servers missed their SLO "
+                  f"after {rc['rounds']} rounds")
+    text = plan_text(result, _fmt(fmt, out))
+    if figure:
+        from carbonsim.report.plan_plots import write_plan_figure
+
+        for p in write_plan_figure(result, figure):
+            _say(ctx, f"wrote {p}")
+    _emit(ctx, text, out)
 
 
 # --- experiment ------------------------------------------------------------------------------------

@@ -196,28 +196,17 @@ def decomposition(db, doc: dict, policies=((1, 8), (3, 8), (5, 8), (8, 8))) -> N
               f"{int(r['year_gpu_sets_in_service'][0, int(m[ix['horizon_yr'], 0]) - 1])}")
 
 
-def a100_constants_section(doc: dict) -> None:
-    """The fleet's A100 (SXM4 80GB) keeps the pre-refit constants (no measured LLM power); the
-    sweep again with the constants fitted to measured power of the A100 SXM4 40GB (same die and
-    400 W limit), through a user database layer."""
-    import tempfile
-
-    shipped = default_database()
-    table = copy.deepcopy({k: v for k, v in shipped.get("power", "gpu-activity").items() if not k.startswith("_")})
-    table["gpus"]["nvidia-a100-sxm4-80gb"] = dict(table["gpus"]["nvidia-a100-sxm4-40gb"], cap_w=400)
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "power").mkdir()
-        (Path(tmp) / "power" / "gpu-activity.yaml").write_text(yaml.safe_dump(table, sort_keys=False))
-        db = default_database([tmp])
-        print("\n== the fleet's A100 with the A100 SXM4 40GB's measured-power constants")
-        res, result = best_by_grid(db, doc)
-        for g in result.lifecycle["generations"]:
-            if g["generation"] == "A100":
-                served = served_j(g, float(doc["lifecycle"]["utilization"]))
-                print(f"A100 J/tok busy {(g['gpu_busy_w'] + g['host_busy_w']) / g['cap_tok_s']:.3f}, J per served "
-                      f"token {served:.3f}")
-        for grid, (best, keep) in res.items():
-            print(f"{grid}: {policy_text(best, keep)}")
+def engine_section(db, doc: dict, engine: str = "vllm-0.11") -> None:
+    """Each generation's decode and prefill energy per token with another engine profile (the
+    measured vLLM 0.11 profile, the engine of the H100 and B200 measurements)."""
+    print(f"\n== generations with workload.engine {engine}")
+    d = with_changes(doc, {"workload.engine": engine})
+    res, result = best_by_grid(db, d)
+    for g in result.lifecycle["generations"]:
+        print(f"{g['generation']}: prefill {g['prefill_j_per_token']:.3f} decode {g['decode_j_per_token']:.3f} "
+              f"J/token, {g['cap_tok_s']:,.0f} tok/s per server")
+    for grid, (best, keep) in res.items():
+        print(f"{grid}: {policy_text(best, keep)}")
 
 
 def main() -> None:
@@ -264,7 +253,7 @@ def main() -> None:
     decomposition(db, doc)
     rounding_section(db, doc)
     uncertainty_section(db, doc)
-    a100_constants_section(doc)
+    engine_section(db, doc)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENERGY_DOC = ROOT / "docs" / "validation_energy.md"
 #: Sections of docs/validation_energy.md: (heading, function returning the section's Markdown).
 ENERGY_SECTIONS = [
-    ("Offline tasks (per-request energy)", offline_tasks_section),
+    ("Measured LLM energy (offline and steady-state batches)", offline_tasks_section),
     ("Online serving", make_serving_validation.energy_section),
 ]
 

@@ -291,6 +291,11 @@ def db_show_text(shown: dict, fmt: str) -> str:
 
     text = f"# {shown['kind']}/{shown['id']}  ({shown['path']})\n"
     text += yaml.safe_dump(shown["entry"], sort_keys=False, allow_unicode=True, width=100)
+    if "activity_power" in shown:
+        power = dict(shown["activity_power"])
+        kind = (power.get("calibration") or {}).get("kind", "fallback")
+        text += f"\n# activity power ({power.pop('path')}): calibration kind {kind}\n"
+        text += yaml.safe_dump({"activity_power": power}, sort_keys=False, allow_unicode=True, width=100)
     text += "\n# sources\n"
     for s in shown["sources"]:
         who = ", ".join(s.get("authors", [])) or s.get("publisher", "")

@@ -16,6 +16,7 @@ numbers), :mod:`~carbonsim.validation.vendor_lca` (vendor server carbon footprin
 :mod:`~carbonsim.validation.energy` and :mod:`~carbonsim.validation.energy_report` (measured LLM
 energy), :mod:`~carbonsim.validation.serving` (online serving), :mod:`~carbonsim.validation.training`
 (training runs), :mod:`~carbonsim.validation.inventory_power` (inventory power on SPECpower),
+:mod:`~carbonsim.validation.cpu_inference` (CPU LLM inference, for the plan's Reuse),
 :mod:`~carbonsim.validation.gpu_activity` (the GPU activity-power calibration's shared steps).
 
 Layer: this package uses the engine (layer 2) as the interfaces do; nothing in ``models/`` or

@@ -257,8 +257,12 @@ T4_MISSES = {
                       "generation grows 4.5x from 512 to 4,096 mean output tokens (179 to 810 J) against 22.6x and "
                       "25.1x on the 8B rows and 22.6x in carbonsim; at a KV-limited batch of about 90 long requests "
                       "a 70B decode token costs about 0.9 J on four H100s, not the 0.2 J measured"),
-    "mlebench-t4-8-decode": ("carbonsim 97.8 % against 89.2 % measured (+8.6 points): the same row's decode energy "
-                             "is 4.5x the measured one (see its energy case)"),
+    "mlebench-t4-8-decode": ("carbonsim 97.6 % against 89.2 % measured (+8.4 points): the same row's decode energy "
+                             "is 4.2x the measured one (see its energy case)"),
+    "mlebench-t4-9-decode": ("carbonsim 43.4 % against 50.0 % measured (-6.6 points): with the H100 constants fitted "
+                             "on the leaderboard fit set F1 (a_c held at 1.0, a_m 0.74) the 70B's decode steps on four "
+                             "GPUs draw less, 531 J per generation against 746 J measured (-29 %), while its prefill is "
+                             "692 J against 746 J (-7 %); the energy per generation is within its tolerance (-18 %)"),
 }
 
 

@@ -106,6 +106,11 @@ def test_db_commands(tmp_path):
     assert r.exit_code == 0 and "azure-a100-x4" in r.output
     r = run("db", "show", "nvidia-a100-sxm4-80gb")
     assert r.exit_code == 0 and "# sources" in r.output and "826" in r.output
+    # a GPU shows how its activity-power constants were calibrated (docs/power.md section 3)
+    assert "calibration kind sibling" in r.output and "nvidia-a100-sxm4-40gb" in r.output
+    r = run("db", "show", "nvidia-b200", "--format", "json")
+    shown = json.loads(r.output)["activity_power"]["calibration"]
+    assert shown["kind"] == "measured" and shown["held_out"]["n"] > 0 and shown["in_sample"]["median_pct"] > 0
     assert run("db", "show", "nvidia-a100-sxm4-80").exit_code == 2
     assert run("db", "check").exit_code == 0
     (tmp_path / "gpus").mkdir()

@@ -139,6 +139,6 @@ def test_refresh_policy_figure(tmp_path):
     files = refresh_figures(s.points, tmp_path, "refresh-cycles", formats=("svg",))
     assert [f.name for f in files] == ["refresh_policies.svg"]
     text = files[0].read_text()
-    # the best policies of docs/lifecycle.md 1.3 (coal: GPUs every 5 years since the GPU constants
-    # were fitted to measured LLM power; it was 3 with the earlier constants)
-    assert "coal: best GPU 5 yr, host 8 yr" in text and "wind: best GPU 8 yr, host 8 yr" in text
+    # the best policies of docs/lifecycle.md 1.3 (coal: GPUs every 3 years since every GPU is
+    # calibrated by one procedure; 5 while only the H100's and B200's were fitted to measured power)
+    assert "coal: best GPU 3 yr, host 8 yr" in text and "wind: best GPU 8 yr, host 8 yr" in text

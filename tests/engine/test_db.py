@@ -190,7 +190,7 @@ def test_the_api_reuses_a_database_until_a_file_changes(tmp_path):
     assert first is carbonsim.db.load(user) and first is not carbonsim.db.load()
     gpu_kg = carbonsim.embodied("aws-t4-x1", set={"server.gpus.part": "my-card"}, db=user).gpu_kg
     # an edit in place: same size, so only the modification time tells (set it ahead to be sure)
-    edited = card.replace("soc_kg: {value: 6.31,", "soc_kg: {value: 9.31,")
+    edited = card.replace("area_mm2: {value: 545,", "area_mm2: {value: 845,")  # the die: every set counts it
     assert len(edited) == len(card)
     (user / "gpus" / "my-card.yaml").write_text(edited)
     st = os.stat(user / "gpus" / "my-card.yaml")

@@ -72,7 +72,7 @@ def test_cep_is_convex_and_the_seeds_reading_has_an_interior_minimum(sweeps):
         assert 0 < k < len(cep) - 1, (m, s.index[k])
         assert np.all(np.diff(cep[: k + 1]) < 0) and np.all(np.diff(cep[k:]) > 0), m
         bests.append(int(s.index[k]))
-    assert bests == [32, 64, 128]  # docs/findings.md reports these
+    assert bests == [32, 64, 256]  # docs/findings.md reports these
 
 
 def test_no_tp_for_the_small_model(sweeps):
@@ -110,15 +110,25 @@ def test_tp_lowers_embodied_carbon_for_larger_models(sweeps):
     assert (two["embodied_g"] < one["embodied_g"]).all()
 
 
-def test_moe_is_more_carbon_efficient_than_dense_at_iso_accuracy(sweeps):
-    # seed §5.2: JetMoE (iso-accuracy with Llama) gains 19 % in carbon efficiency. carbonsim:
-    # JetMoE-8B emits less per task than Llama-2-7B at every batch, 1-54 % (13 % at batch 64,
-    # the best EDP batch of both)
+def _moe_gain(sweeps):
     df = sweeps["seed-batching"]
     moe, dense = _series(df, model="jetmoe-8b"), _series(df, model="llama-2-7b")
-    gain = 1 - moe["total_g"] / dense["total_g"]
+    return 1 - moe["total_g"] / dense["total_g"]
+
+
+def test_moe_is_more_carbon_efficient_than_dense_at_iso_accuracy(sweeps):
+    # seed §5.2: JetMoE (iso-accuracy with Llama) gains 19 % in carbon efficiency. carbonsim:
+    # JetMoE-8B emits 9 % less per task than Llama-2-7B at batch 64, the best EDP batch of both
+    gain = _moe_gain(sweeps)
+    assert 0.05 < gain.loc[64] < 0.30, gain.round(3).tolist()
+
+
+@pytest.mark.xfail(strict=True, reason="at batch 16 JetMoE-8B and Llama-2-7B emit the same per task (-0.2 %); "
+                   "3-53 % less at every other batch (since every GPU is calibrated by one procedure, "
+                   "docs/power.md: before it, 1-54 % less at every batch)")
+def test_moe_is_more_carbon_efficient_at_every_batch(sweeps):
+    gain = _moe_gain(sweeps)
     assert (gain > 0).all(), gain.round(3).tolist()
-    assert 0.05 < gain.loc[64] < 0.30
 
 
 # seed Fig. 2 (A100 x4 server, per second; the 1,100 W is back-derived from the bars): embodied
@@ -143,7 +153,7 @@ def test_embodied_dominates_clean_grids_operational_coal(sweeps):
 
 
 @pytest.mark.xfail(strict=True, reason="not reproduced: per task at the default configuration's modelled power, "
-                   "solar's operational carbon is 48-49 % of the embodied (embodied 67-68 % of the total); Fig. 2's "
+                   "solar's operational carbon is 53-69 % of the embodied (embodied 59-65 % of the total); Fig. 2's "
                    "bars (12.53 against 9.98 mg/s) are drawn at the 1,100 W back-derived from them (docs/findings.md)")
 def test_solar_is_operational_dominated_as_in_fig2(sweeps):
     assert _dominates(sweeps["seed-grid-sources"], "solar")
@@ -167,21 +177,21 @@ MOE = "qwen1.5-moe-a2.7b"
 
 def test_qwen_moe_against_llama_per_task_is_carbonsims_output(sweeps):
     # carbonsim's own output, stated in docs/findings.md: at the default configuration Qwen1.5-MoE
-    # emits 25-37 % MORE per task than Llama-2-7B at batches 16-64 (where both have their best EDP),
+    # emits 27-43 % MORE per task than Llama-2-7B at batches 16-64 (where both have their best EDP),
     # less at small batches (a third of the weights read per token) and at 256-512 (the experts'
     # weights amortised over a saturated expert set)
     df = sweeps["seed-batching"]
     diff = _series(df, model=MOE)["total_g"] / _series(df, model="llama-2-7b")["total_g"] - 1
-    assert ((diff.loc[[16, 32, 64]] > 0.24) & (diff.loc[[16, 32, 64]] < 0.38)).all(), diff.round(3).tolist()
+    assert ((diff.loc[[16, 32, 64]] > 0.25) & (diff.loc[[16, 32, 64]] < 0.45)).all(), diff.round(3).tolist()
     assert (diff.loc[[1, 2, 4, 8, 256, 512]] < 0).all(), diff.round(3).tolist()
 
 
-@pytest.mark.xfail(strict=True, reason="not reproduced at batches 16-64: Qwen1.5-MoE emits 25-37 % more per task "
-                   "than Llama-2-7B there (and 15-27 % less at 256-512), not a comparable amount (docs/findings.md)")
+@pytest.mark.xfail(strict=True, reason="not reproduced at batches 16-64: Qwen1.5-MoE emits 27-43 % more per task "
+                   "than Llama-2-7B there (and 11-26 % less at 256-512), not a comparable amount (docs/findings.md)")
 def test_qwen_moe_has_a_carbon_profile_comparable_to_llama(sweeps):
     # seed §5.2: "QWen has a better model quality than Llama-7B but has a comparative energy and
     # carbon profile, especially under larger batch sizes". Read as: within 20 % per task at every
-    # batch of 16 and more (any tolerance below 37 % fails the same way)
+    # batch of 16 and more (any tolerance below 43 % fails the same way)
     df = sweeps["seed-batching"]
     diff = _series(df, model=MOE)["total_g"] / _series(df, model="llama-2-7b")["total_g"] - 1
     assert (diff.loc[diff.index >= 16].abs() < 0.20).all(), diff.round(3).tolist()
@@ -189,7 +199,7 @@ def test_qwen_moe_has_a_carbon_profile_comparable_to_llama(sweeps):
 
 def test_no_tp_for_energy_with_moe(sweeps):
     # seed §5.2: "No-TP is preferred for energy [Llama and MoE], and the gain is large (55 % at
-    # best)". carbonsim: TP=2 costs Qwen1.5-MoE more energy per task at every batch, 5-60 %
+    # best)". carbonsim: TP=2 costs Qwen1.5-MoE more energy per task at every batch, 15-72 %
     one, two = _tp(sweeps["seed-tensor-parallel"], MOE)
     cost = two["energy_j"] / one["energy_j"] - 1
     assert (cost > 0).all() and cost.max() > 0.5, cost.round(3).tolist()

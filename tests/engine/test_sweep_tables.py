@@ -174,3 +174,29 @@ def test_hf_eager_engine_adds_its_host_time_per_layer(db):
         with pytest.raises(InputError, match=words) as err:
             carbonsim.sweep(bad, db=db)
         assert err.value.field == "workload.engine"
+
+
+def test_measured_vllm_engine_adds_its_sync_and_fixed_attention_time(db):
+    # vllm-0.11 (docs/perf.md section 1): the overlapped form plus a per-step sync (GPU waiting) and a
+    # fixed decode-attention time per sequence, layer and head; at batch 8 on one GPU the CUDA-graph
+    # padding changes nothing (8 is a captured size) and the hidden host time stays hidden
+    import carbonsim
+
+    doc = {"name": "v011", "server": "hgx-h100-x8", "model": "llama-3.1-8b",
+           "workload": {"mode": "offline", "prompt_tokens": 32, "output_tokens": 128, "batch_size": 8,
+                        "tensor_parallel": 1, "precision": "bf16"},
+           "datacenter": {"pue": 1.1, "grid": "coal"},
+           "sweep": {"product": {"workload.engine": ["overlapped", "vllm-0.11"]}}}
+    pts = carbonsim.sweep(doc, db=db).points.set_index("workload.engine")
+    e = db.get("perf", "calibration")["engines"]["vllm-0.11"]
+    sync, head = e["step_sync_s"].value, e["attn_head_s"].value
+    assert sync == pytest.approx(1.46e-3, rel=0.01) and head == pytest.approx(43.6e-9, rel=0.01)  # docs/perf.md
+    extra = 129 * sync + 128 * 8 * 32 * 32 * head   # 1 prefill + 128 decode steps; batch 8, 32 layers, 32 heads
+    assert pts.loc["vllm-0.11", "latency_s"] - pts.loc["overlapped", "latency_s"] == pytest.approx(extra, rel=1e-6)
+    online = {"mode": "online", "prompt_tokens": 32, "output_tokens": 128, "qps": 1, "requests": 10,
+              "engine": "vllm-0.11"}
+    bad = {**doc, "workload": online}
+    bad.pop("sweep")
+    with pytest.raises(InputError, match="calibrated for offline and steady-state batches") as err:
+        carbonsim.sweep(bad, db=db)
+    assert err.value.field == "workload.engine"

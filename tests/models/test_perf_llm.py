@@ -83,6 +83,12 @@ def random_params(n, seed):
     p[P["engine_overlap"]] = rng.integers(0, 2, n)
     p[P["memory_utilization"]] = rng.uniform(0.5, 0.95, n)
     p[P["memory_reserve_gb"]] = rng.uniform(0, 4, n)
+    # engine features of current vLLM, on about half the points each
+    p[P["step_sync_s"]] = np.where(rng.random(n) < 0.5, rng.uniform(0, 3e-3, n), 0)
+    p[P["attn_head_s"]] = np.where(rng.random(n) < 0.5, rng.uniform(0, 1e-7, n), 0)
+    p[P["graph_max_batch"]] = np.where(rng.random(n) < 0.5, rng.choice([256, 512], n), 0)
+    p[P["static_batch"]] = (rng.random(n) < 0.3).astype(float)
+    p[P["max_new_tokens"]] = np.where(rng.random(n) < 0.5, rng.choice([128, 256, 512], n), 0)
     return p
 
 
@@ -219,3 +225,75 @@ def test_overlapped_engine_never_slower_than_synchronous():
     over = offline_task(params)
     assert np.all(over[O["latency_s"]] <= sync[O["latency_s"]])
     assert np.all(over[O["gpu_busy_s"]] == pytest.approx(sync[O["gpu_busy_s"]]))
+
+
+# --- engine features of current vLLM and static batches ----------------------------------------
+
+def test_expected_longest_output():
+    from carbonsim.models.perf.llm import expected_longest_output
+
+    # one sequence: its own mean; no cap: mu H_B (E[max of B exponentials], the harmonic number)
+    assert expected_longest_output(300.0, 1, 512)[()] == pytest.approx(300.0, rel=1e-9)
+    assert expected_longest_output(300.0, 4, 0)[()] == pytest.approx(300.0 * (1 + 1 / 2 + 1 / 3 + 1 / 4), rel=1e-12)
+    # a mean at the cap: every output is cut there
+    assert expected_longest_output(512.0, 4, 512)[()] == 512.0
+    # against sampling: exponential outputs cut at 512 whose capped mean is 200, batches of 4
+    rng = np.random.default_rng(0)
+    mu = 200.0 / (1 - np.exp(-512 / expected_mu(200.0, 512)))  # the uncapped mean solving mean = 200
+    draws = np.minimum(rng.exponential(mu, (400_000, 4)), 512)
+    assert draws.mean() == pytest.approx(200.0, rel=5e-3)  # the solved mean reproduces the capped mean
+    # tolerance: sampling error of 400,000 batch maxima (about 0.2 %), doubled
+    assert expected_longest_output(200.0, 4, 512)[()] == pytest.approx(draws.max(axis=1).mean(), rel=5e-3)
+
+
+def expected_mu(mean, cap):
+    """Uncapped mean mu of an exponential whose mean cut at ``cap`` is ``mean`` (bisection, for the test)."""
+    lo, hi = mean, 1e9
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if mid * (1 - np.exp(-cap / mid)) < mean else (lo, mid)
+    return mid
+
+
+def test_graph_batch_pads_to_the_captured_sizes():
+    from carbonsim.models.perf.llm import graph_batch
+
+    b = np.array([1, 3, 5, 8, 250, 256, 300, 600])
+    # vLLM's capture list: 1, 2, 4, multiples of 8 to 256, of 16 above, up to the largest size (512
+    # here; vLLM 0.11's default for max_num_seqs >= 256); above it eager and unpadded
+    assert list(graph_batch(b, 512)) == [1, 4, 8, 8, 256, 256, 304, 600]
+    assert list(graph_batch(b, 0)) == list(b)
+
+
+def decode_point(**extra):
+    rows = dict(weight_bytes=2, kv_bytes=2, tp=1, allreduce_alpha_s=0, link_bandwidth_gb_s=1, batch=64,
+                prompt_tokens=100, output_tokens=200, eta_compute=0.8, eta_memory=0.84, smooth_max_p=2.7,
+                layer_overhead_s=3e-5, engine_overlap=1.0)
+    return pack_params(**LLAMA_2_7B, **A100_SXM, **NO_CPU, **(rows | extra))
+
+
+def test_step_sync_and_head_time_add_where_stated():
+    base = offline_task_reference(decode_point())
+    # a per-step sync adds to every engine step (one prefill + 200 decode steps), the GPU waiting
+    sync = offline_task_reference(decode_point(step_sync_s=1e-3))
+    assert sync[O["latency_s"], 0] - base[O["latency_s"], 0] == pytest.approx(201 * 1e-3, rel=1e-9)
+    assert sync[O["gpu_busy_s"], 0] == pytest.approx(base[O["gpu_busy_s"], 0], rel=1e-12)
+    # the fixed attention time: batch x layers x heads x t_h per decode step, GPU busy at memory-bound activity
+    head = offline_task_reference(decode_point(attn_head_s=50e-9))
+    extra = 64 * 32 * 32 * 50e-9 * 200
+    assert head[O["decode_gpu_s"], 0] - base[O["decode_gpu_s"], 0] == pytest.approx(extra, rel=1e-9)
+    assert head[O["decode_mbu"], 0] > base[O["decode_mbu"], 0]
+
+
+def test_static_batch_decodes_to_its_longest_output():
+    from carbonsim.models.perf.llm import expected_longest_output
+
+    cont = offline_task_reference(decode_point(engine_overlap=0.0, batch=4))
+    static = offline_task_reference(decode_point(engine_overlap=0.0, batch=4, static_batch=1.0, max_new_tokens=512))
+    steps = float(expected_longest_output(200.0, 4, 512))
+    assert 300 < steps < 512
+    # the same tokens, more steps: the decode time grows by steps / 200, a little more as the
+    # attention reads a longer context
+    ratio = static[O["decode_s"], 0] / cont[O["decode_s"], 0]
+    assert steps / 200 <= ratio < 1.1 * steps / 200
+    assert static[O["throughput_tok_s"], 0] < cont[O["throughput_tok_s"], 0]

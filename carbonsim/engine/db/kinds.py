@@ -105,6 +105,10 @@ CPU_FIELDS = {
     "boost_ghz": Q(),
     "memory_channels": Count(1),
     "memory_technology": Choice(MEMORY_TECHNOLOGIES),
+    # CPU inference (plan reuse, docs/plan.md): DIMM transfer rate and the matrix units' peak
+    "memory_mt_s": Q(**POSITIVE),
+    "peak_tflops": PEAK_TFLOPS,
+    "matrix_unit": Choice(("amx", "avx512", "avx2", "neon", "sve")),
     "embodied_kg": Q(),
     "packages": Count(0),
     "note": Text(),

@@ -85,9 +85,19 @@ def show_entry(db: Database, part_id: str, kind: str | None = None) -> dict:
         raise InputError(f"{part_id!r} exists as {', '.join(kinds)}; choose with --kind")
     entry = db.get(kinds[0], part_id)
     sources = db.sources()
-    cited = [{"id": sid, **{k: v for k, v in sources.get(sid, {}).items()}} for sid in sorted(cited_sources(entry))]
-    return {"kind": kinds[0], "id": part_id, "path": str(db.path(kinds[0], part_id)), "entry": _plain(entry),
-            "sources": cited}
+    out = {"kind": kinds[0], "id": part_id, "path": str(db.path(kinds[0], part_id)), "entry": _plain(entry)}
+    cite = cited_sources(entry)
+    if kinds[0] == "gpus":
+        # a GPU's activity-power constants and how they were calibrated (hardware_db/power/gpu-activity.yaml)
+        from carbonsim.engine.inputs.power import GPU_ACTIVITY_ID, gpu_constants
+
+        tdp = entry["tdp_w"]
+        constants, note = gpu_constants(db, part_id, float(getattr(tdp, "value", tdp)))
+        out["activity_power"] = {"path": str(db.path("power", GPU_ACTIVITY_ID)), **_plain(constants)}
+        if note is None and constants.get("source"):
+            cite = cite | {constants["source"]}
+    out["sources"] = [{"id": sid, **{k: v for k, v in sources.get(sid, {}).items()}} for sid in sorted(cite)]
+    return out
 
 
 def _flat(node, prefix: str = "") -> dict:

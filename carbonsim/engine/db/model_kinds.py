@@ -119,6 +119,13 @@ PERF_ENGINE = Fields(
         "cpu_tp_base_s": Q(),
         "cpu_tp_per_seq_s": Q(),
         "cpu_per_layer_s": Q(),
+        # engine features of current vLLM (docs/perf.md section 2); absent = 0 / none
+        "step_sync_s": Q(),
+        "attn_head_s": Q(),
+        "graph_max_batch": Count(0),
+        "graph_allreduce_alpha_s": Q(),
+        "batching": Choice(("continuous", "static")),
+        "max_new_tokens": Count(0),
         **EFFICIENCIES,
         "held_out_rows": Count(0),
         "held_out_median_abs_pct": Number(0),
@@ -126,10 +133,28 @@ PERF_ENGINE = Fields(
         "fit_rows": Count(0),
         "fit_median_abs_pct": Number(0),
         "fit_max_abs_pct": Number(0),
+        "fit_set": Text(),
         "note": Text(),
     },
     required=("form", "cpu_base_s", "cpu_per_seq_s", "cpu_tp_base_s", "cpu_tp_per_seq_s"),
     what="an engine profile",
+)
+#: CPU inference constants (host CPUs reused for offline work, docs/plan.md): the same roofline
+#: with a CPU socket as the device.
+PERF_CPU = Fields(
+    {
+        "eta_compute": Q(maximum=1.0, exclusive_min=True),
+        "eta_memory": Q(maximum=1.0, exclusive_min=True),
+        "layer_overhead_s": Q(),
+        "memory_utilization": Q(maximum=1.0, exclusive_min=True),
+        "fit_rows": Count(0),
+        "fit_median_abs_pct": Number(0),
+        "holdout_rows": Count(0),
+        "holdout_median_abs_pct": Number(0),
+        "note": Text(),
+    },
+    required=("eta_compute", "eta_memory", "layer_overhead_s", "memory_utilization"),
+    what="CPU inference constants",
 )
 PERF_CALIBRATION = Fields(
     {
@@ -148,6 +173,7 @@ PERF_CALIBRATION = Fields(
              "note": Text()},
             required=("allreduce_alpha_s", "bus_efficiency"), what="link_default"),
         "engines": MapOf(PERF_ENGINE, ID_PATTERN, "an engine profile id"),
+        "cpu_inference": PERF_CPU,
     },
     required=("name", "source", "smooth_max_p", "gpus", "links", "engines"),
     what="a performance calibration",

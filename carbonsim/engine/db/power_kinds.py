@@ -2,7 +2,7 @@
 
 Two formats, told apart by their keys: the spec-based host power prior (``rows``,
 ``load_levels``, ``shape``, ``with_year``, ``without_year``) and the per-GPU activity constants
-(``gpus``). Both are written by the calibration scripts in ``benchmarks/``.
+(``gpus``). Both are written by the calibration scripts in ``calibration/``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from carbonsim.engine.db.schema import (
+    Choice,
     Count,
     Fields,
     ListOf,
@@ -44,14 +45,28 @@ HOST_PRIOR = Fields(
     required=("name", "source", "load_levels", "shape", "with_year", "without_year"),
     what="host power prior",
 )
+_FIT_ERROR = Fields({"n": Count(0), "median_pct": Number(0), "p90_pct": Number(0)}, required=("n",),
+                    what="a fit's error (n runs, median and 90th percentile of |error| in %)")
+#: How a GPU's constants were obtained (docs/power.md section 3): fitted to measured power of that
+#: GPU, derived from a measured GPU on the same die, or pooled over the measured GPUs.
+_CALIBRATION = Fields(
+    {"kind": Choice(("measured", "sibling", "pooled")), "data": Text(), "fit_set_n": Count(0),
+     "in_sample": _FIT_ERROR, "held_out": _FIT_ERROR, "from": ListOf(Text()),
+     "adjustments": Text(), "rule": Text(), "source_in_sample": _FIT_ERROR, "source_held_out": _FIT_ERROR},
+    required=("kind",), what="a GPU's calibration")
 GPU_ACTIVITY = Fields(
     {
         "name": Text(), "source": SourceRef(), "note": Text(),
         "ladder_slope": Number(exclusive_min=True),
+        # a GPU without an entry (a user's part): the pooled rule's constants (docs/power.md section 3)
+        "fallback": Fields(
+            {"idle_loaded_per_tdp": Number(0, 1, exclusive_min=True), "a_c": Number(), "a_m": Number(),
+             "eta_c": Number(0, 1, exclusive_min=True), "eta_m": Number(0, 1, exclusive_min=True), "note": Text()},
+            required=("idle_loaded_per_tdp", "a_c", "a_m", "eta_c", "eta_m"), what="fallback constants"),
         "gpus": MapOf(Fields(
             {"idle_loaded_w": Number(), "cap_w": Number(exclusive_min=True), "a_c": Number(), "a_m": Number(),
              "eta_c": Number(0, 1, exclusive_min=True), "eta_m": Number(0, 1, exclusive_min=True),
-             "source": SourceRef(), "note": Text()},
+             "source": SourceRef(), "note": Text(), "calibration": _CALIBRATION},
             required=("idle_loaded_w", "cap_w", "a_c", "a_m", "eta_c", "eta_m", "source"),
             what="GPU activity constants"), re.compile(r"^[a-z0-9][a-z0-9._-]*$"), "a GPU id"),
     },

@@ -20,9 +20,12 @@ CALIBRATION_ID = "calibration"
 #: between GPU steps (<= 0.5) or hidden behind them (>= 0.6), or Hugging Face transformers in
 #: eager mode (static batches; host time per step grows with the layers).
 ENGINES = {"synchronous": "vllm-sync", "overlapped": "vllm-overlapped", "hf-eager": "hf-eager",
-           "llama.cpp": "llama-cpp-cuda"}
+           "vllm-0.5": "vllm-0.5", "vllm-0.11": "vllm-0.11", "llama.cpp": "llama-cpp-cuda"}
 #: Engines calibrated on single-GPU runs only.
 SINGLE_GPU_ENGINES = ("hf-eager", "llama.cpp")
+#: Engine profiles whose step-time terms the online-serving simulator does not model (offline
+#: tasks and steady-state batches only; docs/perf.md section 2).
+OFFLINE_ONLY_ENGINES = ("vllm-0.5", "vllm-0.11")
 #: llama.cpp's profile by GPU vendor (its CUDA or Metal backend); the profile's efficiencies
 #: replace the GPU's (they were fitted on llama.cpp's own kernels: docs/validation_perf.md).
 LLAMA_CPP_BACKENDS = {"apple": "llama-cpp-metal"}
@@ -34,6 +37,16 @@ def engine_profile(db: Database, engine_id: str, gpu) -> tuple[str, dict]:
     if engine_id == "llama.cpp":
         profile = LLAMA_CPP_BACKENDS.get((gpu.spec or {}).get("vendor"), profile)
     return profile, db.get("perf", CALIBRATION_ID)["engines"][profile]
+
+
+def fully_connected_nvlink(gpu, tp: int) -> bool:
+    """Whether ``tp`` GPUs of this kind all-reduce over NVLink peer to peer (an SXM board's
+    NVSwitch, or a bridged pair), the condition for vLLM's custom all-reduce."""
+    link = gpu.interconnect or {}
+    kind = str(link.get("kind", ""))
+    if not kind.startswith("nvlink"):
+        return False
+    return (gpu.spec or {}).get("form_factor") in ("sxm", "superchip") or tp <= 2
 
 
 def _v(x):
@@ -50,6 +63,29 @@ def model_spec(db: Database, model, overrides: dict | None = None, file: str | N
     # the overridden document gets the same check as the file
     path = db.path("models", model)
     return db.check_document("models", apply_overrides(load_yaml(path), overrides, file=str(path)), path)
+
+
+def model_rows(model: dict) -> dict:
+    """The model-shape rows of :data:`carbonsim.models.perf.layout.PARAM_NAMES` (``n_layers`` ...
+    ``moe_shared_ffn``) of a model spec (:func:`model_spec`)."""
+    moe = model.get("moe") or {}
+    heads = int(_v(model["heads"]))
+    return {
+        "n_layers": _v(model["layers"]),
+        "hidden": _v(model["hidden"]),
+        "n_heads": heads,
+        "n_kv_heads": _v(model.get("kv_heads", heads)),
+        "head_dim": _v(model.get("head_dim") or _v(model["hidden"]) / heads),
+        "ffn": _v(model["ffn"]),
+        "ffn_matrices": 3.0 if model.get("gated") else 2.0,
+        "vocab": _v(model["vocab"]),
+        "tied_embeddings": 1.0 if model.get("tied_embeddings") else 0.0,
+        "extra_params": _v(model.get("extra_params", 0.0)),
+        "moe_experts": _v(moe.get("experts", 0)),
+        "moe_top_k": _v(moe.get("top_k", 0)),
+        "moe_expert_ffn": _v(moe.get("expert_ffn", 0)),
+        "moe_shared_ffn": _v(moe.get("shared_ffn", 0)),
+    }
 
 
 def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: str | None = None) -> dict:
@@ -100,25 +136,15 @@ def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: s
     if engine_id in SINGLE_GPU_ENGINES and tp > 1:
         raise InputError(f"engine {engine_id} is calibrated on single-GPU runs (tensor_parallel 1); found "
                          f"tensor_parallel {tp}", file=file, field="workload.engine")
+    if tp > 1 and "graph_allreduce_alpha_s" in engine and fully_connected_nvlink(gpu, tp):
+        # inside CUDA graphs vLLM all-reduces small messages with its own one-shot kernel over
+        # NVLink: the latency of a launch from Python (the link profiles) does not apply
+        alpha = min(alpha, _v(engine["graph_allreduce_alpha_s"]))
     # an engine fitted on its own kernels (llama.cpp) brings its efficiencies; others use the GPU's
     eff = {k: engine.get(k, eff[k]) for k in ("eta_compute", "eta_memory", "layer_overhead_s")}
     moe = model.get("moe") or {}
-    heads = int(_v(model["heads"]))
     return {
-        "n_layers": _v(model["layers"]),
-        "hidden": _v(model["hidden"]),
-        "n_heads": heads,
-        "n_kv_heads": _v(model.get("kv_heads", heads)),
-        "head_dim": _v(model.get("head_dim") or _v(model["hidden"]) / heads),
-        "ffn": _v(model["ffn"]),
-        "ffn_matrices": 3.0 if model.get("gated") else 2.0,
-        "vocab": _v(model["vocab"]),
-        "tied_embeddings": 1.0 if model.get("tied_embeddings") else 0.0,
-        "extra_params": _v(model.get("extra_params", 0.0)),
-        "moe_experts": _v(moe.get("experts", 0)),
-        "moe_top_k": _v(moe.get("top_k", 0)),
-        "moe_expert_ffn": _v(moe.get("expert_ffn", 0)),
-        "moe_shared_ffn": _v(moe.get("shared_ffn", 0)),
+        **model_rows(model),
         "weight_bytes": w_bytes,
         "kv_bytes": kv_bytes,
         "act_bytes": 2.0,
@@ -145,4 +171,9 @@ def perf_rows(db: Database, server: Server, model: dict, workload: dict, file: s
         "engine_overlap": 1.0 if engine["form"] == "overlapped" else 0.0,
         "memory_utilization": _v(cal["memory_utilization"]),
         "memory_reserve_gb": _v(cal["memory_reserve_gb"]),
+        "step_sync_s": _v(engine.get("step_sync_s", 0.0)),
+        "attn_head_s": _v(engine.get("attn_head_s", 0.0)),
+        "graph_max_batch": float(engine.get("graph_max_batch", 0)),
+        "static_batch": 1.0 if engine.get("batching") == "static" else 0.0,
+        "max_new_tokens": float(engine.get("max_new_tokens", 0)),
     }

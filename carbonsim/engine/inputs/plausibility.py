@@ -45,9 +45,8 @@ def _number(x) -> float | None:
 
 
 def _raw_fields(raw: dict) -> dict[str, float | None]:
-    """The :data:`SERVER_FIELDS` of a server file as written (no parts merged, nothing checked)."""
-    from carbonsim.engine.inputs.server import DEFAULT_LIFETIME_YR
-
+    """The :data:`SERVER_FIELDS` of a server file as written (no parts merged, nothing checked; a
+    lifetime left to the default is not counted)."""
     host = raw.get("host") or {}
     drives = sum((_number(host.get(k)) or 0.0) for k in ("ssd_gb", "hdd_gb"))
     for k in ("ssd", "hdd"):
@@ -58,7 +57,7 @@ def _raw_fields(raw: dict) -> dict[str, float | None]:
             "host.cpus.count": _number((host.get("cpus") or {}).get("count")),
             "host.dram.gb": _number((host.get("dram") or {}).get("gb")),
             "storage_gb (host.ssd_gb + host.hdd_gb)": drives,
-            "lifetime_yr": DEFAULT_LIFETIME_YR.value if life is None else _number(life)}
+            "lifetime_yr": None if life is None else _number(life)}
 
 
 def _server_ranges(db) -> dict[str, tuple[float, float]]:

@@ -176,8 +176,9 @@ def gpu_activity_table(db: Database) -> dict:
 def gpu_constants(db: Database, gpu_id: str, tdp_w: float) -> tuple[dict, str | None]:
     """Activity constants of a GPU, and a note when they are a fallback.
 
-    A GPU with no entry gets a loaded idle of :data:`IDLE_LOADED_PER_TDP` × TDP, its TDP as
-    cap, and the slopes of :data:`REFERENCE_GPU`.
+    A GPU with no entry gets the file's ``fallback`` (the pooled rule: a loaded idle per TDP and
+    the measured GPUs' median slopes) with its TDP as cap; a file without one (an older user
+    layer) gives :data:`IDLE_LOADED_PER_TDP` × TDP and the slopes of :data:`REFERENCE_GPU`.
 
     Returns
     -------
@@ -187,9 +188,17 @@ def gpu_constants(db: Database, gpu_id: str, tdp_w: float) -> tuple[dict, str | 
     note : str or None
     """
     gpus = gpu_activity_table(db)
-    slope = db.get("power", GPU_ACTIVITY_ID)["ladder_slope"]
+    doc = db.get("power", GPU_ACTIVITY_ID)
+    slope = doc["ladder_slope"]
     if gpu_id in gpus:
         return dict(gpus[gpu_id], ladder_slope=slope), None
+    fb = doc.get("fallback")
+    if fb is not None:  # the pooled rule: median shares of the measured GPUs, loaded floor per TDP
+        note = (f"{gpu_id}: no activity constants; the pooled rule of hardware_db/power/gpu-activity.yaml "
+                f"(loaded idle {fb['idle_loaded_per_tdp']:.3f} x TDP, cap = TDP, the measured GPUs' median slopes)")
+        consts = {k: fb[k] for k in ("a_c", "a_m", "eta_c", "eta_m")}
+        return dict(consts, idle_loaded_w=fb["idle_loaded_per_tdp"] * tdp_w, cap_w=tdp_w, ladder_slope=slope,
+                    source=doc["source"], note=note), note
     ref = gpus.get(REFERENCE_GPU) or next(iter(gpus.values()))
     note = (f"{gpu_id}: no activity constants; loaded idle {IDLE_LOADED_PER_TDP} x TDP, cap = TDP, "
             f"slopes of {REFERENCE_GPU}")

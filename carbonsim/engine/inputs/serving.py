@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from carbonsim.engine.db.store import Database
-from carbonsim.engine.inputs.llm import CALIBRATION_ID, _v, perf_rows
+from carbonsim.engine.inputs.llm import CALIBRATION_ID, OFFLINE_ONLY_ENGINES, _v, perf_rows
 from carbonsim.engine.inputs.server import Server
 from carbonsim.engine.readers.requests import RequestTrace, TraceOptions, read_request_trace
 from carbonsim.errors import InputError
@@ -204,6 +204,10 @@ def online_rows(db: Database, server: Server, models: list[tuple[str, dict]], wo
                   key, file)
     if workload.get("engine") == "hf-eager":
         _fail("hf-eager runs static batches; online serving simulates vLLM's continuous batching "
+              "(engine synchronous or overlapped)", "engine", file)
+    if workload.get("engine") in OFFLINE_ONLY_ENGINES:
+        _fail(f"engine {workload['engine']} is calibrated for offline and steady-state batches; the online "
+              "simulator does not model its per-step sync, fixed attention time or CUDA-graph padding "
               "(engine synchronous or overlapped)", "engine", file)
     if workload.get("engine") == "llama.cpp":
         _fail("llama.cpp is calibrated as a single-user engine (one sequence); online serving simulates "

@@ -77,17 +77,18 @@ def read_export(table, basis: str | None = None, zone: str | None = None):
 
     Returns
     -------
-    Trace
-        With ``meta``: name, region (the zone), year, basis, scope, source, licence, column,
-        granularity, estimated (rows Electricity Maps estimated).
+    t_s, ci_g_per_kwh : numpy.ndarray
+        Times [s since the epoch, UTC] and intensities [g/kWh]
+        (:func:`carbonsim.engine.readers.traces.read_trace_csv` makes them a ``Trace``).
+    meta : dict
+        name, region (the zone), year, basis, scope, source, licence, column, granularity,
+        estimated (rows Electricity Maps estimated).
 
     Raises
     ------
     InputError
         Naming the file, the line and the column.
     """
-    from carbonsim.engine.readers.traces import Trace
-
     file = table.file
     columns = intensity_columns(table.columns)
     if not columns:
@@ -135,4 +136,4 @@ def read_export(table, basis: str | None = None, zone: str | None = None):
             "estimated": estimated, "rows": len(times)}
     if len(years) == 1:
         meta["year"] = years.pop()
-    return Trace(file, t_s, np.array(values), meta)
+    return t_s, np.array(values), meta

@@ -112,7 +112,7 @@ def read_trace_csv(path, basis: str | None = None, zone: str | None = None) -> T
     path = Path(path)
     table = read_table(path, (), kind="trace", what="trace CSV")
     if is_export(table.columns):
-        return read_export(table, basis, zone)
+        return Trace(table.file, *read_export(table, basis, zone))
     if basis is not None or zone is not None:
         raise InputError("a basis or zone is chosen only in an Electricity Maps export; this file is a carbonsim "
                          "trace (timestamp, ci_g_per_kwh, '# basis:' line)", file=str(path), field="grid")

@@ -21,6 +21,9 @@ from carbonsim.models.perf.layout import (
     ACT_F_PER_MATRIX,
     ACT_H,
     ACT_LIVE_H,
+    GRAPH_BUCKET,
+    GRAPH_BUCKET_LARGE,
+    GRAPH_LARGE_FROM,
     N_OUTPUTS,
     O,
     P,
@@ -42,6 +45,8 @@ _ETAC, _ETAM, _PW, _T0, _GAMMA = (P["eta_compute"], P["eta_memory"], P["smooth_m
 _C0, _C1, _CT0, _CT1, _OVL = (P["cpu_base_s"], P["cpu_per_seq_s"], P["cpu_tp_base_s"],
                               P["cpu_tp_per_seq_s"], P["engine_overlap"])
 _UTIL, _RES = P["memory_utilization"], P["memory_reserve_gb"]
+_SYNC, _HEAD, _GMAX, _STATIC, _CAPTOK = (P["step_sync_s"], P["attn_head_s"], P["graph_max_batch"],
+                                        P["static_batch"], P["max_new_tokens"])
 
 _O = {k: v for k, v in O.items()}
 _LAT, _TTFT, _TPOT, _THR = _O["latency_s"], _O["ttft_s"], _O["tpot_s"], _O["throughput_tok_s"]
@@ -68,6 +73,56 @@ def _smax(x, y, p):
 @njit(cache=True, inline="always")
 def _ratio(a, b):
     return a / b if b > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _graph_batch(b, gmax):
+    """Decode batch as a CUDA graph runs it (llm.graph_batch)."""
+    if gmax <= 0.0 or b > gmax:
+        return b
+    if b <= 1.0:
+        padded = 1.0
+    elif b <= 2.0:
+        padded = 2.0
+    elif b <= 4.0:
+        padded = 4.0
+    elif b <= GRAPH_LARGE_FROM:
+        padded = math.ceil(b / GRAPH_BUCKET) * GRAPH_BUCKET
+    else:
+        padded = math.ceil(b / GRAPH_BUCKET_LARGE) * GRAPH_BUCKET_LARGE
+    return padded if padded > b else b
+
+
+@njit(cache=True)
+def _expected_longest(m, b, c):
+    """Expected longest of ``b`` exponential outputs of capped mean ``m`` (llm.expected_longest_output)."""
+    if m <= 0.0:
+        return 0.0
+    if c > 0.0:
+        if m >= c:
+            return c
+        target = m / c
+        lo = 0.0
+        hi = 1.0 / target
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            g = -math.expm1(-mid) / mid if mid > 0.0 else 1.0
+            if g > target:
+                lo = mid
+            else:
+                hi = mid
+        x = 0.5 * (lo + hi)
+        mu = c / x if x > 0.0 else m
+        u = -math.expm1(-x) if x > 0.0 else 1.0
+    else:
+        mu = m
+        u = 1.0
+    total = 0.0
+    uk = 1.0
+    for k in range(1, int(b) + 1):
+        uk *= u
+        total += uk / k
+    return mu * total
 
 
 @njit(cache=True, parallel=True, fastmath=False)
@@ -149,13 +204,14 @@ def offline_task_kernel(params, out):
         f_p = (flop_mm + flop_att) / t
         b_p = bw * weights / t + bytes_kv + bytes_act
 
+        ar_fac = 0.0
+        alpha = 0.0
         if t > 1.0:
             ar_fac = 2.0 * (t - 1.0) / t / (p[_LINK, j] * _GB)
             alpha = p[_ALPHA, j]
             comm_p = (2.0 * L * (alpha + ar_fac * tok_p * h * ba)
                       + alpha + (t - 1.0) / t * seqs_p * V * ba / (p[_LINK, j] * _GB))
-            comm_d = (2.0 * L * (alpha + ar_fac * B * h * ba)
-                      + alpha + (t - 1.0) / t * B * V * ba / (p[_LINK, j] * _GB))
+            comm_d = 0.0  # decode: below, on the CUDA graph's batch
             cpu_p = p[_C0, j] + p[_C1, j] * seqs_p + p[_CT0, j] + p[_CT1, j] * seqs_p
             cpu_d = p[_C0, j] + p[_C1, j] * B + p[_CT0, j] + p[_CT1, j] * B
         else:
@@ -163,42 +219,61 @@ def offline_task_kernel(params, out):
             comm_d = 0.0
             cpu_p = p[_C0, j] + p[_C1, j] * seqs_p
             cpu_d = p[_C0, j] + p[_C1, j] * B
+        sync = p[_SYNC, j]
         if overlap:
-            step_p = max(g_p + comm_p, cpu_p)
+            step_p = max(g_p + comm_p, cpu_p) + sync
         else:
-            step_p = g_p + comm_p + cpu_p
+            step_p = g_p + comm_p + cpu_p + sync
         prefill_s = n_p * step_p
         prefill_gpu = n_p * g_p
         prefill_flop = n_p * f_p
         prefill_bytes = n_p * b_p
 
-        # -- decode: GPU time G0 + A (c + 1) for context c = s_in .. s_in + s_out - 1 --
-        flop_mm = 2.0 * B * L * (p_attn + dense_ffn + k_eff * expert) + 2.0 * B * V * h
-        flop_mm_t = flop_mm + 2.0 * B * L * k_eff * expert * (gamma - 1.0)
-        touched = E * (1.0 - miss ** B) if E > 0.0 else 0.0
+        # -- decode: GPU time G0 + A (c + 1) for context c = s_in .. s_in + n_d - 1 --
+        # n_d steps (a static batch: its expected longest output; a fractional last step is
+        # weighted by its fraction); matrix products on the CUDA graph's padded batch Bg
+        if p[_STATIC, j] > 0.5:
+            n_d = _expected_longest(s_out, B, p[_CAPTOK, j])
+        else:
+            n_d = s_out
+        Bg = _graph_batch(B, p[_GMAX, j])
+        comm_d = 0.0
+        if t > 1.0:
+            comm_d = (2.0 * L * (alpha + ar_fac * Bg * h * ba)
+                      + alpha + (t - 1.0) / t * Bg * V * ba / (p[_LINK, j] * _GB))
+        flop_mm = 2.0 * Bg * L * (p_attn + dense_ffn + k_eff * expert) + 2.0 * Bg * V * h
+        flop_mm_t = flop_mm + 2.0 * Bg * L * k_eff * expert * (gamma - 1.0)
+        touched = E * (1.0 - miss ** Bg) if E > 0.0 else 0.0
         weights = L * (p_attn + dense_ffn + touched * expert) + V * h
         t_mm = _smax(flop_mm_t / (t * cc), bw * weights / (t * cm), pw)
-        bytes_act = act_per_tok * B
-        g0 = t_fixed + t_mm + bytes_act / cm
+        bytes_act = act_per_tok * Bg
+        head = B * L * p[_NH, j] / t * p[_HEAD, j]   # fixed attention time per sequence, layer, head
+        g0 = t_fixed + t_mm + bytes_act / cm + head
         fa = 4.0 * L * q * B          # attention FLOPs per unit of (c + 1)
         ka = 2.0 * L * kvd * bkv * B * kv_share   # KV bytes per unit of (c + 1)
         a_att = _smax(fa / (t * cc), ka / cm, pw)
-        sum_c1 = s_out * (s_in + 1.0) + 0.5 * s_out * (s_out - 1.0)
-        decode_gpu = s_out * g0 + a_att * sum_c1
+        m_d = math.floor(n_d)
+        f_d = n_d - m_d
+        sum_c1 = m_d * (s_in + 1.0) + 0.5 * m_d * (m_d - 1.0) + f_d * (s_in + 1.0 + m_d)
+        decode_gpu = n_d * g0 + a_att * sum_c1
         if overlap:
             decode_s = 0.0
             base = g0 + comm_d
-            for i in range(int(s_out)):
+            for i in range(int(m_d)):
                 x = base + a_att * (s_in + 1.0 + i)
                 decode_s += x if x > cpu_d else cpu_d
+            if f_d > 0.0:
+                x = base + a_att * (s_in + 1.0 + m_d)
+                decode_s += f_d * (x if x > cpu_d else cpu_d)
+            decode_s += n_d * sync
         else:
-            decode_s = decode_gpu + s_out * (comm_d + cpu_d)
-        decode_flop = s_out * flop_mm / t + fa / t * sum_c1
-        decode_bytes = s_out * (bw * weights / t + bytes_act) + ka * sum_c1
+            decode_s = decode_gpu + n_d * (comm_d + cpu_d + sync)
+        decode_flop = n_d * flop_mm / t + fa / t * sum_c1
+        decode_bytes = n_d * (bw * weights / t + bytes_act + head * cm) + ka * sum_c1
 
         latency = prefill_s + decode_s
         busy = prefill_gpu + decode_gpu
-        comm_s = n_p * comm_p + s_out * comm_d
+        comm_s = n_p * comm_p + n_d * comm_d
         out[_LAT, j] = latency
         out[_TTFT, j] = prefill_s
         out[_TPOT, j] = _ratio(decode_s, s_out)
@@ -209,7 +284,7 @@ def offline_task_kernel(params, out):
         out[_DECG, j] = decode_gpu
         out[_BUSY, j] = busy
         out[_COMM, j] = comm_s
-        out[_CPU, j] = n_p * cpu_p + s_out * cpu_d
+        out[_CPU, j] = n_p * cpu_p + n_d * cpu_d
         wait = latency - busy - comm_s
         out[_WAIT, j] = wait if wait > 0.0 else 0.0
         out[_PMFU, j] = _ratio(prefill_flop, prefill_gpu * pi)

@@ -62,6 +62,12 @@ PARAM_NAMES: tuple[str, ...] = (
     # --- memory limit ---
     "memory_utilization",    # usable fraction of GPU memory (vLLM gpu_memory_utilization)
     "memory_reserve_gb",     # CUDA context, graphs, allocator slack per GPU
+    # --- engine features of current vLLM (docs/perf.md section 2; 0 = absent) ---
+    "step_sync_s",       # per-step time the overlapped form does not hide (GPU waiting)
+    "attn_head_s",       # decode: fixed GPU time per sequence, layer and query head on a GPU
+    "graph_max_batch",   # largest decode batch run as a captured CUDA graph, padded (0: no graphs)
+    "static_batch",      # 1: a static batch decodes until its longest output ends
+    "max_new_tokens",    # generation cap of a static batch's output lengths (0: none)
 )
 P: dict[str, int] = {name: i for i, name in enumerate(PARAM_NAMES)}
 N_PARAMS = len(PARAM_NAMES)
@@ -138,4 +144,11 @@ DEFAULTS: dict[str, float] = {
     "engine_overlap": 0.0,
     "memory_utilization": 0.9,
     "memory_reserve_gb": 2.0,
+    "step_sync_s": 0.0, "attn_head_s": 0.0, "graph_max_batch": 0.0, "static_batch": 0.0,
+    "max_new_tokens": 0.0,
 }
+
+#: CUDA-graph batch sizes (vLLM's capture list, 0.5 to 0.11): 1, 2, 4, multiples of 8 up to 256,
+#: then multiples of 16 (up to min(2 x max_num_seqs, 512) in vLLM 0.11; 256 in vLLM 0.5).
+GRAPH_BUCKET = 8.0
+GRAPH_BUCKET_LARGE, GRAPH_LARGE_FROM = 16.0, 256.0

@@ -52,6 +52,21 @@ profiles). A synchronous engine (vLLM <= 0.5, HF) adds it,
 :math:`t_{step} = t_{gpu} + t_{comm} + t_{cpu}`; an overlapped engine (async scheduling, CUDA
 graphs) hides it, :math:`t_{step} = \max(t_{gpu} + t_{comm}, t_{cpu})`.
 
+Three features of current vLLM decide its large-batch decode step (docs/perf.md, section 2):
+
+* a per-step time :math:`t_{sync}` that even the overlapped form does not hide (the GPU waits:
+  sampled tokens returned to the scheduler, inputs of the next step copied in);
+* a fixed GPU time :math:`t_h` per sequence, layer and query head on a GPU in a decode step
+  (paged attention and KV-cache writes have per-sequence work that does not scale with the
+  context), :math:`B_s L n_h t_h / t`, run at the memory-bound activity;
+* CUDA graphs captured for batches 1, 2, 4, 8, 16, ... up to ``graph_max_batch``: a decode batch
+  at most that size runs padded to the next captured size (its matrix products, element-wise
+  kernels and LM head see the padded token count; attention sees the real sequences).
+
+A static batch (``static_batch``: HF transformers) decodes until its longest output ends: with
+output lengths exponential and capped at ``max_new_tokens`` (:func:`expected_longest_output`),
+it takes :math:`E[\min(\max_B s_{out}, c)]` steps, every sequence computed at each step.
+
 An offline task (the seed's section 5.1: vLLM's latency benchmark) is a prefill of the
 :math:`B` prompts (split into engine steps of at most ``max_batched_tokens`` tokens) followed
 by :math:`s_{out}` decode steps with contexts :math:`s_{in}, \dots, s_{in}+s_{out}-1`; all
@@ -71,6 +86,9 @@ from carbonsim.models.perf.layout import (
     ACT_H,
     ACT_LIVE_H,
     DEFAULTS,
+    GRAPH_BUCKET,
+    GRAPH_BUCKET_LARGE,
+    GRAPH_LARGE_FROM,
     N_OUTPUTS,
     N_PARAMS,
     O,
@@ -282,6 +300,79 @@ def step_time_s(t_gpu, t_comm, t_cpu, overlap):
     return np.where(np.asarray(overlap) > 0.5, np.maximum(t_gpu + t_comm, t_cpu), t_gpu + t_comm + t_cpu)
 
 
+def graph_batch(batch, graph_max_batch):
+    r"""Decode batch as a CUDA graph runs it.
+
+    vLLM captures graphs for batches 1, 2, 4, multiples of 8 up to 256 and multiples of 16
+    above, up to its largest capture size; a batch at most that size runs padded to the next
+    captured size, a larger one (or any batch without graphs, ``graph_max_batch = 0``) eagerly
+    and unpadded.
+    """
+    b = np.asarray(batch, dtype=float)
+    gmax = np.asarray(graph_max_batch, dtype=float)
+    small = np.where(b <= 1.0, 1.0, np.where(b <= 2.0, 2.0, 4.0))
+    step = np.where(b <= GRAPH_LARGE_FROM, GRAPH_BUCKET, GRAPH_BUCKET_LARGE)
+    padded = np.where(b <= 4.0, small, np.ceil(b / step) * step)
+    return np.where((gmax > 0.0) & (b <= gmax), np.maximum(padded, b), b)
+
+
+def expected_longest_output(mean_tokens, batch, cap_tokens):
+    r"""Expected decode steps of a static batch: the mean of the longest of ``batch`` outputs.
+
+    Output lengths are taken as exponential with mean :math:`\mu`, cut at the generation cap
+    :math:`c` (``cap_tokens``; 0 = no cap), with :math:`\mu` such that their capped mean is the
+    measured mean :math:`\bar s = \mu (1 - e^{-c/\mu})`. Substituting
+    :math:`u = 1 - e^{-x/\mu}` in :math:`E[\min(M, c)] = \int_0^c 1 - (1 - e^{-x/\mu})^B dx`
+    gives
+
+    .. math::
+
+        E[\min(\max_B s, c)] = \mu \sum_{k=1}^{B} \frac{u_c^k}{k}, \qquad u_c = 1 - e^{-c/\mu},
+
+    which is :math:`\bar s` for one sequence and :math:`\mu H_B` (the harmonic number) without a
+    cap. A mean at or above the cap gives :math:`c`. The exponential is an assumption (the
+    measurements state only the mean); it is the maximum-entropy distribution of a given mean.
+    """
+    m = np.asarray(mean_tokens, dtype=float)
+    B = np.asarray(batch, dtype=float)
+    c = np.asarray(cap_tokens, dtype=float)
+    m, B, c = np.broadcast_arrays(m, B, c)
+    capped = c > 0.0
+    at_cap = capped & (m >= c)
+    # x = c / mu solves (1 - e^-x) / x = m / c on (0, c / m]; bisection (the left side falls in x)
+    target = np.where(capped & ~at_cap & (m > 0), m / np.where(capped, c, 1.0), 0.5)
+    lo = np.zeros_like(target)
+    hi = np.where(target > 0, 1.0 / target, 1.0)
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        g = np.where(mid > 0, -np.expm1(-mid) / np.where(mid > 0, mid, 1.0), 1.0)
+        high = g > target
+        lo = np.where(high, mid, lo)
+        hi = np.where(high, hi, mid)
+    x = 0.5 * (lo + hi)
+    mu = np.where(capped, c / np.where(x > 0, x, 1.0), m)
+    u = np.where(capped, -np.expm1(-x), 1.0)
+    total = np.zeros_like(m)
+    uk = np.ones_like(m)
+    for k in range(1, int(B.max()) + 1 if B.size else 1):
+        uk = uk * u
+        total = total + np.where(k <= B, uk / k, 0.0)
+    out = np.where(at_cap, c, mu * total)
+    return np.where(m > 0, out, 0.0)
+
+
+def decode_steps(p):
+    """Decode steps of the offline task: the output length, or a static batch's expected longest."""
+    s_out = p[P["output_tokens"]]
+    static = expected_longest_output(s_out, p[P["batch"]], p[P["max_new_tokens"]])
+    return np.where(p[P["static_batch"]] > 0.5, static, s_out)
+
+
+def decode_head_s(p, seqs):
+    r"""Fixed decode-attention GPU time of one step: :math:`B_s L n_h t_h / t` (module docstring)."""
+    return np.asarray(seqs, dtype=float) * p[P["n_layers"]] * p[P["n_heads"]] / p[P["tp"]] * p[P["attn_head_s"]]
+
+
 def memory_gb(p):
     r"""Per-GPU memory: weights, KV cache, activation peak; what is available; max batch.
 
@@ -362,30 +453,37 @@ def offline_task_reference(params: np.ndarray) -> np.ndarray:
     g_p, f_p, b_p = step_gpu(p, tok_p, seqs_p, s_in, 0.0)
     comm_p = step_comm_s(p, tok_p, seqs_p)
     cpu_p = cpu_time_s(seqs_p, t, *cpu_args)
-    prefill_s = n_p * step_time_s(g_p, comm_p, cpu_p, overlap)
+    sync = p[P["step_sync_s"]]
+    prefill_s = n_p * (step_time_s(g_p, comm_p, cpu_p, overlap) + sync)
     prefill_gpu = n_p * g_p
     prefill_flop, prefill_bytes = n_p * f_p, n_p * b_p
 
-    # decode: one step per output token, context growing from s_in
+    # decode: one step per output token (a static batch: to its longest output), context growing
+    # from s_in; the last step of a fractional count is weighted by its fraction
+    pi = p[P["peak_tflops"]] * TERA
+    beta = p[P["memory_bandwidth_gb_s"]] * GB
+    n_d = decode_steps(p)
+    B_graph = graph_batch(B, p[P["graph_max_batch"]])
+    head = decode_head_s(p, B)
+    head_bytes = head * p[P["eta_memory"]] * beta
     decode_s = np.zeros(n)
     decode_gpu = np.zeros(n)
     decode_flop = np.zeros(n)
     decode_bytes = np.zeros(n)
-    comm_d = step_comm_s(p, B, B)
+    comm_d = step_comm_s(p, B_graph, B_graph)
     cpu_d = cpu_time_s(B, t, *cpu_args)
-    for j in range(int(s_out.max()) if n else 0):
-        active = j < s_out
-        g, f, b = step_gpu(p, B, B, 1.0, s_in + j)
-        step = step_time_s(g, comm_d, cpu_d, overlap)
-        decode_s += np.where(active, step, 0.0)
-        decode_gpu += np.where(active, g, 0.0)
-        decode_flop += np.where(active, f, 0.0)
-        decode_bytes += np.where(active, b, 0.0)
-    comm_s = n_p * comm_p + s_out * comm_d
-    cpu_s = n_p * cpu_p + s_out * cpu_d
+    for j in range(int(np.ceil(n_d.max())) if n else 0):
+        w = np.clip(n_d - j, 0.0, 1.0)
+        g, f, b = step_gpu_mixed(p, B_graph, B_graph, B * (s_in + j + 1.0), B * (s_in + j + 1.0))
+        g = g + head
+        step = step_time_s(g, comm_d, cpu_d, overlap) + sync
+        decode_s += w * step
+        decode_gpu += w * g
+        decode_flop += w * f
+        decode_bytes += w * (b + head_bytes)
+    comm_s = n_p * comm_p + n_d * comm_d
+    cpu_s = n_p * cpu_p + n_d * cpu_d
 
-    pi = p[P["peak_tflops"]] * TERA
-    beta = p[P["memory_bandwidth_gb_s"]] * GB
     latency = prefill_s + decode_s
     busy = prefill_gpu + decode_gpu
 
