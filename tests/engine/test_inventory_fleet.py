@@ -204,3 +204,14 @@ def test_a_chunk_holds_only_its_own_servers(fleet_csv, db):
         run = plan_inventory(read_inventory_columns(fleet_csv), db, utils=(0.2, 0.8))
     sizes = [len(c["id"]) for c in run.chunks(64)]
     assert sizes == [128, 128, 128, 128, 88] and run.size == 600 and run.servers == 300
+
+
+def test_the_rows_a_chunk_sets_are_the_documented_ones(fleet_csv, db):
+    from carbonsim.engine.inputs.coefficients import load_coefficients
+    from carbonsim.engine.inputs.parts import PartMatcher
+
+    f = inventory_fleet.fill_columns(read_inventory_columns(fleet_csv), db, PartMatcher(db, "cpus"),
+                                     PartMatcher(db, "gpus"))
+    for set_id in ("server-lca", "act", "ecoserve"):
+        names = set(inventory_fleet.row_values(f, np.arange(10), db, load_coefficients(set_id, db)))
+        assert names | {"cpu_util", "gpu_util"} <= set(inventory_fleet.ROW_VALUES), set_id
