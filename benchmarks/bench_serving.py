@@ -1,7 +1,7 @@
 """Serving simulator speed: simulated requests per second of wall time, the compiled kernel against
 the readable reference in the same run, and a whole online sweep end to end.
 
-    python benchmarks/bench_serving.py [--quick]
+    python benchmarks/bench_serving.py [--quick] [--baseline-rev REV] [--sizes 1e5,1e6,1e7]
 
 1. The kernel (``simulate_many``: one simulation per point, points in parallel over the cores)
    and the reference (``simulate_reference``, one point at a time) on the same systems: the
@@ -11,6 +11,15 @@ the readable reference in the same run, and a whole online sweep end to end.
 3. ``carbonsim.sweep`` of a QPS x placement x scheduler space (hundreds of points, each one
    simulation), wall time and requests/s end to end (building the points, drawing the requests,
    simulating, accounting, best points).
+4. One online point of 10^5, 10^6 and 10^7 requests (``--sizes``), each in a new process: the
+   engine's evaluation of the point (``CarbonChain.run_online``: requests drawn inside the
+   kernel as it runs, statistics in histograms), its wall time, simulated requests/s, and the
+   process's peak RSS before and after it (``ru_maxrss``; the growth is the point's memory).
+5. ``--baseline-rev REV``: the kernel of part 1 in this version and in an earlier revision of
+   this repository (extracted into a temporary folder with ``git archive``), alternated three
+   times in the same session, each on one thread (CPU time of the thread, so that other
+   processes on a loaded machine disturb it less) and on all threads (wall time): the ratio is
+   what to read on a loaded machine.
 
 Prints a Markdown table for docs/performance.md. Timings exclude the kernels' first compilation
 (Numba caches them on disk; the first run of a fresh checkout compiles once, about a minute).
@@ -19,8 +28,13 @@ Prints a Markdown table for docs/performance.md. Timings exclude the kernels' fi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,22 +65,137 @@ def scenario(qps, requests, seeds=(0,), max_num_seqs=(256,)) -> dict:
     }
 
 
+def online_chain(db, **kw) -> CarbonChain:
+    """The online chain (``CarbonChain.for_online``; in revisions before it, the mode flags), so that
+    part 5 can run this script against an earlier revision."""
+    if hasattr(CarbonChain, "for_online"):
+        return CarbonChain.for_online(db, **kw)
+    return CarbonChain(db, tasks=True, online=True, **kw)
+
+
 def systems_of(doc: dict, db):
     """The serving systems of every point of ``doc`` (built once, outside the timings)."""
     sc = scenario_from_dict(doc, "bench.yaml")
-    builder = PointBuilder(db, sc.file, CarbonChain.for_online(db, compiled=False))
+    builder = PointBuilder(db, sc.file, online_chain(db, compiled=False))
     space = Space(sc.doc, sc.product, sc.zipped, builder)
     mat = space.chunk(0, space.size)
-    chain = CarbonChain.for_online(db)
+    chain = online_chain(db)
     chain.traces = builder.traces.entries
     systems, settings = chain.online_systems(mat, range(space.size))
     return systems, settings, space
 
 
+def one_model(qps: float, requests: int) -> dict:
+    """One model (Mistral-7B) on the A100 server, ShareGPT-like lengths: one point, no sweep."""
+    doc = scenario((qps,), requests)
+    doc.pop("sweep")
+    doc["workload"].pop("placement")
+    return doc
+
+
+def point_child(n: int) -> None:
+    """Part 4, in a new process: evaluate one point of ``n`` requests; print time and peak RSS."""
+    db = default_database()
+
+    def matrix(doc):
+        sc = scenario_from_dict(doc, "bench.yaml")
+        builder = PointBuilder(db, sc.file, online_chain(db, compiled=False))
+        space = Space(sc.doc, sc.product, sc.zipped, builder)
+        return space.chunk(0, 1), builder
+
+    chain = online_chain(db)
+    warm, builder = matrix(one_model(4.0, 1000))
+    chain.traces = builder.traces.entries
+    chain.run_online(warm)   # loads the kernels, allocates the scratch
+    mat, _ = matrix(one_model(4.0, n))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    m = chain.run_online(mat)
+    dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"n": n, "s": dt, "served": float(m["served_requests"][0]), "rss_before_mb": before / 1024,
+                      "rss_after_mb": after / 1024, "latency_p99_s": float(m["latency_p99_s"][0])}))
+
+
+def kernel_child(quick: bool) -> None:
+    """Part 5, in a new process (this version or the baseline's): the kernel on part 1's systems."""
+    import numba
+
+    db = default_database()
+    warm, wset, _ = systems_of(scenario((2.0,), 20), db)
+    simulate_many(warm, wset)
+    systems, settings, _ = systems_of(scenario((1.0, 2.0, 4.0, 8.0, 16.0), 1000, (0,) if quick else (0, 1, 2)), db)
+    n = sum(len(s[1]) for s in systems)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    one = min(_thread_time(lambda: simulate_many(systems, settings)) for _ in range(3))
+    numba.set_num_threads(threads)
+    many = min(_wall_time(lambda: simulate_many(systems, settings)) for _ in range(3))
+    print(json.dumps({"requests": n, "one_thread_cpu_s": one, "threads": threads, "all_threads_wall_s": many}))
+
+
+def _thread_time(fn) -> float:
+    t = time.thread_time()
+    fn()
+    return time.thread_time() - t
+
+
+def _wall_time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _child(root: Path, *args: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    res = subprocess.run([sys.executable, str(Path(__file__).resolve()), *args], env=env, capture_output=True,
+                         text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def baseline(rev: str, quick: bool) -> None:
+    """Part 5: this version's kernel against revision ``rev``'s, alternated in one session."""
+    with tempfile.TemporaryDirectory(prefix="carbonsim-bench-serving-") as tmp:
+        base = Path(tmp) / "baseline"
+        base.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        # the baseline's copy of this script runs this version's part 5 against its own code
+        (base / "benchmarks" / "bench_serving.py").write_text(Path(__file__).read_text())
+        flag = ["--kernel-child"] + (["--quick"] if quick else [])
+        runs: dict[str, list] = {"this version": [], rev: []}
+        _child(base, *flag)   # the baseline compiles its kernels once (not timed)
+        for _ in range(3):
+            runs["this version"].append(_child(ROOT, *flag))
+            runs[rev].append(_child(base, *flag))
+    print(f"\n| kernel (part 1's systems) | requests | 1 thread, CPU time: requests/s | "
+          f"{runs['this version'][0]['threads']} threads, wall: requests/s |")
+    print("|---|---:|---:|---:|")
+    best = {}
+    for name, rs in runs.items():
+        n = rs[0]["requests"]
+        one = n / min(r["one_thread_cpu_s"] for r in rs)
+        many = n / min(r["all_threads_wall_s"] for r in rs)
+        best[name] = (one, many)
+        print(f"| {name} | {n:,} | {one:,.0f} | {many:,.0f} |")
+    print(f"\nthis version / {rev}: {best['this version'][0] / best[rev][0]:.2f}x on one thread, "
+          f"{best['this version'][1] / best[rev][1]:.2f}x on all threads (best of 3 alternated runs each)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer points (a smoke test)")
+    ap.add_argument("--baseline-rev", default=None, help="also time the kernel of this git revision (part 5)")
+    ap.add_argument("--sizes", default="1e5,1e6,1e7", help="requests of part 4's points (comma-separated)")
+    ap.add_argument("--point-child", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--kernel-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.point_child is not None:
+        point_child(int(args.point_child))
+        return
+    if args.kernel_child:
+        kernel_child(args.quick)
+        return
     db = default_database()
     cores = os.cpu_count()
     print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}")
@@ -147,6 +276,18 @@ def main() -> None:
           f"{len(mns)}), {n:,} requests: {dt:.2f} s, {n / dt:,.0f} requests/s, {n_points / dt:,.0f} points/s")
     best = r.best.loc["carbon_per_task"]
     print(f"best carbon_per_task: {best.to_dict()}")
+
+    # 4. one point of many requests, each size in a new process
+    print("\n| requests in the point | wall time [s] | simulated requests/s | peak RSS before [MB] | "
+          "peak RSS after [MB] | growth [MB] |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for size in args.sizes.split(","):
+        r = _child(ROOT, "--point-child", size)
+        print(f"| {r['n']:,} | {r['s']:.2f} | {r['served'] / r['s']:,.0f} | {r['rss_before_mb']:.0f} | "
+              f"{r['rss_after_mb']:.0f} | {r['rss_after_mb'] - r['rss_before_mb']:.0f} |")
+
+    if args.baseline_rev:
+        baseline(args.baseline_rev, args.quick)
 
 
 if __name__ == "__main__":

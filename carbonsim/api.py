@@ -20,7 +20,7 @@ from pathlib import Path
 
 import re
 
-from carbonsim.errors import CarbonsimWarning, InputError
+from carbonsim.errors import CarbonsimWarning, InputError, OptionError
 
 __all__ = ["CarbonsimWarning", "PlanOutcome", "SweepOutcome", "budget", "codecarbon", "compare", "db", "embodied",
            "experiment", "footprint", "inventory", "plan", "schedule", "sweep", "train"]
@@ -310,8 +310,10 @@ class SweepOutcome:
     points : pandas.DataFrame
         Every point: swept and fixed inputs, then results (units in ``units``).
     best : pandas.DataFrame
-        One row per objective (per group with ``best_by``): the best value, its point's inputs,
-        the baseline and the saving.
+        One row per objective, per combination of held circumstances and ``best_by`` values
+        (``group.<column>`` columns; one row per objective when nothing is held or grouped): the
+        best value among points meeting the constraints, its point's inputs, the baseline and
+        the saving.
     units : dict
         Column -> unit.
     result : SweepResult
@@ -331,6 +333,39 @@ class SweepOutcome:
     def warnings(self) -> list[str]:
         return self.result.warnings
 
+    @property
+    def decisions(self) -> dict:
+        """Held and chosen axes, the scenario's own held values, the constraints' counts, the
+        front's columns (docs/sweep.md, "Constraints, circumstances and fronts")."""
+        return self.result.decisions
+
+    def pareto(self, columns=None, *, maximise=(), minimise=()):
+        """The Pareto front: the feasible points within the scenario's constraints that no other
+        such point of their held group beats in every column.
+
+        Parameters
+        ----------
+        columns : list of str, optional
+            Two or three result columns (``["total_g", "latency_s"]``), each minimised or
+            maximised by its meaning (carbon, energy, latency minimised; throughput,
+            ``slo_attainment``, ``requests_per_s`` maximised). Default: the front the sweep
+            computed (``pareto=`` or the scenario's ``pareto:``).
+        maximise, minimise : list of str
+            Columns whose direction differs from their meaning.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The front's rows (every column of the table), by held values, then by the columns.
+        """
+        from carbonsim.engine.sweep.decisions import pareto_frame
+
+        if columns is None:
+            if self.result.pareto is None:
+                raise OptionError("this sweep computed no front; name two or three columns", "columns")
+            return self.result.pareto
+        return pareto_frame(self.points, list(columns), maximise, minimise, self.decisions.get("held", []))
+
 
 def _scenario(scenario, set):
     """A scenario from a path or a dict, with ``set`` assignments applied (validated)."""
@@ -344,7 +379,7 @@ def _scenario(scenario, set):
 
 
 def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: str = "parquet",
-          dask: str | None = None, samples: int = 0, seed: int = 0) -> SweepOutcome:
+          dask: str | None = None, samples: int = 0, seed: int = 0, pareto=None) -> SweepOutcome:
     """Evaluate every point of a scenario; nothing is written unless ``out`` names a folder.
 
     Parameters
@@ -363,6 +398,13 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
         ``"local"`` (a LocalCluster) or a scheduler address.
     samples, seed : int
         Server sweeps: p5/p95 columns from draws of each point's ranged embodied inputs.
+    pareto : list of str, optional
+        Two or three result columns: their front, computed chunk by chunk (``.pareto()``; with
+        ``out``, also ``pareto.parquet`` beside the table).
+
+    The best points are chosen among feasible points within the scenario's ``constraints``, and
+    within each combination of held circumstances (grid, PUE, offered load ...; docs/sweep.md):
+    ``.best`` has one row per objective and held group.
     """
     import pandas as pd
 
@@ -372,7 +414,8 @@ def sweep(scenario, *, set=None, db=None, out=None, best_by=None, table_format: 
     with tracking_inputs():  # so that out= never replaces a folder holding one of the sweep's inputs
         sc = _scenario(scenario, set)
         r = run_sweep(sc, _database(db), out, table_format, best_by=list(best_by) if best_by else None,
-                      executor=dask, collect=True, samples=samples, seed=seed)
+                      executor=dask, collect=True, samples=samples, seed=seed,
+                      pareto=pareto.split(",") if isinstance(pareto, str) else pareto)
     rows = []
     for b in (r.best_by or r.best.values()):
         rows.append({"objective": b.objective, **{f"group.{k}": v for k, v in b.group.items()}, "column": b.column,

@@ -563,9 +563,12 @@ def grid_show(ctx, grid_id, table_id, db_dirs, fmt, out):
 @click.option("--samples", default=0, show_default=True, type=int,
               help="Server sweeps: Monte-Carlo samples of each point's ranged embodied inputs; adds p5/p95 columns.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sampler.")
+@click.option("--pareto", default=None, metavar="COL,COL[,COL]",
+              help="Write the Pareto front of two or three result columns (pareto.parquet and a figure beside "
+                   "the table); each is minimised or maximised by its meaning.")
 @click.pass_context
 def sweep(ctx, scenario, out_dir, fmt, table_format, sets, db_dirs, best_by, plots, no_write, chunk, dask, samples,
-          seed):
+          seed, pareto):
     """Sweep SCENARIO (a YAML file): evaluate every point, write a tidy table, report the best."""
     from carbonsim.engine.sweep.run import run_sweep
     from carbonsim.engine.sweep.scenario import load_scenario
@@ -579,7 +582,8 @@ def sweep(ctx, scenario, out_dir, fmt, table_format, sets, db_dirs, best_by, plo
         out_dir = f"out/{sc.name}"
     result = run_sweep(sc, db, None if no_write else out_dir, table_format, chunk=chunk,
                        progress=_progress(ctx), best_by=_keys(best_by), executor=dask,
-                       figures=_figures if plots else None, samples=samples, seed=seed)
+                       figures=_figures if plots else None, samples=samples, seed=seed, pareto=_keys(pareto),
+                       pareto_figure=_pareto_figure)
     for w in result.warnings:
         _say(ctx, f"warning: {w}")
     click.echo(sweep_text(result, fmt).rstrip("\n"))
@@ -587,6 +591,12 @@ def sweep(ctx, scenario, out_dir, fmt, table_format, sets, db_dirs, best_by, plo
 
 def _keys(text):
     return None if not text else [k.strip() for k in text.split(",") if k.strip()]
+
+
+def _pareto_figure(points, front, columns, maximise, out_dir, title, held):
+    from carbonsim.report.pareto_plots import pareto_figures
+
+    return pareto_figures(points, front, columns, maximise, out_dir, title, held)
 
 
 def _figures(points, out_dir, title, grid=None):

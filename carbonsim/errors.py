@@ -50,6 +50,9 @@ class OptionError(InputError):
     def for_cli(self) -> str:
         return f"--{self.option.replace('_', '-')}: {self.message}"
 
+    def __reduce__(self):  # rebuilt from its two arguments (a Dask worker's error reaches the client whole)
+        return type(self), (self.message, self.option)
+
 
 class NoFeasibleAnswer(InputError):
     """A valid question with no answer that meets its constraints (no point of a sweep is

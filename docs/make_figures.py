@@ -1,6 +1,6 @@
-"""Regenerate docs/figures/* (the seed's Figs. 2, 7, 8, 9/10 and §5.3, and training runs) from the shipped scenarios.
+"""Regenerate docs/figures/* (the seed's Figs. 2, 7, 8, 9/10 and §5.3, training runs, a Pareto front) from the shipped scenarios.
 
-    python docs/make_figures.py [--out docs/figures]
+    python docs/make_figures.py [--out docs/figures] [--only STEM ...]
 
 Each figure is written at double-column (7 in) and single-column (3.5 in) width as PDF, SVG
 and PNG; ``docs/figures.md`` describes them. The sweeps run with the default database.
@@ -19,7 +19,8 @@ import pandas as pd
 from carbonsim.engine.db import default_database
 from carbonsim.engine.sweep.run import run_sweep
 from carbonsim.engine.sweep.scenario import load_scenario
-from carbonsim.report import plots
+from carbonsim.engine.sweep.decisions import pareto_frame
+from carbonsim.report import pareto_plots, plots
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -28,6 +29,13 @@ SCENARIOS = ROOT / "scenarios"
 def sweep_table(name: str, db, sets: tuple = ()) -> pd.DataFrame:
     """Run ``scenarios/<name>.yaml`` (with ``--set`` assignments) and return its table."""
     return run_sweep(load_scenario(SCENARIOS / f"{name}.yaml", sets), db, None, collect=True).frame
+
+
+def main_job_front(df: pd.DataFrame, width: str):
+    """The main job's front of carbon against latency per request, one per grid (held)."""
+    cols = ["total_g", "latency_s"]
+    return pareto_plots.fig_pareto(df, pareto_frame(df, cols, held=["datacenter.grid"]), cols,
+                                   held=["datacenter.grid"], width=width)
 
 
 #: (file stem, scenario, figure function, keyword arguments[, --set assignments]). The where=
@@ -48,17 +56,21 @@ FIGURES = (
      ("workload.engine=overlapped",)),
     ("sec5_3_serving_load", "seed-sharing", plots.fig_serving_load, {}),
     ("training_runs", "training-gpus", plots.fig_training, {}),
+    ("pareto_carbon_latency", "a100x4", main_job_front, {}),
 )
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "figures")
+    ap.add_argument("--only", nargs="+", default=None, metavar="STEM", help="draw only these figures")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     db = default_database()
     tables: dict[tuple, pd.DataFrame] = {}
     for stem, name, fn, kwargs, *sets in FIGURES:
+        if args.only and stem not in args.only:
+            continue
         sets = tuple(sets[0]) if sets else ()
         if (name, sets) not in tables:
             tables[name, sets] = sweep_table(name, db, sets)

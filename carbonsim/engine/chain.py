@@ -75,7 +75,7 @@ from carbonsim.models.power.gpu import capped_gpu_power, capped_time_factor, ste
 from carbonsim.models.power.host import TABLE_LEVELS, coded_shape, host_power_w
 from carbonsim.models.serving.layout import INSTANCE_NAMES, N_OUTPUTS as N_OUT_SERVING, N_SETTINGS, OUT, S as _S
 from carbonsim.models.serving.reference import simulate_reference
-from carbonsim.models.serving.workload import ARRIVALS, draw_requests
+from carbonsim.models.serving.workload import ARRIVALS, RequestStream
 from carbonsim.models.uncertainty import split_triangular_ppf, uniforms
 from carbonsim.units import HOURS_PER_YEAR
 
@@ -167,6 +167,7 @@ RESULT_UNITS = {
     "mfu": "fraction", "mbu": "fraction", "gpu_power_w": "W per GPU", "host_power_w": "W", "power_w": "W",
     "ci_g_per_kwh": "gCO2e/kWh", "memory_needed_gb": "GB per GPU", "max_batch": "requests",
     "feasible": "boolean", "infeasible_reason": "text", "psu_limited": "boolean",
+    "meets_constraints": "boolean (feasible and within every bound of the scenario's constraints)",
     # steady load
     "embodied_kg": "kgCO2e", "host_embodied_kg": "kgCO2e", "gpu_embodied_kg": "kgCO2e",
     "embodied_mg_per_s": "mgCO2e/s", "host_embodied_mg_per_s": "mgCO2e/s", "gpu_embodied_mg_per_s": "mgCO2e/s",
@@ -204,6 +205,13 @@ RESULT_UNITS = {
     "tokens": "output tokens served", "mean_utilization": "fraction",
     "sci_g_per_1k_tokens": "gCO2e per 1000 output tokens", "sci_g_per_request": "gCO2e per request",
 }
+#: Result columns where more is better (a Pareto front maximises them); every other numeric result
+#: (carbon, energy, latency, cost, power) is minimised. Declared here, beside the units, so the
+#: direction of a column is written once (:func:`result_sense`).
+MAXIMISED = frozenset({
+    "throughput_tok_s", "requests_per_s", "slo_attainment", "served_requests", "mfu", "mbu", "max_batch",
+    "tokens", "mean_utilization", "meets_constraints",
+})
 #: Where a mode means something else by a column name.
 MODE_UNITS = {"training": {"sci_g_per_1k_tokens": "gCO2e per 1000 training tokens"},
               "fleet": {"embodied_kg": "kgCO2e over the horizon (purchases net of the end credit)",
@@ -225,6 +233,11 @@ MODE_UNITS = {"training": {"sci_g_per_1k_tokens": "gCO2e per 1000 training token
 _ROWS = {mode: (rows, {name: i for i, name in enumerate(rows)}) for mode, rows in {
     "load": LOAD_POINT_ROWS, "sampled": LOAD_POINT_ROWS + RANGE_ROWS, "tasks": LOAD_POINT_ROWS + TASK_ROWS,
     "online": LOAD_POINT_ROWS + ONLINE_ROWS, "training": TRAINING_ROWS, "fleet": FLEET_ROWS}.items()}
+
+
+def result_sense(name: str) -> str:
+    """``"max"`` for a result column where more is better (:data:`MAXIMISED`), else ``"min"``."""
+    return "max" if name in MAXIMISED else "min"
 
 
 def result_unit(name: str, mode: str | None = None) -> str:
@@ -900,9 +913,11 @@ class CarbonChain:
                 v[ix[f"inst{i}_{inst_row}"]] = v[ix[gpu_row]]
         v[ix["whole_server"]] = 1.0 if whole_server else 0.0
 
-    def online_systems(self, mat: np.ndarray, points) -> tuple[list, np.ndarray]:
+    def online_systems(self, mat: np.ndarray, points, lazy: bool = False) -> tuple[list, np.ndarray]:
         """The serving systems (instances and drawn requests) of ``points`` (column indices), and
-        their settings, as :func:`carbonsim.models.serving.simulate_many` takes them."""
+        their settings, as :func:`carbonsim.models.serving.simulate_many` takes them. ``lazy``:
+        seeded requests as streams the compiled simulator draws while it runs (memory independent
+        of the number of requests), not arrays."""
         ix = self.index
         systems = []
         settings = np.zeros((N_SETTINGS, len(points)))
@@ -913,7 +928,11 @@ class CarbonChain:
             inst = np.stack([col[ix[f"inst{i}_{INSTANCE_NAMES[0]}"]: ix[f"inst{i}_{INSTANCE_NAMES[-1]}"] + 1]
                              for i in range(n_inst)], axis=1)
             n_prefill = int(col[ix["online_prefill_instances"]])
-            if n_prefill > 0:
+            if lazy and int(col[ix["online_arrival"]]) != ARRIVALS["trace"] and n_prefill > 0:
+                systems.append((self._disaggregated_instances(col, inst), [(self._stream(col, 0), 0, n_prefill)]))
+            elif lazy and int(col[ix["online_arrival"]]) != ARRIVALS["trace"]:
+                systems.append((inst, [(self._stream(col, i), i, 1) for i in range(n_inst)]))
+            elif n_prefill > 0:
                 systems.append(self._disaggregated_system(col, inst, draws))
             else:
                 parts = [self._requests(col, i, draws) for i in range(n_inst)]
@@ -928,13 +947,18 @@ class CarbonChain:
         of the decode instance (column 1), each on GPUs of its own, and the model's requests sent
         to the prefill instances round robin in arrival order (each instance's requests
         contiguous: :func:`disaggregated_order`)."""
+        cols = self._disaggregated_instances(col, inst)
+        arr, prompt, out = self._requests(col, 0, draws)
+        order, owner = disaggregated_order(len(arr), int(col[self.index["online_prefill_instances"]]))
+        return (cols, arr[order], prompt[order], out[order], owner)
+
+    def _disaggregated_instances(self, col: np.ndarray, inst: np.ndarray) -> np.ndarray:
+        """``P`` copies of the prefill instance (column 0), then ``D`` of the decode instance (column 1)."""
         ix = self.index
         n_p, n_d = int(col[ix["online_prefill_instances"]]), int(col[ix["online_decode_instances"]])
         cols = np.concatenate([np.repeat(inst[:, :1], n_p, axis=1), np.repeat(inst[:, 1:2], n_d, axis=1)], axis=1)
         cols[INSTANCE_NAMES.index("gpu_group")] = np.arange(n_p + n_d)
-        arr, prompt, out = self._requests(col, 0, draws)
-        order, owner = disaggregated_order(len(arr), n_p)
-        return (cols, arr[order], prompt[order], out[order], owner)
+        return cols
 
     def _requests(self, col: np.ndarray, model: int, cache: dict):
         """Arrival times and lengths of model ``model``'s requests (seeded draws or the trace)."""
@@ -953,13 +977,18 @@ class CarbonChain:
                 arr, prompt, out = arr[:requests], prompt[:requests], out[:requests]
             res = (arr, prompt, out)
         else:
-            length = [tuple(col[ix[f"online_{w}_{f}"]] for f in LENGTH_FIELDS) for w in ("prompt", "output")]
-            res = draw_requests(int(col[ix["online_seed"]]), int(col[ix["online_arrival"]]),
-                                qps=col[ix["online_qps"]], requests=requests or None,
-                                duration_s=col[ix["online_duration_s"]] or None, prompt=length[0], output=length[1],
-                                model=model)
+            res = self._stream(col, model).draw()
         cache[key] = res
         return res
+
+    def _stream(self, col: np.ndarray, model: int) -> RequestStream:
+        """Model ``model``'s seeded request stream."""
+        ix = self.index
+        length = [tuple(col[ix[f"online_{w}_{f}"]] for f in LENGTH_FIELDS) for w in ("prompt", "output")]
+        return RequestStream(int(col[ix["online_seed"]]), int(col[ix["online_arrival"]]), qps=col[ix["online_qps"]],
+                             requests=int(col[ix["online_requests"]]) or None,
+                             duration_s=col[ix["online_duration_s"]] or None, prompt=length[0], output=length[1],
+                             model=model)
 
     def run_online(self, mat: np.ndarray) -> ChainResult:
         """Per-request results of online serving runs (one simulation per point).
@@ -989,7 +1018,7 @@ class CarbonChain:
         ok = np.flatnonzero(reason == 0)
         out = np.full((N_OUT_SERVING, n), np.nan)
         if len(ok):
-            systems, settings = self.online_systems(mat, ok)
+            systems, settings = self.online_systems(mat, ok, lazy=self.compiled)
             if self.compiled:
                 from carbonsim.models.serving import simulate_many
 

@@ -7,7 +7,8 @@ online-serving point is a whole simulation, so each of these was a simulation ru
 chain's entry points are counted here, point by point (each evaluated column, by its numbers),
 for every kind of point: each point of the space is evaluated exactly once, and the one point
 outside it, the scenario's own when an axis leaves out the scenario's value, once too. For
-online serving the simulated requests are counted as well: their number is the sum over points.
+online serving the simulations and the requests they handled are counted as well: one simulation
+per point, and as many requests as the points' results say they served or rejected.
 """
 
 import collections
@@ -67,22 +68,23 @@ class Counter:
         monkeypatch.setattr(CarbonChain, entry, counted)
         if mode == "online":
             import carbonsim.models.serving as serving
+            from carbonsim.models.serving.layout import OUT
 
             real_many = serving.simulate_many
 
             def simulate_many(systems, *args, **kw):
+                out = real_many(systems, *args, **kw)
                 self.simulations += len(systems)
-                self.requests += sum(len(s[1]) for s in systems)
-                return real_many(systems, *args, **kw)
+                self.requests += int((out[OUT["served"]] + out[OUT["rejected"]]).sum())
+                return out
 
             monkeypatch.setattr(serving, "simulate_many", simulate_many)
 
 
-def _requests_per_point(space, chain) -> int:
-    """Requests simulated for every point of the space and the base point (the arrivals drawn)."""
-    systems, _ = chain.online_systems(np.concatenate([space.chunk(0, space.size), space.base[:, None]], axis=1),
-                                      range(space.size + 1))
-    return [len(s[1]) for s in systems]
+def _requests(metrics) -> int:
+    """Requests a point's simulation handled (served or rejected)."""
+    return int(np.nansum(np.asarray(metrics["served_requests"], dtype=float))
+               + np.nansum(np.asarray(metrics["rejected_requests"], dtype=float)))
 
 
 @pytest.mark.parametrize("inside", [True, False], ids=["own point swept", "own point outside"])
@@ -99,14 +101,13 @@ def test_each_point_is_evaluated_once(db, tmp_path, monkeypatch, name, inside):
     assert (own in points) == inside
 
     counter = Counter(monkeypatch, kind.mode)
-    r = run_sweep(sc, db, tmp_path / "out", best_by=[BEST_BY[name]])
+    r = run_sweep(sc, db, tmp_path / "out", best_by=[BEST_BY[name]], collect=True)
     assert r.points == space.size and r.best and r.baseline
     expected = points + (collections.Counter() if inside else collections.Counter({own: 1}))
     assert counter.points == expected
-    if name == "online":
-        per_point = _requests_per_point(space, kind.evaluator(sc, space).chain)
+    if name == "online":  # each point's requests simulated once: the table's, and the own point's if apart
         assert counter.simulations == space.size + (0 if inside else 1)
-        assert counter.requests == sum(per_point[:-1]) + (0 if inside else per_point[-1])
+        assert counter.requests == _requests(r.frame) + (0 if inside else _requests(r.baseline)) > 0
     if name == "lifecycle":  # the per-year tables come from the same evaluation
         assert (tmp_path / "out" / "years.csv").exists() and all(g["years"] for g in r.lifecycle["groups"])
 

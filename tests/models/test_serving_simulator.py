@@ -476,3 +476,115 @@ def test_steady_energy_per_generation_adds_a_prefill_and_the_decodes():
     assert e == pytest.approx(23.0) and share == pytest.approx(15 / 23)
     # a stage without a steady step has no estimate
     assert np.isnan(steady_energy_per_generation(80.0, 10, 0.0, 0, 51.0, True)[0])
+
+
+def test_the_simulator_reports_percentiles_within_the_bound_of_its_own_requests():
+    from carbonsim.models.serving.quantiles import ALPHA
+
+    out, per = simulate(*system([instance(chunked=1, budget=512, max_num_seqs=64)], 3, 0, 8.0, 400,
+                                (LOGN, 300.0, 1.0, 1, 3000), (EXP, 150.0, 0, 2, 1000)), NO_SLO)
+    served = per[R["served"]] > 0.5
+    assert served.sum() == 400
+    for name in ("ttft", "tpot", "latency"):
+        values = per[R[f"{name}_s"], served]
+        assert out[OUT[f"{name}_mean_s"]] == pytest.approx(values.mean(), rel=1e-12)
+        for q in (50, 90, 99):
+            exact = np.percentile(values, q)
+            assert abs(out[OUT[f"{name}_p{q}_s"]] - exact) <= ALPHA * exact * (1 + 1e-9), (name, q)
+
+
+# --- drawn request streams and bounded memory --------------------------------------------------------
+
+def _stream_cases():
+    from carbonsim.models.serving.workload import RequestStream
+
+    a, b = instance(), instance(chunked=1, budget=512, max_num_seqs=32, kv_blocks=300)
+    length = dict(prompt=(LOGN, 200.0, 1.0, 1, 3000), output=(PARETO, 60.0, 2.5, 1, 1000))
+    streams = [RequestStream(3, 0, qps=4.0, requests=120, **length),
+               # a window whose arrivals need a second block of gaps (seed 2529: the first block of
+               # 256 gaps ends before 10 s; the block bookkeeping of poisson_arrivals_s)
+               RequestStream(2529, 0, qps=20.0, duration_s=10.0, prompt=(EXP, 30.0, 0, 1, 3000),
+                             output=(FIXED, 4, 0, 1, 0)),
+               RequestStream(5, 1, requests=60, prompt=(FIXED, 100, 0, 1, 0), output=(EXP, 40.0, 0, 1, 1000))]
+    cases = [(col[:, None], [(s, 0, 1)]) for s in streams for col in (a, b)]
+    two = [RequestStream(7, 0, qps=3.0, requests=60, model=m, **length) for m in (0, 1)]
+    cases.append((np.stack([instance(tp=2, group=0, share=0.5), instance(tp=2, group=0, share=0.5)], axis=1),
+                  [(two[0], 0, 1), (two[1], 1, 1)]))
+    inst = disaggregated([instance(), instance()], [instance(), instance()], 0, 0, 1.0, 1, (FIXED, 1, 0, 1, 0),
+                         (FIXED, 1, 0, 1, 0))[0]
+    cases.append((inst, [(RequestStream(9, 0, qps=6.0, requests=120, **length), 0, 2)]))
+    return cases
+
+
+def test_drawn_streams_simulate_the_same_requests_as_drawn_arrays():
+    # The kernel draws seeded requests while it runs (RequestStream) with the same generators,
+    # order and arithmetic as workload.draw_requests: the same results, bit for bit, as the same
+    # requests drawn first as arrays (Poisson by count and by window, a burst, two models on
+    # shared GPUs, a disaggregated system's round robin).
+    from carbonsim.models.serving import system_arrays
+
+    cases = _stream_cases()
+    drawn = simulate_many(cases, np.zeros((2, len(cases))))
+    given = simulate_many([system_arrays(c) for c in cases], np.zeros((2, len(cases))))
+    np.testing.assert_array_equal(drawn, given)
+    assert drawn[OUT["served"], 2] == len(system_arrays(cases[2])[1]) > 256   # the window's arrivals
+
+
+def test_the_request_slots_grow_with_the_requests_in_the_server():
+    # A burst larger than the first slot pool (1,024): every request waits at once, so the pool
+    # doubles while requests arrive; results as the reference's.
+    col = instance(max_num_seqs=64, budget=2048)
+    inst, arr, p, o, owner = system([col], 0, 1, 0.0, 1500, (FIXED, 4, 0, 1, 0), (FIXED, 2, 0, 1, 0))
+    ref = simulate_reference(inst, arr, p, o, owner, NO_SLO)
+    assert ref[0][OUT["served"]] == 1500
+    _assert_same(ref, simulate(inst, arr, p, o, owner, NO_SLO))
+
+
+_PEAK_RSS = """
+import resource
+import numpy as np
+from carbonsim.models.serving import simulate_many
+from carbonsim.models.serving.workload import RequestStream
+from test_serving_simulator import instance   # run in this folder
+col = instance(max_num_seqs=128)
+def run(n):
+    s = RequestStream(1, 0, qps=30.0, requests=n, prompt=(3, 200.0, 1.0, 1, 2000), output=(1, 20.0, 0, 1, 200))
+    return simulate_many([(col[:, None], [(s, 0, 1)])], np.zeros((2, 1)))
+run(20_000)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = run({n})
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(before, after, out[0, 0])
+"""
+
+
+@pytest.mark.skipif(__import__("os").environ.get("NUMBA_DISABLE_JIT") == "1", reason="a million requests, compiled")
+def test_a_point_s_memory_does_not_grow_with_its_requests():
+    # Peak memory of a process after 2x10^4 drawn requests and after 10^6 (a few seconds): with
+    # per-request arrays the second would add about 230 MB (230 B per request); with request
+    # slots and histograms it adds nothing measurable (allowed: 20 MB).
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    code = _PEAK_RSS.format(n=1_000_000)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent.parent), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+                         cwd=str(here))
+    assert res.returncode == 0, res.stderr
+    before_kb, after_kb, served = res.stdout.split()
+    assert float(served) == 1_000_000
+    assert int(after_kb) - int(before_kb) < 20_000, (before_kb, after_kb)
+
+
+def test_the_kernel_names_its_step_cost_columns_as_the_reference_s_keys():
+    # one vocabulary for a step's cost: the reference's step_cost dict and the kernel's SC_* columns
+    from carbonsim.models.serving import _kernels as K
+    from carbonsim.models.serving.layout import STEP_COST_NAMES
+
+    cost = step_cost(instance(), [(100, 0, True)], [50, 60])
+    assert set(STEP_COST_NAMES) <= set(cost)
+    columns = [getattr(K, f"SC_{name.upper().replace('GPU_PHASE', 'PHASE')}") for name in STEP_COST_NAMES]
+    assert columns == list(range(K.N_CST, K.N_CST + len(STEP_COST_NAMES)))

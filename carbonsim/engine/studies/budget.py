@@ -19,7 +19,9 @@ A ``train`` item takes the options of ``carbonsim train`` (``params_b``, ``token
 ``gpus``, ``mfu``, ``grid``, ``pue``, ``seq_len``, ``gpu_hours`` ...). A ``sweep`` item runs the
 scenario (nothing written) and charges ``requests`` x the request carbon (``total_g``) or
 ``tokens`` x the carbon per 1,000 output tokens of its ``baseline`` point (the scenario's own
-values) or its ``best`` one (least carbon per request); refresh-policy scenarios take ``tokens``
+values) or its ``best`` one (least carbon per request among the feasible points that meet the
+scenario's constraints, at the scenario's own values of its held axes: a best point never moves
+the grid, PUE or load the plan is on; docs/sweep.md); refresh-policy scenarios take ``tokens``
 (their ``sci_g_per_1k_tokens``). Paths are relative to the budget file.
 """
 
@@ -137,6 +139,7 @@ def _train_item(spec: dict, db: Database, default_grid: str, where: str) -> tupl
 
 
 def _sweep_item(item: dict, db: Database, base: Path, where: str) -> tuple[float, str]:
+    from carbonsim.engine.sweep.decisions import eligible_rows
     from carbonsim.engine.sweep.run import run_sweep
     from carbonsim.engine.sweep.scenario import load_scenario
 
@@ -153,6 +156,18 @@ def _sweep_item(item: dict, db: Database, base: Path, where: str) -> tuple[float
     r = run_sweep(sc, db, None, collect=True)
     point = item.get("point", "baseline")
     frame = r.frame
+    at = ""
+    if point == "best":  # within the scenario's own circumstances and constraints (docs/sweep.md)
+        try:
+            ok = eligible_rows(frame, r)
+        except InputError as exc:
+            raise InputError(f"{path.name}: {exc.message}", field=f"{where}.point") from None
+        if not ok.any():
+            raise InputError(f"no feasible point of {path.name} meets its constraints at its own held values",
+                             field=f"{where}.point")
+        frame = frame[ok]
+        held = r.decisions.get("own") or {}
+        at = f" at {', '.join(f'{k}={v}' for k, v in held.items())} (held)" if held else ""
     if sc.lifecycle:
         column = "sci_g_per_1k_tokens"
         value = float(r.baseline[column]) if point == "baseline" else float(frame[column].min())
@@ -165,11 +180,11 @@ def _sweep_item(item: dict, db: Database, base: Path, where: str) -> tuple[float
             if column == "total_g_per_1k_tokens":
                 value *= 1000.0 / float(sc.doc["workload"]["output_tokens"])
         else:
-            ok = frame["feasible"].astype(bool)
-            value = float(frame.loc[ok, column].min())
+            value = float(frame[column].min())
     units = float(item[amount[0]]) / (1000.0 if amount[0] == "tokens" else 1.0)
     kg = value * units / 1000.0
-    return kg, f"sweep {sc.name}: {point} point, {value:.4g} g per {'1k tokens' if amount[0] == 'tokens' else 'request'}"
+    return kg, (f"sweep {sc.name}: {point} point{at}, {value:.4g} g per "
+                f"{'1k tokens' if amount[0] == 'tokens' else 'request'}")
 
 
 def budget(path: str | Path, db: Database) -> BudgetResult:

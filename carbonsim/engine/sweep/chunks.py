@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from carbonsim.engine.sweep.decisions import Decisions, decide, keep_rows, merge
 from carbonsim.engine.sweep.evaluators import Evaluator
 from carbonsim.engine.sweep.space import Expansion
 from carbonsim.errors import InputError
@@ -27,6 +28,7 @@ class ChunkPlan:
     fixed: dict
     file: str
     kind: object = None  # the PointKind: units of the table's columns
+    decisions: Decisions | None = None  # constraints and Pareto front (sweep/decisions.py)
     #: Sorted indices of the points whose results the run keeps as they are evaluated (the
     #: baselines), so that no point is evaluated twice.
     keep: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -39,12 +41,14 @@ class ChunkPlan:
 @dataclass
 class ChunkSummary:
     """What a chunk contributes to the answer: feasible count, best (value, index, row) per group,
-    the rows of the points the plan keeps, the infeasible points' reasons, and the table's column
-    names. A row is ``(swept values, results)`` of one point, as plain Python values."""
+    the table's column names, its decisions, the rows of the points the plan keeps, the infeasible
+    points' reasons and the results that are not table columns. A row is ``(swept values,
+    results)`` of one point, as plain Python values."""
 
     n_feasible: int
     best: dict  # (objective, group index) -> (value, point index, row)
     columns: tuple = ()
+    decisions: object = None  # DecisionSummary: points meeting the constraints, the closest, the front
     kept: dict = field(default_factory=dict)  # point index -> row
     reasons: dict = field(default_factory=dict)  # infeasible reason -> points
     #: Results with more than one value per point (a fleet's years), by chunk: ``(start, {name:
@@ -52,13 +56,16 @@ class ChunkSummary:
     detail: list = field(default_factory=list)
 
     def add(self, part: "ChunkSummary") -> None:
-        """Fold another chunk's summary into this one (the run's): counts added, the better best
-        point of each group kept (the earlier on a tie), kept rows and reasons gathered."""
+        """Fold another chunk's summary into this one (the run's): counts added, the least (value,
+        point index) of each group kept (the same answer in any order of chunks), the decisions
+        merged, kept rows, reasons and details gathered."""
         self.n_feasible += part.n_feasible
         self.columns = self.columns or part.columns
         for key, found in part.best.items():
-            if key not in self.best or found[0] < self.best[key][0]:
+            if key not in self.best or found[:2] < self.best[key][:2]:
                 self.best[key] = found
+        if part.decisions is not None:
+            self.decisions = merge(self.decisions, part.decisions)
         self.kept.update(part.kept)
         for r, k in part.reasons.items():
             self.reasons[r] = self.reasons.get(r, 0) + k
@@ -88,9 +95,11 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     else:
         g = np.zeros(n, dtype=np.int64)
     values = ex.values(coords)
+    # the scenario's decisions (sweep/decisions.py): best points only among those meeting its constraints
+    eligible, decided = decide(plan.decisions, metrics, ok, coords, g, start, values)
     best = {}
     for objective, column in plan.objectives:
-        vals = np.where(ok, metrics[column], np.inf)
+        vals = np.where(eligible, metrics[column], np.inf)
         order = np.lexsort((vals, g))
         first = order[np.r_[True, g[order][1:] != g[order][:-1]]]
         for j in first:
@@ -106,7 +115,8 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     columns = {k: FixedColumn(v, n) for k, v in plan.fixed.items()}
     columns.update(values)
     columns.update(metrics)
-    return columns, ChunkSummary(int(ok.sum()), best, tuple(columns), kept, reasons,
+    keep_rows(decided, columns)
+    return columns, ChunkSummary(int(ok.sum()), best, tuple(columns), decided, kept, reasons,
                                  [(start, detail)] if detail else [])
 
 

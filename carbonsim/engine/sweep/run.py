@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from carbonsim.engine.chain import RESULT_UNITS
 from carbonsim.engine.db.store import Database
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 from carbonsim.engine.inputs.options import check_options
@@ -26,6 +27,7 @@ from carbonsim.engine.sweep.chunks import (
     ChunkPlan, ChunkSummary, arrow_table, as_arrays, evaluate_chunk, parquet_options, point_row,
 )
 from carbonsim.engine.sweep.columns import fixed_inputs
+from carbonsim.engine.sweep import decisions as dm
 from carbonsim.engine.sweep.kinds import kind_of
 from carbonsim.engine.sweep.scenario import Scenario
 from carbonsim.engine.sweep.space import Space
@@ -52,6 +54,11 @@ class Best:
     baseline_value: float | None
     group: dict = field(default_factory=dict)
     baseline_note: str | None = None
+    #: The held circumstances of its group (docs/sweep.md): path -> value.
+    held: dict = field(default_factory=dict)
+    #: Whether the baseline meets the scenario's constraints (None without constraints): a best
+    #: that meets them may cost more than a baseline that does not.
+    baseline_meets: bool | None = None
 
     @property
     def saving(self) -> float | None:
@@ -85,6 +92,11 @@ class SweepResult:
     #: evaluation of the point they were loaded on (``warm_points``, kept as the run's first).
     compile_s: float = 0.0
     warm_points: int = 0
+    #: Held and chosen axes, the scenario's own held values, the constraints' counts, groups where
+    #: no point meets them, and the front's columns (docs/sweep.md); also in ``meta["decisions"]``.
+    decisions: dict = field(default_factory=dict)
+    #: The Pareto front (a pandas DataFrame of its rows) when one was asked for.
+    pareto: object = None
 
     @property
     def timed_s(self) -> float:
@@ -103,7 +115,7 @@ class SweepResult:
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
               chunk: int = DEFAULT_CHUNK, progress=None, max_points: int = 2_000_000_000, best_by=None,
               executor: str | None = None, collect: bool = False, figures=None, samples: int = 0,
-              seed: int = 0) -> SweepResult:
+              seed: int = 0, pareto=None, pareto_figure=None) -> SweepResult:
     """Evaluate every point of ``scenario``.
 
     Parameters
@@ -131,6 +143,11 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
         Server sweeps: draws of each point's ranged embodied inputs and lifetimes, for p5/p95
         columns of its embodied kg, total rate and total over its period (the same seeded draws
         for every point).
+    pareto : list of str, optional
+        Two or three result columns: write their Pareto front (``pareto.parquet`` or
+        ``pareto.csv``) and return it as ``result.pareto`` (default: the scenario's ``pareto``).
+    pareto_figure : callable(points, front, columns, maximise, folder, title, held) -> list of paths, optional
+        Draws the front into the output folder.
     """
     t0 = time.perf_counter()
     check_options(samples=samples, seed=seed)
@@ -149,11 +166,16 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     objectives = [(o, kind.objective_column(o)) for o in scenario.objectives]
     fixed = fixed_inputs(scenario.doc, kind.fixed_inputs, set(space.columns()))
     best_by, collect = kind.run_options(space, best_by, collect)
-    group_axes = _group_axes(best_by or [], space, fixed)
+    held, chosen = dm.held_axes(scenario, space)  # circumstances: the best is chosen within their values
+    group_axes = held + [a for a in _group_axes(best_by or [], space, fixed) if a not in held]
+    dec = dm.Decisions(dm.constraints_of(scenario), dm.pareto_columns(scenario, pareto), tuple(held), space.shape,
+                       scenario.file, kind.name, bool(pareto))
+    if dec.active:  # names no kind gives fail here, before any point is evaluated
+        dm.check_columns(dec, dm.probe(ev, space.expansion), RESULT_UNITS)
     baselines = _baselines(space, group_axes)
     keep = sorted({i for i, _ in baselines.values() if i is not None})
     plan = ChunkPlan(space.expansion, ev, objectives, group_axes, fixed, scenario.file, kind,
-                     np.asarray(keep, dtype=np.int64))
+                     dec if dec.active else None, np.asarray(keep, dtype=np.int64))
 
     folder = OutputFolder(out_dir) if out_dir is not None else None
     t_compile = time.perf_counter()
@@ -172,9 +194,10 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
 
             found, table, frames = run_dask(plan, space.size, chunk, folder, fmt, progress, collect, executor)
         eval_s = time.perf_counter() - t_eval
-        columns = found.columns
+        columns, n_feasible, tally = found.columns, found.n_feasible, found.decisions
         base_row = _base_row(plan, space, baselines, found)
-        if found.n_feasible == 0:  # a valid question without an answer: the table still shows why
+        decided = _decided(scenario, space, dec, held, chosen, tally, n_feasible)
+        if n_feasible == 0:  # a valid question without an answer: the table still shows why
             from carbonsim.engine.sweep.infeasible import no_feasible
 
             written = None
@@ -185,11 +208,25 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             counts = dict(sorted(found.reasons.items(), key=lambda p: -p[1]))
             raise no_feasible(scenario.file, space.size, counts, space.size, written,
                               base_row[1].get("infeasible_reason"))
-        n_feasible = found.n_feasible
-        best_all, best_groups, base_metrics = _best_points(plan, space, found, baselines, base_row)
+        if dec.constraints and tally.n_meeting == 0:  # no feasible point meets them: the table says which do not
+            written = None
+            if folder is not None:
+                meta = _meta(scenario, space, n_feasible, builder, warnings, executor, db)
+                meta["columns"], meta["decisions"] = plan.units(columns), decided
+                written = str(folder.commit(meta) / table)
+            closest = min(tally.closest.values(), key=lambda c: c[:2], default=None)
+            raise dm.none_meets(scenario.file, decided["constraints"],
+                                None if closest is None else {"params": closest[2], "values": closest[3]}, written)
+        best_all, best_groups, base_metrics, unmet = _best_points(plan, space, found, baselines, base_row, held)
+        if unmet:
+            decided["unmet_groups"] = unmet
         warnings += kind.warnings(scenario, base_metrics, best_all)
         meta = _meta(scenario, space, n_feasible, builder, warnings, executor, db)
+        meta["decisions"] = decided
         units = plan.units(columns)
+        front = None
+        if tally is not None and tally.front is not None:
+            front = _front_frame(tally.front, columns)
         frame = None
         if collect:
             import pandas as pd
@@ -211,6 +248,14 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
                 if not drawn:
                     warnings.append("--plots: no figure applies to this table (docs/figures.md says what each "
                                     "figure needs: two or more grids, batch sizes or request rates, say)")
+            if front is not None:
+                meta["pareto_table"] = _write_front(front, folder.path, fmt, units)
+                if pareto_figure is not None:
+                    points = frame if frame is not None else _read_columns(folder.path / table, fmt, front.columns)
+                    drawn = pareto_figure(points, front, [c for c, _ in dec.pareto],
+                                          [c for c, sign in dec.pareto if sign < 0], folder.path, scenario.name,
+                                          [p for a in held for p in space.axes[a].paths])
+                    meta["figures"] = meta.get("figures", []) + list(dict.fromkeys(Path(p).stem for p in drawn))
             meta["columns"] = units
             if extra is not None:
                 meta.update(extra.pop("meta", {}))
@@ -220,7 +265,8 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             base_metrics = {"feasible": False, "infeasible_reason": base_metrics.get("infeasible_reason")}
         result = SweepResult(scenario, space.size, n_feasible, best_all, base_metrics, results, meta,
                              time.perf_counter() - t0, space.columns(), warnings, best_groups, frame, units=units,
-                             eval_s=eval_s, compile_s=compile_s, warm_points=0 if first is None else 1)
+                             eval_s=eval_s, compile_s=compile_s, warm_points=0 if first is None else 1,
+                             decisions=decided, pareto=front)
         if extra is not None:  # a refresh-policy sweep: per-policy totals, best policies, per-year tables
             result.lifecycle = extra
             result.warnings.extend(extra.get("notes", []))
@@ -230,6 +276,10 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
     finally:
         if folder is not None:
             folder.discard()
+
+
+def _plain(x):
+    return x.item() if isinstance(x, np.generic) else x
 
 
 def _group_axes(keys: list[str], space: Space, fixed: dict) -> list[int]:
@@ -314,10 +364,10 @@ def _kernels_cached(mode: str) -> bool:
 
 
 def _baselines(space: Space, group_axes: list[int]) -> dict:
-    """The baseline point of the whole space (key ``()``) and of each group of ``--best-by`` (key:
-    its ``(axis, value index)`` pairs): ``(point index, None)``, or ``(None, note)`` when the
-    scenario's own value of an axis is not among the swept ones. A group's baseline is the
-    scenario's own point with the group's values."""
+    """The baseline point of the whole space (key ``()``) and of each group (held axes and
+    ``--best-by``; key: its ``(axis, value index)`` pairs): ``(point index, None)``, or ``(None,
+    note)`` when the scenario's own value of an axis is not among the swept ones. A group's
+    baseline is the scenario's own point with the group's values."""
     base_coords = space.base_coords()
     shape = space.expansion.shape
 
@@ -342,44 +392,143 @@ def _base_row(plan: ChunkPlan, space: Space, baselines: dict, found: ChunkSummar
     index = baselines[()][0]
     if index is not None:
         return found.kept[index]
-    return point_row({}, plan.evaluator.evaluate(space.base[:, None]), 0)
+    res = plan.evaluator.evaluate(space.base[:, None])
+    return point_row({}, {k: v for k, v in res.items() if np.ndim(v) == 1}, 0)  # a fleet's years left out
 
 
-def _best_points(plan: ChunkPlan, space: Space, found: ChunkSummary, baselines: dict, base_row):
-    """Best points overall and per group, each with its baseline (the scenario's own values), and
-    the base point's results: all kept from the chunks that evaluated them (no point is evaluated
-    twice)."""
+def _best_points(plan: ChunkPlan, space: Space, found: ChunkSummary, baselines: dict, base_row,
+                 held: list[int] = ()):
+    """Best points of the scenario's own held group and of every group, each with its baseline
+    (the scenario's own values with the group's), the base point's results, and the groups where
+    no feasible point meets the constraints (with their closest point). Every row is kept from the
+    chunk that evaluated it (no point is evaluated twice).
+
+    The best of an objective is chosen within the combination of held values the scenario itself
+    has (its circumstances), never across held values; when the scenario's own value of a held
+    axis is not swept there is no such best (only the groups')."""
     ex = plan.expansion
-    base_metrics = base_row[1]
-    own_infeasible = "feasible" in base_metrics and not base_metrics["feasible"]
+    base_coords = space.base_coords()
+    best, tally = found.best, found.decisions
     gshape = [ex.shape[a] for a in plan.group_axes]
-    overall, groups = {}, []
+
+    cache: dict = {}
+
+    def group_coords(g: int) -> dict:
+        if g not in cache:
+            cache[g] = dict(zip(plan.group_axes, (int(c) for c in np.unravel_index(g, gshape)))) if gshape else {}
+        return cache[g]
+
+    own = {a: base_coords[a] for a in held}
+    plans = []  # (objective, column, (value, index, row), group coords or None for the own group's best)
     for objective, column in plan.objectives:
-        candidates = [(k[1], v) for k, v in found.best.items() if k[0] == objective]
-        v, i, (params, point_metrics) = min((v for _, v in candidates), key=lambda x: (x[0], x[1]))
-        b, note = baselines[()]
-        m = None if b is None else found.kept[b][1]
+        mine = [b for (o, g), b in best.items()
+                if o == objective and all(group_coords(g).get(a) == c for a, c in own.items())]
+        if mine and None not in own.values():
+            plans.append((objective, column, min(mine, key=lambda b: b[:2]), None))
+        if plan.group_axes:
+            for (o, g), b in sorted(best.items(), key=lambda kv: kv[0][1]):
+                if o == objective:
+                    plans.append((objective, column, b, group_coords(g)))
+    unmet = []  # groups where no feasible point meets the constraints, with their closest point (kept)
+    if tally is not None and tally.closest:
+        answered = {g for (_, g) in best}
+        for g, (_, i, params, got) in sorted(tally.closest.items()):
+            if g not in answered:
+                on_group = {p for a in group_coords(g) for p in space.axes[a].paths}
+                unmet.append({"group": {k: v for k, v in params.items() if k in on_group},
+                              "held": {p: params[p] for a in held for p in space.axes[a].paths},
+                              "closest": {"params": {k: v for k, v in params.items() if k not in on_group},
+                                          "values": got, "point_index": int(i)}})
+
+    def on(params: dict, axes) -> dict:
+        return {p: params[p] for a in axes for p in space.axes[a].paths}
+
+    def meets(m: dict | None) -> bool | None:
+        """Whether a (feasible) baseline meets the constraints; None without constraints."""
+        if m is None or plan.decisions is None or not plan.decisions.constraints:
+            return None
+        return bool(all(c.shortfall(np.asarray([m[c.column]], dtype=float))[0] == 0
+                        for c in plan.decisions.constraints))
+
+    base_metrics = dict(base_row[1])
+    own_infeasible = "feasible" in base_metrics and not base_metrics["feasible"]
+    overall, groups = {}, []
+    for objective, column, (v, i, (params, point_metrics)), gcoords in plans:
+        params, point_metrics = dict(params), dict(point_metrics)
+        b, note = baselines[tuple(sorted((gcoords or {}).items()))]
+        m = None if b is None else dict(found.kept[b][1])
         if m is not None and "feasible" in m and not m["feasible"]:  # never compared with, nor shown as a number
             m, note = None, f"the baseline point is infeasible ({m.get('infeasible_reason')})"
         if m is not None:
             base_value = m.get(column)
         elif own_infeasible and "infeasible" not in note:  # own point outside the space, and infeasible
             base_value, note = None, f"the scenario's own point is infeasible ({base_metrics.get('infeasible_reason')})"
-        else:  # own point outside the space (its value, for reference), or the baseline infeasible (None)
+        elif gcoords is None:  # own point outside the space (its value, for reference), or the baseline infeasible
             base_value = None if "infeasible" in note else base_metrics.get(column)
-        overall[objective] = Best(objective, column, v, i, params, point_metrics, base_value, {}, note)
-        if not plan.group_axes:
-            continue
-        for g, (gv, gi, (gparams, gmetrics)) in sorted(candidates, key=lambda c: c[0]):
-            gcoords = dict(zip(plan.group_axes, (int(c) for c in np.unravel_index(g, gshape))))
-            b, note = baselines[tuple(sorted(gcoords.items()))]
-            m = None if b is None else found.kept[b][1]
-            if m is not None and "feasible" in m and not m["feasible"]:
-                m, note = None, f"the baseline point is infeasible ({m.get('infeasible_reason')})"
-            group = {p: gparams[p] for a in plan.group_axes for p in space.axes[a].paths}
-            groups.append(Best(objective, column, gv, gi, gparams, gmetrics, None if m is None else m.get(column),
-                               group, note))
-    return overall, groups, base_metrics
+        else:
+            base_value = None
+        if gcoords is None:
+            overall[objective] = Best(objective, column, v, i, params, point_metrics, base_value, on(params, held),
+                                      note, on(params, held), meets(m))
+        else:
+            groups.append(Best(objective, column, v, i, params, point_metrics, base_value,
+                               on(params, plan.group_axes), note, on(params, held), meets(m)))
+    return overall, groups, base_metrics, unmet
+
+
+def _decided(scenario: Scenario, space: Space, dec, held: list[int], chosen: list[str], tally,
+             n_feasible: int) -> dict:
+    """What the sweep decided with: held axes and the scenario's own values of them, chosen axes,
+    the constraints' counts and the front's columns (``meta.json`` and ``--format json``)."""
+    ex = space.expansion
+    coords = space.base_coords()
+    own = {}
+    for j, (path, a) in enumerate(zip(ex.paths, ex.axis_of_path)):
+        if a in held:
+            own = None if own is None or coords[a] is None else {**own, path: _plain(ex.path_values[j][coords[a]])}
+    out = {"held": [p for a in held for p in space.axes[a].paths], "chosen": chosen, "own": own,
+           # circumstances the scenario made choices (choose:): the best may change them
+           "chosen_circumstances": [p for p in chosen if any(dm.related(p, c) for c in scenario.choose)]}
+    report = dm.constraint_report(dec, tally, n_feasible)
+    if report is not None:
+        out["constraints"] = report
+    if dec.pareto:
+        out["pareto"] = {"columns": [c for c, _ in dec.pareto],
+                         "maximise": [c for c, sign in dec.pareto if sign < 0],
+                         "points": 0 if tally is None or tally.front is None else len(tally.front)}
+    return out
+
+
+def _front_frame(front, columns):
+    """The front's rows as a DataFrame, in the table's column order."""
+    import pandas as pd
+
+    return pd.DataFrame({k: front.rows[k] for k in columns if k in front.rows})
+
+
+def _write_front(front, folder: Path, fmt: str, units: dict) -> str:
+    """Write the front beside the points (``pareto.parquet`` or ``pareto.csv``); its file name."""
+    name = "pareto.parquet" if fmt == "parquet" else "pareto.csv"
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        t = arrow_table({k: front[k].to_numpy() for k in front.columns}, units)
+        pq.write_table(t, folder / name, **parquet_options(t))
+    else:
+        front.to_csv(folder / name, index=False, float_format="%.9g")
+    return name
+
+
+def _read_columns(path: Path, fmt: str, wanted) -> object:
+    """Some columns of a written table (a figure's background points)."""
+    import pandas as pd
+
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        have = set(pq.read_schema(path if path.is_file() else next(path.glob("*.parquet"))).names)
+        return pd.read_parquet(path, columns=[c for c in wanted if c in have])
+    return pd.read_csv(path, usecols=lambda c: c in set(wanted))
 
 
 def _versions() -> dict:
@@ -406,7 +555,8 @@ def _meta(scenario: Scenario, space: Space, n_feasible: int, builder, warnings, 
         "scenario_file": scenario.file,
         "scenario_hash": scenario.hash(),
         "resolved_scenario": {**scenario.doc, "sweep": {"product": scenario.product, "zip": scenario.zipped},
-                              "objectives": scenario.objectives},
+                              "objectives": scenario.objectives,
+                              **{k: v for k, v in scenario.decisions().items() if v}},
         "coefficients": scenario.doc.get("coefficients") or DEFAULT_SET,
         # the scenario's own grid as resolved: its label names the year(s) it stands for
         "grid": None if grid is None else {"label": grid.label, "year": grid.year,

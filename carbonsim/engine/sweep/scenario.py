@@ -204,6 +204,81 @@ SCENARIO = Fields(
 )
 
 
+#: A result column's name (constraints and Pareto fronts name them; engine/sweep/decisions.py
+#: checks that the kind's table has it).
+COLUMN_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Most columns of a Pareto front.
+MAX_PARETO_COLUMNS = 3
+
+
+class _Constraints(Spec):
+    """``{column: {min: X, max: Y}}``: bounds on result columns (each a finite number; min <= max)."""
+
+    BOUNDS = Fields({"min": Number(None), "max": Number(None), "note": Text()}, what="a constraint")
+
+    def check(self, value, path, ck):
+        if not isinstance(value, dict):
+            ck.error(path, f"expected a mapping of result columns to {{min, max}}, found {_typename(value)}")
+            return None
+        out = {}
+        for k, v in value.items():
+            sub = f"{path}.{k}"
+            if not isinstance(k, str) or not COLUMN_PATTERN.match(k):
+                ck.error(sub, "expected a result column's name, like slo_attainment")
+                continue
+            if not isinstance(v, dict):
+                ck.error(sub, f"expected {{min: X}}, {{max: Y}} or both, found {_typename(v)}")
+                continue
+            b = self.BOUNDS.check(v, sub, ck)
+            if b is None or any(x in v and b.get(x) is None for x in ("min", "max")):
+                continue
+            if "min" not in b and "max" not in b:
+                ck.error(sub, "expected min, max or both")
+                continue
+            if "min" in b and "max" in b and b["min"] > b["max"]:
+                ck.error(sub, f"min ({b['min']:g}) is above max ({b['max']:g})")
+                continue
+            out[k] = b
+        return out
+
+
+class _Pareto(Spec):
+    """``{columns: [A, B(, C)], maximise: [...], minimise: [...]}``."""
+
+    FIELDS = Fields({"columns": ListOf(Text(COLUMN_PATTERN, "a result column's name"), 2),
+                     "maximise": ListOf(Text(COLUMN_PATTERN, "a result column's name")),
+                     "minimise": ListOf(Text(COLUMN_PATTERN, "a result column's name")), "note": Text()},
+                    required=("columns",), what="pareto")
+
+    def check(self, value, path, ck):
+        out = self.FIELDS.check(value, path, ck)
+        if not out or out.get("columns") is None:
+            return out
+        cols = out["columns"]
+        if len(cols) > MAX_PARETO_COLUMNS or len(set(cols)) != len(cols):
+            ck.error(f"{path}.columns", f"expected two or three different columns, found {cols}")
+            return None
+        for key in ("maximise", "minimise"):
+            for i, c in enumerate(out.get(key) or []):
+                if c not in cols:
+                    ck.error(f"{path}.{key}[{i}]", f"{c!r} is not one of pareto.columns ({', '.join(cols)})")
+                    return None
+        both = set(out.get("maximise") or []) & set(out.get("minimise") or [])
+        if both:
+            ck.error(f"{path}.maximise", f"{sorted(both)[0]!r} is both maximised and minimised")
+            return None
+        return out
+
+
+#: What a planner decides and what is held (docs/sweep.md, "Constraints, circumstances and fronts").
+DECISION_FIELDS = {
+    "constraints": _Constraints(),
+    "hold": ListOf(Text(PATH_PATTERN, "a dotted field path like model")),
+    "choose": ListOf(Text(PATH_PATTERN, "a dotted field path like datacenter.grid")),
+    "pareto": _Pareto(),
+}
+SCENARIO.fields.update(DECISION_FIELDS)
+
 #: Functional unit of the SCI column of LLM tables (docs/lifecycle.md): ``sci_g_per_<unit>``.
 SCI_UNITS = ("request", "1k-tokens", "user", "day")
 SCENARIO.fields["functional_unit"] = Fields(
@@ -261,7 +336,8 @@ TRAINING = Fields(
 TRAINING_SCENARIO = Fields(
     {"name": SCENARIO.fields["name"], "description": Text(), "coefficients": Text(), "training": TRAINING,
      "datacenter": SCENARIO.fields["datacenter"], "sweep": SCENARIO.fields["sweep"], "note": Text(),
-     "objectives": ListOf(Choice(("total_kg", "operational_kg", "embodied_kg", "energy_mwh", "gpu_hours", "days")), 1)},
+     "objectives": ListOf(Choice(("total_kg", "operational_kg", "embodied_kg", "energy_mwh", "gpu_hours", "days")), 1),
+     **DECISION_FIELDS},
     required=("name", "training"),
     what="a training scenario",
 )
@@ -283,6 +359,13 @@ class Scenario:
     product: dict[str, list] = field(default_factory=dict)
     zipped: dict[str, list] = field(default_factory=dict)
     objectives: list[str] = field(default_factory=list)
+    #: ``{column: {min, max}}``: bounds every best point meets (docs/sweep.md).
+    constraints: dict = field(default_factory=dict)
+    #: Axes held beyond the circumstances held by default, and axes chosen though held by default.
+    hold: list[str] = field(default_factory=list)
+    choose: list[str] = field(default_factory=list)
+    #: ``{columns, maximise, minimise}``: the Pareto front written beside the table (or None).
+    pareto: dict | None = None
 
     @property
     def llm(self) -> bool:
@@ -315,9 +398,24 @@ class Scenario:
 
     def hash(self) -> str:
         """SHA-256 of the scenario's content (after --set), for the meta record."""
-        blob = json.dumps({"doc": self.doc, "product": self.product, "zip": self.zipped},
-                          sort_keys=True, default=str)
+        blob = json.dumps({"doc": self.doc, "product": self.product, "zip": self.zipped,
+                           **{k: v for k, v in self.decisions().items() if v}}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+    def decisions(self) -> dict:
+        """The scenario's constraints, held and chosen axes and Pareto front, as written."""
+        return {"constraints": self.constraints, "hold": self.hold, "choose": self.choose, "pareto": self.pareto}
+
+
+def _with_decisions(sc: Scenario, spec: dict) -> Scenario:
+    """``sc`` with the decision fields of ``spec`` (taken out of its base document)."""
+    for key in DECISION_FIELDS:
+        sc.doc.pop(key, None)
+    sc.constraints = dict(spec.get("constraints") or {})
+    sc.hold, sc.choose = list(spec.get("hold") or []), list(spec.get("choose") or [])
+    sc.pareto = spec.get("pareto")
+    return sc
 
 
 def check_point(doc: dict, file: str) -> None:
@@ -347,9 +445,9 @@ def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario
     ck.raise_if_errors()
     spec.update(entry_overrides)
     if "lifecycle" in spec:
-        return _lifecycle_scenario(spec, file)
+        return _with_decisions(_lifecycle_scenario(spec, file), spec)
     if "training" in spec:
-        return _lifecycle_scenario(spec, file, default_objective="total_kg")
+        return _with_decisions(_lifecycle_scenario(spec, file, default_objective="total_kg"), spec)
     sweep = spec.get("sweep") or {}
     product, zipped = sweep.get("product") or {}, sweep.get("zip") or {}
     if zipped:
@@ -395,7 +493,7 @@ def scenario_from_dict(raw: dict, file: str = "<scenario>", sets=()) -> Scenario
         raise InputError("objective total_kg needs a period (period.years) and datacenter.grid", file=file,
                          field="objectives")
     base = {k: v for k, v in spec.items() if k not in ("sweep", "objectives")}
-    return Scenario(spec["name"], file, base, product, zipped, list(objectives))
+    return _with_decisions(Scenario(spec["name"], file, base, product, zipped, list(objectives)), spec)
 
 
 def _lifecycle_scenario(spec: dict, file: str, default_objective: str = "total_kg") -> Scenario:

@@ -18,13 +18,13 @@ import numpy as np
 
 from carbonsim.models.serving.layout import (
     I, INSTANCE_NAMES, N_INSTANCE, N_OUTPUTS, N_REQUEST_OUT, N_SETTINGS, OUT, OUTPUT_NAMES, R, REQUEST_NAMES, ROLES, S,
-    SERVING_NAMES, SETTING_NAMES, check_roles,
+    SERVING_NAMES, SETTING_NAMES,
 )
 from carbonsim.models.serving.reference import simulate_reference
 
 __all__ = [
     "I", "INSTANCE_NAMES", "N_INSTANCE", "N_OUTPUTS", "N_REQUEST_OUT", "N_SETTINGS", "OUT", "OUTPUT_NAMES", "R",
-    "REQUEST_NAMES", "ROLES", "S", "SERVING_NAMES", "SETTING_NAMES", "simulate", "simulate_many", "simulate_reference",
+    "REQUEST_NAMES", "ROLES", "S", "SERVING_NAMES", "SETTING_NAMES", "simulate", "simulate_many", "simulate_reference", "system_arrays",
 ]
 
 
@@ -36,43 +36,44 @@ def simulate(instances, arrival_s, prompt_tokens, output_tokens, owner, settings
 
 
 def simulate_many(systems, settings) -> np.ndarray:
-    """Simulate independent serving systems in parallel (compiled).
+    """Simulate independent serving systems in parallel (compiled), without per-request results.
 
     Parameters
     ----------
-    systems : list of (instances, arrival_s, prompt_tokens, output_tokens, owner)
-        As for :func:`simulate`; ``owner`` sorted (each instance's requests contiguous).
+    systems : list
+        Each ``(instances, arrival_s, prompt_tokens, output_tokens, owner)`` as for
+        :func:`simulate` (``owner`` sorted: each instance's requests contiguous), or
+        ``(instances, streams)``: ``streams`` a list of ``(RequestStream, first_instance,
+        instances)`` (:class:`~carbonsim.models.serving.workload.RequestStream`), requests drawn
+        as the simulation runs and sent round robin to those instances, so that memory holds only
+        the requests in the server however many are simulated.
     settings : ndarray, shape (N_SETTINGS, len(systems))
 
     Returns
     -------
     ndarray, shape (N_OUTPUTS, len(systems))
     """
-    from carbonsim.models.serving._kernels import simulate_many_kernel
+    from carbonsim.models.serving._kernels import run_system, scratch_histograms, system_args
 
     m = len(systems)
     out = np.empty((N_OUTPUTS, m))
     if m == 0:
         return out
-    inst = np.ascontiguousarray(np.concatenate([s[0] for s in systems], axis=1), dtype=np.float64)
-    inst_bounds = np.concatenate(([0], np.cumsum([s[0].shape[1] for s in systems]))).astype(np.int64)
-    req_bounds = np.concatenate(([0], np.cumsum([len(s[1]) for s in systems]))).astype(np.int64)
-    owner_bounds = np.concatenate([np.searchsorted(np.asarray(s[4]), np.arange(s[0].shape[1] + 1))
-                                   for s in systems]).astype(np.int64)
-    for j, s in enumerate(systems):
-        check_roles(s[0][I["role"]], s[0][I["gpu_group"]], owner_bounds[inst_bounds[j] + j: inst_bounds[j + 1] + j + 1])
-    arrival = np.ascontiguousarray(np.concatenate([s[1] for s in systems]), dtype=np.float64)
-    prompt = np.ascontiguousarray(np.concatenate([s[2] for s in systems]), dtype=np.int64)
-    output = np.ascontiguousarray(np.concatenate([s[3] for s in systems]), dtype=np.int64)
+    args = [system_args(s) for s in systems]   # checks every system before any runs
     settings = np.ascontiguousarray(settings, dtype=np.float64)
-    args = (inst, inst_bounds, arrival, prompt, output, req_bounds, owner_bounds, settings, out)
-    per = np.empty((1, 1))
+
+    def run(j, hist):
+        col = np.empty(N_OUTPUTS)
+        run_system(args[j], settings[:, j].copy(), col, hist)
+        out[:, j] = col
+
     # systems differ in cost by orders of magnitude (load, lengths): threads take them one at a
     # time from a shared counter (the kernel runs without the GIL)
     threads = min(_threads(), m)
-    order = np.arange(m, dtype=np.int64)
     if threads <= 1:
-        simulate_many_kernel(*args, order, 0, m, per, False)
+        hist = scratch_histograms()
+        for j in range(m):
+            run(j, hist)
         return out
     import threading
 
@@ -80,13 +81,14 @@ def simulate_many(systems, settings) -> np.ndarray:
     cursor = [0]
 
     def work():
+        hist = scratch_histograms()
         while True:
             with lock:
                 q = cursor[0]
                 cursor[0] += 1
             if q >= m:
                 return
-            simulate_many_kernel(*args, order, q, q + 1, per, False)
+            run(q, hist)
 
     pool = [threading.Thread(target=work) for _ in range(threads)]
     for th in pool:
@@ -94,6 +96,27 @@ def simulate_many(systems, settings) -> np.ndarray:
     for th in pool:
         th.join()
     return out
+
+
+def system_arrays(system):
+    """A system as given requests, ``(instances, arrival_s, prompt_tokens, output_tokens, owner)``,
+    for :func:`simulate_reference`: drawn streams (``(instances, streams)``, see
+    :func:`simulate_many`) drawn as arrays, each stream's requests sent round robin to its
+    instances in arrival order and each instance's requests made contiguous, as the kernel takes
+    them from the stream."""
+    if len(system) == 5:
+        return system
+    inst, streams = system
+    parts: list[list] = [[] for _ in range(np.asarray(inst).shape[1])]
+    for stream, first, count in streams:
+        arrays = stream.draw()
+        turn = np.arange(len(arrays[0])) % count
+        for q in range(count):
+            parts[first + q].append(tuple(a[turn == q] for a in arrays))
+    cols = [[np.concatenate([p[i] for p in ps]) if ps else np.zeros(0, dtype=float if i == 0 else np.int64)
+             for i in range(3)] for ps in parts]
+    owner = np.concatenate([np.full(len(c[0]), e, dtype=np.int64) for e, c in enumerate(cols)])
+    return (inst, *(np.concatenate([c[i] for c in cols]) for i in range(3)), owner)
 
 
 def _threads() -> int:

@@ -92,6 +92,43 @@ REQUEST_NAMES: tuple[str, ...] = ("ttft_s", "tpot_s", "latency_s", "finish_s", "
 R: dict[str, int] = {name: i for i, name in enumerate(REQUEST_NAMES)}
 N_REQUEST_OUT = len(REQUEST_NAMES)
 
+#: A step's cost as the event loop keeps it until the step ends: keys of the reference's
+#: ``step_cost`` (which also gives ``comm_s`` and ``cpu_phase_s``) and the kernel's named
+#: columns ``SC_*`` (offset ``STEP[name]``). Per GPU of the instance; ``gpu_phase_*`` covers the
+#: kernels, the tensor-parallel communication and any KV-cache transfer received first.
+STEP_COST_NAMES: tuple[str, ...] = (
+    "gpu_s",         # kernel time, after any power-limit stretch
+    "cpu_s",         # the engine's CPU time for the step (scheduling, sampling)
+    "gpu_phase_s",   # time the step holds the GPUs
+    "power_w",       # GPU power while its kernels run
+    "gpu_phase_j",   # GPU energy of the GPU phase
+    "tokens",        # tokens computed (prefill chunks plus one per decode)
+    "seqs",          # sequences in the step
+)
+STEP: dict[str, int] = {name: i for i, name in enumerate(STEP_COST_NAMES)}
+
+#: A request stream (one column of the ``(N_STREAM, m)`` float array the simulator takes): where
+#: its requests come from and which instances take them, round robin (``first_instance`` ...
+#: ``first_instance + instances - 1``). ``kind`` is a :data:`STREAM_KINDS` code; an ``arrays``
+#: stream reads requests ``start:stop`` of the arrival and length arrays, a drawn stream draws
+#: them as the simulation runs (:class:`carbonsim.models.serving.workload.RequestStream`), so a
+#: run's memory does not grow with its number of requests.
+STREAM_NAMES: tuple[str, ...] = (
+    "kind", "first_instance", "instances",
+    "start", "stop",                   # arrays: the requests' range
+    "requests",                        # drawn: how many (-1: every arrival before duration_s)
+    "qps", "duration_s", "block",      # Poisson rate, window, and the gaps drawn per block in a window
+    "prompt_dist", "prompt_a", "prompt_b", "prompt_low", "prompt_high",   # length draws
+    "output_dist", "output_a", "output_b", "output_low", "output_high",   # (workload.length_params)
+    "first_id",                        # the index of its first request in per-request results
+)
+STREAM: dict[str, int] = {name: i for i, name in enumerate(STREAM_NAMES)}
+N_STREAM = len(STREAM_NAMES)
+STREAM_KINDS: dict[str, int] = {"arrays": 0, "poisson": 1, "burst": 2}
+#: Drawn streams one simulation can have (each draws from three generators: arrivals, prompt
+#: and output lengths); array streams have no limit.
+MAX_DRAWN_STREAMS = 2
+
 #: Defaults of the serving rows a caller may leave out (vLLM's where it has one).
 SERVING_DEFAULTS: dict[str, float] = {
     "chunked_prefill": 0.0,

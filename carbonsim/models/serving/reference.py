@@ -116,6 +116,7 @@ from carbonsim.models.serving.layout import (
     F_MIN, I, N_OUTPUTS, N_PARAMS, N_REQUEST_OUT, OUT, PERCENTILES, R, ROLES, S, check_roles,
 )
 from carbonsim.models.serving.memory import kv_bytes_per_token
+from carbonsim.models.serving.quantiles import sketch_percentiles
 
 GB = 1e9
 TERA = 1e12
@@ -197,7 +198,7 @@ def kv_transfer_s(col: np.ndarray, tokens: int) -> float:
                  + tokens * kv_bytes_per_token(col[:N_PARAMS]) / (col[I["kv_link_gb_s"]] * GB))
 
 
-class _Instance:
+class _Engine:
     """The state of one serving engine (readable form: explicit queues and per-request loops)."""
 
     def __init__(self, col, lo, hi):
@@ -219,6 +220,13 @@ class _Instance:
     def has_work(self):
         return bool(self.waiting or self.running)
 
+    def never_fits(self, longest):
+        """A request of ``longest`` tokens (prompt + output) could never run here."""
+        col = self.col
+        return bool(longest > col[I["max_model_len"]]
+                    or blocks_for(longest - 1, self.bs) > col[I["kv_blocks"]]
+                    or (col[I["chunked_prefill"]] < 0.5 and longest - 1 > col[I["token_budget"]]))
+
 
 def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner, settings):
     """Simulate online serving (readable reference).
@@ -239,232 +247,277 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
     Returns
     -------
     out : ndarray, shape (N_OUTPUTS,)
-        Results (:data:`carbonsim.models.serving.layout.OUTPUT_NAMES`).
+        Results (:data:`carbonsim.models.serving.layout.OUTPUT_NAMES`); percentiles through the
+        histogram of :mod:`carbonsim.models.serving.quantiles` (within 0.1 % of the exact ones).
     per_request : ndarray, shape (N_REQUEST_OUT, n)
         Per-request results (:data:`~carbonsim.models.serving.layout.REQUEST_NAMES`); NaN for
         rejected requests.
     """
-    inst = np.asarray(instances, dtype=float)
-    arrival = np.asarray(arrival_s, dtype=float)
-    prompt = np.asarray(prompt_tokens, dtype=np.int64)
-    output = np.asarray(output_tokens, dtype=np.int64)
-    owner = np.asarray(owner, dtype=np.int64)
-    n, k = len(arrival), inst.shape[1]
-    bounds = np.searchsorted(owner, np.arange(k + 1))
-    engines = [_Instance(inst[:, e], int(bounds[e]), int(bounds[e + 1])) for e in range(k)]
-    disaggregated = check_roles(inst[I["role"]], inst[I["gpu_group"]], bounds) if k else False
-    decoders = [e for e in engines if e.role == DECODE]
-    handoffs = [0]   # requests handed on so far (round robin over the decode instances)
-    n_groups = int(inst[I["gpu_group"]].max()) + 1 if k else 0
-    group_gpus = np.zeros(n_groups)
-    group_idle_w = np.zeros(n_groups)
-    for e in engines:
-        group_gpus[e.group] = e.tp
-        group_idle_w[e.group] = e.col[I["idle_loaded_w"]]
+    sim = _Simulation(instances, arrival_s, prompt_tokens, output_tokens, owner)
+    sim.run()
+    return sim.results(settings)
 
-    computed = np.zeros(n, np.int64)
-    generated = np.zeros(n, np.int64)
-    first_s = np.full(n, np.nan)
-    finish_s = np.full(n, np.nan)
-    energy = np.zeros(n)
-    preempted = np.zeros(n, np.int64)
-    served = np.zeros(n, bool)
-    rejected = np.zeros(n, bool)
-    in_decode = np.zeros(n, bool)   # prefilled and generating one token per step
 
-    # time bookkeeping
-    group_free = np.zeros(n_groups)
-    group_phase_s = np.zeros(n_groups)     # time in GPU phases
-    group_phase_j = np.zeros(n_groups)     # energy of GPU phases, per GPU
-    group_busy = np.zeros(n_groups, np.int64)   # instances with work
-    group_idle_since = np.zeros(n_groups)
-    group_idle_s = np.zeros(n_groups)
-    busy_total = 0
-    server_idle_since = 0.0
-    server_idle_s = 0.0
-    tot = {"steps": 0, "prefill_tokens": 0, "preemptions": 0, "seqs": 0, "max_batch": 0, "kernel_s": 0.0,
-           "cpu_core_s": 0.0, "steady_s": 0.0, "steady_j": 0.0, "steady_tokens": 0, "end": 0.0,
-           "run_s": 0.0, "steady_decode_j": 0.0, "steady_decode_tokens": 0}
-    counter = [0]
+class _Simulation:
+    """One run: the engines, the requests' state, the totals, and one method per event (the
+    kernel's helpers of the same names, :mod:`carbonsim.models.serving._kernels`)."""
 
-    def schedule(e, t):
+    def __init__(self, instances, arrival_s, prompt_tokens, output_tokens, owner):
+        inst = np.asarray(instances, dtype=float)
+        self.arrival = np.asarray(arrival_s, dtype=float)
+        self.prompt = np.asarray(prompt_tokens, dtype=np.int64)
+        self.output = np.asarray(output_tokens, dtype=np.int64)
+        owner = np.asarray(owner, dtype=np.int64)
+        n, k = len(self.arrival), inst.shape[1]
+        bounds = np.searchsorted(owner, np.arange(k + 1))
+        self.engines = [_Engine(inst[:, e], int(bounds[e]), int(bounds[e + 1])) for e in range(k)]
+        self.disaggregated = check_roles(inst[I["role"]], inst[I["gpu_group"]], bounds) if k else False
+        self.decoders = [e for e in self.engines if e.role == DECODE]
+        self.handoffs = 0   # requests handed on so far (round robin over the decode instances)
+        n_groups = int(inst[I["gpu_group"]].max()) + 1 if k else 0
+        self.group_gpus = np.zeros(n_groups)
+        self.group_idle_w = np.zeros(n_groups)
+        for e in self.engines:
+            self.group_gpus[e.group] = e.tp
+            self.group_idle_w[e.group] = e.col[I["idle_loaded_w"]]
+        # per request
+        self.computed = np.zeros(n, np.int64)
+        self.generated = np.zeros(n, np.int64)
+        self.first_s = np.full(n, np.nan)
+        self.finish_s = np.full(n, np.nan)
+        self.energy = np.zeros(n)
+        self.preempted = np.zeros(n, np.int64)
+        self.served = np.zeros(n, bool)
+        self.rejected = np.zeros(n, bool)
+        self.in_decode = np.zeros(n, bool)   # prefilled and generating one token per step
+        # time bookkeeping
+        self.group_free = np.zeros(n_groups)
+        self.group_phase_s = np.zeros(n_groups)     # time in GPU phases
+        self.group_phase_j = np.zeros(n_groups)     # energy of GPU phases, per GPU
+        self.group_busy = np.zeros(n_groups, np.int64)   # instances with work
+        self.group_idle_since = np.zeros(n_groups)
+        self.group_idle_s = np.zeros(n_groups)
+        self.busy_total = 0
+        self.server_idle_since = 0.0
+        self.server_idle_s = 0.0
+        self.tot = {"steps": 0, "prefill_tokens": 0, "preemptions": 0, "seqs": 0, "max_batch": 0, "kernel_s": 0.0,
+                    "cpu_core_s": 0.0, "steady_s": 0.0, "steady_j": 0.0, "steady_tokens": 0, "end": 0.0,
+                    "run_s": 0.0, "steady_decode_j": 0.0, "steady_decode_tokens": 0}
+        self.counter = 0
+
+    def schedule(self, e, t):
+        """Engine ``e``'s next event at ``t`` (ties: first scheduled, first served)."""
         e.t = t
-        counter[0] += 1
-        e.seq = counter[0]
+        self.counter += 1
+        e.seq = self.counter
 
-    for e in engines:
-        schedule(e, arrival[e.next] if e.next < e.hi else math.inf)
+    def next_arrival(self, e):
+        return self.arrival[e.next] if e.next < e.hi else math.inf
 
-    def never_fits(x, longest):
-        """Request of ``longest`` tokens (prompt + output) could never run on instance ``x``."""
-        col = x.col
-        return bool(longest > col[I["max_model_len"]]
-                    or blocks_for(longest - 1, x.bs) > col[I["kv_blocks"]]
-                    or (col[I["chunked_prefill"]] < 0.5 and longest - 1 > col[I["token_budget"]]))
+    # -- the event loop ---------------------------------------------------------------------------
+    def run(self):
+        for e in self.engines:
+            self.schedule(e, self.next_arrival(e))
+        while True:
+            e = min(self.engines, key=lambda x: (x.t, x.seq))
+            t = e.t
+            if t == math.inf:
+                break
+            if e.state == CPU:
+                self.queue_gpu_phase(e, t)
+                continue
+            if e.state == GPU:   # the step ends
+                self.finish_step(e, t)
+            self.arrivals(e, t)
+            self.form_step(e, t)
 
-    def admit_arrivals(e, t):
-        while e.next < e.hi and arrival[e.next] <= t:
+    def queue_gpu_phase(self, e, t):
+        """The step's CPU phase ended: its kernels queue for the GPUs behind those already queued
+        (first come, first served by the time the CPU phase ends)."""
+        start = max(t, self.group_free[e.group])
+        end = start + e.step["cost"]["gpu_phase_s"]
+        self.group_free[e.group] = end
+        e.state = GPU
+        self.schedule(e, end)
+
+    # -- requests arrive ------------------------------------------------------------------------------
+    def arrivals(self, e, t):
+        """Requests arriving at ``e`` by ``t`` join its waiting queue, or are rejected if they could
+        never run (a prefill instance also refuses what no decode instance could hold)."""
+        while e.next < e.hi and self.arrival[e.next] <= t:
             r = e.next
             e.next += 1
-            longest = prompt[r] + output[r]
-            # a prefill instance also refuses what no decode instance could hold
-            never = never_fits(e, longest) or (e.role == PREFILL and any(never_fits(d, longest) for d in decoders))
-            if never:
-                rejected[r] = True
+            longest = self.prompt[r] + self.output[r]
+            if e.never_fits(longest) or (e.role == PREFILL and any(d.never_fits(longest) for d in self.decoders)):
+                self.rejected[r] = True
             else:
                 e.waiting.append(r)
 
-    def preempt(e, r):
-        e.free += blocks_for(computed[r], e.bs)
-        computed[r] = 0
-        in_decode[r] = False
-        e.running.remove(r)
-        e.waiting.appendleft(r)
-        preempted[r] += 1
-        tot["preemptions"] += 1
+    # -- forming a step -------------------------------------------------------------------------------
+    def form_step(self, e, t):
+        """Engine ``e`` forms its next step at ``t``: who runs, by vLLM's rules, and at what cost;
+        or it sleeps if nothing can run."""
+        self.mark_busy(e, t)
+        kv_s = self.admit_transferred(e) if e.role == DECODE else 0.0
+        chunks, decodes = [], []   # chunks: (r, n, c)
+        chunked = e.col[I["chunked_prefill"]] >= 0.5
+        if not chunked:   # whole prompts first (a prefill step), else a decode step
+            chunks = self.admit_whole_prompts(e)
+        if chunked or not chunks:   # a decode step (every running request), or a chunked step's decodes
+            self.secure_decode_blocks(e)
+            decodes = [r for r in e.running if self.in_decode[r]] if chunked else list(e.running)
+        if chunked:       # decode-first, then running prefills, then new prompts, within the budget
+            budget = self.continue_prefills(e, int(e.col[I["token_budget"]]) - len(decodes), chunks)
+            self.admit_chunks(e, budget, chunks)
+        if not chunks and not decodes:
+            self.go_idle(e, t)
+            return
+        self.price_step(e, t, chunks, decodes, kv_s)
 
-    def decoding(r):
-        return bool(in_decode[r])
+    def mark_busy(self, e, t):
+        """Engine ``e`` has work again: its group's and the server's idle time stop."""
+        if e.has_work() and e.empty:
+            e.empty = False
+            if self.group_busy[e.group] == 0:
+                self.group_idle_s[e.group] += t - self.group_idle_since[e.group]
+            self.group_busy[e.group] += 1
+            if self.busy_total == 0:
+                self.server_idle_s += t - self.server_idle_since
+            self.busy_total += 1
 
-    def secure_decode_blocks(e):
-        """Preempt the latest-admitted running requests until the decodes' new blocks fit."""
-        while e.running:
-            need = sum(1 for r in e.running if decoding(r) and computed[r] % e.bs == 0)
-            if e.free >= need:
-                e.free -= need
-                return
-            preempt(e, e.running[-1])
-
-    def hand_off(e, r, t):
-        """Request ``r``'s prefill ended on prefill instance ``e``: its KV cache leaves ``e``'s
-        blocks for the next decode instance, round robin, which is woken if it sleeps."""
-        e.free += blocks_for(computed[r], e.bs)
-        e.running.remove(r)
-        in_decode[r] = False
-        d = decoders[handoffs[0] % len(decoders)]
-        handoffs[0] += 1
-        d.waiting.append(r)
-        if d.state == EMPTY and d.t > t:
-            schedule(d, t)
-
-    def admit_transferred(e):
-        """Admit the queue's transferred requests (KV cached elsewhere) on decode instance ``e``,
-        in order, while sequences and blocks allow; returns the time receiving their KV."""
+    def admit_transferred(self, e):
+        """Decode instance ``e`` admits the queue's transferred requests (KV cached elsewhere) in
+        order, straight into decoding, while sequences and blocks allow; returns the time
+        receiving their KV."""
         kv_s = 0.0
         max_seqs = int(e.col[I["max_num_seqs"]])
-        while e.waiting and computed[e.waiting[0]] > 0 and len(e.running) < max_seqs:
+        while e.waiting and self.computed[e.waiting[0]] > 0 and len(e.running) < max_seqs:
             r = e.waiting[0]
-            need = blocks_for(computed[r], e.bs)
+            need = blocks_for(self.computed[r], e.bs)
             if e.free - need < (e.col[I["watermark_blocks"]] if e.running else 0):
                 break
             e.waiting.popleft()
             e.free -= need
             e.running.append(r)
-            in_decode[r] = True
-            kv_s += kv_transfer_s(e.col, int(computed[r]))
+            self.in_decode[r] = True
+            kv_s += kv_transfer_s(e.col, int(self.computed[r]))
         return kv_s
 
-    def form_step(e, t):
-        nonlocal busy_total, server_idle_s, server_idle_since
-        admit_arrivals(e, t)
-        col = e.col
-        if e.has_work() and e.empty:
-            e.empty = False
-            if group_busy[e.group] == 0:
-                group_idle_s[e.group] += t - group_idle_since[e.group]
-            group_busy[e.group] += 1
-            if busy_total == 0:
-                server_idle_s += t - server_idle_since
-            busy_total += 1
-        kv_s = admit_transferred(e) if e.role == DECODE else 0.0
-        chunks, decodes = [], []   # chunks: (r, n, c)
-        watermark = col[I["watermark_blocks"]]
-        budget = int(col[I["token_budget"]])
-        max_seqs = int(col[I["max_num_seqs"]])
-        if col[I["chunked_prefill"]] < 0.5:
-            tokens = 0
-            while e.waiting:
-                r = e.waiting[0]
-                if computed[r] > 0:   # transferred: admitted first thing next step
-                    break
-                nt = int(prompt[r] + generated[r])
-                need = blocks_for(nt, e.bs)
-                if (tokens + nt > budget or len(e.running) >= max_seqs
-                        or e.free - need < (watermark if e.running else 0)):
-                    break
-                e.waiting.popleft()
+    def admit(self, e, need):
+        """Admit the head of ``e``'s waiting queue, taking ``need`` KV blocks."""
+        r = e.waiting.popleft()
+        e.free -= need
+        e.running.append(r)
+        return r
+
+    def admit_whole_prompts(self, e):
+        """Without chunked prefill: admit waiting requests (preempted ones first) whole, in order,
+        within the token budget, ``max_num_seqs`` and the free blocks (less the watermark unless
+        nothing runs). Returns the chunks."""
+        chunks, tokens = [], 0
+        budget = int(e.col[I["token_budget"]])
+        max_seqs = int(e.col[I["max_num_seqs"]])
+        while e.waiting:
+            r = e.waiting[0]
+            if self.computed[r] > 0:   # transferred: admitted first thing next step
+                break
+            nt = int(self.prompt[r] + self.generated[r])
+            need = blocks_for(nt, e.bs)
+            if (tokens + nt > budget or len(e.running) >= max_seqs
+                    or e.free - need < (e.col[I["watermark_blocks"]] if e.running else 0)):
+                break
+            chunks.append((self.admit(e, need), nt, 0))
+            tokens += nt
+        return chunks
+
+    def secure_decode_blocks(self, e):
+        """Preempt the latest-admitted running requests until the decodes' new blocks fit."""
+        while e.running:
+            need = sum(1 for r in e.running if self.in_decode[r] and self.computed[r] % e.bs == 0)
+            if e.free >= need:
                 e.free -= need
-                e.running.append(r)
-                chunks.append((r, nt, 0))
-                tokens += nt
-            if not chunks:
-                secure_decode_blocks(e)
-                decodes = list(e.running)
-        else:
-            secure_decode_blocks(e)
-            decodes = [r for r in e.running if decoding(r)]
-            budget -= len(decodes)
-            for r in list(e.running):
-                if budget <= 0 or r not in e.running:  # preempted below: every later one was too
+                return
+            self.preempt(e, e.running[-1])
+
+    def continue_prefills(self, e, budget, chunks):
+        """Chunked prefill: the running prefills, in admission order, each given what is left of
+        its prompt within the budget; when its blocks do not fit, later prefilling requests are
+        preempted. Appends to ``chunks``; returns the budget left."""
+        for r in list(e.running):
+            if budget <= 0 or r not in e.running:  # preempted below: every later one was too
+                break
+            if self.in_decode[r]:
+                continue
+            c = int(self.computed[r])
+            nt = min(int(self.prompt[r] + self.generated[r]) - c, budget)
+            need = blocks_for(c + nt, e.bs) - blocks_for(c, e.bs)
+            while e.free < need:
+                victim = e.running[-1]
+                if victim == r or self.in_decode[victim]:
                     break
-                if decoding(r):
-                    continue
-                c = int(computed[r])
-                nt = min(int(prompt[r] + generated[r]) - c, budget)
-                need = blocks_for(c + nt, e.bs) - blocks_for(c, e.bs)
-                while e.free < need:
-                    victim = e.running[-1]
-                    if victim == r or decoding(victim):
-                        break
-                    preempt(e, victim)
-                if e.free < need:
-                    break
-                e.free -= need
-                chunks.append((r, nt, c))
-                budget -= nt
-            while e.waiting and budget > 0 and len(e.running) < max_seqs:
-                r = e.waiting[0]
-                if computed[r] > 0:   # transferred: admitted first thing next step
-                    break
-                nt = min(int(prompt[r] + generated[r]), budget)
-                need = blocks_for(nt, e.bs)
-                if e.free - need < (watermark if e.running else 0):
-                    break
-                e.waiting.popleft()
-                e.free -= need
-                e.running.append(r)
-                chunks.append((r, nt, 0))
-                budget -= nt
-        if not chunks and not decodes:
-            e.step = None
-            e.state = EMPTY
-            if not e.empty:  # nothing running, nothing waiting
-                e.empty = True
-                group_busy[e.group] -= 1
-                if group_busy[e.group] == 0:
-                    group_idle_since[e.group] = t
-                busy_total -= 1
-                if busy_total == 0:
-                    server_idle_since = t
-            schedule(e, arrival[e.next] if e.next < e.hi else math.inf)
-            return
-        cost = step_cost(col, [(nt, c, c + nt == prompt[r] + generated[r]) for r, nt, c in chunks],
-                         [int(computed[r]) for r in decodes], kv_s)
+                self.preempt(e, victim)
+            if e.free < need:
+                break
+            e.free -= need
+            chunks.append((r, nt, c))
+            budget -= nt
+        return budget
+
+    def admit_chunks(self, e, budget, chunks):
+        """Chunked prefill: newly admitted requests, each given ``min(prompt, budget left)`` tokens,
+        within ``max_num_seqs`` and the free blocks. Appends to ``chunks``."""
+        max_seqs = int(e.col[I["max_num_seqs"]])
+        while e.waiting and budget > 0 and len(e.running) < max_seqs:
+            r = e.waiting[0]
+            if self.computed[r] > 0:   # transferred: admitted first thing next step
+                break
+            nt = min(int(self.prompt[r] + self.generated[r]), budget)
+            need = blocks_for(nt, e.bs)
+            if e.free - need < (e.col[I["watermark_blocks"]] if e.running else 0):
+                break
+            chunks.append((self.admit(e, need), nt, 0))
+            budget -= nt
+
+    def go_idle(self, e, t):
+        """Nothing to run: ``e`` sleeps until its next arrival (or a hand-off wakes it)."""
+        e.step = None
+        e.state = EMPTY
+        if not e.empty:  # nothing running, nothing waiting
+            e.empty = True
+            self.group_busy[e.group] -= 1
+            if self.group_busy[e.group] == 0:
+                self.group_idle_since[e.group] = t
+            self.busy_total -= 1
+            if self.busy_total == 0:
+                self.server_idle_since = t
+        self.schedule(e, self.next_arrival(e))
+
+    def price_step(self, e, t, chunks, decodes, kv_s):
+        """The step's cost (:func:`step_cost`); records the step (when formed, whether requests
+        wait, requests in the system) and schedules the end of its CPU phase."""
+        done = [c + nt == self.prompt[r] + self.generated[r] for r, nt, c in chunks]
+        cost = step_cost(e.col, [(nt, c, d) for (_, nt, c), d in zip(chunks, done)],
+                         [int(self.computed[r]) for r in decodes], kv_s)
         # at its limit: requests wait for this engine (disaggregated: for any engine of the system)
-        saturated = any(x.waiting for x in engines) if disaggregated else bool(e.waiting)
+        saturated = any(x.waiting for x in self.engines) if self.disaggregated else bool(e.waiting)
         e.step = {"chunks": chunks, "decodes": decodes, "cost": cost, "formed": t,
                   "saturated": saturated, "in_system": len(e.running) + len(e.waiting)}
         e.state = CPU
-        schedule(e, t + cost["cpu_phase_s"])
+        self.schedule(e, t + cost["cpu_phase_s"])
 
-    def finish_step(e, t):
+    # -- the step ends --------------------------------------------------------------------------------
+    def finish_step(self, e, t):
+        """The step's GPU phase ended at ``t``: count its time and energy, share its energy among its
+        tokens, advance its prefills and decodes; requests that sampled their last token finish,
+        prefilled ones on a prefill instance are handed on."""
         step = e.step
         cost = step["cost"]
         g = e.group
         phase_j = cost["gpu_phase_j"]
-        group_phase_s[g] += cost["gpu_phase_s"]
-        group_phase_j[g] += phase_j
+        self.group_phase_s[g] += cost["gpu_phase_s"]
+        self.group_phase_j[g] += phase_j
         share_j = e.tp * phase_j / cost["tokens"]
+        tot = self.tot
         tot["steps"] += 1
         tot["seqs"] += cost["seqs"]
         tot["run_s"] += step["in_system"] * (t - step["formed"])
@@ -473,28 +526,28 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
         tot["cpu_core_s"] += e.tp * cost["cpu_s"]
         sampled = 0
         for r, nt, c in step["chunks"]:
-            energy[r] += share_j * nt
+            self.energy[r] += share_j * nt
             tot["prefill_tokens"] += nt
-            computed[r] = c + nt
-            if computed[r] == prompt[r] + generated[r]:
-                generated[r] += 1
-                in_decode[r] = True
+            self.computed[r] = c + nt
+            if self.computed[r] == self.prompt[r] + self.generated[r]:
+                self.generated[r] += 1
+                self.in_decode[r] = True
                 sampled += 1
-                if np.isnan(first_s[r]):
-                    first_s[r] = t
+                if np.isnan(self.first_s[r]):
+                    self.first_s[r] = t
         for r in step["decodes"]:
-            energy[r] += share_j
-            computed[r] += 1
-            generated[r] += 1
+            self.energy[r] += share_j
+            self.computed[r] += 1
+            self.generated[r] += 1
             sampled += 1
         for r, _, _ in step["chunks"]:
-            if generated[r] == output[r]:
-                finish(e, r, t)
-            elif e.role == PREFILL and in_decode[r]:
-                hand_off(e, r, t)
+            if self.generated[r] == self.output[r]:
+                self.finish(e, r, t)
+            elif e.role == PREFILL and self.in_decode[r]:
+                self.hand_off(e, r, t)
         for r in step["decodes"]:
-            if generated[r] == output[r]:
-                finish(e, r, t)
+            if self.generated[r] == self.output[r]:
+                self.finish(e, r, t)
         if step["saturated"]:
             wall = t - step["formed"]
             step_j = e.tp * (cost["power_w"] * cost["gpu_s"] + e.col[I["idle_loaded_w"]] * (wall - cost["gpu_s"]))
@@ -506,86 +559,99 @@ def simulate_reference(instances, arrival_s, prompt_tokens, output_tokens, owner
                 tot["steady_decode_tokens"] += sampled
         tot["end"] = max(tot["end"], t)
 
-    def finish(e, r, t):
-        e.free += blocks_for(computed[r], e.bs)
+    # -- request life ---------------------------------------------------------------------------------
+    def preempt(self, e, r):
+        """Preempt running request ``r`` (recompute mode): free its blocks, forget its cache, and
+        put it back at the front of the waiting queue."""
+        e.free += blocks_for(self.computed[r], e.bs)
+        self.computed[r] = 0
+        self.in_decode[r] = False
         e.running.remove(r)
-        finish_s[r] = t
-        served[r] = True
+        e.waiting.appendleft(r)
+        self.preempted[r] += 1
+        self.tot["preemptions"] += 1
 
-    while True:
-        e = min(engines, key=lambda x: (x.t, x.seq))
-        t = e.t
-        if t == math.inf:
-            break
-        if e.state == EMPTY:
-            form_step(e, t)
-        elif e.state == CPU:
-            # the step's kernels queue for the GPUs behind those already queued (first come,
-            # first served by the time the CPU phase ends)
-            start = max(t, group_free[e.group])
-            end = start + e.step["cost"]["gpu_phase_s"]
-            group_free[e.group] = end
-            e.state = GPU
-            schedule(e, end)
-        else:  # GPU phase ends
-            finish_step(e, t)
-            form_step(e, t)
+    def hand_off(self, e, r, t):
+        """Request ``r``'s prefill ended on prefill instance ``e``: its KV cache leaves ``e``'s
+        blocks for the next decode instance, round robin, which is woken if it sleeps."""
+        e.free += blocks_for(self.computed[r], e.bs)
+        e.running.remove(r)
+        self.in_decode[r] = False
+        d = self.decoders[self.handoffs % len(self.decoders)]
+        self.handoffs += 1
+        d.waiting.append(r)
+        if d.state == EMPTY and d.t > t:
+            self.schedule(d, t)
 
-    end = max(tot["end"], float(arrival.max()) if n else 0.0)
-    for g in range(n_groups):
-        if group_busy[g] == 0:
-            group_idle_s[g] += end - group_idle_since[g]
-    if busy_total == 0:
-        server_idle_s += end - server_idle_since
-    group_j = group_gpus * (group_phase_j + group_idle_w * (end - group_phase_s))
-    gpu_j = float(group_j.sum())
-    residual = gpu_j - float(energy.sum())
-    if served.any():
-        energy[served] += residual / served.sum()
+    def finish(self, e, r, t):
+        """Request ``r`` generated its last token at ``t``: it leaves ``e`` with its blocks."""
+        e.free += blocks_for(self.computed[r], e.bs)
+        e.running.remove(r)
+        self.finish_s[r] = t
+        self.served[r] = True
 
-    out = np.zeros(N_OUTPUTS)
-    per = np.full((N_REQUEST_OUT, n), np.nan)
-    ttft = first_s - arrival
-    multi = served & (output > 1)
-    tpot = np.where(multi, (finish_s - first_s) / np.maximum(output - 1, 1), 0.0)
-    latency = finish_s - arrival
-    per[R["ttft_s"], served] = ttft[served]
-    per[R["tpot_s"], served] = tpot[served]
-    per[R["latency_s"], served] = latency[served]
-    per[R["finish_s"], served] = finish_s[served]
-    per[R["gpu_energy_j"], served] = energy[served]
-    per[R["preemptions"]] = preempted
-    per[R["served"]] = served
-    out[OUT["served"]] = served.sum()
-    out[OUT["rejected"]] = rejected.sum()
-    out[OUT["duration_s"]] = end
-    out[OUT["idle_s"]] = server_idle_s
-    out[OUT["busy_s"]] = end - server_idle_s
-    out[OUT["prompt_tokens"]] = prompt[served].sum()
-    out[OUT["output_tokens"]] = output[served].sum()
-    for name, values in (("ttft", ttft[served]), ("tpot", tpot[multi]), ("latency", latency[served])):
-        if len(values):
-            out[OUT[f"{name}_mean_s"]] = values.mean()
-            for q in PERCENTILES:
-                out[OUT[f"{name}_p{q:.0f}_s"]] = np.percentile(values, q)
-    ttft_slo, tpot_slo = settings[S["ttft_slo_s"]], settings[S["tpot_slo_s"]]
-    good = served & ((ttft_slo <= 0) | (ttft <= ttft_slo)) & ((tpot_slo <= 0) | (tpot <= tpot_slo))
-    out[OUT["slo_attainment"]] = good.sum() / n if n else 0.0
-    out[OUT["gpu_energy_j"]] = gpu_j
-    out[OUT["gpu_idle_energy_j"]] = float((group_gpus * group_idle_w * group_idle_s).sum())
-    out[OUT["gpu_kernel_s"]] = tot["kernel_s"]
-    out[OUT["cpu_core_s"]] = tot["cpu_core_s"]
-    out[OUT["steps"]] = tot["steps"]
-    out[OUT["prefill_tokens"]] = tot["prefill_tokens"]
-    out[OUT["preemptions"]] = tot["preemptions"]
-    out[OUT["mean_batch"]] = tot["seqs"] / tot["steps"] if tot["steps"] else 0.0
-    out[OUT["max_batch"]] = tot["max_batch"]
-    out[OUT["steady_s"]] = tot["steady_s"]
-    out[OUT["steady_gpu_energy_j"]] = tot["steady_j"]
-    out[OUT["steady_output_tokens"]] = tot["steady_tokens"]
-    out[OUT["gpus"]] = group_gpus.sum()
-    out[OUT["concurrency"]] = tot["run_s"] / end if end > 0 else 0.0
-    out[OUT["decode_gpu_energy_j"]] = float(sum(group_j[d.group] for d in decoders))
-    out[OUT["steady_decode_gpu_energy_j"]] = tot["steady_decode_j"]
-    out[OUT["steady_decode_output_tokens"]] = tot["steady_decode_tokens"]
-    return out, per
+    # -- results --------------------------------------------------------------------------------------
+    def results(self, settings):
+        """The run's outputs and per-request results; the GPUs' energy not attributed to a step's
+        tokens (loaded idle between GPU phases) is shared equally by the served requests."""
+        arrival, prompt, output, served, tot = self.arrival, self.prompt, self.output, self.served, self.tot
+        n = len(arrival)
+        end = max(tot["end"], float(arrival.max()) if n else 0.0)
+        for g in range(len(self.group_gpus)):
+            if self.group_busy[g] == 0:
+                self.group_idle_s[g] += end - self.group_idle_since[g]
+        if self.busy_total == 0:
+            self.server_idle_s += end - self.server_idle_since
+        group_j = self.group_gpus * (self.group_phase_j + self.group_idle_w * (end - self.group_phase_s))
+        gpu_j = float(group_j.sum())
+        energy = self.energy.copy()
+        residual = gpu_j - float(energy.sum())
+        if served.any():
+            energy[served] += residual / served.sum()
+
+        out = np.zeros(N_OUTPUTS)
+        per = np.full((N_REQUEST_OUT, n), np.nan)
+        ttft = self.first_s - arrival
+        multi = served & (output > 1)
+        tpot = np.where(multi, (self.finish_s - self.first_s) / np.maximum(output - 1, 1), 0.0)
+        latency = self.finish_s - arrival
+        per[R["ttft_s"], served] = ttft[served]
+        per[R["tpot_s"], served] = tpot[served]
+        per[R["latency_s"], served] = latency[served]
+        per[R["finish_s"], served] = self.finish_s[served]
+        per[R["gpu_energy_j"], served] = energy[served]
+        per[R["preemptions"]] = self.preempted
+        per[R["served"]] = served
+        out[OUT["served"]] = served.sum()
+        out[OUT["rejected"]] = self.rejected.sum()
+        out[OUT["duration_s"]] = end
+        out[OUT["idle_s"]] = self.server_idle_s
+        out[OUT["busy_s"]] = end - self.server_idle_s
+        out[OUT["prompt_tokens"]] = prompt[served].sum()
+        out[OUT["output_tokens"]] = output[served].sum()
+        for name, values in (("ttft", ttft[served]), ("tpot", tpot[multi]), ("latency", latency[served])):
+            if len(values):
+                out[OUT[f"{name}_mean_s"]] = values.mean()
+                for q, p in zip(PERCENTILES, sketch_percentiles(values, PERCENTILES)):
+                    out[OUT[f"{name}_p{q:.0f}_s"]] = p
+        ttft_slo, tpot_slo = settings[S["ttft_slo_s"]], settings[S["tpot_slo_s"]]
+        good = served & ((ttft_slo <= 0) | (ttft <= ttft_slo)) & ((tpot_slo <= 0) | (tpot <= tpot_slo))
+        out[OUT["slo_attainment"]] = good.sum() / n if n else 0.0
+        out[OUT["gpu_energy_j"]] = gpu_j
+        out[OUT["gpu_idle_energy_j"]] = float((self.group_gpus * self.group_idle_w * self.group_idle_s).sum())
+        out[OUT["gpu_kernel_s"]] = tot["kernel_s"]
+        out[OUT["cpu_core_s"]] = tot["cpu_core_s"]
+        out[OUT["steps"]] = tot["steps"]
+        out[OUT["prefill_tokens"]] = tot["prefill_tokens"]
+        out[OUT["preemptions"]] = tot["preemptions"]
+        out[OUT["mean_batch"]] = tot["seqs"] / tot["steps"] if tot["steps"] else 0.0
+        out[OUT["max_batch"]] = tot["max_batch"]
+        out[OUT["steady_s"]] = tot["steady_s"]
+        out[OUT["steady_gpu_energy_j"]] = tot["steady_j"]
+        out[OUT["steady_output_tokens"]] = tot["steady_tokens"]
+        out[OUT["gpus"]] = self.group_gpus.sum()
+        out[OUT["concurrency"]] = tot["run_s"] / end if end > 0 else 0.0
+        out[OUT["decode_gpu_energy_j"]] = float(sum(group_j[d.group] for d in self.decoders))
+        out[OUT["steady_decode_gpu_energy_j"]] = tot["steady_decode_j"]
+        out[OUT["steady_decode_output_tokens"]] = tot["steady_decode_tokens"]
+        return out, per

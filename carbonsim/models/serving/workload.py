@@ -43,6 +43,9 @@ References
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 import numpy as np
 
 #: Distribution name -> code (the code travels in numeric point vectors).
@@ -57,9 +60,16 @@ _ARRIVAL, _PROMPT, _OUTPUT = 0, 1, 2
 
 
 def streams(seed: int, model: int = 0) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
-    """The arrival, prompt and output generators of model ``model`` under ``seed``."""
-    children = np.random.SeedSequence(int(seed)).spawn(model + 1)[model].spawn(3)
-    return tuple(np.random.default_rng(c) for c in children)
+    """The arrival, prompt and output generators of model ``model`` under ``seed`` (fresh ones
+    each call, each at the start of its stream)."""
+    return tuple(np.random.default_rng(c) for c in _children(int(seed), int(model)))
+
+
+@lru_cache(maxsize=256)
+def _children(seed: int, model: int) -> tuple:
+    """The seed sequences of model ``model``'s three streams (spawning them is most of the cost
+    of a generator; a generator made from a child starts at the same state every time)."""
+    return tuple(np.random.SeedSequence(seed).spawn(model + 1)[model].spawn(3))
 
 
 def draw_tokens(rng: np.random.Generator, n: int, dist: int, mean: float, shape: float = 0.0,
@@ -84,22 +94,40 @@ def draw_tokens(rng: np.random.Generator, n: int, dist: int, mean: float, shape:
     -------
     ndarray of int64
     """
+    dist, a, b, low, high = length_params(dist, mean, shape, low, high)
+    if dist == DISTRIBUTIONS["fixed"]:
+        x = np.full(n, a)
+    elif dist == DISTRIBUTIONS["exponential"]:
+        x = rng.exponential(a, n)
+    elif dist == DISTRIBUTIONS["pareto"]:
+        x = a * (1.0 + rng.pareto(b, n))  # numpy's pareto is the Lomax form
+    else:
+        x = rng.lognormal(a, b, n)
+    x = np.maximum(np.rint(x), low)
+    if high > 0:
+        x = np.minimum(x, high)
+    return x.astype(np.int64)
+
+
+def length_params(dist: int, mean: float, shape: float = 0.0, low: float = 1.0,
+                  high: float = 0.0) -> tuple[int, float, float, float, float]:
+    """A length distribution as its draws take it: ``(dist, a, b, low, high)``.
+
+    ``a`` is the length (``fixed``), the mean (``exponential``), the Pareto scale
+    :math:`x_m = \\mu (a-1)/a` or the lognormal :math:`m = \\ln\\mu - \\sigma^2/2`; ``b`` the
+    Pareto shape or :math:`\\sigma`; ``low`` at least 1. :func:`draw_tokens` and the compiled
+    simulator's drawn streams both take these numbers, so they draw the same lengths.
+    """
     dist = int(dist)
     if dist == DISTRIBUTIONS["fixed"]:
-        x = np.full(n, float(mean))
-    elif dist == DISTRIBUTIONS["exponential"]:
-        x = rng.exponential(mean, n)
-    elif dist == DISTRIBUTIONS["pareto"]:
-        scale = mean * (shape - 1.0) / shape
-        x = scale * (1.0 + rng.pareto(shape, n))  # numpy's pareto is the Lomax form
-    elif dist == DISTRIBUTIONS["lognormal"]:
-        x = rng.lognormal(np.log(mean) - 0.5 * shape * shape, shape, n)
-    else:
-        raise ValueError(f"unknown length distribution code {dist}")
-    x = np.maximum(np.rint(x), max(float(low), 1.0))
-    if high > 0:
-        x = np.minimum(x, float(high))
-    return x.astype(np.int64)
+        return dist, float(mean), 0.0, max(float(low), 1.0), float(high)
+    if dist == DISTRIBUTIONS["exponential"]:
+        return dist, float(mean), 0.0, max(float(low), 1.0), float(high)
+    if dist == DISTRIBUTIONS["pareto"]:
+        return dist, float(mean * (shape - 1.0) / shape), float(shape), max(float(low), 1.0), float(high)
+    if dist == DISTRIBUTIONS["lognormal"]:
+        return dist, float(np.log(mean) - 0.5 * shape * shape), float(shape), max(float(low), 1.0), float(high)
+    raise ValueError(f"unknown length distribution code {dist}")
 
 
 def unit_gaps(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -170,3 +198,63 @@ def draw_requests(seed: int, arrival: int, *, qps: float = 0.0, requests: int | 
         raise ValueError(f"arrival code {arrival} is drawn by the caller (a trace)")
     n = len(times)
     return times, draw_tokens(r_prompt, n, *prompt), draw_tokens(r_out, n, *output)
+
+
+@dataclass(frozen=True)
+class RequestStream:
+    """One model's seeded request stream, as :func:`draw_requests` takes it, for the compiled
+    simulator to draw while it runs.
+
+    The simulator draws each request when its instance needs the next arrival, from the same
+    generators (:func:`streams`) in the same order and with the same arithmetic as
+    :func:`draw_requests`, so it simulates the same requests, bit for bit (the tests compare
+    the two), while holding only the requests in the server. :meth:`draw` gives them as arrays.
+    """
+
+    seed: int
+    arrival: int
+    qps: float = 0.0
+    requests: int | None = None
+    duration_s: float | None = None
+    prompt: tuple = (0, 1.0, 0.0, 1.0, 0.0)
+    output: tuple = (0, 1.0, 0.0, 1.0, 0.0)
+    model: int = 0
+
+    def draw(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Arrival times [s], prompt and output lengths [tokens], as arrays."""
+        return draw_requests(self.seed, self.arrival, qps=self.qps, requests=self.requests,
+                             duration_s=self.duration_s, prompt=self.prompt, output=self.output, model=self.model)
+
+    def generators(self) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
+        """Fresh arrival, prompt and output generators (each simulation starts from the seed)."""
+        return streams(self.seed, self.model)
+
+    def column(self, first_instance: int, instances: int, first_id: int = 0) -> np.ndarray:
+        """The stream as a column of the simulator's stream array
+        (:data:`carbonsim.models.serving.layout.STREAM_NAMES`), its requests sent round robin to
+        instances ``first_instance`` ... ``first_instance + instances - 1``."""
+        from carbonsim.models.serving.layout import N_STREAM, STREAM, STREAM_KINDS
+
+        col = np.zeros(N_STREAM)
+        col[STREAM["first_instance"]] = first_instance
+        col[STREAM["instances"]] = instances
+        col[STREAM["first_id"]] = first_id
+        col[STREAM["requests"]] = -1.0 if self.requests is None else int(self.requests)
+        if self.arrival == ARRIVALS["burst"]:
+            if self.requests is None:
+                raise ValueError("a burst needs a number of requests")
+            col[STREAM["kind"]] = STREAM_KINDS["burst"]
+        elif self.arrival == ARRIVALS["poisson"]:
+            col[STREAM["kind"]] = STREAM_KINDS["poisson"]
+            col[STREAM["qps"]] = self.qps
+            if self.requests is None:
+                if self.duration_s is None:
+                    raise ValueError("give the number of requests or a duration")
+                col[STREAM["duration_s"]] = self.duration_s
+                col[STREAM["block"]] = max(16, int(self.qps * self.duration_s * 1.2) + 16)  # as poisson_arrivals_s
+        else:
+            raise ValueError(f"arrival code {self.arrival} is drawn by the caller (a trace)")
+        for name, spec in (("prompt", self.prompt), ("output", self.output)):
+            for field, value in zip(("dist", "a", "b", "low", "high"), length_params(*spec)):
+                col[STREAM[f"{name}_{field}"]] = value
+        return col
