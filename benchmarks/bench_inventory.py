@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -100,6 +101,13 @@ def main():
     bench = _launcher()
     env = bench.clean_env(PYTHONPATH=str(ROOT))
     tmp = Path(tempfile.mkdtemp(prefix="carbonsim-bench-inventory-"))
+    try:
+        measure(args, bench, env, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(args, bench, env, tmp: Path) -> None:
     fleet = tmp / "fleet.csv"
     fleet.write_text(fleet_csv(args.rows))
     cli = [sys.executable, "-m", "carbonsim.cli", "-q", "inventory", str(fleet), "--grid", "coal"]
