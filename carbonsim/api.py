@@ -181,13 +181,13 @@ def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float | None 
     utilisation. Returns an InventoryResult (``rows``, ``to_frame()``). ``coefficients``
     defaults to ``server-lca``, as in every other function."""
     from carbonsim.engine.inputs.grid import resolve_grid
-    from carbonsim.engine.readers.inventory import read_inventory
+    from carbonsim.engine.readers.inventory import read_inventory_columns
     from carbonsim.engine.studies.inventory import inventory as study
 
     database = _database(db)
     utils = [util] if isinstance(util, (int, float)) else list(util)
     g = resolve_grid(grid, database)
-    result = study(read_inventory(fleet_csv), database, utils=utils, grid=g, pue=_pue(pue), years=years,
+    result = study(read_inventory_columns(fleet_csv), database, utils=utils, grid=g, pue=_pue(pue), years=years,
                    coefficients=coefficients, samples=samples, seed=seed)
     _warn(g.warnings)
     return result

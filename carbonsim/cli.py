@@ -153,6 +153,27 @@ def _emit(ctx, text: str, out: str | None, option: str = "--out") -> None:
         click.echo(text.rstrip("\n"))
 
 
+def _is_stdout(out) -> bool:
+    from carbonsim.engine.outputs import is_stdout
+
+    return is_stdout(out)
+
+
+def _stream(ctx, pieces, out: str | None, option: str = "--out") -> None:
+    """Print text that comes piece by piece, or write it to ``out`` as it comes (through a
+    temporary renamed into place at the end: a run stopped half-way leaves no partial file)."""
+    from carbonsim.engine.outputs import atomic_file
+
+    if out and not _is_stdout(out):
+        with atomic_file(out, option) as fh:
+            for piece in pieces:
+                fh.write(piece)
+        _say(ctx, f"wrote {out}")
+    else:
+        for piece in pieces:
+            click.echo(piece, nl=False)
+
+
 def _load(ctx, server_spec, coefficients, sets, db_dirs):
     from carbonsim.engine.inputs.coefficients import load_coefficients
     from carbonsim.engine.inputs.overrides import split_sets
@@ -397,15 +418,16 @@ def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, uti
 def inventory(ctx, fleet_csv, util, cpu_util, gpu_util, grid, pue, years, coefficients, samples, seed, db_dirs,
               fmt, out):
     """Embodied carbon, power and yearly energy/carbon of a fleet spreadsheet (one server per row)."""
-    from carbonsim.engine.readers.inventory import read_inventory
-    from carbonsim.engine.studies.inventory import inventory as study
-    from carbonsim.report.study_text import inventory_text
+    from carbonsim.engine.readers.inventory import read_inventory_columns
+    from carbonsim.engine.studies.inventory_fleet import plan_inventory
+    from carbonsim.report.study_text import inventory_pieces
 
     db = _db(ctx, db_dirs)
-    result = study(read_inventory(fleet_csv), db, utils=_floats(util, "util"), grid=_grid(ctx, db, grid), pue=_pue(pue),
-                   years=years, coefficients=coefficients, samples=samples, seed=seed, cpu_util=cpu_util,
-                   gpu_util=gpu_util)
-    _emit(ctx, inventory_text(result, _fmt(fmt, out)), out)
+    run = plan_inventory(read_inventory_columns(fleet_csv), db, utils=_floats(util, "util"), grid=_grid(ctx, db, grid),
+                         pue=_pue(pue), years=years, coefficients=coefficients, samples=samples, seed=seed,
+                         cpu_util=cpu_util, gpu_util=gpu_util)
+    progress = _progress(ctx, "servers", quiet_on_tty_stdout=not out or _is_stdout(out))
+    _stream(ctx, inventory_pieces(run.columns, run.chunks(progress=progress), _fmt(fmt, out)), out)
 
 
 # --- codecarbon ------------------------------------------------------------------------------------
@@ -592,12 +614,13 @@ def _figures(points, out_dir, title, grid=None):
 PLAIN_PROGRESS_S = 5.0
 
 
-def _progress(ctx):
+def _progress(ctx, unit: str = "points", quiet_on_tty_stdout: bool = False):
     """Progress on stderr unless --quiet: on a terminal a line redrawn at most every 0.2 s; else
     (a pipe, a log file, CI) plain lines, one every PLAIN_PROGRESS_S seconds and one at the end
     once a line was printed, so a long run is never silent and a short one prints nothing. The
-    compiling notice is printed either way."""
-    if ctx.obj.get("quiet"):
+    compiling notice is printed either way. ``unit`` names what is counted;
+    ``quiet_on_tty_stdout``: none when the output itself streams to the same terminal."""
+    if ctx.obj.get("quiet") or (quiet_on_tty_stdout and sys.stdout.isatty() and sys.stderr.isatty()):
         return None
     import time
 
@@ -609,7 +632,7 @@ def _progress(ctx):
         if message:
             click.echo(f"carbonsim: {message}", err=True)
             return
-        text = f"{done:,}/{total:,} points ({100 * done / max(total, 1):.0f}%, {now - state['t0']:.1f} s)"
+        text = f"{done:,}/{total:,} {unit} ({100 * done / max(total, 1):.0f}%, {now - state['t0']:.1f} s)"
         if tty:
             if done < total and now - state["t"] < 0.2:
                 return

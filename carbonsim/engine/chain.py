@@ -215,7 +215,24 @@ MAXIMISED = frozenset({
 #: Where a mode means something else by a column name.
 MODE_UNITS = {"training": {"sci_g_per_1k_tokens": "gCO2e per 1000 training tokens"},
               "fleet": {"embodied_kg": "kgCO2e over the horizon (purchases net of the end credit)",
-                        "operational_kg": "kgCO2e over the horizon", "total_kg": "kgCO2e over the horizon"}}
+                        "operational_kg": "kgCO2e over the horizon", "total_kg": "kgCO2e over the horizon",
+                        # a fleet's years (run_fleet(per_year=True)): one value per point and year
+                        "year_demand_tok_s": "output tokens/s (the year's demand)",
+                        "year_gpu_sets_bought": "servers' GPU sets bought in the year",
+                        "year_gpus_bought": "GPUs bought in the year", "year_hosts_bought": "hosts bought in the year",
+                        "year_gpu_sets_in_service": "servers' GPU sets in service",
+                        "year_hosts_in_service": "hosts in service", "year_capacity_tok_s": "output tokens/s",
+                        "year_utilization": "fraction", "year_energy_kwh": "kWh (IT) in the year",
+                        "year_operational_kg": "kgCO2e in the year",
+                        "year_embodied_kg": "kgCO2e in the year (purchases)",
+                        "year_generation": "index of the generation bought", "year_ci_g_per_kwh": "gCO2e/kWh"}}
+
+
+#: Rows of a point of each mode ("sampled": a steady-load point with the ranges it is drawn over),
+#: with each row's index (built once: a chain is built per call of the Python API).
+_ROWS = {mode: (rows, {name: i for i, name in enumerate(rows)}) for mode, rows in {
+    "load": LOAD_POINT_ROWS, "sampled": LOAD_POINT_ROWS + RANGE_ROWS, "tasks": LOAD_POINT_ROWS + TASK_ROWS,
+    "online": LOAD_POINT_ROWS + ONLINE_ROWS, "training": TRAINING_ROWS, "fleet": FLEET_ROWS}.items()}
 
 
 def result_sense(name: str) -> str:
@@ -359,10 +376,7 @@ class CarbonChain:
         self._uniforms = None
         self.embodied = embodied or (embodied_kernel if compiled else server_components_reference)
         self.perf = perf or (perf_kernel if compiled else offline_task_reference)
-        self.rows = {"load": LOAD_POINT_ROWS + (RANGE_ROWS if self.samples else ()),
-                     "tasks": LOAD_POINT_ROWS + TASK_ROWS, "online": LOAD_POINT_ROWS + ONLINE_ROWS,
-                     "training": TRAINING_ROWS, "fleet": FLEET_ROWS}[mode]
-        self.index = {name: i for i, name in enumerate(self.rows)}
+        self.rows, self.index = _ROWS["sampled" if self.samples else mode]
         #: Request traces online points refer to by index (:class:`~carbonsim.engine.inputs.serving.TraceBook`).
         self.traces: list = []
 
@@ -519,6 +533,19 @@ class CarbonChain:
         v[ix["host_psu_w"]] = 0.0 if psu is None else psu.value  # 0: no rating known, no cap
         v[ix["host_cores"]] = share * server.host.cpu_count * (server.host.cpu.cores or 1)
 
+    def points_from(self, columns: np.ndarray, which: np.ndarray, rows: dict) -> np.ndarray:
+        """Points that are the columns ``which`` of ``columns`` (points of this chain: templates)
+        with the named rows set, one value per point: many servers that share all but a few
+        numbers (a fleet inventory's) built from one template each."""
+        from carbonsim.models.arrays import padded_rows
+
+        mat = padded_rows(len(self.rows), len(which))
+        for r in range(len(self.rows)):  # row by row: a gather of contiguous values (10x a 2-D fancy index)
+            np.take(columns[r], which, out=mat[r])
+        for name, values in rows.items():
+            mat[self.index[name]] = values
+        return mat
+
     def training_column(self, values: dict, sources=(), notes=()) -> Column:
         """A training point (mode ``training``) from its inputs by name (:data:`TRAINING_ROWS`:
         what :func:`carbonsim.engine.training.training_point` derives through the load chain)."""
@@ -563,23 +590,26 @@ class CarbonChain:
                                mat[ix["mem_util"]], mat[ix["host_mem_w"]], mat[ix["host_const_w"]])
         return mat[ix["host_share"]] * chassis
 
-    def evaluate(self, mat: np.ndarray) -> ChainResult:
+    def evaluate(self, mat: np.ndarray, **options) -> ChainResult:
         """All results of the points in ``mat`` (shape ``(len(rows), n)``), by the chain's mode:
         :meth:`run_load` (with embodied kg by component), :meth:`run_tasks`, :meth:`run_online`,
-        :meth:`run_training` or :meth:`run_fleet`."""
+        :meth:`run_training` or :meth:`run_fleet`; ``options`` go to that entry point (a fleet's
+        ``per_year``)."""
         if self.mode == "load":
-            return self.run_load(mat, components=True)
-        return getattr(self, f"run_{self.mode}")(mat)
+            return self.run_load(mat, components=True, **options)
+        return getattr(self, f"run_{self.mode}")(mat, **options)
 
     def _result(self, values: dict, mat: np.ndarray) -> ChainResult:
         return ChainResult(values, self.mode, mat, self.index)
 
-    def run_load(self, mat: np.ndarray, components: bool = False) -> ChainResult:
+    def run_load(self, mat: np.ndarray, components: bool = False, comps: np.ndarray | None = None) -> ChainResult:
         """A server at a steady load: embodied kg (host, GPU, total, and by component when
         ``components``), the embodied, operational and total rates [mg/s] split host/GPU, power
-        [W]; with a period of use (row ``period_yr``) also its totals (:meth:`over_period`)."""
+        [W]; with a period of use (row ``period_yr``) also its totals (:meth:`over_period`).
+        ``comps``: stage 1's result for these points when the caller already has it
+        (:meth:`components_kg`), so the embodied model runs once."""
         ix = self.index
-        comps = self.components_kg(mat)
+        comps = self.components_kg(mat) if comps is None else comps
         host_kg, gpu_kg = comps[:N_HOST].sum(axis=0), comps[N_HOST:].sum(axis=0)
         host_rate = embodied_rate_mg_per_s(host_kg, mat[ix["host_lifetime_yr"]])
         gpu_rate = embodied_rate_mg_per_s(gpu_kg, mat[ix["gpu_lifetime_yr"]])

@@ -218,37 +218,87 @@ def write_text_atomic(path: str | Path, text: str, option: str = "--out") -> Pat
     InputError
         ``path`` is refused by :func:`check_output_file`, or the system refused the write.
     """
-    target = check_output_file(path, option)
-    parent = target.parent if str(target.parent) else Path(".")
-    tmp = None
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(parent)
+    with atomic_file(path, option) as fh:
+        fh.write(text)
+    return fh.target
+
+
+class atomic_file:
+    """A text file written as it goes into a temporary beside ``path`` and renamed into place when
+    the block ends without an error (an error, Ctrl-C or SIGTERM removes the temporary: no partial
+    file, and a file it would replace is left as it was). A new file gets the user's normal
+    permissions; a file replaced keeps its own (and its owner, where allowed).
+
+    >>> with atomic_file("out.csv") as fh:           # doctest: +SKIP
+    ...     for piece in pieces:
+    ...         fh.write(piece)
+
+    Raises
+    ------
+    InputError
+        ``path`` is refused by :func:`check_output_file`, or the system refused the write.
+    """
+
+    def __init__(self, path: str | Path, option: str = "--out"):
+        self.path, self.option = path, option
+        self.target = check_output_file(path, option)
+        self._fh = self._tmp = self._old = None
+
+    def __enter__(self):
+        parent = self.target.parent if str(self.target.parent) else Path(".")
         try:
-            old = os.stat(target)
-        except FileNotFoundError:
-            old = None
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".tmp", dir=parent)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, file_mode() if old is None else stat.S_IMODE(old.st_mode))
-        if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
-            try:  # keep the owner where allowed (root replacing a user's file)
-                os.chown(tmp, old.st_uid, old.st_gid)
-            except OSError:
-                pass
-        check_output_file(path, option)  # again, just before replacing
-        os.replace(tmp, target)
-        tmp = None
-    except OSError as exc:
-        raise write_error(exc, path) from None
-    finally:
-        if tmp is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(parent)
             try:
-                os.unlink(tmp)
+                self._old = os.stat(self.target)
+            except FileNotFoundError:
+                self._old = None
+            fd, self._tmp = tempfile.mkstemp(prefix=temp_prefix(self.target.name), suffix=".tmp", dir=parent)
+            self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            self._discard()
+            raise write_error(exc, self.path) from None
+        return self
+
+    def write(self, text: str) -> None:
+        try:
+            self._fh.write(text)
+        except OSError as exc:
+            raise write_error(exc, self.path) from None
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is not None:
+            self._discard()
+            return
+        try:
+            self._fh.close()
+            old = self._old
+            os.chmod(self._tmp, file_mode() if old is None else stat.S_IMODE(old.st_mode))
+            if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+                try:  # keep the owner where allowed (root replacing a user's file)
+                    os.chown(self._tmp, old.st_uid, old.st_gid)
+                except OSError:
+                    pass
+            check_output_file(self.path, self.option)  # again, just before replacing
+            os.replace(self._tmp, self.target)
+            self._tmp = None
+        except OSError as exc:
+            raise write_error(exc, self.path) from None
+        finally:
+            self._discard()
+
+    def _discard(self) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.close()
             except OSError:
                 pass
-    return target
+        if self._tmp is not None:
+            try:
+                os.unlink(self._tmp)
+            except OSError:
+                pass
+            self._tmp = None
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import itertools
+
 from carbonsim.engine.inputs.options import DEFAULT_UTIL
-from carbonsim.report.text import csv_text, fmt_num, json_text, table
+from carbonsim.report.text import csv_text, fmt_num, json_text, table, table_lines
 
 
 def _plain(x):
@@ -102,21 +104,122 @@ def codecarbon_text(r, fmt: str) -> str:
 
 # --- inventory ----------------------------------------------------------------------------------------
 def inventory_text(r, fmt: str) -> str:
+    """An :class:`~carbonsim.engine.studies.inventory.InventoryResult` as text (all of it at once;
+    ``carbonsim inventory`` streams :func:`inventory_pieces` instead)."""
     rows = r.rows
     cols = list(rows[0]) if rows else []
-    if fmt == "json":
-        return json_text({"columns": cols, "rows": rows})
+    return "".join(inventory_pieces(cols, [{c: [x[c] for x in rows] for c in cols}] if rows else [], fmt))
+
+
+#: The columns the inventory's table shows (every column: --format csv or json).
+INVENTORY_SHOWN = ("id", "util", "embodied_kg", "power_w", "energy_kwh_per_yr", "operational_kg_per_yr",
+                   "total_kg_per_yr", "filled")
+
+
+def inventory_pieces(columns: list[str], chunks, fmt: str):
+    """The inventory's text piece by piece as its rows come, chunk by chunk (a chunk: column ->
+    values of its rows, a list, an array or a column of repeated values with ``values`` and
+    ``times``, each value ``times`` times in a row). CSV and JSON are written as they go; the
+    table needs its widths, so it keeps the shown columns' text (a few short strings a row) and
+    comes at the end.
+
+    CSV is what :func:`~carbonsim.report.text.csv_text` writes (numbers to 6 significant digits,
+    :mod:`csv`'s quoting); JSON the document :func:`~carbonsim.report.text.json_text` writes for
+    ``{"columns": ..., "rows": [...]}``, character for character. Each distinct number of a chunk
+    is formatted once, and a repeated value once."""
+    import json
+    from json.encoder import encode_basestring_ascii
+
     if fmt == "csv":
-        return csv_text(cols, [[f"{v:.6g}" if isinstance(v, float) else v for v in x.values()] for x in rows])
-    show = [c for c in ("id", "util", "embodied_kg", "power_w", "energy_kwh_per_yr", "operational_kg_per_yr",
-                        "total_kg_per_yr", "filled") if c in cols]
-    body = table([[fmt_num(x[c], 1) if isinstance(x[c], float) else x[c] for c in show] for x in rows], show,
-                 "l" + "r" * (len(show) - 2) + "l")
-    first = rows[0]
-    tail = (f"\n\ngrid {first['grid']} {first['ci_g_per_kwh']:g} g/kWh ({first['grid_basis']}), PUE {first['pue']:g}, "
-            f"coefficients {first['coefficients']}; filled: values taken from priors (docs/inventory.md). "
-            "Every column: --format csv or json." if "grid" in first else "")
-    return body + tail
+        yield ",".join(map(csv_cell, columns)) + "\n"
+        for chunk in chunks:
+            numbers: dict = {}  # one text per number of the chunk, whatever its column
+            cells = [_cells(chunk[c], "{:.6g}".format, csv_cell, numbers) for c in columns]
+            yield "\n".join(map(",".join, zip(*cells))) + "\n"
+        return
+    if fmt == "json":
+        row = "    {\n" + ",\n".join(f"      {encode_basestring_ascii(c)}: %s" for c in columns) + "\n    }"
+        yield json.dumps({"columns": columns}, indent=2)[:-2] + ',\n  "rows": ['
+        sep = "\n"
+        for chunk in chunks:
+            numbers = {}
+            cells = [_cells(chunk[c], _json_number, encode_basestring_ascii, numbers) for c in columns]
+            yield sep + ",\n".join(row % vals for vals in zip(*cells))
+            sep = ",\n"
+        yield "\n  ]\n}\n"
+        return
+    show = [c for c in INVENTORY_SHOWN if c in columns]
+    shown: list = [[] for _ in show]
+    head = None
+    for chunk in chunks:
+        if head is None:
+            head = {c: _scalar(chunk[c][0]) for c in columns}
+        for k, c in enumerate(show):
+            shown[k] += _cells(chunk[c], lambda v: fmt_num(v, 1), str)
+    lines = table_lines(shown, show, "l" + "r" * (len(show) - 2) + "l")
+    sep = ""
+    while True:
+        block = list(itertools.islice(lines, 1 << 14))
+        if not block:
+            break
+        yield sep + "\n".join(block)
+        sep = "\n"
+    tail = (f"\n\ngrid {head['grid']} {head['ci_g_per_kwh']:g} g/kWh ({head['grid_basis']}), PUE {head['pue']:g}, "
+            f"coefficients {head['coefficients']}; filled: values taken from priors (docs/inventory.md). "
+            "Every column: --format csv or json." if head is not None and "grid" in head else "")
+    yield tail + "\n"
+
+
+def _scalar(x):
+    return x.item() if hasattr(x, "item") else x
+
+
+def _cells(values, number, text, numbers: dict | None = None) -> list:
+    """A column's values as text: floats by ``number``, strings by ``text``, anything else by
+    ``json.dumps``; each distinct number formatted once (``numbers``: the texts of the numbers
+    already formatted, shared by a chunk's columns), and a repeated value once."""
+    import json
+
+    import numpy as np
+
+    times = getattr(values, "times", None)
+    if times is not None:  # a column of repeated values: their text, repeated
+        words = _cells(values.values, number, text, numbers)
+        return words * times if len(words) == 1 else [w for w in words for _ in range(times)]
+    if (isinstance(values, np.ndarray) and values.dtype.kind == "f"
+            and not np.any((values == 0.0) & np.signbit(values))):  # -0.0 and 0.0 are one key, not one text
+        numbers = {} if numbers is None else numbers
+        distinct, where = np.unique(values, return_inverse=True)
+        keys = distinct.tolist()
+        missing = [v for v in keys if v not in numbers]
+        numbers.update(zip(missing, map(number, missing)))
+        words = np.array(list(map(numbers.__getitem__, keys)), dtype=object)
+        return words[where.reshape(-1)].tolist()
+    values = values.tolist() if hasattr(values, "tolist") else values
+    return [text(v) if isinstance(v, str) else number(v) if isinstance(v, float) else json.dumps(v) for v in values]
+
+
+def _json_number(v: float) -> str:
+    """A float as JSON writes it; a number that is not finite is a bug, never written."""
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ValueError(f"Out of range float values are not JSON compliant: {v!r}")
+    return float.__repr__(v)
+
+
+def csv_cell(text: str) -> str:
+    """A cell as :mod:`csv`'s writer writes it among others (``QUOTE_MINIMAL``, ``"`` doubled): quoted
+    when it holds a comma, a quote or a line feed. A carriage return is left to the writer itself
+    (whether it quotes one depends on the Python version)."""
+    if "\r" in text:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([text, ""])
+        return buf.getvalue()[:-2]
+    if "," in text or '"' in text or "\n" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 # --- power fit ----------------------------------------------------------------------------------------

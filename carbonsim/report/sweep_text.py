@@ -88,7 +88,15 @@ def _rows(bests, units: dict) -> list[dict]:
 
 
 def _eval_s(r) -> float:
-    return r.eval_s if r.eval_s is not None else r.elapsed_s
+    return getattr(r, "timed_s", r.eval_s if r.eval_s is not None else r.elapsed_s)
+
+
+def _compile_text(r) -> str:
+    if r.compile_s < 0.01:
+        return ""
+    if getattr(r, "warm_points", 0) >= r.points:
+        return ", loading the kernels included"
+    return f"; {r.compile_s:.2f} s compiling or loading kernels" + (" with the first point" if r.warm_points else "")
 
 
 def _label(values: dict) -> str:
@@ -146,7 +154,7 @@ def sweep_table(r: SweepResult) -> str:
     lines = [
         f"scenario {r.scenario.name}: {r.points:,} points ({r.feasible_points:,} feasible) "
         f"in {r.elapsed_s:.2f} s ({r.points_per_s:,.0f} points/s over {_eval_s(r):.2f} s of evaluation"
-        + (f"; {r.compile_s:.2f} s compiling or loading kernels" if r.compile_s >= 0.01 else "") + "); coefficients "
+        + _compile_text(r) + "); coefficients "
         f"{r.meta.get('coefficients')}" + (f"; grid {r.meta['grid']['label']}" if (r.meta.get("grid") or {}).get("period")
                                            else ""),
     ]

@@ -14,15 +14,24 @@ def fmt_num(x, digits: int = 2) -> str:
 
 def table(rows: list[list], header: list[str], align: str | None = None) -> str:
     """Render rows as an aligned text table. ``align``: one of 'l'/'r' per column."""
-    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    columns = [[str(r[i]) for r in rows] for i in range(len(header))]
+    return "\n".join(table_lines(columns, header, align))
+
+
+def table_lines(columns: list[list[str]], header: list[str], align: str | None = None):
+    """The lines of :func:`table` from its cells column by column (text), one at a time (a
+    table of many rows is never held as lines)."""
+    header = [str(c) for c in header]
+    widths = [max([len(h)] + list(map(len, col))) for h, col in zip(header, columns)]
     align = align or "l" + "r" * (len(header) - 1)
 
     def line(r):
         return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align)).rstrip()
 
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+    yield line(header)
+    yield "  ".join("-" * w for w in widths)
+    for r in zip(*columns):
+        yield line(r)
 
 
 def csv_text(header, rows) -> str:

@@ -13,7 +13,7 @@ def run(*args):
 
 
 #: Progress lines a sweep may print before it fails (a piped stderr gets them; docs/cli.md).
-PROGRESS = re.compile(r"^carbonsim: (compiling kernels|[\d,]+/[\d,]+ points \()")
+PROGRESS = re.compile(r"^carbonsim: (compiling kernels|[\d,]+/[\d,]+ (points|servers) \()")
 
 
 def _not_progress(line: str) -> bool:

@@ -275,3 +275,57 @@ def test_version_is_the_packages_and_the_projects():
     assert __version__ == project["version"]
     r = run("--version")
     assert r.exit_code == 0 and __version__ in r.output
+
+
+def _fleet(path, n):
+    path.write_text("id,cpu_model,cpu_count,dram_gb,gpu_model,gpu_count,year\n" + "".join(
+        f"s{i},{'AMD EPYC 7713' if i % 2 else ''},2,{256 + i % 7},{'Tesla T4' if i % 3 == 0 else ''},"
+        f"{'4' if i % 3 == 0 else ''},{2015 + i % 9}\n" for i in range(n)))
+    return path
+
+
+def test_inventory_streams_with_progress_and_q_silences_it(tmp_path, monkeypatch):
+    # issue 19 §5: progress on stderr in servers (plain lines when stderr is not a terminal), the
+    # file written as the chunks come, and -q prints nothing but the result
+    from carbonsim import cli
+    from carbonsim.engine.studies import inventory_fleet
+
+    fleet = _fleet(tmp_path / "fleet.csv", 300)
+    monkeypatch.setattr(cli, "PLAIN_PROGRESS_S", 0.0)
+    monkeypatch.setattr(inventory_fleet, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(inventory_fleet.FleetRun, "chunks", lambda self, rows=64, progress=None:
+                        self._chunks(64, progress))
+    out = tmp_path / "out.csv"
+    r = run("inventory", str(fleet), "--util", "0.3,0.7", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.strip().splitlines()
+    assert lines[:-1] == [f"carbonsim: {k:,}/300 servers ({100 * k / 300:.0f}%" + l.split("%", 1)[1]
+                          for k, l in zip((64, 128, 192, 256, 300), lines)] and lines[-1].endswith(f"wrote {out}")
+    assert out.read_text().count("\n") == 601
+    quiet = run("inventory", str(fleet), "--util", "0.3,0.7", "--format", "csv", "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == out.read_text()
+
+
+def test_inventory_leaves_no_partial_file_when_stopped(tmp_path, monkeypatch):
+    # a run stopped half-way (an error, Ctrl-C) leaves the previous file as it was, and no temporary
+    from carbonsim.engine.studies import inventory_fleet
+
+    fleet = _fleet(tmp_path / "fleet.csv", 200)
+    out = tmp_path / "out.csv"
+    out.write_text("the previous result\n")
+    real = inventory_fleet._output
+    calls = []
+
+    def stopped(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(inventory_fleet, "_output", stopped)
+    monkeypatch.setattr(inventory_fleet.FleetRun, "chunks", lambda self, rows=64, progress=None:
+                        self._chunks(64, progress))
+    r = run("inventory", str(fleet), "--out", str(out))
+    assert r.exit_code != 0 and len(calls) == 2
+    assert out.read_text() == "the previous result\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "fleet.csv", "out.csv"]

@@ -203,3 +203,26 @@ def test_the_api_reuses_a_database_until_a_file_changes(tmp_path):
     assert carbonsim.db.load(user) is not second and carbonsim.db.load(user).has("gpus", "other-card")
     (user / "gpus" / "other-card.yaml").unlink()
     assert not carbonsim.db.load(user).has("gpus", "other-card")
+
+
+def test_a_footprint_call_evaluates_the_embodied_model_once(monkeypatch):
+    # issue 19: the embodied model ran twice per carbonsim.footprint call (the chain's column and
+    # the component breakdown); it now runs once, with the same numbers as carbonsim.embodied
+    import carbonsim
+    from carbonsim.engine import chain
+
+    calls = []
+    real = chain.server_components_reference
+
+    def counted(params):
+        calls.append(params.shape[1])
+        return real(params)
+
+    monkeypatch.setattr(chain, "server_components_reference", counted)
+    monkeypatch.setattr(chain.CarbonChain, "for_points", classmethod(
+        lambda cls, db, n, mode="load", samples=0, seed=0: cls(db, mode, compiled=False, embodied=counted)))
+    f = carbonsim.footprint("azure-a100-x4", grid="coal", util=0.4)
+    assert calls == [1]
+    e = carbonsim.embodied("azure-a100-x4")
+    assert f.embodied.total_kg == e.total_kg and f.embodied.host_components_kg == e.host_components_kg
+    assert f.embodied.sources == e.sources and f.embodied.notes == e.notes

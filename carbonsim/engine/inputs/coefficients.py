@@ -141,7 +141,8 @@ def load_coefficients(set_id: str | None, db: Database, overrides: dict | None =
     """
     set_id = set_id or DEFAULT_SET
     path = db.path("coefficients", set_id)
-    if not overrides:
-        return CoefficientSet(set_id, db.get("coefficients", set_id), db, str(path))
+    if not overrides:  # one per database (a set is not changed once built; its sources are walked once)
+        return db.memo(("coefficient-set", set_id),
+                       lambda: CoefficientSet(set_id, db.get("coefficients", set_id), db, str(path)))
     spec = db.check_document("coefficients", apply_overrides(load_yaml(path), overrides, file=str(path)), path)
     return CoefficientSet(set_id, spec, db, str(path))

@@ -317,7 +317,18 @@ def _put_lca_terms(col: ParamColumn, server: Server, cs: CoefficientSet) -> None
         col.put("unitemised_ref_kg", unitemised["ref_kg"])
         col.put("unitemised_ref_year", unitemised["ref_year"])
         col.put("unitemised_decline_per_yr", unitemised["decline_per_yr"])
-        span = unitemised.get("fitted_years")
-        if span and unitemised["ref_kg"].value != 0 and not span[0] <= year <= span[1]:
-            col.notes.append(f"year {year} is outside {span[0]}-{span[1]}, the years coefficient set {cs.id!r}'s "
-                             "unitemised-electronics term was fitted on: extrapolated")
+        note = unitemised_year_note(cs, year)
+        if note:
+            col.notes.append(note)
+
+
+def unitemised_year_note(cs: CoefficientSet, year) -> str | None:
+    """The note of a server whose year lies outside the years the set's unitemised-electronics
+    term was fitted on (None when inside, or the set has no such term). A server with its own
+    ``host.unitemised_kg`` is not told (its value is used as given)."""
+    unitemised = cs.host.get("unitemised_electronics")
+    span = unitemised.get("fitted_years") if unitemised is not None else None
+    if span and unitemised["ref_kg"].value != 0 and not span[0] <= year <= span[1]:
+        return (f"year {year} is outside {span[0]}-{span[1]}, the years coefficient set {cs.id!r}'s "
+                "unitemised-electronics term was fitted on: extrapolated")
+    return None

@@ -89,17 +89,25 @@ def server_messages(server, db) -> list[str]:
     out = []
     ranges = server_ranges(db)
     for k, get in SERVER_FIELDS.items():
-        v = get(server)
-        if not v or k not in ranges:
-            continue
-        lo, hi = ranges[k]
-        if v > FAR * hi or v < lo / FAR:
-            out.append(f"{server.file}: {k} = {v:g} is far outside the database's servers ({lo:g}-{hi:g}); the "
-                       "answer is computed, but check the value")
+        m = far_message(server.file, k, get(server), ranges)
+        if m:
+            out.append(m)
     pm = server.host.power_model
     if pm and pm["max_w"] < pm["idle_w"]:
         out.append(falling_curve_message(f"{server.file}: host.power_model", pm["idle_w"], pm["max_w"]))
     return out
+
+
+def far_message(file: str, field: str, value, ranges: dict) -> str | None:
+    """The warning for a server value (:data:`SERVER_FIELDS`) more than :data:`FAR` times beyond
+    the database's range (:func:`server_ranges`); None when it is within reach, 0 or absent."""
+    if not value or field not in ranges:
+        return None
+    lo, hi = ranges[field]
+    if value > FAR * hi or value < lo / FAR:
+        return (f"{file}: {field} = {value:g} is far outside the database's servers ({lo:g}-{hi:g}); the answer is "
+                "computed, but check the value")
+    return None
 
 
 def falling_curve_message(where: str, idle_w: float, max_w: float) -> str:

@@ -26,7 +26,7 @@ from carbonsim.engine.db.store import Database
 from carbonsim.errors import InputError
 from carbonsim.models.power.host import FORM_CODES, FORMS, TABLE_LEVELS, coded_shape, host_power_w
 from carbonsim.models.power.prior import (
-    FEATURES_WITH_YEAR, FEATURES_WITHOUT_YEAR, HostPrior, design_matrix,
+    FEATURES_WITH_YEAR, FEATURES_WITHOUT_YEAR, HostPrior, design_matrix, prior_idle_full_w,
 )
 
 HOST_PRIOR_ID = "host-prior-specpower"
@@ -112,15 +112,29 @@ def prior_curve(db: Database, cpu_tdp_w, sockets, cores_total, memory_gb, year=N
 
 
 def _prior_curve(db, cpu_tdp_w, sockets, cores_total, memory_gb, year, ssd_count, hdd_count) -> HostCurve:
+    idle, full, const = prior_power_w(db, cpu_tdp_w, sockets, cores_total, memory_gb, year, ssd_count, hdd_count)
     prior, entry = host_prior(db, with_year=year is not None)
-    X = design_matrix(cpu_tdp_w, sockets, cores_total, max(float(memory_gb), 1.0), year)
-    idle = float(np.exp(X @ prior.idle_coef)[0])
-    full = float(np.exp(X @ prior.max_coef)[0])
-    extra_ssd = max(int(ssd_count) - 1, 0) if ssd_count else 0
-    extra_hdd = max(int(hdd_count) - (0 if ssd_count else 1), 0) if hdd_count else 0
+    return HostCurve("table", float(idle[0]), float(full[0]), 1.0, np.asarray(prior.shape_fraction, float), 0.0,
+                     float(const[0]), prior_note(entry, year is not None))
+
+
+def prior_power_w(db: Database, cpu_tdp_w, sockets, cores_total, memory_gb, year=None, ssd_count=0, hdd_count=0):
+    """Idle and full-load power of the spec-based prior and the power of the drives beyond the
+    first, for many chassis specs at once (arrays; ``year`` None: the prior without year). The
+    same numbers :func:`prior_curve` gives one spec at a time (fleet inventories).
+
+    Returns
+    -------
+    idle_w, full_w, const_w : ndarray
+    """
+    prior, entry = host_prior(db, with_year=year is not None)
+    X = design_matrix(cpu_tdp_w, sockets, cores_total, np.maximum(np.asarray(memory_gb, dtype=float), 1.0), year)
+    idle, full = prior_idle_full_w(X, prior)
+    ssd, hdd = np.asarray(ssd_count, dtype=np.int64), np.asarray(hdd_count, dtype=np.int64)
+    extra_ssd = np.maximum(ssd - 1, 0)
+    extra_hdd = np.where(hdd > 0, np.maximum(hdd - np.where(ssd > 0, 0, 1), 0), 0)
     const = extra_ssd * entry["extra_ssd_w"].value + extra_hdd * entry["extra_hdd_w"].value
-    return HostCurve("table", idle, full, 1.0, np.asarray(prior.shape_fraction, float), 0.0, float(const),
-                     prior_note(entry, year is not None))
+    return idle, full, np.broadcast_to(const, idle.shape).astype(float)
 
 
 def host_curve(server, db: Database, share: float = 1.0) -> HostCurve:
@@ -192,4 +206,4 @@ def gpu_constants(db: Database, gpu_id: str, tdp_w: float) -> tuple[dict, str | 
 
 
 __all__ = ["FORMS", "GPU_ACTIVITY_ID", "HOST_PRIOR_ID", "HostCurve", "gpu_activity_table", "gpu_constants",
-           "host_curve", "host_prior", "prior_curve", "prior_note"]
+           "host_curve", "host_prior", "prior_curve", "prior_note", "prior_power_w"]

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carbonsim.engine.readers.table import parse_number, read_table
+import numpy as np
+
+from carbonsim.engine.readers.table import (
+    MAX_MAGNITUDE, MIN_POSITIVE, parse_number, paused_gc, read_table, scan_table,
+)
 from carbonsim.errors import InputError
 
 COLUMNS = ("id", "cpu_model", "cpu_count", "cores_total", "cpu_tdp_w", "dram_gb", "ssd_count", "ssd_gb",
@@ -75,11 +79,153 @@ def read_inventory(path) -> list[InventoryRow]:
         value that is not a number, not finite, negative, zero where a positive value is
         needed, or fractional where a count is needed; no data rows.
     """
+    return read_inventory_columns(path).rows()
+
+
+@dataclass
+class InventoryColumns:
+    """An inventory CSV as columns (what :func:`read_inventory_columns` returns): each numeric
+    column a float array with NaN where the cell is blank, each text column a list with None
+    where it is blank, one entry per server in file order.
+
+    Attributes
+    ----------
+    file : str
+    ids : list of str
+    lines : ndarray of int
+        Line of each row in the file.
+    numbers : dict
+        Column -> float array (the columns the file has; counts and the year hold whole numbers).
+    text : dict
+        ``cpu_model``, ``gpu_model`` -> list (the columns the file has).
+    has_lifetime_column : bool
+    """
+
+    file: str
+    ids: list
+    lines: np.ndarray
+    numbers: dict
+    text: dict
+    has_lifetime_column: bool = False
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def number(self, column: str) -> np.ndarray:
+        """A numeric column (all NaN, blank, when the file has no such column)."""
+        return self.numbers[column] if column in self.numbers else np.full(len(self), np.nan)
+
+    def names(self, column: str) -> list:
+        """A text column (all None when the file has no such column)."""
+        return self.text[column] if column in self.text else [None] * len(self)
+
+    def row(self, i: int) -> InventoryRow:
+        """Row ``i`` as an :class:`InventoryRow`."""
+        values = {}
+        for column, v in self.numbers.items():
+            x = v[i]
+            values[column] = None if x != x else (int(x) if column in _INTEGER else float(x))
+        for column, v in self.text.items():
+            values[column] = v[i]
+        return InventoryRow(id=self.ids[i], file=self.file, line=int(self.lines[i]),
+                            has_lifetime_column=self.has_lifetime_column, **values)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> list[InventoryRow]:
+        return [self.row(i) for i in range(start, len(self) if stop is None else stop)]
+
+
+#: Records converted to arrays at a time while reading (bounds the reader's memory).
+READ_BLOCK = 1 << 16
+
+
+def read_inventory_columns(path) -> InventoryColumns:
+    """Read and validate an inventory CSV as columns (the same checks and messages as
+    :func:`read_inventory`, for fleets of any size: the records are converted to arrays in
+    blocks of :data:`READ_BLOCK`).
+
+    Raises
+    ------
+    InputError
+        As :func:`read_inventory`.
+    """
+    with paused_gc():
+        return _read_columns(path)
+
+
+def _read_columns(path) -> InventoryColumns:
+    table, records = scan_table(path, ("id",), kind="inventory", what="inventory CSV")
+    idx = [c for c in COLUMNS + OPTIONAL_COLUMNS if table.has(c)]
+    at = {c: table.columns.index(c) for c in idx}
+    ids: list[str] = []
+    lines: list[int] = []
+    numbers: dict[str, list] = {c: [] for c in idx if c not in _TEXT}
+    text: dict[str, list] = {c: [] for c in idx if c in _TEXT and c != "id"}
+    names: dict[str, str] = {}  # one string object per distinct model name
+    block: list = []
+
+    def convert():
+        cols = list(zip(*(cells for _, cells in block)))
+        for c in text:
+            text[c].extend(names.setdefault(v, v) if v else None for v in (x.strip() for x in cols[at[c]]))
+        ids.extend(x.strip() for x in cols[at["id"]])
+        lines.extend(start for start, _ in block)
+        for c in numbers:
+            v = _numbers(cols[at[c]], c)
+            if v is None:
+                return False
+            numbers[c].append(v)
+        block.clear()
+        return True
+
+    for rec in records:
+        block.append(rec)
+        if len(block) >= READ_BLOCK and not convert():
+            break
+    else:
+        if not block or convert():
+            if all(ids) and len(set(ids)) == len(ids):
+                return InventoryColumns(table.file, ids, np.asarray(lines, dtype=np.int64),
+                                        {c: np.concatenate(v) for c, v in numbers.items()}, text,
+                                        "lifetime_yr" in idx)
+    return _by_records(path)
+
+
+def _numbers(cells, column: str) -> np.ndarray | None:
+    """A numeric column's cells as floats (NaN where blank), or None when any cell would be
+    refused (:func:`read_inventory` then names the first): each stripped cell read by ``float``,
+    as :func:`~carbonsim.engine.readers.table.parse_number` reads it, and checked as arrays."""
+    raw = [c.strip() for c in cells]
+    try:
+        out = np.array([float(r) if r else _NAN for r in raw], dtype=float)
+    except ValueError:
+        return None
+    blank = np.isnan(out)
+    if int(blank.sum()) != raw.count(""):  # a cell that says nan
+        return None
+    v = out[~blank]
+    bad = ~np.isfinite(v) | (v < 0.0) | (np.abs(v) > MAX_MAGNITUDE)
+    if column in _POSITIVE:
+        bad |= v < MIN_POSITIVE
+    if column in _INTEGER:
+        bad |= v != np.floor(v)
+    if column == "year":
+        bad |= (v < YEAR_LIMITS[0]) | (v > YEAR_LIMITS[1])
+    return None if bad.any() else out
+
+
+_NAN = float("nan")
+
+
+def _by_records(path) -> InventoryColumns:
+    """Read the file record by record, each cell as :func:`~carbonsim.engine.readers.table.parse_number`
+    reads it, raising the first problem with its line and column (the columnar reader saw one,
+    or a cell it leaves to this reader)."""
     table = read_table(path, ("id",), kind="inventory", what="inventory CSV")
     file = table.file
     idx = [c for c in COLUMNS + OPTIONAL_COLUMNS if table.has(c)]
-    rows: list[InventoryRow] = []
     seen: dict[str, int] = {}
+    numbers: dict[str, list] = {c: [] for c in idx if c not in _TEXT}
+    text: dict[str, list] = {c: [] for c in idx if c in _TEXT and c != "id"}
     for rec in table.records:
         values = {}
         for column in idx:
@@ -99,5 +245,10 @@ def read_inventory(path) -> list[InventoryRow]:
             raise InputError(f"line {rec.line}: duplicate id {values['id']!r} (first on line "
                              f"{seen[values['id']]})", file=file, field="id")
         seen[values["id"]] = rec.line
-        rows.append(InventoryRow(file=file, line=rec.line, has_lifetime_column="lifetime_yr" in idx, **values))
-    return rows
+        for c in numbers:
+            numbers[c].append(np.nan if values[c] is None else values[c])
+        for c in text:
+            text[c].append(values[c])
+    return InventoryColumns(file, list(seen), np.asarray(list(seen.values()), dtype=np.int64),
+                            {c: np.asarray(v, dtype=float) for c, v in numbers.items()}, text,
+                            "lifetime_yr" in idx)

@@ -13,9 +13,11 @@ starting with ``#`` are comments (those before the header are kept, for files th
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,20 @@ MAX_MAGNITUDE = 1e12
 #: lifetime, a share that divides): far below any physical input, and large enough that dividing
 #: by it stays finite (1e-320 is a positive float whose reciprocal is infinite).
 MIN_POSITIVE = 1e-12
+
+
+@contextmanager
+def paused_gc():
+    """Python's cycle collector paused while a large table's millions of small objects (cells,
+    records) are made: it would walk them again and again (a third of the reading time of a
+    200,000-row inventory), and none of them forms a cycle."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @dataclass
@@ -91,57 +107,83 @@ def read_table(path: str | Path, required=(), *, lower: bool = True, kind: str =
     InputError
         Naming the file and, where it applies, the line and column.
     """
+    table, scan = scan_table(path, required, lower=lower, kind=kind, max_bytes=max_bytes, what=what,
+                             short_rows=short_rows)
+    header = table.columns
+    for start, cells in scan:
+        if len(cells) < len(header):  # short_rows
+            table.records.append(Record(start, {}, cells))
+        else:
+            table.records.append(Record(start, dict(zip(header, cells))))
+    return table
+
+
+def scan_table(path: str | Path, required=(), *, lower: bool = True, kind: str = "table",
+               max_bytes: int | None = None, what: str = "CSV", short_rows: bool = False):
+    """Read ``path`` as a CSV table record by record: the :class:`Table` (header, comments; no
+    records) and an iterator of ``(line, cells)`` over its data records, each checked as
+    :func:`read_table` checks them (which is built on this). The header is read before this
+    returns; a record's problem is raised when the iterator reaches it, and an empty table when
+    it ends. For tables too large to hold as :class:`Record` objects (fleet inventories)."""
     file = str(path)
     text = read_text(path, "CSV", kind, max_bytes)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header, header_line = None, 0
+    del text
     comments: list[str] = []
-    records: list[Record] = []
-    last = 0
-    while True:
-        start = last + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise InputError(f"line {start}: not a readable CSV record ({exc}; is a quote left open?)",
-                             file=file) from None
-        last = reader.line_num
-        if not cells or all(not c.strip() for c in cells):
-            continue
-        if cells[0].lstrip().startswith("#"):
-            if header is None:
-                comments.append(",".join(cells).lstrip()[1:].strip())
-            continue
-        if header is None:
-            written = [c.strip() for c in cells]
-            header = [c.strip().lower() if lower else c.strip() for c in cells]
-            header_line = start
-            if any(not c for c in header):
-                raise InputError(f"line {start}: the header has an empty column name", file=file)
-            dupes = sorted({c for c in header if header.count(c) > 1})
-            if dupes:
-                raise InputError(f"line {start}: duplicate column", file=file, field=dupes[0])
-            missing = [c for c in required if c not in header]
-            if missing:
-                raise InputError(f"line {start}: missing column {missing[0]!r} ({_header_words(header, required)}); "
-                                 f"{_a(what)} needs {', '.join(required)}", file=file, field=missing[0])
-            continue
-        if short_rows and len(cells) < len(header):
-            records.append(Record(start, {}, cells))
-            continue
-        if len(cells) != len(header):
-            more = "more" if len(cells) > len(header) else "fewer"
-            raise InputError(f"line {start}: {len(cells)} cells for {len(header)} columns ({more} cells than "
-                             "the header names; a stray comma, or a value with a comma that needs quotes?)",
-                             file=file)
-        records.append(Record(start, dict(zip(header, cells))))
+    state = {"last": 0}
+
+    def records():
+        """Non-blank, non-comment records: ``(first line, cells)``."""
+        while True:
+            start = state["last"] + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InputError(f"line {start}: not a readable CSV record ({exc}; is a quote left open?)",
+                                 file=file) from None
+            state["last"] = reader.line_num
+            if not cells or not "".join(cells).strip():
+                continue
+            if cells[0].lstrip().startswith("#"):
+                if header is None:
+                    comments.append(",".join(cells).lstrip()[1:].strip())
+                continue
+            yield start, cells
+
+    header = None
+    found = records()
+    for header_line, cells in found:
+        written = [c.strip() for c in cells]
+        header = [c.strip().lower() if lower else c.strip() for c in cells]
+        if any(not c for c in header):
+            raise InputError(f"line {header_line}: the header has an empty column name", file=file)
+        dupes = sorted({c for c in header if header.count(c) > 1})
+        if dupes:
+            raise InputError(f"line {header_line}: duplicate column", file=file, field=dupes[0])
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise InputError(f"line {header_line}: missing column {missing[0]!r} ({_header_words(header, required)}); "
+                             f"{_a(what)} needs {', '.join(required)}", file=file, field=missing[0])
+        break
     if header is None:
         raise InputError(f"file is empty (no header line); expected {_a(what)}", file=file)
-    if not records:
-        raise InputError(f"no data rows after the header (line {header_line})", file=file)
-    return Table(file, header, records, comments, header_line, written)
+
+    def data():
+        n = 0
+        for start, cells in found:
+            if len(cells) != len(header) and not (short_rows and len(cells) < len(header)):
+                more = "more" if len(cells) > len(header) else "fewer"
+                raise InputError(f"line {start}: {len(cells)} cells for {len(header)} columns ({more} cells than "
+                                 "the header names; a stray comma, or a value with a comma that needs quotes?)",
+                                 file=file)
+            n += 1
+            yield start, cells
+        if not n:
+            raise InputError(f"no data rows after the header (line {header_line})", file=file)
+
+    return Table(file, header, [], comments, header_line, written), data()
 
 
 #: A column name as people write them; anything else in a first line is not quoted back.

@@ -74,7 +74,7 @@ class EmbodiedResult:
 
 
 def embodied(server: Server, cs: CoefficientSet, samples: int = 0, seed: int | None = 0,
-             model=None) -> EmbodiedResult:
+             model=None, column=None, components=None) -> EmbodiedResult:
     """Embodied carbon of ``server`` under ``cs``, with optional Monte-Carlo percentiles.
 
     Parameters
@@ -88,10 +88,15 @@ def embodied(server: Server, cs: CoefficientSet, samples: int = 0, seed: int | N
     model : callable, optional
         The embodied stage (:attr:`carbonsim.engine.chain.CarbonChain.embodied`); default the one a
         chain picks for this many points (the NumPy reference for a few, the kernel for many).
+    column, components : optional
+        The server's :class:`~carbonsim.engine.inputs.columns.ParamColumn` under ``cs`` and its
+        embodied kg by component, when the caller has evaluated them already (``footprint``
+        does, in its chain): the model is then not run again.
     """
     check_options(samples=samples, seed=seed if isinstance(seed, int) else None)
-    col = server_column(server, cs)
-    comp = (model or CarbonChain.for_points(None, 1).embodied)(col.value[:, None])[:, 0]
+    col = server_column(server, cs) if column is None else column
+    comp = (model or CarbonChain.for_points(None, 1).embodied)(col.value[:, None])[:, 0] if components is None \
+        else components
     result = EmbodiedResult(
         server=server,
         coefficients=cs,

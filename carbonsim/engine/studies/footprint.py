@@ -122,7 +122,9 @@ def footprint(server: Server, cs: CoefficientSet, grid: GridIntensity, db: Datab
         grid = grid_over_period(grid, db, years, start_year)
     chain = CarbonChain.for_points(db, 1)
     col = chain.column(server, cs, ci_g_per_kwh=grid.ci_g_per_kwh, pue=pue, load=load, period_yr=years or 0.0)
-    res = chain.run_load(col.value[:, None])
+    mat = col.value[:, None]
+    comps = chain.components_kg(mat)  # once: the rates and the component breakdown both use it
+    res = chain.run_load(mat, comps=comps)
     rates = {k: float(v[0]) for k, v in res.items()}
     period = None
     if years is not None:
@@ -133,7 +135,8 @@ def footprint(server: Server, cs: CoefficientSet, grid: GridIntensity, db: Datab
     for k in ("host_power_w", "gpu_power_w", "host_operational_mg_per_s", "gpu_operational_mg_per_s"):
         if np.isnan(rates[k]):
             rates[k] = None
-    e = embodied(server, cs, samples=samples, seed=seed, model=chain.embodied)
+    e = embodied(server, cs, samples=samples, seed=seed, model=chain.embodied, column=col.embodied,
+                 components=comps[:, 0])
     notes = [n for n in col.notes if n not in e.notes]
     return FootprintResult(e, grid, float(pue), rates, col.power_origin, notes, period=period)
 

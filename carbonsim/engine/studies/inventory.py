@@ -102,8 +102,8 @@ import numpy as np
 from carbonsim.engine.chain import CarbonChain, Load
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET, CoefficientSet, load_coefficients
 from carbonsim.engine.inputs.parts import PartMatcher
-from carbonsim.engine.inputs.server import DEFAULT_LIFETIME_YR, server_from_dict
-from carbonsim.engine.readers.inventory import InventoryRow
+from carbonsim.engine.inputs.server import DEFAULT_LIFETIME_YR, check_server, server_from_checked
+from carbonsim.engine.readers.inventory import InventoryColumns, InventoryRow
 from carbonsim.engine.studies.embodied import embodied
 from carbonsim.engine.inputs.grid import grid_over_period
 from carbonsim.engine.inputs.options import DEFAULT_PUE, DEFAULT_UTIL, check_options
@@ -413,7 +413,7 @@ def _value(x) -> float:
 def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None, pue: float = DEFAULT_PUE,
                   years: float = 1.0,
                   coefficients=None, samples: int = 0, seed: int | None = 0, cpu_util: float | None = None,
-                  gpu_util: float | None = None) -> list[dict]:
+                  gpu_util: float | None = None, first_index: int = 0) -> list[dict]:
     """Embodied carbon, power, energy and operational carbon of every server at every utilisation.
 
     Each filled row becomes a server spec (a whole chassis) and goes through
@@ -443,38 +443,28 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
         Monte-Carlo samples per server for ``embodied_kg_p5`` / ``embodied_kg_p95`` (0: none).
     seed : int or None
         Seed; server ``i`` draws from ``numpy.random.default_rng([seed, i])``.
+    first_index : int
+        Index in the fleet of ``rows[0]`` (a chunk of a larger fleet: its seeds are the fleet's).
 
     Returns
     -------
     list of dict
         Keys in :data:`OUTPUT_COLUMNS` order (see :func:`inventory_columns`), server-major.
     """
-    if not utils:
-        raise OptionError("give at least one utilisation", "util")
-    check_options(util=list(utils), cpu_util=cpu_util, gpu_util=gpu_util, pue=pue, years=years, samples=samples,
-                  seed=seed)
-    u = np.asarray(utils, dtype=float)
-    samples = int(samples or 0)
-    cs = coefficients if isinstance(coefficients, CoefficientSet) else load_coefficients(
-        coefficients or DEFAULT_SET, db)
+    u, samples, cs = checked_options(db, utils, cpu_util, gpu_util, pue, years, samples, seed, coefficients)
     cpus, gpus = PartMatcher(db, "cpus"), PartMatcher(db, "gpus")
     filled = [fill_row(r, db, cpus, gpus) for r in rows]
     chain = CarbonChain.for_points(db, len(filled) * len(u))
     if grid is not None:
         grid = grid_over_period(grid, db, years)
     ci = grid.ci_g_per_kwh if grid is not None else 1.0  # operational results dropped without a grid
+    loads = inventory_loads(u, cpu_util, gpu_util)
     cols, notes, servers = [], [], []
     for s in filled:
-        try:
-            server = server_from_dict(s.spec, db, s.row.file, s.row.id)
-            per_u = [chain.column(server, cs, ci_g_per_kwh=ci, pue=pue, period_yr=years,
-                                  load=Load(x if cpu_util is None else cpu_util, x if gpu_util is None else gpu_util))
-                     for x in u]
-        except InputError as exc:
-            raise InputError(f"{s.row.where()}: {exc.message}", file=s.row.file, field=exc.field) from None
+        server, per_u = server_points(s, db, chain, cs, ci, pue, years, loads)
         servers.append(server)
         cols += per_u
-        notes.append("; ".join(dict.fromkeys([*s.notes, *per_u[0].notes, per_u[0].power_origin])))
+        notes.append(row_notes(s.notes, per_u[0]))
     res = chain.run_load(np.stack([c.value for c in cols], axis=1))
     for i, s in enumerate(filled):
         if res["psu_limited"][i * len(u): (i + 1) * len(u)].any():
@@ -484,7 +474,7 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
     for i, s in enumerate(filled):
         p5 = p95 = None
         if samples:
-            e = embodied(servers[i], cs, samples=samples, seed=None if seed is None else [int(seed), i])
+            e = embodied(servers[i], cs, samples=samples, seed=None if seed is None else [int(seed), first_index + i])
             p5, p95 = e.uncertainty["total_kg"]["p5"], e.uncertainty["total_kg"]["p95"]
         for j, uj in enumerate(u):
             k = i * len(u) + j
@@ -512,6 +502,41 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
     return out
 
 
+def checked_options(db, utils, cpu_util, gpu_util, pue, years, samples, seed, coefficients):
+    """A run's options checked (as on the command line): the utilisations as an array, the
+    number of samples and the coefficient set."""
+    if not utils:
+        raise OptionError("give at least one utilisation", "util")
+    check_options(util=list(utils), cpu_util=cpu_util, gpu_util=gpu_util, pue=pue, years=years, samples=samples,
+                  seed=seed)
+    cs = coefficients if isinstance(coefficients, CoefficientSet) else load_coefficients(
+        coefficients or DEFAULT_SET, db)
+    return np.asarray(utils, dtype=float), int(samples or 0), cs
+
+
+def inventory_loads(utils, cpu_util=None, gpu_util=None) -> list[Load]:
+    """The load of each utilisation of a run (``cpu_util`` or ``gpu_util`` fixes one of the two)."""
+    return [Load(float(x) if cpu_util is None else cpu_util, float(x) if gpu_util is None else gpu_util)
+            for x in utils]
+
+
+def server_points(s: FilledServer, db, chain: CarbonChain, cs: CoefficientSet, ci: float, pue: float, years: float,
+                  loads, warn: bool = True):
+    """The server of a filled row and its chain columns at each load (``warn``: its plausibility
+    warnings); an error names the row."""
+    try:
+        checked = check_server(s.spec, db, s.row.file)
+        server = server_from_checked(checked, db, s.row.file, s.row.id, warn=warn)
+        return server, [chain.column(server, cs, ci_g_per_kwh=ci, pue=pue, period_yr=years, load=x) for x in loads]
+    except InputError as exc:
+        raise InputError(f"{s.row.where()}: {exc.message}", file=s.row.file, field=exc.field) from None
+
+
+def row_notes(fill_notes, column) -> str:
+    """A row's ``notes``: what filling it said, then its chain column's notes and power origin."""
+    return "; ".join(dict.fromkeys([*fill_notes, *column.notes, column.power_origin]))
+
+
 @dataclass
 class InventoryResult:
     """One row per server and utilisation (:data:`OUTPUT_COLUMNS` order)."""
@@ -524,8 +549,14 @@ class InventoryResult:
         return pd.DataFrame(self.rows)
 
 
-def inventory(rows: list[InventoryRow], db, **kwargs) -> InventoryResult:
-    """:func:`run_inventory` as a result object (for reports and the Python API)."""
+def inventory(rows, db, **kwargs) -> InventoryResult:
+    """:func:`run_inventory` as a result object (for reports and the Python API). A fleet read as
+    columns (:func:`~carbonsim.engine.readers.inventory.read_inventory_columns`) goes through the
+    chunked path (:mod:`carbonsim.engine.studies.inventory_fleet`), which gives the same rows."""
+    if isinstance(rows, InventoryColumns):
+        from carbonsim.engine.studies.inventory_fleet import fleet_rows
+
+        return InventoryResult(fleet_rows(rows, db, **kwargs))
     return InventoryResult(run_inventory(rows, db, **kwargs))
 
 

@@ -7,7 +7,7 @@ plain arrays and names, whatever the kind of point (:mod:`carbonsim.engine.sweep
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,9 @@ class ChunkPlan:
     file: str
     kind: object = None  # the PointKind: units of the table's columns
     decisions: Decisions | None = None  # constraints and Pareto front (sweep/decisions.py)
+    #: Sorted indices of the points whose results the run keeps as they are evaluated (the
+    #: baselines), so that no point is evaluated twice.
+    keep: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def units(self, columns) -> dict[str, str]:
         """Column -> unit of the table's columns (inputs from the kind, results from the chain)."""
@@ -37,13 +40,41 @@ class ChunkPlan:
 
 @dataclass
 class ChunkSummary:
-    """What a chunk contributes to the answer: feasible count, best (value, index) per group, and
-    the table's column names."""
+    """What a chunk contributes to the answer: feasible count, best (value, index, row) per group,
+    the table's column names, its decisions, the rows of the points the plan keeps, the infeasible
+    points' reasons and the results that are not table columns. A row is ``(swept values,
+    results)`` of one point, as plain Python values."""
 
     n_feasible: int
-    best: dict  # (objective, group index) -> (value, point index)
+    best: dict  # (objective, group index) -> (value, point index, row)
     columns: tuple = ()
     decisions: object = None  # DecisionSummary: points meeting the constraints, the closest, the front
+    kept: dict = field(default_factory=dict)  # point index -> row
+    reasons: dict = field(default_factory=dict)  # infeasible reason -> points
+    #: Results with more than one value per point (a fleet's years), by chunk: ``(start, {name:
+    #: array (points, ...)})``; they are not table columns.
+    detail: list = field(default_factory=list)
+
+    def add(self, part: "ChunkSummary") -> None:
+        """Fold another chunk's summary into this one (the run's): counts added, the least (value,
+        point index) of each group kept (the same answer in any order of chunks), the decisions
+        merged, kept rows, reasons and details gathered."""
+        self.n_feasible += part.n_feasible
+        self.columns = self.columns or part.columns
+        for key, found in part.best.items():
+            if key not in self.best or found[:2] < self.best[key][:2]:
+                self.best[key] = found
+        if part.decisions is not None:
+            self.decisions = merge(self.decisions, part.decisions)
+        self.kept.update(part.kept)
+        for r, k in part.reasons.items():
+            self.reasons[r] = self.reasons.get(r, 0) + k
+        self.detail.extend(part.detail)
+
+    def detail_of(self, name: str) -> np.ndarray:
+        """The per-point array ``name`` of :attr:`detail` over the whole run, in point order."""
+        parts = sorted(((start, d[name]) for start, d in self.detail), key=lambda p: p[0])
+        return np.concatenate([p for _, p in parts]) if parts else np.zeros((0,))
 
 
 def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkSummary]:
@@ -53,6 +84,7 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     mat = ex.chunk(start, stop, coords, reuse=True)
     ev = plan.evaluator
     metrics = ev.evaluate(mat)
+    detail = {k: metrics.pop(k) for k in [k for k, v in metrics.items() if np.ndim(v) > 1]}
     feasible = ev.feasible(metrics)
     ok = np.ones(stop - start, bool) if feasible is None else feasible
     _check_finite(plan, metrics, ok, start)
@@ -72,12 +104,29 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
         first = order[np.r_[True, g[order][1:] != g[order][:-1]]]
         for j in first:
             if np.isfinite(vals[j]):
-                best[(objective, int(g[j]))] = (float(vals[j]), start + int(j))
+                best[(objective, int(g[j]))] = (float(vals[j]), start + int(j), point_row(values, metrics, j))
+    lo, hi = np.searchsorted(plan.keep, [start, stop])
+    kept = {int(i): point_row(values, metrics, int(i) - start) for i in plan.keep[lo:hi]}
+    reasons = {}
+    if not ok.all() and "infeasible_reason" in metrics:
+        from carbonsim.engine.sweep.infeasible import reason_counts
+
+        reasons = reason_counts(np.asarray(metrics["infeasible_reason"])[~ok])
     columns = {k: FixedColumn(v, n) for k, v in plan.fixed.items()}
     columns.update(values)
     columns.update(metrics)
     keep_rows(decided, columns)
-    return columns, ChunkSummary(int(ok.sum()), best, tuple(columns), decided)
+    return columns, ChunkSummary(int(ok.sum()), best, tuple(columns), decided, kept, reasons,
+                                 [(start, detail)] if detail else [])
+
+
+def point_row(values: dict, metrics: dict, j: int) -> tuple[dict, dict]:
+    """Point ``j`` of a chunk: its swept values and its results, as plain Python values."""
+    return ({k: _plain(v[j]) for k, v in values.items()}, {k: _plain(v[j]) for k, v in metrics.items()})
+
+
+def _plain(x):
+    return x.item() if isinstance(x, np.generic) else x
 
 
 #: Columns that need a grid: a point without one is not held to them.
@@ -94,21 +143,6 @@ def _check_finite(plan: ChunkPlan, metrics: dict, ok: np.ndarray, start: int) ->
             i = start + int(np.flatnonzero(bad)[0])
             raise InputError(f"point {i} gives a non-finite {name}; an input is out of range",
                              file=plan.file, field="sweep")
-
-
-#: Key of the running :class:`~carbonsim.engine.sweep.decisions.DecisionSummary` in the dict of
-#: best points that :func:`merge_best` fills (taken out by the run).
-DECISIONS = "decisions"
-
-
-def merge_best(into: dict, summary: ChunkSummary) -> None:
-    """Keep the least (value, point index) per key: the same answer in any order of chunks; and
-    add the chunk's decisions (constraints, closest point, front) under :data:`DECISIONS`."""
-    for key, (v, i) in summary.best.items():
-        if key not in into or (v, i) < into[key]:
-            into[key] = (v, i)
-    if summary.decisions is not None:
-        into[DECISIONS] = merge(into.get(DECISIONS), summary.decisions)
 
 
 class FixedColumn:

@@ -52,6 +52,9 @@ class Evaluator:
         Request arrays of online points' traces.
     samples, seed : int
         Server sweeps: draws of each point's ranged embodied inputs (p5/p95 columns).
+    options : dict
+        Keywords of the chain's entry point (a refresh-policy sweep's ``per_year``: the year-by-year
+        results, 2-D, kept beside the table rather than in it).
     """
 
     mode: str
@@ -63,6 +66,7 @@ class Evaluator:
     traces: tuple = ()
     samples: int = 0
     seed: int = 0
+    options: dict = field(default_factory=dict)
 
     @property
     def chain(self) -> CarbonChain:
@@ -77,7 +81,7 @@ class Evaluator:
     def evaluate(self, mat: np.ndarray) -> ChainResult:
         """The table's result columns of the points in ``mat``."""
         chain = self.chain
-        res = chain.evaluate(mat)
+        res = chain.evaluate(mat, **self.options)
         if self.per_token:
             res.update(chain.per_token(res))
         if self.sci is not None:

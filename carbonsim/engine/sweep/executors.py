@@ -54,10 +54,11 @@ def _client(address: str):
 
 
 def run_dask(plan, size: int, chunk: int, folder, fmt: str, progress, collect: bool, address: str):
-    """Evaluate every chunk on Dask; return what the in-process run returns."""
+    """Evaluate every chunk on Dask; return what the in-process run returns (the run's
+    :class:`~carbonsim.engine.sweep.chunks.ChunkSummary`, the table's name, the collected frames)."""
     from dask.distributed import as_completed
 
-    from carbonsim.engine.sweep.chunks import merge_best
+    from carbonsim.engine.sweep.chunks import ChunkSummary
 
     if folder is not None and fmt != "parquet":
         raise OptionError("Dask workers write Parquet parts; use --table-format parquet", "dask")
@@ -78,12 +79,10 @@ def run_dask(plan, size: int, chunk: int, folder, fmt: str, progress, collect: b
             return client.submit(evaluate_part, plan_f, k, s, e, part, collect, pure=False)
 
         pending = as_completed([submit(*b) for _, b in zip(range(IN_FLIGHT_PER_WORKER * workers), todo)])
-        best, n_feasible, frames, done, names = {}, 0, {}, 0, ()
+        total, frames, done = ChunkSummary(0, {}), {}, 0
         for fut in pending:
             k, summary, frame = fut.result()
-            n_feasible += summary.n_feasible
-            names = names or summary.columns
-            merge_best(best, summary)
+            total.add(summary)
             if collect:
                 frames[k] = frame
             done += bounds[k][2] - bounds[k][1]
@@ -92,7 +91,7 @@ def run_dask(plan, size: int, chunk: int, folder, fmt: str, progress, collect: b
             nxt = next(todo, None)
             if nxt is not None:
                 pending.add(submit(*nxt))
-        return best, n_feasible, table, [frames[k] for k in sorted(frames)], names
+        return total, table, [frames[k] for k in sorted(frames)]
     finally:
         client.close()
         if cluster is not None:

@@ -26,35 +26,11 @@ ADVICE = {
     "(prefill_instances + decode_instances) x tensor_parallel exceeds the GPUs in the server":
         "lower workload.prefill_instances, workload.decode_instances or workload.tensor_parallel",
 }
-#: Points evaluated to count the reasons when no table was written (spread over the space).
-SAMPLE_SLICES = 8
-SAMPLE_POINTS = 512
-
-
 def reason_counts(reasons) -> dict[str, int]:
     """``{reason: points}`` of an ``infeasible_reason`` column, most frequent first."""
     values, counts = np.unique(np.asarray(reasons, dtype=object).astype(str), return_counts=True)
     pairs = sorted(((str(v), int(c)) for v, c in zip(values, counts) if v), key=lambda p: -p[1])
     return dict(pairs)
-
-
-def sample_reasons(evaluate, size: int, online: bool) -> tuple[dict[str, int], int]:
-    """Reasons over a sample of the space: ``SAMPLE_SLICES`` runs of consecutive points spread over
-    it (one point each for online serving, where a point is a simulation). ``evaluate(start,
-    stop)`` returns a chunk's columns. Returns the counts and the number of points looked at."""
-    per = 1 if online else SAMPLE_POINTS
-    starts = sorted({int(s) for s in np.linspace(0, max(size - per, 0), SAMPLE_SLICES)})
-    found: dict[str, int] = {}
-    seen = 0
-    for start in starts:
-        stop = min(size, start + per)
-        if stop <= start:
-            continue
-        columns, _ = evaluate(start, stop)
-        seen += stop - start
-        for r, n in reason_counts(np.asarray(columns.get("infeasible_reason", []))).items():
-            found[r] = found.get(r, 0) + n
-    return dict(sorted(found.items(), key=lambda p: -p[1])), seen
 
 
 def no_feasible(file: str, points: int, counts: dict[str, int], seen: int, table: str | None,

@@ -62,9 +62,10 @@ class PointKind(Protocol):
     def run_options(self, space, best_by, collect: bool) -> tuple:
         """``(best_by, collect)`` for the run (a kind may group or keep points by default)."""
 
-    def report(self, scenario, builder, space, frame, fixed: dict, folder=None, plan=None) -> dict | None:
-        """What the sweep reports beyond its table (None for most kinds); may write files into
-        ``folder`` (returning their meta entries under ``"meta"``)."""
+    def report(self, scenario, builder, space, frame, fixed: dict, folder=None, found=None) -> dict | None:
+        """What the sweep reports beyond its table (None for most kinds), from the points (``frame``)
+        and what their chunks kept (``found``, :class:`~carbonsim.engine.sweep.chunks.ChunkSummary`);
+        may write files into ``folder`` (returning their meta entries under ``"meta"``)."""
 
     def warnings(self, scenario, base_metrics: dict, best: dict) -> list[str]:
         """Plausibility warnings about the answer (the scenario's own point and the best ones)."""
@@ -113,7 +114,7 @@ class _ChainKind:
     def run_options(self, space, best_by, collect: bool) -> tuple:
         return best_by, collect
 
-    def report(self, scenario, builder, space, frame, fixed: dict, folder=None, plan=None) -> dict | None:
+    def report(self, scenario, builder, space, frame, fixed: dict, folder=None, found=None) -> dict | None:
         return None
 
     def warnings(self, scenario, base_metrics: dict, best: dict) -> list[str]:
@@ -220,12 +221,19 @@ class LifecycleKind(_ModuleKind):
             best_by = [c for c in space.columns() if c not in ("lifecycle.gpu_refresh_yr", "lifecycle.host_refresh_yr")]
         return best_by, True
 
-    def report(self, scenario, builder, space, frame, fixed: dict, folder=None, plan=None) -> dict | None:
+    def evaluator(self, scenario, space, samples: int = 0, seed: int = 0) -> Evaluator:
+        ev = super().evaluator(scenario, space, samples, seed)
+        if space.size <= self._module().YEARS_MAX_POINTS:  # each point's years, from its one evaluation
+            ev.options = {"per_year": True}
+        return ev
+
+    def report(self, scenario, builder, space, frame, fixed: dict, folder=None, found=None) -> dict | None:
         lifecycle = self._module()
-        out = lifecycle.lifecycle_result(scenario, builder, space, frame, fixed)
+        out = lifecycle.lifecycle_result(scenario, builder, space, frame, fixed, found)
         if folder is not None:
-            written = lifecycle.write_years(Path(folder) / "years.csv", plan, space.size)
-            out["meta"] = {"years_table": "years.csv" if written else "not written (more than 100,000 points)"}
+            written = lifecycle.write_years(Path(folder) / "years.csv", found, frame, space.size)
+            out["meta"] = {"years_table": "years.csv" if written else
+                           f"not written (more than {lifecycle.YEARS_MAX_POINTS:,} points)"}
         return out
 
 

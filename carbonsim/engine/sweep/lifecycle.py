@@ -150,51 +150,40 @@ YEAR_COLUMNS = ("year", "calendar_year", "generation", "demand_tok_s", "gpu_sets
                 "energy_kwh", "operational_kg", "embodied_kg")
 
 
-def year_table(builder: LifecyclePoints, doc: dict) -> list[dict]:
-    """The per-year table of one point (a scenario document with its axis values set)."""
-    col = builder.column(doc)
-    res = builder.chain.run_fleet(col.value[:, None], per_year=True)
-    gens = generations(doc["lifecycle"]["generations"], builder.db, builder.file)
-    start = int(res.input("start_year")[0])
-    rows = []
-    for k in range(int(res.input("horizon_yr")[0])):
-        rows.append({
-            "year": k, "calendar_year": start + k,
-            "generation": gens[int(res["year_generation"][0, k])].name,
-            **{c: float(res[f"year_{c}"][0, k]) for c in ("demand_tok_s", "gpu_sets_bought", "gpus_bought",
-                                                         "hosts_bought", "gpu_sets_in_service", "capacity_tok_s",
-                                                         "utilization", "energy_kwh", "operational_kg",
-                                                         "embodied_kg")},
-            "ci_g_per_kwh": float(res["year_ci_g_per_kwh"][0, k]),
-        })
-    return rows
+#: Refresh-policy sweeps up to this many points keep each point's years (``years.csv``).
+YEARS_MAX_POINTS = 100_000
 
 
-def write_years(path: Path, plan, size: int, max_points: int = 100_000) -> int:
-    """Write every point's per-year table (long format: ``point``, then :data:`YEAR_COLUMNS`) as CSV.
+def year_table(found, frame, i: int, gens) -> list[dict]:
+    """The per-year table of point ``i``, from the years its chunk kept (``found``: the run's
+    :class:`~carbonsim.engine.sweep.chunks.ChunkSummary`; ``gens``: its generations)."""
+    start, horizon = int(frame["lifecycle.start_year"].iloc[i]), int(frame["lifecycle.horizon_yr"].iloc[i])
+    year = {c: found.detail_of(f"year_{c}")[i] for c in YEAR_COLUMNS[3:]}
+    generation = found.detail_of("year_generation")[i]
+    return [{"year": k, "calendar_year": start + k, "generation": gens[int(generation[k])].name,
+             **{c: float(year[c][k]) for c in YEAR_COLUMNS[3:] if c != "ci_g_per_kwh"},
+             "ci_g_per_kwh": float(year["ci_g_per_kwh"][k])} for k in range(horizon)]
+
+
+def write_years(path: Path, found, frame, size: int, max_points: int = YEARS_MAX_POINTS) -> int:
+    """Write every point's per-year table (long format: ``point``, then :data:`YEAR_COLUMNS`) as CSV,
+    from the years the chunks kept.
 
     Returns the number of points written (0 when the sweep has more than ``max_points``).
     """
-    if size > max_points:
+    if size > max_points or not found.detail:
         return 0
     import pandas as pd
 
-    chain = CarbonChain.for_fleet(None, compiled=False)
-    ex = plan.expansion
-    header = True
+    horizon = frame["lifecycle.horizon_yr"].to_numpy().astype(int)
+    start_year = frame["lifecycle.start_year"].to_numpy().astype(int)
+    pts, ks = np.nonzero(np.arange(MAX_YEARS)[None, :] < horizon[:, None])
+    table = {"point": pts, "year": ks, "calendar_year": start_year[pts] + ks,
+             "generation_index": found.detail_of("year_generation")[pts, ks]}
+    for c in YEAR_COLUMNS[3:]:
+        table[c] = found.detail_of(f"year_{c}")[pts, ks]
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        for start in range(0, size, 4096):
-            stop = min(size, start + 4096)
-            res = chain.run_fleet(ex.chunk(start, stop, ex.coords(start, stop)), per_year=True)
-            horizon = res.input("horizon_yr").astype(int)
-            pts, ks = np.nonzero(np.arange(MAX_YEARS)[None, :] < horizon[:, None])
-            frame = {"point": start + pts, "year": ks,
-                     "calendar_year": res.input("start_year")[pts].astype(int) + ks,
-                     "generation_index": res["year_generation"][pts, ks]}
-            for c in YEAR_COLUMNS[3:]:
-                frame[c] = res[f"year_{c}"][pts, ks]
-            pd.DataFrame(frame).to_csv(fh, header=header, index=False, float_format="%.9g")
-            header = False
+        pd.DataFrame(table).to_csv(fh, index=False, float_format="%.9g")
     return size
 
 
@@ -239,15 +228,17 @@ def _point_doc(space, i: int) -> dict:
     return doc
 
 
-def lifecycle_result(scenario, builder: LifecyclePoints, space, frame, fixed: dict) -> dict:
+def lifecycle_result(scenario, builder: LifecyclePoints, space, frame, fixed: dict, found) -> dict:
     """What a refresh-policy sweep reports beyond its table: each generation's numbers, the
     per-policy totals and best policy of every group of the other swept columns, the per-year
-    table of each best policy, and how it compares with keeping everything to the end of the
-    horizon (the longest refresh periods swept)."""
+    table of each best policy (kept from its evaluation), and how it compares with keeping
+    everything to the end of the horizon (the longest refresh periods swept)."""
     summary = policy_summary(frame, scenario.objectives, fixed)
     for g in summary["groups"]:
         doc = _point_doc(space, g["point"])
-        g["years"] = year_table(builder, doc)
+        if found.detail:
+            g["years"] = year_table(found, frame, g["point"],
+                                    generations(doc["lifecycle"]["generations"], builder.db, builder.file))
         sub = frame
         for k, v in g["group"].items():
             sub = sub[sub[k] == v]

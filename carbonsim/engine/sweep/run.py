@@ -9,6 +9,7 @@ previous result only when the whole sweep succeeded (:class:`carbonsim.engine.ou
 
 from __future__ import annotations
 
+import itertools
 import platform
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 from carbonsim.engine.inputs.options import check_options
 from carbonsim.engine.outputs import OutputFolder, write_error
 from carbonsim.engine.sweep.chunks import (
-    DECISIONS, ChunkPlan, arrow_table, as_arrays, evaluate_chunk, merge_best, parquet_options,
+    ChunkPlan, ChunkSummary, arrow_table, as_arrays, evaluate_chunk, parquet_options, point_row,
 )
 from carbonsim.engine.sweep.columns import fixed_inputs
 from carbonsim.engine.sweep import decisions as dm
@@ -87,8 +88,10 @@ class SweepResult:
     #: Time spent evaluating (and writing) the points, without compiling or loading the kernels
     #: and without drawing figures [s]: the rate reported is points / eval_s.
     eval_s: float | None = None
-    #: Time spent compiling or loading the compiled kernels before the first chunk [s].
+    #: Time spent compiling or loading the compiled kernels before the first chunk [s], with the
+    #: evaluation of the point they were loaded on (``warm_points``, kept as the run's first).
     compile_s: float = 0.0
+    warm_points: int = 0
     #: Held and chosen axes, the scenario's own held values, the constraints' counts, groups where
     #: no point meets them, and the front's columns (docs/sweep.md); also in ``meta["decisions"]``.
     decisions: dict = field(default_factory=dict)
@@ -96,8 +99,17 @@ class SweepResult:
     pareto: object = None
 
     @property
+    def timed_s(self) -> float:
+        """Seconds the rate is over: the evaluation, or with the kernels' loading when that was
+        every point (a one-point sweep)."""
+        if self.eval_s is None:
+            return self.elapsed_s
+        return self.eval_s + (self.compile_s if self.warm_points >= self.points else 0.0)
+
+    @property
     def points_per_s(self) -> float:
-        return self.points / max(self.eval_s if self.eval_s is not None else self.elapsed_s, 1e-9)
+        warm = self.warm_points if self.eval_s is not None and self.warm_points < self.points else 0
+        return (self.points - warm) / max(self.timed_s, 1e-9)
 
 
 def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = None, fmt: str = "parquet",
@@ -160,38 +172,42 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
                        scenario.file, kind.name, bool(pareto))
     if dec.active:  # names no kind gives fail here, before any point is evaluated
         dm.check_columns(dec, dm.probe(ev, space.expansion), RESULT_UNITS)
+    baselines = _baselines(space, group_axes)
+    keep = sorted({i for i, _ in baselines.values() if i is not None})
     plan = ChunkPlan(space.expansion, ev, objectives, group_axes, fixed, scenario.file, kind,
-                     dec if dec.active else None)
+                     dec if dec.active else None, np.asarray(keep, dtype=np.int64))
 
     folder = OutputFolder(out_dir) if out_dir is not None else None
     t_compile = time.perf_counter()
-    if ev.compiled and space.size:
-        evaluate_chunk(plan, 0, 1)  # compile (or load) the kernels outside the timed evaluation
+    first = None
+    if ev.compiled and space.size and executor is None:
+        # compile (or load) the kernels outside the timed evaluation, on the first point, whose
+        # results are kept as the run's first chunk (every point is evaluated once)
+        first = evaluate_chunk(plan, 0, 1)
     compile_s = time.perf_counter() - t_compile
     try:
         t_eval = time.perf_counter()
         if executor is None:
-            best, n_feasible, table, frames, columns = _run_local(plan, space.size, chunk, folder, fmt, progress,
-                                                                  collect)
+            found, table, frames = _run_local(plan, space.size, chunk, folder, fmt, progress, collect, first)
         else:
             from carbonsim.engine.sweep.executors import run_dask
 
-            best, n_feasible, table, frames, columns = run_dask(plan, space.size, chunk, folder, fmt, progress,
-                                                                collect, executor)
+            found, table, frames = run_dask(plan, space.size, chunk, folder, fmt, progress, collect, executor)
         eval_s = time.perf_counter() - t_eval
-        tally = best.pop(DECISIONS, None)
+        columns, n_feasible, tally = found.columns, found.n_feasible, found.decisions
+        base_row = _base_row(plan, space, baselines, found)
         decided = _decided(scenario, space, dec, held, chosen, tally, n_feasible)
         if n_feasible == 0:  # a valid question without an answer: the table still shows why
-            from carbonsim.engine.sweep.infeasible import no_feasible, sample_reasons
+            from carbonsim.engine.sweep.infeasible import no_feasible
 
             written = None
             if folder is not None:
                 meta = _meta(scenario, space, 0, builder, warnings, executor, db)
                 meta["columns"] = plan.units(columns)
                 written = str(folder.commit(meta) / table)
-            counts, seen = sample_reasons(lambda a, b: evaluate_chunk(plan, a, b), space.size, kind.name == "online")
-            why = _plain(ev.evaluate(space.base[:, None]).get("infeasible_reason", [None])[0])
-            raise no_feasible(scenario.file, space.size, counts, seen, written, why)
+            counts = dict(sorted(found.reasons.items(), key=lambda p: -p[1]))
+            raise no_feasible(scenario.file, space.size, counts, space.size, written,
+                              base_row[1].get("infeasible_reason"))
         if dec.constraints and tally.n_meeting == 0:  # no feasible point meets them: the table says which do not
             written = None
             if folder is not None:
@@ -201,7 +217,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             closest = min(tally.closest.values(), key=lambda c: c[:2], default=None)
             raise dm.none_meets(scenario.file, decided["constraints"],
                                 None if closest is None else {"params": closest[2], "values": closest[3]}, written)
-        best_all, best_groups, base_metrics, unmet = _best_points(plan, space, best, held, tally)
+        best_all, best_groups, base_metrics, unmet = _best_points(plan, space, found, baselines, base_row, held)
         if unmet:
             decided["unmet_groups"] = unmet
         warnings += kind.warnings(scenario, base_metrics, best_all)
@@ -216,7 +232,7 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             import pandas as pd
 
             frame = pd.concat(frames, ignore_index=True) if frames else None
-        extra = kind.report(scenario, builder, space, frame, fixed, folder.path if folder is not None else None, plan)
+        extra = kind.report(scenario, builder, space, frame, fixed, folder.path if folder is not None else None, found)
         results = None
         if folder is not None:
             if figures is not None:
@@ -249,7 +265,8 @@ def run_sweep(scenario: Scenario, db: Database, out_dir: str | Path | None = Non
             base_metrics = {"feasible": False, "infeasible_reason": base_metrics.get("infeasible_reason")}
         result = SweepResult(scenario, space.size, n_feasible, best_all, base_metrics, results, meta,
                              time.perf_counter() - t0, space.columns(), warnings, best_groups, frame, units=units,
-                             eval_s=eval_s, compile_s=compile_s, decisions=decided, pareto=front)
+                             eval_s=eval_s, compile_s=compile_s, warm_points=0 if first is None else 1,
+                             decisions=decided, pareto=front)
         if extra is not None:  # a refresh-policy sweep: per-policy totals, best policies, per-year tables
             result.lifecycle = extra
             result.warnings.extend(extra.get("notes", []))
@@ -278,23 +295,25 @@ def _group_axes(keys: list[str], space: Space, fixed: dict) -> list[int]:
     return axes
 
 
-def _run_local(plan, size, chunk, folder, fmt, progress, collect):
-    """Chunks in this process: adaptive sizes (progress at least every TARGET_CHUNK_S), one table file."""
+def _run_local(plan, size, chunk, folder, fmt, progress, collect, first=None):
+    """Chunks in this process: adaptive sizes (progress at least every TARGET_CHUNK_S), one table file.
+    ``first``: the chunk of point 0 already evaluated (loading the kernels), taken as it is."""
     writer = None
     table = "points.parquet" if fmt == "parquet" else "points.csv"
     if folder is not None:
         writer = _Writer(folder.path / table, fmt, plan.units)
-    best, n_feasible, frames, names = {}, 0, [], ()
+    found, frames = ChunkSummary(0, {}), []
     step = min(chunk, FIRST_CHUNK)
     start = 0
     try:
         while start < size:
             stop = min(size, start + step)
             t = time.perf_counter()
-            columns, summary = evaluate_chunk(plan, start, stop)
-            n_feasible += summary.n_feasible
-            names = names or summary.columns
-            merge_best(best, summary)
+            if start == 0 and first is not None:
+                (columns, summary), stop = first, 1
+            else:
+                columns, summary = evaluate_chunk(plan, start, stop)
+            found.add(summary)
             if writer is not None:
                 writer.write(columns)
             if collect:
@@ -311,7 +330,7 @@ def _run_local(plan, size, chunk, folder, fmt, progress, collect):
     finally:
         if writer is not None:
             writer.close()
-    return best, n_feasible, table, frames, names
+    return found, table, frames
 
 
 def _kernels_cached(mode: str) -> bool:
@@ -344,31 +363,52 @@ def _kernels_cached(mode: str) -> bool:
         return True
 
 
-def _best_points(plan: ChunkPlan, space: Space, best: dict, held: list[int] = (), tally=None):
+def _baselines(space: Space, group_axes: list[int]) -> dict:
+    """The baseline point of the whole space (key ``()``) and of each group (held axes and
+    ``--best-by``; key: its ``(axis, value index)`` pairs): ``(point index, None)``, or ``(None,
+    note)`` when the scenario's own value of an axis is not among the swept ones. A group's
+    baseline is the scenario's own point with the group's values."""
+    base_coords = space.base_coords()
+    shape = space.expansion.shape
+
+    def one(group: dict):
+        coords = [group.get(a, base_coords[a]) for a in range(len(space.axes))]
+        if any(c is None for c in coords):
+            missing = [p for a, c in enumerate(coords) if c is None for p in space.axes[a].paths]
+            return None, f"the scenario's own {', '.join(missing)} is not among the swept values"
+        return (int(np.ravel_multi_index(coords, shape)) if shape else 0), None
+
+    out = {(): one({})}
+    if group_axes:
+        for combo in itertools.product(*[range(shape[a]) for a in group_axes]):
+            group = dict(zip(group_axes, combo))
+            out[tuple(sorted(group.items()))] = one(group)
+    return out
+
+
+def _base_row(plan: ChunkPlan, space: Space, baselines: dict, found: ChunkSummary) -> tuple[dict, dict]:
+    """The scenario's own point: kept from the chunks when it is a point of the space; otherwise
+    (an axis leaves out the scenario's value) evaluated here, the one point outside the space."""
+    index = baselines[()][0]
+    if index is not None:
+        return found.kept[index]
+    res = plan.evaluator.evaluate(space.base[:, None])
+    return point_row({}, {k: v for k, v in res.items() if np.ndim(v) == 1}, 0)  # a fleet's years left out
+
+
+def _best_points(plan: ChunkPlan, space: Space, found: ChunkSummary, baselines: dict, base_row,
+                 held: list[int] = ()):
     """Best points of the scenario's own held group and of every group, each with its baseline
     (the scenario's own values with the group's), the base point's results, and the groups where
-    no feasible point meets the constraints (with their closest point). Every point needed, and
-    the base point, is evaluated in one call (one chunk of a few columns, not one evaluation per
-    point).
+    no feasible point meets the constraints (with their closest point). Every row is kept from the
+    chunk that evaluated it (no point is evaluated twice).
 
     The best of an objective is chosen within the combination of held values the scenario itself
     has (its circumstances), never across held values; when the scenario's own value of a held
     axis is not swept there is no such best (only the groups')."""
     ex = plan.expansion
     base_coords = space.base_coords()
-    needed: dict[int, int] = {}  # point index -> column of the batch
-
-    def want(i: int) -> int:
-        return needed.setdefault(int(i), len(needed))
-
-    def baseline_index(group_coords: dict):
-        """(point index or None, note) of the baseline point of a group; the whole space's for {}."""
-        coords = [group_coords.get(a, base_coords[a]) for a in range(len(space.axes))]
-        if any(c is None for c in coords):
-            missing = [p for a, c in enumerate(coords) if c is None for p in space.axes[a].paths]
-            return None, f"the scenario's own {', '.join(missing)} is not among the swept values"
-        return int(np.ravel_multi_index(coords, ex.shape)) if ex.shape else 0, None
-
+    best, tally = found.best, found.decisions
     gshape = [ex.shape[a] for a in plan.group_axes]
 
     cache: dict = {}
@@ -379,17 +419,16 @@ def _best_points(plan: ChunkPlan, space: Space, best: dict, held: list[int] = ()
         return cache[g]
 
     own = {a: base_coords[a] for a in held}
-    plans = []  # (objective, column, value, index, group coords or None for the own group's best)
+    plans = []  # (objective, column, (value, index, row), group coords or None for the own group's best)
     for objective, column in plan.objectives:
-        mine = [(v, i) for (o, g), (v, i) in best.items()
+        mine = [b for (o, g), b in best.items()
                 if o == objective and all(group_coords(g).get(a) == c for a, c in own.items())]
         if mine and None not in own.values():
-            v, i = min(mine)
-            plans.append((objective, column, v, i, None))
+            plans.append((objective, column, min(mine, key=lambda b: b[:2]), None))
         if plan.group_axes:
-            for (o, g), (gv, gi) in sorted(best.items(), key=lambda kv: kv[0][1]):
+            for (o, g), b in sorted(best.items(), key=lambda kv: kv[0][1]):
                 if o == objective:
-                    plans.append((objective, column, gv, gi, group_coords(g)))
+                    plans.append((objective, column, b, group_coords(g)))
     unmet = []  # groups where no feasible point meets the constraints, with their closest point (kept)
     if tally is not None and tally.closest:
         answered = {g for (_, g) in best}
@@ -400,29 +439,6 @@ def _best_points(plan: ChunkPlan, space: Space, best: dict, held: list[int] = ()
                               "held": {p: params[p] for a in held for p in space.axes[a].paths},
                               "closest": {"params": {k: v for k, v in params.items() if k not in on_group},
                                           "values": got, "point_index": int(i)}})
-    baselines = {}
-    for *_, i, gcoords in plans:
-        want(i)
-        key = tuple(sorted((gcoords or {}).items()))
-        if key not in baselines:
-            baselines[key] = baseline_index(gcoords or {})
-            if baselines[key][0] is not None:
-                want(baselines[key][0])
-    order = sorted(needed, key=needed.get)
-    coords = [np.asarray(c) for c in np.unravel_index(order, ex.shape)] if ex.shape else []
-    mat = np.concatenate([ex.chunk(0, len(order), coords), space.base[:, None]], axis=1)
-    res = plan.evaluator.evaluate(mat)
-    values = ex.values(coords)
-
-    rows: dict = {}
-
-    def metrics(j: int) -> dict:
-        if j not in rows:
-            rows[j] = {k: _plain(v[j]) for k, v in res.items()}
-        return dict(rows[j])
-
-    def params_of(i: int) -> dict:
-        return {k: _plain(x[needed[int(i)]]) for k, x in values.items()}
 
     def on(params: dict, axes) -> dict:
         return {p: params[p] for a in axes for p in space.axes[a].paths}
@@ -434,14 +450,13 @@ def _best_points(plan: ChunkPlan, space: Space, best: dict, held: list[int] = ()
         return bool(all(c.shortfall(np.asarray([m[c.column]], dtype=float))[0] == 0
                         for c in plan.decisions.constraints))
 
-    base_metrics = metrics(len(order))
+    base_metrics = dict(base_row[1])
     own_infeasible = "feasible" in base_metrics and not base_metrics["feasible"]
     overall, groups = {}, []
-    for objective, column, v, i, gcoords in plans:
-        j = needed[int(i)]
-        params = params_of(i)
+    for objective, column, (v, i, (params, point_metrics)), gcoords in plans:
+        params, point_metrics = dict(params), dict(point_metrics)
         b, note = baselines[tuple(sorted((gcoords or {}).items()))]
-        m = None if b is None else metrics(needed[b])
+        m = None if b is None else dict(found.kept[b][1])
         if m is not None and "feasible" in m and not m["feasible"]:  # never compared with, nor shown as a number
             m, note = None, f"the baseline point is infeasible ({m.get('infeasible_reason')})"
         if m is not None:
@@ -453,11 +468,11 @@ def _best_points(plan: ChunkPlan, space: Space, best: dict, held: list[int] = ()
         else:
             base_value = None
         if gcoords is None:
-            overall[objective] = Best(objective, column, v, i, params, metrics(j), base_value, on(params, held), note,
-                                      on(params, held), meets(m))
+            overall[objective] = Best(objective, column, v, i, params, point_metrics, base_value, on(params, held),
+                                      note, on(params, held), meets(m))
         else:
-            groups.append(Best(objective, column, v, i, params, metrics(j), base_value, on(params, plan.group_axes),
-                               note, on(params, held), meets(m)))
+            groups.append(Best(objective, column, v, i, params, point_metrics, base_value,
+                               on(params, plan.group_axes), note, on(params, held), meets(m)))
     return overall, groups, base_metrics, unmet
 
 

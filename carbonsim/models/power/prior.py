@@ -154,6 +154,36 @@ def fit_host_prior(X, level_power_w, levels=LOAD_LEVELS, features=None) -> HostP
     return HostPrior(tuple(features), coef[:, 0], coef[:, 1], np.asarray(levels, dtype=float), shape)
 
 
+def prior_idle_full_w(X, prior: HostPrior) -> tuple[np.ndarray, np.ndarray]:
+    r"""Idle and full-load power of feature rows ``X`` [W]:
+    :math:`P_{idle} = \exp(\mathbf{x}^\top \boldsymbol\beta_{idle})`,
+    :math:`P_{100} = \exp(\mathbf{x}^\top \boldsymbol\beta_{100})`.
+
+    The dot products are summed feature by feature in a fixed order, so a row gives the same
+    watts alone or among a million (a matrix product's rounding depends on how many rows it
+    multiplies).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, k)
+        Features from :func:`design_matrix`.
+    prior : HostPrior
+
+    Returns
+    -------
+    idle, full : ndarray, shape (n,)
+    """
+    X = np.asarray(X, dtype=float)
+
+    def dot(coef):
+        acc = X[:, 0] * coef[0]
+        for j in range(1, X.shape[1]):
+            acc = acc + X[:, j] * coef[j]
+        return acc
+
+    return np.exp(dot(prior.idle_coef)), np.exp(dot(prior.max_coef))
+
+
 def prior_power_from_features_w(cpu_util, X, prior: HostPrior):
     """Prior power for feature rows ``X`` at utilisation ``cpu_util`` [W].
 
@@ -168,9 +198,7 @@ def prior_power_from_features_w(cpu_util, X, prior: HostPrior):
     -------
     ndarray
     """
-    X = np.asarray(X, dtype=float)
-    idle = np.exp(X @ prior.idle_coef)
-    full = np.exp(X @ prior.max_coef)
+    idle, full = prior_idle_full_w(X, prior)
     u = np.asarray(cpu_util, dtype=float)
     s = np.interp(np.clip(u, 0.0, 1.0), prior.shape_util, prior.shape_fraction)
     if s.ndim == 2:
