@@ -345,15 +345,23 @@ def test_server_configs_best_is_per_grid(db):
     assert {b.held["datacenter.grid"] for b in r.best_by} == {"coal", "gas", "ESP", "wind"}
 
 
-def test_budget_best_point_keeps_the_scenarios_grid(db):
+def test_budget_items_stay_on_the_budgets_grid(db, tmp_path):
     from carbonsim.engine.studies.budget import budget
 
+    # the example plans on FRA: both sweep items run a100x4.yaml on FRA (its grid axis reduced to
+    # FRA), and the best point keeps it (issue 16: it used to pick wind and "save" 99 %)
     r = budget(ROOT / "scenarios" / "budget-2025.yaml", db)
     tuned = next(i for i in r.items if i.name == "chat-serving-tuned")
     base = next(i for i in r.items if i.name == "chat-serving")
-    assert "datacenter.grid=coal (held)" in tuned.how
-    # the best batch and TP on coal (the scenario's own grid), not on wind
-    s = run_sweep(load_scenario(ROOT / "scenarios" / "a100x4.yaml"), db, None, collect=True)
-    coal = s.frame[s.frame["datacenter.grid"] == "coal"]
-    assert tuned.kg == pytest.approx(base.kg * coal["total_g"].min() / s.baseline["total_g"], rel=1e-9)
-    assert tuned.kg > base.kg * s.frame["total_g"].min() / s.baseline["total_g"] * 10  # wind's would be 18x less
+    assert "datacenter.grid=FRA (held)" in tuned.how and "on FRA (the budget's grid)" in base.how
+    s = run_sweep(load_scenario(ROOT / "scenarios" / "a100x4.yaml", ["datacenter.grid=FRA",
+                                                                     "sweep.product.datacenter.grid=[FRA]"]),
+                  db, None, collect=True)
+    assert set(s.frame["datacenter.grid"]) == {"FRA"}
+    assert base.kg == pytest.approx(s.baseline["total_g"] * 3.0e7 / 1000, rel=1e-9)
+    assert tuned.kg == pytest.approx(s.frame["total_g"].min() * 3.0e7 / 1000, rel=1e-9)
+    # without a budget grid, the scenario's own grid (coal) is held, never wind
+    f = tmp_path / "b.yaml"
+    f.write_text(f"name: b\nbudget_kg: 1.0e6\nitems:\n  - {{name: t, kind: inference, sweep: "
+                 f"{ROOT / 'scenarios' / 'a100x4.yaml'}, requests: 1.0e6, point: best}}\n")
+    assert "datacenter.grid=coal (held)" in budget(f, db).items[0].how

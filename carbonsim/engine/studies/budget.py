@@ -8,7 +8,7 @@ A budget file::
     budget_kg: 20000
     split: {training: 0.7, inference: 0.3}        # shares of the budget (sum to 1)
     classify: {by: share, thresholds: [0.05, 0.25, 1.0]}   # optional (by: share | kg)
-    grid: FRA                                      # default grid of training items
+    grid: FRA                                      # the grid the plan is on (every item without its own)
     items:
       - {name: pretrain-1b, kind: training,
          train: {params_b: 1.3, tokens_b: 300, gpu: nvidia-a100-sxm4-80gb, gpus: 64, pue: 1.2}}
@@ -23,6 +23,11 @@ values) or its ``best`` one (least carbon per request among the feasible points 
 scenario's constraints, at the scenario's own values of its held axes: a best point never moves
 the grid, PUE or load the plan is on; docs/sweep.md); refresh-policy scenarios take ``tokens``
 (their ``sci_g_per_1k_tokens``). Paths are relative to the budget file.
+
+The budget's ``grid`` is the grid the plan is on: a training item without a ``grid`` of its own
+runs on it, and a sweep item without one runs its scenario on it (``datacenter.grid`` set to it,
+and a swept grid axis reduced to it, as ``--set`` would), so no item is charged on another grid
+than the one the budget states. An item's own ``grid`` overrides the budget's.
 """
 
 from __future__ import annotations
@@ -51,7 +56,8 @@ TRAIN_ITEM = Fields(
 _AMOUNT = Number(0.0, 1e18, exclusive_min=True)
 ITEM = Fields(
     {"name": Text(), "kind": Choice(CATEGORIES), "train": TRAIN_ITEM, "sweep": Text(), "requests": _AMOUNT,
-     "tokens": _AMOUNT, "point": Choice(("baseline", "best")), "kg": Number(0.0, 1e15), "note": Text()},
+     "tokens": _AMOUNT, "point": Choice(("baseline", "best")), "kg": Number(0.0, 1e15), "grid": Text(),
+     "note": Text()},
     required=("name", "kind"),
     what="an item",
 )
@@ -138,7 +144,21 @@ def _train_item(spec: dict, db: Database, default_grid: str, where: str) -> tupl
                         f"coefficients {r.coefficients}")
 
 
-def _sweep_item(item: dict, db: Database, base: Path, where: str) -> tuple[float, str]:
+def _grid_sets(scenario, grid: str | None) -> list[str]:
+    """``--set`` strings that put ``scenario`` on ``grid`` (its base point and any swept grid axis)."""
+    if grid is None:
+        return []
+    sets = [f"datacenter.grid={grid}"]
+    for part, axes in (("product", scenario.product), ("zip", scenario.zipped)):
+        if "datacenter.grid" in axes:
+            if part == "zip":
+                raise InputError("the scenario zips datacenter.grid with other axes; give the item a scenario "
+                                 "without a grid axis, or no grid", file=scenario.file, field="sweep.zip")
+            sets.append(f"sweep.product.datacenter.grid=[{grid}]")
+    return sets
+
+
+def _sweep_item(item: dict, db: Database, base: Path, where: str, grid: str | None = None) -> tuple[float, str]:
     from carbonsim.engine.sweep.decisions import eligible_rows
     from carbonsim.engine.sweep.run import run_sweep
     from carbonsim.engine.sweep.scenario import load_scenario
@@ -147,6 +167,9 @@ def _sweep_item(item: dict, db: Database, base: Path, where: str) -> tuple[float
     if not path.is_file():
         raise InputError("scenario file not found", file=str(path), field=f"{where}.sweep")
     sc = load_scenario(path)
+    grid = item.get("grid", grid)
+    if grid is not None:
+        sc = load_scenario(path, _grid_sets(sc, grid))
     amount = [k for k in ("requests", "tokens") if k in item]
     if len(amount) != 1:
         raise InputError("a sweep item needs one of requests or tokens (over the budget's period)",
@@ -156,7 +179,8 @@ def _sweep_item(item: dict, db: Database, base: Path, where: str) -> tuple[float
     r = run_sweep(sc, db, None, collect=True)
     point = item.get("point", "baseline")
     frame = r.frame
-    at = ""
+    at = f" on {grid} (the budget's grid)" if grid is not None and item.get("grid") is None else \
+        f" on {grid}" if grid is not None else ""
     if point == "best":  # within the scenario's own circumstances and constraints (docs/sweep.md)
         try:
             ok = eligible_rows(frame, r)
@@ -167,7 +191,7 @@ def _sweep_item(item: dict, db: Database, base: Path, where: str) -> tuple[float
                              field=f"{where}.point")
         frame = frame[ok]
         held = r.decisions.get("own") or {}
-        at = f" at {', '.join(f'{k}={v}' for k, v in held.items())} (held)" if held else ""
+        at = f" at {', '.join(f'{k}={v}' for k, v in held.items())} (held)" if held else at
     if sc.lifecycle:
         column = "sci_g_per_1k_tokens"
         value = float(r.baseline[column]) if point == "baseline" else float(frame[column].min())
@@ -216,7 +240,7 @@ def budget(path: str | Path, db: Database) -> BudgetResult:
             elif "train" in it:
                 kg, how = _train_item(it["train"], db, doc.get("grid", "world"), where)
             else:
-                kg, how = _sweep_item(it, db, base, where)
+                kg, how = _sweep_item(it, db, base, where, doc.get("grid"))
         except InputError as exc:
             if exc.file is None:
                 raise InputError(exc.message, file=path, field=exc.field or where) from None
