@@ -94,9 +94,11 @@ def generations_section(result, doc) -> dict:
     import carbonsim
 
     for name, g in rows.items():  # a decode step (time per output token) on each generation's server
-        s = carbonsim.sweep({"name": "step", "server": g["server"], "model": doc["model"],
-                             "coefficients": doc["coefficients"], "workload": doc["workload"],
-                             "datacenter": {"grid": "coal", "pue": pue}})
+        step = {"name": "step", "server": g["server"], "model": doc["model"], "workload": doc["workload"],
+                "datacenter": {"grid": "coal", "pue": pue}}
+        if "coefficients" in doc:  # the scenario's set, or else the default, as the fleet's
+            step["coefficients"] = doc["coefficients"]
+        s = carbonsim.sweep(step)
         print(f"{name}: time per output token {1000 * s.points['tpot_s'].iloc[0]:.1f} ms")
     a, b = rows["A100"], rows["B200"]
     print(f"prefill A100/B200 {a['prefill_j_per_token'] / b['prefill_j_per_token']:.2f}x, "
@@ -235,6 +237,7 @@ def main() -> None:
         ("end_of_horizon: none", {"lifecycle.end_of_horizon": "none"}),
         ("utilization 0.3", {"lifecycle.utilization": 0.3}),
         ("utilization 0.8", {"lifecycle.utilization": 0.8}),
+        ("coefficients hotcarbon24", {"coefficients": "hotcarbon24"}),
         ("coefficients ecoserve", {"coefficients": "ecoserve"}),
         ("coefficients act", {"coefficients": "act"}),
         ("Llama-2-7B at TP 1", {"model": "llama-2-7b", "workload.tensor_parallel": 1}),

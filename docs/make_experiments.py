@@ -30,7 +30,6 @@ PEERS = [("gpt-4o", "eastus", "gpt-4o", "USA"), ("gpt-4o-mini", "eastus", "gpt-4
 def carbonsim_call(model: str, region: str, prompt: int, output: int) -> dict:
     """carbonsim's per-call numbers (central, low, high) for one API call shape."""
     exp = {"name": "peer", "study": {"calls": 1000}, "tokens": {"prompt": prompt, "output": output},
-           "coefficients": "hotcarbon24",
            "configurations": [{"name": model, "api": {"model": model, "region": region}}]}
     r = carbonsim.experiment(exp).configurations[0]
     out = {}

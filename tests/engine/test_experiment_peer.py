@@ -11,7 +11,6 @@ ecologits = pytest.importorskip("ecologits")
 
 def carbonsim_wh(prompt, output, model="gpt-4o"):
     r = carbonsim.experiment({"name": "peer", "study": {"calls": 100}, "tokens": {"prompt": prompt, "output": output},
-                              "coefficients": "hotcarbon24",
                               "configurations": [{"name": model, "api": {"model": model, "region": "eastus"}}]})
     t = r.configurations[0].corners["central"]
     return t.energy_kwh * 1e3 / t.calls

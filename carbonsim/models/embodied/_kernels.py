@@ -12,9 +12,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from carbonsim import kernel_cache
 from carbonsim.models.arrays import padded_rows
 
 from carbonsim.models.embodied.layout import C, N_COMPONENTS, P
+
+kernel_cache.install()  # stored kernels follow the carbonsim modules they import (docs/architecture.md)
 
 _FAB_CI = P["fab_ci_g_per_kwh"]
 _FAB_Y = P["fab_yield"]

@@ -15,10 +15,13 @@ import math
 import numpy as np
 from numba import njit
 
+from carbonsim import kernel_cache
 from carbonsim.models.grid.carbon import operational_g
 from carbonsim.models.lifecycle.amortisation import amortised_kg, period_energy_kwh
 from carbonsim.models.lifecycle.refresh import _CEIL_TOL, POINT_INPUTS, YEAR_INPUTS
 from carbonsim.units import SECONDS_PER_YEAR
+
+kernel_cache.install()  # stored kernels follow the carbonsim modules they import (docs/architecture.md)
 
 # the layer-1 formulas themselves, compiled (one definition each; see the module docstring)
 _period_energy_kwh = njit(cache=True)(period_energy_kwh)

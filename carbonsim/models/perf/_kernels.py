@@ -15,6 +15,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from carbonsim import kernel_cache
 from carbonsim.models.arrays import padded_rows
 
 from carbonsim.models.perf.layout import (
@@ -28,6 +29,8 @@ from carbonsim.models.perf.layout import (
     O,
     P,
 )
+
+kernel_cache.install()  # stored kernels follow the carbonsim modules they import (docs/architecture.md)
 
 _GB = 1e9
 _TERA = 1e12

@@ -73,6 +73,7 @@ import math
 import numpy as np
 from numba import njit
 
+from carbonsim import kernel_cache
 from carbonsim.models.perf._kernels import _smax  # the roofline's smooth max, as the offline kernel
 from carbonsim.models.perf.layout import ACT_F_PER_MATRIX, ACT_H, P
 from carbonsim.models.serving.layout import (
@@ -80,6 +81,8 @@ from carbonsim.models.serving.layout import (
     check_roles,
 )
 from carbonsim.models.serving.quantiles import N_BINS, bin_index, percentile_from_counts
+
+kernel_cache.install()  # stored kernels follow the carbonsim modules they import (docs/architecture.md)
 
 _GB = 1e9
 _TERA = 1e12

@@ -53,6 +53,10 @@ import math
 import numpy as np
 from numba import njit
 
+from carbonsim import kernel_cache
+
+kernel_cache.install()  # stored kernels follow the carbonsim modules they import (docs/architecture.md)
+
 #: Relative accuracy of every reported percentile (0.1 %).
 ALPHA = 1e-3
 GAMMA = (1.0 + ALPHA) / (1.0 - ALPHA)
