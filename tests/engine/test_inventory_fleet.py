@@ -99,6 +99,14 @@ def mixed_csv(tmp_path_factory):
     return p
 
 
+def plausibility_warnings(fn) -> list[str]:
+    """The plausibility warnings ``fn()`` gives, each once, in order."""
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fn()
+    return list(dict.fromkeys(str(x.message) for x in w if issubclass(x.category, PlausibilityWarning)))
+
+
 def chunked(path, db, rows, **kw):
     """The chunked path's output rows as dicts, in chunks of ``rows`` servers."""
     run = plan_inventory(read_inventory_columns(path), db, **kw)
@@ -253,14 +261,8 @@ def test_a_named_server_warns_as_the_row_by_row_path(tmp_path, db):
     lines[12] = "h3" + "," * 15 + "azure-a100-x4"
     p.write_text("\n".join(lines) + "\n")
 
-    def said(fn):
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            fn()
-        return list(dict.fromkeys(str(x.message) for x in w if issubclass(x.category, PlausibilityWarning)))
-
-    ref = said(lambda: run_inventory(read_inventory(p), db))
-    assert said(lambda: plan_inventory(read_inventory_columns(p), db)) == ref
+    ref = plausibility_warnings(lambda: run_inventory(read_inventory(p), db))
+    assert plausibility_warnings(lambda: plan_inventory(read_inventory_columns(p), db)) == ref
     huge = [m for m in ref if m.startswith(str(tmp_path / "huge.yaml"))]
     assert [m.split(":")[1].split(" =")[0].strip() for m in huge] == ["host.dram.gb", "lifetime_yr", "host.power_model"]
 
@@ -280,14 +282,8 @@ def test_the_same_plausibility_warnings(fleet_csv, db, tmp_path):
     p.write_text(HEADER + "a,AMD EPYC 7713,16,,,,,,,,NVIDIA A100-SXM4-80GB,64,,,\n"
                  + "b,,,,,90000,,,,,,,,,40\n" + fleet(30).split("\n", 1)[1])
 
-    def said(fn):
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            fn()
-        return list(dict.fromkeys(str(x.message) for x in w if issubclass(x.category, PlausibilityWarning)))
-
-    ref = said(lambda: run_inventory(read_inventory(p), db))
-    assert len(ref) >= 3 and said(lambda: plan_inventory(read_inventory_columns(p), db)) == ref
+    ref = plausibility_warnings(lambda: run_inventory(read_inventory(p), db))
+    assert len(ref) >= 3 and plausibility_warnings(lambda: plan_inventory(read_inventory_columns(p), db)) == ref
 
 
 def test_a_formula_that_drifts_from_the_readable_path_is_caught(fleet_csv, db, monkeypatch):

@@ -126,7 +126,8 @@ def chassis_share_note(server: Server, cs: CoefficientSet) -> str | None:
     why = (f"host.chassis_gpu_slots is {slots}" if slots else
            f"host.chassis_gpu_slots defaults to {cs.host.get('chassis_gpu_slots') or 8}, as for a cloud VM of a "
            f"larger machine; set it to {server.gpu_count} if the server is a whole machine")
-    return f"charged {share:g} of its chassis (host CPU, boards, PSU, chassis, fans): {server.gpu_count} GPUs, and {why}"
+    return (f"charged {share:g} of its chassis (host CPU, boards, PSU, chassis, fans): {server.gpu_count} GPUs, "
+            f"and {why}")
 
 
 def _say_chassis_share(server: Server, cs: CoefficientSet) -> None:

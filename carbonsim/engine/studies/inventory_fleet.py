@@ -221,13 +221,14 @@ class FleetFill:
 
     def check_against(self, i: int, s) -> None:
         """Row ``i`` equals :func:`~.inventory.fill_row`'s :class:`~.inventory.FilledServer` (or
-        :class:`~.inventory.NamedServer`) ``s`` (the two fillings are one set of rules; a difference is a bug, never an answer)."""
+        :class:`~.inventory.NamedServer`) ``s`` (the two fillings are one set of rules; a
+        difference is a bug, never an answer)."""
         if isinstance(s, NamedServer) or self.server[i] >= 0:
             k = int(self.server[i])
-            mine = (self.named[k].server.file if k >= 0 else None, float(self.gpu_life[i]), float(self.host_life[i]),
-                    float(self.life[i]), self.filled_text(i), self.notes(i))
-            theirs = ((s.server.file, s.server.gpu_lifetime_yr.value, s.server.host_lifetime_yr.value, s.lifetime_yr,
-                       ";".join(s.filled), s.notes) if isinstance(s, NamedServer) else None)
+            mine = (self.named[k].server.file, float(self.gpu_life[i]), float(self.host_life[i]), float(self.life[i]),
+                    self.filled_text(i), self.notes(i)) if k >= 0 else None
+            theirs = (s.server.file, s.server.gpu_lifetime_yr.value, s.server.host_lifetime_yr.value, s.lifetime_yr,
+                      ";".join(s.filled), s.notes) if isinstance(s, NamedServer) else None
         else:
             mine = (int(self.cpu_count[i]), int(self.cores_total[i]), float(self.tdp[i]), float(self.dram[i]),
                     int(self.ssd_count[i]), float(self.ssd_gb[i]), int(self.hdd_count[i]), float(self.hdd_gb[i]),
@@ -394,16 +395,14 @@ def fill_columns(cols: InventoryColumns, db, cpus: PartMatcher, gpus: PartMatche
         filled |= np.where(np.isnan(row_life), _BIT["lifetime_yr"], 0)
     gpu_life = host_life = life
     if named:  # a named server: nothing filled; its lifetimes, the row's where they follow lifetime_yr
-        at = server >= 0
+        at, k = server >= 0, np.maximum(server, 0)
         filled[at] = 0
-        gpu_life, host_life = life.copy(), life.copy()
-        given = ~np.isnan(row_life)
-        for k, nm in enumerate(named):
-            rows = server == k
-            for lives, follows, own in ((gpu_life, nm.follows[0], nm.server.gpu_lifetime_yr.value),
-                                        (host_life, nm.follows[1], nm.server.host_lifetime_yr.value)):
-                lives[rows] = np.where(given[rows] & follows, row_life[rows], own)
-        life = np.where(at, host_life, life)
+        follows = np.array([nm.follows for nm in named], dtype=bool)[k]  # (rows, GPU and host)
+        own = np.array([(nm.server.gpu_lifetime_yr.value, nm.server.host_lifetime_yr.value) for nm in named])[k]
+        by_row = ~np.isnan(row_life)[:, None] & follows
+        lives = np.where(at[:, None], np.where(by_row, row_life[:, None], own), life[:, None])
+        gpu_life, host_life = lives[:, 0].copy(), lives[:, 1].copy()
+        life = host_life
     return FleetFill(cols, gpu, gpu_ids, cpu, cpu_ids, cpu_note, gpu_count, gpu_count_filled, year, year_known,
                      year_from, cpu_count, cores_total, db_cores, db_tdp, tdp, area, cores, node, tech, dram, dram_from,
                      ssd_count, ssd_gb, ssd_default, ssd_note, hdd_count, hdd_gb, hdd_note, life, cols.number("psu_w"),
