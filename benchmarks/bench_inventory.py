@@ -8,13 +8,16 @@ database knows written as people write them (``Intel(R) Xeon(R) Platinum 8180 CP
 ``amd-epyc-9654``), CPUs it does not know (priors), GPU servers (A100, H100, T4, L4, A10G, V100,
 L40S) and CPU-only ones, and every column blank in about 40 % of the rows, so that every prior
 fills something; each column is drawn on its own, so nearly every row is a different server
-(the hard case: a fleet bought in batches repeats its rows).
+(the hard case: a fleet bought in batches repeats its rows). A second fleet of the same size
+names a server in a quarter of its rows instead (column ``server``: database servers and a server
+file beside the CSV, half of them with a lifetime of their own), the rest as in the first.
 
 Measured, each as a new process through the launcher of ``bench_sweep.py`` (the child's own peak
 resident memory, not its parent's):
 
 1. ``carbonsim inventory FLEET --util 0.3,0.7 --grid coal --out fleet.csv`` (and ``.json``, and
-   one utilisation), the issue's case: 200,000 servers at two utilisations;
+   one utilisation), the issue's case: 200,000 servers at two utilisations; and the fleet with
+   named servers, CSV, two utilisations;
 2. the baseline: the row-by-row path (``read_inventory`` + ``run_inventory``, each server built
    and put through the chain on its own, then the CSV text of every row: what the command did
    before it streamed) on the first ``--baseline-rows`` servers, as servers per second.
@@ -58,10 +61,25 @@ open(sys.argv[3], "w").write(inventory_text(InventoryResult(out), "csv"))
 """
 
 
-def fleet_csv(n: int, seed: int = 0) -> str:
-    """``n`` servers as an inventory CSV (see the module docstring)."""
+#: Servers the second fleet names (``servers/mine.yaml``: :data:`MINE`, beside the CSV).
+NAMED = ("azure-a100-x4", "hgx-h100-x8", "aws-t4-x8", "dell-poweredge-r740", "lambda-a6000-x4", "servers/mine.yaml")
+MINE = """name: mine
+year: 2023
+gpus: {part: nvidia-h100-sxm5-80gb, count: 4}
+host:
+  cpus: {part: amd-epyc-9654, count: 2}
+  dram: {gb: 1536, technology: ddr5}
+  ssd_gb: 7680
+  chassis_gpu_slots: 4
+"""
+
+
+def fleet_csv(n: int, seed: int = 0, named: float = 0.0) -> str:
+    """``n`` servers as an inventory CSV (see the module docstring); with ``named`` > 0 that share
+    of the rows name a server (a ``server`` column; the other rows are the same as without)."""
     rng = np.random.default_rng(seed)
-    lines = [HEADER]
+    pick = np.random.default_rng(seed + 1)
+    lines = [HEADER + (",server" if named else "")]
     for i in range(n):
         cpu = CPUS[rng.integers(len(CPUS))]
         gpu = GPUS[rng.integers(len(GPUS))]
@@ -79,6 +97,11 @@ def fleet_csv(n: int, seed: int = 0) -> str:
                  "" if blank[9] else str(int(rng.choice([750, 1100, 1600, 2000, 3000, 6000]))),
                  "" if blank[10] else str(int(rng.integers(2012, 2025))),
                  "" if blank[11] else str(rng.choice([3, 4, 5, 6]))]
+        if named and pick.random() < named:
+            life = str(pick.choice([3, 5])) if pick.random() < 0.5 else ""
+            cells = [cells[0]] + [""] * 13 + [life, NAMED[pick.integers(len(NAMED))]]
+        elif named:
+            cells.append("")
         lines.append(",".join(cells))
     return "\n".join(lines) + "\n"
 
@@ -110,6 +133,10 @@ def main():
 def measure(args, bench, env, tmp: Path) -> None:
     fleet = tmp / "fleet.csv"
     fleet.write_text(fleet_csv(args.rows))
+    mixed = tmp / "mixed.csv"
+    mixed.write_text(fleet_csv(args.rows, named=0.25))
+    (tmp / "servers").mkdir()
+    (tmp / "servers" / "mine.yaml").write_text(MINE)
     cli = [sys.executable, "-m", "carbonsim.cli", "-q", "inventory", str(fleet), "--grid", "coal"]
     bench.timed(cli + ["--util", "0.3", "--out", str(tmp / "warm.csv")], env)  # bytecode and caches, once
     rows = []
@@ -122,6 +149,10 @@ def measure(args, bench, env, tmp: Path) -> None:
         wall, peak = bench.timed(cli + extra, env)
         out = Path(extra[-1])
         rows.append((what, wall, peak, args.rows / wall, out.stat().st_size / 1e6))
+    named = cli[:5] + [str(mixed)] + cli[6:] + ["--util", "0.3,0.7", "--out", str(tmp / "m.csv")]
+    wall, peak = bench.timed(named, env)
+    rows.append((f"{args.rows:,} servers x 2 utilisations, CSV, a quarter naming a server", wall, peak,
+                 args.rows / wall, (tmp / "m.csv").stat().st_size / 1e6))
     n_base = min(args.baseline_rows, args.rows)
     wall, peak = bench.timed([sys.executable, "-c", ROW_BY_ROW, str(fleet), str(n_base), str(tmp / "base.csv")], env)
     base_rate = n_base / wall

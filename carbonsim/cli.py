@@ -417,7 +417,9 @@ def compare(ctx, servers, grid, years, start_year, util, cpu_util, gpu_util, uti
 @click.pass_context
 def inventory(ctx, fleet_csv, util, cpu_util, gpu_util, grid, pue, years, coefficients, samples, seed, db_dirs,
               fmt, out):
-    """Embodied carbon, power and yearly energy/carbon of a fleet spreadsheet (one server per row)."""
+    """Embodied carbon, power and yearly energy/carbon of a fleet spreadsheet (one server per row:
+    described by its columns, gaps filled from priors, or named in a column `server`: a database
+    id or a server YAML file, taken exactly as `embodied`/`compare` take it)."""
     from carbonsim.engine.readers.inventory import read_inventory_columns
     from carbonsim.engine.studies.inventory_fleet import plan_inventory
     from carbonsim.report.study_text import inventory_pieces

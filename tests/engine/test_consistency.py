@@ -179,3 +179,46 @@ def test_compare_and_inventory_one_total_under_the_seed_set_too(tmp_path):
     assert c["total_kg"] == pytest.approx(94_313, abs=0.5)
     assert inv["total_kg"] == pytest.approx(c["total_kg"], rel=1e-9)
     assert inv["grid"] == "usa-cfe-2035 (mean 2022-2027)"
+
+
+# -- a server named in an inventory row is that server ----------------------------------------------
+# issue 15: "`carbonsim embodied azure-a100-x4` and `carbonsim inventory` on the same box give the
+# same kg without -c". An inventory row describing the box by its columns is a whole chassis built
+# from priors; azure-a100-x4 is 4 GPUs of an 8-GPU chassis (charged half of it) with its own part
+# overrides, so the row names it (column `server`) and is that server exactly.
+NAMED_ROWS = ("id,server,lifetime_yr,cpu_model,gpu_model,gpu_count\n"
+              "a100,azure-a100-x4,,,,\n"
+              "a100-6y,azure-a100-x4,6,,,\n"
+              "hgx,,,Intel Xeon Platinum 8480C,NVIDIA H100 SXM5 80GB,8\n")
+
+
+def test_a_named_server_gives_embodied_footprint_and_compare_numbers(tmp_path):
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text(NAMED_ROWS)
+    opts = ["--grid", GRID, "--years", str(YEARS), "--util", str(UTIL), "--pue", str(PUE)]
+    rows = json.loads(run("inventory", str(fleet), *opts, "--format", "json"))["rows"]
+    inv, inv6 = rows[0], rows[1]
+    emb = json.loads(run("embodied", "azure-a100-x4", "--format", "json"))
+    cmp = json.loads(run("compare", "azure-a100-x4", *opts, "--format", "json"))
+    c = cmp["servers"][0]
+    fp = json.loads(run("footprint", "azure-a100-x4", *opts, "--format", "json"))
+    fp6 = json.loads(run("footprint", "azure-a100-x4", *opts, "--set", "server.lifetime_yr=6", "--format", "json"))
+    assert emb["coefficients"] == cmp["coefficients"] == inv["coefficients"] == "server-lca"  # no -c anywhere
+    assert emb["host_share"] == 0.5 and "charged 0.5 of its chassis" in inv["notes"]
+    assert inv["filled"] == "" and inv["notes"].startswith("server azure-a100-x4 from the database")
+    # the same kg as `embodied` (to the 6 decimals of its JSON), watts as `footprint`, totals as `compare`
+    assert inv["embodied_kg"] == pytest.approx(emb["total_kg"], rel=0, abs=1e-6)
+    assert inv["embodied_kg"] == pytest.approx(c["embodied_kg"], rel=0, abs=1e-9)
+    assert inv["power_w"] == pytest.approx(fp["power_w"], rel=0, abs=1e-6)
+    assert inv["host_power_w"] == pytest.approx(fp["host_power_w"], rel=0, abs=1e-6)
+    assert inv["grid"] == cmp["grid"] == fp["period"]["grid"] == "usa-cfe-2035 (mean 2022-2027)"
+    for key in ("energy_kwh", "operational_kg", "embodied_kg_amortised", "total_kg"):
+        assert inv[key] == pytest.approx(c[key], rel=1e-12), key
+        assert inv[key] == pytest.approx(fp["period"][key], rel=0, abs=1e-6), key
+    # the row's lifetime_yr is --set server.lifetime_yr
+    assert inv6["lifetime_yr"] == 6 and inv6["embodied_kg"] == inv["embodied_kg"]
+    for key in ("energy_kwh", "operational_kg", "embodied_kg_amortised", "total_kg"):
+        assert inv6[key] == pytest.approx(fp6["period"][key], rel=0, abs=1e-6), key
+    assert inv6["embodied_kg_amortised"] == pytest.approx(inv["embodied_kg_amortised"] * 4 / 6, rel=1e-12)
+    # a row describing a box by its columns is still a whole chassis from priors (the row beside it)
+    assert rows[2]["filled"] and "server " not in rows[2]["notes"]

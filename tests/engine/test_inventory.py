@@ -302,3 +302,52 @@ def test_specpower_inventory_error_equals_the_prior_in_sample_error(tmp_path, db
     row = (f"| all levels | **{r['inventory']['all_median']:.1f}** | **{r['insample']['all_median']:.1f}** | "
            f"**{r['cv']['all_median']:.1f}** |")
     assert row in doc
+
+
+# --- rows that name a server --------------------------------------------------------------------------
+
+def test_a_named_server_from_a_db_layer_or_a_file_beside_the_csv(tmp_path, monkeypatch):
+    """A row's ``server`` is a database id (a --db layer's too: "from the database") or a file,
+    tried as given and then in the CSV's folder (as a scenario's ``server:``), whatever the
+    working directory; it is that server (the same numbers as loading it), nothing filled."""
+    from carbonsim.engine.db import default_database
+    from carbonsim.engine.inputs.server import load_server
+    from carbonsim.engine.studies.compare import compare
+
+    layer, fleet = tmp_path / "layer", tmp_path / "fleet"
+    (layer / "servers").mkdir(parents=True)
+    (fleet / "racks").mkdir(parents=True)
+    spec = ("name: mine\nyear: 2022\nlifetime_yr: 5\nhost_lifetime_yr: 8\ngpus: {part: nvidia-l4, count: 2}\n"
+            "host:\n  cpus: {part: amd-epyc-7713, count: 1}\n  dram: {gb: 256, technology: ddr4}\n  ssd_gb: 1920\n")
+    (layer / "servers" / "my-l4.yaml").write_text(spec)
+    (fleet / "racks" / "l4-box.yaml").write_text(spec)
+    p = write(fleet, "a,my-l4,\nb,racks/l4-box.yaml,3\n", header="id,server,lifetime_yr\n")
+    monkeypatch.chdir(tmp_path)  # the file is found in the CSV's folder, not the working directory
+    db = default_database([layer])
+    rows = read_inventory(p)
+    assert [r.server for r in rows] == ["my-l4", "racks/l4-box.yaml"]
+    from carbonsim.errors import CarbonsimWarning
+
+    with pytest.warns(CarbonsimWarning, match="charged 0.25 of its chassis"):  # as in every command
+        out = run_inventory(rows, db, utils=(0.5,), grid=resolve_grid("FRA", db), years=3)
+    assert out[0]["notes"].startswith("server my-l4 from the database; GPU lifetime 5 yr, host 8 yr")
+    assert out[1]["notes"].startswith(f"server l4-box from {fleet / 'racks' / 'l4-box.yaml'}; "
+                                      "GPU lifetime 3 yr, host 8 yr")
+    assert "charged 0.25 of its chassis" in out[0]["notes"] and out[0]["filled"] == out[1]["filled"] == ""
+    assert out[0]["lifetime_yr"] == out[1]["lifetime_yr"] == 8  # the host's: lifetime_yr does not reach it
+    mine = load_server("my-l4", db)
+    kept3 = load_server("my-l4", db, overrides={"lifetime_yr": 3})  # --set server.lifetime_yr=3
+    with pytest.warns(CarbonsimWarning):
+        cmp = compare([mine, kept3], load_coefficients(None, db), resolve_grid("FRA", db), db, years=3).servers
+    for r, c in zip(out, cmp):
+        assert (r["embodied_kg"], r["total_kg"], r["embodied_kg_amortised"]) == (c.embodied_kg, c.total_kg,
+                                                                                 c.embodied_kg_amortised)
+    assert cmp[1].embodied_kg_amortised > cmp[0].embodied_kg_amortised  # the GPUs over 3 years, not 5
+
+
+def test_a_named_server_row_with_a_spec_cell_is_refused(tmp_path):
+    p = write(tmp_path, "a,,azure-a100-x4,\nb,512,azure-a100-x4,4\n", header="id,dram_gb,server,lifetime_yr\n")
+    with pytest.raises(InputError) as e:
+        read_inventory(p)
+    assert str(e.value).startswith(f"{p}: dram_gb: line 3 (id 'b'): dram_gb is given on a row that names server "
+                                   "'azure-a100-x4'")

@@ -2,7 +2,9 @@
 readable, row-by-row path gives (engine/studies/inventory.py: fill_row, run_inventory), number for
 number, on a few hundred varied rows: database CPUs written several ways and unknown ones, GPUs
 with and without counts, every blank filled, drives, PSU caps, years inside and outside the
-coefficient sets' spans, under every coefficient set; and the same errors, warnings and text."""
+coefficient sets' spans, rows naming a server (database entries and the user's own files, with
+and without a lifetime of their own) among them, under every coefficient set; and the same
+errors, warnings and text."""
 
 import warnings
 
@@ -54,6 +56,57 @@ def fleet_csv(tmp_path_factory):
     return p
 
 
+#: A user's server file (relative to the CSV's folder): 4 H100s of an 8-slot chassis by default
+#: (charged half of it), GPUs kept 6 years whatever its lifetime_yr, a PSU that caps its power,
+#: a measured host curve.
+SPLIT_SERVER = """name: split
+year: 2023
+lifetime_yr: 4
+gpu_lifetime_yr: 6
+gpus: {part: nvidia-h100-sxm5-80gb, count: 4}
+host:
+  cpus: {part: amd-epyc-9654, count: 2}
+  dram: {gb: 1536, technology: ddr5}
+  ssd_gb: 7680
+  psu_w: 1200
+  power_model: {form: linear, idle_w: 300, max_w: 700}
+"""
+NAMED = ["azure-a100-x4", "hgx-h100-x8", "aws-t4-x8", "dell-poweredge-r740", "servers/split.yaml"]
+
+
+def with_servers(text: str, seed: int = 2, share: float = 0.3) -> str:
+    """``text`` (a :func:`fleet`) with a ``server`` column: about ``share`` of its rows replaced
+    by rows naming a server, about half of them with a lifetime of their own."""
+    rng = np.random.default_rng(seed)
+    head, *rows = text.splitlines()
+    out = [head + ",server"]
+    for line in rows:
+        if rng.random() < share:
+            life = str(rng.choice([3, 5, 7])) if rng.random() < 0.5 else ""
+            out.append(line.split(",", 1)[0] + "," * 14 + life + "," + NAMED[rng.integers(len(NAMED))])
+        else:
+            out.append(line + ",")
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture(scope="module")
+def mixed_csv(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mixed")
+    (folder / "servers").mkdir()
+    (folder / "servers" / "split.yaml").write_text(SPLIT_SERVER)
+    p = folder / "fleet.csv"
+    p.write_text(with_servers(fleet(300)))
+    return p
+
+
+def plausibility_warnings(fn) -> list[str]:
+    """The plausibility warnings ``fn()`` gives, each once, in order."""
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fn()
+    return list(dict.fromkeys(str(x.message) for x in w if issubclass(x.category, PlausibilityWarning)))
+
+
 def chunked(path, db, rows, **kw):
     """The chunked path's output rows as dicts, in chunks of ``rows`` servers."""
     run = plan_inventory(read_inventory_columns(path), db, **kw)
@@ -70,14 +123,16 @@ def chunked(path, db, rows, **kw):
     ("ecoserve", {"utils": (0.4,), "cpu_util": 0.2}),
     ("hotcarbon24", {"grid": "FRA", "utils": (0.6, 0.1), "gpu_util": 0.9}),
 ])
-def test_chunked_rows_equal_the_row_by_row_rows(fleet_csv, db, coefficients, options):
+@pytest.mark.parametrize("which", ["described", "mixed"])
+def test_chunked_rows_equal_the_row_by_row_rows(fleet_csv, mixed_csv, db, coefficients, options, which):
+    path = fleet_csv if which == "described" else mixed_csv
     kw = dict(options, coefficients=coefficients)
     if "grid" in kw:
         kw["grid"] = resolve_grid(kw["grid"], db)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = run_inventory(read_inventory(fleet_csv), db, **kw)
-        new = chunked(fleet_csv, db, 37, **kw)  # chunks that end anywhere
+        ref = run_inventory(read_inventory(path), db, **kw)
+        new = chunked(path, db, 37, **kw)  # chunks that end anywhere
     assert len(ref) == len(new) == 300 * len(kw["utils"])
     assert new == ref  # every number bit for bit, every note and filled field
     # the fleet is varied: priors and database CPUs, GPUs, filled cells, notes of every kind
@@ -85,6 +140,14 @@ def test_chunked_rows_equal_the_row_by_row_rows(fleet_csv, db, coefficients, opt
     for words in ("from the database", "not in the database", "cpu die", "dram", "x GPU memory",
                   "counted as 1 drive", "differs from", "power capped at psu_w"):
         assert words in notes, words
+    if which == "mixed":
+        named = [r for r in ref if r["notes"].startswith("server ")]
+        assert 60 < len(named) / len(kw["utils"]) < 120 and all(r["filled"] == "" for r in named)
+        said = " ".join(r["notes"] for r in named)
+        for words in ("server azure-a100-x4 from the database", f"server split from {mixed_csv.parent}",
+                      "charged 0.5 of its chassis", "GPU lifetime 6 yr, host", "power capped at 0.5 of psu_w 1200 W"):
+            assert words in said, words
+        assert {r["lifetime_yr"] for r in named} == {3.0, 4.0, 5.0, 7.0}
 
 
 def test_sampled_rows_equal_and_keep_their_seeds_across_chunks(fleet_csv, db):
@@ -158,6 +221,52 @@ def test_errors_are_the_row_by_row_errors(tmp_path, db, body, where):
     assert where in ref and error(lambda: plan_inventory(read_inventory_columns(p), db)) == ref
 
 
+@pytest.mark.parametrize("body, where", [
+    ("b,,2,,,,,,,,,,,,,azure-a100-x4\n", "cpu_count: line 3 (id 'b'): cpu_count is given on a row that names server "
+                                          "'azure-a100-x4'"),
+    ("b,,,,,,,,,,NVIDIA A100-SXM4-80GB,,,,,azure-a100-x4\n", "gpu_model: line 3 (id 'b'): gpu_model is given"),
+    ("b,,,,,,,,,,,,,2021,,servers/split.yaml\n", "year: line 3 (id 'b'): year is given"),
+    ("b,,,,,,,,,,,,,,,nope\n", "server: line 3 (id 'b'): unknown server 'nope'; known: aws-t4-x1"),
+    ("b,,,,,,,,,,,,,,,servers/none.yaml\n", "server: line 3 (id 'b'): "),
+    ("b,,,,,,,,,,,,,,,servers/bad.yaml\n", "server: line 3 (id 'b'): "),
+])
+def test_a_named_server_is_that_server_or_an_error_naming_the_row(tmp_path, db, body, where):
+    (tmp_path / "servers").mkdir()
+    (tmp_path / "servers" / "split.yaml").write_text(SPLIT_SERVER)
+    (tmp_path / "servers" / "bad.yaml").write_text(SPLIT_SERVER.replace("gb: 1536", "gb: -1"))
+    p = tmp_path / "fleet.csv"
+    p.write_text(HEADER.strip() + ",server\nok1,,,,,,,,,,,,,,,\n" + body + "ok2,,,,,,,,,,,,,,,hgx-h100-x8\n")
+
+    def error(fn):
+        with pytest.raises(InputError) as e:
+            fn()
+        return str(e.value)
+
+    ref = error(lambda: run_inventory(read_inventory(p), db))
+    assert ref.startswith(f"{p}: {where}") and error(lambda: plan_inventory(read_inventory_columns(p), db)) == ref
+    if "none.yaml" in body:  # the file's own problem, with its path tried in the CSV's folder
+        assert ref.endswith(f"{tmp_path / 'servers' / 'none.yaml'}: file not found")
+    if "bad.yaml" in body:
+        assert ref.endswith("bad.yaml: host.dram.gb: must not be negative, found -1")
+
+
+def test_a_named_server_warns_as_the_row_by_row_path(tmp_path, db):
+    (tmp_path / "huge.yaml").write_text(SPLIT_SERVER.replace("gb: 1536", "gb: 90000")
+                                        .replace("idle_w: 300, max_w: 700", "idle_w: 700, max_w: 300"))
+    p = tmp_path / "fleet.csv"
+    lines = fleet(30).splitlines()
+    lines = [lines[0] + ",server"] + [x + "," for x in lines[1:]]
+    lines[5] = "h1" + "," * 14 + "40,huge.yaml"  # a lifetime far beyond the database's, on a named server
+    lines[9] = "h2" + "," * 15 + "huge.yaml"
+    lines[12] = "h3" + "," * 15 + "azure-a100-x4"
+    p.write_text("\n".join(lines) + "\n")
+
+    ref = plausibility_warnings(lambda: run_inventory(read_inventory(p), db))
+    assert plausibility_warnings(lambda: plan_inventory(read_inventory_columns(p), db)) == ref
+    huge = [m for m in ref if m.startswith(str(tmp_path / "huge.yaml"))]
+    assert [m.split(":")[1].split(" =")[0].strip() for m in huge] == ["host.dram.gb", "lifetime_yr", "host.power_model"]
+
+
 def test_a_cell_numpy_would_read_differently_is_read_as_float_reads_it(tmp_path, db):
     p = tmp_path / "fleet.csv"
     p.write_bytes(b"id,cpu_count\na,2\x00\n")  # a trailing NUL: float() refuses it
@@ -173,14 +282,8 @@ def test_the_same_plausibility_warnings(fleet_csv, db, tmp_path):
     p.write_text(HEADER + "a,AMD EPYC 7713,16,,,,,,,,NVIDIA A100-SXM4-80GB,64,,,\n"
                  + "b,,,,,90000,,,,,,,,,40\n" + fleet(30).split("\n", 1)[1])
 
-    def said(fn):
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            fn()
-        return list(dict.fromkeys(str(x.message) for x in w if issubclass(x.category, PlausibilityWarning)))
-
-    ref = said(lambda: run_inventory(read_inventory(p), db))
-    assert len(ref) >= 3 and said(lambda: plan_inventory(read_inventory_columns(p), db)) == ref
+    ref = plausibility_warnings(lambda: run_inventory(read_inventory(p), db))
+    assert len(ref) >= 3 and plausibility_warnings(lambda: plan_inventory(read_inventory_columns(p), db)) == ref
 
 
 def test_a_formula_that_drifts_from_the_readable_path_is_caught(fleet_csv, db, monkeypatch):

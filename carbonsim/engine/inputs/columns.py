@@ -116,22 +116,30 @@ def host_share(server: Server, cs: CoefficientSet) -> float:
     return min(1.0, server.gpu_count / slots)
 
 
+def chassis_share_note(server: Server, cs: CoefficientSet) -> str | None:
+    """What a server charged part of its chassis is told (None when it carries all of it): its
+    share, its GPUs and where the chassis' GPU slots come from."""
+    share = host_share(server, cs)
+    if share >= 1.0:
+        return None
+    slots = server.host.chassis_gpu_slots
+    why = (f"host.chassis_gpu_slots is {slots}" if slots else
+           f"host.chassis_gpu_slots defaults to {cs.host.get('chassis_gpu_slots') or 8}, as for a cloud VM of a "
+           f"larger machine; set it to {server.gpu_count} if the server is a whole machine")
+    return (f"charged {share:g} of its chassis (host CPU, boards, PSU, chassis, fans): {server.gpu_count} GPUs, "
+            f"and {why}")
+
+
 def _say_chassis_share(server: Server, cs: CoefficientSet) -> None:
     """A user's own server charged part of its chassis is told so (the shipped servers are cloud
     VMs whose share is documented in their files)."""
-    share = host_share(server, cs)
-    if share >= 1.0 or _shipped(server.file):
+    if host_share(server, cs) >= 1.0 or _shipped(server.file):
         return
     import warnings
 
     from carbonsim.errors import CarbonsimWarning
 
-    slots = server.host.chassis_gpu_slots
-    why = (f"host.chassis_gpu_slots is {slots}" if slots else
-           f"host.chassis_gpu_slots defaults to {cs.host.get('chassis_gpu_slots') or 8}, as for a cloud VM of a "
-           f"larger machine; set it to {server.gpu_count} if the server is a whole machine")
-    warnings.warn(f"{server.file}: charged {share:g} of its chassis (host CPU, boards, PSU, chassis, fans): "
-                  f"{server.gpu_count} GPUs, and {why}", CarbonsimWarning, stacklevel=3)
+    warnings.warn(f"{server.file}: {chassis_share_note(server, cs)}", CarbonsimWarning, stacklevel=3)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -92,10 +92,18 @@ def server_messages(server, db) -> list[str]:
         m = far_message(server.file, k, get(server), ranges)
         if m:
             out.append(m)
+    curve = server_curve_message(server)
+    if curve:
+        out.append(curve)
+    return out
+
+
+def server_curve_message(server) -> str | None:
+    """The warning for a server whose host power curve falls with load (None when it does not)."""
     pm = server.host.power_model
     if pm and pm["max_w"] < pm["idle_w"]:
-        out.append(falling_curve_message(f"{server.file}: host.power_model", pm["idle_w"], pm["max_w"]))
-    return out
+        return falling_curve_message(f"{server.file}: host.power_model", pm["idle_w"], pm["max_w"])
+    return None
 
 
 def far_message(file: str, field: str, value, ranges: dict) -> str | None:

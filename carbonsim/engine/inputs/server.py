@@ -300,8 +300,9 @@ def server_from_checked(checked: CheckedServer, db: Database, file: str, sid: st
             raise InputError(f"give {a} or {b}, not both", file=file, field=f"host.{b}")
 
     life = spec.get("lifetime_yr")
-    gpu_life = spec.get("gpu_lifetime_yr", life)
-    host_life = spec.get("host_lifetime_yr", life)
+    gpu_follows, host_follows = lifetimes_follow(spec)
+    gpu_life = life if gpu_follows else spec["gpu_lifetime_yr"]
+    host_life = life if host_follows else spec["host_lifetime_yr"]
     server = Server(
         id=sid,
         name=spec["name"],
@@ -321,6 +322,13 @@ def server_from_checked(checked: CheckedServer, db: Database, file: str, sid: st
     return server
 
 
+def lifetimes_follow(spec: dict) -> tuple[bool, bool]:
+    """Whether a server document's GPU and host lifetimes are its ``lifetime_yr`` (neither
+    ``gpu_lifetime_yr`` nor ``host_lifetime_yr`` given), so that a change of ``lifetime_yr``
+    (``--set server.lifetime_yr``, an inventory row's ``lifetime_yr``) changes them."""
+    return spec.get("gpu_lifetime_yr") is None, spec.get("host_lifetime_yr") is None
+
+
 def server_file(ref: str, db: Database, relative_to: str | Path | None = None) -> tuple[Path, str]:
     """Where a server reference points: ``(file, id)``.
 
@@ -338,7 +346,8 @@ def server_file(ref: str, db: Database, relative_to: str | Path | None = None) -
     return path, path.stem
 
 
-def load_server(spec, db: Database, overrides: dict | None = None) -> Server:
+def load_server(spec, db: Database, overrides: dict | None = None, relative_to: str | Path | None = None,
+                warn: bool = True) -> Server:
     """A :class:`Server` from a database id, a YAML path or a parsed dict.
 
     Parameters
@@ -348,18 +357,38 @@ def load_server(spec, db: Database, overrides: dict | None = None) -> Server:
     db : Database
     overrides : dict, optional
         Dotted path -> value, applied before validation (``{"host.dram.gb": 512}``).
+    relative_to : path, optional
+        The folder a relative path is also tried in (:func:`server_file`): the folder of the file
+        that names the server.
+    warn : bool
+        Give the server's plausibility warnings.
     """
     if isinstance(spec, dict):
         return server_from_dict(apply_overrides(spec, overrides), db, "<server>")
-    file, sid = server_file(str(spec), db)
-    if db.has("servers", sid) and db.path("servers", sid) == file:
+    file, sid = server_file(str(spec), db, relative_to)
+    if in_database(db, file, sid):
         # a database entry: parsed and checked once per database; overrides check only their fields
         base = db.memo(("server-checked", str(file)), lambda: _checked_entry(file, db))
         checked = override_checked(base, overrides, str(file)) if overrides else base
         if checked is not None:
-            return server_from_checked(checked, db, str(file), sid)
-    raw = load_yaml(file, "server")
-    return server_from_dict(apply_overrides(raw, overrides, file=str(file)), db, str(file), sid)
+            return server_from_checked(checked, db, str(file), sid, warn=warn)
+    raw = apply_overrides(load_yaml(file, "server"), overrides, file=str(file))
+    return server_from_checked(check_server(raw, db, str(file)), db, str(file), sid, warn=warn)
+
+
+def server_document(ref: str, db: Database, relative_to: str | Path | None = None) -> tuple[CheckedServer, str, str]:
+    """A server reference's checked document, its file and its id (:func:`server_file`; a
+    database entry is checked once per database), as :func:`load_server` reads it."""
+    file, sid = server_file(str(ref), db, relative_to)
+    if in_database(db, file, sid):
+        return db.memo(("server-checked", str(file)), lambda: _checked_entry(file, db)), str(file), sid
+    return check_server(load_yaml(file, "server"), db, str(file)), str(file), sid
+
+
+def in_database(db: Database, file, sid: str) -> bool:
+    """Whether the server file ``file`` (of id ``sid``, from :func:`server_file`) is a database
+    entry (shipped or of a ``--db`` layer) rather than a file of the user's."""
+    return db.has("servers", sid) and db.path("servers", sid) == Path(file)
 
 
 def _checked_entry(file: Path, db: Database) -> CheckedServer:

@@ -3,9 +3,12 @@
 Columns (header required, names case-insensitive; every column but ``id`` may be left blank;
 other columns are ignored): ``id, cpu_model, cpu_count, cores_total, cpu_tdp_w, dram_gb,
 ssd_count, ssd_gb, hdd_count, hdd_gb, gpu_model, gpu_count, psu_w, year`` and, optionally,
-``lifetime_yr``. ``cores_total`` counts cores over all CPUs; ``ssd_gb`` and ``hdd_gb`` are the
-*total* capacity over all drives of that kind. The table is read by
-:func:`carbonsim.engine.readers.table.read_table`.
+``lifetime_yr`` and ``server``. ``cores_total`` counts cores over all CPUs; ``ssd_gb`` and
+``hdd_gb`` are the *total* capacity over all drives of that kind. ``server`` names a server
+(a database id or a server file) that the row is, exactly: such a row may fill only ``id`` and
+``lifetime_yr`` besides (:data:`SPEC_COLUMNS` describe the machine another way, and the two
+descriptions could disagree), else the row is refused naming its line and the column. The
+table is read by :func:`carbonsim.engine.readers.table.scan_table`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from carbonsim.errors import InputError
 
 COLUMNS = ("id", "cpu_model", "cpu_count", "cores_total", "cpu_tdp_w", "dram_gb", "ssd_count", "ssd_gb",
            "hdd_count", "hdd_gb", "gpu_model", "gpu_count", "psu_w", "year")
-OPTIONAL_COLUMNS = ("lifetime_yr",)
-_TEXT = ("id", "cpu_model", "gpu_model")
+OPTIONAL_COLUMNS = ("lifetime_yr", "server")
+#: The columns that describe a machine: blank on a row that names a ``server``.
+SPEC_COLUMNS = COLUMNS[1:]
+_TEXT = ("id", "cpu_model", "gpu_model", "server")
 _INTEGER = ("cpu_count", "cores_total", "ssd_count", "hdd_count", "gpu_count", "year")
 _POSITIVE = ("cpu_count", "cores_total", "cpu_tdp_w", "dram_gb", "psu_w", "year", "lifetime_yr")
 YEAR_LIMITS = (1990, 2100)
@@ -56,6 +61,7 @@ class InventoryRow:
     psu_w: float | None = None
     year: int | None = None
     lifetime_yr: float | None = None
+    server: str | None = None
     has_lifetime_column: bool = False
 
     def where(self) -> str:
@@ -77,7 +83,8 @@ def read_inventory(path) -> list[InventoryRow]:
         One line naming the file, the column and the line: a missing file, no ``id`` column,
         a record with too many or too few cells or an open quote, an empty or duplicate id, a
         value that is not a number, not finite, negative, zero where a positive value is
-        needed, or fractional where a count is needed; no data rows.
+        needed, or fractional where a count is needed; a row that names a ``server`` and fills
+        a column of :data:`SPEC_COLUMNS`; no data rows.
     """
     return read_inventory_columns(path).rows()
 
@@ -97,7 +104,7 @@ class InventoryColumns:
     numbers : dict
         Column -> float array (the columns the file has; counts and the year hold whole numbers).
     text : dict
-        ``cpu_model``, ``gpu_model`` -> list (the columns the file has).
+        ``cpu_model``, ``gpu_model``, ``server`` -> list (the columns the file has).
     has_lifetime_column : bool
     """
 
@@ -174,8 +181,9 @@ def _read_columns(path) -> InventoryColumns:
             if v is None:
                 return False
             numbers[c].append(v)
+        size = len(block)
         block.clear()
-        return True
+        return "server" not in text or _spec_blank(numbers, text, size)
 
     for rec in records:
         block.append(rec)
@@ -216,6 +224,19 @@ def _numbers(cells, column: str) -> np.ndarray | None:
 _NAN = float("nan")
 
 
+def _spec_blank(numbers: dict, text: dict, size: int) -> bool:
+    """Whether the last ``size`` rows read leave every :data:`SPEC_COLUMNS` cell blank where they
+    name a server (else :func:`_by_records` names the first such cell)."""
+    named = np.fromiter((v is not None for v in text["server"][-size:]), bool, size)
+    if not named.any():
+        return True
+    for c, blocks in numbers.items():
+        if c in SPEC_COLUMNS and not np.isnan(blocks[-1][named]).all():
+            return False
+    return not any(c in SPEC_COLUMNS and any(v is not None for v, m in zip(text[c][-size:], named) if m)
+                   for c in text)
+
+
 def _by_records(path) -> InventoryColumns:
     """Read the file record by record, each cell as :func:`~carbonsim.engine.readers.table.parse_number`
     reads it, raising the first problem with its line and column (the columnar reader saw one,
@@ -241,6 +262,13 @@ def _by_records(path) -> InventoryColumns:
             values[column] = v
         if values["id"] is None:
             raise InputError(f"line {rec.line}: empty id; every row needs one", file=file, field="id")
+        if values.get("server") is not None:
+            given = next((c for c in SPEC_COLUMNS if values.get(c) is not None), None)
+            if given is not None:
+                raise InputError(f"line {rec.line} (id {values['id']!r}): {given} is given on a row that names "
+                                 f"server {values['server']!r}; such a row is that server exactly and may give "
+                                 "only id and lifetime_yr besides (leave the cell blank, or leave server blank "
+                                 "to describe the machine by its columns)", file=file, field=given)
         if values["id"] in seen:
             raise InputError(f"line {rec.line}: duplicate id {values['id']!r} (first on line "
                              f"{seen[values['id']]})", file=file, field="id")

@@ -9,8 +9,19 @@ What ``carbonsim inventory FLEET.csv`` calls:
 Input columns (header required, names case-insensitive; every column but ``id`` may be left
 blank; other columns are ignored): ``id, cpu_model, cpu_count, cores_total, cpu_tdp_w, dram_gb,
 ssd_count, ssd_gb, hdd_count, hdd_gb, gpu_model, gpu_count, psu_w, year`` and, optionally,
-``lifetime_yr``. ``cores_total`` counts cores over all CPUs; ``ssd_gb`` and ``hdd_gb`` are the
-*total* capacity over all drives of that kind (as ``host.ssd_gb`` in a server spec).
+``lifetime_yr`` and ``server``. ``cores_total`` counts cores over all CPUs; ``ssd_gb`` and
+``hdd_gb`` are the *total* capacity over all drives of that kind (as ``host.ssd_gb`` in a server
+spec).
+
+Named servers
+-------------
+A row whose ``server`` cell names a server (a database id, shipped or of a ``--db`` layer, or a
+server YAML file, a relative path tried as given and then in the CSV's folder, as scenario files
+resolve ``server:``: :func:`~carbonsim.engine.inputs.server.server_file`) is that server exactly:
+its parts, overrides, chassis share, lifetimes and power model, nothing filled (:class:`NamedServer`).
+Its ``lifetime_yr`` cell, when given, changes the server's lifetime as ``--set
+server.lifetime_yr`` does; any other description of the machine on the row is refused by the
+reader. Its results are ``embodied``'s, ``footprint``'s and ``compare``'s for that server.
 
 Matching part names
 -------------------
@@ -96,13 +107,18 @@ import csv
 import io
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from carbonsim.engine.chain import CarbonChain, Load
 from carbonsim.engine.inputs.coefficients import DEFAULT_SET, CoefficientSet, load_coefficients
+from carbonsim.engine.inputs.columns import chassis_share_note, host_share
 from carbonsim.engine.inputs.parts import PartMatcher
-from carbonsim.engine.inputs.server import DEFAULT_LIFETIME_YR, check_server, server_from_checked
+from carbonsim.engine.inputs.plausibility import warn_server
+from carbonsim.engine.inputs.server import (
+    DEFAULT_LIFETIME_YR, Server, check_server, in_database, load_server, server_file, server_from_checked,
+)
 from carbonsim.engine.readers.inventory import InventoryColumns, InventoryRow
 from carbonsim.engine.studies.embodied import embodied
 from carbonsim.engine.inputs.grid import grid_over_period
@@ -145,6 +161,18 @@ class FilledServer:
     lifetime_yr: float
     spec: dict
     gpu_tdp_w: float | None = None
+    filled: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NamedServer:
+    """A row that names a server (its ``server`` cell): that server, with the row's ``lifetime_yr``
+    when given; nothing filled."""
+
+    row: InventoryRow
+    server: Server
+    lifetime_yr: float         # the host's (the GPUs' differ only when the server file says so)
     filled: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -229,15 +257,18 @@ def _q(value, low=None, high=None, note=None):
     return d
 
 
-def fill_row(row: InventoryRow, db, cpus: PartMatcher, gpus: PartMatcher) -> FilledServer:
-    """Fill the blanks of one row and build its server document.
+def fill_row(row: InventoryRow, db, cpus: PartMatcher, gpus: PartMatcher) -> FilledServer | NamedServer:
+    """Fill the blanks of one row and build its server document (a row that names a server: that
+    server, :func:`named_row`).
 
     Raises
     ------
     InputError
         An unknown or ambiguous GPU model, or a GPU count without a model (naming the file,
-        line and column).
+        line and column); as :func:`named_row`.
     """
+    if row.server is not None:
+        return named_row(row, db)
     filled: list[str] = []
     notes: list[str] = []
 
@@ -407,6 +438,52 @@ def _value(x) -> float:
     return float(getattr(x, "value", x))
 
 
+def named_row(row: InventoryRow, db) -> NamedServer:
+    """The server a row names (:func:`~carbonsim.engine.inputs.server.load_server`, relative
+    paths also tried in the CSV's folder), its ``lifetime_yr`` set from the row when given.
+
+    Raises
+    ------
+    InputError
+        An unknown server id, a file that cannot be read or a server that fails its checks,
+        naming the CSV, the row and the column ``server``, with the server's own problem.
+    """
+    folder = Path(row.file).parent
+    overrides = None if row.lifetime_yr is None else {"lifetime_yr": row.lifetime_yr}
+    try:
+        server = load_server(row.server, db, overrides, relative_to=folder, warn=False)
+        file, sid = server_file(row.server, db, folder)
+    except InputError as exc:
+        raise named_error(row, exc) from None
+    return NamedServer(row, server, server.host_lifetime_yr.value,
+                       notes=named_notes(named_origin(db, file, sid), server.gpu_lifetime_yr.value,
+                                         server.host_lifetime_yr.value))
+
+
+def named_error(row: InventoryRow, exc: InputError) -> InputError:
+    """A problem of the server a row names, as the row's."""
+    return InputError(f"{row.where()}: {exc}", file=row.file, field="server")
+
+
+def named_origin(db, file, sid: str) -> str:
+    """Where a named server comes from, as its row's note says it."""
+    return f"server {sid} from the database" if in_database(db, file, sid) else f"server {sid} from {file}"
+
+
+def named_notes(origin: str, gpu_lifetime_yr: float, host_lifetime_yr: float) -> list[str]:
+    """The notes of a row that names a server (before its column's)."""
+    if gpu_lifetime_yr == host_lifetime_yr:
+        return [origin]
+    return [origin, f"GPU lifetime {gpu_lifetime_yr:g} yr, host {host_lifetime_yr:g} yr (lifetime_yr is the host's)"]
+
+
+def cap_note(psu_w: float, share: float = 1.0) -> str:
+    """The note of a server whose power was capped at its (share of its) PSU rating."""
+    if share >= 1.0:
+        return f"power capped at psu_w {psu_w:g} W"
+    return f"power capped at {share:g} of psu_w {psu_w:g} W (its share of the chassis)"
+
+
 # ------------------------------------------------------------------------------------------------
 # Running
 
@@ -468,7 +545,10 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
     res = chain.run_load(np.stack([c.value for c in cols], axis=1))
     for i, s in enumerate(filled):
         if res["psu_limited"][i * len(u): (i + 1) * len(u)].any():
-            notes[i] += f"; power capped at psu_w {s.row.psu_w:g} W"
+            if isinstance(s, NamedServer):
+                notes[i] += "; " + cap_note(s.server.host.facts["psu_w"].value, host_share(s.server, cs))
+            else:
+                notes[i] += "; " + cap_note(s.row.psu_w)
     life = np.array([s.lifetime_yr for s in filled])
     out = []
     for i, s in enumerate(filled):
@@ -520,10 +600,22 @@ def inventory_loads(utils, cpu_util=None, gpu_util=None) -> list[Load]:
             for x in utils]
 
 
-def server_points(s: FilledServer, db, chain: CarbonChain, cs: CoefficientSet, ci: float, pue: float, years: float,
-                  loads, warn: bool = True):
+def server_points(s: FilledServer | NamedServer, db, chain: CarbonChain, cs: CoefficientSet, ci: float, pue: float,
+                  years: float, loads, warn: bool = True):
     """The server of a filled row and its chain columns at each load (``warn``: its plausibility
-    warnings); an error names the row."""
+    warnings); an error names the row. A named server's columns say its share of its chassis
+    when it is not 1 (:func:`~carbonsim.engine.inputs.columns.chassis_share_note`)."""
+    if isinstance(s, NamedServer):
+        try:
+            if warn:
+                warn_server(s.server, db)
+            cols = [chain.column(s.server, cs, ci_g_per_kwh=ci, pue=pue, period_yr=years, load=x) for x in loads]
+        except InputError as exc:
+            raise named_error(s.row, exc) from None
+        share = chassis_share_note(s.server, cs)
+        for c in cols if share else ():
+            c.notes.append(share)
+        return s.server, cols
     try:
         checked = check_server(s.spec, db, s.row.file)
         server = server_from_checked(checked, db, s.row.file, s.row.id, warn=warn)

@@ -26,6 +26,13 @@ at two utilisations). This module gives the same rows for a fleet of any size:
    output rows are handed out as columns (:meth:`FleetRun.chunks`); nothing of a chunk is kept
    once it is handed out.
 
+A row that names a server (the ``server`` column: :func:`~.inventory.named_row`) is filled with
+nothing: each server named is a structure of its own (every row naming it), whose template is
+the server's column as the readable path builds it for the structure's first row; the rows of
+that structure set only their lifetimes (:attr:`FleetFill.gpu_life`, :attr:`FleetFill.host_life`:
+the row's ``lifetime_yr`` where the server's lifetimes follow its ``lifetime_yr``, else the
+server's) and the loads. A fleet without the column pays nothing for it.
+
 What the whole run holds: the filled values (about 20 numbers a server) and one template per
 structure; a chunk of :data:`CHUNK_ROWS` servers at a time besides. With ``samples`` the fleet is
 checked the same way (every error before any output), then each server's embodied carbon is
@@ -36,23 +43,30 @@ drawn on its own (the readable path, chunk by chunk: seeds per server as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from carbonsim.engine.chain import CarbonChain
 from carbonsim.engine.inputs.coefficients import CoefficientSet
-from carbonsim.engine.inputs.columns import DEFAULT_SERVER_YEAR, unitemised_year_note
+from carbonsim.engine.inputs.columns import DEFAULT_SERVER_YEAR, host_share, unitemised_year_note
 from carbonsim.engine.inputs.grid import grid_over_period
 from carbonsim.engine.inputs.options import DEFAULT_PUE, DEFAULT_UTIL
 from carbonsim.engine.inputs.parts import PartMatcher
-from carbonsim.engine.inputs.plausibility import FAR, SERVER_FIELDS, far_message, server_ranges, warn
+from carbonsim.engine.inputs.plausibility import (
+    FAR, SERVER_FIELDS, far_message, server_curve_message, server_ranges, warn,
+)
 from carbonsim.engine.inputs.power import prior_power_w
-from carbonsim.engine.inputs.server import DEFAULT_LIFETIME_YR
+from carbonsim.engine.inputs.server import (
+    DEFAULT_LIFETIME_YR, Server, lifetimes_follow, server_document, server_from_checked,
+)
 from carbonsim.engine.readers.inventory import InventoryColumns
 from carbonsim.engine.readers.table import paused_gc
 from carbonsim.engine.studies.inventory import (
-    checked_options, fill_row, inventory_columns, inventory_loads, row_notes, run_inventory, server_points,
+    NamedServer, cap_note, checked_options, fill_row, inventory_columns, inventory_loads, named_notes, named_origin,
+    row_notes, run_inventory, server_points,
 )
+from carbonsim.errors import InputError
 from carbonsim.models.spec_priors import (
     DEFAULT_CPU_COUNT, DEFAULT_GPU_COUNT, DEFAULT_HDD_GB_EACH, DEFAULT_SSD_GB, DEFAULT_YEAR, DRAM_PER_GPU_GB,
     dram_technology_for_year, node_for_year, prior_cores_per_cpu, prior_die_area_mm2, prior_dram_gb, prior_tdp_w,
@@ -87,6 +101,38 @@ def _each(fn, *arrays) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------
 # Filling
+
+@dataclass
+class Named:
+    """A server named by rows of the fleet, as written in its ``server`` cells: the server itself
+    (its own lifetimes), whether its lifetimes follow ``lifetime_yr``, and where it came from."""
+
+    server: Server
+    follows: tuple             # (GPU, host): lifetime_yr sets the lifetime
+    origin: str                # the note of its rows
+
+
+def _named(cols: InventoryColumns, db) -> tuple[np.ndarray, list]:
+    """Each row's named server (an index into the list; -1: none; -2: a reference that fails,
+    which :func:`~.inventory.fill_row` raises for the row) and the servers named, each
+    reference resolved once."""
+    refs = cols.names("server")
+    of: dict = {None: -1}
+    named: list[Named] = []
+    folder = Path(cols.file).parent
+    for ref in dict.fromkeys(refs):
+        if ref is None:
+            continue
+        try:
+            checked, file, sid = server_document(ref, db, folder)
+            server = server_from_checked(checked, db, file, sid, warn=False)
+        except InputError:
+            of[ref] = -2
+            continue
+        of[ref] = len(named)
+        named.append(Named(server, lifetimes_follow(checked.spec), named_origin(db, file, sid)))
+    return np.fromiter((of[r] for r in refs), np.int64, len(refs)), named
+
 
 @dataclass
 class FleetFill:
@@ -125,6 +171,10 @@ class FleetFill:
     life: np.ndarray
     psu: np.ndarray            # NaN: not given
     filled: np.ndarray         # bits of FILL_ORDER
+    server: np.ndarray = None  # index into named (-1: the row describes its machine)
+    named: list = field(default_factory=list)
+    gpu_life: np.ndarray = None  # the GPUs' and the host's lifetimes [yr] (``life`` but for named servers)
+    host_life: np.ndarray = None
     _filled_text: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -138,6 +188,8 @@ class FleetFill:
 
     def notes(self, i: int) -> list[str]:
         """Row ``i``'s notes from filling it, in :func:`~.inventory.fill_row`'s order."""
+        if self.server[i] >= 0:
+            return named_notes(self.named[self.server[i]].origin, float(self.gpu_life[i]), float(self.host_life[i]))
         out = []
         if self.gpu_count_filled[i]:
             out.append(f"gpu_count blank: {DEFAULT_GPU_COUNT} assumed")
@@ -168,14 +220,24 @@ class FleetFill:
         return out
 
     def check_against(self, i: int, s) -> None:
-        """Row ``i`` equals :func:`~.inventory.fill_row`'s :class:`~.inventory.FilledServer` ``s``
-        (the two fillings are one set of rules; a difference is a bug, never an answer)."""
-        mine = (int(self.cpu_count[i]), int(self.cores_total[i]), float(self.tdp[i]), float(self.dram[i]),
-                int(self.ssd_count[i]), float(self.ssd_gb[i]), int(self.hdd_count[i]), float(self.hdd_gb[i]),
-                self.gpu_ids[self.gpu[i]] if self.gpu[i] >= 0 else None, int(self.gpu_count[i]), int(self.year[i]),
-                bool(self.year_known[i]), float(self.life[i]), self.filled_text(i), self.notes(i))
-        theirs = (s.cpu_count, s.cores_total, s.cpu_tdp_w, s.dram_gb, s.ssd_count, s.ssd_gb, s.hdd_count, s.hdd_gb,
-                  s.gpu_id, s.gpu_count, s.year, s.year_known, s.lifetime_yr, ";".join(s.filled), s.notes)
+        """Row ``i`` equals :func:`~.inventory.fill_row`'s :class:`~.inventory.FilledServer` (or
+        :class:`~.inventory.NamedServer`) ``s`` (the two fillings are one set of rules; a
+        difference is a bug, never an answer)."""
+        if isinstance(s, NamedServer) or self.server[i] >= 0:
+            k = int(self.server[i])
+            mine = (self.named[k].server.file, float(self.gpu_life[i]), float(self.host_life[i]), float(self.life[i]),
+                    self.filled_text(i), self.notes(i)) if k >= 0 else None
+            theirs = (s.server.file, s.server.gpu_lifetime_yr.value, s.server.host_lifetime_yr.value, s.lifetime_yr,
+                      ";".join(s.filled), s.notes) if isinstance(s, NamedServer) else None
+        else:
+            mine = (int(self.cpu_count[i]), int(self.cores_total[i]), float(self.tdp[i]), float(self.dram[i]),
+                    int(self.ssd_count[i]), float(self.ssd_gb[i]), int(self.hdd_count[i]), float(self.hdd_gb[i]),
+                    self.gpu_ids[self.gpu[i]] if self.gpu[i] >= 0 else None, int(self.gpu_count[i]),
+                    int(self.year[i]), bool(self.year_known[i]), float(self.life[i]), self.filled_text(i),
+                    self.notes(i))
+            theirs = (s.cpu_count, s.cores_total, s.cpu_tdp_w, s.dram_gb, s.ssd_count, s.ssd_gb, s.hdd_count,
+                      s.hdd_gb, s.gpu_id, s.gpu_count, s.year, s.year_known, s.lifetime_yr, ";".join(s.filled),
+                      s.notes)
         if mine != theirs:
             raise RuntimeError(f"carbonsim bug: the inventory's columnar filling of {s.row.where()} differs from "
                                f"fill_row: {mine} != {theirs}")
@@ -192,6 +254,7 @@ def fill_columns(cols: InventoryColumns, db, cpus: PartMatcher, gpus: PartMatche
     n = len(cols)
     gpu_model, cpu_model = cols.names("gpu_model"), cols.names("cpu_model")
     gc_ = cols.number("gpu_count")
+    server, named = _named(cols, db) if "server" in cols.text else (np.full(n, -1, np.int64), [])
 
     # --- GPU (never guessed): the first row with an unknown GPU, or GPUs without a model, raises
     gpu_ids: list[str] = []
@@ -206,7 +269,7 @@ def fill_columns(cols: InventoryColumns, db, cpus: PartMatcher, gpus: PartMatche
     has_model = np.fromiter((m is not None for m in gpu_model), bool, n)
     matched = np.fromiter((gpu_of.get(m, -1) for m in gpu_model), np.int64, n)
     asks = has_model & (gc_ != 0)  # a blank count asks for the model's GPU too
-    bad = (asks & (matched < 0)) | (~has_model & (np.nan_to_num(gc_) > 0))
+    bad = (asks & (matched < 0)) | (~has_model & (np.nan_to_num(gc_) > 0)) | (server == -2)
     if bad.any():
         fill_row(cols.row(int(np.flatnonzero(bad)[0])), db, cpus, gpus)  # raises, naming the row
     gpu_count_filled = asks & np.isnan(gc_)
@@ -330,10 +393,20 @@ def fill_columns(cols: InventoryColumns, db, cpus: PartMatcher, gpus: PartMatche
     life = np.where(np.isnan(row_life), DEFAULT_LIFETIME_YR.value, row_life)
     if cols.has_lifetime_column:
         filled |= np.where(np.isnan(row_life), _BIT["lifetime_yr"], 0)
+    gpu_life = host_life = life
+    if named:  # a named server: nothing filled; its lifetimes, the row's where they follow lifetime_yr
+        at, k = server >= 0, np.maximum(server, 0)
+        filled[at] = 0
+        follows = np.array([nm.follows for nm in named], dtype=bool)[k]  # (rows, GPU and host)
+        own = np.array([(nm.server.gpu_lifetime_yr.value, nm.server.host_lifetime_yr.value) for nm in named])[k]
+        by_row = ~np.isnan(row_life)[:, None] & follows
+        lives = np.where(at[:, None], np.where(by_row, row_life[:, None], own), life[:, None])
+        gpu_life, host_life = lives[:, 0].copy(), lives[:, 1].copy()
+        life = host_life
     return FleetFill(cols, gpu, gpu_ids, cpu, cpu_ids, cpu_note, gpu_count, gpu_count_filled, year, year_known,
                      year_from, cpu_count, cores_total, db_cores, db_tdp, tdp, area, cores, node, tech, dram, dram_from,
                      ssd_count, ssd_gb, ssd_default, ssd_note, hdd_count, hdd_gb, hdd_note, life, cols.number("psu_w"),
-                     filled)
+                     filled, server, named, gpu_life, host_life)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -343,16 +416,19 @@ def structures(f: FleetFill, cs: CoefficientSet) -> tuple[np.ndarray, list[int]]
     """Each row's structure (an index) and each structure's first row, in file order. A structure
     is what makes rows' columns differ other than by the numbers :func:`row_values` sets; a row
     whose priors give a CPU of less than one core is a structure of its own (the readable path
-    refuses it, naming the row)."""
+    refuses it, naming the row); the rows naming one server are one structure."""
     notes = {y: unitemised_year_note(cs, int(y)) for y in np.unique(f.year).tolist()}
     keys: dict = {}
     index = np.empty(len(f), np.int64)
     first: list[int] = []
     lone = (f.cpu < 0) & (f.cores < 1)
+    srv = f.server.tolist() if f.named else None
     for i, key in enumerate(zip(f.gpu.tolist(), f.cpu.tolist(), f.node.tolist(), f.tech.tolist(),
                                 (f.ssd_count > 0).tolist(), (f.hdd_count > 0).tolist(), f.year_known.tolist(),
                                 [notes[y] for y in f.year.tolist()])):
-        if lone[i]:
+        if srv is not None and srv[i] >= 0:
+            key = ("server", srv[i])
+        elif lone[i]:
             key = ("row", i)
         k = keys.get(key)
         if k is None:
@@ -366,7 +442,8 @@ def row_values(f: FleetFill, rows: np.ndarray, db, cs: CoefficientSet) -> dict[s
     """The point rows of :data:`ROW_VALUES` but the loads for ``rows`` (one value each), by the
     formulas of :func:`~carbonsim.engine.inputs.columns.server_column` and the host prior for
     an inventory row's server document (:func:`~.inventory.fill_row`: a whole chassis, host
-    share 1; SSDs as one group, HDDs as one group; the CPU's own dies or one prior die)."""
+    share 1; SSDs as one group, HDDs as one group; the CPU's own dies or one prior die). A row
+    that names a server sets only its lifetimes: the rest is its template's."""
     gpu_count, cpu_count = f.gpu_count[rows], f.cpu_count[rows]
     has_gpu = f.gpu[rows] >= 0
     out = {"gpu_count": np.where(has_gpu, gpu_count, 0.0), "cpu_count": cpu_count}
@@ -388,7 +465,6 @@ def row_values(f: FleetFill, rows: np.ndarray, db, cs: CoefficientSet) -> dict[s
         out[f"{kind}_kg_per_gb"] = (np.where(some, ((each * safe) * per_gb) / np.where(some, total, 1.0), 0.0), has)
         out[f"{kind}_count"] = count
     out["server_year"] = np.where(f.year_known[rows], f.year[rows], float(DEFAULT_SERVER_YEAR))
-    out["gpu_lifetime_yr"] = out["host_lifetime_yr"] = f.life[rows]
     cores = np.where(priors, f.cores[rows], f.db_cores[rows])
     out["host_cores"] = 1.0 * cpu_count * np.where(cores > 0, cores, 1.0)
     psu = f.psu[rows]
@@ -403,6 +479,11 @@ def row_values(f: FleetFill, rows: np.ndarray, db, cs: CoefficientSet) -> dict[s
                 db, tdp[m], cpu_count[m], cores[m] * cpu_count[m], f.dram[rows][m], f.year[rows][m] if with_year else None,
                 f.ssd_count[rows][m], f.hdd_count[rows][m])
     out["host_idle_w"], out["host_max_w"], out["host_const_w"] = idle, full, const
+    if f.named:
+        spec = f.server[rows] < 0
+        if not spec.all():  # a named server's numbers are its template's
+            out = {k: (v[0], v[1] & spec) if isinstance(v, tuple) else (v, spec) for k, v in out.items()}
+    out["gpu_lifetime_yr"], out["host_lifetime_yr"] = f.gpu_life[rows], f.host_life[rows]
     return out
 
 
@@ -462,6 +543,8 @@ def plan_inventory(cols: InventoryColumns, db, utils=(DEFAULT_UTIL,), grid=None,
         templates[:, k] = per_u[0].value
         notes.append(per_u[0].notes)
         origins.append(per_u[0].power_origin)
+    caps = [cap_note(nm.server.host.facts["psu_w"].value if "psu_w" in nm.server.host.facts else 0.0,
+                     host_share(nm.server, cs)) for nm in f.named]
     first_rows = np.asarray(first, dtype=np.int64)
     own = _points(chain, templates, index[first_rows], row_values(f, first_rows, db, cs), loads[:1])
     if not np.array_equal(own, templates, equal_nan=True):
@@ -491,7 +574,7 @@ def plan_inventory(cols: InventoryColumns, db, utils=(DEFAULT_UTIL,), grid=None,
             rows = np.arange(a, b)
             mat = _points(chain, templates, index[rows], row_values(f, rows, db, cs), loads)
             res = chain.run_load(mat)
-            yield _output(f, rows, index, res, u, U, grid, pue, years, cs, columns, notes, origins, life)
+            yield _output(f, rows, index, res, u, U, grid, pue, years, cs, columns, notes, origins, life, caps)
             del mat, res
             if progress is not None:
                 progress(b, n)
@@ -528,6 +611,16 @@ def _plausibility(f: FleetFill, db) -> None:
               "host.dram.gb": f.dram, "storage_gb (host.ssd_gb + host.hdd_gb)": storage, "lifetime_yr": f.life}
     assert tuple(values) == tuple(SERVER_FIELDS)
     found = []
+    if f.named:  # a named server's own values (its lifetime: the row's, in f.life) and its own file
+        at = f.server >= 0
+        for name, get in SERVER_FIELDS.items():
+            if name != "lifetime_yr":
+                own = np.array([float(get(nm.server) or 0.0) for nm in f.named])
+                values[name] = np.where(at, own[np.maximum(f.server, 0)], values[name])
+        for k, nm in enumerate(f.named):  # a power curve falling with load: after the row's far values
+            m = server_curve_message(nm.server)
+            if m:
+                found.append((int(np.flatnonzero(f.server == k)[0]), len(SERVER_FIELDS), None, m))
     for k, (name, v) in enumerate(values.items()):
         if name not in ranges:
             continue
@@ -537,7 +630,11 @@ def _plausibility(f: FleetFill, db) -> None:
             found.append((i, k, name, v[i]))
     said = set()
     for i, _, name, v in sorted(found, key=lambda x: (x[0], x[1])):
-        m = far_message(f.cols.file, name, int(v) if name in ("gpus.count", "host.cpus.count") else float(v), ranges)
+        if name is None:
+            m = v
+        else:
+            file = f.cols.file if not f.named or f.server[i] < 0 else f.named[f.server[i]].server.file
+            m = far_message(file, name, int(v) if name in ("gpus.count", "host.cpus.count") else float(v), ranges)
         if m and m not in said:
             said.add(m)
             warn(m)
@@ -568,7 +665,7 @@ class Repeated:
         return [v for v in values for _ in range(self.times)]
 
 
-def _output(f: FleetFill, rows, index, res, u, U, grid, pue, years, cs, columns, notes, origins, life) -> dict:
+def _output(f: FleetFill, rows, index, res, u, U, grid, pue, years, cs, columns, notes, origins, life, caps) -> dict:
     """A chunk's output rows as columns (server-major), the values :func:`~.inventory.run_inventory`
     gives: arrays of one value per output row, or :class:`Repeated` columns."""
     n = len(rows)
@@ -606,7 +703,7 @@ def _output(f: FleetFill, rows, index, res, u, U, grid, pue, years, cs, columns,
         k = int(index[i])
         t = row_notes(f.notes(i), _Notes(notes[k], origins[k]))
         if capped[j]:
-            t += f"; power capped at psu_w {float(f.psu[i]):g} W"
+            t += "; " + (caps[f.server[i]] if f.server[i] >= 0 else cap_note(float(f.psu[i])))
         text.append(t)
     out["notes"] = Repeated(text, U)
     return {c: out[c] for c in columns}
