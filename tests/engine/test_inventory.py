@@ -234,6 +234,19 @@ def test_outputs_power_energy_and_operational(tmp_path, db):
     assert "operational_kg_per_yr" not in no_grid[0] and "embodied_kg_p5" not in no_grid[0]
 
 
+def test_each_utilisation_row_notes_its_own_load_and_cap(tmp_path, db):
+    # a row's notes at --util 0.3,0.7 once named the first utilisation on every row; each row
+    # now says its own GPU load, and a PSU cap only where that load reached it (psu_w 1,500 W:
+    # uncapped this server draws about 1,190 W at 0.3 and 1,960 W at 0.7)
+    p = write(tmp_path, "r1,AMD EPYC 7713,2,128,225,512,,,,,NVIDIA A100-SXM4-80GB,4,1500,2021\n")
+    out = run_inventory(read_inventory(p), db, utils=(0.3, 0.7))
+    for o in out:
+        assert f"GPUs by the activity model at utilisation {o['util']:g}" in o["notes"]
+        assert o["notes"].count("at utilisation") == 1
+    assert ["capped at psu_w" in o["notes"] for o in out] == [False, True]
+    assert out[0]["power_w"] < 1500 and out[1]["power_w"] == pytest.approx(1500)
+
+
 def test_psu_cap_and_bad_arguments(tmp_path, db):
     r = _one(tmp_path, db, "a,,2,64,250,512,,,,,,,150,2020\n", utils=(1.0,))
     assert r["power_w"] == 150 and "capped at psu_w" in r["notes"]

@@ -541,14 +541,15 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
         server, per_u = server_points(s, db, chain, cs, ci, pue, years, loads)
         servers.append(server)
         cols += per_u
-        notes.append(row_notes(s.notes, per_u[0]))
+        notes.append([row_notes(s.notes, c) for c in per_u])  # one per utilisation: the power origin names it
     res = chain.run_load(np.stack([c.value for c in cols], axis=1))
     for i, s in enumerate(filled):
-        if res["psu_limited"][i * len(u): (i + 1) * len(u)].any():
-            if isinstance(s, NamedServer):
-                notes[i] += "; " + cap_note(s.server.host.facts["psu_w"].value, host_share(s.server, cs))
-            else:
-                notes[i] += "; " + cap_note(s.row.psu_w)
+        for j in range(len(u)):
+            if res["psu_limited"][i * len(u) + j]:
+                if isinstance(s, NamedServer):
+                    notes[i][j] += "; " + cap_note(s.server.host.facts["psu_w"].value, host_share(s.server, cs))
+                else:
+                    notes[i][j] += "; " + cap_note(s.row.psu_w)
     life = np.array([s.lifetime_yr for s in filled])
     out = []
     for i, s in enumerate(filled):
@@ -577,7 +578,7 @@ def run_inventory(rows: list[InventoryRow], db, utils=(DEFAULT_UTIL,), grid=None
             d["pue"] = float(pue)
             if grid is not None:
                 d.update(grid=grid.label, grid_basis=grid.basis, ci_g_per_kwh=float(grid.ci_g_per_kwh))
-            d.update(coefficients=cs.id, filled=";".join(s.filled), notes=notes[i])
+            d.update(coefficients=cs.id, filled=";".join(s.filled), notes=notes[i][j])
             out.append(d)
     return out
 

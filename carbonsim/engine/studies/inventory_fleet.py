@@ -539,10 +539,10 @@ def plan_inventory(cols: InventoryColumns, db, utils=(DEFAULT_UTIL,), grid=None,
     for k, i in enumerate(first):
         s = fill_row(cols.row(i), db, cpus, gpus)
         f.check_against(i, s)
-        _, per_u = server_points(s, db, chain, cs, ci, pue, years, loads[:1], warn=False)
+        _, per_u = server_points(s, db, chain, cs, ci, pue, years, loads, warn=False)
         templates[:, k] = per_u[0].value
         notes.append(per_u[0].notes)
-        origins.append(per_u[0].power_origin)
+        origins.append([c.power_origin for c in per_u])  # one per utilisation (it names the GPUs' load)
     caps = [cap_note(nm.server.host.facts["psu_w"].value if "psu_w" in nm.server.host.facts else 0.0,
                      host_share(nm.server, cs)) for nm in f.named]
     first_rows = np.asarray(first, dtype=np.int64)
@@ -697,15 +697,17 @@ def _output(f: FleetFill, rows, index, res, u, U, grid, pue, years, cs, columns,
         out["ci_g_per_kwh"] = Repeated([float(grid.ci_g_per_kwh)], m)
     out["coefficients"] = Repeated([cs.id], m)
     out["filled"] = Repeated([f.filled_text(i) for i in rows.tolist()], U)
-    capped = res["psu_limited"].reshape(n, U).any(axis=1)
+    capped = res["psu_limited"].reshape(n, U)
     text = []
     for j, i in enumerate(rows.tolist()):
         k = int(index[i])
-        t = row_notes(f.notes(i), _Notes(notes[k], origins[k]))
-        if capped[j]:
-            t += "; " + (caps[f.server[i]] if f.server[i] >= 0 else cap_note(float(f.psu[i])))
-        text.append(t)
-    out["notes"] = Repeated(text, U)
+        base = f.notes(i)
+        for level in range(U):  # each utilisation's own power origin and PSU cap
+            t = row_notes(base, _Notes(notes[k], origins[k][level]))
+            if capped[j, level]:
+                t += "; " + (caps[f.server[i]] if f.server[i] >= 0 else cap_note(float(f.psu[i])))
+            text.append(t)
+    out["notes"] = Repeated(text, 1)
     return {c: out[c] for c in columns}
 
 
