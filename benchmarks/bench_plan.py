@@ -22,16 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from carbonsim.engine.db import default_database  # noqa: E402
-from carbonsim.engine.plan import run as plan_run  # noqa: E402
-from carbonsim.engine.plan.spec import plan_from_dict  # noqa: E402
+from carbonsim.engine.db import default_database
+from carbonsim.engine.plan import run as plan_run
+from carbonsim.engine.plan.spec import plan_from_dict
 
 SERVERS = ["azure-nd96amsr-a100-v4", "hgx-h100-x8", "azure-nc96ads-a100-v4", "azure-nc48ads-a100-v4",
            "lambda-a100-x8"]

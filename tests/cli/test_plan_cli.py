@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import yaml
 
 from cli_helpers import one_line_exit_2, run
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from test_plan import small  # noqa: E402
+from plan_cases import small
 
 
 def write(tmp_path, doc, name="p.yaml") -> Path:

@@ -13,8 +13,6 @@ per point, and as many requests as the points' results say they served or reject
 
 import collections
 import copy
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,8 +24,7 @@ from carbonsim.engine.sweep.run import run_sweep
 from carbonsim.engine.sweep.scenario import scenario_from_dict
 from carbonsim.engine.sweep.space import Space
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_point_kinds import SCENARIOS  # noqa: E402  (one scenario of each kind)
+from test_point_kinds import SCENARIOS  # one scenario of each kind (this folder is on the test path)
 
 #: Axes that leave out one of the scenario's own values (its point is one more to evaluate) ...
 OUTSIDE = {
