@@ -7,6 +7,7 @@ plain arrays and names, whatever the kind of point (:mod:`carbonsim.engine.sweep
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,10 +47,10 @@ class ChunkSummary:
     results)`` of one point, as plain Python values."""
 
     n_feasible: int
-    best: dict  # (objective, group index) -> (value, point index, row)
+    best: dict  # (objective, group index) -> (value, point index, row reference (row_of))
     columns: tuple = ()
     decisions: object = None  # DecisionSummary: points meeting the constraints, the closest, the front
-    kept: dict = field(default_factory=dict)  # point index -> row
+    kept: dict = field(default_factory=dict)  # point index -> row reference (row_of)
     reasons: dict = field(default_factory=dict)  # infeasible reason -> points
     #: Results with more than one value per point (a fleet's years), by chunk: ``(start, {name:
     #: array (points, ...)})``; they are not table columns.
@@ -97,16 +98,25 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     values = ex.values(coords)
     # the scenario's decisions (sweep/decisions.py): best points only among those meeting its constraints
     eligible, decided = decide(plan.decisions, metrics, ok, coords, g, start, values)
-    best = {}
+    picks = []  # per objective: the groups and chunk positions of each group's best, and its values
     for objective, column in plan.objectives:
         vals = np.where(eligible, metrics[column], np.inf)
         order = np.lexsort((vals, g))
         first = order[np.r_[True, g[order][1:] != g[order][:-1]]]
-        for j in first:
-            if np.isfinite(vals[j]):
-                best[(objective, int(g[j]))] = (float(vals[j]), start + int(j), point_row(values, metrics, j))
+        first = first[np.isfinite(vals[first])]
+        picks.append((objective, g[first], first, vals[first]))
+    # a sweep that holds many values has a best per group and objective in every chunk (most of
+    # them bettered later): their rows are taken out column by column, and built only when read
     lo, hi = np.searchsorted(plan.keep, [start, stop])
-    kept = {int(i): point_row(values, metrics, int(i) - start) for i in plan.keep[lo:hi]}
+    keep = np.asarray(plan.keep[lo:hi], dtype=np.int64) - start
+    positions = np.unique(np.concatenate([keep, *(p[2] for p in picks)]))
+    block = RowBlock(values, metrics, positions)
+    best = {}
+    for objective, groups, at, vals in picks:
+        refs = zip(itertools.repeat(block), np.searchsorted(positions, at).tolist())
+        best.update(zip(zip(itertools.repeat(objective), groups.tolist()),
+                        zip(vals.tolist(), (at + start).tolist(), refs)))
+    kept = dict(zip((keep + start).tolist(), zip(itertools.repeat(block), np.searchsorted(positions, keep).tolist())))
     reasons = {}
     if not ok.all() and "infeasible_reason" in metrics:
         from carbonsim.engine.sweep.infeasible import reason_counts
@@ -118,6 +128,34 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     keep_rows(decided, columns)
     return columns, ChunkSummary(int(ok.sum()), best, tuple(columns), decided, kept, reasons,
                                  [(start, detail)] if detail else [])
+
+
+class RowBlock:
+    """Some points of a chunk, every swept value and result of each as Python values, column by
+    column (the chunk's own arrays are let go). A point's row is referred to as ``(block, k)``
+    (cheap: a sweep holding many values has a best per group and objective in every chunk, most
+    of them bettered later) and built by :func:`row_of` when the run reads it."""
+
+    __slots__ = ("values", "metrics")
+
+    def __init__(self, values: dict, metrics: dict, positions: np.ndarray):
+        self.values = {k: _take(v, positions) for k, v in values.items()}
+        self.metrics = {k: _take(v, positions) for k, v in metrics.items()}
+
+
+def row_of(ref) -> tuple[dict, dict]:
+    """The row ``(swept values, results)`` of a reference ``(block, k)`` (or a row itself)."""
+    if len(ref) == 2 and isinstance(ref[0], RowBlock):
+        b, k = ref
+        return {n: v[k] for n, v in b.values.items()}, {n: v[k] for n, v in b.metrics.items()}
+    return ref
+
+
+def _take(v, positions: np.ndarray) -> list:
+    """``v`` at ``positions`` as plain Python values (:func:`point_row`'s, a column at a time)."""
+    if isinstance(v, np.ndarray) and v.dtype != object:
+        return v[positions].tolist()  # NumPy's numbers become Python's
+    return [_plain(v[j]) for j in positions.tolist()]
 
 
 def point_row(values: dict, metrics: dict, j: int) -> tuple[dict, dict]:

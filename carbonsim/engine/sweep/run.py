@@ -24,7 +24,7 @@ from carbonsim.engine.inputs.coefficients import DEFAULT_SET
 from carbonsim.engine.inputs.options import check_options
 from carbonsim.engine.outputs import OutputFolder, write_error
 from carbonsim.engine.sweep.chunks import (
-    ChunkPlan, ChunkSummary, arrow_table, as_arrays, evaluate_chunk, parquet_options, point_row,
+    ChunkPlan, ChunkSummary, arrow_table, as_arrays, evaluate_chunk, parquet_options, point_row, row_of,
 )
 from carbonsim.engine.sweep.columns import fixed_inputs
 from carbonsim.engine.sweep import decisions as dm
@@ -391,7 +391,7 @@ def _base_row(plan: ChunkPlan, space: Space, baselines: dict, found: ChunkSummar
     (an axis leaves out the scenario's value) evaluated here, the one point outside the space."""
     index = baselines[()][0]
     if index is not None:
-        return found.kept[index]
+        return row_of(found.kept[index])
     res = plan.evaluator.evaluate(space.base[:, None])
     return point_row({}, {k: v for k, v in res.items() if np.ndim(v) == 1}, 0)  # a fleet's years left out
 
@@ -453,10 +453,10 @@ def _best_points(plan: ChunkPlan, space: Space, found: ChunkSummary, baselines: 
     base_metrics = dict(base_row[1])
     own_infeasible = "feasible" in base_metrics and not base_metrics["feasible"]
     overall, groups = {}, []
-    for objective, column, (v, i, (params, point_metrics)), gcoords in plans:
-        params, point_metrics = dict(params), dict(point_metrics)
+    for objective, column, (v, i, ref), gcoords in plans:
+        params, point_metrics = (dict(x) for x in row_of(ref))
         b, note = baselines[tuple(sorted((gcoords or {}).items()))]
-        m = None if b is None else dict(found.kept[b][1])
+        m = None if b is None else dict(row_of(found.kept[b])[1])
         if m is not None and "feasible" in m and not m["feasible"]:  # never compared with, nor shown as a number
             m, note = None, f"the baseline point is infeasible ({m.get('infeasible_reason')})"
         if m is not None:
