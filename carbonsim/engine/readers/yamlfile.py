@@ -26,26 +26,21 @@ try:  # libyaml's C parser, five times faster; the composer and constructor stay
             yaml.composer.Composer.__init__(self)
             yaml.constructor.SafeConstructor.__init__(self)
             yaml.resolver.Resolver.__init__(self)
+
+    class _PlainBase(_Parser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """libyaml's parser and composer: for text without ``&`` or ``*``, which can hold no
+        anchor or alias (the Python composer below is needed only to refuse those)."""
+
+        def __init__(self, stream):
+            _Parser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
 except ImportError:  # PyYAML built without libyaml
-    _Base = yaml.SafeLoader
+    _Base = _PlainBase = yaml.SafeLoader
 
 
-class _StrictLoader(_Base):
-    """A safe loader that refuses aliases and duplicate keys."""
-
-    def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.constructor.ConstructorError(
-                None, None, "YAML aliases (*name) are not allowed", event.start_mark
-            )
-        event = self.peek_event()
-        anchor = getattr(event, "anchor", None)
-        if anchor is not None:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"YAML anchors (&{anchor}) are not allowed", event.start_mark
-            )
-        return super().compose_node(parent, index)
+class _NoDuplicates:
+    """Refuses duplicate and non-scalar mapping keys (a constructor mix-in)."""
 
     def construct_mapping(self, node, deep=False):  # noqa: D102 - PyYAML hook
         seen = {}
@@ -66,13 +61,36 @@ class _StrictLoader(_Base):
         return super().construct_mapping(node, deep=deep)
 
 
+class _PlainLoader(_NoDuplicates, _PlainBase):
+    """The strict loader for text that has no ``&`` or ``*`` at all."""
+
+
+class _StrictLoader(_NoDuplicates, _Base):
+    """A safe loader that refuses aliases and duplicate keys."""
+
+    def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases (*name) are not allowed", event.start_mark
+            )
+        event = self.peek_event()
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"YAML anchors (&{anchor}) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 # YAML 1.1 (PyYAML) reads 1e3 as text because its float pattern needs a dot; people write
 # 1e3 and mean a number.
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+for _loader in {_StrictLoader, _PlainLoader}:
+    _loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
 
 
 def _describe(exc: yaml.YAMLError) -> str:
@@ -89,7 +107,8 @@ _TOO_DEEP = "YAML nested too deeply (a spec is a few levels deep)"
 def loads_yaml(text: str, file: str | Path = "<string>"):
     """Parse YAML text strictly; raise :class:`InputError` naming ``file`` on any problem."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader subclass
+        plain = "&" not in text and "*" not in text  # no anchor or alias can be written without them
+        return yaml.load(text, Loader=_PlainLoader if plain else _StrictLoader)  # noqa: S506 - strict safe loaders
     except yaml.YAMLError as exc:
         # libyaml's own depth limit (newer builds) and Python's recursion limit are the
         # same problem to the user.
