@@ -108,12 +108,13 @@ LAUNCHER = ("import os, subprocess, sys\n"
             "sys.exit(p.returncode)\n")
 
 
-def timed(args, env=None) -> tuple[float, float]:
+def timed(args, env=None, cwd=None) -> tuple[float, float]:
     """Wall time [s] and peak RSS [MiB] of one command: its own peak, taken from its resource usage
     by a small launcher process (:data:`LAUNCHER`). ``RUSAGE_CHILDREN`` of this process, used before,
     gave the largest peak of every child so far (619 MB for a sweep that peaked at 404 MB)."""
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, *args], capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, *args], capture_output=True, text=True, env=env,
+                       cwd=cwd)
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise subprocess.CalledProcessError(r.returncode, args, stderr=r.stderr)
@@ -131,19 +132,23 @@ def cli_timings(tmp: Path, src: Path | None, label: str, gpu_key: str) -> list[t
     """Main job cold and warm, and the 1,000 x 1,000 sweep, as new processes of one code version."""
     env = clean_env()
     cache = tmp / f"numba-cache-{label}"
-    cli = [sys.executable, "-m", "carbonsim.cli", "-q"]
+    cli = [sys.executable, "-m", "carbonsim.cli", *(["-q"] if src is None else [])]  # -q is newer than a9e22a8
     if src is not None:  # the earlier checkout first on the path (PYTHONPATH is searched before site-packages)
         env["PYTHONPATH"] = str(src)
+    # each version runs from its own folder: ``python -m`` puts the working folder first on the path,
+    # so run from this checkout the "earlier" commands imported this version (the baseline rows
+    # equalled this version's until 2026-12-06)
+    where = str(src or ROOT)
     main = [*cli, "sweep", str((src or ROOT) / "scenarios" / "a100x4.yaml"), "--out", str(tmp / f"main-{label}")]
-    cold, _ = timed(main, dict(env, NUMBA_CACHE_DIR=str(cache)))
-    warm = min(timed(main, dict(env, NUMBA_CACHE_DIR=str(cache)))[0] for _ in range(3))
+    cold, _ = timed(main, dict(env, NUMBA_CACHE_DIR=str(cache)), where)
+    warm = min(timed(main, dict(env, NUMBA_CACHE_DIR=str(cache)), where)[0] for _ in range(3))
     scen = tmp / f"square-{label}.yaml"
     scen.write_text(square_scenario(1000, gpu_key))
     square = [*cli, "sweep", str(scen), "--out", str(tmp / f"square-{label}")]
-    timed(square, dict(env, NUMBA_CACHE_DIR=str(cache)))  # compile what this sweep needs
-    wall = min(timed(square, dict(env, NUMBA_CACHE_DIR=str(cache)))[0] for _ in range(2))
+    timed(square, dict(env, NUMBA_CACHE_DIR=str(cache)), where)  # compile what this sweep needs
+    wall = min(timed(square, dict(env, NUMBA_CACHE_DIR=str(cache)), where)[0] for _ in range(2))
     # the floor a warm main job is held to (issue 15: within 1.5x of starting Python with NumPy and Numba)
-    imports = min(timed([sys.executable, "-c", "import numpy, numba"], env)[0] for _ in range(3))
+    imports = min(timed([sys.executable, "-c", "import numpy, numba"], env, where)[0] for _ in range(3))
     return [(label, "main job cold [s]", cold), (label, "main job warm [s]", warm),
             (label, "python -c 'import numpy, numba' [s]", imports),
             (label, "  main job warm / import numpy, numba", warm / imports),
