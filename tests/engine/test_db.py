@@ -107,13 +107,13 @@ def test_text_without_anchors_reads_the_same_through_libyaml_composer():
     # text with no "&" or "*" goes through libyaml's composer (faster; it cannot refuse anchors,
     # and such text has none); every shipped file and the hostile cases read the same either way
     import yaml
-    from carbonsim.engine.readers import yamlfile
+    from carbonsim.engine.readers import yaml_loaders
 
     texts = [p.read_text(encoding="utf-8") for p in sorted(shipped_database_dir().rglob("*.yaml"))]
     plain = [t for t in texts if "&" not in t and "*" not in t]
     assert len(plain) > 100
     for t in plain + ["a: 1e3\nb: {c: [1, 2.5, x]}\n", "on: yes\nd: 2024-01-01\n"]:
-        assert yaml.load(t, Loader=yamlfile._PlainLoader) == yaml.load(t, Loader=yamlfile._StrictLoader)
+        assert yaml.load(t, Loader=yaml_loaders.PlainLoader) == yaml.load(t, Loader=yaml_loaders.StrictLoader)
     with pytest.raises(InputError, match="duplicate key 'a'"):  # the plain path refuses them too
         loads_yaml("a: 1\na: 2\n", "x.yaml")
 
