@@ -109,7 +109,8 @@ def evaluate_chunk(plan: ChunkPlan, start: int, stop: int) -> tuple[dict, ChunkS
     # them bettered later): their rows are taken out column by column, and built only when read
     lo, hi = np.searchsorted(plan.keep, [start, stop])
     keep = np.asarray(plan.keep[lo:hi], dtype=np.int64) - start
-    positions = np.unique(np.concatenate([keep, *(p[2] for p in picks)]))
+    positions = np.sort(np.concatenate([keep, *(p[2] for p in picks)]))
+    positions = positions[np.r_[True, positions[1:] != positions[:-1]]]  # unique (np.unique imports numpy.ma: 16 ms)
     block = RowBlock(values, metrics, positions)
     best = {}
     for objective, groups, at, vals in picks:

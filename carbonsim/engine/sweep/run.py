@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -532,13 +533,16 @@ def _read_columns(path: Path, fmt: str, wanted) -> object:
 
 
 def _versions() -> dict:
-    """Versions of Python and the packages that shape the numbers (read without importing them)."""
+    """Versions of Python and the packages that shape the numbers (a loaded package's own
+    ``__version__``, else its installed metadata: read without importing it)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"carbonsim": __version__, "python": platform.python_version()}
-    for name in ("numpy", "numba", "scipy", "pandas", "pyarrow", "pyyaml"):
+    for name, module in (("numpy", "numpy"), ("numba", "numba"), ("scipy", "scipy"), ("pandas", "pandas"),
+                         ("pyarrow", "pyarrow"), ("pyyaml", "yaml")):
+        loaded = getattr(sys.modules.get(module), "__version__", None)
         try:
-            out[name] = version(name)
+            out[name] = loaded if isinstance(loaded, str) else version(name)
         except PackageNotFoundError:
             pass
     return out
