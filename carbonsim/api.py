@@ -182,7 +182,7 @@ def inventory(fleet_csv, *, util=(0.5,), grid: str = "world", pue: float | None 
     defaults to ``server-lca``, as in every other function."""
     from carbonsim.engine.inputs.grid import resolve_grid
     from carbonsim.engine.readers.inventory import read_inventory_columns
-    from carbonsim.engine.studies.inventory import inventory as study
+    from carbonsim.engine.studies.inventory_fleet import inventory as study
 
     database = _database(db)
     utils = [util] if isinstance(util, (int, float)) else list(util)

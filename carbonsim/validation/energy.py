@@ -58,6 +58,7 @@ from carbonsim.models.perf.llm import prefill_steps
 from carbonsim.models.power.gpu import ActivityFit, KernelPhases, fit_activity_power, power_over_duration_w
 
 from carbonsim.validation import DATA
+from carbonsim.validation.runs import Run
 
 CASES_CSV = DATA / "energy_cases.csv"
 NOT_EXPRESSED_CSV = DATA / "energy_rows_not_expressed.csv"
@@ -105,29 +106,6 @@ MEASURED_POWER_FITS = {
     "nvidia-v100-pcie-32gb": PowerFitPolicy("v1", "mlenergy-leaderboard-v1", idle_reading="idle-v100-loaded", a_c=1.0),
     "nvidia-a40": PowerFitPolicy("v1", "mlenergy-leaderboard-v1", idle_reading="idle-a40-loaded", a_c=1.0),
 }
-
-
-@dataclass(frozen=True)
-class Run:
-    """A measured LLM run as carbonsim states it (a case or a fit-set configuration)."""
-
-    run_id: str
-    model_id: str
-    gpu_id: str
-    n_gpus: int
-    tp: int
-    batch: int
-    batch_is_cap: bool
-    prompt_tokens: int
-    output_tokens: int
-    precision: str
-    max_batched_tokens: int
-    engine: str
-    duration_s: float = math.nan     # measured wall time of the batch (nan: not known)
-    power_w: float = math.nan        # measured average GPU power
-    step_s: float = math.nan         # measured steady-state time per engine step
-    avg_batch: float = math.nan      # measured average concurrency (serving runs)
-    task: str = ""
 
 
 def _f(text: str) -> float:

@@ -2,7 +2,7 @@
 
 Every text-generation configuration of both leaderboards is in ``data/mlenergy_v2_configs.csv``
 and ``data/mlenergy_v3_configs.csv`` (sources in ``data/README.md``). Each becomes a
-:class:`Config`: the :class:`~carbonsim.validation.energy.Run` carbonsim is given (steady state:
+:class:`Config`: the :class:`~carbonsim.validation.runs.Run` carbonsim is given (steady state:
 the measured average batch, the measured mean output, the task's prompt), the measured GPU energy
 per output token of all the run's GPUs, and which fit set it belongs to, if any. The split
 (:data:`FIT_SETS`) was fixed by model before carbonsim was run on any of these rows
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from carbonsim.validation import DATA
+from carbonsim.validation.runs import Run
 
 V2_CSV = DATA / "mlenergy_v2_configs.csv"
 V3_CSV = DATA / "mlenergy_v3_configs.csv"
@@ -101,9 +102,7 @@ class Config:
         return GPUS[self.gpu]
 
     def run(self):
-        """The :class:`~carbonsim.validation.energy.Run` carbonsim is given for this configuration."""
-        from carbonsim.validation.energy import Run
-
+        """The :class:`~carbonsim.validation.runs.Run` carbonsim is given for this configuration."""
         B = max(1, round(self.avg_batch))
         s_out = max(1, round(self.avg_out))
         return Run(self.key, self.model_id, self.gpu_id, self.n_gpus, self.tp, B, False, PROMPT[self.task], s_out,

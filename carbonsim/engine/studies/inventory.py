@@ -119,7 +119,7 @@ from carbonsim.engine.inputs.plausibility import warn_server
 from carbonsim.engine.inputs.server import (
     DEFAULT_LIFETIME_YR, Server, check_server, in_database, load_server, server_file, server_from_checked,
 )
-from carbonsim.engine.readers.inventory import InventoryColumns, InventoryRow
+from carbonsim.engine.readers.inventory import InventoryRow
 from carbonsim.engine.studies.embodied import embodied
 from carbonsim.engine.inputs.grid import grid_over_period
 from carbonsim.engine.inputs.options import DEFAULT_PUE, DEFAULT_UTIL, check_options
@@ -640,17 +640,6 @@ class InventoryResult:
         import pandas as pd
 
         return pd.DataFrame(self.rows)
-
-
-def inventory(rows, db, **kwargs) -> InventoryResult:
-    """:func:`run_inventory` as a result object (for reports and the Python API). A fleet read as
-    columns (:func:`~carbonsim.engine.readers.inventory.read_inventory_columns`) goes through the
-    chunked path (:mod:`carbonsim.engine.studies.inventory_fleet`), which gives the same rows."""
-    if isinstance(rows, InventoryColumns):
-        from carbonsim.engine.studies.inventory_fleet import fleet_rows
-
-        return InventoryResult(fleet_rows(rows, db, **kwargs))
-    return InventoryResult(run_inventory(rows, db, **kwargs))
 
 
 def inventory_columns(samples: int = 0, grid: bool = False) -> list[str]:

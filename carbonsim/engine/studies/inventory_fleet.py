@@ -63,8 +63,8 @@ from carbonsim.engine.inputs.server import (
 from carbonsim.engine.readers.inventory import InventoryColumns
 from carbonsim.engine.readers.table import paused_gc
 from carbonsim.engine.studies.inventory import (
-    NamedServer, cap_note, checked_options, fill_row, inventory_columns, inventory_loads, named_notes, named_origin,
-    row_notes, run_inventory, server_points,
+    InventoryResult, NamedServer, cap_note, checked_options, fill_row, inventory_columns, inventory_loads, named_notes,
+    named_origin, row_notes, run_inventory, server_points,
 )
 from carbonsim.errors import InputError
 from carbonsim.models.spec_priors import (
@@ -726,3 +726,12 @@ def fleet_rows(cols: InventoryColumns, db, **kwargs) -> list[dict]:
         values = [v.tolist() if hasattr(v, "tolist") else v for v in chunk.values()]
         out += [dict(zip(run.columns, r)) for r in zip(*values)]
     return out
+
+
+def inventory(rows, db, **kwargs) -> InventoryResult:
+    """:func:`~.inventory.run_inventory` as a result object (for reports and the Python API). A
+    fleet read as columns (:func:`~carbonsim.engine.readers.inventory.read_inventory_columns`)
+    goes through the chunked path (:func:`fleet_rows`), which gives the same rows."""
+    if isinstance(rows, InventoryColumns):
+        return InventoryResult(fleet_rows(rows, db, **kwargs))
+    return InventoryResult(run_inventory(rows, db, **kwargs))
