@@ -473,7 +473,7 @@ def _resolve_trajectory(tid, db, year) -> GridIntensity:
     warnings = []
     if year is None:
         year = years[0]
-        warnings.append(f"trajectory {tid}: no year given; using its first year, {year}")
+        warnings.append(f"trajectory {tid}: no year given; from its first year, {year} (a period of use starts there)")
     elif year < years[0] or year > years[-1]:
         warnings.append(f"trajectory {tid}: {year} is outside its points ({years[0]}-{years[-1]}); "
                         "the nearest end value is held")
