@@ -74,7 +74,6 @@ from carbonsim.models.perf.layout import O, PARAM_NAMES as PERF_NAMES
 from carbonsim.models.power.gpu import capped_gpu_power, capped_time_factor, steady_load_power_w
 from carbonsim.models.power.host import TABLE_LEVELS, coded_shape, host_power_w
 from carbonsim.models.serving.layout import INSTANCE_NAMES, N_OUTPUTS as N_OUT_SERVING, N_SETTINGS, OUT, S as _S
-from carbonsim.models.serving.reference import simulate_reference
 from carbonsim.models.serving.workload import ARRIVALS, RequestStream
 from carbonsim.models.uncertainty import split_triangular_ppf, uniforms
 from carbonsim.units import HOURS_PER_YEAR
@@ -1024,6 +1023,8 @@ class CarbonChain:
 
                 out[:, ok] = simulate_many(systems, settings)
             else:
+                from carbonsim.models.serving.reference import simulate_reference
+
                 for k, (j, s) in enumerate(zip(ok, systems)):
                     out[:, j] = simulate_reference(*s, settings[:, k])[0]
         rejected = np.nan_to_num(out[OUT["rejected"]])

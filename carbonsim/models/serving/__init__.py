@@ -20,12 +20,21 @@ from carbonsim.models.serving.layout import (
     I, INSTANCE_NAMES, N_INSTANCE, N_OUTPUTS, N_REQUEST_OUT, N_SETTINGS, OUT, OUTPUT_NAMES, R, REQUEST_NAMES, ROLES, S,
     SERVING_NAMES, SETTING_NAMES,
 )
-from carbonsim.models.serving.reference import simulate_reference
 
 __all__ = [
     "I", "INSTANCE_NAMES", "N_INSTANCE", "N_OUTPUTS", "N_REQUEST_OUT", "N_SETTINGS", "OUT", "OUTPUT_NAMES", "R",
     "REQUEST_NAMES", "ROLES", "S", "SERVING_NAMES", "SETTING_NAMES", "simulate", "simulate_many", "simulate_reference", "system_arrays",
 ]
+
+
+def __getattr__(name: str):
+    """``simulate_reference`` on first use: the reference imports the streaming percentiles, whose
+    Numba helpers cost 10 ms of every command that never simulates serving."""
+    if name == "simulate_reference":
+        from carbonsim.models.serving.reference import simulate_reference
+
+        return simulate_reference
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def simulate(instances, arrival_s, prompt_tokens, output_tokens, owner, settings):
