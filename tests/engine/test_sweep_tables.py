@@ -133,12 +133,16 @@ def test_fixed_columns_reach_arrow_unchanged(value):
     assert FixedColumn(value, 5).arrow().equals(pa.array([value] * 5))
 
 
-def test_a_sweep_writing_parquet_does_not_load_pandas(tmp_path):
-    # the main job's start-up: pandas is needed only for --plots, CSV tables and the Python API
+def test_the_main_job_loads_neither_pandas_nor_numba(tmp_path):
+    # the main job's start-up: pandas is needed only for --plots, CSV tables and the Python API;
+    # Numba only where a kernel runs (180 offline points run on the NumPy reference), and importing
+    # it takes as long as the rest of the job (docs/performance.md: an eager import in the serving
+    # package once loaded it into every command)
     code = ("import sys; from carbonsim.cli import main; sys.argv = ['carbonsim', '-q', 'sweep', "
             f"{str(ROOT / 'scenarios' / 'a100x4.yaml')!r}, '--out', {str(tmp_path / 'out')!r}]\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "assert 'pandas' not in sys.modules, 'pandas was imported'")
+            "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
+            "assert 'numba' not in sys.modules, 'numba was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert (tmp_path / "out" / "points.parquet").exists()
 
