@@ -8,7 +8,7 @@ import pytest
 
 from carbonsim.engine.inputs.coefficients import load_coefficients
 from carbonsim.engine.inputs.grid import resolve_grid
-from carbonsim.engine.inputs.grid import grid_by_year, resolve_grid
+from carbonsim.engine.inputs.grid import grid_by_year
 from carbonsim.engine.sweep.generations import generation_numbers, generations
 from carbonsim.engine.inputs.llm import model_spec
 from carbonsim.engine.sweep.lifecycle import LifecyclePoints
@@ -69,8 +69,12 @@ def test_prefill_follows_flops_per_watt_decode_bandwidth_per_watt(refresh_result
     # §4.5: FLOPS/W doubles in about 3 years, bandwidth/W in about 5.8)
     gens = {g["generation"]: g for g in refresh_result.lifecycle["generations"]}
     a, b = gens["A100"], gens["B200"]
-    assert a["prefill_j_per_token"] / b["prefill_j_per_token"] > 3
-    assert 1.05 < a["decode_j_per_token"] / b["decode_j_per_token"] < 1.3
+    prefill_gain = a["prefill_j_per_token"] / b["prefill_j_per_token"]
+    decode_gain = a["decode_j_per_token"] / b["decode_j_per_token"]
+    assert prefill_gain > 3
+    # decode energy per token falls, as the ML.ENERGY leaderboard measures from H100 to B200
+    # (docs/validation_energy.md), and far less than prefill's: bandwidth per watt grows slower
+    assert decode_gain > 1 and (decode_gain - 1) < (prefill_gain - 1) / 10
 
 
 def test_fleet_numbers_are_the_chains(db):
