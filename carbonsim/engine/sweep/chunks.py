@@ -145,12 +145,10 @@ class RowBlock:
         self.metrics = {k: _take(v, positions) for k, v in metrics.items()}
 
 
-def row_of(ref) -> tuple[dict, dict]:
-    """The row ``(swept values, results)`` of a reference ``(block, k)`` (or a row itself)."""
-    if len(ref) == 2 and isinstance(ref[0], RowBlock):
-        b, k = ref
-        return {n: v[k] for n, v in b.values.items()}, {n: v[k] for n, v in b.metrics.items()}
-    return ref
+def row_of(ref: tuple[RowBlock, int]) -> tuple[dict, dict]:
+    """The row ``(swept values, results)`` of a reference ``(block, k)``."""
+    b, k = ref
+    return {n: v[k] for n, v in b.values.items()}, {n: v[k] for n, v in b.metrics.items()}
 
 
 def _take(v, positions: np.ndarray) -> list:
